@@ -1,0 +1,109 @@
+import { LRUCache } from 'lru-cache'
+
+/** A stored answer with its deadlines, in epoch milliseconds. */
+export interface Entry<V> {
+  readonly value: V
+  /** Until then the entry is served with no look-up. */
+  readonly freshUntil: number
+  /** Until then the entry is still served, while a refresh runs or the key service fails. */
+  readonly staleUntil: number
+}
+
+/**
+ * Fetches a fresh entry for a cache key. It throws when no answer can be had (an outage); every
+ * answer it gives, a rejection included, is stored. A shared second tier (Redis) fits in here:
+ * a loader that asks it first and the key service after.
+ */
+export type Loader<V, A> = (key: string, arg: A) => Promise<Entry<V>>
+
+/** Counters since the verifier was created. */
+export interface CacheStats {
+  /** Requests answered from a fresh entry. */
+  hits: number
+  /** Requests answered from a stale entry (a refresh ran or was started). */
+  stale: number
+  /** Requests that found nothing servable and waited for a look-up (their own or a shared one). */
+  misses: number
+  /** Look-ups started (each is one call to the key service). */
+  lookups: number
+  /** Look-ups that failed: timeouts, connection errors, 5xx, garbled answers. */
+  failures: number
+  /** Entries held now. */
+  entries: number
+  /** Look-ups under way now. */
+  pending: number
+}
+
+/**
+ * An LRU of answers with fresh and stale deadlines in front of a loader. Concurrent misses for one key
+ * share one look-up; a stale entry is served at once while one background refresh runs.
+ */
+export class RefreshingCache<V, A> {
+  readonly #entries: LRUCache<string, Entry<V>>
+  readonly #pending = new Map<string, Promise<Entry<V>>>()
+  readonly #load: Loader<V, A>
+  readonly #counts = { hits: 0, stale: 0, misses: 0, lookups: 0, failures: 0 }
+
+  constructor(max: number, load: Loader<V, A>) {
+    this.#entries = new LRUCache({ max })
+    this.#load = load
+  }
+
+  /** The value for `key`: synchronously when an entry is servable, else once a look-up answers. */
+  get(key: string, arg: A): V | Promise<V> {
+    const entry = this.#entries.get(key)
+    if (entry !== undefined) {
+      const now = Date.now()
+      if (now < entry.freshUntil) {
+        this.#counts.hits++
+        return entry.value
+      }
+      if (now < entry.staleUntil) {
+        this.#counts.stale++
+        // A failed refresh keeps the stale entry; the failure is counted in #start.
+        if (!this.#pending.has(key)) this.#start(key, arg).catch(() => {})
+        return entry.value
+      }
+    }
+    this.#counts.misses++
+    return (this.#pending.get(key) ?? this.#start(key, arg)).then((fresh) => fresh.value)
+  }
+
+  /** Drops a key; a look-up for it already under way will not write its answer back. */
+  invalidate(key: string): void {
+    this.#entries.delete(key)
+    this.#pending.delete(key)
+  }
+
+  /** Drops everything, look-ups under way included (they will not write back). */
+  clear(): void {
+    this.#entries.clear()
+    this.#pending.clear()
+  }
+
+  stats(): CacheStats {
+    return { ...this.#counts, entries: this.#entries.size, pending: this.#pending.size }
+  }
+
+  #start(key: string, arg: A): Promise<Entry<V>> {
+    this.#counts.lookups++
+    // The flight writes back only while it is still the registered one: invalidate() and clear()
+    // unregister it, so an answer that was already on its way cannot bring a revoked key back.
+    const flight: Promise<Entry<V>> = this.#load(key, arg).then(
+      (entry) => {
+        if (this.#pending.get(key) === flight) {
+          this.#pending.delete(key)
+          this.#entries.set(key, entry)
+        }
+        return entry
+      },
+      (error: unknown) => {
+        if (this.#pending.get(key) === flight) this.#pending.delete(key)
+        this.#counts.failures++
+        throw error
+      },
+    )
+    this.#pending.set(key, flight)
+    return flight
+  }
+}

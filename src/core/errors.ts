@@ -1,0 +1,88 @@
+/** Stable error codes, as `error.code` in the response body and `AuthError#code`. */
+export type AuthErrorCode =
+  | 'invalid_request'
+  | 'missing_api_key'
+  | 'invalid_api_key'
+  | 'expired_api_key'
+  | 'usage_limit_exceeded'
+  | 'auth_unavailable'
+
+/** The `error.type` each HTTP status is reported with, in the OpenAI error-body convention. */
+const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  412: 'usage_limit_error',
+  503: 'service_unavailable_error',
+}
+
+/**
+ * The one error `verify()` rejects with. It carries what an HTTP framework needs to answer:
+ * `status`, `headers` and `expose` (Koa and Express read these), and a stable `code`.
+ * Its message never contains the credential.
+ */
+export class AuthError extends Error {
+  override name = 'AuthError'
+  /** The message is safe to show to the client. */
+  readonly expose = true
+
+  constructor(
+    readonly code: AuthErrorCode,
+    readonly status: number,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
+
+  /** The `error.type` of the response body, e.g. `authentication_error`. */
+  get type(): string {
+    return TYPE_BY_STATUS[this.status] ?? 'api_error'
+  }
+}
+
+/** The JSON body of a rejection: Portkey's `{ status, message }` plus OpenAI's `{ error }`. */
+export interface AuthErrorBody {
+  status: 'failure'
+  message: string
+  error: { message: string; type: string; code: string }
+}
+
+/** Builds the response body for an error; both adapters write exactly this. */
+export function errorBody(error: AuthError): AuthErrorBody {
+  return {
+    status: 'failure',
+    message: error.message,
+    error: { message: error.message, type: error.type, code: error.code },
+  }
+}
+
+const challenge = (code: string) => ({
+  'www-authenticate': `Portkey realm="portkey", header="x-portkey-api-key", error="${code}"`,
+})
+
+export const missingApiKey = () =>
+  new AuthError('missing_api_key', 401, 'Missing credential: send your Portkey API key in the x-portkey-api-key header.', {
+    'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key"',
+  })
+
+export const invalidApiKey = () =>
+  new AuthError('invalid_api_key', 401, 'Invalid Portkey API key.', challenge('invalid_api_key'))
+
+export const expiredApiKey = () =>
+  new AuthError('expired_api_key', 401, 'This Portkey API key has expired.', challenge('expired_api_key'))
+
+export const usageLimitExceeded = () =>
+  new AuthError('usage_limit_exceeded', 412, 'The usage limit of this Portkey API key has been reached.')
+
+export const invalidRequest = (message: string) => new AuthError('invalid_request', 400, message)
+
+export const authUnavailable = (retryAfterSec: number, cause?: unknown) =>
+  new AuthError(
+    'auth_unavailable',
+    503,
+    'The key service is unavailable; try again shortly.',
+    { 'retry-after': String(retryAfterSec) },
+    cause === undefined ? undefined : { cause },
+  )

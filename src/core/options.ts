@@ -1,0 +1,101 @@
+import type { KeyLookup, Milliseconds } from './types.js'
+
+/** Cache settings. Every field is optional. */
+export interface CacheOptions {
+  /** Most entries kept (keys known, unknown or rejected), least recently used dropped first. @default 10_000 */
+  max?: number
+  /** Fresh life of an answer about a known key, in milliseconds: no look-up during it. @default 60_000 */
+  ttlMs?: Milliseconds
+  /**
+   * How long after `ttlMs` an entry may still be served, in milliseconds: at once while one background
+   * refresh runs, and for as long as the key service keeps failing. Past it the entry is a miss.
+   * Never past the key's own `expires_at`. @default 600_000
+   */
+  staleMs?: Milliseconds
+  /** Life of an "unknown key" answer, in milliseconds, so a flood of bad keys is not a flood of look-ups. @default 10_000 */
+  negativeTtlMs?: Milliseconds
+}
+
+/** Options of `createVerifier()` and of both adapters. Explicit options win over the environment. */
+export interface VerifierOptions {
+  /**
+   * Base URL of Portkey's control plane (the key service), without a path.
+   * @default process.env.PORTKEY_CONTROL_PLANE_URL, else 'https://api.portkey.ai'
+   */
+  controlPlaneUrl?: string
+  /**
+   * Sent verbatim as `Authorization` on every control-plane call (a self-hosted data plane's client auth).
+   * @default process.env.PORTKEY_CLIENT_AUTH
+   */
+  clientAuth?: string
+  /** Replaces the HTTP look-up, e.g. to read keys from your own store. @default the control-plane look-up */
+  lookup?: KeyLookup
+  /** Time allowed for one control-plane call, in milliseconds; past it the request gets a 503. @default 2_000 */
+  timeoutMs?: Milliseconds
+  /** Cache settings. */
+  cache?: CacheOptions
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  readonly controlPlaneUrl: string
+  readonly clientAuth: string | undefined
+  readonly lookup: KeyLookup | undefined
+  readonly timeoutMs: number
+  readonly cache: Readonly<Required<CacheOptions>>
+}
+
+export const DEFAULT_CONTROL_PLANE_URL = 'https://api.portkey.ai'
+
+const DEFAULTS = { timeoutMs: 2_000, max: 10_000, ttlMs: 60_000, staleMs: 600_000, negativeTtlMs: 10_000 }
+
+/**
+ * Applies defaults (the environment, then built-in values) and validates. Misconfiguration is a
+ * `TypeError` here, at construction, never a failure per request.
+ */
+export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('portkey-auth: options must be an object')
+  const controlPlaneUrl = options.controlPlaneUrl ?? (env.PORTKEY_CONTROL_PLANE_URL || DEFAULT_CONTROL_PLANE_URL)
+  const clientAuth = options.clientAuth ?? (env.PORTKEY_CLIENT_AUTH || undefined)
+  const cache = options.cache ?? {}
+  if (typeof cache !== 'object' || cache === null) throw new TypeError('portkey-auth: cache must be an object')
+
+  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+    throw new TypeError('portkey-auth: lookup must be a function')
+  }
+  if (clientAuth !== undefined && (typeof clientAuth !== 'string' || /[\r\n]/.test(clientAuth))) {
+    throw new TypeError('portkey-auth: clientAuth must be a single-line string')
+  }
+  return {
+    controlPlaneUrl: checkUrl(controlPlaneUrl),
+    clientAuth,
+    lookup: options.lookup,
+    timeoutMs: duration('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1),
+    cache: Object.freeze({
+      max: duration('cache.max', cache.max ?? DEFAULTS.max, 1),
+      ttlMs: duration('cache.ttlMs', cache.ttlMs ?? DEFAULTS.ttlMs, 0),
+      staleMs: duration('cache.staleMs', cache.staleMs ?? DEFAULTS.staleMs, 0),
+      negativeTtlMs: duration('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.negativeTtlMs, 0),
+    }),
+  }
+}
+
+function duration(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(`portkey-auth: ${name} must be an integer >= ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+function checkUrl(value: unknown): string {
+  let url: URL | undefined
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new TypeError(`portkey-auth: controlPlaneUrl must be an http(s) URL, got ${JSON.stringify(value)}`)
+  }
+  return url.href.replace(/\/+$/, '')
+}

@@ -1,0 +1,54 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { AuthError, errorBody } from '../core/errors.js'
+import { type MiddlewareOptions, verifierFrom } from '../core/middleware.js'
+import type { PortkeyAuth } from '../core/types.js'
+import type { Verifier } from '../core/verifier.js'
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The caller's Portkey context, set by `portkeyAuth()`; absent on routes it does not guard. */
+      portkey: PortkeyAuth
+    }
+  }
+}
+
+/** Options of the Express middleware. */
+export interface ExpressAuthOptions extends MiddlewareOptions {
+  /**
+   * Takes over the response to a rejected request. The default writes the error's status, headers and
+   * JSON body; `(error, req, res, next) => next(error)` hands it to your Express error handler instead.
+   */
+  onError?: (error: AuthError, req: Request, res: Response, next: NextFunction) => void
+}
+
+/**
+ * Express middleware: admits requests with a valid Portkey credential and sets `req.portkey`;
+ * answers the others with the error's status and JSON body.
+ *
+ * @example
+ * ```ts
+ * app.use(portkeyAuth())
+ * app.post('/v1/chat/completions', (req, res) => res.json({ workspace: req.portkey.workspaceId }))
+ * ```
+ */
+export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHandler {
+  const verifier = verifierFrom(options)
+  const onError = (options && 'onError' in options && options.onError) || sendError
+  return function portkeyAuth(req, res, next) {
+    verifier.verify(req.headers).then(
+      (auth) => {
+        req.portkey = auth
+        next()
+      },
+      (error: unknown) => (error instanceof AuthError ? onError(error, req, res, next) : next(error)),
+    )
+  }
+}
+
+function sendError(error: AuthError, _req: Request, res: Response): void {
+  res.status(error.status).set(error.headers).json(errorBody(error))
+}
+
+export type { PortkeyAuth, Verifier }

@@ -1,0 +1,19 @@
+export { createVerifier } from './core/verifier.js'
+export type { Verifier } from './core/verifier.js'
+export { AuthError, errorBody } from './core/errors.js'
+export type { AuthErrorBody, AuthErrorCode } from './core/errors.js'
+export { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES } from './core/credential.js'
+export { DEFAULT_CONTROL_PLANE_URL } from './core/options.js'
+export type { CacheOptions, VerifierOptions } from './core/options.js'
+export type { CacheStats } from './core/cache.js'
+export type {
+  IncomingHeaders,
+  KeyLookup,
+  KeyRecord,
+  KeyType,
+  Milliseconds,
+  PortkeyAuth,
+  RateLimit,
+  UsageLimits,
+  VirtualKey,
+} from './core/types.js'

@@ -1,0 +1,55 @@
+import type { Middleware, ParameterizedContext } from 'koa'
+import { AuthError, errorBody } from '../core/errors.js'
+import { type MiddlewareOptions, verifierFrom } from '../core/middleware.js'
+import type { PortkeyAuth } from '../core/types.js'
+import type { Verifier } from '../core/verifier.js'
+
+/** The Koa state `portkeyAuth()` adds: `ctx.state.portkey`. */
+export interface PortkeyState {
+  /** The caller's Portkey context. */
+  portkey: PortkeyAuth
+}
+
+/** Options of the Koa middleware. */
+export interface KoaAuthOptions extends MiddlewareOptions {
+  /**
+   * Takes over the response to a rejected request. The default writes the error's status, headers and
+   * JSON body; `(error) => { throw error }` hands it to Koa's error handling (it carries `status`,
+   * `headers` and `expose`).
+   */
+  onError?: (error: AuthError, ctx: ParameterizedContext) => void | Promise<void>
+}
+
+/**
+ * Koa middleware: admits requests with a valid Portkey credential and sets `ctx.state.portkey`;
+ * answers the others with the error's status and JSON body.
+ *
+ * @example
+ * ```ts
+ * const app = new Koa().use(portkeyAuth())
+ * app.use((ctx) => { ctx.body = { workspace: ctx.state.portkey.workspaceId } })
+ * ```
+ */
+export function portkeyAuth(options?: KoaAuthOptions | Verifier): Middleware<PortkeyState> {
+  const verifier = verifierFrom(options)
+  const onError = (options && 'onError' in options && options.onError) || sendError
+  return async function portkeyAuth(ctx, next) {
+    let auth: PortkeyAuth
+    try {
+      auth = await verifier.verify(ctx.headers)
+    } catch (error) {
+      if (error instanceof AuthError) return onError(error, ctx)
+      throw error
+    }
+    ctx.state.portkey = auth
+    await next()
+  }
+}
+
+function sendError(error: AuthError, ctx: ParameterizedContext): void {
+  ctx.status = error.status
+  ctx.set(error.headers as Record<string, string>)
+  ctx.body = errorBody(error)
+}
+
+export type { PortkeyAuth, Verifier }

@@ -1,0 +1,157 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { KEY_DETAILS_PATH } from '../core/control-plane.js'
+import type { KeyRecord } from '../core/types.js'
+
+/** How the stub misbehaves while failing: a 500, a 503, a hang, a 200 that is not JSON, or a reset connection. */
+export type FailureMode = 'error' | 'unavailable' | 'hang' | 'garbled' | 'reset'
+
+/** One call the stub received. */
+export interface StubCall {
+  readonly method: string
+  readonly path: string
+  readonly headers: IncomingHttpHeaders
+}
+
+/** Options of `startControlPlaneStub()`. */
+export interface ControlPlaneStubOptions {
+  /** Known API keys and their records, by raw key. @default {} */
+  keys?: Record<string, KeyRecord>
+  /** Delay before each answer, in milliseconds. @default 0 */
+  delayMs?: number
+  /** Port to listen on, on 127.0.0.1. @default 0 (a free port) */
+  port?: number
+}
+
+/** A running stub of Portkey's control plane. */
+export interface ControlPlaneStub {
+  /** Base URL to give as `controlPlaneUrl`, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string
+  /** Known API keys by raw key: add, change or delete records while it runs. */
+  readonly keys: Map<string, KeyRecord>
+  /** Delay before each answer, in milliseconds; change it while it runs. */
+  delayMs: number
+  /** The calls received (the latest 1,000), oldest first. */
+  readonly log: readonly StubCall[]
+  /** How many calls were received, to `path` only when given (e.g. `'/v2/api-keys/self/details'`). */
+  calls(path?: string): number
+  /** Calls being answered now, and the most there ever were at once. */
+  readonly inFlight: number
+  readonly peakInFlight: number
+  /**
+   * Makes calls fail in `mode`: every call, the next `times` calls, or a random `rate` (0..1) of them.
+   * @example stub.fail('hang'); stub.fail('error', { times: 1 }); stub.fail('reset', { rate: 0.3 })
+   */
+  fail(mode: FailureMode, options?: { times?: number; rate?: number }): void
+  /** Stops failing. */
+  heal(): void
+  /** Sets counters and the log back to zero. */
+  resetCounts(): void
+  /** Stops the server, dropping hanging calls. */
+  close(): Promise<void>
+}
+
+const LOG_LIMIT = 1_000
+
+/**
+ * Starts a real `node:http` server on 127.0.0.1 that answers like Portkey's control plane for the records
+ * it holds: for your own tests and demos, with no network and no Portkey account.
+ *
+ * @example
+ * ```ts
+ * const stub = await startControlPlaneStub({ keys: { 'pk-test': keyRecord({ id: 'key_1' }) } })
+ * app.use(portkeyAuth({ controlPlaneUrl: stub.url }))
+ * // ... stub.calls(KEY_DETAILS_PATH) === 1
+ * await stub.close()
+ * ```
+ */
+export async function startControlPlaneStub(options: ControlPlaneStubOptions = {}): Promise<ControlPlaneStub> {
+  const keys = new Map(Object.entries(options.keys ?? {}))
+  const log: StubCall[] = []
+  const counts = new Map<string, number>()
+  let total = 0
+  let inFlight = 0
+  let peakInFlight = 0
+  let failure: { mode: FailureMode; times: number; rate: number } | null = null
+
+  const failing = (): FailureMode | null => {
+    if (failure === null) return null
+    if (failure.rate < 1 && Math.random() >= failure.rate) return null
+    const { mode } = failure
+    if (--failure.times <= 0) failure = null
+    return mode
+  }
+
+  const answer = (req: IncomingMessage, res: ServerResponse, path: string) => {
+    const mode = failing()
+    if (mode === 'hang') return
+    if (mode === 'reset') return req.socket.destroy()
+    if (mode === 'garbled') return send(res, 200, '<html>upstream error</html>', 'text/html')
+    if (mode === 'error' || mode === 'unavailable') return send(res, mode === 'error' ? 500 : 503, { status: 'failure' })
+    if (path === KEY_DETAILS_PATH && req.method === 'GET') {
+      const record = keys.get(String(req.headers['x-portkey-api-key'] ?? ''))
+      return record ? send(res, 200, record) : send(res, 401, { status: 'failure', message: 'Invalid API Key' })
+    }
+    send(res, 404, { status: 'failure', message: 'Not found' })
+  }
+
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://stub').pathname
+    total++
+    counts.set(path, (counts.get(path) ?? 0) + 1)
+    log.push({ method: req.method ?? 'GET', path, headers: req.headers })
+    if (log.length > LOG_LIMIT) log.shift()
+    peakInFlight = Math.max(peakInFlight, ++inFlight)
+    let done = false
+    const finish = () => {
+      if (!done) inFlight--
+      done = true
+    }
+    res.on('close', finish)
+    if (stub.delayMs > 0) setTimeout(() => answer(req, res, path), stub.delayMs)
+    else answer(req, res, path)
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+
+  const stub: ControlPlaneStub = {
+    url: `http://127.0.0.1:${port}`,
+    keys,
+    delayMs: options.delayMs ?? 0,
+    log,
+    calls: (path) => (path === undefined ? total : (counts.get(path) ?? 0)),
+    get inFlight() {
+      return inFlight
+    },
+    get peakInFlight() {
+      return peakInFlight
+    },
+    fail(mode, { times = Infinity, rate = 1 } = {}) {
+      failure = { mode, times, rate }
+    },
+    heal() {
+      failure = null
+    },
+    resetCounts() {
+      total = 0
+      peakInFlight = inFlight
+      counts.clear()
+      log.length = 0
+    },
+    close() {
+      server.closeAllConnections()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
+  return stub
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  if (res.destroyed) return
+  const text = typeof body === 'string' ? body : JSON.stringify(body)
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) }).end(text)
+}
