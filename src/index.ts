@@ -1,10 +1,13 @@
 export { createVerifier } from './core/verifier.js'
-export type { Verifier } from './core/verifier.js'
+export type { RequestRoute, Verifier, VerifierStats } from './core/verifier.js'
+export { hasPermissions, PORTKEY_SCOPES } from './core/permissions.js'
+export type { ScopeMap } from './core/permissions.js'
 export { AuthError, errorBody } from './core/errors.js'
 export type { AuthErrorBody, AuthErrorCode } from './core/errors.js'
 export { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES } from './core/credential.js'
 export { DEFAULT_CONTROL_PLANE_URL } from './core/options.js'
 export type { CacheOptions, VerifierOptions } from './core/options.js'
+export type { JwtOptions } from './core/jwt.js'
 export type { CacheStats } from './core/cache.js'
 export type {
   IncomingHeaders,
@@ -16,4 +19,6 @@ export type {
   RateLimit,
   UsageLimits,
   VirtualKey,
+  VirtualKeyLookup,
+  VirtualKeyRecord,
 } from './core/types.js'

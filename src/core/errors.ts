@@ -4,8 +4,12 @@ export type AuthErrorCode =
   | 'missing_api_key'
   | 'invalid_api_key'
   | 'expired_api_key'
+  | 'invalid_token'
   | 'usage_limit_exceeded'
+  | 'virtual_key_not_allowed'
+  | 'insufficient_scope'
   | 'auth_unavailable'
+  | 'auth_misconfigured'
 
 /** The `error.type` each HTTP status is reported with, in the OpenAI error-body convention. */
 const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
@@ -13,6 +17,7 @@ const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
   401: 'authentication_error',
   403: 'permission_error',
   412: 'usage_limit_error',
+  500: 'api_error',
   503: 'service_unavailable_error',
 }
 
@@ -73,8 +78,25 @@ export const invalidApiKey = () =>
 export const expiredApiKey = () =>
   new AuthError('expired_api_key', 401, 'This Portkey API key has expired.', challenge('expired_api_key'))
 
+export const invalidToken = (reason: string, cause?: unknown) =>
+  new AuthError('invalid_token', 401, `Invalid Portkey token: ${reason}`, challenge('invalid_token'), { cause })
+
 export const usageLimitExceeded = () =>
   new AuthError('usage_limit_exceeded', 412, 'The usage limit of this Portkey API key has been reached.')
+
+export const virtualKeyUsageLimitExceeded = () =>
+  new AuthError('usage_limit_exceeded', 412, 'The usage limit of this virtual key has been reached.')
+
+// One message for every refusal, so a caller cannot tell a slug of another workspace from one that does not exist.
+export const virtualKeyNotAllowed = () =>
+  new AuthError('virtual_key_not_allowed', 403, 'This virtual key does not exist or is not available to this API key.')
+
+export const insufficientScope = (missing: readonly string[], message = `Missing permission: ${missing.join(' or ')}.`) =>
+  new AuthError('insufficient_scope', 403, message, {
+    'www-authenticate': `Portkey realm="portkey", error="insufficient_scope"${missing.length ? `, scope="${missing.join(' ')}"` : ''}`,
+  })
+
+export const misconfigured = (message: string) => new AuthError('auth_misconfigured', 500, message)
 
 export const invalidRequest = (message: string) => new AuthError('invalid_request', 400, message)
 

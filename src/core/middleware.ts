@@ -16,7 +16,9 @@ export function verifierFrom(options: MiddlewareOptions | Verifier | undefined):
   const { verifier, ...rest } = options ?? {}
   if (verifier === undefined) return createVerifier(rest as VerifierOptions)
   if (!isVerifier(verifier)) throw new TypeError('portkey-auth: verifier must come from createVerifier()')
-  const extra = (['controlPlaneUrl', 'clientAuth', 'lookup', 'timeoutMs', 'cache'] as const).filter((name) => rest[name] !== undefined)
+  const extra = Object.entries(rest)
+    .filter(([name, value]) => name !== 'onError' && value !== undefined)
+    .map(([name]) => name)
   if (extra.length > 0) {
     throw new TypeError(`portkey-auth: pass ${extra.join(', ')} to createVerifier(), not beside a verifier`)
   }

@@ -1,4 +1,6 @@
-import type { KeyLookup, Milliseconds } from './types.js'
+import { type JwtOptions, type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
+import { compileScopes, type RouteScopes, type ScopeMap } from './permissions.js'
+import type { KeyLookup, Milliseconds, VirtualKeyLookup } from './types.js'
 
 /** Cache settings. Every field is optional. */
 export interface CacheOptions {
@@ -30,10 +32,25 @@ export interface VerifierOptions {
   clientAuth?: string
   /** Replaces the HTTP look-up, e.g. to read keys from your own store. @default the control-plane look-up */
   lookup?: KeyLookup
+  /**
+   * Replaces the HTTP virtual-key look-up (`GET /v2/virtual-keys/{slug}`). @default the control-plane look-up
+   */
+  lookupVirtualKey?: VirtualKeyLookup
+  /**
+   * Scopes each route requires: `'portkey'` for Portkey's own mapping (chat, completions, embeddings,
+   * images, audio → `completions.write`, and so on), or your own map. A request whose credential lacks
+   * them gets 403 `insufficient_scope`. @default none: any valid credential passes
+   */
+  scopes?: 'portkey' | ScopeMap
   /** Time allowed for one control-plane call, in milliseconds; past it the request gets a 503. @default 2_000 */
   timeoutMs?: Milliseconds
   /** Cache settings. */
   cache?: CacheOptions
+  /**
+   * Accept Portkey JWTs in `x-portkey-api-key`, verified locally against a JWKS. Without it (and without
+   * env `PORTKEY_JWKS_URL`), a JWT-shaped value is looked up as an API key. @default off
+   */
+  jwt?: JwtOptions
 }
 
 /** Options after defaults and validation. */
@@ -41,8 +58,11 @@ export interface ResolvedOptions {
   readonly controlPlaneUrl: string
   readonly clientAuth: string | undefined
   readonly lookup: KeyLookup | undefined
+  readonly lookupVirtualKey: VirtualKeyLookup | undefined
+  readonly scopes: RouteScopes | null
   readonly timeoutMs: number
   readonly cache: Readonly<Required<CacheOptions>>
+  readonly jwt: ResolvedJwtOptions | null
 }
 
 export const DEFAULT_CONTROL_PLANE_URL = 'https://api.portkey.ai'
@@ -63,20 +83,33 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
   if (options.lookup !== undefined && typeof options.lookup !== 'function') {
     throw new TypeError('portkey-auth: lookup must be a function')
   }
+  if (options.lookupVirtualKey !== undefined && typeof options.lookupVirtualKey !== 'function') {
+    throw new TypeError('portkey-auth: lookupVirtualKey must be a function')
+  }
+  if (options.scopes !== undefined && options.scopes !== 'portkey' && (typeof options.scopes !== 'object' || options.scopes === null)) {
+    throw new TypeError("portkey-auth: scopes must be 'portkey' or a map of routes to scopes")
+  }
   if (clientAuth !== undefined && (typeof clientAuth !== 'string' || /[\r\n]/.test(clientAuth))) {
     throw new TypeError('portkey-auth: clientAuth must be a single-line string')
   }
+  if (options.jwt !== undefined && (typeof options.jwt !== 'object' || options.jwt === null)) {
+    throw new TypeError('portkey-auth: jwt must be an object')
+  }
+  const timeoutMs = duration('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1)
   return {
     controlPlaneUrl: checkUrl(controlPlaneUrl),
     clientAuth,
     lookup: options.lookup,
-    timeoutMs: duration('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1),
+    lookupVirtualKey: options.lookupVirtualKey,
+    scopes: options.scopes === undefined ? null : compileScopes(options.scopes),
+    timeoutMs,
     cache: Object.freeze({
       max: duration('cache.max', cache.max ?? DEFAULTS.max, 1),
       ttlMs: duration('cache.ttlMs', cache.ttlMs ?? DEFAULTS.ttlMs, 0),
       staleMs: duration('cache.staleMs', cache.staleMs ?? DEFAULTS.staleMs, 0),
       negativeTtlMs: duration('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.negativeTtlMs, 0),
     }),
+    jwt: resolveJwtOptions(options.jwt, env, timeoutMs),
   }
 }
 

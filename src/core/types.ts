@@ -80,3 +80,27 @@ export type IncomingHeaders = Readonly<Record<string, string | readonly string[]
  * something that is not a record) means the key service is unavailable: the request gets a 503.
  */
 export type KeyLookup = (apiKey: string, init: { signal: AbortSignal }) => Promise<KeyRecord | null>
+
+/** A virtual key record as the control plane returns it from `GET /v2/virtual-keys/{slug}` (snake_case). */
+export interface VirtualKeyRecord {
+  slug: string
+  /** The provider the stored credential is for, e.g. `openai`. */
+  ai_provider_name: string
+  /** `'active'` passes; `'exhausted'` is 412; anything else (`'expired'`, `'archived'`) is 403. */
+  status?: string
+  workspace_id?: string | null
+  name?: string
+  /** ISO 8601 date-time after which the virtual key no longer works. */
+  expires_at?: string | null
+  usage_limits?: UsageLimits | null
+  rate_limits?: RateLimit[] | null
+}
+
+/**
+ * Resolves a virtual-key slug for a caller (whose credential the control plane checks), or `null` when
+ * the caller may not use it. Throwing means the key service is unavailable.
+ */
+export type VirtualKeyLookup = (
+  slug: string,
+  init: { credential: string; signal: AbortSignal },
+) => Promise<VirtualKeyRecord | null>

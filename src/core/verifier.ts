@@ -1,27 +1,40 @@
-import { type CacheStats, type Entry, RefreshingCache } from './cache.js'
-import { controlPlaneLookup } from './control-plane.js'
+import { type CacheStats, RefreshingCache } from './cache.js'
+import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from './control-plane.js'
 import { fingerprint, readCredential } from './credential.js'
-import { authUnavailable, expiredApiKey, invalidApiKey } from './errors.js'
-import { isKeyRecord, type Outcome, recordOutcome } from './key-record.js'
-import { type ResolvedOptions, resolveOptions, type VerifierOptions } from './options.js'
-import type { IncomingHeaders, KeyLookup, PortkeyAuth } from './types.js'
+import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from './errors.js'
+import { isJwtShaped, verifyJwt } from './jwt.js'
+import type { Outcome } from './key-record.js'
+import { keyLoader, RETRY_AFTER_SEC, type VirtualKeyRequest, virtualKeyLoader } from './loaders.js'
+import { resolveOptions, type VerifierOptions } from './options.js'
+import type { IncomingHeaders, PortkeyAuth, VirtualKey } from './types.js'
+import { readVirtualKeySlug, type VirtualKeyOutcome } from './virtual-key.js'
 
-/** Seconds a client is told to wait after a 503. */
-const RETRY_AFTER_SEC = 1
+/** The request line, for route-to-scope checks (the `scopes` option). */
+export interface RequestRoute {
+  /** Upper-case HTTP method. */
+  readonly method: string
+  /** The path, without query string. */
+  readonly path: string
+}
+
+/** Cache and look-up counters: API keys at the top level, virtual keys under `virtualKeys`. */
+export interface VerifierStats extends CacheStats {
+  virtualKeys: CacheStats
+}
 
 /** Checks credentials; create one with `createVerifier()` and share it between middlewares. */
 export interface Verifier {
   /**
-   * Checks the credential in `headers` and resolves to the caller's context, or rejects with `AuthError`
-   * (and only `AuthError`).
+   * Checks the credential in `headers`, resolves the virtual key they name, applies the `scopes` option
+   * when `route` is given, and resolves to the caller's context; or rejects with `AuthError` (only that).
    */
-  verify(headers: IncomingHeaders): Promise<PortkeyAuth>
+  verify(headers: IncomingHeaders, route?: RequestRoute): Promise<PortkeyAuth>
   /** Forgets one credential, so its next request asks the key service again (e.g. after revoking it). */
   invalidate(credential: string): void
-  /** Forgets every credential. */
+  /** Forgets every credential and virtual key. */
   clear(): void
   /** Counters of cache and look-up activity. */
-  stats(): CacheStats
+  stats(): VerifierStats
 }
 
 /**
@@ -36,54 +49,65 @@ export interface Verifier {
  */
 export function createVerifier(options?: VerifierOptions): Verifier {
   const config = resolveOptions(options)
-  const lookup = config.lookup ?? controlPlaneLookup(config.controlPlaneUrl, config.clientAuth)
-  const cache = new RefreshingCache<Outcome, string>(config.cache.max, (_key, apiKey) => resolve(apiKey, lookup, config))
+  const { controlPlaneUrl, clientAuth, timeoutMs, cache: deadlines, scopes, jwt } = config
+  const loadKey = keyLoader(config.lookup ?? controlPlaneLookup(controlPlaneUrl, clientAuth), timeoutMs, deadlines)
+  // With JWT configured, a JWT-shaped credential is verified locally and cached until its exp; it never
+  // reaches the key service.
+  const keys = new RefreshingCache<Outcome, string>(
+    deadlines.max,
+    jwt === null
+      ? loadKey
+      : (hash, credential) =>
+          isJwtShaped(credential) ? verifyJwt(credential, hash, jwt, deadlines.negativeTtlMs, RETRY_AFTER_SEC) : loadKey(hash, credential),
+  )
+  const virtualKeys = new RefreshingCache<VirtualKeyOutcome, VirtualKeyRequest>(
+    deadlines.max,
+    virtualKeyLoader(config.lookupVirtualKey ?? controlPlaneVirtualKeyLookup(controlPlaneUrl, clientAuth), timeoutMs, deadlines),
+  )
+  // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
+  // frozen objects, so requests share the combination instead of copying it.
+  const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
+
+  async function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string): Promise<PortkeyAuth> {
+    const { workspaceId } = auth
+    // A caller bound to no workspace (an organisation key) may use no virtual key; no look-up needed.
+    if (workspaceId === null) throw virtualKeyNotAllowed()
+    const got = virtualKeys.get(`${workspaceId}/${slug}`, { slug, workspaceId, credential })
+    const outcome = got instanceof Promise ? await got : got
+    if (outcome.virtualKey === undefined) throw outcome.reject()
+    if (outcome.expiresAtMs <= Date.now()) throw virtualKeyNotAllowed()
+    let byKey = combined.get(auth)
+    if (byKey === undefined) combined.set(auth, (byKey = new WeakMap()))
+    let result = byKey.get(outcome.virtualKey)
+    if (result === undefined) byKey.set(outcome.virtualKey, (result = Object.freeze({ ...auth, virtualKey: outcome.virtualKey })))
+    return result
+  }
 
   return {
-    async verify(headers) {
+    async verify(headers, route) {
       const credential = readCredential(headers)
-      const pending = cache.get(fingerprint(credential), credential)
-      const outcome = pending instanceof Promise ? await pending : pending
+      const slug = readVirtualKeySlug(headers)
+      const got = keys.get(fingerprint(credential), credential)
+      const outcome = got instanceof Promise ? await got : got
       if (outcome.auth === undefined) throw outcome.reject()
       // The entry may have been stored before the key expired: nothing is admitted past expires_at.
-      if (outcome.expiresAtMs <= Date.now()) throw expiredApiKey()
-      return outcome.auth
+      if (outcome.expiresAtMs <= Date.now()) throw outcome.auth.method === 'jwt' ? invalidToken('token expired') : expiredApiKey()
+      const auth = slug === null ? outcome.auth : await withVirtualKey(outcome.auth, slug, credential)
+      if (scopes !== null && route !== undefined) {
+        const denied = scopes.check(auth, route.method, route.path)
+        if (denied !== null) throw denied
+      }
+      return auth
     },
     invalidate(credential) {
-      cache.invalidate(fingerprint(credential))
+      keys.invalidate(fingerprint(credential))
     },
     clear() {
-      cache.clear()
+      keys.clear()
+      virtualKeys.clear()
     },
     stats() {
-      return cache.stats()
+      return { ...keys.stats(), virtualKeys: virtualKeys.stats() }
     },
   }
-}
-
-/** One look-up, turned into a cache entry; throws `AuthError` 503 when the key service gives no answer. */
-async function resolve(apiKey: string, lookup: KeyLookup, config: ResolvedOptions): Promise<Entry<Outcome>> {
-  let record: unknown
-  try {
-    record = await withTimeout(lookup, apiKey, config.timeoutMs)
-  } catch (cause) {
-    throw authUnavailable(RETRY_AFTER_SEC, cause)
-  }
-  const now = Date.now()
-  const { ttlMs, staleMs, negativeTtlMs } = config.cache
-  if (record === null) return { value: { reject: invalidApiKey }, freshUntil: now + negativeTtlMs, staleUntil: now + negativeTtlMs }
-  if (!isKeyRecord(record)) throw authUnavailable(RETRY_AFTER_SEC, new TypeError('key service answered with no key record'))
-  return { value: recordOutcome(record, now), freshUntil: now + ttlMs, staleUntil: now + ttlMs + staleMs }
-}
-
-/** Runs a look-up with a deadline, also for a custom `lookup` that ignores its signal. */
-function withTimeout(lookup: KeyLookup, apiKey: string, timeoutMs: number): Promise<unknown> {
-  const signal = AbortSignal.timeout(timeoutMs)
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    lookup(apiKey, { signal })
-      .then(resolve, reject)
-      .finally(() => signal.removeEventListener('abort', onAbort))
-  })
 }

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { AuthError, errorBody } from '../core/errors.js'
 import { type MiddlewareOptions, verifierFrom } from '../core/middleware.js'
+import { scopeGuard } from '../core/permissions.js'
 import type { PortkeyAuth } from '../core/types.js'
 import type { Verifier } from '../core/verifier.js'
 
@@ -37,13 +38,28 @@ export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHan
   const verifier = verifierFrom(options)
   const onError = (options && 'onError' in options && options.onError) || sendError
   return function portkeyAuth(req, res, next) {
-    verifier.verify(req.headers).then(
+    verifier.verify(req.headers, { method: req.method, path: req.baseUrl + req.path }).then(
       (auth) => {
         req.portkey = auth
         next()
       },
       (error: unknown) => (error instanceof AuthError ? onError(error, req, res, next) : next(error)),
     )
+  }
+}
+
+/**
+ * Route middleware after `portkeyAuth()`: passes when the caller holds every one of `scopes`, else
+ * answers 403 `insufficient_scope`. Without `portkeyAuth()` before it, it answers 500 rather than pass.
+ *
+ * @example app.get('/v1/logs', requirePermissions('logs.read'), listLogs)
+ */
+export function requirePermissions(...scopes: string[]): RequestHandler {
+  const guard = scopeGuard(scopes)
+  return function requirePermissions(req, res, next) {
+    const error = guard(req.portkey as PortkeyAuth | undefined)
+    if (error === null) next()
+    else sendError(error, req, res)
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Middleware, ParameterizedContext } from 'koa'
 import { AuthError, errorBody } from '../core/errors.js'
 import { type MiddlewareOptions, verifierFrom } from '../core/middleware.js'
+import { scopeGuard } from '../core/permissions.js'
 import type { PortkeyAuth } from '../core/types.js'
 import type { Verifier } from '../core/verifier.js'
 
@@ -36,12 +37,27 @@ export function portkeyAuth(options?: KoaAuthOptions | Verifier): Middleware<Por
   return async function portkeyAuth(ctx, next) {
     let auth: PortkeyAuth
     try {
-      auth = await verifier.verify(ctx.headers)
+      auth = await verifier.verify(ctx.headers, { method: ctx.method, path: ctx.path })
     } catch (error) {
       if (error instanceof AuthError) return onError(error, ctx)
       throw error
     }
     ctx.state.portkey = auth
+    await next()
+  }
+}
+
+/**
+ * Route middleware after `portkeyAuth()`: passes when the caller holds every one of `scopes`, else
+ * answers 403 `insufficient_scope`. Without `portkeyAuth()` before it, it answers 500 rather than pass.
+ *
+ * @example router.get('/v1/logs', requirePermissions('logs.read'), listLogs)
+ */
+export function requirePermissions(...scopes: string[]): Middleware<PortkeyState> {
+  const guard = scopeGuard(scopes)
+  return async function requirePermissions(ctx, next) {
+    const error = guard(ctx.state.portkey as PortkeyAuth | undefined)
+    if (error !== null) return sendError(error, ctx)
     await next()
   }
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { KEY_DETAILS_PATH } from '../core/control-plane.js'
-import type { KeyRecord } from '../core/types.js'
+import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../core/control-plane.js'
+import type { KeyRecord, VirtualKeyRecord } from '../core/types.js'
 
 /** How the stub misbehaves while failing: a 500, a 503, a hang, a 200 that is not JSON, or a reset connection. */
 export type FailureMode = 'error' | 'unavailable' | 'hang' | 'garbled' | 'reset'
@@ -17,6 +17,13 @@ export interface StubCall {
 export interface ControlPlaneStubOptions {
   /** Known API keys and their records, by raw key. @default {} */
   keys?: Record<string, KeyRecord>
+  /**
+   * Virtual keys by slug. Like Portkey, the stub answers them to any known caller (401 otherwise,
+   * 404 for an unknown slug) and leaves the workspace check to the verifier. @default {}
+   */
+  virtualKeys?: Record<string, VirtualKeyRecord>
+  /** A JWKS to serve at `/.well-known/jwks.json` (`stub.jwksUrl`); its JWT callers may look up virtual keys. */
+  jwks?: { keys: object[] }
   /** Delay before each answer, in milliseconds. @default 0 */
   delayMs?: number
   /** Port to listen on, on 127.0.0.1. @default 0 (a free port) */
@@ -27,8 +34,14 @@ export interface ControlPlaneStubOptions {
 export interface ControlPlaneStub {
   /** Base URL to give as `controlPlaneUrl`, e.g. `http://127.0.0.1:41234`. */
   readonly url: string
+  /** URL of the JWKS the stub serves, for `jwt.jwksUrl`. */
+  readonly jwksUrl: string
+  /** The JWKS served; replace it to rotate keys. */
+  jwks: { keys: object[] }
   /** Known API keys by raw key: add, change or delete records while it runs. */
   readonly keys: Map<string, KeyRecord>
+  /** Virtual keys by slug: add, change or delete them while it runs. */
+  readonly virtualKeys: Map<string, VirtualKeyRecord>
   /** Delay before each answer, in milliseconds; change it while it runs. */
   delayMs: number
   /** The calls received (the latest 1,000), oldest first. */
@@ -53,6 +66,12 @@ export interface ControlPlaneStub {
 
 const LOG_LIMIT = 1_000
 
+/** Path of the JWKS the stub serves. */
+export const JWKS_PATH = '/.well-known/jwks.json'
+
+// The stub does not verify tokens (the verifier under test does); a JWT-shaped caller is let through.
+const JWT_SHAPED = /^[\w-]+\.[\w-]+\.[\w-]*$/
+
 /**
  * Starts a real `node:http` server on 127.0.0.1 that answers like Portkey's control plane for the records
  * it holds: for your own tests and demos, with no network and no Portkey account.
@@ -67,6 +86,7 @@ const LOG_LIMIT = 1_000
  */
 export async function startControlPlaneStub(options: ControlPlaneStubOptions = {}): Promise<ControlPlaneStub> {
   const keys = new Map(Object.entries(options.keys ?? {}))
+  const virtualKeys = new Map(Object.entries(options.virtualKeys ?? {}))
   const log: StubCall[] = []
   const counts = new Map<string, number>()
   let total = 0
@@ -88,9 +108,16 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
     if (mode === 'reset') return req.socket.destroy()
     if (mode === 'garbled') return send(res, 200, '<html>upstream error</html>', 'text/html')
     if (mode === 'error' || mode === 'unavailable') return send(res, mode === 'error' ? 500 : 503, { status: 'failure' })
-    if (path === KEY_DETAILS_PATH && req.method === 'GET') {
-      const record = keys.get(String(req.headers['x-portkey-api-key'] ?? ''))
-      return record ? send(res, 200, record) : send(res, 401, { status: 'failure', message: 'Invalid API Key' })
+    if (req.method === 'GET' && path === JWKS_PATH) return send(res, 200, stub.jwks)
+    if (req.method === 'GET' && (path === KEY_DETAILS_PATH || path.startsWith(VIRTUAL_KEYS_PATH))) {
+      const credential = String(req.headers['x-portkey-api-key'] ?? '')
+      const caller = keys.get(credential)
+      if (path === KEY_DETAILS_PATH) {
+        return caller ? send(res, 200, caller) : send(res, 401, { status: 'failure', message: 'Invalid API Key' })
+      }
+      if (caller === undefined && !JWT_SHAPED.test(credential)) return send(res, 401, { status: 'failure', message: 'Invalid API Key' })
+      const virtualKey = virtualKeys.get(decodeURIComponent(path.slice(VIRTUAL_KEYS_PATH.length)))
+      return virtualKey ? send(res, 200, virtualKey) : send(res, 404, { status: 'failure', message: 'Not found' })
     }
     send(res, 404, { status: 'failure', message: 'Not found' })
   }
@@ -120,7 +147,10 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
 
   const stub: ControlPlaneStub = {
     url: `http://127.0.0.1:${port}`,
+    jwksUrl: `http://127.0.0.1:${port}${JWKS_PATH}`,
+    jwks: options.jwks ?? { keys: [] },
     keys,
+    virtualKeys,
     delayMs: options.delayMs ?? 0,
     log,
     calls: (path) => (path === undefined ? total : (counts.get(path) ?? 0)),

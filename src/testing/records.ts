@@ -1,4 +1,4 @@
-import type { KeyRecord } from '../core/types.js'
+import type { KeyRecord, VirtualKeyRecord } from '../core/types.js'
 
 let sequence = 0
 
@@ -22,6 +22,24 @@ export function keyRecord(fields: Partial<KeyRecord> = {}): KeyRecord {
     defaults: { config_id: null, metadata: {} },
     rate_limits: [],
     usage_limits: null,
+    expires_at: null,
+    ...fields,
+  }
+}
+
+/**
+ * A well-formed, active virtual key record in workspace `ws_test`, with `fields` laid over it.
+ *
+ * @example virtualKeyRecord({ slug: 'openai-prod', ai_provider_name: 'openai' })
+ */
+export function virtualKeyRecord(fields: Partial<VirtualKeyRecord> = {}): VirtualKeyRecord {
+  sequence++
+  return {
+    slug: `vk-test-${sequence}`,
+    name: `test virtual key ${sequence}`,
+    ai_provider_name: 'openai',
+    status: 'active',
+    workspace_id: 'ws_test',
     expires_at: null,
     ...fields,
   }
