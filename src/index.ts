@@ -8,6 +8,9 @@ export { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES } from './core/credential.js'
 export { DEFAULT_CONTROL_PLANE_URL } from './core/options.js'
 export type { CacheOptions, VerifierOptions } from './core/options.js'
 export type { JwtOptions } from './core/jwt.js'
+export type { BreakerOptions, BreakerState, GuardStats } from './core/lookup-guard.js'
+export type { CacheState, Decision, DecisionListener } from './core/decision.js'
+export type { MiddlewareOptions } from './core/middleware.js'
 export type { CacheStats } from './core/cache.js'
 export type {
   IncomingHeaders,

@@ -7,6 +7,8 @@ export interface Entry<V> {
   readonly freshUntil: number
   /** Until then the entry is still served, while a refresh runs or the key service fails. */
   readonly staleUntil: number
+  /** An answer about a credential that does not exist: kept apart, see `RefreshingCache`. */
+  readonly negative?: boolean
 }
 
 /**
@@ -37,52 +39,69 @@ export interface CacheStats {
 /**
  * An LRU of answers with fresh and stale deadlines in front of a loader. Concurrent misses for one key
  * share one look-up; a stale entry is served at once while one background refresh runs.
+ *
+ * Negative answers ("no such key") live in an LRU of their own, a tenth of `max`: a flood of random keys
+ * then only evicts other random keys, never the keys that work (which an outage would turn into 503s).
  */
 export class RefreshingCache<V, A> {
   readonly #entries: LRUCache<string, Entry<V>>
+  readonly #negatives: LRUCache<string, Entry<V>>
   readonly #pending = new Map<string, Promise<Entry<V>>>()
   readonly #load: Loader<V, A>
   readonly #counts = { hits: 0, stale: 0, misses: 0, lookups: 0, failures: 0 }
+  /**
+   * How the latest `get()` was answered. Read it right after the call, before any await: `get()` is
+   * synchronous up to its answer, so no other request can come in between.
+   */
+  lastServe: 'hit' | 'stale' | 'miss' = 'miss'
 
+  /** @param max - entries in all, at least 2 */
   constructor(max: number, load: Loader<V, A>) {
-    this.#entries = new LRUCache({ max })
+    const negativeMax = Math.ceil(max / 10)
+    this.#entries = new LRUCache({ max: max - negativeMax })
+    this.#negatives = new LRUCache({ max: negativeMax })
     this.#load = load
   }
 
   /** The value for `key`: synchronously when an entry is servable, else once a look-up answers. */
   get(key: string, arg: A): V | Promise<V> {
-    const entry = this.#entries.get(key)
+    const entry = this.#entries.get(key) ?? this.#negatives.get(key)
     if (entry !== undefined) {
       const now = Date.now()
       if (now < entry.freshUntil) {
         this.#counts.hits++
+        this.lastServe = 'hit'
         return entry.value
       }
       if (now < entry.staleUntil) {
         this.#counts.stale++
+        this.lastServe = 'stale'
         // A failed refresh keeps the stale entry; the failure is counted in #start.
         if (!this.#pending.has(key)) this.#start(key, arg).catch(() => {})
         return entry.value
       }
     }
     this.#counts.misses++
+    this.lastServe = 'miss'
     return (this.#pending.get(key) ?? this.#start(key, arg)).then((fresh) => fresh.value)
   }
 
   /** Drops a key; a look-up for it already under way will not write its answer back. */
   invalidate(key: string): void {
     this.#entries.delete(key)
+    this.#negatives.delete(key)
     this.#pending.delete(key)
   }
 
   /** Drops everything, look-ups under way included (they will not write back). */
   clear(): void {
     this.#entries.clear()
+    this.#negatives.clear()
     this.#pending.clear()
   }
 
   stats(): CacheStats {
-    return { ...this.#counts, entries: this.#entries.size, pending: this.#pending.size }
+    return { ...this.#counts, entries: this.#entries.size + this.#negatives.size, pending: this.#pending.size }
   }
 
   #start(key: string, arg: A): Promise<Entry<V>> {
@@ -93,7 +112,10 @@ export class RefreshingCache<V, A> {
       (entry) => {
         if (this.#pending.get(key) === flight) {
           this.#pending.delete(key)
-          this.#entries.set(key, entry)
+          // One answer per key: a revoked key's new "unknown" must not sit behind its old record.
+          const [into, from] = entry.negative ? [this.#negatives, this.#entries] : [this.#entries, this.#negatives]
+          from.delete(key)
+          into.set(key, entry)
         }
         return entry
       },

@@ -22,6 +22,8 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
   if (organisationId === null) throw new ClaimsError('token has no portkey_oid or organisation_id claim')
   const defaults = typeof claims.defaults === 'object' && claims.defaults !== null ? (claims.defaults as Record<string, unknown>) : {}
   const usageLimits = claims.usage_limits
+  const expiresAt = typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null
+  if (expiresAt !== null && Number.isNaN(expiresAt.getTime())) throw new ClaimsError('token exp is out of range')
   return Object.freeze({
     method: 'jwt',
     keyId: text(claims.jti) ?? text(claims.sub) ?? fallbackKeyId,
@@ -34,7 +36,7 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
     defaults: Object.freeze({ configId: text(defaults.config_id), metadata: stringMap(defaults.metadata) }),
     rateLimits: rateLimits(claims.rate_limits),
     usageLimits: typeof usageLimits === 'object' && usageLimits !== null ? Object.freeze({ ...usageLimits }) : null,
-    expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null,
+    expiresAt,
   } satisfies PortkeyAuth)
 }
 

@@ -52,8 +52,11 @@ async function getRecord<T>(url: string, credential: string, clientAuth: string 
     if (signal.aborted) throw cause
     throw new ControlPlaneError('key service answered with a body that is not JSON', { cause })
   }
-  // Shape-checked by the verifier, which checks a custom lookup's answers the same way.
-  return unwrap(body) as T
+  const record = unwrap(body)
+  // Only a 401, 403 or 404 says "unknown"; a 200 without a record is a garbled answer. The record's
+  // shape is checked by the verifier, which checks a custom lookup's answers the same way.
+  if (record === null || typeof record !== 'object') throw new ControlPlaneError('key service answered 200 with no record')
+  return record as T
 }
 
 /** Portkey answers some calls with the record at top level, others under `data`. */

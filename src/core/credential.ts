@@ -18,7 +18,7 @@ const CREDENTIAL_SHAPE = /^[\x21-\x2b\x2d-\x7e]+$/
  * so that no look-up is ever made for it.
  */
 export function readCredential(headers: IncomingHeaders): string {
-  const value = headers[CREDENTIAL_HEADER]
+  const value = headers?.[CREDENTIAL_HEADER]
   if (value === undefined || value === '') throw missingApiKey()
   if (typeof value !== 'string' || value.includes(',')) {
     throw invalidRequest('Send exactly one x-portkey-api-key header.')
@@ -36,4 +36,16 @@ export function readCredential(headers: IncomingHeaders): string {
  */
 export function fingerprint(credential: string): string {
   return hash('sha256', credential, 'base64url')
+}
+
+/**
+ * Removes the credential from a request's headers (and Node's `rawHeaders`, which some proxies forward),
+ * for the `hideCredentials` option.
+ */
+export function hideCredential(headers: Record<string, unknown>, rawHeaders?: string[]): void {
+  delete headers[CREDENTIAL_HEADER]
+  if (rawHeaders === undefined) return
+  for (let i = rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (rawHeaders[i]?.toLowerCase() === CREDENTIAL_HEADER) rawHeaders.splice(i, 2)
+  }
 }

@@ -10,6 +10,8 @@ import type { Entry } from './cache.js'
 import { ClaimsError, claimsToAuth } from './claims.js'
 import { authUnavailable, invalidToken } from './errors.js'
 import type { Outcome } from './key-record.js'
+import { negative } from './loaders.js'
+import { httpUrl } from './validate.js'
 
 /** JWT settings; giving `jwksUrl` or `jwks` turns JWT credentials on. */
 export interface JwtOptions {
@@ -46,7 +48,8 @@ export const isJwtShaped = (credential: string): boolean => JWT_SHAPE.test(crede
 export function resolveJwtOptions(options: JwtOptions | undefined, env: NodeJS.ProcessEnv, timeoutMs: number): ResolvedJwtOptions | null {
   const jwksUrl = options?.jwksUrl ?? (options?.jwks === undefined ? env.PORTKEY_JWKS_URL || undefined : undefined)
   if (jwksUrl === undefined && options?.jwks === undefined) {
-    if (options !== undefined && Object.keys(options).length > 0) throw new TypeError('portkey-auth: jwt needs jwksUrl or jwks')
+    // Asking for JWT (even with `jwt: {}`) and giving it no keys is a mistake, not a way to turn it off.
+    if (options !== undefined) throw new TypeError('portkey-auth: jwt needs jwksUrl or jwks (or env PORTKEY_JWKS_URL)')
     return null
   }
   if (jwksUrl !== undefined && options?.jwks !== undefined) throw new TypeError('portkey-auth: give jwt.jwksUrl or jwt.jwks, not both')
@@ -60,13 +63,7 @@ export function resolveJwtOptions(options: JwtOptions | undefined, env: NodeJS.P
   }
   let keys: JWTVerifyGetKey
   if (jwksUrl !== undefined) {
-    let url: URL
-    try {
-      url = new URL(jwksUrl)
-    } catch {
-      throw new TypeError(`portkey-auth: jwt.jwksUrl must be a URL, got ${JSON.stringify(jwksUrl)}`)
-    }
-    keys = createRemoteJWKSet(url, { timeoutDuration: timeoutMs })
+    keys = createRemoteJWKSet(httpUrl('jwt.jwksUrl', jwksUrl), { timeoutDuration: timeoutMs })
   } else {
     try {
       keys = createLocalJWKSet(options!.jwks!)
@@ -94,7 +91,6 @@ export async function verifyJwt(
   fingerprint: string,
   config: ResolvedJwtOptions,
   negativeTtlMs: number,
-  retryAfterSec: number,
 ): Promise<Entry<Outcome>> {
   try {
     const { payload } = await jwtVerify(token, config.keys, {
@@ -109,10 +105,9 @@ export async function verifyJwt(
     const expiresAtMs = ((payload.exp as number) + config.clockToleranceSec) * 1000
     return { value: { auth, expiresAtMs }, freshUntil: expiresAtMs, staleUntil: expiresAtMs }
   } catch (error) {
-    if (isOutage(error)) throw authUnavailable(retryAfterSec, error)
+    if (isOutage(error)) throw authUnavailable(1, error)
     const reason = (error as Error).message
-    const until = Date.now() + negativeTtlMs
-    return { value: { reject: () => invalidToken(reason, error) }, freshUntil: until, staleUntil: until }
+    return negative({ reject: () => invalidToken(reason, error) }, Date.now(), { negativeTtlMs })
   }
 }
 

@@ -1,12 +1,10 @@
 import type { Entry } from './cache.js'
-import { authUnavailable, invalidApiKey, virtualKeyNotAllowed } from './errors.js'
+import { invalidApiKey, virtualKeyNotAllowed } from './errors.js'
 import { isKeyRecord, type Outcome, recordOutcome } from './key-record.js'
+import type { LookupGuard } from './lookup-guard.js'
 import type { ResolvedOptions } from './options.js'
 import type { KeyLookup, VirtualKeyLookup } from './types.js'
 import { isVirtualKeyRecord, type VirtualKeyOutcome, virtualKeyOutcome } from './virtual-key.js'
-
-/** Seconds a client is told to wait after a 503. */
-export const RETRY_AFTER_SEC = 1
 
 /** What a virtual-key look-up needs: the slug, the caller's workspace, and the caller's credential. */
 export interface VirtualKeyRequest {
@@ -21,26 +19,32 @@ type Deadlines = Pick<ResolvedOptions['cache'], 'ttlMs' | 'staleMs' | 'negativeT
  * Turns the key look-up into cache entries: a record (whatever its status) lives `ttlMs` + `staleMs`,
  * an unknown key `negativeTtlMs`; no answer, or a garbled one, throws `AuthError` 503.
  */
-export function keyLoader(lookup: KeyLookup, timeoutMs: number, cache: Deadlines) {
+export function keyLoader(lookup: KeyLookup, guard: LookupGuard, cache: Deadlines) {
   return async function loadKey(_hash: string, apiKey: string): Promise<Entry<Outcome>> {
-    const record = await ask((signal) => lookup(apiKey, { signal }), timeoutMs)
+    const record = await guard.call(async (signal) => checked(await lookup(apiKey, { signal }), isKeyRecord, 'key'))
     const now = Date.now()
     if (record === null) return negative({ reject: invalidApiKey }, now, cache)
-    if (!isKeyRecord(record)) throw garbled('key')
     return positive(recordOutcome(record, now), now, cache)
   }
 }
 
 /** The same for virtual keys, decided for the caller's workspace. */
-export function virtualKeyLoader(lookup: VirtualKeyLookup, timeoutMs: number, cache: Deadlines) {
+export function virtualKeyLoader(lookup: VirtualKeyLookup, guard: LookupGuard, cache: Deadlines) {
   return async function loadVirtualKey(_key: string, request: VirtualKeyRequest): Promise<Entry<VirtualKeyOutcome>> {
     const { slug, credential, workspaceId } = request
-    const record = await ask((signal) => lookup(slug, { credential, signal }), timeoutMs)
+    const record = await guard.call(async (signal) =>
+      checked(await lookup(slug, { credential, signal }), isVirtualKeyRecord, 'virtual key'),
+    )
     const now = Date.now()
     if (record === null) return negative({ reject: virtualKeyNotAllowed }, now, cache)
-    if (!isVirtualKeyRecord(record)) throw garbled('virtual key')
     return positive(virtualKeyOutcome(record, workspaceId, now), now, cache)
   }
+}
+
+/** `null` or a record of the right shape; anything else is a garbled answer, a failure like a 5xx. */
+function checked<T>(answer: unknown, isRecord: (value: unknown) => value is T, what: string): T | null {
+  if (answer === null || isRecord(answer)) return answer
+  throw new TypeError(`key service answered with no ${what} record`)
 }
 
 const positive = <V>(value: V, now: number, { ttlMs, staleMs }: Deadlines): Entry<V> => ({
@@ -49,32 +53,10 @@ const positive = <V>(value: V, now: number, { ttlMs, staleMs }: Deadlines): Entr
   staleUntil: now + ttlMs + staleMs,
 })
 
-const negative = <V>(value: V, now: number, { negativeTtlMs }: Deadlines): Entry<V> => ({
+/** An answer about a credential that does not exist: short-lived, never served stale, kept apart in the cache. */
+export const negative = <V>(value: V, now: number, { negativeTtlMs }: Pick<Deadlines, 'negativeTtlMs'>): Entry<V> => ({
   value,
   freshUntil: now + negativeTtlMs,
   staleUntil: now + negativeTtlMs,
+  negative: true,
 })
-
-const garbled = (what: string) =>
-  authUnavailable(RETRY_AFTER_SEC, new TypeError(`key service answered with no ${what} record`))
-
-/**
- * Runs one look-up with a deadline, also for a custom look-up that ignores its signal; any failure is
- * an `AuthError` 503 that keeps the cause.
- */
-async function ask(call: (signal: AbortSignal) => Promise<unknown>, timeoutMs: number): Promise<unknown> {
-  const signal = AbortSignal.timeout(timeoutMs)
-  try {
-    return await new Promise((resolve, reject) => {
-      const onAbort = () => reject(signal.reason)
-      signal.addEventListener('abort', onAbort, { once: true })
-      // Through a promise, so that a look-up that throws synchronously is an outage like any other.
-      Promise.resolve(signal)
-        .then(call)
-        .then(resolve, reject)
-        .finally(() => signal.removeEventListener('abort', onAbort))
-    })
-  } catch (cause) {
-    throw authUnavailable(RETRY_AFTER_SEC, cause)
-  }
-}

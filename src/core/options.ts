@@ -1,10 +1,16 @@
 import { type JwtOptions, type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
+import type { DecisionListener } from './decision.js'
+import type { BreakerOptions } from './lookup-guard.js'
 import { compileScopes, type RouteScopes, type ScopeMap } from './permissions.js'
 import type { KeyLookup, Milliseconds, VirtualKeyLookup } from './types.js'
+import { httpUrl, integer } from './validate.js'
 
 /** Cache settings. Every field is optional. */
 export interface CacheOptions {
-  /** Most entries kept (keys known, unknown or rejected), least recently used dropped first. @default 10_000 */
+  /**
+   * Most entries kept, least recently used dropped first; at least 2. A tenth of them is set aside for
+   * "unknown key" answers, so that a flood of random keys cannot push out the keys that work. @default 10_000
+   */
   max?: number
   /** Fresh life of an answer about a known key, in milliseconds: no look-up during it. @default 60_000 */
   ttlMs?: Milliseconds
@@ -42,8 +48,23 @@ export interface VerifierOptions {
    * them gets 403 `insufficient_scope`. @default none: any valid credential passes
    */
   scopes?: 'portkey' | ScopeMap
-  /** Time allowed for one control-plane call, in milliseconds; past it the request gets a 503. @default 2_000 */
+  /**
+   * Time allowed for one control-plane call, in milliseconds, a retry of a dropped connection included;
+   * past it the request gets a 503. @default 2_000
+   */
   timeoutMs?: Milliseconds
+  /**
+   * Most look-ups (distinct keys) under way at once; a miss beyond that is answered 503 at once instead
+   * of queuing on the key service. Cached keys are never affected. @default 256
+   */
+  maxPendingLookups?: number
+  /** The circuit breaker in front of the key service. */
+  breaker?: BreakerOptions
+  /**
+   * Called once per verified request with its outcome, for logs and metrics. It never sees the
+   * credential; if it throws, the error is ignored. @default none
+   */
+  onDecision?: DecisionListener
   /** Cache settings. */
   cache?: CacheOptions
   /**
@@ -61,13 +82,25 @@ export interface ResolvedOptions {
   readonly lookupVirtualKey: VirtualKeyLookup | undefined
   readonly scopes: RouteScopes | null
   readonly timeoutMs: number
+  readonly maxPendingLookups: number
+  readonly breaker: Readonly<Required<BreakerOptions>>
+  readonly onDecision: DecisionListener | undefined
   readonly cache: Readonly<Required<CacheOptions>>
   readonly jwt: ResolvedJwtOptions | null
 }
 
 export const DEFAULT_CONTROL_PLANE_URL = 'https://api.portkey.ai'
 
-const DEFAULTS = { timeoutMs: 2_000, max: 10_000, ttlMs: 60_000, staleMs: 600_000, negativeTtlMs: 10_000 }
+const DEFAULTS = {
+  timeoutMs: 2_000,
+  maxPendingLookups: 256,
+  failureThreshold: 5,
+  cooldownMs: 5_000,
+  max: 10_000,
+  ttlMs: 60_000,
+  staleMs: 600_000,
+  negativeTtlMs: 10_000,
+}
 
 /**
  * Applies defaults (the environment, then built-in values) and validates. Misconfiguration is a
@@ -76,7 +109,7 @@ const DEFAULTS = { timeoutMs: 2_000, max: 10_000, ttlMs: 60_000, staleMs: 600_00
 export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('portkey-auth: options must be an object')
   const controlPlaneUrl = options.controlPlaneUrl ?? (env.PORTKEY_CONTROL_PLANE_URL || DEFAULT_CONTROL_PLANE_URL)
-  const clientAuth = options.clientAuth ?? (env.PORTKEY_CLIENT_AUTH || undefined)
+  const clientAuth = options.clientAuth || env.PORTKEY_CLIENT_AUTH || undefined
   const cache = options.cache ?? {}
   if (typeof cache !== 'object' || cache === null) throw new TypeError('portkey-auth: cache must be an object')
 
@@ -89,46 +122,40 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
   if (options.scopes !== undefined && options.scopes !== 'portkey' && (typeof options.scopes !== 'object' || options.scopes === null)) {
     throw new TypeError("portkey-auth: scopes must be 'portkey' or a map of routes to scopes")
   }
-  if (clientAuth !== undefined && (typeof clientAuth !== 'string' || /[\r\n]/.test(clientAuth))) {
-    throw new TypeError('portkey-auth: clientAuth must be a single-line string')
+  // What fetch accepts in a header value; checked here so a bad secret fails at start-up, not in every
+  // request (where fetch's own error would quote it).
+  if (clientAuth !== undefined && (typeof clientAuth !== 'string' || !/^[\t\x20-\x7e\x80-\xff]*$/.test(clientAuth))) {
+    throw new TypeError('portkey-auth: clientAuth must be a string of printable Latin-1 characters')
   }
-  if (options.jwt !== undefined && (typeof options.jwt !== 'object' || options.jwt === null)) {
-    throw new TypeError('portkey-auth: jwt must be an object')
+  for (const name of ['jwt', 'breaker'] as const) {
+    const value = options[name]
+    if (value !== undefined && (typeof value !== 'object' || value === null)) throw new TypeError(`portkey-auth: ${name} must be an object`)
   }
-  const timeoutMs = duration('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1)
+  if (options.onDecision !== undefined && typeof options.onDecision !== 'function') {
+    throw new TypeError('portkey-auth: onDecision must be a function')
+  }
+  const breaker = options.breaker ?? {}
+  // Node's timers hold at most 2^31 - 1 ms.
+  const timeoutMs = integer('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1, 2_147_483_647)
   return {
-    controlPlaneUrl: checkUrl(controlPlaneUrl),
+    controlPlaneUrl: httpUrl('controlPlaneUrl', controlPlaneUrl).href.replace(/\/+$/, ''),
     clientAuth,
     lookup: options.lookup,
     lookupVirtualKey: options.lookupVirtualKey,
     scopes: options.scopes === undefined ? null : compileScopes(options.scopes),
     timeoutMs,
+    maxPendingLookups: integer('maxPendingLookups', options.maxPendingLookups ?? DEFAULTS.maxPendingLookups, 1),
+    breaker: Object.freeze({
+      failureThreshold: integer('breaker.failureThreshold', breaker.failureThreshold ?? DEFAULTS.failureThreshold, 1),
+      cooldownMs: integer('breaker.cooldownMs', breaker.cooldownMs ?? DEFAULTS.cooldownMs, 0),
+    }),
+    onDecision: options.onDecision,
     cache: Object.freeze({
-      max: duration('cache.max', cache.max ?? DEFAULTS.max, 1),
-      ttlMs: duration('cache.ttlMs', cache.ttlMs ?? DEFAULTS.ttlMs, 0),
-      staleMs: duration('cache.staleMs', cache.staleMs ?? DEFAULTS.staleMs, 0),
-      negativeTtlMs: duration('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.negativeTtlMs, 0),
+      max: integer('cache.max', cache.max ?? DEFAULTS.max, 2),
+      ttlMs: integer('cache.ttlMs', cache.ttlMs ?? DEFAULTS.ttlMs, 0),
+      staleMs: integer('cache.staleMs', cache.staleMs ?? DEFAULTS.staleMs, 0),
+      negativeTtlMs: integer('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.negativeTtlMs, 0),
     }),
     jwt: resolveJwtOptions(options.jwt, env, timeoutMs),
   }
-}
-
-function duration(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(`portkey-auth: ${name} must be an integer >= ${min}, got ${String(value)}`)
-  }
-  return value
-}
-
-function checkUrl(value: unknown): string {
-  let url: URL | undefined
-  try {
-    url = typeof value === 'string' ? new URL(value) : undefined
-  } catch {
-    // reported below
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new TypeError(`portkey-auth: controlPlaneUrl must be an http(s) URL, got ${JSON.stringify(value)}`)
-  }
-  return url.href.replace(/\/+$/, '')
 }

@@ -94,7 +94,9 @@ export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
   })
   return {
     check(auth, method, path) {
-      const rule = rules.find((r) => (r.method === null || r.method === method) && r.pattern.test(path))
+      // Express answers HEAD with the GET route, so a GET rule guards HEAD too.
+      const verb = method === 'HEAD' ? 'GET' : method
+      const rule = rules.find((r) => (r.method === null || r.method === verb) && r.pattern.test(path))
       if (rule === undefined) return null
       if (rule.inference && auth.keyType === 'organisation-service') {
         return insufficientScope([], 'Organisation API keys cannot call inference routes; use a workspace API key.')
@@ -110,5 +112,6 @@ function routePattern(path: string): RegExp {
     .split('/')
     .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
     .join('/')
-  return new RegExp(`^${body}${rest ? '.*' : '/?'}$`)
+  // Case-insensitive, as Express and the usual Koa routers match routes: /V1/Chat/Completions must not slip past.
+  return new RegExp(`^${body}${rest ? '.*' : '/?'}$`, 'i')
 }

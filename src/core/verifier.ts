@@ -1,10 +1,12 @@
 import { type CacheStats, RefreshingCache } from './cache.js'
 import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from './control-plane.js'
 import { fingerprint, readCredential } from './credential.js'
+import { audited, type Trace } from './decision.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from './errors.js'
 import { isJwtShaped, verifyJwt } from './jwt.js'
 import type { Outcome } from './key-record.js'
-import { keyLoader, RETRY_AFTER_SEC, type VirtualKeyRequest, virtualKeyLoader } from './loaders.js'
+import { keyLoader, type VirtualKeyRequest, virtualKeyLoader } from './loaders.js'
+import { type GuardStats, LookupGuard } from './lookup-guard.js'
 import { resolveOptions, type VerifierOptions } from './options.js'
 import type { IncomingHeaders, PortkeyAuth, VirtualKey } from './types.js'
 import { readVirtualKeySlug, type VirtualKeyOutcome } from './virtual-key.js'
@@ -17,9 +19,10 @@ export interface RequestRoute {
   readonly path: string
 }
 
-/** Cache and look-up counters: API keys at the top level, virtual keys under `virtualKeys`. */
+/** Counters: API keys (and JWTs) at the top level, virtual keys under `virtualKeys`, the breaker and load shedding under `guard`. */
 export interface VerifierStats extends CacheStats {
   virtualKeys: CacheStats
+  guard: GuardStats
 }
 
 /** Checks credentials; create one with `createVerifier()` and share it between middlewares. */
@@ -38,8 +41,8 @@ export interface Verifier {
 }
 
 /**
- * Creates a verifier: reads `x-portkey-api-key`, resolves it through the cache and the key service,
- * and returns the caller's context.
+ * Creates a verifier: reads `x-portkey-api-key`, resolves it through the cache and the key service (or
+ * verifies it as a JWT), and returns the caller's context.
  *
  * @example
  * ```ts
@@ -49,20 +52,20 @@ export interface Verifier {
  */
 export function createVerifier(options?: VerifierOptions): Verifier {
   const config = resolveOptions(options)
-  const { controlPlaneUrl, clientAuth, timeoutMs, cache: deadlines, scopes, jwt } = config
-  const loadKey = keyLoader(config.lookup ?? controlPlaneLookup(controlPlaneUrl, clientAuth), timeoutMs, deadlines)
+  const { controlPlaneUrl, clientAuth, cache: deadlines, scopes, jwt } = config
+  const guard = new LookupGuard({ timeoutMs: config.timeoutMs, maxPendingLookups: config.maxPendingLookups, ...config.breaker })
+  const loadKey = keyLoader(config.lookup ?? controlPlaneLookup(controlPlaneUrl, clientAuth), guard, deadlines)
   // With JWT configured, a JWT-shaped credential is verified locally and cached until its exp; it never
   // reaches the key service.
   const keys = new RefreshingCache<Outcome, string>(
     deadlines.max,
     jwt === null
       ? loadKey
-      : (hash, credential) =>
-          isJwtShaped(credential) ? verifyJwt(credential, hash, jwt, deadlines.negativeTtlMs, RETRY_AFTER_SEC) : loadKey(hash, credential),
+      : (hash, credential) => (isJwtShaped(credential) ? verifyJwt(credential, hash, jwt, deadlines.negativeTtlMs) : loadKey(hash, credential)),
   )
   const virtualKeys = new RefreshingCache<VirtualKeyOutcome, VirtualKeyRequest>(
     deadlines.max,
-    virtualKeyLoader(config.lookupVirtualKey ?? controlPlaneVirtualKeyLookup(controlPlaneUrl, clientAuth), timeoutMs, deadlines),
+    virtualKeyLoader(config.lookupVirtualKey ?? controlPlaneVirtualKeyLookup(controlPlaneUrl, clientAuth), guard, deadlines),
   )
   // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
   // frozen objects, so requests share the combination instead of copying it.
@@ -83,22 +86,25 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     return result
   }
 
+  async function check(headers: IncomingHeaders, route: RequestRoute | undefined, trace: Trace | null): Promise<PortkeyAuth> {
+    const credential = readCredential(headers)
+    const slug = readVirtualKeySlug(headers)
+    const got = keys.get(fingerprint(credential), credential)
+    if (trace !== null) trace.cache = keys.lastServe
+    const outcome = got instanceof Promise ? await got : got
+    if (outcome.auth === undefined) throw outcome.reject()
+    // The entry may have been stored before the key expired: nothing is admitted past expires_at.
+    if (outcome.expiresAtMs <= Date.now()) throw outcome.auth.method === 'jwt' ? invalidToken('token expired') : expiredApiKey()
+    const auth = slug === null ? outcome.auth : await withVirtualKey(outcome.auth, slug, credential)
+    if (scopes !== null && route !== undefined) {
+      const denied = scopes.check(auth, route.method, route.path)
+      if (denied !== null) throw denied
+    }
+    return auth
+  }
+
   return {
-    async verify(headers, route) {
-      const credential = readCredential(headers)
-      const slug = readVirtualKeySlug(headers)
-      const got = keys.get(fingerprint(credential), credential)
-      const outcome = got instanceof Promise ? await got : got
-      if (outcome.auth === undefined) throw outcome.reject()
-      // The entry may have been stored before the key expired: nothing is admitted past expires_at.
-      if (outcome.expiresAtMs <= Date.now()) throw outcome.auth.method === 'jwt' ? invalidToken('token expired') : expiredApiKey()
-      const auth = slug === null ? outcome.auth : await withVirtualKey(outcome.auth, slug, credential)
-      if (scopes !== null && route !== undefined) {
-        const denied = scopes.check(auth, route.method, route.path)
-        if (denied !== null) throw denied
-      }
-      return auth
-    },
+    verify: audited(check, config.onDecision),
     invalidate(credential) {
       keys.invalidate(fingerprint(credential))
     },
@@ -107,7 +113,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       virtualKeys.clear()
     },
     stats() {
-      return { ...keys.stats(), virtualKeys: virtualKeys.stats() }
+      return { ...keys.stats(), virtualKeys: virtualKeys.stats(), guard: guard.stats() }
     },
   }
 }

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { hideCredential } from '../core/credential.js'
 import { AuthError, errorBody } from '../core/errors.js'
-import { type MiddlewareOptions, verifierFrom } from '../core/middleware.js'
+import { type MiddlewareOptions, middlewareConfig } from '../core/middleware.js'
 import { scopeGuard } from '../core/permissions.js'
 import type { PortkeyAuth } from '../core/types.js'
 import type { Verifier } from '../core/verifier.js'
@@ -15,14 +16,14 @@ declare global {
   }
 }
 
+/**
+ * Takes over the response to a rejected request. `(error, req, res, next) => next(error)` hands it to
+ * your Express error handler instead; the error carries `status`, `headers` and `expose`.
+ */
+export type ExpressErrorHandler = (error: AuthError, req: Request, res: Response, next: NextFunction) => void
+
 /** Options of the Express middleware. */
-export interface ExpressAuthOptions extends MiddlewareOptions {
-  /**
-   * Takes over the response to a rejected request. The default writes the error's status, headers and
-   * JSON body; `(error, req, res, next) => next(error)` hands it to your Express error handler instead.
-   */
-  onError?: (error: AuthError, req: Request, res: Response, next: NextFunction) => void
-}
+export type ExpressAuthOptions = MiddlewareOptions<ExpressErrorHandler>
 
 /**
  * Express middleware: admits requests with a valid Portkey credential and sets `req.portkey`;
@@ -35,16 +36,20 @@ export interface ExpressAuthOptions extends MiddlewareOptions {
  * ```
  */
 export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHandler {
-  const verifier = verifierFrom(options)
-  const onError = (options && 'onError' in options && options.onError) || sendError
+  const { verifier, hideCredentials, onError = sendError } = middlewareConfig(options)
   return function portkeyAuth(req, res, next) {
-    verifier.verify(req.headers, { method: req.method, path: req.baseUrl + req.path }).then(
-      (auth) => {
-        req.portkey = auth
-        next()
-      },
-      (error: unknown) => (error instanceof AuthError ? onError(error, req, res, next) : next(error)),
-    )
+    verifier
+      .verify(req.headers, { method: req.method, path: req.baseUrl + req.path })
+      .then(
+        (auth) => {
+          req.portkey = auth
+          if (hideCredentials) hideCredential(req.headers, req.rawHeaders)
+          next()
+        },
+        (error: unknown) => (error instanceof AuthError ? onError(error, req, res, next) : next(error)),
+      )
+      // An onError that throws (the Koa habit) reaches the app's error handler instead of hanging the request.
+      .catch(next)
   }
 }
 

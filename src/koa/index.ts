@@ -1,6 +1,7 @@
 import type { Middleware, ParameterizedContext } from 'koa'
+import { hideCredential } from '../core/credential.js'
 import { AuthError, errorBody } from '../core/errors.js'
-import { type MiddlewareOptions, verifierFrom } from '../core/middleware.js'
+import { type MiddlewareOptions, middlewareConfig } from '../core/middleware.js'
 import { scopeGuard } from '../core/permissions.js'
 import type { PortkeyAuth } from '../core/types.js'
 import type { Verifier } from '../core/verifier.js'
@@ -11,15 +12,14 @@ export interface PortkeyState {
   portkey: PortkeyAuth
 }
 
+/**
+ * Takes over the response to a rejected request. `(error) => { throw error }` hands it to Koa's error
+ * handling instead; the error carries `status`, `headers` and `expose`.
+ */
+export type KoaErrorHandler = (error: AuthError, ctx: ParameterizedContext) => void | Promise<void>
+
 /** Options of the Koa middleware. */
-export interface KoaAuthOptions extends MiddlewareOptions {
-  /**
-   * Takes over the response to a rejected request. The default writes the error's status, headers and
-   * JSON body; `(error) => { throw error }` hands it to Koa's error handling (it carries `status`,
-   * `headers` and `expose`).
-   */
-  onError?: (error: AuthError, ctx: ParameterizedContext) => void | Promise<void>
-}
+export type KoaAuthOptions = MiddlewareOptions<KoaErrorHandler>
 
 /**
  * Koa middleware: admits requests with a valid Portkey credential and sets `ctx.state.portkey`;
@@ -32,17 +32,20 @@ export interface KoaAuthOptions extends MiddlewareOptions {
  * ```
  */
 export function portkeyAuth(options?: KoaAuthOptions | Verifier): Middleware<PortkeyState> {
-  const verifier = verifierFrom(options)
-  const onError = (options && 'onError' in options && options.onError) || sendError
+  const { verifier, hideCredentials, onError = sendError } = middlewareConfig(options)
   return async function portkeyAuth(ctx, next) {
     let auth: PortkeyAuth
     try {
-      auth = await verifier.verify(ctx.headers, { method: ctx.method, path: ctx.path })
+      // The original URL, not ctx.path, which koa-mount shortens: scope maps name full paths.
+      const url = ctx.originalUrl
+      const query = url.indexOf('?')
+      auth = await verifier.verify(ctx.headers, { method: ctx.method, path: query === -1 ? url : url.slice(0, query) })
     } catch (error) {
       if (error instanceof AuthError) return onError(error, ctx)
       throw error
     }
     ctx.state.portkey = auth
+    if (hideCredentials) hideCredential(ctx.req.headers, ctx.req.rawHeaders)
     await next()
   }
 }

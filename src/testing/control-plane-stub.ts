@@ -161,6 +161,7 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
       return peakInFlight
     },
     fail(mode, { times = Infinity, rate = 1 } = {}) {
+      if (!(times >= 1) || !(rate > 0 && rate <= 1)) throw new RangeError('stub.fail: times must be >= 1 and rate in (0, 1]')
       failure = { mode, times, rate }
     },
     heal() {

@@ -1,0 +1,79 @@
+import { AuthError, type AuthErrorCode } from './errors.js'
+import type { IncomingHeaders, PortkeyAuth } from './types.js'
+
+/** How the cache answered a request: `none` when it was refused before the cache (a malformed credential). */
+export type CacheState = 'hit' | 'stale' | 'miss' | 'none'
+
+/** One request's outcome, as `onDecision` receives it. It never holds the credential. */
+export interface Decision {
+  /** Whether the request was let through. */
+  readonly admitted: boolean
+  /** 200 when admitted, else the rejection's status. */
+  readonly status: number
+  /** The rejection's stable code, `null` when admitted. */
+  readonly code: AuthErrorCode | null
+  /** The caller's key id when admitted, else `null`. */
+  readonly keyId: string | null
+  readonly method: PortkeyAuth['method'] | null
+  /** The virtual key's slug when one was resolved. */
+  readonly virtualKey: string | null
+  readonly cache: CacheState
+  /** Time spent in the verifier, in milliseconds. */
+  readonly durationMs: number
+}
+
+/** Receives every decision; what it throws is ignored. */
+export type DecisionListener = (decision: Decision) => void
+
+/** Where a check notes how the cache answered; only made when someone listens. */
+export interface Trace {
+  cache: CacheState
+}
+
+type Check<R> = (headers: IncomingHeaders, route: R | undefined, trace: Trace | null) => Promise<PortkeyAuth>
+
+/**
+ * Wraps a check so that `listener` hears each outcome. Without a listener the check runs bare: no
+ * clock reads, no event objects.
+ */
+export function audited<R>(check: Check<R>, listener: DecisionListener | undefined) {
+  if (listener === undefined) return (headers: IncomingHeaders, route?: R) => check(headers, route, null)
+  const emit = (decision: Decision) => {
+    try {
+      listener(decision)
+    } catch {
+      // An audit hook must never be the reason a request fails.
+    }
+  }
+  return async function auditedVerify(headers: IncomingHeaders, route?: R): Promise<PortkeyAuth> {
+    const started = performance.now()
+    const trace: Trace = { cache: 'none' }
+    try {
+      const auth = await check(headers, route, trace)
+      emit({
+        admitted: true,
+        status: 200,
+        code: null,
+        keyId: auth.keyId,
+        method: auth.method,
+        virtualKey: auth.virtualKey?.slug ?? null,
+        cache: trace.cache,
+        durationMs: performance.now() - started,
+      })
+      return auth
+    } catch (error) {
+      const known = error instanceof AuthError
+      emit({
+        admitted: false,
+        status: known ? error.status : 500,
+        code: known ? error.code : null,
+        keyId: null,
+        method: null,
+        virtualKey: null,
+        cache: trace.cache,
+        durationMs: performance.now() - started,
+      })
+      throw error
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import type { IncomingMessage } from 'node:http'
+import express from 'express'
+import OpenAI from 'openai'
+import { createHeaders } from 'portkey-ai'
+import { describe, expect, test } from 'vitest'
+import type { AuthErrorCode } from '../../src/core/errors.js'
+import type { MiddlewareOptions } from '../../src/core/middleware.js'
+import type { PortkeyAuth } from '../../src/core/types.js'
+import { portkeyAuth as expressAuth } from '../../src/express/index.js'
+import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
+import { KEY_DETAILS_PATH, keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
+import { closeAfterTest, FRAMEWORKS, type Framework, startExpress, startKoa, useStub } from '../support/servers.js'
+
+// The real OpenAI SDK, pointed at our app with Portkey's headers from the real portkey-ai SDK.
+const PROVIDER_KEY = 'sk-provider-dummy'
+const PORTKEY_KEY = 'pk-openai-client-0123456789'
+
+interface ChatRequest {
+  model: string
+  messages: Array<{ role: string; content: string }>
+}
+
+/** An OpenAI-shaped completion whose content is the resolved context, as JSON. */
+function completion(body: ChatRequest, auth: PortkeyAuth) {
+  const said = body.messages.at(-1)?.content
+  const { keyId, workspaceId, scopes, virtualKey } = auth
+  return {
+    id: 'chatcmpl-portkey-auth-test',
+    object: 'chat.completion',
+    created: 1_700_000_000,
+    model: body.model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: JSON.stringify({ said, keyId, workspaceId, scopes, virtualKey }), refusal: null },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
+    usage: { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 },
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<ChatRequest> {
+  let text = ''
+  for await (const chunk of req) text += String(chunk)
+  return JSON.parse(text) as ChatRequest
+}
+
+/** Our app, guarded by `portkeyAuth`, serving POST /v1/chat/completions. Counts the requests the route saw. */
+async function startBackend(framework: Framework, options: MiddlewareOptions) {
+  const reached: PortkeyAuth[] = []
+  const running =
+    framework === 'express'
+      ? await startExpress((app) => {
+          app.use(expressAuth(options))
+          app.post('/v1/chat/completions', express.json(), (req, res) => {
+            reached.push(req.portkey)
+            res.json(completion(req.body as ChatRequest, req.portkey))
+          })
+        })
+      : await startKoa((app) => {
+          app.use(koaAuth(options)).use(async (ctx) => {
+            if (ctx.method !== 'POST' || ctx.path !== '/v1/chat/completions') return
+            reached.push(ctx.state.portkey)
+            ctx.body = completion(await readJson(ctx.req), ctx.state.portkey)
+          })
+        })
+  return closeAfterTest({ ...running, reached })
+}
+
+function client(baseUrl: string, portkey: Record<string, unknown>) {
+  return new OpenAI({ apiKey: PROVIDER_KEY, baseURL: `${baseUrl}/v1`, defaultHeaders: createHeaders(portkey), maxRetries: 0 })
+}
+
+type APIError = InstanceType<typeof OpenAI.APIError>
+
+const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hello' }] }
+
+async function setup(framework: Framework, options: MiddlewareOptions = {}) {
+  const stub = await useStub({
+    keys: {
+      [PORTKEY_KEY]: keyRecord({ id: 'key_sdk', workspace_id: 'ws_sdk', scopes: ['completions.write'] }),
+      'pk-exhausted-0123456789': keyRecord({ status: 'exhausted' }),
+    },
+    virtualKeys: { 'openai-prod': virtualKeyRecord({ slug: 'openai-prod', ai_provider_name: 'openai', workspace_id: 'ws_sdk' }) },
+  })
+  const backend = await startBackend(framework, { controlPlaneUrl: stub.url, ...options })
+  return { stub, backend }
+}
+
+describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framework) => {
+  test('a valid key gets the completion, whose content is the resolved context', async () => {
+    const { stub, backend } = await setup(framework)
+    const answer = await client(backend.url, { apiKey: PORTKEY_KEY }).chat.completions.create(chat)
+    expect(answer.object).toBe('chat.completion')
+    expect(answer.model).toBe('gpt-4o-mini')
+    expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toStrictEqual({
+      said: 'hello',
+      keyId: 'key_sdk',
+      workspaceId: 'ws_sdk',
+      scopes: ['completions.write'],
+      virtualKey: null,
+    })
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+    expect(backend.reached).toHaveLength(1)
+  })
+
+  test('a virtual key from createHeaders({ virtualKey }) is resolved into the context', async () => {
+    const { backend } = await setup(framework)
+    const answer = await client(backend.url, { apiKey: PORTKEY_KEY, virtualKey: 'openai-prod' }).chat.completions.create(chat)
+    expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toMatchObject({
+      keyId: 'key_sdk',
+      virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active' },
+    })
+  })
+
+  test.each<{ name: string; portkey: Record<string, unknown>; status: number; code: AuthErrorCode; errorClass: new (...args: never[]) => APIError; outage?: boolean }>([
+    { name: 'an unknown key', portkey: { apiKey: 'pk-unknown-0123456789' }, status: 401, code: 'invalid_api_key', errorClass: OpenAI.AuthenticationError },
+    { name: 'no Portkey key', portkey: {}, status: 401, code: 'missing_api_key', errorClass: OpenAI.AuthenticationError },
+    { name: 'an exhausted key', portkey: { apiKey: 'pk-exhausted-0123456789' }, status: 412, code: 'usage_limit_exceeded', errorClass: OpenAI.APIError },
+    { name: 'an outage', portkey: { apiKey: PORTKEY_KEY }, status: 503, code: 'auth_unavailable', errorClass: OpenAI.InternalServerError, outage: true },
+  ])('$name: the SDK throws its $errorClass.name with status $status and code $code', async ({ portkey, status, code, errorClass, outage }) => {
+    const { stub, backend } = await setup(framework)
+    if (outage) stub.fail('unavailable')
+    const error = await client(backend.url, portkey)
+      .chat.completions.create(chat)
+      .then(
+        () => null,
+        (caught: unknown) => caught,
+      )
+    expect(error).toBeInstanceOf(errorClass)
+    expect(error).toMatchObject({ status, code })
+    expect((error as APIError).message).toMatch(new RegExp(`^${status} \\S`))
+    expect(backend.reached).toHaveLength(0)
+  })
+
+  test('a 503 is not retried by the SDK when maxRetries is 0, and says when to retry', async () => {
+    const { stub, backend } = await setup(framework)
+    stub.fail('error')
+    const error = (await client(backend.url, { apiKey: PORTKEY_KEY })
+      .chat.completions.create(chat)
+      .catch((caught: unknown) => caught)) as APIError
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError)
+    expect(error.headers?.get('retry-after')).toBe('1')
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+  })
+
+  test('the provider key in Authorization never reaches the control plane', async () => {
+    const { stub, backend } = await setup(framework)
+    await client(backend.url, { apiKey: PORTKEY_KEY, virtualKey: 'openai-prod' }).chat.completions.create(chat)
+    expect(stub.calls()).toBe(2) // the key, then the virtual key
+    for (const call of stub.log) {
+      expect(call.headers.authorization).toBeUndefined()
+      expect(call.headers['x-portkey-api-key']).toBe(PORTKEY_KEY)
+    }
+    expect(JSON.stringify(stub.log)).not.toContain(PROVIDER_KEY)
+  })
+
+  test('with clientAuth configured, that (and not the provider key) is what the control plane gets', async () => {
+    const { stub, backend } = await setup(framework, { clientAuth: 'Bearer data-plane-client-auth' })
+    await client(backend.url, { apiKey: PORTKEY_KEY }).chat.completions.create(chat)
+    expect(stub.log.map((call) => call.headers.authorization)).toEqual(['Bearer data-plane-client-auth'])
+    expect(JSON.stringify(stub.log)).not.toContain(PROVIDER_KEY)
+  })
+})

@@ -1,0 +1,103 @@
+import { createServer, type RequestListener } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { expect } from 'vitest'
+import { AuthError, type AuthErrorCode } from '../../src/core/errors.js'
+import type { IncomingHeaders, KeyLookup } from '../../src/core/types.js'
+
+/** A promise with its resolve and reject at hand, to hold a look-up open for as long as a test needs. */
+export interface Deferred<T> {
+  readonly promise: Promise<T>
+  resolve(value: T): void
+  reject(error: unknown): void
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/** What a counting look-up answers for one call: a record, `null`, or anything else a broken key service gives. */
+export type Answer = (apiKey: string, init: { signal: AbortSignal }) => unknown
+
+/** A fake `lookup` that counts its calls; `answer` may be swapped at any time. */
+export interface CountingLookup {
+  readonly lookup: KeyLookup
+  /** The keys it was asked about, in order. */
+  readonly keys: string[]
+  /** The signals it was given, in order. */
+  readonly signals: AbortSignal[]
+  readonly count: number
+  answer: Answer
+}
+
+export function countingLookup(answer: Answer): CountingLookup {
+  const keys: string[] = []
+  const signals: AbortSignal[] = []
+  const state: CountingLookup = {
+    keys,
+    signals,
+    get count() {
+      return keys.length
+    },
+    answer,
+    lookup: async (apiKey, init) => {
+      keys.push(apiKey)
+      signals.push(init.signal)
+      return (await state.answer(apiKey, init)) as never
+    },
+  }
+  return state
+}
+
+/** Request headers carrying `apiKey` the way Node gives them. */
+export const withKey = (apiKey: string): IncomingHeaders => ({ 'x-portkey-api-key': apiKey, host: '127.0.0.1' })
+
+/** Runs `fn` and returns the `AuthError` it threw (synchronously or by rejecting); fails the test otherwise. */
+export async function catchAuthError(fn: () => unknown): Promise<AuthError> {
+  let thrown: unknown
+  try {
+    await fn()
+  } catch (error) {
+    thrown = error
+  }
+  expect(thrown, 'expected an AuthError').toBeInstanceOf(AuthError)
+  return thrown as AuthError
+}
+
+/** Asserts the stable code and the HTTP status together. */
+export async function expectAuthError(fn: () => unknown, code: AuthErrorCode, status: number): Promise<AuthError> {
+  const error = await catchAuthError(fn)
+  expect({ code: error.code, status: error.status }).toEqual({ code, status })
+  return error
+}
+
+/** Waits (on real timers) until `check` is true, e.g. for a background refresh to settle. */
+export async function until(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
+/** A bare `node:http` server on loopback, for answers the control-plane stub cannot give. */
+export async function startRawServer(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close() {
+      server.closeAllConnections()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
+}

@@ -1,0 +1,192 @@
+import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders, request, type RequestListener } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express, { type Express } from 'express'
+import Koa from 'koa'
+import { expect, onTestFinished } from 'vitest'
+import type { AuthErrorBody, AuthErrorCode } from '../../src/core/errors.js'
+import type { MiddlewareOptions } from '../../src/core/middleware.js'
+import type { PortkeyAuth } from '../../src/core/types.js'
+import type { Verifier } from '../../src/core/verifier.js'
+import { portkeyAuth as expressAuth } from '../../src/express/index.js'
+import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
+import {
+  type ControlPlaneStub,
+  type ControlPlaneStubOptions,
+  keyRecord,
+  startControlPlaneStub,
+} from '../../src/testing/index.js'
+
+/** A server listening on 127.0.0.1. */
+export interface Running {
+  /** Base URL, e.g. `http://127.0.0.1:41234`, no trailing slash. */
+  readonly url: string
+  /** Stops listening and drops open connections (kept-alive ones included). */
+  close(): Promise<void>
+}
+
+/** Serves `listener` on 127.0.0.1, on a free port. */
+export async function listen(listener: RequestListener): Promise<Running> {
+  const server = createServer(listener)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close() {
+      server.closeAllConnections()
+      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
+    },
+  }
+}
+
+/** Starts an Express 5 app set up by `setup` (middleware, routes, error handlers). */
+export function startExpress(setup: (app: Express) => void): Promise<Running> {
+  const app = express()
+  setup(app)
+  return listen(app)
+}
+
+/** Starts a Koa 3 app set up by `setup`. Errors Koa would log are kept quiet (tests assert them). */
+export function startKoa(setup: (app: Koa) => void): Promise<Running> {
+  const app = new Koa()
+  app.silent = true
+  setup(app)
+  return listen(app.callback())
+}
+
+/** Closes `resource` when the current test ends, passed or failed. */
+export function closeAfterTest<T extends { close(): Promise<void> }>(resource: T): T {
+  onTestFinished(() => resource.close())
+  return resource
+}
+
+/** Starts a control-plane stub that is closed when the current test ends. */
+export async function useStub(options?: ControlPlaneStubOptions): Promise<ControlPlaneStub> {
+  return closeAfterTest(await startControlPlaneStub(options))
+}
+
+export type Framework = 'express' | 'koa'
+
+export const FRAMEWORKS: readonly Framework[] = ['express', 'koa']
+
+/** An app guarded by `portkeyAuth`, whose only route (`/whoami`, any method) answers `{ portkey }`. */
+export interface GuardedApp extends Running {
+  /** The contexts the route handler received, in order: a rejected request adds none. */
+  readonly seen: PortkeyAuth[]
+}
+
+export const WHOAMI = '/whoami'
+
+/**
+ * Starts an Express or a Koa app with `portkeyAuth(guard)` in front of `/whoami`, closed when the
+ * current test ends. Both apps answer the same way, so one test body covers both frameworks.
+ */
+export async function useGuardedApp(framework: Framework, guard?: MiddlewareOptions | Verifier): Promise<GuardedApp> {
+  const seen: PortkeyAuth[] = []
+  const running =
+    framework === 'express'
+      ? await startExpress((app) => {
+          app.use(expressAuth(guard))
+          app.all(WHOAMI, (req, res) => {
+            seen.push(req.portkey)
+            res.json({ portkey: req.portkey })
+          })
+        })
+      : await startKoa((app) => {
+          app.use(koaAuth(guard)).use((ctx) => {
+            if (ctx.path !== WHOAMI) return
+            seen.push(ctx.state.portkey)
+            ctx.body = { portkey: ctx.state.portkey }
+          })
+        })
+  return closeAfterTest({ ...running, seen })
+}
+
+/** A response read in full. */
+export interface RawResponse {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly text: string
+  json<T = unknown>(): T
+}
+
+/**
+ * Sends one request with plain `node:http`, on a fresh connection. Unlike `fetch`, it sends a header
+ * given as an array as that many header lines, which is how a duplicated credential is tested.
+ */
+export function send(url: string, headers: OutgoingHttpHeaders = {}, init: { method?: string; body?: string } = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: init.method ?? 'GET', headers, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('error', reject)
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: <T>() => JSON.parse(text) as T })
+      })
+    })
+    req.on('error', reject)
+    req.end(init.body)
+  })
+}
+
+/** Sends `x-portkey-api-key: key` (no header at all when `key` is undefined) to `app`'s `/whoami`. */
+export function sendKey(app: Running, key: string | string[] | undefined): Promise<RawResponse> {
+  return send(app.url + WHOAMI, key === undefined ? {} : { 'x-portkey-api-key': key })
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------------------------------------------
+// The adapter contract: what both middlewares must do, written once and run by test/express and
+// test/koa against their own framework, over real HTTP, with a real control-plane stub.
+// ---------------------------------------------------------------------------------------------------
+
+/** Keys the stub knows in most tests. */
+export const LIVE = 'pk-live-0123456789abcdef'
+export const OTHER = 'pk-other-0123456789abcdef'
+export const UNKNOWN = 'pk-unknown-0123456789abcdef'
+
+/** Fresh records each time: some dates are relative to now. */
+export function seedKeys() {
+  return {
+    [LIVE]: keyRecord({ id: 'key_live' }),
+    [OTHER]: keyRecord({ id: 'key_other' }),
+    'pk-archived': keyRecord({ status: 'archived' }),
+    'pk-status-expired': keyRecord({ status: 'expired' }),
+    'pk-date-expired': keyRecord({ expires_at: new Date(Date.now() - 60_000).toISOString() }),
+    'pk-exhausted': keyRecord({ status: 'exhausted' }),
+  }
+}
+
+/** The `error.type` expected for each status (OpenAI's convention), written out here rather than imported. */
+const TYPE_BY_STATUS: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  412: 'usage_limit_error',
+  500: 'api_error',
+  503: 'service_unavailable_error',
+}
+
+/**
+ * Asserts a rejection: its status, the exact body `{ status, message, error: { message, type, code } }`,
+ * and that none of `secrets` (the credential sent) shows in the body or the headers.
+ */
+export function expectRejection(res: RawResponse, status: number, code: AuthErrorCode, secrets: readonly string[] = []): AuthErrorBody {
+  expect({ status: res.status, text: res.text }).toMatchObject({ status })
+  expect(res.headers['content-type']).toMatch(/^application\/json/)
+  const body = res.json<AuthErrorBody>()
+  expect(body).toStrictEqual({
+    status: 'failure',
+    message: expect.stringMatching(/\S/),
+    error: { message: body.message, type: TYPE_BY_STATUS[status], code },
+  })
+  for (const secret of secrets) {
+    expect(res.text).not.toContain(secret)
+    expect(JSON.stringify(res.headers)).not.toContain(secret)
+  }
+  return body
+}
