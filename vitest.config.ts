@@ -1,10 +1,24 @@
 import { defineConfig } from 'vitest/config'
 
+// The adapter suites run once against each supported major of Express and Koa: the current ones
+// (express@5, koa@3) and, through npm aliases, the previous ones (express4 = express@4, koa2 = koa@2).
+const ADAPTER_SUITES = ['test/express/**/*.test.ts', 'test/koa/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/clients/**/*.test.ts']
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 15_000,
     hookTimeout: 15_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'express5-koa3', include: ['test/**/*.test.ts'], env: { EXPRESS_MAJOR: '5', KOA_MAJOR: '3' } },
+      },
+      {
+        extends: true,
+        test: { name: 'express4-koa2', include: ADAPTER_SUITES, env: { EXPRESS_MAJOR: '4', KOA_MAJOR: '2' } },
+        resolve: { alias: { express: 'express4', koa: 'koa2' } },
+      },
+    ],
   },
 })

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http'
+import type { Request, Response } from 'express'
 import type { Middleware } from 'koa'
 import { describe, expect, test } from 'vitest'
 import type { MiddlewareOptions } from '../../src/core/middleware.js'
@@ -56,7 +57,8 @@ async function startApp(framework: Framework, { auth, guard, prefix = '/' }: App
     framework === 'express'
       ? await startExpress((app) => {
           if (auth !== null) app.use(prefix, expressAuth(auth))
-          app.all('/{*rest}', ...(guard ? [expressRequire(...guard)] : []), (req, res) => {
+          // app.use, not app.all('/{*rest}'): the same catch-all in Express 4 and 5.
+          app.use(...(guard ? [expressRequire(...guard)] : []), (req: Request, res: Response) => {
             reached.push((req.portkey as PortkeyAuth | undefined) ?? null)
             res.json({ keyId: req.portkey?.keyId ?? null })
           })

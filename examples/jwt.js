@@ -1,0 +1,24 @@
+// Enterprise callers send their identity provider's JWT in x-portkey-api-key. With a JWKS configured
+// (jwt.jwksUrl, or env PORTKEY_JWKS_URL) tokens are verified in-process, with no call to the key service;
+// API keys keep working beside them.
+// Run: node examples/jwt.js   (locally, a stand-in identity provider signs a demo token and serves its JWKS)
+import express from 'express'
+import { portkeyAuth } from 'portkey-auth/express'
+import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+
+const { stub, token } = await useLocalControlPlane({ jwt: true })
+
+const app = express()
+app.use(portkeyAuth({ jwt: { jwksUrl: process.env.PORTKEY_JWKS_URL, algorithms: ['RS256'], clockToleranceSec: 5 } }))
+app.get('/whoami', (req, res) => {
+  const { method, keyId, userId, organisationId, workspaceId, scopes, expiresAt } = req.portkey
+  res.json({ method, keyId, userId, organisationId, workspaceId, scopes, expiresAt })
+})
+
+const server = app.listen(Number(process.env.PORT ?? 8790), '127.0.0.1', () =>
+  announce('JWT-guarded backend', server, (url) => [
+    ...(token ? [`curl -s ${url}/whoami -H 'x-portkey-api-key: ${token}'`] : []),
+    `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
+  ]),
+)
+stopOnSignal(server, stub)

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+
+// What users get: the packed tarball, installed into a throwaway project the way npm installs it,
+// used from ESM, from CommonJS and from TypeScript. dist/ is built by `npm test` (pretest).
+const run = promisify(execFile)
+const ROOT = resolve(import.meta.dirname, '../..')
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
+const rootPackage = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+
+let dir: string
+let tarball: string
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portkey-auth-consumer-'))
+  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT })
+  tarball = join(dir, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename)
+  const dev = rootPackage.devDependencies
+  const consumer = {
+    name: 'consumer',
+    private: true,
+    dependencies: {
+      'portkey-auth': `file:${tarball}`,
+      express: dev.express,
+      koa: dev.koa,
+      '@types/express': dev['@types/express'],
+      '@types/koa': dev['@types/koa'],
+      '@types/node': dev['@types/node'],
+    },
+  }
+  await writeFile(join(dir, 'package.json'), JSON.stringify(consumer, null, 2))
+  // Everything it needs is in npm's cache since the project's own install.
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir })
+}, 180_000)
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+/** A guarded Express app on loopback against the package's own stub, asked once with a known key. */
+const scenario = (load: string) => `${load}
+const stub = await startControlPlaneStub({ keys: { 'pk-consumer': keyRecord({ id: 'key_consumer', workspace_id: 'ws_c' }) } })
+const app = express()
+app.use(expressAuth({ controlPlaneUrl: stub.url }))
+app.get('/', (req, res) => res.json(req.portkey))
+const server = app.listen(0, '127.0.0.1')
+await new Promise((done) => server.once('listening', done))
+const response = await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { 'x-portkey-api-key': 'pk-consumer' } })
+const auth = await response.json()
+const koaApp = new Koa().use(koaAuth({ controlPlaneUrl: stub.url }))
+console.log(JSON.stringify({ status: response.status, keyId: auth.keyId, workspaceId: auth.workspaceId,
+  createVerifier: typeof createVerifier, AuthError: typeof AuthError, koa: typeof koaApp.callback() }))
+server.close(); await stub.close()
+`
+
+const node = (file: string) => run(process.execPath, [file], { cwd: dir, timeout: 30_000 })
+
+describe('the packed tarball, installed into a fresh project', () => {
+  test('ships only dist/, README, LICENSE and package.json, and is small', async () => {
+    const { stdout } = await run('tar', ['-tzf', tarball])
+    const files = stdout.trim().split('\n').map((file) => file.replace(/^package\//, ''))
+    expect(files.filter((file) => !file.startsWith('dist/')).sort()).toEqual(['LICENSE', 'README.md', 'package.json'])
+    expect(files).toContain('dist/index.d.ts')
+    expect(files.some((file) => file.endsWith('.map') || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toBe(false)
+    const { size } = await import('node:fs').then((fs) => fs.promises.stat(tarball))
+    console.log(`tarball: ${(size / 1024).toFixed(1)} KiB, ${files.length} files`)
+    expect(size).toBeLessThan(100 * 1024)
+  })
+
+  test('ESM: import from every entry point and guard an app', async () => {
+    await writeFile(
+      join(dir, 'esm.mjs'),
+      scenario(`import express from 'express'
+import Koa from 'koa'
+import { AuthError, createVerifier } from 'portkey-auth'
+import { portkeyAuth as expressAuth } from 'portkey-auth/express'
+import { portkeyAuth as koaAuth } from 'portkey-auth/koa'
+import { keyRecord, startControlPlaneStub } from 'portkey-auth/testing'`),
+    )
+    const { stdout } = await node('esm.mjs')
+    expect(JSON.parse(stdout)).toEqual({ status: 200, keyId: 'key_consumer', workspaceId: 'ws_c', createVerifier: 'function', AuthError: 'function', koa: 'function' })
+  })
+
+  // No CommonJS build: Node >= 20.19 (the engines floor) loads this ESM-only package through require(esm).
+  test('CommonJS: require() every entry point (require(esm), no second build) and guard an app', async () => {
+    await writeFile(
+      join(dir, 'cjs.cjs'),
+      `(async () => {
+${scenario(`const express = require('express')
+const Koa = require('koa')
+const { AuthError, createVerifier } = require('portkey-auth')
+const { portkeyAuth: expressAuth } = require('portkey-auth/express')
+const { portkeyAuth: koaAuth } = require('portkey-auth/koa')
+const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
+})().catch((error) => { console.error(error); process.exit(1) })`,
+    )
+    const { stdout } = await node('cjs.cjs')
+    expect(JSON.parse(stdout)).toEqual({ status: 200, keyId: 'key_consumer', workspaceId: 'ws_c', createVerifier: 'function', AuthError: 'function', koa: 'function' })
+  })
+
+  describe('TypeScript', () => {
+    // skipLibCheck as most apps set it: @types/koa itself does not check against its own dependencies' types.
+    // The typo tests below still prove req.portkey and ctx.state.portkey are typed, not any.
+    const tsconfig = {
+      compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+    }
+    const app = (scopes: string, workspaceId: string) => `import express from 'express'
+import Koa from 'koa'
+import { createVerifier, type PortkeyAuth } from 'portkey-auth'
+import { portkeyAuth, requirePermissions } from 'portkey-auth/express'
+import { portkeyAuth as koaAuth } from 'portkey-auth/koa'
+
+const verifier = createVerifier({ cache: { ttlMs: 30_000 }, jwt: { jwksUrl: 'https://idp.example/jwks.json' } })
+const app = express()
+app.use(portkeyAuth({ verifier, hideCredentials: true }))
+app.get('/v1/logs', requirePermissions('logs.read'), (req, res) => {
+  const scopes: readonly string[] = req.portkey.${scopes}
+  res.json({ scopes })
+})
+const koa = new Koa().use(koaAuth(verifier)).use((ctx) => {
+  const workspace: string | null = ctx.state.portkey.${workspaceId}
+  const auth: PortkeyAuth = ctx.state.portkey
+  ctx.body = { workspace, keyId: auth.keyId }
+})
+export { app, koa }
+`
+    const tsc = (project: string) => run(process.execPath, [TSC, '-p', project], { cwd: dir }).then(
+      () => '',
+      (error: { stdout: string }) => error.stdout,
+    )
+
+    test('an app that reads req.portkey.scopes and ctx.state.portkey.workspaceId compiles without casts', async () => {
+      await writeFile(join(dir, 'app.ts'), app('scopes', 'workspaceId'))
+      await writeFile(join(dir, 'tsconfig.app.json'), JSON.stringify({ ...tsconfig, files: ['app.ts'] }))
+      expect(await tsc('tsconfig.app.json')).toBe('')
+    })
+
+    test.each([
+      ['req.portkey.scopez', 'scopez', 'workspaceId'],
+      ['ctx.state.portkey.workspaceID', 'scopes', 'workspaceID'],
+    ])('a typo (%s) fails to compile', async (_name, scopes, workspaceId) => {
+      await writeFile(join(dir, 'typo.ts'), app(scopes, workspaceId))
+      await writeFile(join(dir, 'tsconfig.typo.json'), JSON.stringify({ ...tsconfig, files: ['typo.ts'] }))
+      const output = await tsc('tsconfig.typo.json')
+      expect(output).toMatch(/error TS2551|error TS2339/)
+      expect(output).toContain(scopes === 'scopez' ? "'scopez'" : "'workspaceID'")
+    })
+  })
+
+  test('publint finds nothing to fix', async () => {
+    const { stdout } = await run(process.execPath, [join(ROOT, 'node_modules/publint/src/cli.js'), tarball], { cwd: ROOT })
+    expect(stdout).toContain('All good!')
+  })
+
+  // ESM-only on purpose: CommonJS callers load it through require(esm), which TypeScript's node16
+  // CommonJS view does not model, hence the one rule left out.
+  test('are-the-types-wrong finds no problem for Node 16+ resolution', async () => {
+    const attw = join(ROOT, 'node_modules/@arethetypeswrong/cli/dist/index.js')
+    const result: { stdout: string; code?: number } = await run(
+      process.execPath,
+      [attw, tarball, '--profile', 'node16', '--ignore-rules', 'cjs-resolves-to-esm', '--format', 'json'],
+      { cwd: ROOT },
+    ).catch((error: { stdout: string; code: number }) => error)
+    const { problems } = (JSON.parse(result.stdout) as { analysis: { problems: Array<{ kind: string; resolutionKind?: string }> } }).analysis
+    // node10 resolution predates `exports` (TypeScript's moduleResolution "node"); the node16 profile leaves it out.
+    expect(problems.filter((problem) => problem.resolutionKind !== 'node10' && problem.kind !== 'CJSResolvesToESM')).toEqual([])
+    expect(result.code ?? 0).toBe(0)
+  })
+})
