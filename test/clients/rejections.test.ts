@@ -1,0 +1,122 @@
+import OpenAI from 'openai'
+import { createHeaders, Portkey } from 'portkey-ai'
+import * as PortkeyErrors from 'portkey-ai/dist/src/error.js'
+import { beforeAll, describe, expect, test } from 'vitest'
+import type { AuthErrorCode } from '../../src/core/errors.js'
+import { portkeyAuth as expressAuth } from '../../src/express/index.js'
+import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
+import { type ControlPlaneStub, createTestIssuer, keyRecord, type TestIssuer, virtualKeyRecord } from '../../src/testing/index.js'
+import { closeAfterTest, FRAMEWORKS, type Framework, startExpress, startKoa, useStub } from '../support/servers.js'
+
+// Every rejection, as each real client meets it: the SDK's own error class, the status, and our code.
+const KEYS = {
+  live: 'pk-clients-live-0123456789',
+  readonly: 'pk-clients-readonly-0123456789',
+  expired: 'pk-clients-expired-0123456789',
+  exhausted: 'pk-clients-exhausted-0123456789',
+}
+
+let issuer: TestIssuer
+beforeAll(async () => {
+  issuer = await createTestIssuer()
+})
+
+interface Case {
+  name: string
+  /** The Portkey credential and virtual key the client sends; `null`: no credential. */
+  apiKey: string | null | (() => Promise<string>)
+  virtualKey?: string
+  prepare?: (stub: ControlPlaneStub) => void
+  status: number
+  code: AuthErrorCode
+  /** The error class name both SDKs use for this status. */
+  className: string
+}
+
+const CASES: Case[] = [
+  { name: 'no credential', apiKey: null, status: 401, code: 'missing_api_key', className: 'AuthenticationError' },
+  { name: 'an unknown key', apiKey: 'pk-clients-unknown-0123456789', status: 401, code: 'invalid_api_key', className: 'AuthenticationError' },
+  { name: 'an expired key', apiKey: KEYS.expired, status: 401, code: 'expired_api_key', className: 'AuthenticationError' },
+  {
+    name: 'a tampered JWT',
+    apiKey: async () => `${(await issuer.sign({ portkey_oid: 'org_c', portkey_workspace: 'ws_c' })).slice(0, -4)}AAAA`,
+    status: 401,
+    code: 'invalid_token',
+    className: 'AuthenticationError',
+  },
+  { name: 'a malformed virtual-key slug', apiKey: KEYS.live, virtualKey: 'bad slug!', status: 400, code: 'invalid_request', className: 'BadRequestError' },
+  { name: 'a key without completions.write', apiKey: KEYS.readonly, status: 403, code: 'insufficient_scope', className: 'PermissionDeniedError' },
+  { name: "another workspace's virtual key", apiKey: KEYS.live, virtualKey: 'vk-elsewhere', status: 403, code: 'virtual_key_not_allowed', className: 'PermissionDeniedError' },
+  { name: 'an exhausted key', apiKey: KEYS.exhausted, status: 412, code: 'usage_limit_exceeded', className: 'APIError' },
+  {
+    name: 'a key-service outage',
+    apiKey: 'pk-clients-new-0123456789',
+    prepare: (stub) => stub.fail('error'),
+    status: 503,
+    code: 'auth_unavailable',
+    className: 'InternalServerError',
+  },
+]
+
+async function startApp(framework: Framework) {
+  const stub = await useStub({
+    keys: {
+      [KEYS.live]: keyRecord({ id: 'key_c', workspace_id: 'ws_c', scopes: ['completions.write'] }),
+      [KEYS.readonly]: keyRecord({ workspace_id: 'ws_c', scopes: ['logs.read'] }),
+      [KEYS.expired]: keyRecord({ status: 'expired' }),
+      [KEYS.exhausted]: keyRecord({ status: 'exhausted' }),
+    },
+    virtualKeys: { 'vk-elsewhere': virtualKeyRecord({ slug: 'vk-elsewhere', workspace_id: 'ws_other' }) },
+    jwks: issuer.jwks,
+  })
+  const options = { controlPlaneUrl: stub.url, scopes: 'portkey' as const, jwt: { jwksUrl: stub.jwksUrl } }
+  const reply = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }
+  const running =
+    framework === 'express'
+      ? await startExpress((app) => app.use(expressAuth(options)).post('/v1/chat/completions', (_req, res) => res.json(reply)))
+      : await startKoa((app) => app.use(koaAuth(options)).use((ctx) => void (ctx.body = reply)))
+  return { stub, baseURL: `${closeAfterTest(running).url}/v1` }
+}
+
+type Ask = (baseURL: string, apiKey: string | null, virtualKey: string | undefined) => Promise<unknown>
+
+const SDKS: Array<{ sdk: string; ask: Ask; codeOf: (error: any) => unknown; classes: Record<string, unknown> }> = [
+  {
+    sdk: 'openai (createHeaders from portkey-ai)',
+    ask: (baseURL, apiKey, virtualKey) =>
+      new OpenAI({ apiKey: 'sk-provider-dummy', baseURL, maxRetries: 0, defaultHeaders: createHeaders({ apiKey: apiKey ?? undefined, virtualKey }) }).chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    codeOf: (error) => error.code,
+    classes: OpenAI as unknown as Record<string, unknown>,
+  },
+  {
+    sdk: 'portkey-ai',
+    ask: (baseURL, apiKey, virtualKey) => {
+      const portkey = new Portkey({ apiKey: apiKey ?? undefined, baseURL, virtualKey })
+      portkey.maxRetries = 0
+      return portkey.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] })
+    },
+    codeOf: (error) => error.error?.error?.code,
+    classes: PortkeyErrors as unknown as Record<string, unknown>,
+  },
+]
+
+describe.each(FRAMEWORKS)('%s', (framework) => {
+  describe.each(SDKS)('$sdk', ({ ask, codeOf, classes }) => {
+    test.each(CASES)('$name: $className, status $status, code $code', async ({ apiKey, virtualKey, prepare, status, code, className }) => {
+      const { stub, baseURL } = await startApp(framework)
+      prepare?.(stub)
+      const credential = typeof apiKey === 'function' ? await apiKey() : apiKey
+      const error = await ask(baseURL, credential, virtualKey).then(
+        () => expect.unreachable('the call should fail'),
+        (thrown: unknown) => thrown as { status: number; message: string },
+      )
+      expect(error).toBeInstanceOf(classes[className] as new () => unknown)
+      expect(error.status).toBe(status)
+      expect(codeOf(error)).toBe(code)
+      if (credential) expect(error.message).not.toContain(credential)
+    })
+  })
+})
