@@ -11,6 +11,8 @@ export type { JwtOptions } from './core/jwt.js'
 export type { BreakerOptions, BreakerState, GuardStats } from './core/lookup-guard.js'
 export type { CacheState, Decision, DecisionListener } from './core/decision.js'
 export type { MiddlewareOptions } from './core/middleware.js'
+export type { RedisClientLike, RedisOptions, RedisStats } from './core/redis.js'
+export type { SharedTierStats } from './core/shared-tier.js'
 export type { CacheStats } from './core/cache.js'
 export type {
   IncomingHeaders,

@@ -93,6 +93,18 @@ export class RefreshingCache<V, A> {
     this.#pending.delete(key)
   }
 
+  /**
+   * Drops the entries whose value passes `test`, and every look-up under way (whose answer is not known
+   * yet, so it might be one of them: none writes back). Used to revoke by key id, a rare event.
+   */
+  invalidateWhere(test: (value: V) => boolean): void {
+    for (const entries of [this.#entries, this.#negatives]) {
+      const doomed = [...entries.entries()].filter(([, entry]) => test(entry.value)).map(([key]) => key)
+      for (const key of doomed) entries.delete(key)
+    }
+    this.#pending.clear()
+  }
+
   /** Drops everything, look-ups under way included (they will not write back). */
   clear(): void {
     this.#entries.clear()

@@ -18,6 +18,8 @@ export interface Decision {
   /** The virtual key's slug when one was resolved. */
   readonly virtualKey: string | null
   readonly cache: CacheState
+  /** Whether the Redis tier was connected when the request was decided; `null` without Redis. */
+  readonly redis: boolean | null
   /** Time spent in the verifier, in milliseconds. */
   readonly durationMs: number
 }
@@ -36,7 +38,7 @@ type Check<R> = (headers: IncomingHeaders, route: R | undefined, trace: Trace | 
  * Wraps a check so that `listener` hears each outcome. Without a listener the check runs bare: no
  * clock reads, no event objects.
  */
-export function audited<R>(check: Check<R>, listener: DecisionListener | undefined) {
+export function audited<R>(check: Check<R>, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
   if (listener === undefined) return (headers: IncomingHeaders, route?: R) => check(headers, route, null)
   const emit = (decision: Decision) => {
     try {
@@ -58,6 +60,7 @@ export function audited<R>(check: Check<R>, listener: DecisionListener | undefin
         method: auth.method,
         virtualKey: auth.virtualKey?.slug ?? null,
         cache: trace.cache,
+        redis: redisUp(),
         durationMs: performance.now() - started,
       })
       return auth
@@ -71,6 +74,7 @@ export function audited<R>(check: Check<R>, listener: DecisionListener | undefin
         method: null,
         virtualKey: null,
         cache: trace.cache,
+        redis: redisUp(),
         durationMs: performance.now() - started,
       })
       throw error

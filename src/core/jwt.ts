@@ -3,14 +3,12 @@ import {
   createRemoteJWKSet,
   errors,
   type JSONWebKeySet,
+  type JWTPayload,
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose'
-import type { Entry } from './cache.js'
 import { ClaimsError, claimsToAuth } from './claims.js'
-import { authUnavailable, invalidToken } from './errors.js'
-import type { Outcome } from './key-record.js'
-import { negative } from './loaders.js'
+import { type AuthError, authUnavailable, invalidToken } from './errors.js'
 import { httpUrl } from './validate.js'
 
 /** JWT settings; giving `jwksUrl` or `jwks` turns JWT credentials on. */
@@ -82,16 +80,14 @@ function requireKid(keys: JWTVerifyGetKey): JWTVerifyGetKey {
   }
 }
 
+/** What verifying a token decided: its claims and how long it may be trusted, or why it is refused. */
+export type JwtVerdict = { claims: JWTPayload; expiresAtMs: number } | { refusal: () => AuthError }
+
 /**
- * Verifies a token locally and turns it into a cache entry that lives until its `exp`. A token that
- * fails verification is a rejection (cached like an unknown key); a JWKS that cannot be fetched is a 503.
+ * Verifies a token locally. A token that fails verification (or whose claims make no context) gets a
+ * refusal; a JWKS that cannot be fetched throws `AuthError` 503.
  */
-export async function verifyJwt(
-  token: string,
-  fingerprint: string,
-  config: ResolvedJwtOptions,
-  negativeTtlMs: number,
-): Promise<Entry<Outcome>> {
+export async function verifyJwt(token: string, config: ResolvedJwtOptions): Promise<JwtVerdict> {
   try {
     const { payload } = await jwtVerify(token, config.keys, {
       algorithms: [...config.algorithms],
@@ -100,14 +96,13 @@ export async function verifyJwt(
       clockTolerance: config.clockToleranceSec,
       requiredClaims: ['exp'],
     })
-    const auth = claimsToAuth(payload, `jwt_${fingerprint.slice(0, 16)}`)
-    // jose accepted it within the clock tolerance, so the cache keeps it as long.
-    const expiresAtMs = ((payload.exp as number) + config.clockToleranceSec) * 1000
-    return { value: { auth, expiresAtMs }, freshUntil: expiresAtMs, staleUntil: expiresAtMs }
+    claimsToAuth(payload, '') // checks the claims make a context; the verifier builds the one it keeps
+    // jose accepted it within the clock tolerance, so it is trusted as long.
+    return { claims: payload, expiresAtMs: ((payload.exp as number) + config.clockToleranceSec) * 1000 }
   } catch (error) {
     if (isOutage(error)) throw authUnavailable(1, error)
     const reason = (error as Error).message
-    return negative({ reject: () => invalidToken(reason, error) }, Date.now(), { negativeTtlMs })
+    return { refusal: () => invalidToken(reason, error) }
   }
 }
 

@@ -1,10 +1,11 @@
+import { type Answer, credentialEntry, found, type Lifetimes, notFound, virtualKeyEntry } from './answers.js'
 import type { Entry } from './cache.js'
-import { invalidApiKey, virtualKeyNotAllowed } from './errors.js'
-import { isKeyRecord, type Outcome, recordOutcome } from './key-record.js'
+import { isJwtShaped, type ResolvedJwtOptions, verifyJwt } from './jwt.js'
+import { isKeyRecord, type Outcome } from './key-record.js'
 import type { LookupGuard } from './lookup-guard.js'
-import type { ResolvedOptions } from './options.js'
+import type { SharedTier } from './shared-tier.js'
 import type { KeyLookup, VirtualKeyLookup } from './types.js'
-import { isVirtualKeyRecord, type VirtualKeyOutcome, virtualKeyOutcome } from './virtual-key.js'
+import { isVirtualKeyRecord, type VirtualKeyOutcome } from './virtual-key.js'
 
 /** What a virtual-key look-up needs: the slug, the caller's workspace, and the caller's credential. */
 export interface VirtualKeyRequest {
@@ -13,50 +14,79 @@ export interface VirtualKeyRequest {
   readonly credential: string
 }
 
-type Deadlines = Pick<ResolvedOptions['cache'], 'ttlMs' | 'staleMs' | 'negativeTtlMs'>
+/** Where answers come from, behind each instance's LRU. */
+export interface Sources {
+  readonly guard: LookupGuard
+  readonly lifetimes: Lifetimes
+  /** The Redis tier, or `null` without one. */
+  readonly tier: SharedTier | null
+}
+
+/** The shared-tier name of a credential's answer. */
+export const credentialName = (hash: string) => `k:${hash}`
 
 /**
- * Turns the key look-up into cache entries: a record (whatever its status) lives `ttlMs` + `staleMs`,
- * an unknown key `negativeTtlMs`; no answer, or a garbled one, throws `AuthError` 503.
+ * Loads a credential's cache entry: a JWT (when configured) is verified locally; an API key is asked of
+ * the key service — through the Redis tier when there is one. A key record (whatever its status) lives
+ * `ttlMs` + `staleMs`, an unknown key `negativeTtlMs`; no answer, or a garbled one, throws `AuthError` 503.
  */
-export function keyLoader(lookup: KeyLookup, guard: LookupGuard, cache: Deadlines) {
-  return async function loadKey(_hash: string, apiKey: string): Promise<Entry<Outcome>> {
+export function credentialLoader(lookup: KeyLookup, jwt: ResolvedJwtOptions | null, { guard, lifetimes, tier }: Sources) {
+  async function askKeyService(apiKey: string): Promise<Answer> {
     const record = await guard.call(async (signal) => checked(await lookup(apiKey, { signal }), isKeyRecord, 'key'))
     const now = Date.now()
-    if (record === null) return negative({ reject: invalidApiKey }, now, cache)
-    return positive(recordOutcome(record, now), now, cache)
+    return record === null ? { kind: 'unknown', ...notFound(now, lifetimes) } : { kind: 'key', record, ...found(now, lifetimes) }
+  }
+
+  async function loadJwt(name: string, token: string, fallbackKeyId: string): Promise<Entry<Outcome>> {
+    const shared = await tier?.read(name)
+    if (shared?.kind === 'jwt') {
+      try {
+        return credentialEntry(shared, fallbackKeyId, Date.now())
+      } catch {
+        // claims that make no context: verify the token here instead
+      }
+    }
+    const verdict = await verifyJwt(token, jwt!)
+    if ('refusal' in verdict) {
+      const until = Date.now() + lifetimes.negativeTtlMs
+      return { value: { reject: verdict.refusal }, freshUntil: until, staleUntil: until, negative: true }
+    }
+    const answer: Answer = { kind: 'jwt', claims: verdict.claims, freshUntil: verdict.expiresAtMs, staleUntil: verdict.expiresAtMs }
+    await tier?.write(name, answer)
+    return credentialEntry(answer, fallbackKeyId, Date.now())
+  }
+
+  return async function loadCredential(hash: string, credential: string): Promise<Entry<Outcome>> {
+    const name = credentialName(hash)
+    const fallbackKeyId = `jwt_${hash.slice(0, 16)}`
+    if (jwt !== null && isJwtShaped(credential)) return loadJwt(name, credential, fallbackKeyId)
+    const fetch = () => askKeyService(credential)
+    const answer = tier === null ? await fetch() : await tier.resolve(name, fetch, keyIdOf)
+    return credentialEntry(answer, fallbackKeyId, Date.now())
   }
 }
 
 /** The same for virtual keys, decided for the caller's workspace. */
-export function virtualKeyLoader(lookup: VirtualKeyLookup, guard: LookupGuard, cache: Deadlines) {
-  return async function loadVirtualKey(_key: string, request: VirtualKeyRequest): Promise<Entry<VirtualKeyOutcome>> {
-    const { slug, credential, workspaceId } = request
+export function virtualKeyLoader(lookup: VirtualKeyLookup, { guard, lifetimes, tier }: Sources) {
+  async function askKeyService({ slug, credential }: VirtualKeyRequest): Promise<Answer> {
     const record = await guard.call(async (signal) =>
       checked(await lookup(slug, { credential, signal }), isVirtualKeyRecord, 'virtual key'),
     )
     const now = Date.now()
-    if (record === null) return negative({ reject: virtualKeyNotAllowed }, now, cache)
-    return positive(virtualKeyOutcome(record, workspaceId, now), now, cache)
+    return record === null ? { kind: 'no-virtual-key', ...notFound(now, lifetimes) } : { kind: 'virtual-key', record, ...found(now, lifetimes) }
+  }
+
+  return async function loadVirtualKey(key: string, request: VirtualKeyRequest): Promise<Entry<VirtualKeyOutcome>> {
+    const fetch = () => askKeyService(request)
+    const answer = tier === null ? await fetch() : await tier.resolve(`v:${key}`, fetch)
+    return virtualKeyEntry(answer, request.workspaceId, Date.now())
   }
 }
+
+const keyIdOf = (answer: Answer) => (answer.kind === 'key' ? answer.record.id : undefined)
 
 /** `null` or a record of the right shape; anything else is a garbled answer, a failure like a 5xx. */
 function checked<T>(answer: unknown, isRecord: (value: unknown) => value is T, what: string): T | null {
   if (answer === null || isRecord(answer)) return answer
   throw new TypeError(`key service answered with no ${what} record`)
 }
-
-const positive = <V>(value: V, now: number, { ttlMs, staleMs }: Deadlines): Entry<V> => ({
-  value,
-  freshUntil: now + ttlMs,
-  staleUntil: now + ttlMs + staleMs,
-})
-
-/** An answer about a credential that does not exist: short-lived, never served stale, kept apart in the cache. */
-export const negative = <V>(value: V, now: number, { negativeTtlMs }: Pick<Deadlines, 'negativeTtlMs'>): Entry<V> => ({
-  value,
-  freshUntil: now + negativeTtlMs,
-  staleUntil: now + negativeTtlMs,
-  negative: true,
-})

@@ -1,6 +1,7 @@
 import { type JwtOptions, type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import type { DecisionListener } from './decision.js'
 import type { BreakerOptions } from './lookup-guard.js'
+import type { RedisClientLike, RedisOptions } from './redis.js'
 import { compileScopes, type RouteScopes, type ScopeMap } from './permissions.js'
 import type { KeyLookup, Milliseconds, VirtualKeyLookup } from './types.js'
 import { httpUrl, integer } from './validate.js'
@@ -72,6 +73,13 @@ export interface VerifierOptions {
    * env `PORTKEY_JWKS_URL`), a JWT-shaped value is looked up as an API key. @default off
    */
   jwt?: JwtOptions
+  /**
+   * A Redis shared by every instance, between each one's LRU and the control plane: a node-redis client,
+   * a URL, or `{ client | url, prefix, timeoutMs }`. A key is then looked up once for the fleet, and
+   * `invalidate()` / `invalidateKeyId()` reach every instance. Redis failing never fails a request.
+   * @default none
+   */
+  redis?: RedisClientLike | string | RedisOptions
 }
 
 /** Options after defaults and validation. */
@@ -87,6 +95,7 @@ export interface ResolvedOptions {
   readonly onDecision: DecisionListener | undefined
   readonly cache: Readonly<Required<CacheOptions>>
   readonly jwt: ResolvedJwtOptions | null
+  readonly redis: { client?: RedisClientLike; url?: string; prefix: string; timeoutMs: number } | null
 }
 
 export const DEFAULT_CONTROL_PLANE_URL = 'https://api.portkey.ai'
@@ -157,5 +166,28 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
       negativeTtlMs: integer('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.negativeTtlMs, 0),
     }),
     jwt: resolveJwtOptions(options.jwt, env, timeoutMs),
+    redis: resolveRedis(options.redis),
   }
+}
+
+function resolveRedis(option: VerifierOptions['redis']): ResolvedOptions['redis'] {
+  if (option === undefined) return null
+  const isClient = (value: unknown): value is RedisClientLike =>
+    typeof value === 'object' && value !== null && typeof (value as RedisClientLike).sendCommand === 'function'
+  const long: RedisOptions = typeof option === 'string' ? { url: option } : isClient(option) ? { client: option } : option
+  if (typeof long !== 'object' || long === null || (long.client === undefined) === (long.url === undefined)) {
+    throw new TypeError('portkey-auth: redis must be a node-redis client, a redis:// URL, or { client } or { url }')
+  }
+  if (long.client !== undefined && !isClient(long.client)) throw new TypeError('portkey-auth: redis.client must be a node-redis client')
+  if (long.url !== undefined) {
+    if (!/^rediss?:\/\//.test(String(long.url))) throw new TypeError('portkey-auth: redis.url must start with redis:// or rediss://')
+    try {
+      import.meta.resolve('redis')
+    } catch {
+      throw new TypeError("portkey-auth: a redis URL needs the 'redis' package: npm install redis")
+    }
+  }
+  const prefix = long.prefix ?? 'portkey-auth:'
+  if (typeof prefix !== 'string') throw new TypeError('portkey-auth: redis.prefix must be a string')
+  return { client: long.client, url: long.url, prefix, timeoutMs: integer('redis.timeoutMs', long.timeoutMs ?? 250, 1, 60_000) }
 }

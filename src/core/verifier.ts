@@ -3,11 +3,12 @@ import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from './control-plan
 import { fingerprint, readCredential } from './credential.js'
 import { audited, type Trace } from './decision.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from './errors.js'
-import { isJwtShaped, verifyJwt } from './jwt.js'
 import type { Outcome } from './key-record.js'
-import { keyLoader, type VirtualKeyRequest, virtualKeyLoader } from './loaders.js'
+import { credentialLoader, credentialName, type Sources, type VirtualKeyRequest, virtualKeyLoader } from './loaders.js'
 import { type GuardStats, LookupGuard } from './lookup-guard.js'
 import { resolveOptions, type VerifierOptions } from './options.js'
+import { RedisConnection } from './redis.js'
+import { type Invalidation, SharedTier, type SharedTierStats } from './shared-tier.js'
 import type { IncomingHeaders, PortkeyAuth, VirtualKey } from './types.js'
 import { readVirtualKeySlug, type VirtualKeyOutcome } from './virtual-key.js'
 
@@ -19,10 +20,14 @@ export interface RequestRoute {
   readonly path: string
 }
 
-/** Counters: API keys (and JWTs) at the top level, virtual keys under `virtualKeys`, the breaker and load shedding under `guard`. */
+/**
+ * Counters: API keys (and JWTs) at the top level, virtual keys under `virtualKeys`, the breaker and load
+ * shedding under `guard`, the Redis tier under `redis` (`null` without one).
+ */
 export interface VerifierStats extends CacheStats {
   virtualKeys: CacheStats
   guard: GuardStats
+  redis: SharedTierStats | null
 }
 
 /** Checks credentials; create one with `createVerifier()` and share it between middlewares. */
@@ -32,17 +37,27 @@ export interface Verifier {
    * when `route` is given, and resolves to the caller's context; or rejects with `AuthError` (only that).
    */
   verify(headers: IncomingHeaders, route?: RequestRoute): Promise<PortkeyAuth>
-  /** Forgets one credential, so its next request asks the key service again (e.g. after revoking it). */
-  invalidate(credential: string): void
-  /** Forgets every credential and virtual key. */
+  /**
+   * Forgets one credential, so its next request asks the key service again (e.g. after revoking it);
+   * with Redis, on every instance.
+   */
+  invalidate(credential: string): Promise<void>
+  /**
+   * Forgets every credential whose record has this key id — what Portkey's control plane reports when a
+   * key changes; with Redis, on every instance.
+   */
+  invalidateKeyId(keyId: string): Promise<void>
+  /** Forgets every credential and virtual key (on this instance). */
   clear(): void
   /** Counters of cache and look-up activity. */
   stats(): VerifierStats
+  /** Closes the Redis connections the verifier opened; nothing to do without Redis. */
+  close(): Promise<void>
 }
 
 /**
- * Creates a verifier: reads `x-portkey-api-key`, resolves it through the cache and the key service (or
- * verifies it as a JWT), and returns the caller's context.
+ * Creates a verifier: reads `x-portkey-api-key`, resolves it through the cache (and Redis, when given)
+ * and the key service, or verifies it as a JWT, and returns the caller's context.
  *
  * @example
  * ```ts
@@ -52,21 +67,30 @@ export interface Verifier {
  */
 export function createVerifier(options?: VerifierOptions): Verifier {
   const config = resolveOptions(options)
-  const { controlPlaneUrl, clientAuth, cache: deadlines, scopes, jwt } = config
+  const { controlPlaneUrl, clientAuth, cache: lifetimes, scopes, redis } = config
   const guard = new LookupGuard({ timeoutMs: config.timeoutMs, maxPendingLookups: config.maxPendingLookups, ...config.breaker })
-  const loadKey = keyLoader(config.lookup ?? controlPlaneLookup(controlPlaneUrl, clientAuth), guard, deadlines)
-  // With JWT configured, a JWT-shaped credential is verified locally and cached until its exp; it never
-  // reaches the key service.
+  // The lock covers a look-up with its retry, and a little more; a holder that dies frees it as late.
+  const tier = redis && new SharedTier(new RedisConnection(redis, redis.timeoutMs), redis.prefix, config.timeoutMs + 1_000)
+  const sources: Sources = { guard, lifetimes, tier }
   const keys = new RefreshingCache<Outcome, string>(
-    deadlines.max,
-    jwt === null
-      ? loadKey
-      : (hash, credential) => (isJwtShaped(credential) ? verifyJwt(credential, hash, jwt, deadlines.negativeTtlMs) : loadKey(hash, credential)),
+    lifetimes.max,
+    credentialLoader(config.lookup ?? controlPlaneLookup(controlPlaneUrl, clientAuth), config.jwt, sources),
   )
   const virtualKeys = new RefreshingCache<VirtualKeyOutcome, VirtualKeyRequest>(
-    deadlines.max,
-    virtualKeyLoader(config.lookupVirtualKey ?? controlPlaneVirtualKeyLookup(controlPlaneUrl, clientAuth), guard, deadlines),
+    lifetimes.max,
+    virtualKeyLoader(config.lookupVirtualKey ?? controlPlaneVirtualKeyLookup(controlPlaneUrl, clientAuth), sources),
   )
+  const forgetKeyId = (keyId: string) => keys.invalidateWhere((outcome) => outcome.auth?.keyId === keyId)
+  tier?.listen((message: Invalidation) => {
+    if ('hash' in message) keys.invalidate(message.hash)
+    else if ('keyId' in message) forgetKeyId(message.keyId)
+    else {
+      // Back from a lost connection: revocations may have been missed.
+      keys.clear()
+      virtualKeys.clear()
+    }
+  })
+
   // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
   // frozen objects, so requests share the combination instead of copying it.
   const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
@@ -104,16 +128,25 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   }
 
   return {
-    verify: audited(check, config.onDecision),
-    invalidate(credential) {
-      keys.invalidate(fingerprint(credential))
+    verify: audited(check, config.onDecision, () => tier?.connected ?? null),
+    async invalidate(credential) {
+      const hash = fingerprint(credential)
+      keys.invalidate(hash)
+      await tier?.invalidate([credentialName(hash)], { hash })
+    },
+    async invalidateKeyId(keyId) {
+      forgetKeyId(keyId)
+      if (tier) await tier.invalidate(await tier.namesOf(keyId), { keyId })
     },
     clear() {
       keys.clear()
       virtualKeys.clear()
     },
     stats() {
-      return { ...keys.stats(), virtualKeys: virtualKeys.stats(), guard: guard.stats() }
+      return { ...keys.stats(), virtualKeys: virtualKeys.stats(), guard: guard.stats(), redis: tier?.stats() ?? null }
+    },
+    async close() {
+      await tier?.close()
     },
   }
 }
