@@ -9,6 +9,8 @@ export default defineConfig({
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 15_000,
     hookTimeout: 15_000,
+    // Records every test worker's output and fails a file that prints a credential.
+    setupFiles: ['./test/support/secrets-setup.ts'],
     projects: [
       {
         extends: true,

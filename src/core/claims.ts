@@ -44,7 +44,9 @@ function scopesOf(claims: JWTPayload): string[] {
   const raw: unknown[] =
     typeof claims.scope === 'string' ? claims.scope.split(' ') : Array.isArray(claims.scopes) ? claims.scopes : []
   const scopes = raw
-    .filter((scope): scope is string => typeof scope === 'string' && scope !== '')
+    .filter((scope): scope is string => typeof scope === 'string')
     .map((scope) => (scope.startsWith(PREFIX) ? scope.slice(PREFIX.length) : scope))
+    // After the prefix is gone: a bare `portkey.` must not become an empty scope.
+    .filter((scope) => scope !== '')
   return [...new Set(scopes)]
 }

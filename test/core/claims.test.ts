@@ -48,6 +48,8 @@ describe('claimsToAuth: scopes', () => {
     ['scope before scopes', { scope: 'logs.read', scopes: ['logs.write'] }, ['logs.read']],
     ['only the leading prefix removed', { scope: 'portkey.portkey.logs.read' }, ['portkey.logs.read']],
     ['no scope claim', {}, []],
+    ['a bare portkey. is no scope (not an empty one)', { scope: 'portkey. portkey.completions.write' }, ['completions.write']],
+    ['a bare portkey. in an array', { scopes: ['portkey.', 'logs.read'] }, ['logs.read']],
   ])('%s', (_name, claims, scopes) => {
     const auth = claimsToAuth({ ...ORG, ...claims } as JWTPayload, FALLBACK)
     expect(auth.scopes).toEqual(scopes)

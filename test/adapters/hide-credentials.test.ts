@@ -1,0 +1,203 @@
+import { type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http'
+import { describe, expect, test } from 'vitest'
+import type { Decision } from '../../src/core/decision.js'
+import type { AuthError } from '../../src/core/errors.js'
+import type { MiddlewareOptions } from '../../src/core/middleware.js'
+import { createVerifier } from '../../src/core/verifier.js'
+import { portkeyAuth as expressAuth } from '../../src/express/index.js'
+import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
+import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
+import {
+  closeAfterTest,
+  expectRejection,
+  FRAMEWORKS,
+  type Framework,
+  listen,
+  type RawResponse,
+  send,
+  startExpress,
+  startKoa,
+  useStub,
+} from '../support/servers.js'
+
+const KEY = 'pk-hide-live-0123456789abcdef'
+const UNKNOWN = 'pk-hide-unknown-0123456789abcdef'
+
+/** What a handler (or the upstream behind it) saw of a request's headers. */
+interface Seen {
+  headers: IncomingHttpHeaders
+  rawHeaders: string[]
+}
+const seenOf = (req: IncomingMessage): Seen => ({ headers: { ...req.headers }, rawHeaders: [...req.rawHeaders] })
+
+/** How the app forwards a request upstream: its parsed headers, or its raw header lines (names as sent). */
+type Forward = 'headers' | 'rawHeaders'
+
+function forwardedHeaders(req: IncomingMessage, how: Forward): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  if (how === 'headers') {
+    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) out[name] = value
+  } else {
+    for (let i = 0; i < req.rawHeaders.length; i += 2) out[req.rawHeaders[i]!] = req.rawHeaders[i + 1]!
+  }
+  for (const name of Object.keys(out)) if (/^(host|connection|content-length)$/i.test(name)) delete out[name]
+  return out
+}
+
+/** Sends the request on to `upstream` the way a proxying route would, and resolves to what the upstream saw. */
+function proxy(upstream: string, req: IncomingMessage, how: Forward): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    const out = request(upstream, { headers: forwardedHeaders(req, how), agent: false }, (res) => {
+      let text = ''
+      res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')))
+      res.on('end', () => resolve(JSON.parse(text) as Seen))
+    })
+    out.on('error', reject)
+    out.end()
+  })
+}
+
+/** An upstream that answers with the headers it received. */
+async function useUpstream() {
+  return closeAfterTest(await listen((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(seenOf(req)))))
+}
+
+/**
+ * An app of `framework` with `portkeyAuth(options)` in front of `/proxy`, whose handler records what it
+ * sees and forwards the request to an upstream. Its onError records what a rejected request still holds.
+ */
+async function useProxyApp(framework: Framework, options: MiddlewareOptions, how: Forward = 'headers') {
+  const upstream = await useUpstream()
+  const handler: Seen[] = []
+  const atUpstream: Seen[] = []
+  const rejected: Seen[] = []
+  const running =
+    framework === 'express'
+      ? await startExpress((app) => {
+          app.use(
+            expressAuth({
+              ...options,
+              onError: (error: AuthError, req, res) => {
+                rejected.push(seenOf(req))
+                res.status(error.status).set(error.headers).json({ status: 'failure', message: error.message, error: { message: error.message, type: error.type, code: error.code } })
+              },
+            }),
+          )
+          app.get('/proxy', async (req, res) => {
+            handler.push(seenOf(req))
+            const upstreamSaw = await proxy(upstream.url, req, how)
+            atUpstream.push(upstreamSaw)
+            res.json({ ok: true })
+          })
+        })
+      : await startKoa((app) => {
+          app
+            .use(
+              koaAuth({
+                ...options,
+                onError: (error: AuthError, ctx) => {
+                  rejected.push(seenOf(ctx.req))
+                  ctx.status = error.status
+                  ctx.set(error.headers as Record<string, string>)
+                  ctx.body = { status: 'failure', message: error.message, error: { message: error.message, type: error.type, code: error.code } }
+                },
+              }),
+            )
+            .use(async (ctx) => {
+              handler.push(seenOf(ctx.req))
+              // Koa's own view of the headers is the same object as Node's.
+              expect(ctx.headers).toBe(ctx.req.headers)
+              atUpstream.push(await proxy(upstream.url, ctx.req, how))
+              ctx.body = { ok: true }
+            })
+        })
+  return { app: closeAfterTest(running), handler, atUpstream, rejected }
+}
+
+const mentions = (seen: Seen, secret: string) =>
+  JSON.stringify(seen).includes(secret) || seen.rawHeaders.some((value, i) => i % 2 === 0 && value.toLowerCase() === 'x-portkey-api-key')
+
+const stubWithKey = (): Promise<ControlPlaneStub> => useStub({ keys: { [KEY]: keyRecord({ id: 'key_hide' }) } })
+
+/** The request a client sends: the credential under a mixed-case name, plus headers that must pass through. */
+const clientHeaders = (key: string, name = 'X-Portkey-Api-Key') => ({ [name]: key, authorization: 'Bearer sk-provider-key', 'x-trace': 'trace-1' })
+
+describe.each(FRAMEWORKS)('%s: hideCredentials', (framework) => {
+  test.each<[Forward, string]>([
+    ['headers', 'X-Portkey-Api-Key'],
+    ['headers', 'x-portkey-api-key'],
+    ['rawHeaders', 'X-PORTKEY-API-KEY'],
+  ])('true: neither the handler nor an upstream it forwards %s to sees the credential (sent as %s)', async (how, name) => {
+    const stub = await stubWithKey()
+    const { app, handler, atUpstream } = await useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true }, how)
+    for (let i = 0; i < 3; i++) {
+      const res = await send(`${app.url}/proxy`, clientHeaders(KEY, name))
+      expect(res.status).toBe(200)
+    }
+    expect(handler).toHaveLength(3)
+    expect(atUpstream).toHaveLength(3)
+    for (const seen of [...handler, ...atUpstream]) {
+      expect(seen.headers['x-portkey-api-key']).toBeUndefined()
+      expect(mentions(seen, KEY)).toBe(false)
+      // Only the credential goes: the other headers pass through, name and value.
+      expect(seen.headers).toMatchObject({ authorization: 'Bearer sk-provider-key', 'x-trace': 'trace-1' })
+    }
+    // Requests 2 and 3 came from the cache: hiding happens on the cached path too.
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+  })
+
+  test.each<[string, MiddlewareOptions | undefined]>([
+    ['by default', undefined],
+    ['with hideCredentials: false', { hideCredentials: false }],
+  ])('%s the handler and the upstream do see it', async (_name, extra) => {
+    const stub = await stubWithKey()
+    const { app, handler, atUpstream } = await useProxyApp(framework, { controlPlaneUrl: stub.url, ...extra })
+    expect((await send(`${app.url}/proxy`, clientHeaders(KEY))).status).toBe(200)
+    expect(handler[0]?.headers['x-portkey-api-key']).toBe(KEY)
+    expect(handler[0]?.rawHeaders).toEqual(expect.arrayContaining(['X-Portkey-Api-Key', KEY]))
+    expect(atUpstream[0]?.headers['x-portkey-api-key']).toBe(KEY)
+  })
+
+  test('with a shared verifier ({ verifier, hideCredentials: true }) it hides as well', async () => {
+    const stub = await stubWithKey()
+    const verifier = createVerifier({ controlPlaneUrl: stub.url })
+    const { app, handler, atUpstream } = await useProxyApp(framework, { verifier, hideCredentials: true })
+    expect((await send(`${app.url}/proxy`, clientHeaders(KEY))).status).toBe(200)
+    expect(mentions(handler[0]!, KEY) || mentions(atUpstream[0]!, KEY)).toBe(false)
+  })
+
+  test.each<[string, Record<string, string | string[]>, number, string]>([
+    ['an unknown key', clientHeaders(UNKNOWN), 401, 'invalid_api_key'],
+    ['a malformed key', clientHeaders(`${UNKNOWN}\u00e9`), 401, 'invalid_api_key'],
+    ['a repeated header', { 'x-portkey-api-key': [UNKNOWN, UNKNOWN] }, 400, 'invalid_request'],
+  ])('a rejected request (%s) is left untouched, and never reaches the handler', async (_name, headers, status, code) => {
+    const stub = await stubWithKey()
+    const { app, handler, rejected } = await useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true })
+    const res: RawResponse = await send(`${app.url}/proxy`, headers)
+    expectRejection(res, status, code as never, [UNKNOWN])
+    expect(handler).toHaveLength(0)
+    expect(rejected).toHaveLength(1)
+    expect(rejected[0]!.headers['x-portkey-api-key']).toBeDefined()
+    expect(JSON.stringify(rejected[0]!.rawHeaders)).toContain(UNKNOWN)
+  })
+
+  test('onDecision given to portkeyAuth hears every request over HTTP, without the key', async () => {
+    const stub = await stubWithKey()
+    const events: Decision[] = []
+    const { app } = await useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true, onDecision: (event) => events.push(event) })
+    const sent = [KEY, KEY, UNKNOWN, `${KEY} spaced`]
+    for (const key of sent) await send(`${app.url}/proxy`, { 'x-portkey-api-key': key })
+    await send(`${app.url}/proxy`)
+    expect(events.map(({ admitted, status, code, keyId, cache }) => ({ admitted, status, code, keyId, cache }))).toEqual([
+      { admitted: true, status: 200, code: null, keyId: 'key_hide', cache: 'miss' },
+      { admitted: true, status: 200, code: null, keyId: 'key_hide', cache: 'hit' },
+      { admitted: false, status: 401, code: 'invalid_api_key', keyId: null, cache: 'miss' },
+      { admitted: false, status: 401, code: 'invalid_api_key', keyId: null, cache: 'none' },
+      { admitted: false, status: 401, code: 'missing_api_key', keyId: null, cache: 'none' },
+    ])
+    for (const event of events) {
+      expect(event.durationMs).toBeGreaterThanOrEqual(0)
+      for (const key of sent) expect(JSON.stringify(event)).not.toContain(key)
+    }
+  })
+})
