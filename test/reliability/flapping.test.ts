@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { Agent, type IncomingHttpHeaders, request } from 'node:http'
+import { Agent } from 'node:http'
 import { beforeAll, describe, expect, test } from 'vitest'
 import type { AuthErrorBody, AuthErrorCode } from '../../src/core/errors.js'
 import { createVerifier } from '../../src/core/verifier.js'
@@ -10,7 +10,7 @@ import {
   type TestIssuer,
   virtualKeyRecord,
 } from '../../src/testing/index.js'
-import { FRAMEWORKS, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { FRAMEWORKS, type RawResponse, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 
 const REQUESTS = 3_000
 const CLIENT_CONCURRENCY = 50
@@ -22,25 +22,8 @@ const FAILURE_RATE = 0.3
 const PHASE = 250
 const MODES: readonly FailureMode[] = ['error', 'reset', 'garbled', 'hang', 'unavailable']
 
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  text: string
-}
-
-function get(agent: Agent, url: string, headers: Record<string, string>): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent, headers }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => (text += chunk))
-      res.on('error', reject)
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+/** GET over a kept-alive connection of `agent`. */
+const get = (agent: Agent, url: string, headers: Record<string, string>) => send(url, headers, { agent })
 
 const TYPES: Record<number, string> = {
   401: 'authentication_error',
@@ -197,7 +180,7 @@ describe.each(FRAMEWORKS)('%s: a flapping key service', (framework) => {
 })
 
 /** What is wrong with `reply` for a request of `kind`, or null. */
-function check(kind: Kind, reply: Reply): string | null {
+function check(kind: Kind, reply: RawResponse): string | null {
   if (reply.status === 200) {
     if (!kind.good || kind.expect.status !== 200) return 'ADMITTED'
     const body = JSON.parse(reply.text) as { portkey?: { keyId?: unknown } }

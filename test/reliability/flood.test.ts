@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { Agent, type IncomingHttpHeaders, request } from 'node:http'
+import { Agent } from 'node:http'
 import { describe, expect, test } from 'vitest'
 import type { AuthErrorBody } from '../../src/core/errors.js'
 import { createVerifier } from '../../src/core/verifier.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import { FRAMEWORKS, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { FRAMEWORKS, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 
 const REQUESTS = 20_000
 const CLIENT_CONCURRENCY = 200
@@ -14,26 +14,8 @@ const KNOWN = 'pk-flood-known-0123456789abcdef'
 /** Every this many requests, one is the known key's. */
 const KNOWN_EVERY = 25
 
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  text: string
-}
-
-/** GET `url` over a kept-alive connection of `agent`. */
-function get(agent: Agent, url: string, headers: Record<string, string>): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent, headers }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => (text += chunk))
-      res.on('error', reject)
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+/** GET over a kept-alive connection of `agent`. */
+const get = (agent: Agent, url: string, headers: Record<string, string>) => send(url, headers, { agent })
 
 describe.each(FRAMEWORKS)('%s: a flood of random keys against a slow key service', (framework) => {
   test(`${REQUESTS} requests: look-ups bounded by maxPendingLookups, entries by cache.max, the known key always served`, { timeout: 40_000 }, async () => {

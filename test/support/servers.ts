@@ -1,8 +1,8 @@
-import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders, request, type RequestListener } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders, request, type RequestListener } from 'node:http'
 import express, { type Express } from 'express'
 import Koa from 'koa'
 import { expect, onTestFinished } from 'vitest'
+import { startRawServer } from './core-helpers.js'
 import type { AuthErrorBody, AuthErrorCode } from '../../src/core/errors.js'
 import type { MiddlewareOptions } from '../../src/core/middleware.js'
 import type { PortkeyAuth } from '../../src/core/types.js'
@@ -25,21 +25,7 @@ export interface Running {
 }
 
 /** Serves `listener` on 127.0.0.1, on a free port. */
-export async function listen(listener: RequestListener): Promise<Running> {
-  const server = createServer(listener)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close() {
-      server.closeAllConnections()
-      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
-    },
-  }
-}
+export const listen: (listener: RequestListener) => Promise<Running> = startRawServer
 
 /** Starts an Express 5 app set up by `setup` (middleware, routes, error handlers). */
 export function startExpress(setup: (app: Express) => void): Promise<Running> {
@@ -113,12 +99,17 @@ export interface RawResponse {
 }
 
 /**
- * Sends one request with plain `node:http`, on a fresh connection. Unlike `fetch`, it sends a header
- * given as an array as that many header lines, which is how a duplicated credential is tested.
+ * Sends one request with plain `node:http`, on a fresh connection unless `init.agent` keeps them alive.
+ * Unlike `fetch`, it sends a header given as an array as that many header lines, which is how a
+ * duplicated credential is tested.
  */
-export function send(url: string, headers: OutgoingHttpHeaders = {}, init: { method?: string; body?: string } = {}): Promise<RawResponse> {
+export function send(
+  url: string,
+  headers: OutgoingHttpHeaders = {},
+  init: { method?: string; body?: string; agent?: Agent } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: init.method ?? 'GET', headers, agent: false }, (res) => {
+    const req = request(url, { method: init.method ?? 'GET', headers, agent: init.agent ?? false }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('error', reject)
