@@ -1,0 +1,175 @@
+// `npm run bench`: builds (via the npm script), then measures portkeyAuth against the bare frameworks and
+// Auth0's express-oauth2-jwt-bearer, prints the tables and writes BENCHMARKS.md. Not part of `npm test`.
+//
+// Environment (all optional):
+//   BENCH_QUICK=1          short run: 0.5 s warm-up, 3 rounds × 1 s (for checking the bench itself)
+//   BENCH_WARMUP=1         warm-up per server process, seconds
+//   BENCH_DURATION=1.5     one round, seconds
+//   BENCH_ROUNDS=10        rounds per contender
+//   BENCH_PROCESSES=3      server processes per contender (round r runs on process r mod 3)
+//   BENCH_CONNECTIONS=50   autocannon connections
+//   BENCH_ONLY=1,2,3,4,5   scenarios to run
+//   BENCH_OUT=BENCHMARKS.md  where to write the report (relative to the package root)
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { createTestIssuer } from 'portkey-auth/testing'
+import { killAllNow, startStub, stopAll } from './children.js'
+import { markdown, NOISE_GAUGE, targets } from './report.js'
+import { compare, waiting } from './compare.js'
+import { coldBurst, flood, micro } from './scenarios.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const log = (line) => process.stderr.write(`${line}\n`)
+const quick = process.env.BENCH_QUICK === '1'
+const number = (name, fallback) => {
+  const value = Number(process.env[name] ?? fallback)
+  if (!(value > 0)) throw new TypeError(`${name} must be a positive number`)
+  return value
+}
+const settings = {
+  warmup: number('BENCH_WARMUP', quick ? 0.5 : 1),
+  duration: number('BENCH_DURATION', quick ? 1 : 1.5),
+  rounds: Math.round(number('BENCH_ROUNDS', quick ? 3 : 10)),
+  processes: Math.round(number('BENCH_PROCESSES', 3)),
+  connections: Math.round(number('BENCH_CONNECTIONS', 50)),
+  burstSize: 1_000,
+  burstKeys: 100,
+  floodKeys: 20_000,
+  floodConcurrency: 500,
+  controlPlaneDelayMs: 50,
+}
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5').split(',').map((s) => s.trim()))
+const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
+
+const ISSUER = 'https://auth.bench.portkey.test/'
+const AUDIENCE = 'https://api.portkey.bench'
+const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
+
+// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous, and
+// unref'd so it never keeps the process alive by itself) stops everything.
+const budgetMs = (10 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
+const watchdog = setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs)
+watchdog.unref()
+process.on('exit', killAllNow)
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => fail(new Error(`bench: ${signal}`), 130))
+
+async function fail(error, code = 1) {
+  log(error?.stack ?? String(error))
+  await stopAll()
+  process.exit(code)
+}
+
+/** The commit measured, and whether src/ had changes not in it (the build measures the working tree). */
+function source() {
+  try {
+    const git = (...args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` with ${dirty} uncommitted change(s) in src/` : ', src/ clean'}`
+  } catch {
+    return 'unknown (no git)'
+  }
+}
+
+function versionOf(name) {
+  return JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version
+}
+
+async function main() {
+  if (!existsSync(new URL('../dist/index.js', import.meta.url))) throw new Error('bench: no dist/; run `npm run bench` (it builds first)')
+  const started = Date.now()
+  const cpus = os.cpus()
+  const results = {
+    date: new Date().toISOString(),
+    source: source(),
+    settings,
+    machine: {
+      cores: cpus.length,
+      cpu: cpus[0]?.model.trim() ?? 'unknown',
+      memGb: Math.round(os.totalmem() / 2 ** 30),
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      versions: Object.fromEntries(
+        [['express', 'express'], ['koa', 'koa'], ['auth0', 'express-oauth2-jwt-bearer'], ['autocannon', 'autocannon'], ['mitata', 'mitata']].map(([k, n]) => [k, versionOf(n)]),
+      ),
+    },
+  }
+  log(`bench: ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}; ${JSON.stringify(settings)}`)
+
+  const issuer = await createTestIssuer('bench-key-1')
+  const token = await issuer.sign({
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: 'user_bench',
+    exp: Math.floor(Date.now() / 1000) + 3 * 3600,
+    portkey_oid: 'org_bench',
+    portkey_workspace: 'ws_bench',
+    scope: 'portkey.completions.write',
+  })
+  const stub = await startStub({ jwks: issuer.jwks, keys: [KNOWN_KEY] })
+  const ctx = {
+    settings,
+    stub,
+    knownKey: KNOWN_KEY,
+    serverSettings: { controlPlaneUrl: stub.url, jwksUrl: stub.jwksUrl, issuer: ISSUER, audience: AUDIENCE },
+  }
+  const key = { 'x-portkey-api-key': KNOWN_KEY }
+  const jwt = { 'x-portkey-api-key': token }
+
+  if (only.has('1')) {
+    log('\n1. Express 5')
+    results.express = await compare(
+      [
+        { name: 'bare', scenario: 'express-bare', headers: key, guarded: false },
+        { name: NOISE_GAUGE, scenario: 'express-bare', headers: key, guarded: false },
+        { name: 'reference: bare + a no-op middleware', scenario: 'express-noop', headers: key, guarded: false },
+        { name: 'portkeyAuth, API key (warm)', scenario: 'express-portkey-key', headers: key, guarded: true },
+        { name: 'portkeyAuth, RS256 JWT (warm)', scenario: 'express-portkey-jwt', headers: jwt, guarded: true },
+        { name: 'express-oauth2-jwt-bearer, RS256 JWT', scenario: 'express-auth0', headers: { authorization: `Bearer ${token}` }, guarded: true },
+      ],
+      ctx,
+    )
+  }
+  if (only.has('2')) {
+    log('\n2. Koa 3')
+    results.koa = await compare(
+      [
+        { name: 'bare', scenario: 'koa-bare', headers: key, guarded: false },
+        { name: NOISE_GAUGE, scenario: 'koa-bare', headers: key, guarded: false },
+        { name: 'reference: bare + an empty async middleware', scenario: 'koa-noop', headers: key, guarded: false },
+        { name: 'portkeyAuth, API key (warm)', scenario: 'koa-portkey-key', headers: key, guarded: true },
+        { name: 'portkeyAuth, RS256 JWT (warm)', scenario: 'koa-portkey-jwt', headers: jwt, guarded: true },
+      ],
+      ctx,
+    )
+  }
+  if (only.has('3')) {
+    log('\n3. Cold burst')
+    results.cold = await coldBurst(ctx)
+  }
+  if (only.has('4')) {
+    log('\n4. Flood')
+    results.flood = await flood(ctx)
+  }
+  if (only.has('5')) {
+    log('\n5. Core micro-benchmark')
+    results.micro = await micro()
+  }
+
+  results.waiting = waiting
+  const report = markdown(results)
+  writeFileSync(out, `${report}\n`)
+  process.stdout.write(`\n${report}\n`)
+  const missed = targets(results).filter((t) => !t.met)
+  log(`\nbench: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${fileURLToPath(out).replace(ROOT, '')}; targets missed: ${missed.length}`)
+}
+
+main().then(
+  async () => {
+    clearTimeout(watchdog)
+    await stopAll()
+    process.exit(0)
+  },
+  (error) => fail(error),
+)

@@ -1,0 +1,92 @@
+// One contender of the benchmark, alone in its process: `node bench/server.js <scenario>`.
+// Serves GET /v1/ping -> {"ok":true} on 127.0.0.1 and prints {"port":N} as its first stdout line.
+// Settings come from env BENCH_SERVER (JSON: controlPlaneUrl, jwksUrl, issuer, audience).
+// It exits when its parent goes away (the IPC channel closes) or on SIGTERM / SIGINT; exiting through
+// process.exit() lets `node --cpu-prof` write its profile.
+import { createServer } from 'node:http'
+import { createVerifier } from 'portkey-auth'
+
+const SCENARIOS = [
+  'express-bare',
+  'express-noop',
+  'express-portkey-key',
+  'express-portkey-jwt',
+  'express-auth0',
+  'koa-bare',
+  'koa-noop',
+  'koa-portkey-key',
+  'koa-portkey-jwt',
+]
+
+const scenario = process.argv[2]
+if (!SCENARIOS.includes(scenario)) {
+  console.error(`bench/server.js: unknown scenario ${scenario}; one of ${SCENARIOS.join(', ')}`)
+  process.exit(2)
+}
+const config = JSON.parse(process.env.BENCH_SERVER ?? '{}')
+const BODY = { ok: true }
+
+// Both portkey contenders get the same verifier setup; the JWT one also accepts tokens from the JWKS.
+// The verifier is made here (not inside portkeyAuth) only so that its stats can be read over IPC;
+// portkeyAuth(verifier) runs exactly the same per-request code.
+let verifier = null
+if (scenario.includes('portkey')) {
+  verifier = createVerifier({
+    controlPlaneUrl: config.controlPlaneUrl,
+    ...(scenario.endsWith('-jwt') ? { jwt: { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience } } : {}),
+  })
+}
+
+let listener
+// Each contender loads only what it runs (a profile of one shows no other's code).
+if (scenario.startsWith('express')) {
+  const { default: express } = await import('express')
+  const app = express()
+  if (verifier !== null) {
+    const { portkeyAuth } = await import('portkey-auth/express')
+    app.use(portkeyAuth(verifier))
+  }
+  if (scenario === 'express-auth0') {
+    const { auth } = await import('express-oauth2-jwt-bearer')
+    app.use(auth({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUrl, tokenSigningAlg: 'RS256' }))
+  }
+  // The floor of any middleware: what one more layer costs in Express, before it does any work.
+  if (scenario === 'express-noop') app.use((_req, _res, next) => next())
+  app.get('/v1/ping', (_req, res) => {
+    res.json(BODY)
+  })
+  // Rejections (the start-up check sends one) answered quietly; never reached by an admitted request.
+  app.use((error, _req, res, _next) => {
+    res.status(error.status ?? 500).json({ error: error.code ?? 'error' })
+  })
+  listener = app
+} else {
+  const { default: Koa } = await import('koa')
+  const app = new Koa()
+  app.silent = true
+  if (verifier !== null) {
+    const { portkeyAuth } = await import('portkey-auth/koa')
+    app.use(portkeyAuth(verifier))
+  }
+  // The floor of any middleware: what one more async layer costs in Koa, before it does any work.
+  if (scenario === 'koa-noop') app.use(async (_ctx, next) => await next())
+  app.use((ctx) => {
+    if (ctx.method === 'GET' && ctx.path === '/v1/ping') ctx.body = BODY
+  })
+  listener = app.callback()
+}
+
+const server = createServer(listener)
+server.keepAliveTimeout = 60_000
+// A burst opens 1,000 connections at once: a backlog that holds them all, so none waits for a SYN retry.
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+  process.stdout.write(`${JSON.stringify({ port: server.address().port, pid: process.pid })}\n`)
+})
+
+process.on('message', (message) => {
+  if (message?.type === 'stats') process.send({ type: 'stats', id: message.id, stats: verifier?.stats() ?? null })
+})
+const quit = () => process.exit(0)
+process.on('disconnect', quit)
+process.on('SIGTERM', quit)
+process.on('SIGINT', quit)
