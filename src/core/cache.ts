@@ -65,22 +65,32 @@ export class RefreshingCache<V, A> {
 
   /** The value for `key`: synchronously when an entry is servable, else once a look-up answers. */
   get(key: string, arg: A): V | Promise<V> {
+    return this.serve(key, arg) ?? this.load(key, arg)
+  }
+
+  /**
+   * The value for `key` if an entry is servable now (fresh, or stale: then one background refresh is
+   * started), else `undefined`. Synchronous: the hit path has no promise at all.
+   */
+  serve(key: string, arg: A): V | undefined {
     const entry = this.#entries.get(key) ?? this.#negatives.get(key)
-    if (entry !== undefined) {
-      const now = Date.now()
-      if (now < entry.freshUntil) {
-        this.#counts.hits++
-        this.lastServe = 'hit'
-        return entry.value
-      }
-      if (now < entry.staleUntil) {
-        this.#counts.stale++
-        this.lastServe = 'stale'
-        // A failed refresh keeps the stale entry; the failure is counted in #start.
-        if (!this.#pending.has(key)) this.#start(key, arg).catch(() => {})
-        return entry.value
-      }
+    if (entry === undefined) return undefined
+    const now = Date.now()
+    if (now < entry.freshUntil) {
+      this.#counts.hits++
+      this.lastServe = 'hit'
+      return entry.value
     }
+    if (now >= entry.staleUntil) return undefined
+    this.#counts.stale++
+    this.lastServe = 'stale'
+    // A failed refresh keeps the stale entry; the failure is counted in #start.
+    if (!this.#pending.has(key)) this.#start(key, arg).catch(() => {})
+    return entry.value
+  }
+
+  /** Waits for the look-up of `key` under way, or starts one: for a key `serve()` had nothing for. */
+  load(key: string, arg: A): Promise<V> {
     this.#counts.misses++
     this.lastServe = 'miss'
     return (this.#pending.get(key) ?? this.#start(key, arg)).then((fresh) => fresh.value)

@@ -13,11 +13,19 @@ export const MAX_CREDENTIAL_BYTES = 4096
 const CREDENTIAL_SHAPE = /^[\x21-\x2b\x2d-\x7e]+$/
 
 /**
- * Reads the credential from the request headers and checks its shape.
- * Throws `AuthError` (never anything else) for a missing, repeated, oversized or malformed value,
- * so that no look-up is ever made for it.
+ * Reads the credential from the request headers and checks its shape. Throws `AuthError` (never anything
+ * else) for a missing, repeated, oversized or malformed value, so that no look-up is ever made for it.
  */
 export function readCredential(headers: IncomingHeaders): string {
+  return checkCredential(takeCredential(headers))
+}
+
+/**
+ * The first half of `readCredential()`: presence, a single value, the size. The verifier runs the
+ * second half, `checkCredential()`, only before a look-up: a cached credential passed it when it was
+ * first looked up, and the character scan is a quarter of the cost of a cached JWT.
+ */
+export function takeCredential(headers: IncomingHeaders): string {
   const value = headers?.[CREDENTIAL_HEADER]
   if (value === undefined || value === '') throw missingApiKey()
   if (typeof value !== 'string' || value.includes(',')) {
@@ -26,8 +34,13 @@ export function readCredential(headers: IncomingHeaders): string {
   if (value.length > MAX_CREDENTIAL_BYTES) {
     throw invalidRequest(`The x-portkey-api-key header is longer than ${MAX_CREDENTIAL_BYTES} bytes.`)
   }
-  if (!CREDENTIAL_SHAPE.test(value)) throw invalidApiKey()
   return value
+}
+
+/** The second half: a credential with characters no Portkey key or JWT has is a 401 before any look-up. */
+export function checkCredential(credential: string): string {
+  if (!CREDENTIAL_SHAPE.test(credential)) throw invalidApiKey()
+  return credential
 }
 
 /**

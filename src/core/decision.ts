@@ -32,52 +32,42 @@ export interface Trace {
   cache: CacheState
 }
 
-type Check<R> = (headers: IncomingHeaders, route: R | undefined, trace: Trace | null) => Promise<PortkeyAuth>
+/** A check answers synchronously when it can (a cached credential) and with a promise otherwise. */
+type Check<R> = (headers: IncomingHeaders, route: R | undefined, trace: Trace | null) => PortkeyAuth | Promise<PortkeyAuth>
 
 /**
- * Wraps a check so that `listener` hears each outcome. Without a listener the check runs bare: no
- * clock reads, no event objects.
+ * Wraps a check so that `listener` hears each outcome, keeping it synchronous where it was. Without a
+ * listener the check runs bare: no clock reads, no event objects.
  */
 export function audited<R>(check: Check<R>, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
   if (listener === undefined) return (headers: IncomingHeaders, route?: R) => check(headers, route, null)
-  const emit = (decision: Decision) => {
+  const emit = (decision: Omit<Decision, 'redis' | 'durationMs'>, started: number) => {
     try {
-      listener(decision)
+      listener({ ...decision, redis: redisUp(), durationMs: performance.now() - started })
     } catch {
       // An audit hook must never be the reason a request fails.
     }
   }
-  return async function auditedVerify(headers: IncomingHeaders, route?: R): Promise<PortkeyAuth> {
+  return function auditedCheck(headers: IncomingHeaders, route?: R): PortkeyAuth | Promise<PortkeyAuth> {
     const started = performance.now()
     const trace: Trace = { cache: 'none' }
-    try {
-      const auth = await check(headers, route, trace)
-      emit({
-        admitted: true,
-        status: 200,
-        code: null,
-        keyId: auth.keyId,
-        method: auth.method,
-        virtualKey: auth.virtualKey?.slug ?? null,
-        cache: trace.cache,
-        redis: redisUp(),
-        durationMs: performance.now() - started,
-      })
+    const admitted = (auth: PortkeyAuth) => {
+      const { keyId, method, virtualKey } = auth
+      emit({ admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: trace.cache }, started)
       return auth
-    } catch (error) {
+    }
+    const refused = (error: unknown): never => {
       const known = error instanceof AuthError
-      emit({
-        admitted: false,
-        status: known ? error.status : 500,
-        code: known ? error.code : null,
-        keyId: null,
-        method: null,
-        virtualKey: null,
-        cache: trace.cache,
-        redis: redisUp(),
-        durationMs: performance.now() - started,
-      })
+      const status = known ? error.status : 500
+      emit({ admitted: false, status, code: known ? error.code : null, keyId: null, method: null, virtualKey: null, cache: trace.cache }, started)
       throw error
     }
+    let result: PortkeyAuth | Promise<PortkeyAuth>
+    try {
+      result = check(headers, route, trace)
+    } catch (error) {
+      return refused(error)
+    }
+    return result instanceof Promise ? result.then(admitted, refused) : admitted(result)
   }
 }

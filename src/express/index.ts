@@ -37,17 +37,27 @@ export type ExpressAuthOptions = MiddlewareOptions<ExpressErrorHandler>
  */
 export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHandler {
   const { verifier, hideCredentials, onError = sendError } = middlewareConfig(options)
+  const admit = (req: Request, next: NextFunction, auth: PortkeyAuth) => {
+    req.portkey = auth
+    if (hideCredentials) hideCredential(req.headers, req.rawHeaders)
+    next()
+  }
+  const refuse = (error: unknown, req: Request, res: Response, next: NextFunction) =>
+    error instanceof AuthError ? onError(error, req, res, next) : next(error)
+
   return function portkeyAuth(req, res, next) {
-    verifier
-      .verify(req.headers, { method: req.method, path: req.baseUrl + req.path })
-      .then(
-        (auth) => {
-          req.portkey = auth
-          if (hideCredentials) hideCredential(req.headers, req.rawHeaders)
-          next()
-        },
-        (error: unknown) => (error instanceof AuthError ? onError(error, req, res, next) : next(error)),
-      )
+    let result: PortkeyAuth | Promise<PortkeyAuth>
+    try {
+      result = verifier.check(req.headers, verifier.routed ? { method: req.method, path: req.baseUrl + req.path } : undefined)
+    } catch (error) {
+      return refuse(error, req, res, next)
+    }
+    // A cached credential is answered in this tick; only a look-up goes through a promise.
+    if (!(result instanceof Promise)) return admit(req, next, result)
+    result.then(
+      (auth) => admit(req, next, auth),
+      (error: unknown) => refuse(error, req, res, next),
+    )
       // An onError that throws (the Koa habit) reaches the app's error handler instead of hanging the request.
       .catch(next)
   }

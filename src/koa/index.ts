@@ -1,10 +1,10 @@
-import type { Middleware, ParameterizedContext } from 'koa'
+import type { Middleware, Next, ParameterizedContext } from 'koa'
 import { hideCredential } from '../core/credential.js'
 import { AuthError, errorBody } from '../core/errors.js'
 import { type MiddlewareOptions, middlewareConfig } from '../core/middleware.js'
 import { scopeGuard } from '../core/permissions.js'
 import type { PortkeyAuth } from '../core/types.js'
-import type { Verifier } from '../core/verifier.js'
+import type { RequestRoute, Verifier } from '../core/verifier.js'
 
 /** The Koa state `portkeyAuth()` adds: `ctx.state.portkey`. */
 export interface PortkeyState {
@@ -33,21 +33,37 @@ export type KoaAuthOptions = MiddlewareOptions<KoaErrorHandler>
  */
 export function portkeyAuth(options?: KoaAuthOptions | Verifier): Middleware<PortkeyState> {
   const { verifier, hideCredentials, onError = sendError } = middlewareConfig(options)
-  return async function portkeyAuth(ctx, next) {
-    let auth: PortkeyAuth
-    try {
-      // The original URL, not ctx.path, which koa-mount shortens: scope maps name full paths.
-      const url = ctx.originalUrl
-      const query = url.indexOf('?')
-      auth = await verifier.verify(ctx.headers, { method: ctx.method, path: query === -1 ? url : url.slice(0, query) })
-    } catch (error) {
-      if (error instanceof AuthError) return onError(error, ctx)
-      throw error
-    }
+  const admit = (ctx: ParameterizedContext<PortkeyState>, next: Next, auth: PortkeyAuth) => {
     ctx.state.portkey = auth
     if (hideCredentials) hideCredential(ctx.req.headers, ctx.req.rawHeaders)
-    await next()
+    return next()
   }
+  const refuse = (error: unknown, ctx: ParameterizedContext) => {
+    if (error instanceof AuthError) return onError(error, ctx)
+    throw error
+  }
+
+  // Not async: a cached credential goes on to next() in this tick, with no promise of its own.
+  return function portkeyAuth(ctx, next) {
+    let result: PortkeyAuth | Promise<PortkeyAuth>
+    try {
+      result = verifier.check(ctx.headers, verifier.routed ? route(ctx) : undefined)
+    } catch (error) {
+      return refuse(error, ctx)
+    }
+    if (!(result instanceof Promise)) return admit(ctx, next, result)
+    return result.then(
+      (auth) => admit(ctx, next, auth),
+      (error: unknown) => refuse(error, ctx),
+    )
+  }
+}
+
+/** The full path, from the original URL: koa-mount shortens ctx.path, and scope maps name full paths. */
+function route(ctx: ParameterizedContext): RequestRoute {
+  const url = ctx.originalUrl
+  const query = url.indexOf('?')
+  return { method: ctx.method, path: query === -1 ? url : url.slice(0, query) }
 }
 
 /**

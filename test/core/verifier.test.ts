@@ -655,3 +655,39 @@ describe('createVerifier with the control-plane stub', () => {
     })
   })
 })
+
+describe('check(): synchronous for cached credentials', () => {
+  test('a miss is a promise; then the same key answers in this tick, with the same frozen context', async () => {
+    const fake = knownKeys()
+    const verifier = createVerifier({ lookup: fake.lookup, cache })
+    const first = verifier.check(withKey(KEY))
+    expect(first).toBeInstanceOf(Promise)
+    const auth = await first
+    const again = verifier.check(withKey(KEY))
+    expect(again).not.toBeInstanceOf(Promise)
+    expect(again).toBe(auth)
+    expect(fake.count).toBe(1)
+  })
+
+  test('a cached rejection throws AuthError synchronously; malformed input too, with no look-up', async () => {
+    const fake = knownKeys()
+    const verifier = createVerifier({ lookup: fake.lookup, cache })
+    await expect(verifier.check(withKey(UNKNOWN))).rejects.toMatchObject({ code: 'invalid_api_key' })
+    expect(() => verifier.check(withKey(UNKNOWN))).toThrow(AuthError)
+    expect(() => verifier.check(withKey('pk bad'))).toThrow(expect.objectContaining({ code: 'invalid_api_key' }))
+    expect(() => verifier.check({})).toThrow(expect.objectContaining({ code: 'missing_api_key' }))
+    expect(fake.count).toBe(1)
+  })
+
+  test('verify() stays a promise either way, and routed says whether a route is read', async () => {
+    const fake = knownKeys()
+    const plain = createVerifier({ lookup: fake.lookup, cache })
+    const scoped = createVerifier({ lookup: fake.lookup, cache, scopes: 'portkey' })
+    expect([plain.routed, scoped.routed]).toEqual([false, true])
+    await plain.verify(withKey(KEY))
+    const cached = plain.verify(withKey(KEY))
+    expect(cached).toBeInstanceOf(Promise)
+    await expect(cached).resolves.toMatchObject({ keyId: 'key_v1' })
+    await expect(plain.verify({})).rejects.toMatchObject({ code: 'missing_api_key' })
+  })
+})

@@ -112,9 +112,14 @@ describe('koa: onError', () => {
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(2)
   })
 
-  test('an error that is not an AuthError skips onError and is thrown to Koa', async () => {
-    const boom = new Error('verifier broke')
-    const broken: Verifier = { ...createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' }), verify: () => Promise.reject(boom) }
+  const boom = new Error('verifier broke')
+  test.each([
+    ['rejected by a look-up', () => Promise.reject(boom)],
+    ['thrown by a cached check', () => {
+      throw boom
+    }],
+  ])('an error that is not an AuthError (%s) skips onError and is thrown to Koa', async (_how, check) => {
+    const broken: Verifier = { ...createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' }), verify: () => Promise.reject(boom), check }
     let onErrorCalls = 0
     const app = await startApp({ verifier: broken, onError: () => void onErrorCalls++ })
     const res = await send(app.url, { 'x-portkey-api-key': LIVE })
