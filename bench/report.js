@@ -50,6 +50,10 @@ export function targets(results) {
     row('Cold burst: 1 new key → exactly 1 control-plane call', `${oneKey.keyCalls} call(s)`, oneKey.keyCalls === 1)
     row(`Cold burst: ${results.settings.burstKeys} new keys → exactly ${results.settings.burstKeys} calls`, `${manyKeys.keyCalls} call(s)`, manyKeys.keyCalls === results.settings.burstKeys)
   }
+  if (results.fleet?.withRedis) {
+    const { keys, withRedis } = results.fleet
+    row(`Fleet (issue 8): 3 instances, ${keys} new keys, shared Redis → ${keys} calls`, `${withRedis.calls} call(s)`, withRedis.calls === keys)
+  }
   return list
 }
 
@@ -172,6 +176,21 @@ export function markdown(results) {
       'In a process of its own; the verifier uses a function as its key service and every measured `verify()` is a cache hit (checked with its stats). Async benchmarks include awaiting the promise.',
       '',
       table(['Operation', 'median (p50)', 'mean', 'p99'], results.micro.results.map((r) => [r.name, fmtNs(r.p50), fmtNs(r.avg), fmtNs(r.p99)])),
+      '',
+    )
+  }
+  if (results.fleet) {
+    const { keys, instances, withRedis, withoutRedis } = results.fleet
+    const rowOf = (label, run) => [label, fmtInt(run.calls), statusText(run.statuses), fmtMs(run.elapsedMs)]
+    lines.push(
+      '## 6. Three instances, with and without Redis (issue 8)',
+      '',
+      `${instances} verifier instances, each a process of its own (bench/instance.js), are asked for the same ${keys} new keys at once (${keys} keys × ${instances} instances, 100 keys at a time), control plane answering after ${settings.controlPlaneDelayMs} ms. With Redis they share one redis-server on loopback (bench/fleet.js starts it).`,
+      '',
+      table(
+        ['Fleet', 'Control-plane calls', 'Answers', 'Time'],
+        [rowOf('each instance alone (LRU only)', withoutRedis), withRedis ? rowOf('sharing one Redis', withRedis) : ['sharing one Redis', 'not measured: no redis-server on this machine', '', '']],
+      ),
       '',
     )
   }

@@ -8,14 +8,14 @@
 //   BENCH_ROUNDS=10        rounds per contender
 //   BENCH_PROCESSES=3      server processes per contender (round r runs on process r mod 3)
 //   BENCH_CONNECTIONS=50   autocannon connections
-//   BENCH_ONLY=1,2,3,4,5   scenarios to run
+//   BENCH_ONLY=1,2,3,4,5,6 scenarios to run
 //   BENCH_OUT=BENCHMARKS.md  where to write the report (relative to the package root)
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createTestIssuer } from 'portkey-auth/testing'
-import { killAllNow, startStub, stopAll } from './children.js'
+import { killAllNow, runScript, startStub, stopAll } from './children.js'
 import { markdown, NOISE_GAUGE, targets } from './report.js'
 import { compare, waiting } from './compare.js'
 import { coldBurst, flood, micro } from './scenarios.js'
@@ -40,7 +40,7 @@ const settings = {
   floodConcurrency: 500,
   controlPlaneDelayMs: 50,
 }
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 
 const ISSUER = 'https://auth.bench.portkey.test/'
@@ -155,6 +155,11 @@ async function main() {
   if (only.has('5')) {
     log('\n5. Core micro-benchmark')
     results.micro = await micro()
+  }
+
+  if (only.has('6')) {
+    log('\n6. Three instances, with and without Redis')
+    results.fleet = await runScript('fleet.js')
   }
 
   results.waiting = waiting
