@@ -26,9 +26,9 @@ export interface CacheStats {
   stale: number
   /** Requests that found nothing servable and waited for a look-up (their own or a shared one). */
   misses: number
-  /** Look-ups started (each is one call to the key service). */
+  /** Loads started: a call to the key service, a JWT verification, or an answer read from Redis. */
   lookups: number
-  /** Look-ups that failed: timeouts, connection errors, 5xx, garbled answers. */
+  /** Loads that gave no answer: timeouts, connection errors, 5xx, garbled answers, shed or short-circuited misses. */
   failures: number
   /** Entries held now. */
   entries: number
@@ -50,8 +50,8 @@ export class RefreshingCache<V, A> {
   readonly #load: Loader<V, A>
   readonly #counts = { hits: 0, stale: 0, misses: 0, lookups: 0, failures: 0 }
   /**
-   * How the latest `get()` was answered. Read it right after the call, before any await: `get()` is
-   * synchronous up to its answer, so no other request can come in between.
+   * How the latest `serve()` or `get()` was answered. Read it right after the call: both are synchronous
+   * up to their answer, so no other request can come in between.
    */
   lastServe: 'hit' | 'stale' | 'miss' = 'miss'
 
