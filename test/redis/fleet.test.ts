@@ -204,7 +204,8 @@ describe('Redis failing', () => {
     stub.keys.set('pk-fleet-after', keyRecord({ id: 'key_after' }))
     const decisions: Array<boolean | null> = []
     const { a, b, c, verifiers } = await fleet({ redisUrl: redis.url })
-    const watched = local(createVerifier({ controlPlaneUrl: stub.url, redis: { url: redis.url }, onDecision: (decision) => decisions.push(decision.redis) }))
+    const watchedVerifier = createVerifier({ controlPlaneUrl: stub.url, redis: { url: redis.url }, onDecision: (decision) => decisions.push(decision.redis) })
+    const watched = local(watchedVerifier)
     for (const instance of [a, b, c]) expect((await instance.verify('pk-fleet-known')).status).toBe(200)
     expect(lookups()).toBe(1)
 
@@ -224,9 +225,11 @@ describe('Redis failing', () => {
       await redis.start()
     }
 
-    for (const verifier of [verifiers.a, verifiers.b]) {
+    for (const verifier of [verifiers.a, verifiers.b, watchedVerifier]) {
       await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), { timeout: 10_000 })
       expect(verifier.stats().redis!.reconnects).toBeGreaterThanOrEqual(1)
+      // Revocations may have been missed while away: everything cached locally was dropped.
+      expect(verifier.stats()).toMatchObject({ entries: 0, pending: 0 })
     }
     const before = lookups()
     const answers = await Promise.all([a, b, c].map((instance) => instance.verify('pk-fleet-after')))
