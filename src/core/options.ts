@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto'
 import { type JwtOptions, type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import type { DecisionListener } from './decision.js'
 import type { BreakerOptions } from './lookup-guard.js'
@@ -95,7 +96,22 @@ export interface ResolvedOptions {
   readonly onDecision: DecisionListener | undefined
   readonly cache: Readonly<Required<CacheOptions>>
   readonly jwt: ResolvedJwtOptions | null
-  readonly redis: { client?: RedisClientLike; url?: string; prefix: string; timeoutMs: number } | null
+  readonly redis: ResolvedRedisOptions | null
+}
+
+/** Redis settings after defaults and validation. */
+export interface ResolvedRedisOptions {
+  readonly client?: RedisClientLike
+  readonly url?: string
+  /** The prefix the user gave (or the default). */
+  readonly prefix: string
+  /**
+   * What every key name and the channel start with: the prefix and a digest of the settings that make an
+   * answer valid (control plane, JWT keys, issuer, audience, algorithms), so that verifiers configured
+   * differently never read each other's answers or revocations, even under one prefix.
+   */
+  readonly namespace: string
+  readonly timeoutMs: number
 }
 
 export const DEFAULT_CONTROL_PLANE_URL = 'https://api.portkey.ai'
@@ -146,8 +162,12 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
   const breaker = options.breaker ?? {}
   // Node's timers hold at most 2^31 - 1 ms.
   const timeoutMs = integer('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1, 2_147_483_647)
+  const resolvedUrl = httpUrl('controlPlaneUrl', controlPlaneUrl).href.replace(/\/+$/, '')
+  const jwt = resolveJwtOptions(options.jwt, env, timeoutMs)
+  const customLookup = options.lookup !== undefined || options.lookupVirtualKey !== undefined
+  const validity = answerValidity(resolvedUrl, customLookup, jwt, options.jwt?.jwksUrl ?? options.jwt?.jwks ?? env.PORTKEY_JWKS_URL)
   return {
-    controlPlaneUrl: httpUrl('controlPlaneUrl', controlPlaneUrl).href.replace(/\/+$/, ''),
+    controlPlaneUrl: resolvedUrl,
     clientAuth,
     lookup: options.lookup,
     lookupVirtualKey: options.lookupVirtualKey,
@@ -165,12 +185,21 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
       staleMs: integer('cache.staleMs', cache.staleMs ?? DEFAULTS.staleMs, 0),
       negativeTtlMs: integer('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.negativeTtlMs, 0),
     }),
-    jwt: resolveJwtOptions(options.jwt, env, timeoutMs),
-    redis: resolveRedis(options.redis),
+    jwt,
+    redis: resolveRedis(options.redis, validity, customLookup),
   }
 }
 
-function resolveRedis(option: VerifierOptions['redis']): ResolvedOptions['redis'] {
+/**
+ * A digest of what makes an answer valid, for the Redis namespace. The raw `clientAuth` is left out (a
+ * secret); the control-plane URL already tells environments apart.
+ */
+function answerValidity(controlPlaneUrl: string, customLookup: boolean, jwt: ResolvedJwtOptions | null, jwtSource: unknown): string {
+  const jwtPart = jwt && [jwtSource, jwt.issuer, jwt.audience, jwt.algorithms]
+  return hash('sha256', JSON.stringify([customLookup ? 'custom' : controlPlaneUrl, jwtPart]), 'base64url').slice(0, 16)
+}
+
+function resolveRedis(option: VerifierOptions['redis'], validity: string, customLookup: boolean): ResolvedOptions['redis'] {
   if (option === undefined) return null
   const isClient = (value: unknown): value is RedisClientLike =>
     typeof value === 'object' && value !== null && typeof (value as RedisClientLike).sendCommand === 'function'
@@ -187,7 +216,12 @@ function resolveRedis(option: VerifierOptions['redis']): ResolvedOptions['redis'
       throw new TypeError("portkey-auth: a redis URL needs the 'redis' package: npm install redis")
     }
   }
+  if (customLookup && long.prefix === undefined) {
+    // Answers from your own look-up cannot be told apart from another app's: name them.
+    throw new TypeError('portkey-auth: with a custom lookup, give redis.prefix a name of your key store, so no other app reads its answers')
+  }
   const prefix = long.prefix ?? 'portkey-auth:'
   if (typeof prefix !== 'string') throw new TypeError('portkey-auth: redis.prefix must be a string')
-  return { client: long.client, url: long.url, prefix, timeoutMs: integer('redis.timeoutMs', long.timeoutMs ?? 250, 1, 60_000) }
+  const timeoutMs = integer('redis.timeoutMs', long.timeoutMs ?? 250, 1, 60_000)
+  return { client: long.client, url: long.url, prefix, namespace: `${prefix}${validity}:`, timeoutMs }
 }

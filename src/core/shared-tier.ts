@@ -32,8 +32,9 @@ const FENCED_UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redi
 return 0`
 
 /**
- * The Redis tier between each instance's LRU and the control plane. Key space, under `prefix`:
- * `k:<sha256>` a credential's answer · `v:<workspace>/<slug>` a virtual key's · `lock:<name>` the
+ * The Redis tier between each instance's LRU and the control plane. Key space, under `prefix` (the
+ * namespace: the user's prefix and a digest of the settings that make an answer valid):
+ * `k:<sha256>` a credential's answer · `v:["<keyId>","<workspace>","<slug>"]` a virtual key's, for that caller · `lock:<name>` the
  * fleet-wide single flight for `<name>` · `id:<keyId>` the hashes holding that key id's record ·
  * channel `invalidate`. Every method survives Redis being away: it answers as if Redis were empty.
  */

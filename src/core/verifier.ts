@@ -78,7 +78,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   const { controlPlaneUrl, clientAuth, cache: lifetimes, scopes, redis } = config
   const guard = new LookupGuard({ timeoutMs: config.timeoutMs, maxPendingLookups: config.maxPendingLookups, ...config.breaker })
   // The lock covers a look-up with its retry, and a little more; a holder that dies frees it as late.
-  const tier = redis && new SharedTier(new RedisConnection(redis, redis.timeoutMs), redis.prefix, config.timeoutMs + 1_000)
+  const tier = redis && new SharedTier(new RedisConnection(redis, redis.timeoutMs), redis.namespace, config.timeoutMs + 1_000)
   const sources: Sources = { guard, lifetimes, tier }
   const keys = new RefreshingCache<Outcome, string>(
     lifetimes.max,
@@ -104,10 +104,12 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
 
   function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string): PortkeyAuth | Promise<PortkeyAuth> {
-    const { workspaceId } = auth
+    const { keyId, workspaceId } = auth
     // A caller bound to no workspace (an organisation key) may use no virtual key; no look-up needed.
     if (workspaceId === null) throw virtualKeyNotAllowed()
-    const got = virtualKeys.get(`${workspaceId}/${slug}`, { slug, workspaceId, credential })
+    // The control plane answers for the credential it is asked with, so the answer is the caller's own:
+    // keyed by key id (a rotated key's two secrets share it), never by workspace and slug alone.
+    const got = virtualKeys.get(JSON.stringify([keyId, workspaceId, slug]), { slug, workspaceId, credential })
     return got instanceof Promise ? got.then((outcome) => combine(auth, outcome)) : combine(auth, got)
   }
 

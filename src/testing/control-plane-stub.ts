@@ -6,6 +6,9 @@ import type { KeyRecord, VirtualKeyRecord } from '../core/types.js'
 /** How the stub misbehaves while failing: a 500, a 503, a hang, a 200 that is not JSON, or a reset connection. */
 export type FailureMode = 'error' | 'unavailable' | 'hang' | 'garbled' | 'reset'
 
+/** Decides whether a caller (by its key id; `null` for a JWT, which the stub does not verify) may use a virtual key. */
+export type VirtualKeyAccess = (slug: string, callerKeyId: string | null) => boolean
+
 /** One call the stub received. */
 export interface StubCall {
   readonly method: string
@@ -24,6 +27,11 @@ export interface ControlPlaneStubOptions {
   virtualKeys?: Record<string, VirtualKeyRecord>
   /** A JWKS to serve at `/.well-known/jwks.json` (`stub.jwksUrl`); its JWT callers may look up virtual keys. */
   jwks?: { keys: object[] }
+  /**
+   * Which callers may use which virtual key, as a data plane sees it when two keys of one workspace have
+   * different access: a refused caller gets 404, as for an unknown slug. @default every known caller
+   */
+  virtualKeyAccess?: VirtualKeyAccess
   /** Delay before each answer, in milliseconds. @default 0 */
   delayMs?: number
   /** Port to listen on, on 127.0.0.1. @default 0 (a free port) */
@@ -42,6 +50,8 @@ export interface ControlPlaneStub {
   readonly keys: Map<string, KeyRecord>
   /** Virtual keys by slug: add, change or delete them while it runs. */
   readonly virtualKeys: Map<string, VirtualKeyRecord>
+  /** Who may use which virtual key; replace it while it runs. `null`: every known caller. */
+  virtualKeyAccess: VirtualKeyAccess | null
   /** Delay before each answer, in milliseconds; change it while it runs. */
   delayMs: number
   /** The calls received (the latest 1,000), oldest first. */
@@ -116,8 +126,10 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
         return caller ? send(res, 200, caller) : send(res, 401, { status: 'failure', message: 'Invalid API Key' })
       }
       if (caller === undefined && !JWT_SHAPED.test(credential)) return send(res, 401, { status: 'failure', message: 'Invalid API Key' })
-      const virtualKey = virtualKeys.get(decodeURIComponent(path.slice(VIRTUAL_KEYS_PATH.length)))
-      return virtualKey ? send(res, 200, virtualKey) : send(res, 404, { status: 'failure', message: 'Not found' })
+      const slug = decodeURIComponent(path.slice(VIRTUAL_KEYS_PATH.length))
+      const virtualKey = virtualKeys.get(slug)
+      const allowed = virtualKey !== undefined && (stub.virtualKeyAccess?.(slug, caller?.id ?? null) ?? true)
+      return allowed ? send(res, 200, virtualKey) : send(res, 404, { status: 'failure', message: 'Not found' })
     }
     send(res, 404, { status: 'failure', message: 'Not found' })
   }
@@ -151,6 +163,7 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
     jwks: options.jwks ?? { keys: [] },
     keys,
     virtualKeys,
+    virtualKeyAccess: options.virtualKeyAccess ?? null,
     delayMs: options.delayMs ?? 0,
     log,
     calls: (path) => (path === undefined ? total : (counts.get(path) ?? 0)),

@@ -1,5 +1,5 @@
 export { JWKS_PATH, startControlPlaneStub } from './control-plane-stub.js'
-export type { ControlPlaneStub, ControlPlaneStubOptions, FailureMode, StubCall } from './control-plane-stub.js'
+export type { ControlPlaneStub, ControlPlaneStubOptions, FailureMode, StubCall, VirtualKeyAccess } from './control-plane-stub.js'
 export { keyRecord, virtualKeyRecord } from './records.js'
 export { createTestIssuer } from './issuer.js'
 export type { TestIssuer } from './issuer.js'

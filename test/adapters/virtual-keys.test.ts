@@ -113,14 +113,15 @@ describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
     expect(stub.calls(vkPath('openai-prod'))).toBe(1)
   })
 
-  test('two keys of one workspace share the entry; a key of another workspace gets its own', async () => {
+  test('each key gets its own entry (the answer is the caller’s); a key of another workspace is refused', async () => {
     const { stub, call } = await setup()
     expect((await call({ 'x-portkey-virtual-key': 'openai-prod' }, LIVE)).status).toBe(200)
     expect((await call({ 'x-portkey-virtual-key': 'openai-prod' }, TEAMMATE)).status).toBe(200)
-    expect(stub.calls(vkPath('openai-prod'))).toBe(1)
+    expect((await call({ 'x-portkey-virtual-key': 'openai-prod' }, TEAMMATE)).status).toBe(200)
+    expect(stub.calls(vkPath('openai-prod'))).toBe(2)
 
     expectError(await call({ 'x-portkey-virtual-key': 'openai-prod' }, ELSEWHERE), 403, 'virtual_key_not_allowed')
-    expect(stub.calls(vkPath('openai-prod'))).toBe(2)
+    expect(stub.calls(vkPath('openai-prod'))).toBe(3)
     // ...and ws_other's own virtual key works for it, but not for ws_test.
     expect((await call({ 'x-portkey-virtual-key': 'other-ws' }, ELSEWHERE)).json()).toMatchObject({
       portkey: { virtualKey: { slug: 'other-ws', provider: 'anthropic' } },
