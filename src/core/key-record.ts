@@ -11,18 +11,41 @@ export type Outcome =
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
 
-/** The least a record must hold to be trusted; anything less is a garbled answer (an outage, not a rejection). */
+export const isString = (value: unknown): value is string => typeof value === 'string'
+export const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value !== ''
+/** `undefined` (absent from the JSON) or passes `check`. */
+export const optional = (value: unknown, check: (value: unknown) => boolean) => value === undefined || check(value)
+/** `null`, absent, or passes `check`. */
+export const nullable = (value: unknown, check: (value: unknown) => boolean) => value == null || check(value)
+/** A JSON object: neither `null` nor an array. */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value)
+/** A date string `Date.parse()` reads: a number is refused, which `Date.parse()` would take for a year. */
+export const isDateString = (value: unknown): value is string => typeof value === 'string' && !Number.isNaN(Date.parse(value))
+
+/**
+ * Whether a record is usable: every field the context is built from has its type. Anything else (an
+ * object for a workspace id, a `null` status) is a garbled answer: an outage, never a rejection nor an
+ * admission. A custom `lookup`'s records, and records read back from Redis, are checked the same way.
+ */
 export function isKeyRecord(value: unknown): value is KeyRecord {
-  if (value === null || typeof value !== 'object') return false
-  const record = value as Partial<KeyRecord>
+  if (!isObject(value)) return false
+  const { defaults } = value
   return (
-    typeof record.id === 'string' &&
-    record.id !== '' &&
-    typeof record.organisation_id === 'string' &&
-    record.organisation_id !== '' &&
-    Array.isArray(record.scopes) &&
-    record.scopes.every((scope) => typeof scope === 'string') &&
-    (record.expires_at == null || !Number.isNaN(Date.parse(record.expires_at)))
+    isNonEmptyString(value.id) &&
+    isNonEmptyString(value.organisation_id) &&
+    nullable(value.workspace_id, isString) &&
+    nullable(value.user_id, isString) &&
+    nullable(value.type, isString) &&
+    nullable(value.name, isString) &&
+    // Present means a string: a `null` status is not "no status" (which counts as active).
+    optional(value.status, isString) &&
+    Array.isArray(value.scopes) &&
+    value.scopes.every(isString) &&
+    (defaults == null || (isObject(defaults) && nullable(defaults.config_id, isString) && nullable(defaults.metadata, isObject))) &&
+    nullable(value.rate_limits, Array.isArray) &&
+    nullable(value.usage_limits, isObject) &&
+    nullable(value.expires_at, isDateString)
   )
 }
 
@@ -32,7 +55,7 @@ export function isKeyRecord(value: unknown): value is KeyRecord {
  */
 export function recordOutcome(record: KeyRecord, now: number): Outcome {
   const expiresAtMs = record.expires_at == null ? Infinity : Date.parse(record.expires_at)
-  const status = record.status ?? 'active'
+  const status = record.status === undefined ? 'active' : record.status
   if (status === 'expired' || expiresAtMs <= now) return { reject: expiredApiKey }
   if (status === 'exhausted') return { reject: usageLimitExceeded }
   if (status !== 'active') return { reject: invalidApiKey }

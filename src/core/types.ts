@@ -26,8 +26,8 @@ export interface KeyRecord {
   id: string
   organisation_id: string
   scopes: string[]
-  type?: KeyType | string
-  name?: string
+  type?: KeyType | string | null
+  name?: string | null
   workspace_id?: string | null
   user_id?: string | null
   /** `'active'` passes; `'exhausted'` is 412; `'expired'` is 401 `expired_api_key`; anything else 401. */

@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
-import { ControlPlaneError, controlPlaneLookup, KEY_DETAILS_PATH } from '../../src/core/control-plane.js'
+import type { ServerResponse } from 'node:http'
+import {
+  ControlPlaneError,
+  controlPlaneLookup,
+  controlPlaneVirtualKeyLookup,
+  KEY_DETAILS_PATH,
+  MAX_CONTROL_PLANE_BODY_BYTES,
+} from '../../src/core/control-plane.js'
 import type { KeyRecord } from '../../src/core/types.js'
 import { type ControlPlaneStub, startControlPlaneStub } from '../../src/testing/control-plane-stub.js'
 import { keyRecord } from '../../src/testing/records.js'
-import { startRawServer } from '../support/core-helpers.js'
+import { startRawServer, until } from '../support/core-helpers.js'
 
 const KEY = 'pk-live-control-plane-test'
 const RECORD = keyRecord({ id: 'key_cp', organisation_id: 'org_cp', scopes: ['completions.write'] })
@@ -156,6 +163,113 @@ describe('controlPlaneLookup', () => {
     try {
       await expect(controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })).rejects.toThrow()
       expect(stub.calls()).toBe(0)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+// Issue 11, item 9: what is read of a control-plane answer is capped, whether it says its length or not.
+describe('the cap on control-plane answers', () => {
+  const MiB = 1024 * 1024
+
+  /** RECORD as JSON of exactly `bytes` bytes, padded in its `name`. */
+  function recordOfSize(bytes: number): string {
+    const base = JSON.stringify({ ...RECORD, name: '' })
+    const text = JSON.stringify({ ...RECORD, name: 'x'.repeat(bytes - Buffer.byteLength(base)) })
+    expect(Buffer.byteLength(text)).toBe(bytes)
+    return text
+  }
+
+  /** Answers 200 with `body`: with a content-length, or chunked (no length) in 64 KiB pieces. */
+  function answer(res: ServerResponse, body: string, framing: 'content-length' | 'chunked'): void {
+    if (framing === 'content-length') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json' })
+    const bytes = Buffer.from(body)
+    for (let at = 0; at < bytes.length; at += 64 * 1024) res.write(bytes.subarray(at, at + 64 * 1024))
+    res.end()
+  }
+
+  async function lookUpFrom(body: string, framing: 'content-length' | 'chunked') {
+    const server = await startRawServer((_req, res) => answer(res, body, framing))
+    try {
+      return await controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })
+    } finally {
+      await server.close()
+    }
+  }
+
+  test('is 1 MiB', () => {
+    expect(MAX_CONTROL_PLANE_BODY_BYTES).toBe(MiB)
+  })
+
+  describe.each<['content-length' | 'chunked']>([['content-length'], ['chunked']])('with %s framing', (framing) => {
+    test('a 2 MB record is refused with a ControlPlaneError, never returned', async () => {
+      await expect(lookUpFrom(recordOfSize(2 * MiB), framing)).rejects.toThrow(ControlPlaneError)
+    })
+
+    test('one byte over the cap is refused', async () => {
+      await expect(lookUpFrom(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES + 1), framing)).rejects.toThrow(ControlPlaneError)
+    })
+
+    test('a record of exactly the cap, and one just under it, are returned', async () => {
+      await expect(lookUpFrom(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES), framing)).resolves.toMatchObject({ id: RECORD.id })
+      await expect(lookUpFrom(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES - 100), framing)).resolves.toMatchObject({ id: RECORD.id })
+    })
+
+    test('a virtual-key answer over the cap is refused too', async () => {
+      const body = JSON.stringify({ slug: 'openai-prod', ai_provider_name: 'openai', name: 'x'.repeat(2 * MiB) })
+      const server = await startRawServer((_req, res) => answer(res, body, framing))
+      try {
+        const lookup = controlPlaneVirtualKeyLookup(server.url, undefined)
+        await expect(lookup('openai-prod', { credential: KEY, signal: signal() })).rejects.toThrow(ControlPlaneError)
+      } finally {
+        await server.close()
+      }
+    })
+  })
+
+  test('a content-length over the cap is refused before the body comes: the connection is dropped at once', async () => {
+    let closed = false
+    // Says 2 MB, sends a few bytes and holds the rest: reading the body would wait for the 5 s signal.
+    const server = await startRawServer((_req, res) => {
+      res.on('close', () => (closed = true))
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 * MiB }).write('{"id":')
+    })
+    try {
+      const attempt = controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })
+      await expect(attempt).rejects.toBeInstanceOf(ControlPlaneError)
+      await expect(attempt).rejects.toThrow(/content-length/)
+      await until(() => closed)
+    } finally {
+      await server.close()
+    }
+  })
+
+  test('an endless chunked answer is cut once past the cap, and the connection dropped', async () => {
+    let closed = false
+    let sent = 0
+    // Streams whitespace-padded JSON for ever, as fast as it is read.
+    const server = await startRawServer((_req, res) => {
+      res.on('close', () => (closed = true))
+      res.writeHead(200, { 'content-type': 'application/json' })
+      const piece = Buffer.alloc(64 * 1024, 0x20)
+      const pump = () => {
+        while (!closed && res.write(piece)) sent += piece.length
+        if (!closed) res.once('drain', pump)
+      }
+      pump()
+    })
+    try {
+      const attempt = controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })
+      await expect(attempt).rejects.toBeInstanceOf(ControlPlaneError)
+      await expect(attempt).rejects.toThrow(/larger than/)
+      await until(() => closed)
+      // Socket buffers hold some, but nowhere near what 5 s of streaming would have pushed.
+      expect(sent).toBeLessThan(64 * MiB)
     } finally {
       await server.close()
     }

@@ -48,6 +48,67 @@ describe('isKeyRecord', () => {
     expect(isKeyRecord(value)).toBe(false)
   })
 
+  // Issue 11, item 10: every field the context exposes is type-checked, over an otherwise valid record.
+  test.each<[string, Record<string, unknown>]>([
+    ['id an object', { id: { id: 'key_1' } }],
+    ['organisation_id a number', { organisation_id: 1 }],
+    ['organisation_id null', { organisation_id: null }],
+    ['workspace_id an object', { workspace_id: { id: 'ws_1' } }],
+    ['workspace_id an object with a toString field', { workspace_id: { toString: 'ws_1' } }],
+    ['workspace_id a number', { workspace_id: 7 }],
+    ['workspace_id an array', { workspace_id: ['ws_1'] }],
+    ['workspace_id false', { workspace_id: false }],
+    ['user_id a number', { user_id: 42 }],
+    ['user_id an object', { user_id: { email: 'a@b.c' } }],
+    ['type a number', { type: 1 }],
+    ['type an object', { type: { kind: 'workspace-service' } }],
+    ['name a number', { name: 5 }],
+    ['status null (not active: unusable)', { status: null }],
+    ['status a number', { status: 1 }],
+    ['status true', { status: true }],
+    ['status an object', { status: { value: 'active' } }],
+    ['scopes null', { scopes: null }],
+    ['scopes an object', { scopes: { 0: 'completions.write' } }],
+    ['defaults a string', { defaults: 'pc-1' }],
+    ['defaults a number', { defaults: 1 }],
+    ['defaults an array', { defaults: [] }],
+    ['defaults.config_id a number', { defaults: { config_id: 5 } }],
+    ['defaults.config_id an object', { defaults: { config_id: { id: 'pc-1' } } }],
+    ['defaults.metadata a string', { defaults: { metadata: 'team=search' } }],
+    ['defaults.metadata an array', { defaults: { metadata: ['team'] } }],
+    ['defaults.metadata a number', { defaults: { metadata: 3 } }],
+    ['rate_limits an object', { rate_limits: { type: 'requests', unit: 'rpm', value: 1 } }],
+    ['rate_limits a string', { rate_limits: 'rpm' }],
+    ['rate_limits a number', { rate_limits: 100 }],
+    ['usage_limits a string', { usage_limits: 'lots' }],
+    ['usage_limits a number', { usage_limits: 50 }],
+    ['usage_limits an array', { usage_limits: [{ credit_limit: 1 }] }],
+    ['expires_at a number', { expires_at: 4_102_444_800_000 }],
+    ['expires_at a small number (Date.parse would read it as a year)', { expires_at: 2100 }],
+    ['expires_at an object', { expires_at: { date: '2100-01-01' } }],
+    ['expires_at true', { expires_at: true }],
+    ['expires_at an empty string', { expires_at: '' }],
+  ])('refuses a record with %s', (_name, fields) => {
+    expect(isKeyRecord({ ...keyRecord(), ...fields })).toBe(false)
+  })
+
+  test.each<[string, Record<string, unknown>]>([
+    ['workspace_id and user_id null', { workspace_id: null, user_id: null }],
+    ['workspace_id and user_id empty', { workspace_id: '', user_id: '' }],
+    ['workspace_id, user_id, type, name, status absent', { workspace_id: undefined, user_id: undefined, type: undefined, name: undefined, status: undefined }],
+    ['an unknown type and status (strings)', { type: 'admin', status: 'suspended' }],
+    ['type and name null (the type is then inferred)', { type: null, name: null }],
+    ['defaults null', { defaults: null }],
+    ['defaults empty', { defaults: {} }],
+    ['defaults with null config_id and metadata', { defaults: { config_id: null, metadata: null } }],
+    ['metadata with non-string values (dropped later)', { defaults: { config_id: 'pc-1', metadata: { a: 'b', n: 1 } } }],
+    ['rate_limits and usage_limits null', { rate_limits: null, usage_limits: null }],
+    ['rate_limits with odd entries (dropped later)', { rate_limits: [{ type: 'requests', unit: 'rpm', value: 1 }, 'rpm'] }],
+    ['usage_limits an object', { usage_limits: { credit_limit: 10, type: 'cost' } }],
+  ])('accepts a record with %s', (_name, fields) => {
+    expect(isKeyRecord({ ...keyRecord(), ...fields })).toBe(true)
+  })
+
   test('a null or missing expires_at is fine', () => {
     expect(isKeyRecord({ id: 'k', organisation_id: 'o', scopes: [], expires_at: null })).toBe(true)
     expect(isKeyRecord({ id: 'k', organisation_id: 'o', scopes: [], expires_at: undefined })).toBe(true)
@@ -62,6 +123,8 @@ describe('recordOutcome: status', () => {
     ['an unknown status', { status: 'suspended' }, 'invalid_api_key', 401],
     ['an upper-case ACTIVE', { status: 'ACTIVE' }, 'invalid_api_key', 401],
     ['an empty status', { status: '' }, 'invalid_api_key', 401],
+    // isKeyRecord refuses it first; should one get here anyway, null is not active.
+    ['a null status', { status: null as unknown as string }, 'invalid_api_key', 401],
     ['active with a past expires_at', { status: 'active', expires_at: '2030-06-01T11:59:59.999Z' }, 'expired_api_key', 401],
     ['active with expires_at exactly now', { status: 'active', expires_at: '2030-06-01T12:00:00.000Z' }, 'expired_api_key', 401],
     ['exhausted with a past expires_at', { status: 'exhausted', expires_at: '2020-01-01T00:00:00Z' }, 'expired_api_key', 401],

@@ -45,6 +45,17 @@ describe('readVirtualKeySlug', () => {
     { name: "'@../x' in x-portkey-provider", headers: { [PROVIDER]: '@../x' } },
     { name: "'@.hidden' in x-portkey-provider", headers: { [PROVIDER]: '@.hidden' } },
     { name: '129 characters in x-portkey-provider', headers: { [PROVIDER]: '@' + 'v'.repeat(129) } },
+    // Issue 11, item 8: Node joins repeated headers with ', '; 'openai, @victim' must not pass as "no virtual key".
+    { name: "a repeated x-portkey-provider joined by Node ('openai, @victim')", headers: { [PROVIDER]: 'openai, @victim' } },
+    { name: "a repeated plain provider joined by Node ('openai, openai')", headers: { [PROVIDER]: 'openai, openai' } },
+    { name: "a comma in x-portkey-provider ('openai,@victim')", headers: { [PROVIDER]: 'openai,@victim' } },
+    { name: "an empty then an '@slug' x-portkey-provider (', @victim')", headers: { [PROVIDER]: ', @victim' } },
+    { name: "a repeated x-portkey-provider (array ['openai', '@victim'])", headers: { [PROVIDER]: ['openai', '@victim'] } },
+    { name: "a repeated x-portkey-provider (array ['@victim', 'openai'])", headers: { [PROVIDER]: ['@victim', 'openai'] } },
+    { name: 'an x-portkey-provider array of one', headers: { [PROVIDER]: ['openai'] } },
+    { name: 'an empty x-portkey-provider array', headers: { [PROVIDER]: [] } },
+    { name: "a comma in x-portkey-virtual-key ('mine,victim')", headers: { [VK]: 'mine,victim' } },
+    { name: 'x-portkey-virtual-key beside a repeated provider', headers: { [VK]: 'mine', [PROVIDER]: 'openai, @victim' } },
   ])('$name → 400 invalid_request', async ({ headers }) => {
     const error = await expectAuthError(() => readVirtualKeySlug(headers), 'invalid_request', 400)
     expect(error.type).toBe('invalid_request_error')
@@ -65,6 +76,26 @@ describe('isVirtualKeyRecord', () => {
     { name: 'a provider that is not a string', value: { slug: 'a', ai_provider_name: { name: 'openai' } }, ok: false },
     { name: 'an unparseable expires_at', value: { slug: 'a', ai_provider_name: 'openai', expires_at: 'soon' }, ok: false },
     { name: 'a record wrapped in data', value: { data: { slug: 'a', ai_provider_name: 'openai' } }, ok: false },
+    // Issue 11, item 10: each field the verifier reads is type-checked, over an otherwise valid record.
+    { name: 'an empty slug', value: { ...virtualKeyRecord(), slug: '' }, ok: false },
+    { name: 'an empty provider', value: { ...virtualKeyRecord(), ai_provider_name: '' }, ok: false },
+    { name: 'a null provider', value: { ...virtualKeyRecord(), ai_provider_name: null }, ok: false },
+    { name: 'status null (not active: unusable)', value: { ...virtualKeyRecord(), status: null }, ok: false },
+    { name: 'status a number', value: { ...virtualKeyRecord(), status: 1 }, ok: false },
+    { name: 'status true', value: { ...virtualKeyRecord(), status: true }, ok: false },
+    { name: 'workspace_id an object', value: { ...virtualKeyRecord(), workspace_id: { id: 'ws_test' } }, ok: false },
+    { name: 'workspace_id a number', value: { ...virtualKeyRecord(), workspace_id: 7 }, ok: false },
+    { name: 'workspace_id an array', value: { ...virtualKeyRecord(), workspace_id: ['ws_test'] }, ok: false },
+    { name: 'expires_at a number', value: { ...virtualKeyRecord(), expires_at: 4_102_444_800_000 }, ok: false },
+    { name: 'expires_at a small number (Date.parse would read it as a year)', value: { ...virtualKeyRecord(), expires_at: 2100 }, ok: false },
+    { name: 'expires_at an object', value: { ...virtualKeyRecord(), expires_at: {} }, ok: false },
+    { name: 'usage_limits a string', value: { ...virtualKeyRecord(), usage_limits: 'lots' }, ok: false },
+    { name: 'usage_limits an array', value: { ...virtualKeyRecord(), usage_limits: [] }, ok: false },
+    { name: 'rate_limits an object', value: { ...virtualKeyRecord(), rate_limits: { type: 'requests' } }, ok: false },
+    { name: 'rate_limits a string', value: { ...virtualKeyRecord(), rate_limits: 'rpm' }, ok: false },
+    { name: 'workspace_id, status, usage and rate limits null', value: { ...virtualKeyRecord(), workspace_id: null, usage_limits: null, rate_limits: null }, ok: true },
+    { name: 'status absent, limits given', value: { ...virtualKeyRecord(), status: undefined, usage_limits: { credit_limit: 5 }, rate_limits: [] }, ok: true },
+    { name: 'an unknown status (a string)', value: { ...virtualKeyRecord(), status: 'paused' }, ok: true },
   ])('$name → $ok', ({ value, ok }) => {
     expect(isVirtualKeyRecord(value)).toBe(ok)
   })
@@ -90,7 +121,6 @@ describe('virtualKeyOutcome', () => {
 
   test.each<{ name: string; fields: Partial<VirtualKeyRecord> }>([
     { name: 'no status', fields: { status: undefined } },
-    { name: 'status null', fields: { status: null as unknown as string } },
     { name: 'no expires_at', fields: { expires_at: undefined } },
   ])('$name: active, with no deadline', ({ fields }) => {
     const outcome = virtualKeyOutcome(virtualKeyRecord({ slug: 'vk', ai_provider_name: 'anthropic', ...fields }), WS, NOW)
@@ -103,6 +133,8 @@ describe('virtualKeyOutcome', () => {
     { name: "status 'expired'", fields: { status: 'expired' }, code: 'virtual_key_not_allowed', status: 403 },
     { name: "status 'archived'", fields: { status: 'archived' }, code: 'virtual_key_not_allowed', status: 403 },
     { name: 'an unknown status', fields: { status: 'paused' }, code: 'virtual_key_not_allowed', status: 403 },
+    // isVirtualKeyRecord refuses it first; should one get here anyway, null is not active.
+    { name: 'status null', fields: { status: null as unknown as string }, code: 'virtual_key_not_allowed', status: 403 },
     { name: 'a past expires_at', fields: { expires_at: new Date(NOW - 1).toISOString() }, code: 'virtual_key_not_allowed', status: 403 },
     { name: 'expires_at exactly now', fields: { expires_at: new Date(NOW).toISOString() }, code: 'virtual_key_not_allowed', status: 403 },
     { name: "status 'exhausted'", fields: { status: 'exhausted' }, code: 'usage_limit_exceeded', status: 412 },
