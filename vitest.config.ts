@@ -2,7 +2,13 @@ import { defineConfig } from 'vitest/config'
 
 // The adapter suites run once against each supported major of Express and Koa: the current ones
 // (express@5, koa@3) and, through npm aliases, the previous ones (express4 = express@4, koa2 = koa@2).
-const ADAPTER_SUITES = ['test/express/**/*.test.ts', 'test/koa/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/clients/**/*.test.ts']
+const ADAPTER_SUITES = [
+  'test/express/**/*.test.ts',
+  'test/koa/**/*.test.ts',
+  'test/adapters/**/*.test.ts',
+  'test/clients/**/*.test.ts',
+  'test/security/**/*.test.ts',
+]
 
 export default defineConfig({
   test: {

@@ -1,8 +1,11 @@
 // A gateway: checks the Portkey key, then forwards /v1/* to an upstream provider API. With
 // hideCredentials the Portkey key is removed before forwarding, so it never leaves this process;
-// the provider's own key (Authorization) goes through untouched.
+// the provider's own key (Authorization) goes through untouched. It forwards exactly the path the scope
+// map was checked against, byte for byte, and only to UPSTREAM_URL: never a path resolved from the
+// request target (dot segments, escapes) nor a host named in it (an absolute-form target).
 // Run: node examples/express-gateway.js   (UPSTREAM_URL names the upstream; unset, a local echo stands in)
-import { createServer, request } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import express from 'express'
 import { portkeyAuth } from 'portkey-auth/express'
 import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
@@ -10,12 +13,16 @@ import { announce, stopOnSignal, useLocalControlPlane } from './support/local-co
 const { stub } = await useLocalControlPlane()
 const echo = process.env.UPSTREAM_URL ? null : await startEcho()
 const upstream = new URL(process.env.UPSTREAM_URL ?? `http://127.0.0.1:${echo.address().port}`)
+const request = upstream.protocol === 'https:' ? httpsRequest : httpRequest
 
 const app = express()
 app.use('/v1', portkeyAuth({ scopes: 'portkey', hideCredentials: true }), (req, res) => {
   const headers = { ...req.headers, host: upstream.host, 'x-portkey-workspace-id': req.portkey.workspaceId ?? '' }
   delete headers.connection
-  const forwarded = request(new URL(req.originalUrl, upstream), { method: req.method, headers }, (answer) => {
+  // The checked path (req.baseUrl + req.path, as portkeyAuth reads it) and the query as sent; given as
+  // `path`, Node sends it verbatim, where new URL() would resolve it and an absolute target would pick the host.
+  const options = { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, path: req.baseUrl + req.path + search(req.originalUrl) }
+  const forwarded = request({ ...options, method: req.method, headers }, (answer) => {
     res.writeHead(answer.statusCode ?? 502, answer.headers)
     answer.pipe(res)
   })
@@ -29,6 +36,14 @@ const server = app.listen(Number(process.env.PORT ?? 8789), '127.0.0.1', () =>
   ]),
 )
 stopOnSignal(server, echo, stub)
+
+/** The query string of a request target, `?` included, as sent (a fragment is not part of it). */
+function search(target) {
+  const end = target.indexOf('#')
+  const rest = end === -1 ? target : target.slice(0, end)
+  const query = rest.indexOf('?')
+  return query === -1 ? '' : rest.slice(query)
+}
 
 /** A stand-in upstream that answers with what it received, to show which headers arrive. */
 async function startEcho() {

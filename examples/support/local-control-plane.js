@@ -24,7 +24,8 @@ export const DEMO_VIRTUAL_KEYS = {
 
 /**
  * Starts the local stand-in unless the environment names a real control plane. With `jwt`, it also
- * plays the identity provider: it serves a JWKS, sets PORTKEY_JWKS_URL, and returns a signed token.
+ * plays the identity provider: it serves a JWKS, sets PORTKEY_JWKS_URL, PORTKEY_JWT_ISSUER and
+ * PORTKEY_JWT_AUDIENCE, and returns a signed token.
  */
 export async function useLocalControlPlane({ jwt = false } = {}) {
   if (process.env.PORTKEY_CONTROL_PLANE_URL) return { stub: null, token: null }
@@ -35,6 +36,8 @@ export async function useLocalControlPlane({ jwt = false } = {}) {
     const issuer = await createTestIssuer()
     stub.jwks = issuer.jwks
     process.env.PORTKEY_JWKS_URL = stub.jwksUrl
+    process.env.PORTKEY_JWT_ISSUER = issuer.issuer
+    process.env.PORTKEY_JWT_AUDIENCE = issuer.audience
     token = await issuer.sign({ portkey_oid: 'org_demo', portkey_workspace: 'ws_demo', scope: 'portkey.completions.write', sub: 'user_demo', email_id: 'demo@example.com' })
   }
   console.log(`Local control-plane stand-in on ${stub.url}; demo keys: ${Object.keys(DEMO_KEYS).join(', ')}; virtual key: openai-demo`)

@@ -51,14 +51,25 @@ export function fingerprint(credential: string): string {
   return hash('sha256', credential, 'base64url')
 }
 
+/** The three views Node's `IncomingMessage` gives of the request headers. */
+export interface HeaderViews {
+  readonly headers: Record<string, unknown>
+  readonly headersDistinct?: Record<string, unknown>
+  readonly rawHeaders: string[]
+}
+
 /**
- * Removes the credential from a request's headers (and Node's `rawHeaders`, which some proxies forward),
- * for the `hideCredentials` option.
+ * Removes the credential from every view of a request's headers (`headers`, `headersDistinct` and the
+ * `rawHeaders` some proxies forward), for the `hideCredentials` option.
  */
-export function hideCredential(headers: Record<string, unknown>, rawHeaders?: string[]): void {
+export function hideCredential(request: HeaderViews): void {
+  // Node builds headers and headersDistinct from rawHeaders on first read, for as many lines as it parsed:
+  // read (so cache) both before rawHeaders shrinks, or a later read walks past its end and throws.
+  const { headers, headersDistinct } = request
   delete headers[CREDENTIAL_HEADER]
-  if (rawHeaders === undefined) return
-  for (let i = rawHeaders.length - 2; i >= 0; i -= 2) {
-    if (rawHeaders[i]?.toLowerCase() === CREDENTIAL_HEADER) rawHeaders.splice(i, 2)
+  if (headersDistinct !== undefined) delete headersDistinct[CREDENTIAL_HEADER]
+  const raw = request.rawHeaders
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    if (raw[i]?.toLowerCase() === CREDENTIAL_HEADER) raw.splice(i, 2)
   }
 }

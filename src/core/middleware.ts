@@ -6,8 +6,9 @@ export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
   /** A verifier to use (and share between apps or routers) instead of creating one from these options. */
   verifier?: Verifier
   /**
-   * Remove the `x-portkey-api-key` header from the request once it is verified, so that an app that
-   * forwards requests upstream cannot leak it. @default false
+   * Remove the `x-portkey-api-key` header from the request (`headers`, `headersDistinct`, `rawHeaders`) on
+   * every outcome, admitted or refused, so that an app that forwards or logs requests cannot leak it.
+   * @default false
    */
   hideCredentials?: boolean
   /** Takes over the response to a rejected request. @default writes the status, headers and JSON body */

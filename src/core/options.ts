@@ -11,7 +11,8 @@ import { httpUrl, integer } from './validate.js'
 export interface CacheOptions {
   /**
    * Most entries kept, least recently used dropped first; at least 2. A tenth of them is set aside for
-   * "unknown key" answers, so that a flood of random keys cannot push out the keys that work. @default 10_000
+   * "unknown key" answers, so that a flood of random keys cannot push out the keys that work. At most
+   * 10,000,000 (the cache reserves room for `max` entries when it is made). @default 10_000
    */
   max?: number
   /** Fresh life of an answer about a known key, in milliseconds: no look-up during it. @default 60_000 */
@@ -47,7 +48,8 @@ export interface VerifierOptions {
   /**
    * Scopes each route requires: `'portkey'` for Portkey's own mapping (chat, completions, embeddings,
    * images, audio → `completions.write`, and so on), or your own map. A request whose credential lacks
-   * them gets 403 `insufficient_scope`. @default none: any valid credential passes
+   * them gets 403 `insufficient_scope`. How paths match (every tail; ambiguous paths refused): see `ScopeMap`.
+   * @default none: any valid credential passes
    */
   scopes?: 'portkey' | ScopeMap
   /**
@@ -180,7 +182,8 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
     }),
     onDecision: options.onDecision,
     cache: Object.freeze({
-      max: integer('cache.max', cache.max ?? DEFAULTS.max, 2),
+      // lru-cache sizes its storage by max up front: past ten million a typo costs gigabytes, or the process.
+      max: integer('cache.max', cache.max ?? DEFAULTS.max, 2, 10_000_000),
       ttlMs: integer('cache.ttlMs', cache.ttlMs ?? DEFAULTS.ttlMs, 0),
       staleMs: integer('cache.staleMs', cache.staleMs ?? DEFAULTS.staleMs, 0),
       negativeTtlMs: integer('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.negativeTtlMs, 0),

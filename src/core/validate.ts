@@ -8,6 +8,14 @@ export function integer(name: string, value: unknown, min: number, max = Number.
   return value
 }
 
+/** A finite number within `[min, max]`; fractions allowed. */
+export function numberIn(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new TypeError(`portkey-auth: ${name} must be a number from ${min} to ${max}, got ${String(value)}`)
+  }
+  return value
+}
+
 /** An absolute http(s) URL with no query string or fragment. */
 export function httpUrl(name: string, value: unknown): URL {
   let url: URL | undefined

@@ -4,7 +4,7 @@ import { AuthError, errorBody } from '../core/errors.js'
 import { type MiddlewareOptions, middlewareConfig } from '../core/middleware.js'
 import { scopeGuard } from '../core/permissions.js'
 import type { PortkeyAuth } from '../core/types.js'
-import type { Verifier } from '../core/verifier.js'
+import type { RequestRoute, Verifier } from '../core/verifier.js'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -39,16 +39,19 @@ export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHan
   const { verifier, hideCredentials, onError = sendError } = middlewareConfig(options)
   const admit = (req: Request, next: NextFunction, auth: PortkeyAuth) => {
     req.portkey = auth
-    if (hideCredentials) hideCredential(req.headers, req.rawHeaders)
+    if (hideCredentials) hideCredential(req)
     next()
   }
-  const refuse = (error: unknown, req: Request, res: Response, next: NextFunction) =>
-    error instanceof AuthError ? onError(error, req, res, next) : next(error)
+  // Hidden on refusal too: an error handler that logs or forwards the request must not leak the key.
+  const refuse = (error: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (hideCredentials) hideCredential(req)
+    return error instanceof AuthError ? onError(error, req, res, next) : next(error)
+  }
 
   return function portkeyAuth(req, res, next) {
     let result: PortkeyAuth | Promise<PortkeyAuth>
     try {
-      result = verifier.check(req.headers, verifier.routed ? { method: req.method, path: req.baseUrl + req.path } : undefined)
+      result = verifier.check(req.headers, verifier.routed ? route(req) : undefined)
     } catch (error) {
       return refuse(error, req, res, next)
     }
@@ -61,6 +64,16 @@ export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHan
       // An onError that throws (the Koa habit) reaches the app's error handler instead of hanging the request.
       .catch(next)
   }
+}
+
+/**
+ * The full path the router routes on: the mount path and the parsed path below it (no query, no
+ * fragment, no scheme and host of an absolute-form target). A target Node cannot parse gives `''`,
+ * which the scope map refuses.
+ */
+function route(req: Request): RequestRoute {
+  const path: unknown = req.path
+  return { method: req.method, path: typeof path === 'string' ? req.baseUrl + path : '' }
 }
 
 /**

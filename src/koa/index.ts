@@ -35,10 +35,12 @@ export function portkeyAuth(options?: KoaAuthOptions | Verifier): Middleware<Por
   const { verifier, hideCredentials, onError = sendError } = middlewareConfig(options)
   const admit = (ctx: ParameterizedContext<PortkeyState>, next: Next, auth: PortkeyAuth) => {
     ctx.state.portkey = auth
-    if (hideCredentials) hideCredential(ctx.req.headers, ctx.req.rawHeaders)
+    if (hideCredentials) hideCredential(ctx.req)
     return next()
   }
+  // Hidden on refusal too: an error handler that logs or forwards the request must not leak the key.
   const refuse = (error: unknown, ctx: ParameterizedContext) => {
+    if (hideCredentials) hideCredential(ctx.req)
     if (error instanceof AuthError) return onError(error, ctx)
     throw error
   }
@@ -59,11 +61,29 @@ export function portkeyAuth(options?: KoaAuthOptions | Verifier): Middleware<Por
   }
 }
 
-/** The full path, from the original URL: koa-mount shortens ctx.path, and scope maps name full paths. */
+/**
+ * The path routers route on: `ctx.path`, parsed (no query, no fragment, no scheme and host of an
+ * absolute-form target). A target that cannot be parsed gives `''`, which the scope map refuses.
+ */
 function route(ctx: ParameterizedContext): RequestRoute {
-  const url = ctx.originalUrl
-  const query = url.indexOf('?')
-  return { method: ctx.method, path: query === -1 ? url : url.slice(0, query) }
+  let path: unknown
+  try {
+    path = ctx.url === ctx.originalUrl ? ctx.path : mountedPath(ctx)
+  } catch {
+    // parseurl throws on some targets (a bad IPv6 host); fail closed below.
+  }
+  return { method: ctx.method, path: typeof path === 'string' ? path : '' }
+}
+
+/**
+ * Under koa-mount, ctx.path has lost the mount prefix, which the scope map may name: check the original
+ * target, parsed by the same getter, when ctx.path is a tail of it (tails are checked too). Any other
+ * rewrite is checked as routers will see it.
+ */
+function mountedPath(ctx: ParameterizedContext): string {
+  const path = ctx.path
+  const original: unknown = Reflect.get(Object.getPrototypeOf(ctx.request) as object, 'path', { req: { url: ctx.originalUrl } })
+  return typeof original === 'string' && original.endsWith(path) ? original : path
 }
 
 /**

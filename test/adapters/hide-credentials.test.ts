@@ -170,15 +170,15 @@ describe.each(FRAMEWORKS)('%s: hideCredentials', (framework) => {
     ['an unknown key', clientHeaders(UNKNOWN), 401, 'invalid_api_key'],
     ['a malformed key', clientHeaders(`${UNKNOWN}\u00e9`), 401, 'invalid_api_key'],
     ['a repeated header', { 'x-portkey-api-key': [UNKNOWN, UNKNOWN] }, 400, 'invalid_request'],
-  ])('a rejected request (%s) is left untouched, and never reaches the handler', async (_name, headers, status, code) => {
+  ])('a rejected request (%s) never reaches the handler, and its onError sees no credential either', async (_name, headers, status, code) => {
     const stub = await stubWithKey()
     const { app, handler, rejected } = await useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true })
     const res: RawResponse = await send(`${app.url}/proxy`, headers)
     expectRejection(res, status, code as never, [UNKNOWN])
     expect(handler).toHaveLength(0)
     expect(rejected).toHaveLength(1)
-    expect(rejected[0]!.headers['x-portkey-api-key']).toBeDefined()
-    expect(JSON.stringify(rejected[0]!.rawHeaders)).toContain(UNKNOWN)
+    expect(rejected[0]!.headers['x-portkey-api-key']).toBeUndefined()
+    expect(mentions(rejected[0]!, UNKNOWN)).toBe(false)
   })
 
   test('onDecision given to portkeyAuth hears every request over HTTP, without the key', async () => {

@@ -55,10 +55,13 @@ afterEach(() => {
 const jwksFetches = (stub: ControlPlaneStub) => stub.calls(JWKS_PATH)
 const keyLookups = (stub: ControlPlaneStub) => stub.calls(KEY_DETAILS_PATH)
 
+/** `jwt` options verifying the test issuer's tokens against the stub's JWKS. */
+const jwtOf = (stub: ControlPlaneStub) => ({ jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience })
+
 /** A stub serving the issuer's JWKS, and an app of `framework` verifying JWTs against it. */
 async function setup(framework: Framework, options: MiddlewareOptions = {}) {
   const stub = await useStub({ jwks: issuer.jwks })
-  const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl }, ...options })
+  const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: jwtOf(stub), ...options })
   return { stub, app }
 }
 
@@ -91,6 +94,11 @@ const BAD_TOKENS: BadToken[] = [
   { name: 'with an unknown kid', token: () => issuer.sign(CLAIMS, { kid: 'nobody' }), fetches: 1 },
   { name: 'with no kid', token: () => issuer.sign(CLAIMS, { kid: undefined }), fetches: 0 },
   { name: 'org-less', token: () => issuer.sign({ portkey_workspace: WORKSPACE, sub: 'user_1' }), fetches: 1 },
+  { name: 'of another issuer signing with the same keys', token: () => issuer.sign({ ...CLAIMS, iss: 'https://other-tenant.example' }), fetches: 1 },
+  { name: 'iss-less', token: () => issuer.sign({ ...CLAIMS, iss: undefined }), fetches: 1 },
+  { name: 'minted for another application (wrong aud)', token: () => issuer.sign({ ...CLAIMS, aud: 'https://billing.example/api' }), fetches: 1 },
+  { name: 'aud-less', token: () => issuer.sign({ ...CLAIMS, aud: undefined }), fetches: 1 },
+  { name: 'issued ten minutes from now (iat in the future)', token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 600 }), fetches: 1 },
   { name: "alg 'none'", token: async () => `${b64({ alg: 'none', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`, fetches: 0 },
   {
     name: 'HS256',
@@ -187,16 +195,25 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
   })
 
   test.each([
-    ['an issuer mismatch', { issuer: 'https://idp.example' }, { iss: 'https://other.example' }],
-    ['an audience mismatch', { audience: 'portkey' }, { aud: 'another-api' }],
-  ])('%s: 401 invalid_token; the matching token passes', async (_name, jwtExtra, claims) => {
+    ['an issuer mismatch', { iss: 'https://other.example' }],
+    ['an audience mismatch', { aud: 'another-api' }],
+    ['a missing audience', { aud: undefined }],
+  ])('%s against a configured issuer and audience: 401 invalid_token; the matching token passes', async (_name, claims) => {
     const stub = await useStub({ jwks: issuer.jwks })
-    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl, ...jwtExtra } })
-    const bad = await issuer.sign({ ...CLAIMS, ...claims })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl, issuer: 'https://idp.example', audience: 'portkey' } })
+    const bad = await issuer.sign({ ...CLAIMS, iss: 'https://idp.example', aud: 'portkey', ...claims })
     expectRejection(await sendKey(app, bad), 401, 'invalid_token', [bad])
     const good = await issuer.sign({ ...CLAIMS, iss: 'https://idp.example', aud: 'portkey' })
     expect((await sendKey(app, good)).status).toBe(200)
     expect(app.seen).toHaveLength(1)
+  })
+
+  test('issuer: false and audience: false admit a token with neither claim, as asked', async () => {
+    const stub = await useStub({ jwks: issuer.jwks })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl, issuer: false, audience: false } })
+    const res = await sendKey(app, await issuer.sign({ ...CLAIMS, iss: undefined, aud: undefined, jti: 'tok_open' }))
+    expect(res.status).toBe(200)
+    expect(res.json()).toMatchObject({ portkey: { method: 'jwt', keyId: 'tok_open' } })
   })
 
   describe('JWKS outages', () => {
@@ -298,11 +315,13 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
       expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(token)
     })
 
-    test('env PORTKEY_JWKS_URL turns JWT on for portkeyAuth() with no options; API keys still work', async () => {
+    test('env PORTKEY_JWKS_URL, PORTKEY_JWT_ISSUER and PORTKEY_JWT_AUDIENCE turn JWT on for portkeyAuth() with no options; API keys still work', async () => {
       const apiKey = 'pk-live-env-0123456789'
       const stub = await useStub({ jwks: issuer.jwks, keys: { [apiKey]: keyRecord({ id: 'key_env' }) } })
       vi.stubEnv('PORTKEY_CONTROL_PLANE_URL', stub.url)
       vi.stubEnv('PORTKEY_JWKS_URL', stub.jwksUrl)
+      vi.stubEnv('PORTKEY_JWT_ISSUER', `https://unused.example,${issuer.issuer}`)
+      vi.stubEnv('PORTKEY_JWT_AUDIENCE', issuer.audience)
       vi.stubEnv('PORTKEY_CLIENT_AUTH', undefined)
       const app = await useGuardedApp(framework)
 
@@ -312,8 +331,45 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
       expect(jwksFetches(stub)).toBe(1)
       expect(keyLookups(stub)).toBe(0)
 
+      const otherApp = await issuer.sign({ ...CLAIMS, aud: 'another-api' })
+      expectRejection(await sendKey(app, otherApp), 401, 'invalid_token', [otherApp])
+
       expect((await sendKey(app, apiKey)).json()).toMatchObject({ portkey: { method: 'api_key', keyId: 'key_env' } })
       expect(keyLookups(stub)).toBe(1)
+    })
+
+    test('env PORTKEY_JWKS_URL alone (no PORTKEY_JWT_ISSUER / PORTKEY_JWT_AUDIENCE): portkeyAuth() throws a TypeError at start-up', async () => {
+      const stub = await useStub({ jwks: issuer.jwks })
+      vi.stubEnv('PORTKEY_CONTROL_PLANE_URL', stub.url)
+      vi.stubEnv('PORTKEY_JWKS_URL', stub.jwksUrl)
+      vi.stubEnv('PORTKEY_JWT_ISSUER', undefined)
+      vi.stubEnv('PORTKEY_JWT_AUDIENCE', undefined)
+      const factory = framework === 'express' ? expressAuth : koaAuth
+      expect(() => factory()).toThrow(TypeError)
+      expect(() => factory()).toThrow(/set jwt\.issuer \(or env PORTKEY_JWT_ISSUER\) to .* jwt\.audience \(or env PORTKEY_JWT_AUDIENCE\) to/)
+      expect(stub.calls()).toBe(0)
+    })
+
+    test("env PORTKEY_JWT_ISSUER=false and PORTKEY_JWT_AUDIENCE=false opt out: a token with neither claim is admitted", async () => {
+      const stub = await useStub({ jwks: issuer.jwks })
+      vi.stubEnv('PORTKEY_CONTROL_PLANE_URL', stub.url)
+      vi.stubEnv('PORTKEY_JWKS_URL', stub.jwksUrl)
+      vi.stubEnv('PORTKEY_JWT_ISSUER', 'false')
+      vi.stubEnv('PORTKEY_JWT_AUDIENCE', 'false')
+      const app = await useGuardedApp(framework)
+      const res = await sendKey(app, await issuer.sign({ ...CLAIMS, iss: undefined, aud: undefined, jti: 'tok_env_open' }))
+      expect(res.status).toBe(200)
+      expect(res.json()).toMatchObject({ portkey: { method: 'jwt', keyId: 'tok_env_open' } })
+    })
+
+    test('explicit jwt.issuer and jwt.audience win over the env', async () => {
+      const stub = await useStub({ jwks: issuer.jwks })
+      vi.stubEnv('PORTKEY_JWT_ISSUER', 'false')
+      vi.stubEnv('PORTKEY_JWT_AUDIENCE', 'another-api')
+      const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: jwtOf(stub) })
+      expect((await sendKey(app, await issuer.sign(CLAIMS))).status).toBe(200)
+      const foreign = await issuer.sign({ ...CLAIMS, iss: 'https://other.example', aud: 'another-api' })
+      expectRejection(await sendKey(app, foreign), 401, 'invalid_token', [foreign])
     })
   })
 
@@ -326,7 +382,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
           'elsewhere': virtualKeyRecord({ slug: 'elsewhere', workspace_id: 'ws_other' }),
         },
       })
-      const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl } })
+      const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: jwtOf(stub) })
       return { stub, app }
     }
 
@@ -398,7 +454,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
 
     test('requirePermissions checks the scopes of the token, prefix removed', async () => {
       const stub = await useStub({ jwks: issuer.jwks })
-      const app = await startGuarded({ controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl } })
+      const app = await startGuarded({ controlPlaneUrl: stub.url, jwt: jwtOf(stub) })
       const token = await issuer.sign({ ...CLAIMS, scope: 'portkey.logs.read' })
 
       const allowed = await send(`${app.url}/logs`, { 'x-portkey-api-key': token })
@@ -417,7 +473,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
       ['portkey.logs.read', 403],
     ])("scopes: 'portkey' and a token with scope %s: POST /v1/chat/completions → %i", async (scope, status) => {
       const stub = await useStub({ jwks: issuer.jwks })
-      const app = await startGuarded({ controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl }, scopes: 'portkey' })
+      const app = await startGuarded({ controlPlaneUrl: stub.url, jwt: jwtOf(stub), scopes: 'portkey' })
       const res = await send(`${app.url}/v1/chat/completions`, { 'x-portkey-api-key': await issuer.sign({ ...CLAIMS, scope }) }, { method: 'POST' })
       if (status === 200) expect(res.json()).toEqual({ ok: 'chat' })
       else expect403(res, 'insufficient_scope')

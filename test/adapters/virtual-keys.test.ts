@@ -222,7 +222,7 @@ describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
 
   test('a JWT caller’s token is sent on the virtual-key call', async () => {
     const issuer = await createTestIssuer()
-    const { stub, call } = await setup({ jwt: { jwks: issuer.jwks } })
+    const { stub, call } = await setup({ jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience } })
     const token = await issuer.sign({ portkey_oid: 'org_test', portkey_workspace: 'ws_test', sub: 'user_1', scope: 'portkey.completions.write' })
     const res = await call({ 'x-portkey-provider': '@openai-prod' }, token)
     expect(res.json()).toMatchObject({ portkey: { method: 'jwt', virtualKey: { slug: 'openai-prod', provider: 'azure-openai' } } })

@@ -69,7 +69,7 @@ async function startApp(framework: Framework) {
     virtualKeys: { 'vk-elsewhere': virtualKeyRecord({ slug: 'vk-elsewhere', workspace_id: 'ws_other' }) },
     jwks: issuer.jwks,
   })
-  const options = { controlPlaneUrl: stub.url, scopes: 'portkey' as const, jwt: { jwksUrl: stub.jwksUrl } }
+  const options = { controlPlaneUrl: stub.url, scopes: 'portkey' as const, jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } }
   const reply = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }
   const running =
     framework === 'express'

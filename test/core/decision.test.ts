@@ -212,7 +212,7 @@ describe('no event ever holds the raw credential', () => {
       known.push(key)
       records[key] = keyRecord({ id: `key_run_${i}`, workspace_id: 'ws_d', status: i % 5 === 0 ? 'exhausted' : 'active' })
     }
-    const setup = audited(records, { jwt: { jwks: issuer.jwks } })
+    const setup = audited(records, { jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience } })
     const validTokens = await Promise.all(
       Array.from({ length: 5 }, (_, i) => issuer.sign({ portkey_oid: 'org_d', portkey_workspace: 'ws_d', sub: `user_${i}` })),
     )
@@ -250,7 +250,7 @@ describe('no event ever holds the raw credential', () => {
   })
 
   test('a JWT admission reports method "jwt" and a key id that is not the token', async () => {
-    const setup = audited({}, { jwt: { jwks: issuer.jwks } })
+    const setup = audited({}, { jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience } })
     const token = await issuer.sign({ portkey_oid: 'org_d', portkey_workspace: 'ws_d', scope: 'portkey.completions.write' })
     const event = await decide(setup, withKey(token))
     expect(event).toMatchObject({ admitted: true, method: 'jwt', cache: 'miss', keyId: expect.stringMatching(/^jwt_/) })

@@ -147,6 +147,7 @@ describe('resolveOptions: TypeErrors for bad values', () => {
     ['cache.max 0', { cache: { max: 0 } }, /cache\.max must be an integer from 2/],
     ['cache.max 1', { cache: { max: 1 } }, /cache\.max must be an integer from 2/],
     ['cache.max fractional', { cache: { max: 10.5 } }, /cache\.max/],
+    ['cache.max past ten million (lru-cache reserves it up front)', { cache: { max: 10_000_001 } }, /cache\.max must be an integer from 2 to 10000000/],
     ['cache.ttlMs negative', { cache: { ttlMs: -1 } }, /cache\.ttlMs must be an integer from 0/],
     ['cache.ttlMs a string', { cache: { ttlMs: '60s' } }, /cache\.ttlMs/],
     ['cache.staleMs negative', { cache: { staleMs: -1 } }, /cache\.staleMs/],

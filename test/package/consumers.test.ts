@@ -114,7 +114,7 @@ import { createVerifier, type PortkeyAuth } from 'portkey-auth'
 import { portkeyAuth, requirePermissions } from 'portkey-auth/express'
 import { portkeyAuth as koaAuth } from 'portkey-auth/koa'
 
-const verifier = createVerifier({ cache: { ttlMs: 30_000 }, jwt: { jwksUrl: 'https://idp.example/jwks.json' } })
+const verifier = createVerifier({ cache: { ttlMs: 30_000 }, jwt: { jwksUrl: 'https://idp.example/jwks.json', issuer: 'https://idp.example/', audience: 'https://gateway.example' } })
 const app = express()
 app.use(portkeyAuth({ verifier, hideCredentials: true }))
 app.get('/v1/logs', requirePermissions('logs.read'), (req, res) => {

@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
@@ -51,8 +52,10 @@ function local(verifier: Verifier): Instance {
   return instance
 }
 
-async function child(redisUrl: string, prefix: string, jwksUrl?: string): Promise<Instance> {
-  const env = { ...process.env, CONTROL_PLANE_URL: stub.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, JWKS_URL: jwksUrl ?? '' }
+async function child(redisUrl: string, prefix: string, jwt?: JwtSetup): Promise<Instance> {
+  // The fixture gives only jwt.jwksUrl: the issuer and audience reach it as env, as they would a deployed service.
+  const jwtEnv = jwt ? { JWKS_URL: jwt.jwksUrl, PORTKEY_JWT_ISSUER: jwt.issuer, PORTKEY_JWT_AUDIENCE: jwt.audience } : { JWKS_URL: '' }
+  const env = { ...process.env, CONTROL_PLANE_URL: stub.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, ...jwtEnv }
   const proc: ChildProcess = fork(new URL('../fixtures/redis-instance.mjs', import.meta.url), { env, stdio: 'ignore' })
   const replies = new Map<number, (reply: any) => void>()
   let next = 0
@@ -78,18 +81,20 @@ async function child(redisUrl: string, prefix: string, jwksUrl?: string): Promis
   return instance
 }
 
+type JwtSetup = { jwksUrl: string; issuer: string; audience: string }
+
 /** Three instances on a fresh key prefix: A made from a URL, B from a client of the app's own, C in a child process. */
-async function fleet(extra: { jwksUrl?: string; redisUrl?: string } = {}) {
+async function fleet(extra: { jwt?: JwtSetup; redisUrl?: string } = {}) {
   const url = extra.redisUrl ?? shared.url
   const prefix = `fleet-${++prefixCount}:`
-  const jwt = extra.jwksUrl ? { jwksUrl: extra.jwksUrl } : undefined
+  const { jwt } = extra
   const a = createVerifier({ controlPlaneUrl: stub.url, redis: { url, prefix }, jwt })
   const client = createClient({ url, disableOfflineQueue: true })
   client.on('error', () => {})
   await client.connect()
   const b = createVerifier({ controlPlaneUrl: stub.url, redis: { client: client as never, prefix }, jwt })
   for (const verifier of [a, b]) await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), { timeout: 5_000 })
-  const c = await child(url, prefix, extra.jwksUrl)
+  const c = await child(url, prefix, jwt)
   open.push({ verify: async () => ({ status: 0 }), close: async () => void (await client.close()) })
   return { a: local(a), b: local(b), c, verifiers: { a, b }, prefix }
 }
@@ -150,14 +155,17 @@ describe('three instances sharing one Redis', () => {
 
   test('a lock whose holder died expires, and another instance asks', async () => {
     stub.keys.set('pk-fleet-orphan', keyRecord({ id: 'key_orphan' }))
-    stub.keys.set('pk-fleet-probe', keyRecord({ id: 'key_probe' }))
+    // A probe key of this run only: a Redis kept between runs holds other runs' answers under the same prefix.
+    const probe = `pk-fleet-probe-${randomUUID()}`
+    stub.keys.set(probe, keyRecord({ id: 'key_probe' }))
     const { b, prefix } = await fleet()
     const raw = createClient({ url: shared.url })
     await raw.connect()
-    // The namespace under the prefix (a digest of the settings), learnt from an answer B wrote.
-    await b.verify('pk-fleet-probe')
-    const [written] = await raw.keys(`${prefix}*k:${fingerprint('pk-fleet-probe')}`)
-    const namespace = written!.slice(0, -`k:${fingerprint('pk-fleet-probe')}`.length)
+    // The namespace under the prefix (a digest of the settings), learnt from the answer B wrote.
+    await b.verify(probe)
+    const written = await raw.keys(`${prefix}*k:${fingerprint(probe)}`)
+    expect(written).toHaveLength(1)
+    const namespace = written[0]!.slice(0, -`k:${fingerprint(probe)}`.length)
     // As if an instance took the lock and died before answering.
     await raw.set(`${namespace}lock:k:${fingerprint('pk-fleet-orphan')}`, 'dead-holder', { PX: 300 })
     const started = performance.now()
@@ -173,8 +181,10 @@ describe('three instances sharing one Redis', () => {
     const token = await issuer.sign({ portkey_oid: 'org_f', portkey_workspace: 'ws_f' })
     const keys = ['pk-fleet-secret-1', 'pk-fleet-secret-2']
     for (const key of keys) stub.keys.set(key, keyRecord())
-    const { a, b, c, prefix } = await fleet({ jwksUrl: stub.jwksUrl })
+    const { a, b, c, prefix } = await fleet({ jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } })
     for (const credential of [...keys, 'pk-fleet-unknown-3', token]) for (const instance of [a, b, c]) await instance.verify(credential)
+    // The token was admitted, so its verified claims went through Redis too.
+    for (const instance of [a, b, c]) expect(await instance.verify(token)).toMatchObject({ status: 200 })
 
     const raw = createClient({ url: shared.url })
     await raw.connect()

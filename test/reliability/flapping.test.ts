@@ -110,7 +110,7 @@ describe.each(FRAMEWORKS)('%s: a flapping key service', (framework) => {
         breaker: { failureThreshold: 5, cooldownMs: 250 },
         // Short lives, so that look-ups keep happening all through the run.
         cache: { ttlMs: 100, staleMs: 400, negativeTtlMs: 100 },
-        jwt: { jwksUrl: stub.jwksUrl },
+        jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
       })
       const app = await useGuardedApp(framework, verifier)
       const agent = new Agent({ keepAlive: true, maxSockets: CLIENT_CONCURRENCY })

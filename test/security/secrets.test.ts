@@ -117,7 +117,7 @@ describe('no error body or header carries the credential (a sweep through a real
       },
     })
     const options = { controlPlaneUrl: stub.url, timeoutMs: 150, scopes: 'portkey' as const, breaker: { failureThreshold: 1_000 } }
-    app = await startExpress((express) => express.use(portkeyAuth({ ...options, jwt: { jwksUrl: stub.jwksUrl } })).all(WHOAMI, (req, res) => res.json({ portkey: req.portkey })))
+    app = await startExpress((express) => express.use(portkeyAuth({ ...options, jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } })).all(WHOAMI, (req, res) => res.json({ portkey: req.portkey })))
     // Without JWT configured, a token is looked up as an API key.
     plain = await startExpress((express) => express.use(portkeyAuth(options)).all(WHOAMI, (req, res) => res.json({ portkey: req.portkey })))
   })
