@@ -4,7 +4,7 @@ import { bench, do_not_optimize, run } from 'mitata'
 import { createVerifier } from 'portkey-auth'
 import { createTestIssuer, keyRecord } from 'portkey-auth/testing'
 // Internals the public API does not export: the hash that keys the cache, and the header check.
-import { fingerprint, readCredential } from '../dist/core/credential.js'
+import { fingerprint, readCredential } from '../dist/credential/header.js'
 
 // Bounded anyway (mitata stops each benchmark by itself), but never outlive the orchestrator.
 process.on('disconnect', () => process.exit(0))

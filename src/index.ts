@@ -1,19 +1,19 @@
-export { createVerifier } from './core/verifier.js'
-export type { RequestRoute, Verifier, VerifierStats } from './core/verifier.js'
-export { hasPermissions, PORTKEY_SCOPES } from './core/permissions.js'
-export type { ScopeMap } from './core/permissions.js'
-export { AuthError, errorBody } from './core/errors.js'
-export type { AuthErrorBody, AuthErrorCode } from './core/errors.js'
-export { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES } from './core/credential.js'
-export { DEFAULT_CONTROL_PLANE_URL } from './core/options.js'
-export type { CacheOptions, VerifierOptions } from './core/options.js'
-export type { JwtOptions } from './core/jwt.js'
-export type { BreakerOptions, BreakerState, GuardStats } from './core/lookup-guard.js'
-export type { CacheState, Decision, DecisionListener } from './core/decision.js'
-export type { MiddlewareOptions } from './core/middleware.js'
-export type { RedisClientLike, RedisOptions, RedisStats } from './core/redis.js'
-export type { SharedTierStats } from './core/shared-tier.js'
-export type { CacheStats } from './core/cache.js'
+export { createVerifier } from './verifier/create-verifier.js'
+export type { RequestRoute, Verifier, VerifierStats } from './verifier/create-verifier.js'
+export { hasPermissions, PORTKEY_SCOPES } from './permissions/route-scopes.js'
+export type { ScopeMap } from './permissions/route-scopes.js'
+export { AuthError, errorBody } from './errors.js'
+export type { AuthErrorBody, AuthErrorCode } from './errors.js'
+export { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES } from './credential/header.js'
+export { DEFAULT_CONTROL_PLANE_URL } from './options/resolve.js'
+export type { CacheOptions, VerifierOptions } from './options/resolve.js'
+export type { JwtOptions } from './credential/jwt.js'
+export type { BreakerOptions, BreakerState, GuardStats } from './lookup/guard.js'
+export type { CacheState, Decision, DecisionListener } from './verifier/decision.js'
+export type { MiddlewareOptions } from './adapters/middleware-options.js'
+export type { RedisClientLike, RedisOptions, RedisStats } from './fleet/redis.js'
+export type { SharedTierStats } from './fleet/shared-tier.js'
+export type { CacheStats } from './cache/refreshing-cache.js'
 export type {
   IncomingHeaders,
   KeyLookup,
@@ -26,4 +26,4 @@ export type {
   VirtualKey,
   VirtualKeyLookup,
   VirtualKeyRecord,
-} from './core/types.js'
+} from './types.js'

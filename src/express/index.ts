@@ -1,10 +1,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { hideCredential } from '../core/credential.js'
-import { AuthError, errorBody } from '../core/errors.js'
-import { type MiddlewareOptions, middlewareConfig } from '../core/middleware.js'
-import { scopeGuard } from '../core/permissions.js'
-import type { PortkeyAuth } from '../core/types.js'
-import type { RequestRoute, Verifier } from '../core/verifier.js'
+import { hideCredential } from '../credential/header.js'
+import { AuthError, errorBody } from '../errors.js'
+import { type MiddlewareOptions, middlewareConfig } from '../adapters/middleware-options.js'
+import { scopeGuard } from '../permissions/route-scopes.js'
+import type { PortkeyAuth } from '../types.js'
+import type { RequestRoute, Verifier } from '../verifier/create-verifier.js'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

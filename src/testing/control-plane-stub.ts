@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../core/control-plane.js'
-import type { KeyRecord, VirtualKeyRecord } from '../core/types.js'
+import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../lookup/control-plane.js'
+import type { KeyRecord, VirtualKeyRecord } from '../types.js'
 
 /** How the stub misbehaves while failing: a 500, a 503, a hang, a 200 that is not JSON, or a reset connection. */
 export type FailureMode = 'error' | 'unavailable' | 'hang' | 'garbled' | 'reset'

@@ -3,4 +3,4 @@ export type { ControlPlaneStub, ControlPlaneStubOptions, FailureMode, StubCall, 
 export { keyRecord, virtualKeyRecord } from './records.js'
 export { createTestIssuer } from './issuer.js'
 export type { TestIssuer, TestIssuerOptions } from './issuer.js'
-export { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../core/control-plane.js'
+export { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../lookup/control-plane.js'

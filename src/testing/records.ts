@@ -1,4 +1,4 @@
-import type { KeyRecord, VirtualKeyRecord } from '../core/types.js'
+import type { KeyRecord, VirtualKeyRecord } from '../types.js'
 
 let sequence = 0
 

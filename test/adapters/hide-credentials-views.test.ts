@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { NextFunction, Request, Response } from 'express'
 import { describe, expect, test } from 'vitest'
-import type { AuthError } from '../../src/core/errors.js'
+import type { AuthError } from '../../src/errors.js'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { keyRecord } from '../../src/testing/index.js'

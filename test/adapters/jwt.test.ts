@@ -1,8 +1,8 @@
 import { SignJWT } from 'jose'
 import type { Middleware } from 'koa'
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
-import type { AuthErrorBody } from '../../src/core/errors.js'
-import type { MiddlewareOptions } from '../../src/core/middleware.js'
+import type { AuthErrorBody } from '../../src/errors.js'
+import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { portkeyAuth as expressAuth, requirePermissions as expressRequire } from '../../src/express/index.js'
 import { type PortkeyState, portkeyAuth as koaAuth, requirePermissions as koaRequire } from '../../src/koa/index.js'
 import {

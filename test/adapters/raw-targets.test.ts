@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import type { MiddlewareOptions } from '../../src/core/middleware.js'
+import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { keyRecord } from '../../src/testing/index.js'

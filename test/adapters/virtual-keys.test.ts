@@ -1,8 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { describe, expect, test } from 'vitest'
-import { controlPlaneVirtualKeyLookup } from '../../src/core/control-plane.js'
-import type { MiddlewareOptions } from '../../src/core/middleware.js'
-import type { VirtualKeyRecord } from '../../src/core/types.js'
+import { controlPlaneVirtualKeyLookup } from '../../src/lookup/control-plane.js'
+import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
+import type { VirtualKeyRecord } from '../../src/types.js'
 import {
   type ControlPlaneStub,
   createTestIssuer,

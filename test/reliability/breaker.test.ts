@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { createVerifier, type Verifier } from '../../src/core/verifier.js'
+import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { expectRejection, FRAMEWORKS, type GuardedApp, type RawResponse, sendKey, sleep, useGuardedApp, useStub } from '../support/servers.js'
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { Agent } from 'node:http'
 import { beforeAll, describe, expect, test } from 'vitest'
-import type { AuthErrorBody, AuthErrorCode } from '../../src/core/errors.js'
-import { createVerifier } from '../../src/core/verifier.js'
+import type { AuthErrorBody, AuthErrorCode } from '../../src/errors.js'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
 import {
   createTestIssuer,
   type FailureMode,

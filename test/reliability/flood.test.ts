@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { Agent } from 'node:http'
 import { describe, expect, test } from 'vitest'
-import type { AuthErrorBody } from '../../src/core/errors.js'
-import { createVerifier } from '../../src/core/verifier.js'
+import type { AuthErrorBody } from '../../src/errors.js'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { FRAMEWORKS, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 

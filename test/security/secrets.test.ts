@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { AuthErrorCode } from '../../src/core/errors.js'
+import type { AuthErrorCode } from '../../src/errors.js'
 import { portkeyAuth } from '../../src/express/index.js'
 import {
   type ControlPlaneStub,

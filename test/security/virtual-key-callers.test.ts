@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { createVerifier } from '../../src/core/verifier.js'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { keyRecord, VIRTUAL_KEYS_PATH, virtualKeyRecord } from '../../src/testing/index.js'
 import { expectRejection, FRAMEWORKS, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 

@@ -1,8 +1,8 @@
 import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { expect } from 'vitest'
-import { AuthError, type AuthErrorCode } from '../../src/core/errors.js'
-import type { IncomingHeaders, KeyLookup } from '../../src/core/types.js'
+import { AuthError, type AuthErrorCode } from '../../src/errors.js'
+import type { IncomingHeaders, KeyLookup } from '../../src/types.js'
 
 /** A promise with its resolve and reject at hand, to hold a look-up open for as long as a test needs. */
 export interface Deferred<T> {

@@ -1,0 +1,52 @@
+import type { JWTPayload } from 'jose'
+import { rateLimits, stringMap } from './key-record.js'
+import type { PortkeyAuth } from '../types.js'
+
+const PREFIX = 'portkey.'
+
+/** Why a verified token's claims cannot make a context (reported as 401 `invalid_token`). */
+export class ClaimsError extends Error {
+  override name = 'ClaimsError'
+}
+
+const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
+
+/**
+ * Maps a verified Portkey JWT's claims to the context an API key would give: organisation from
+ * `portkey_oid` or `organisation_id` (required); workspace from `portkey_workspace` or `workspace_slug`;
+ * scopes from `scope` (space-separated) or `scopes` (array), without their `portkey.` prefix; user from
+ * `email_id`, `sub`, then `uid`; key id from `jti`, then `sub`, else `fallbackKeyId`.
+ */
+export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): PortkeyAuth {
+  const organisationId = text(claims.portkey_oid) ?? text(claims.organisation_id)
+  if (organisationId === null) throw new ClaimsError('token has no portkey_oid or organisation_id claim')
+  const defaults = typeof claims.defaults === 'object' && claims.defaults !== null ? (claims.defaults as Record<string, unknown>) : {}
+  const usageLimits = claims.usage_limits
+  const expiresAt = typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null
+  if (expiresAt !== null && Number.isNaN(expiresAt.getTime())) throw new ClaimsError('token exp is out of range')
+  return Object.freeze({
+    method: 'jwt',
+    keyId: text(claims.jti) ?? text(claims.sub) ?? fallbackKeyId,
+    keyType: 'workspace-user',
+    organisationId,
+    workspaceId: text(claims.portkey_workspace) ?? text(claims.workspace_slug),
+    userId: text(claims.email_id) ?? text(claims.sub) ?? text(claims.uid),
+    scopes: Object.freeze(scopesOf(claims)),
+    virtualKey: null,
+    defaults: Object.freeze({ configId: text(defaults.config_id), metadata: stringMap(defaults.metadata) }),
+    rateLimits: rateLimits(claims.rate_limits),
+    usageLimits: typeof usageLimits === 'object' && usageLimits !== null ? Object.freeze({ ...usageLimits }) : null,
+    expiresAt,
+  } satisfies PortkeyAuth)
+}
+
+function scopesOf(claims: JWTPayload): string[] {
+  const raw: unknown[] =
+    typeof claims.scope === 'string' ? claims.scope.split(' ') : Array.isArray(claims.scopes) ? claims.scopes : []
+  const scopes = raw
+    .filter((scope): scope is string => typeof scope === 'string')
+    .map((scope) => (scope.startsWith(PREFIX) ? scope.slice(PREFIX.length) : scope))
+    // After the prefix is gone: a bare `portkey.` must not become an empty scope.
+    .filter((scope) => scope !== '')
+  return [...new Set(scopes)]
+}

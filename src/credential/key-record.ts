@@ -1,0 +1,116 @@
+import { type AuthError, expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
+import type { KeyRecord, KeyType, PortkeyAuth, RateLimit } from '../types.js'
+
+/**
+ * What a look-up decided about a credential, stored once in the cache and shared by every request
+ * that carries it: either a frozen context to admit with (until `expiresAtMs`), or a rejection.
+ */
+export type Outcome =
+  | { readonly auth: PortkeyAuth; readonly expiresAtMs: number; readonly reject?: undefined }
+  | { readonly auth?: undefined; readonly reject: () => AuthError }
+
+const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
+
+export const isString = (value: unknown): value is string => typeof value === 'string'
+export const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value !== ''
+/** `undefined` (absent from the JSON) or passes `check`. */
+export const optional = (value: unknown, check: (value: unknown) => boolean) => value === undefined || check(value)
+/** `null`, absent, or passes `check`. */
+export const nullable = (value: unknown, check: (value: unknown) => boolean) => value == null || check(value)
+/** A JSON object: neither `null` nor an array. */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value)
+/** A date string `Date.parse()` reads: a number is refused, which `Date.parse()` would take for a year. */
+export const isDateString = (value: unknown): value is string => typeof value === 'string' && !Number.isNaN(Date.parse(value))
+
+/**
+ * Whether a record is usable: every field the context is built from has its type. Anything else (an
+ * object for a workspace id, a `null` status) is a garbled answer: an outage, never a rejection nor an
+ * admission. A custom `lookup`'s records, and records read back from Redis, are checked the same way.
+ */
+export function isKeyRecord(value: unknown): value is KeyRecord {
+  if (!isObject(value)) return false
+  const { defaults } = value
+  return (
+    isNonEmptyString(value.id) &&
+    isNonEmptyString(value.organisation_id) &&
+    nullable(value.workspace_id, isString) &&
+    nullable(value.user_id, isString) &&
+    nullable(value.type, isString) &&
+    nullable(value.name, isString) &&
+    // Present means a string: a `null` status is not "no status" (which counts as active).
+    optional(value.status, isString) &&
+    Array.isArray(value.scopes) &&
+    value.scopes.every(isString) &&
+    (defaults == null || (isObject(defaults) && nullable(defaults.config_id, isString) && nullable(defaults.metadata, isObject))) &&
+    nullable(value.rate_limits, Array.isArray) &&
+    nullable(value.usage_limits, isObject) &&
+    nullable(value.expires_at, isDateString)
+  )
+}
+
+/**
+ * Decides what a record means now: `active` (or no status) admits until `expires_at`; `exhausted` is 412;
+ * `expired` or a past `expires_at` is 401 `expired_api_key`; any other status is 401 `invalid_api_key`.
+ */
+export function recordOutcome(record: KeyRecord, now: number): Outcome {
+  const expiresAtMs = record.expires_at == null ? Infinity : Date.parse(record.expires_at)
+  const status = record.status === undefined ? 'active' : record.status
+  if (status === 'expired' || expiresAtMs <= now) return { reject: expiredApiKey }
+  if (status === 'exhausted') return { reject: usageLimitExceeded }
+  if (status !== 'active') return { reject: invalidApiKey }
+  return { auth: toAuth(record, expiresAtMs), expiresAtMs }
+}
+
+/** Builds the frozen context of an API-key record. */
+function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
+  const workspaceId = record.workspace_id || null
+  const userId = record.user_id || null
+  return Object.freeze({
+    method: 'api_key',
+    keyId: record.id,
+    keyType: keyType(record.type, workspaceId, userId),
+    organisationId: record.organisation_id,
+    workspaceId,
+    userId,
+    scopes: Object.freeze([...record.scopes]),
+    virtualKey: null,
+    defaults: Object.freeze({
+      configId: record.defaults?.config_id || null,
+      metadata: stringMap(record.defaults?.metadata),
+    }),
+    rateLimits: rateLimits(record.rate_limits),
+    usageLimits: typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,
+    expiresAt: Number.isFinite(expiresAtMs) ? new Date(expiresAtMs) : null,
+  } satisfies PortkeyAuth)
+}
+
+/** The record's own type when it is one Portkey knows; otherwise inferred from what the key is bound to. */
+function keyType(type: unknown, workspaceId: string | null, userId: string | null): KeyType {
+  if (typeof type === 'string' && KEY_TYPES.has(type)) return type as KeyType
+  if (workspaceId === null) return 'organisation-service'
+  return userId === null ? 'workspace-service' : 'workspace-user'
+}
+
+/** Keeps only string values: Portkey metadata is a map of strings. */
+export function stringMap(value: unknown): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {}
+  if (value !== null && typeof value === 'object') {
+    for (const [name, entry] of Object.entries(value)) if (typeof entry === 'string') out[name] = entry
+  }
+  return Object.freeze(out)
+}
+
+/** Keeps well-formed limits only, frozen. */
+export function rateLimits(value: unknown): readonly RateLimit[] {
+  if (!Array.isArray(value)) return Object.freeze([])
+  const limits = value.filter(
+    (limit): limit is RateLimit =>
+      limit !== null &&
+      typeof limit === 'object' &&
+      typeof limit.type === 'string' &&
+      typeof limit.unit === 'string' &&
+      typeof limit.value === 'number',
+  )
+  return Object.freeze(limits.map((limit) => Object.freeze({ type: limit.type, unit: limit.unit, value: limit.value })))
+}

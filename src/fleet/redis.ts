@@ -1,0 +1,137 @@
+import type { Milliseconds } from '../types.js'
+
+/**
+ * The part of a node-redis client (the `redis` package, v4 or v5) this package uses. Pass the client
+ * your app already has (connected or connecting); the verifier makes one duplicate of it for pub/sub.
+ */
+export interface RedisClientLike {
+  readonly isReady: boolean
+  sendCommand(args: string[]): Promise<unknown>
+  duplicate(): RedisClientLike
+  connect(): Promise<unknown>
+  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  close?(): Promise<unknown>
+  quit?(): Promise<unknown>
+}
+
+/** The `redis` option in its long form. */
+export interface RedisOptions {
+  /** A node-redis client your app already has. Give this or `url`. */
+  client?: RedisClientLike
+  /** A Redis URL (`redis://127.0.0.1:6379`): the verifier creates its own client (the `redis` package must be installed). */
+  url?: string
+  /** Prefix of every Redis key and of the channel, so that apps can share one Redis. @default 'portkey-auth:' */
+  prefix?: string
+  /** Time allowed for one Redis command, in milliseconds; past it the verifier goes on without Redis. @default 250 */
+  timeoutMs?: Milliseconds
+}
+
+/** Thrown inside the tier when Redis cannot answer; the verifier then goes on without it. */
+export class RedisUnavailable extends Error {
+  override name = 'RedisUnavailable'
+}
+
+/** Health counters of the Redis tier, part of `verifier.stats()`. */
+export interface RedisStats {
+  /** Whether commands can be sent now. */
+  connected: boolean
+  /** Whether invalidations from other instances are being received now. */
+  listening: boolean
+  /** Commands that failed or timed out (requests went on without Redis). */
+  errors: number
+  /** Times the pub/sub connection came back after a loss (each clears the local caches). */
+  reconnects: number
+}
+
+/**
+ * A Redis connection as the tier uses it: commands with a deadline that fail fast while Redis is away
+ * (never queued behind a dead connection), and one subscription whose loss and return are reported.
+ */
+export class RedisConnection {
+  #client: RedisClientLike | undefined
+  #owned = false
+  readonly #timeoutMs: number
+  #subscriber: RedisClientLike | undefined
+  #listening = false
+  readonly counts = { errors: 0, reconnects: 0 }
+  /** Settles once the client is there (at once for a given client; after the import for a URL). */
+  readonly ready: Promise<void>
+
+  /** Opens the connection the `redis` option names: the given client, or one made from a URL. */
+  constructor(options: { client?: RedisClientLike; url?: string }, timeoutMs: number) {
+    this.#timeoutMs = timeoutMs
+    this.ready = options.client ? Promise.resolve(void (this.#client = options.client)) : this.#create(options.url!)
+  }
+
+  get connected(): boolean {
+    return this.#client?.isReady === true
+  }
+
+  get listening(): boolean {
+    return this.#listening && this.#subscriber?.isReady === true
+  }
+
+  /** Sends one command; throws `RedisUnavailable` when Redis is not connected, fails, or is too slow. */
+  async command(args: string[]): Promise<unknown> {
+    const client = this.#client
+    if (client?.isReady !== true) throw new RedisUnavailable('redis is not connected')
+    let timer: NodeJS.Timeout | undefined
+    try {
+      return await Promise.race([
+        client.sendCommand(args),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new RedisUnavailable('redis command timed out')), this.#timeoutMs)
+          timer.unref()
+        }),
+      ])
+    } catch (cause) {
+      this.counts.errors++
+      throw cause instanceof RedisUnavailable ? cause : new RedisUnavailable('redis command failed', { cause })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * Subscribes to `channel` on a duplicate connection. `onReconnect` runs each time that connection comes
+   * back after a loss: messages sent meanwhile were missed.
+   */
+  async subscribe(channel: string, onMessage: (message: string) => void, onReconnect: () => void): Promise<void> {
+    await this.ready
+    const subscriber = (this.#subscriber = this.#client!.duplicate())
+    let lost = false
+    subscriber.on('error', () => {
+      this.counts.errors++
+      lost = true
+    })
+    subscriber.on('end', () => (lost = true))
+    subscriber.on('ready', () => {
+      if (!lost) return
+      lost = false
+      this.counts.reconnects++
+      onReconnect()
+    })
+    await subscriber.connect()
+    await subscriber.subscribe(channel, onMessage)
+    this.#listening = true
+  }
+
+  async close(): Promise<void> {
+    await this.ready.catch(() => {})
+    const clients = this.#owned ? [this.#subscriber, this.#client] : [this.#subscriber]
+    for (const client of clients) await (client?.close ?? client?.quit)?.call(client).catch(() => {})
+  }
+
+  async #create(url: string): Promise<void> {
+    // Imported only when a URL is given, so that `redis` stays an optional peer.
+    const { createClient } = (await import('redis')) as unknown as { createClient(options: object): RedisClientLike }
+    // No offline queue: while Redis is away a command fails at once instead of waiting for it.
+    const client = createClient({ url, disableOfflineQueue: true })
+    // A client we made is ours to watch; an error event with no listener would end the process.
+    client.on('error', () => this.counts.errors++)
+    this.#client = client
+    this.#owned = true
+    client.connect().catch(() => {}) // it reconnects by itself; until then the verifier goes without Redis
+  }
+}

@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type Answer, isAnswer } from '../cache/answers.js'
+import type { RedisConnection, RedisStats } from './redis.js'
+
+/**
+ * What a verifier learns from the channel: a credential (by its hash) or a key id to forget, or — after
+ * a lost connection — everything.
+ */
+export type Invalidation = { hash: string } | { keyId: string } | { all: true }
+
+/** Counters of the shared tier, part of `verifier.stats()`. */
+export interface SharedTierStats extends RedisStats {
+  /** Answers found in Redis and used. */
+  hits: number
+  /** Look-ups this instance made for the fleet (it held the lock). */
+  fills: number
+  /** Times this instance waited for another instance's look-up instead of making its own. */
+  waits: number
+}
+
+// Writes an answer only while the writer still holds the key's lock: an invalidation deletes the lock,
+// so a look-up that was under way cannot bring a revoked key back for the whole fleet.
+const FENCED_SET = `if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0`
+
+const FENCED_UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+/**
+ * The Redis tier between each instance's LRU and the control plane. Key space, under `prefix` (the
+ * namespace: the user's prefix and a digest of the settings that make an answer valid):
+ * `k:<sha256>` a credential's answer · `v:["<keyId>","<workspace>","<slug>"]` a virtual key's, for that caller · `lock:<name>` the
+ * fleet-wide single flight for `<name>` · `id:<keyId>` the hashes holding that key id's record ·
+ * channel `invalidate`. Every method survives Redis being away: it answers as if Redis were empty.
+ */
+export class SharedTier {
+  readonly #redis: RedisConnection
+  readonly #prefix: string
+  readonly #lockMs: number
+  readonly #counts = { hits: 0, fills: 0, waits: 0 }
+
+  constructor(redis: RedisConnection, prefix: string, lockMs: number) {
+    this.#redis = redis
+    this.#prefix = prefix
+    this.#lockMs = lockMs
+  }
+
+  get connected(): boolean {
+    return this.#redis.connected
+  }
+
+  stats(): SharedTierStats {
+    return { connected: this.#redis.connected, listening: this.#redis.listening, ...this.#redis.counts, ...this.#counts }
+  }
+
+  /**
+   * The answer for `name`: a fresh one from Redis, else from `fetch` — made by one instance of the fleet
+   * at a time (a lock that expires if its holder dies), the others waiting for its answer. A stale answer
+   * is served while another instance refreshes it, and when `fetch` fails.
+   */
+  async resolve(name: string, fetch: () => Promise<Answer>, keyId?: (answer: Answer) => string | undefined): Promise<Answer> {
+    const deadline = Date.now() + this.#lockMs
+    let shared = await this.read(name)
+    for (;;) {
+      if (shared !== undefined && Date.now() < shared.freshUntil) return this.#hit(shared)
+      const token = await this.#lock(name)
+      if (token === null) {
+        // Another instance is asking the control plane: serve what is still servable, or wait for its answer.
+        if (shared !== undefined && Date.now() < shared.staleUntil) return this.#hit(shared)
+        if (Date.now() >= deadline) return fetch()
+        this.#counts.waits++
+        await sleep(20)
+        shared = await this.read(name)
+        continue
+      }
+      if (token !== undefined) {
+        // Between our read and our lock, the holder before us may have answered and let go.
+        const settled = await this.read(name)
+        if (settled !== undefined && Date.now() < settled.freshUntil) {
+          await this.#unlock(name, token)
+          return this.#hit(settled)
+        }
+      }
+      let answer: Answer
+      try {
+        answer = await fetch()
+      } catch (error) {
+        if (token !== undefined) await this.#unlock(name, token)
+        if (shared !== undefined && Date.now() < shared.staleUntil) return shared
+        throw error
+      }
+      if (token !== undefined) await this.#store(name, answer, token, keyId?.(answer))
+      return answer
+    }
+  }
+
+  /** A fresh or stale answer from Redis, or `undefined` (none, malformed, or Redis away). */
+  async read(name: string): Promise<Answer | undefined> {
+    const text = await this.#tryCommand(['GET', this.#key(name)])
+    if (typeof text !== 'string') return undefined
+    try {
+      const answer: unknown = JSON.parse(text)
+      return isAnswer(answer) && Date.now() < answer.staleUntil ? answer : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Stores an answer no look-up fenced (a JWT this instance verified itself). */
+  async write(name: string, answer: Answer): Promise<void> {
+    const ttl = answer.staleUntil - Date.now()
+    if (ttl > 0) await this.#tryCommand(['SET', this.#key(name), JSON.stringify(answer), 'PX', String(ttl)])
+  }
+
+  /** Forgets `names` fleet-wide and tells every instance to drop `message`'s entries. */
+  async invalidate(names: string[], message: Invalidation): Promise<void> {
+    const keys = names.flatMap((name) => [this.#key(name), this.#key(`lock:${name}`)])
+    if (keys.length > 0) await this.#tryCommand(['DEL', ...keys])
+    await this.#tryCommand(['PUBLISH', this.#key('invalidate'), JSON.stringify(message)])
+  }
+
+  /** The names of the answers that hold this key id's record, and the set that lists them. */
+  async namesOf(keyId: string): Promise<string[]> {
+    const set = `id:${keyId}`
+    const members = await this.#tryCommand(['SMEMBERS', this.#key(set)])
+    return [set, ...(Array.isArray(members) ? members.filter((member): member is string => typeof member === 'string') : [])]
+  }
+
+  /** Listens on the channel; a lost connection that comes back means messages were missed: `{ all: true }`. */
+  listen(onInvalidation: (message: Invalidation) => void): void {
+    const onMessage = (text: string) => {
+      try {
+        onInvalidation(JSON.parse(text) as Invalidation)
+      } catch {
+        // not one of ours
+      }
+    }
+    this.#redis.subscribe(this.#key('invalidate'), onMessage, () => onInvalidation({ all: true })).catch(() => {})
+  }
+
+  close(): Promise<void> {
+    return this.#redis.close()
+  }
+
+  #hit(answer: Answer): Answer {
+    this.#counts.hits++
+    return answer
+  }
+
+  /** A lock token; `null` when another instance holds the lock; `undefined` when Redis is away (go alone). */
+  async #lock(name: string): Promise<string | null | undefined> {
+    const token = randomUUID()
+    const reply = await this.#tryCommand(['SET', this.#key(`lock:${name}`), token, 'NX', 'PX', String(this.#lockMs)])
+    if (reply === undefined) return undefined
+    return reply === 'OK' ? token : null
+  }
+
+  async #unlock(name: string, token: string): Promise<void> {
+    await this.#tryCommand(['EVAL', FENCED_UNLOCK, '1', this.#key(`lock:${name}`), token])
+  }
+
+  async #store(name: string, answer: Answer, token: string, keyId: string | undefined): Promise<void> {
+    const ttl = answer.staleUntil - Date.now()
+    if (ttl <= 0) return
+    const key = this.#key(name)
+    const stored = await this.#tryCommand(['EVAL', FENCED_SET, '2', key, this.#key(`lock:${name}`), token, JSON.stringify(answer), String(ttl)])
+    if (stored !== 1) return
+    this.#counts.fills++
+    if (keyId === undefined) return
+    // The set lives as long as the latest answer written into it (they all get the same lifetime).
+    const set = this.#key(`id:${keyId}`)
+    await this.#tryCommand(['SADD', set, name])
+    await this.#tryCommand(['PEXPIRE', set, String(ttl)])
+  }
+
+  async #tryCommand(args: string[]): Promise<unknown> {
+    try {
+      return await this.#redis.command(args)
+    } catch {
+      return undefined
+    }
+  }
+
+  #key(name: string): string {
+    return this.#prefix + name
+  }
+}

@@ -1,0 +1,102 @@
+import type { KeyLookup, KeyRecord, VirtualKeyLookup, VirtualKeyRecord } from '../types.js'
+
+/** Path of the key-details call on Portkey's control plane. */
+export const KEY_DETAILS_PATH = '/v2/api-keys/self/details'
+
+/** Path prefix of the virtual-key call: `/v2/virtual-keys/{slug}`. */
+export const VIRTUAL_KEYS_PATH = '/v2/virtual-keys/'
+
+/**
+ * Most bytes read of one control-plane answer: 1 MiB. A key record is a few hundred bytes; a larger
+ * answer is refused unread when its content-length says so, and cut off once past the cap when it
+ * streams without one. Either is an outage (503), never a record.
+ */
+export const MAX_CONTROL_PLANE_BODY_BYTES = 1024 * 1024
+
+/** The key service answered, but not with something usable: treated as an outage, never as a rejection. */
+export class ControlPlaneError extends Error {
+  override name = 'ControlPlaneError'
+}
+
+/**
+ * The default key look-up: `GET {baseUrl}/v2/api-keys/self/details` with the key in `x-portkey-api-key`.
+ * 200 gives the record (at top level or under `data`); 401, 403 and 404 mean an unknown key (`null`);
+ * anything else throws, and the verifier answers 503.
+ */
+export function controlPlaneLookup(baseUrl: string, clientAuth: string | undefined): KeyLookup {
+  const url = baseUrl + KEY_DETAILS_PATH
+  return function controlPlaneLookup(apiKey, { signal }) {
+    return getRecord<KeyRecord>(url, apiKey, clientAuth, signal)
+  }
+}
+
+/**
+ * The default virtual-key look-up: `GET {baseUrl}/v2/virtual-keys/{slug}` with the caller's credential.
+ * 401, 403 and 404 mean the caller may not use it (`null`); anything else but 200 throws.
+ */
+export function controlPlaneVirtualKeyLookup(baseUrl: string, clientAuth: string | undefined): VirtualKeyLookup {
+  return function controlPlaneVirtualKeyLookup(slug, { credential, signal }) {
+    return getRecord<VirtualKeyRecord>(baseUrl + VIRTUAL_KEYS_PATH + encodeURIComponent(slug), credential, clientAuth, signal)
+  }
+}
+
+async function getRecord<T>(url: string, credential: string, clientAuth: string | undefined, signal: AbortSignal): Promise<T | null> {
+  const headers: Record<string, string> = { 'x-portkey-api-key': credential, accept: 'application/json' }
+  if (clientAuth !== undefined) headers.authorization = clientAuth
+  const response = await fetch(url, { headers, signal, redirect: 'error' })
+  if (response.status === 401 || response.status === 403 || response.status === 404) {
+    await response.body?.cancel()
+    return null
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel()
+    throw new ControlPlaneError(`key service answered ${response.status}`)
+  }
+  const text = await readCapped(response, signal)
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch (cause) {
+    throw new ControlPlaneError('key service answered with a body that is not JSON', { cause })
+  }
+  const record = unwrap(body)
+  // Only a 401, 403 or 404 says "unknown"; a 200 without a record is a garbled answer. The record's
+  // shape is checked by the verifier, which checks a custom lookup's answers the same way.
+  if (record === null || typeof record !== 'object') throw new ControlPlaneError('key service answered 200 with no record')
+  return record as T
+}
+
+/** The body as text, read only up to `MAX_CONTROL_PLANE_BODY_BYTES`: parsing a huge answer would block the event loop. */
+async function readCapped(response: Response, signal: AbortSignal): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? 0)
+  if (declared > MAX_CONTROL_PLANE_BODY_BYTES) {
+    await response.body?.cancel()
+    throw new ControlPlaneError(`key service answer has a content-length over ${MAX_CONTROL_PLANE_BODY_BYTES} bytes`)
+  }
+  if (response.body === null) return ''
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      size += read.value.byteLength
+      // Counted as it streams: a content-length may be absent (chunked) or, decompressed, understate it.
+      if (size > MAX_CONTROL_PLANE_BODY_BYTES) {
+        await reader.cancel()
+        throw new ControlPlaneError(`key service answer is larger than ${MAX_CONTROL_PLANE_BODY_BYTES} bytes`)
+      }
+      chunks.push(read.value)
+    }
+  } catch (cause) {
+    if (cause instanceof ControlPlaneError || signal.aborted) throw cause
+    throw new ControlPlaneError('key service answer was cut off', { cause })
+  }
+  // TextDecoder, like response.json(), drops a leading byte-order mark.
+  return new TextDecoder().decode(Buffer.concat(chunks, size))
+}
+
+/** Portkey answers some calls with the record at top level, others under `data`. */
+function unwrap(body: unknown): unknown {
+  if (body !== null && typeof body === 'object' && 'data' in body && !('id' in body) && !('slug' in body)) return body.data
+  return body
+}

@@ -1,0 +1,123 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { authUnavailable } from '../errors.js'
+import type { Milliseconds } from '../types.js'
+
+/** Circuit-breaker settings. */
+export interface BreakerOptions {
+  /** Failed look-ups in a row (timeouts, connection errors, 5xx, garbled answers) that open the breaker. @default 5 */
+  failureThreshold?: number
+  /** How long an open breaker answers misses with 503 at once, in milliseconds, before one probe call may try again. @default 5_000 */
+  cooldownMs?: Milliseconds
+}
+
+/** State of the breaker in front of the key service. */
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
+/** Counters of the guard, part of `verifier.stats()`. */
+export interface GuardStats {
+  breaker: BreakerState
+  /** Misses answered 503 at once because `maxPendingLookups` look-ups were under way. */
+  shed: number
+  /** Misses answered 503 at once because the breaker was open. */
+  shortCircuited: number
+  /** Connection errors retried. */
+  retries: number
+}
+
+export interface GuardConfig {
+  readonly timeoutMs: number
+  readonly maxPendingLookups: number
+  readonly failureThreshold: number
+  readonly cooldownMs: number
+}
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
+
+/** A refused or dropped connection: worth one quick retry, unlike a timeout (the budget is spent) or an answer. */
+function isConnectionError(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    if (CONNECTION_ERRORS.has((e as NodeJS.ErrnoException).code ?? '')) return true
+  }
+  return false
+}
+
+/**
+ * Stands between the caches and the key service: every control-plane call goes through `call()`, which
+ * sheds load past `maxPendingLookups`, short-circuits while the breaker is open, enforces `timeoutMs`
+ * (also on a custom look-up that ignores its signal), and retries a connection error once, with jitter,
+ * inside that same budget. Whatever goes wrong comes out as `AuthError` 503 with `Retry-After`.
+ */
+export class LookupGuard {
+  readonly #config: GuardConfig
+  #pending = 0
+  #failures = 0
+  #openUntil = 0
+  #probing = false
+  readonly #counts = { shed: 0, shortCircuited: 0, retries: 0 }
+
+  constructor(config: GuardConfig) {
+    this.#config = config
+  }
+
+  get state(): BreakerState {
+    if (this.#failures < this.#config.failureThreshold) return 'closed'
+    return Date.now() < this.#openUntil ? 'open' : 'half-open'
+  }
+
+  stats(): GuardStats {
+    return { breaker: this.state, ...this.#counts }
+  }
+
+  /** Runs one control-plane call under the guard's rules. */
+  async call<T>(lookup: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const state = this.state
+    if (state === 'open' || (state === 'half-open' && this.#probing)) {
+      this.#counts.shortCircuited++
+      throw authUnavailable(Math.max(1, Math.ceil((this.#openUntil - Date.now()) / 1000)))
+    }
+    if (this.#pending >= this.#config.maxPendingLookups) {
+      this.#counts.shed++
+      throw authUnavailable(1)
+    }
+    const probe = state === 'half-open'
+    if (probe) this.#probing = true
+    this.#pending++
+    try {
+      const result = await this.#attempt(lookup)
+      this.#failures = 0
+      return result
+    } catch (cause) {
+      if (++this.#failures >= this.#config.failureThreshold) this.#openUntil = Date.now() + this.#config.cooldownMs
+      throw authUnavailable(1, cause)
+    } finally {
+      this.#pending--
+      if (probe) this.#probing = false
+    }
+  }
+
+  async #attempt<T>(lookup: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.timeout(this.#config.timeoutMs)
+    try {
+      return await deadline(lookup, signal)
+    } catch (error) {
+      if (signal.aborted || !isConnectionError(error)) throw error
+      this.#counts.retries++
+      await sleep(10 + Math.random() * 40, undefined, { signal })
+      return await deadline(lookup, signal)
+    }
+  }
+}
+
+/** Runs a look-up that must settle by the time `signal` aborts, whether or not it listens to it. */
+function deadline<T>(lookup: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    // Through a promise, so that a look-up that throws synchronously fails like any other.
+    Promise.resolve(signal)
+      .then(lookup)
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}

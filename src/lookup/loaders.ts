@@ -1,0 +1,92 @@
+import { type Answer, credentialEntry, found, type Lifetimes, notFound, virtualKeyEntry } from '../cache/answers.js'
+import type { Entry } from '../cache/refreshing-cache.js'
+import { isJwtShaped, type ResolvedJwtOptions, verifyJwt } from '../credential/jwt.js'
+import { isKeyRecord, type Outcome } from '../credential/key-record.js'
+import type { LookupGuard } from './guard.js'
+import type { SharedTier } from '../fleet/shared-tier.js'
+import type { KeyLookup, VirtualKeyLookup } from '../types.js'
+import { isVirtualKeyRecord, type VirtualKeyOutcome } from '../virtual-key/virtual-key.js'
+
+/** What a virtual-key look-up needs: the slug, the caller's workspace, and the caller's credential. */
+export interface VirtualKeyRequest {
+  readonly slug: string
+  readonly workspaceId: string
+  readonly credential: string
+}
+
+/** Where answers come from, behind each instance's LRU. */
+export interface Sources {
+  readonly guard: LookupGuard
+  readonly lifetimes: Lifetimes
+  /** The Redis tier, or `null` without one. */
+  readonly tier: SharedTier | null
+}
+
+/** The shared-tier name of a credential's answer. */
+export const credentialName = (hash: string) => `k:${hash}`
+
+/**
+ * Loads a credential's cache entry: a JWT (when configured) is verified locally; an API key is asked of
+ * the key service — through the Redis tier when there is one. A key record (whatever its status) lives
+ * `ttlMs` + `staleMs`, an unknown key `negativeTtlMs`; no answer, or a garbled one, throws `AuthError` 503.
+ */
+export function credentialLoader(lookup: KeyLookup, jwt: ResolvedJwtOptions | null, { guard, lifetimes, tier }: Sources) {
+  async function askKeyService(apiKey: string): Promise<Answer> {
+    const record = await guard.call(async (signal) => checked(await lookup(apiKey, { signal }), isKeyRecord, 'key'))
+    const now = Date.now()
+    return record === null ? { kind: 'unknown', ...notFound(now, lifetimes) } : { kind: 'key', record, ...found(now, lifetimes) }
+  }
+
+  async function loadJwt(name: string, token: string, fallbackKeyId: string): Promise<Entry<Outcome>> {
+    const shared = await tier?.read(name)
+    if (shared?.kind === 'jwt') {
+      try {
+        return credentialEntry(shared, fallbackKeyId, Date.now())
+      } catch {
+        // claims that make no context: verify the token here instead
+      }
+    }
+    const verdict = await verifyJwt(token, jwt!)
+    if ('refusal' in verdict) {
+      const until = Date.now() + lifetimes.negativeTtlMs
+      return { value: { reject: verdict.refusal }, freshUntil: until, staleUntil: until, negative: true }
+    }
+    const answer: Answer = { kind: 'jwt', claims: verdict.claims, freshUntil: verdict.expiresAtMs, staleUntil: verdict.expiresAtMs }
+    await tier?.write(name, answer)
+    return credentialEntry(answer, fallbackKeyId, Date.now())
+  }
+
+  return async function loadCredential(hash: string, credential: string): Promise<Entry<Outcome>> {
+    const name = credentialName(hash)
+    const fallbackKeyId = `jwt_${hash.slice(0, 16)}`
+    if (jwt !== null && isJwtShaped(credential)) return loadJwt(name, credential, fallbackKeyId)
+    const fetch = () => askKeyService(credential)
+    const answer = tier === null ? await fetch() : await tier.resolve(name, fetch, keyIdOf)
+    return credentialEntry(answer, fallbackKeyId, Date.now())
+  }
+}
+
+/** The same for virtual keys, decided for the caller's workspace. */
+export function virtualKeyLoader(lookup: VirtualKeyLookup, { guard, lifetimes, tier }: Sources) {
+  async function askKeyService({ slug, credential }: VirtualKeyRequest): Promise<Answer> {
+    const record = await guard.call(async (signal) =>
+      checked(await lookup(slug, { credential, signal }), isVirtualKeyRecord, 'virtual key'),
+    )
+    const now = Date.now()
+    return record === null ? { kind: 'no-virtual-key', ...notFound(now, lifetimes) } : { kind: 'virtual-key', record, ...found(now, lifetimes) }
+  }
+
+  return async function loadVirtualKey(key: string, request: VirtualKeyRequest): Promise<Entry<VirtualKeyOutcome>> {
+    const fetch = () => askKeyService(request)
+    const answer = tier === null ? await fetch() : await tier.resolve(`v:${key}`, fetch)
+    return virtualKeyEntry(answer, request.workspaceId, Date.now())
+  }
+}
+
+const keyIdOf = (answer: Answer) => (answer.kind === 'key' ? answer.record.id : undefined)
+
+/** `null` or a record of the right shape; anything else is a garbled answer, a failure like a 5xx. */
+function checked<T>(answer: unknown, isRecord: (value: unknown) => value is T, what: string): T | null {
+  if (answer === null || isRecord(answer)) return answer
+  throw new TypeError(`key service answered with no ${what} record`)
+}

@@ -1,0 +1,193 @@
+import { type AuthError, insufficientScope, invalidRequest, misconfigured } from '../errors.js'
+import type { PortkeyAuth } from '../types.js'
+
+/**
+ * Scopes required per route. Keys are `'METHOD /path'` or `'/path'` (any method); a path segment
+ * `:name` matches one segment and a final `*` matches the rest. A value is a scope, or a list of scopes
+ * any one of which is enough. The first matching route applies; routes not listed need no scope beyond a
+ * valid credential.
+ *
+ * A route matches the request path or any tail of it that starts at a `/`, case-insensitively and with
+ * repeated slashes read as one: `'POST /v1/chat/completions'` also guards `/api/v1/chat/completions`
+ * and `//v1//chat/completions`. So no mount prefix (an Express sub-app, koa-mount) can leave a listed
+ * route open; a route that merely ends like a listed one needs its scope too.
+ *
+ * With a map in place, a path a router, a proxy or an upstream could read as another route is refused
+ * with 400 `invalid_request` before any scope is looked at: one that does not start with `/`, or holds a
+ * dot segment (`/./`, `/../`, a final `/.` or `/..`), a backslash, an encoded slash or backslash (`%2F`,
+ * `%5C`), an encoded unreserved character (`%2E`, `%63`: letters, digits, `-._~`) or a malformed `%`.
+ *
+ * @example { 'POST /v1/chat/completions': 'completions.write', 'GET /v1/models': ['completions.write', 'virtual_keys.list'] }
+ */
+export type ScopeMap = Readonly<Record<string, string | readonly string[]>>
+
+const INFERENCE = 'completions.write'
+
+/** Portkey's own route-to-scope mapping, as its gateway applies it (`scopes: 'portkey'`). */
+export const PORTKEY_SCOPES: ScopeMap = Object.freeze({
+  'POST /v1/chat/completions': INFERENCE,
+  'POST /v1/completions': INFERENCE,
+  'POST /v1/embeddings': INFERENCE,
+  'POST /v1/images/*': INFERENCE,
+  'POST /v1/audio/*': INFERENCE,
+  'POST /v1/messages': INFERENCE,
+  'POST /v1/responses': INFERENCE,
+  'POST /v1/moderations': INFERENCE,
+  'POST /v1/prompts/:id/completions': INFERENCE,
+  'POST /v1/prompts/:id/render': 'prompts.render',
+  'GET /v1/models': [INFERENCE, 'virtual_keys.list'],
+  'POST /v1/logs': 'logs.write',
+  'GET /v1/logs/exports*': 'logs.export',
+  'POST /v1/logs/exports*': 'logs.export',
+  'GET /v1/logs*': 'logs.read',
+  'POST /v1/feedback*': 'feedbacks.write',
+  'PUT /v1/feedback*': 'feedbacks.write',
+  'GET /v1/feedback*': 'feedbacks.read',
+  '/v1/mcp*': 'mcp.invoke',
+  '/v1/agents*': 'agents.invoke',
+  '/v1/guardrails*': 'guardrails.invoke',
+})
+
+/**
+ * True when `auth` holds every one of `scopes`.
+ * @example if (!hasPermissions(req.portkey, 'logs.read')) ...
+ */
+export function hasPermissions(auth: PortkeyAuth, ...scopes: string[]): boolean {
+  return scopes.every((scope) => auth.scopes.includes(scope))
+}
+
+/**
+ * Validates the scopes given to `requirePermissions()` once, when the route middleware is created, and
+ * returns the per-request check: `null` when `auth` holds them all, else the rejection — a 500 when no
+ * `portkeyAuth()` ran before it, so a forgotten guard fails loudly instead of leaving the route open.
+ */
+export function scopeGuard(scopes: readonly string[]): (auth: PortkeyAuth | undefined) => AuthError | null {
+  if (scopes.length === 0 || scopes.some((scope) => typeof scope !== 'string' || scope === '')) {
+    throw new TypeError('portkey-auth: requirePermissions() needs one or more non-empty scope strings')
+  }
+  return function scopeGuard(auth) {
+    if (auth === undefined) {
+      return misconfigured('requirePermissions() ran without portkeyAuth() before it: add portkeyAuth() ahead of this route.')
+    }
+    const missing = scopes.filter((scope) => !auth.scopes.includes(scope))
+    return missing.length === 0 ? null : insufficientScope(missing, `Missing permission: ${missing.join(', ')}.`)
+  }
+}
+
+interface Rule {
+  readonly method: string | null
+  /** Sticky: tested from one `/` of the path to its end, see `firstMatch()`. */
+  readonly pattern: RegExp
+  /** The character code its path starts with after the `/`; `null` for a parameter, `*` or nothing. */
+  readonly first: number | null
+  readonly anyOf: readonly string[]
+  readonly inference: boolean
+}
+
+/** Checks requests against a scope map; compiled once, when the verifier is created. */
+export interface RouteScopes {
+  /**
+   * `null` when the request may go on, else the rejection: 400 `invalid_request` for a path that could
+   * name another route (see `ScopeMap`), 403 `insufficient_scope` for a missing scope.
+   */
+  check(auth: PortkeyAuth, method: string, path: string): AuthError | null
+}
+
+/**
+ * Compiles a scope map (or `'portkey'` for Portkey's own) into a checker. With Portkey's map,
+ * organisation (admin) keys are refused on inference routes whatever their scopes, as Portkey does.
+ */
+export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
+  const portkey = map === 'portkey'
+  const rules: Rule[] = Object.entries(portkey ? PORTKEY_SCOPES : map).map(([route, scopes]) => {
+    const anyOf = typeof scopes === 'string' ? [scopes] : [...scopes]
+    if (anyOf.length === 0 || anyOf.some((scope) => typeof scope !== 'string' || scope === '')) {
+      throw new TypeError(`portkey-auth: scopes for ${JSON.stringify(route)} must be a scope or a non-empty list of scopes`)
+    }
+    const match = /^(?:([A-Z]+) )?(\/\S*)$/.exec(route)
+    if (!match) throw new TypeError(`portkey-auth: scope route ${JSON.stringify(route)} must look like 'POST /v1/path'`)
+    const path = match[2]!
+    const first = /^\/+([^/:*])/.exec(path)?.[1]?.charCodeAt(0) ?? null
+    return { method: match[1] ?? null, pattern: routePattern(path), first, anyOf, inference: portkey && scopes === INFERENCE }
+  })
+  const starts = firstCharacters(rules)
+  return {
+    check(auth, method, path) {
+      if (!unambiguous(path)) return invalidRequest(AMBIGUOUS_PATH)
+      // Express answers HEAD with the GET route, so a GET rule guards HEAD too.
+      const rule = firstMatch(rules, starts, method === 'HEAD' ? 'GET' : method, path)
+      if (rule === undefined) return null
+      if (rule.inference && auth.keyType === 'organisation-service') {
+        return insufficientScope([], 'Organisation API keys cannot call inference routes; use a workspace API key.')
+      }
+      return rule.anyOf.some((scope) => auth.scopes.includes(scope)) ? null : insufficientScope(rule.anyOf)
+    },
+  }
+}
+
+const AMBIGUOUS_PATH =
+  'The request path cannot be checked against the scope map: send it without dot segments, backslashes, encoded slashes or needlessly encoded characters.'
+
+const SLASH = 0x2f
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/
+// A malformed escape, or one of '/', '\\' or an unreserved character (letters, digits, '-', '.', '_', '~'):
+// routers, proxies and upstreams disagree on whether to decode those before routing.
+const RISKY_ESCAPE = /%(?![0-9a-f]{2})|%(?:2[d-f]|3\d|[46][1-9a-f]|5[0-9acf]|7[0-9ae])/i
+
+/** Whether every router, proxy and upstream reads `path` as the same route. Cheap for the usual path. */
+function unambiguous(path: string): boolean {
+  if (typeof path !== 'string' || path.charCodeAt(0) !== SLASH) return false
+  if (path.indexOf('%') === -1 && path.indexOf('\\') === -1 && path.indexOf('/.') === -1) return true
+  return !path.includes('\\') && !DOT_SEGMENT.test(path) && !RISKY_ESCAPE.test(path)
+}
+
+/**
+ * The first rule, in map order, that matches `path` from one of its `/` to the end. Only the last `/` of
+ * a run is tried (patterns read a run as one slash), and only where some rule can start: every pattern
+ * fails on the first character that differs, so the cost stays linear in the length of the path.
+ */
+function firstMatch(rules: readonly Rule[], starts: Set<number> | null, verb: string, path: string): Rule | undefined {
+  let best = rules.length
+  for (let at = path.indexOf('/'); at !== -1 && best > 0; at = path.indexOf('/', at + 1)) {
+    const next = path.charCodeAt(at + 1)
+    if (next === SLASH || (starts !== null && !starts.has(next | CASE_BIT))) continue
+    for (let i = 0; i < best; i++) {
+      const { method, pattern } = rules[i]!
+      if (method !== null && method !== verb) continue
+      pattern.lastIndex = at
+      if (pattern.test(path)) best = i
+    }
+  }
+  return rules[best]
+}
+
+const CASE_BIT = 0x20
+
+/**
+ * The first characters of the rules' paths after the `/`, ASCII case folded (as the `i` flag folds them);
+ * `null` when any tail may match: a rule starts with a parameter, a `*`, nothing, or a non-ASCII character.
+ */
+function firstCharacters(rules: readonly Rule[]): Set<number> | null {
+  const starts = new Set<number>()
+  for (const { first } of rules) {
+    if (first === null || first > 0x7f) return null
+    starts.add(first | CASE_BIT)
+  }
+  return starts
+}
+
+/**
+ * The sticky pattern of a route path. Segments are joined by `/+` and empty ones dropped, so that no two
+ * quantifiers can share a run of slashes (which could backtrack quadratically).
+ */
+function routePattern(path: string): RegExp {
+  const rest = path.endsWith('*')
+  const bare = rest ? path.slice(0, -1) : path
+  const segments = bare
+    .split('/')
+    .filter((segment) => segment !== '')
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+  const end = rest ? (bare.endsWith('/') && segments.length > 0 ? '/.*' : '.*') : '/*'
+  // Case-insensitive, as Express and the usual Koa routers match routes: /V1/Chat/Completions must not slip past.
+  return new RegExp(`/${segments.join('/+')}${end}$`, 'iys')
+}

@@ -1,0 +1,73 @@
+import { AuthError, type AuthErrorCode } from '../errors.js'
+import type { IncomingHeaders, PortkeyAuth } from '../types.js'
+
+/** How the cache answered a request: `none` when it was refused before the cache (a malformed credential). */
+export type CacheState = 'hit' | 'stale' | 'miss' | 'none'
+
+/** One request's outcome, as `onDecision` receives it. It never holds the credential. */
+export interface Decision {
+  /** Whether the request was let through. */
+  readonly admitted: boolean
+  /** 200 when admitted, else the rejection's status. */
+  readonly status: number
+  /** The rejection's stable code, `null` when admitted. */
+  readonly code: AuthErrorCode | null
+  /** The caller's key id when admitted, else `null`. */
+  readonly keyId: string | null
+  readonly method: PortkeyAuth['method'] | null
+  /** The virtual key's slug when one was resolved. */
+  readonly virtualKey: string | null
+  readonly cache: CacheState
+  /** Whether the Redis tier was connected when the request was decided; `null` without Redis. */
+  readonly redis: boolean | null
+  /** Time spent in the verifier, in milliseconds. */
+  readonly durationMs: number
+}
+
+/** Receives every decision; what it throws is ignored. */
+export type DecisionListener = (decision: Decision) => void
+
+/** Where a check notes how the cache answered; only made when someone listens. */
+export interface Trace {
+  cache: CacheState
+}
+
+/** A check answers synchronously when it can (a cached credential) and with a promise otherwise. */
+type Check<R> = (headers: IncomingHeaders, route: R | undefined, trace: Trace | null) => PortkeyAuth | Promise<PortkeyAuth>
+
+/**
+ * Wraps a check so that `listener` hears each outcome, keeping it synchronous where it was. Without a
+ * listener the check runs bare: no clock reads, no event objects.
+ */
+export function audited<R>(check: Check<R>, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
+  if (listener === undefined) return (headers: IncomingHeaders, route?: R) => check(headers, route, null)
+  const emit = (decision: Omit<Decision, 'redis' | 'durationMs'>, started: number) => {
+    try {
+      listener({ ...decision, redis: redisUp(), durationMs: performance.now() - started })
+    } catch {
+      // An audit hook must never be the reason a request fails.
+    }
+  }
+  return function auditedCheck(headers: IncomingHeaders, route?: R): PortkeyAuth | Promise<PortkeyAuth> {
+    const started = performance.now()
+    const trace: Trace = { cache: 'none' }
+    const admitted = (auth: PortkeyAuth) => {
+      const { keyId, method, virtualKey } = auth
+      emit({ admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: trace.cache }, started)
+      return auth
+    }
+    const refused = (error: unknown): never => {
+      const known = error instanceof AuthError
+      const status = known ? error.status : 500
+      emit({ admitted: false, status, code: known ? error.code : null, keyId: null, method: null, virtualKey: null, cache: trace.cache }, started)
+      throw error
+    }
+    let result: PortkeyAuth | Promise<PortkeyAuth>
+    try {
+      result = check(headers, route, trace)
+    } catch (error) {
+      return refused(error)
+    }
+    return result instanceof Promise ? result.then(admitted, refused) : admitted(result)
+  }
+}

@@ -1,0 +1,65 @@
+import { describe, expect, test } from 'vitest'
+import { resolveOptions, type VerifierOptions } from '../../src/options/resolve.js'
+import type { RedisClientLike } from '../../src/fleet/redis.js'
+
+const client = { isReady: false, sendCommand: async () => null } as unknown as RedisClientLike
+
+describe('resolveOptions: redis', () => {
+  test('absent: no Redis tier', () => {
+    expect(resolveOptions({}, {}).redis).toBeNull()
+  })
+
+  test.each<[string, VerifierOptions['redis'], object]>([
+    ['a URL', 'redis://127.0.0.1:6379', { url: 'redis://127.0.0.1:6379', prefix: 'portkey-auth:', timeoutMs: 250 }],
+    ['a TLS URL', 'rediss://cache.internal:6380', { url: 'rediss://cache.internal:6380' }],
+    ['a client', client, { client, prefix: 'portkey-auth:' }],
+    ['the long form', { client, prefix: 'app-a:', timeoutMs: 50 }, { client, prefix: 'app-a:', timeoutMs: 50 }],
+  ])('%s', (_name, redis, expected) => {
+    expect(resolveOptions({ redis }, {}).redis).toMatchObject(expected)
+  })
+
+  test.each<[string, unknown]>([
+    ['an http URL', 'http://127.0.0.1:6379'],
+    ['both client and url', { client, url: 'redis://127.0.0.1' }],
+    ['neither', { prefix: 'x:' }],
+    ['a client without sendCommand', { client: { isReady: true } }],
+    ['a number', 6379],
+    ['a prefix that is no string', { url: 'redis://127.0.0.1', prefix: 7 }],
+    ['a zero timeout', { url: 'redis://127.0.0.1', timeoutMs: 0 }],
+  ])('%s is a TypeError at construction', (_name, redis) => {
+    expect(() => resolveOptions({ redis } as VerifierOptions, {})).toThrow(TypeError)
+  })
+})
+
+describe('resolveOptions: the Redis namespace', () => {
+  const namespace = (options: VerifierOptions, env: NodeJS.ProcessEnv = {}) => resolveOptions({ redis: 'redis://127.0.0.1:6379', ...options }, env).redis!.namespace
+  const jwks = { keys: [] }
+
+  test('the prefix, then a digest of what makes an answer valid', () => {
+    expect(namespace({ redis: { url: 'redis://127.0.0.1:6379', prefix: 'app:' } })).toMatch(/^app:[\w-]{16}:$/)
+    expect(namespace({})).toMatch(/^portkey-auth:[\w-]{16}:$/)
+  })
+
+  test.each<[string, VerifierOptions, VerifierOptions]>([
+    ['control planes', { controlPlaneUrl: 'http://127.0.0.1:1' }, { controlPlaneUrl: 'http://127.0.0.1:2' }],
+    ['JWT key sets', { jwt: { jwks, issuer: 'i', audience: 'a' } }, { jwt: { jwksUrl: 'http://127.0.0.1:1/jwks', issuer: 'i', audience: 'a' } }],
+    ['JWT issuers', { jwt: { jwks, issuer: 'i1', audience: 'a' } }, { jwt: { jwks, issuer: 'i2', audience: 'a' } }],
+    ['JWT audiences', { jwt: { jwks, issuer: 'i', audience: 'a1' } }, { jwt: { jwks, issuer: 'i', audience: 'a2' } }],
+    ['JWT algorithms', { jwt: { jwks, issuer: 'i', audience: 'a' } }, { jwt: { jwks, issuer: 'i', audience: 'a', algorithms: ['ES256'] } }],
+    ['JWT on and off', {}, { jwt: { jwks, issuer: 'i', audience: 'a' } }],
+  ])('differs between two %s', (_name, one, other) => {
+    expect(namespace(one)).not.toBe(namespace(other))
+  })
+
+  test('is the same for the same settings, however they are spelt', () => {
+    expect(namespace({ controlPlaneUrl: 'http://127.0.0.1:1' })).toBe(namespace({}, { PORTKEY_CONTROL_PLANE_URL: 'http://127.0.0.1:1/' }))
+    expect(namespace({ timeoutMs: 100, cache: { ttlMs: 5 } })).toBe(namespace({}))
+  })
+
+  test('a custom lookup with Redis needs a prefix of its own: its answers cannot be told apart from another app’s', () => {
+    const lookup = async () => null
+    expect(() => resolveOptions({ lookup, redis: 'redis://127.0.0.1:6379' }, {})).toThrow(/custom lookup.*redis\.prefix/)
+    expect(() => resolveOptions({ lookupVirtualKey: lookup, redis: 'redis://127.0.0.1:6379' }, {})).toThrow(TypeError)
+    expect(resolveOptions({ lookup, redis: { url: 'redis://127.0.0.1:6379', prefix: 'my-keys:' } }, {}).redis?.prefix).toBe('my-keys:')
+  })
+})
