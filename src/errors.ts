@@ -63,23 +63,29 @@ export function errorBody(error: AuthError): AuthErrorBody {
   }
 }
 
-const challenge = (code: string) => ({
-  'www-authenticate': `Portkey realm="portkey", header="x-portkey-api-key", error="${code}"`,
-})
+/**
+ * The `WWW-Authenticate` header of a rejection, built in one place: `Portkey realm="portkey"`, then the
+ * header to send the credential in (for a missing or bad credential), the error code, and the scopes missing.
+ */
+export function challenge({ error, header = true, scope }: { error?: AuthErrorCode; header?: boolean; scope?: readonly string[] }) {
+  let value = 'Portkey realm="portkey"'
+  if (header) value += ', header="x-portkey-api-key"'
+  if (error !== undefined) value += `, error="${error}"`
+  if (scope !== undefined && scope.length > 0) value += `, scope="${scope.join(' ')}"`
+  return { 'www-authenticate': value }
+}
 
 export const missingApiKey = () =>
-  new AuthError('missing_api_key', 401, 'Missing credential: send your Portkey API key in the x-portkey-api-key header.', {
-    'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key"',
-  })
+  new AuthError('missing_api_key', 401, 'Missing credential: send your Portkey API key in the x-portkey-api-key header.', challenge({}))
 
 export const invalidApiKey = () =>
-  new AuthError('invalid_api_key', 401, 'Invalid Portkey API key.', challenge('invalid_api_key'))
+  new AuthError('invalid_api_key', 401, 'Invalid Portkey API key.', challenge({ error: 'invalid_api_key' }))
 
 export const expiredApiKey = () =>
-  new AuthError('expired_api_key', 401, 'This Portkey API key has expired.', challenge('expired_api_key'))
+  new AuthError('expired_api_key', 401, 'This Portkey API key has expired.', challenge({ error: 'expired_api_key' }))
 
 export const invalidToken = (reason: string, cause?: unknown) =>
-  new AuthError('invalid_token', 401, `Invalid Portkey token: ${reason}`, challenge('invalid_token'), { cause })
+  new AuthError('invalid_token', 401, `Invalid Portkey token: ${reason}`, challenge({ error: 'invalid_token' }), { cause })
 
 export const usageLimitExceeded = () =>
   new AuthError('usage_limit_exceeded', 412, 'The usage limit of this Portkey API key has been reached.')
@@ -92,9 +98,7 @@ export const virtualKeyNotAllowed = () =>
   new AuthError('virtual_key_not_allowed', 403, 'This virtual key does not exist or is not available to this API key.')
 
 export const insufficientScope = (missing: readonly string[], message = `Missing permission: ${missing.join(' or ')}.`) =>
-  new AuthError('insufficient_scope', 403, message, {
-    'www-authenticate': `Portkey realm="portkey", error="insufficient_scope"${missing.length ? `, scope="${missing.join(' ')}"` : ''}`,
-  })
+  new AuthError('insufficient_scope', 403, message, challenge({ error: 'insufficient_scope', header: false, scope: missing }))
 
 export const misconfigured = (message: string) => new AuthError('auth_misconfigured', 500, message)
 
@@ -108,3 +112,20 @@ export const authUnavailable = (retryAfterSec: number, cause?: unknown) =>
     { 'retry-after': String(retryAfterSec) },
     cause === undefined ? undefined : { cause },
   )
+
+// Internal errors: never thrown out of the verifier, which turns each into an `AuthError`.
+
+/** Why a verified token's claims cannot make a context (reported as 401 `invalid_token`). */
+export class ClaimsError extends Error {
+  override name = 'ClaimsError'
+}
+
+/** The key service answered, but not with something usable: treated as an outage, never as a rejection. */
+export class ControlPlaneError extends Error {
+  override name = 'ControlPlaneError'
+}
+
+/** Thrown inside the Redis tier when Redis cannot answer; the verifier then goes on without it. */
+export class RedisUnavailable extends Error {
+  override name = 'RedisUnavailable'
+}

@@ -1,4 +1,4 @@
-import type { VerifierOptions } from '../options/resolve.js'
+import type { VerifierOptions } from '../options/verifier-options.js'
 import { createVerifier, type Verifier } from '../verifier/create-verifier.js'
 
 /** What both adapters accept: verifier options (or a verifier to share), and how to treat the request. */

@@ -2,9 +2,10 @@ import type { JWTPayload } from 'jose'
 import type { Entry } from './refreshing-cache.js'
 import { claimsToAuth } from '../credential/claims.js'
 import { invalidApiKey, virtualKeyNotAllowed } from '../errors.js'
-import { isKeyRecord, type Outcome, recordOutcome } from '../credential/key-record.js'
-import type { KeyRecord, VirtualKeyRecord } from '../types.js'
-import { isVirtualKeyRecord, type VirtualKeyOutcome, virtualKeyOutcome } from '../virtual-key/virtual-key.js'
+import { isKeyRecord, recordOutcome } from '../credential/key-record.js'
+import type { Outcome } from '../records.js'
+import type { KeyRecord, PortkeyAuth, VirtualKey, VirtualKeyRecord } from '../types.js'
+import { isVirtualKeyRecord, virtualKeyOutcome } from '../virtual-key/virtual-key.js'
 
 /**
  * A resolved answer in the form instances share (as JSON, in Redis): the record itself — never the
@@ -32,16 +33,16 @@ export const found = (now: number, { ttlMs, staleMs }: Lifetimes) => ({ freshUnt
 export const notFound = (now: number, { negativeTtlMs }: Lifetimes) => ({ freshUntil: now + negativeTtlMs, staleUntil: now + negativeTtlMs })
 
 /** A credential's answer as a cache entry. */
-export function credentialEntry(answer: Answer, fallbackKeyId: string, now: number): Entry<Outcome> {
+export function credentialEntry(answer: Answer, fallbackKeyId: string, now: number): Entry<Outcome<PortkeyAuth>> {
   const { freshUntil, staleUntil } = answer
   if (answer.kind === 'key') return { value: recordOutcome(answer.record, now), freshUntil, staleUntil }
   // A JWT's entry lives until its exp (plus the clock tolerance), which freshUntil already holds.
-  if (answer.kind === 'jwt') return { value: { auth: claimsToAuth(answer.claims, fallbackKeyId), expiresAtMs: freshUntil }, freshUntil, staleUntil }
+  if (answer.kind === 'jwt') return { value: { value: claimsToAuth(answer.claims, fallbackKeyId), expiresAtMs: freshUntil }, freshUntil, staleUntil }
   return { value: { reject: invalidApiKey }, freshUntil, staleUntil, negative: true }
 }
 
 /** A virtual key's answer as a cache entry, decided for the caller's workspace. */
-export function virtualKeyEntry(answer: Answer, workspaceId: string, now: number): Entry<VirtualKeyOutcome> {
+export function virtualKeyEntry(answer: Answer, workspaceId: string, now: number): Entry<Outcome<VirtualKey>> {
   const { freshUntil, staleUntil } = answer
   if (answer.kind === 'virtual-key') return { value: virtualKeyOutcome(answer.record, workspaceId, now), freshUntil, staleUntil }
   return { value: { reject: virtualKeyNotAllowed }, freshUntil, staleUntil, negative: true }

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { TIMINGS } from '../options/defaults.js'
 
 /** A stored answer with its deadlines, in epoch milliseconds. */
 export interface Entry<V> {
@@ -17,6 +18,17 @@ export interface Entry<V> {
  * a loader that asks it first and the key service after.
  */
 export type Loader<V, A> = (key: string, arg: A) => Promise<Entry<V>>
+
+/** How the cache answered one request: `none` when it was refused before the cache (a malformed credential). */
+export type CacheState = 'hit' | 'stale' | 'miss' | 'none'
+
+/**
+ * Where one call notes how the cache answered, as lru-cache's `status` argument: made by the caller only
+ * when someone listens, and never shared between requests.
+ */
+export interface CacheStatus {
+  cache: CacheState
+}
 
 /** Counters since the verifier was created. */
 export interface CacheStats {
@@ -49,50 +61,45 @@ export class RefreshingCache<V, A> {
   readonly #pending = new Map<string, Promise<Entry<V>>>()
   readonly #load: Loader<V, A>
   readonly #counts = { hits: 0, stale: 0, misses: 0, lookups: 0, failures: 0 }
-  /**
-   * How the latest `serve()` or `get()` was answered. Read it right after the call: both are synchronous
-   * up to their answer, so no other request can come in between.
-   */
-  lastServe: 'hit' | 'stale' | 'miss' = 'miss'
 
   /** @param max - entries in all, at least 2 */
   constructor(max: number, load: Loader<V, A>) {
-    const negativeMax = Math.ceil(max / 10)
+    const negativeMax = Math.ceil(max * TIMINGS.negativeShare)
     this.#entries = new LRUCache({ max: max - negativeMax })
     this.#negatives = new LRUCache({ max: negativeMax })
     this.#load = load
   }
 
   /** The value for `key`: synchronously when an entry is servable, else once a look-up answers. */
-  get(key: string, arg: A): V | Promise<V> {
-    return this.serve(key, arg) ?? this.load(key, arg)
+  get(key: string, arg: A, status?: CacheStatus): V | Promise<V> {
+    return this.serve(key, arg, status) ?? this.load(key, arg, status)
   }
 
   /**
    * The value for `key` if an entry is servable now (fresh, or stale: then one background refresh is
    * started), else `undefined`. Synchronous: the hit path has no promise at all.
    */
-  serve(key: string, arg: A): V | undefined {
+  serve(key: string, arg: A, status?: CacheStatus): V | undefined {
     const entry = this.#entries.get(key) ?? this.#negatives.get(key)
     if (entry === undefined) return undefined
     const now = Date.now()
     if (now < entry.freshUntil) {
       this.#counts.hits++
-      this.lastServe = 'hit'
+      if (status !== undefined) status.cache = 'hit'
       return entry.value
     }
     if (now >= entry.staleUntil) return undefined
     this.#counts.stale++
-    this.lastServe = 'stale'
+    if (status !== undefined) status.cache = 'stale'
     // A failed refresh keeps the stale entry; the failure is counted in #start.
     if (!this.#pending.has(key)) this.#start(key, arg).catch(() => {})
     return entry.value
   }
 
   /** Waits for the look-up of `key` under way, or starts one: for a key `serve()` had nothing for. */
-  load(key: string, arg: A): Promise<V> {
+  load(key: string, arg: A, status?: CacheStatus): Promise<V> {
     this.#counts.misses++
-    this.lastServe = 'miss'
+    if (status !== undefined) status.cache = 'miss'
     return (this.#pending.get(key) ?? this.#start(key, arg)).then((fresh) => fresh.value)
   }
 

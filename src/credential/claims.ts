@@ -1,13 +1,9 @@
 import type { JWTPayload } from 'jose'
 import { rateLimits, stringMap } from './key-record.js'
+import { ClaimsError } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
 
 const PREFIX = 'portkey.'
-
-/** Why a verified token's claims cannot make a context (reported as 401 `invalid_token`). */
-export class ClaimsError extends Error {
-  override name = 'ClaimsError'
-}
 
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
 

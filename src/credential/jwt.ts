@@ -1,63 +1,9 @@
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors,
-  type JSONWebKeySet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from 'jose'
-import { ClaimsError, claimsToAuth } from './claims.js'
-import { type AuthError, authUnavailable, invalidToken } from '../errors.js'
-import { httpUrl, numberIn } from '../options/validate.js'
-
-/**
- * JWT settings; giving `jwksUrl` or `jwks` turns JWT credentials on. `issuer` and `audience` are then
- * required (here or in the environment): one identity provider signs tokens for many applications with
- * the same keys, and only `iss` and `aud` tell a token meant for this API from one meant for another.
- *
- * @example
- * ```ts
- * portkeyAuth({ jwt: { jwksUrl: 'https://idp.example.com/.well-known/jwks.json', issuer: 'https://idp.example.com/', audience: 'https://gateway.example.com' } })
- * ```
- */
-export interface JwtOptions {
-  /** URL of the organisation's JWKS, fetched once and again on an unknown `kid` (at most every 30 s). @default process.env.PORTKEY_JWKS_URL */
-  jwksUrl?: string
-  /** An inline JWKS, instead of a URL. */
-  jwks?: JSONWebKeySet
-  /** Accepted signature algorithms; `none` and HMAC are never accepted. @default ['RS256'] */
-  algorithms?: string[]
-  /**
-   * The `iss` a token must carry (one of them, for a list): your identity provider's issuer identifier.
-   * `false` accepts any issuer, on purpose. Required: without it (and without the env variable),
-   * creating the middleware throws a `TypeError`.
-   * @default process.env.PORTKEY_JWT_ISSUER (a comma-separated list, or `false`)
-   */
-  issuer?: string | string[] | false
-  /**
-   * The `aud` a token must carry (one of them, for a list): the identifier your identity provider puts in
-   * tokens meant for this API. `false` accepts any audience, on purpose. Required: without it (and without
-   * the env variable), creating the middleware throws a `TypeError`.
-   * @default process.env.PORTKEY_JWT_AUDIENCE (a comma-separated list, or `false`)
-   */
-  audience?: string | string[] | false
-  /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds, from 0 to 300. @default 5 */
-  clockToleranceSec?: number
-}
-
-/** Validated JWT settings. */
-export interface ResolvedJwtOptions {
-  readonly keys: JWTVerifyGetKey
-  readonly algorithms: readonly string[]
-  /** The accepted `iss` values; `undefined` when the check is turned off. */
-  readonly issuer: string[] | undefined
-  /** The accepted `aud` values; `undefined` when the check is turned off. */
-  readonly audience: string[] | undefined
-  readonly clockToleranceSec: number
-}
-
-const MAX_CLOCK_TOLERANCE_SEC = 300
+import { errors, type JWTPayload, jwtVerify } from 'jose'
+import { claimsToAuth } from './claims.js'
+import { authUnavailable, ClaimsError, invalidToken } from '../errors.js'
+import type { ResolvedJwtOptions } from '../options/jwt.js'
+import type { Outcome } from '../records.js'
+import type { PortkeyAuth } from '../types.js'
 
 // Three base64url parts; the third may be empty (an unsigned token, which verification then refuses).
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
@@ -65,92 +11,16 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 /** True for a credential shaped like a compact JWS; only then is it verified as a JWT. */
 export const isJwtShaped = (credential: string): boolean => JWT_SHAPE.test(credential)
 
-/** Validates JWT options once; `null` when JWT is not configured. */
-export function resolveJwtOptions(options: JwtOptions | undefined, env: NodeJS.ProcessEnv, timeoutMs: number): ResolvedJwtOptions | null {
-  const jwksUrl = options?.jwksUrl ?? (options?.jwks === undefined ? env.PORTKEY_JWKS_URL || undefined : undefined)
-  if (jwksUrl === undefined && options?.jwks === undefined) {
-    // Asking for JWT (even with `jwt: {}`) and giving it no keys is a mistake, not a way to turn it off.
-    if (options !== undefined) throw new TypeError('portkey-auth: jwt needs jwksUrl or jwks (or env PORTKEY_JWKS_URL)')
-    return null
-  }
-  if (jwksUrl !== undefined && options?.jwks !== undefined) throw new TypeError('portkey-auth: give jwt.jwksUrl or jwt.jwks, not both')
-  const algorithms = options?.algorithms ?? ['RS256']
-  if (!Array.isArray(algorithms) || algorithms.length === 0 || algorithms.some((alg) => typeof alg !== 'string' || /^(none|HS\d+)$/i.test(alg))) {
-    throw new TypeError('portkey-auth: jwt.algorithms must list asymmetric algorithms (never none or HMAC)')
-  }
-  // Honest clocks differ by seconds; five minutes is Microsoft's token-validation default and RFC 7519's
-  // "a few minutes". More keeps every token alive (and cached) that long past its exp, and a value in
-  // milliseconds by mistake (5000) is caught here rather than honoured.
-  const clockToleranceSec = numberIn('jwt.clockToleranceSec', options?.clockToleranceSec ?? 5, 0, MAX_CLOCK_TOLERANCE_SEC)
-  const issuer = expected('issuer', options?.issuer, env.PORTKEY_JWT_ISSUER)
-  const audience = expected('audience', options?.audience, env.PORTKEY_JWT_AUDIENCE)
-  if (issuer === MISSING || audience === MISSING) throw new TypeError(missingChecks({ issuer, audience }))
-  let keys: JWTVerifyGetKey
-  if (jwksUrl !== undefined) {
-    keys = createRemoteJWKSet(httpUrl('jwt.jwksUrl', jwksUrl), { timeoutDuration: timeoutMs })
-  } else {
-    try {
-      keys = createLocalJWKSet(options!.jwks!)
-    } catch (cause) {
-      throw new TypeError('portkey-auth: jwt.jwks must be a JSON Web Key Set', { cause })
-    }
-  }
-  return { keys: requireKid(keys), algorithms, issuer, audience, clockToleranceSec }
-}
-
-const CHECKS = {
-  issuer: { env: 'PORTKEY_JWT_ISSUER', to: "your identity provider's `iss`" },
-  audience: { env: 'PORTKEY_JWT_AUDIENCE', to: 'the `aud` of tokens meant for this API' },
-} as const
-type Check = keyof typeof CHECKS
-const MISSING = Symbol('missing')
-
-/** Says exactly what to set, since an operator meets this at start-up, often with env only. */
-function missingChecks(found: Record<Check, unknown>): string {
-  const missing = (Object.keys(CHECKS) as Check[]).filter((check) => found[check] === MISSING)
-  const settings = missing.map((check) => `jwt.${check} (or env ${CHECKS[check].env}) to ${CHECKS[check].to}`).join(', and ')
-  return (
-    `portkey-auth: jwt needs the ${missing.join(' and ')} its tokens must carry: set ${settings}; ` +
-    "to skip a check on purpose, set it to false (env value 'false')"
-  )
-}
-
 /**
- * The accepted values of `iss` or `aud`: the option, else the env list; `undefined` when turned off with
- * `false`, `MISSING` when neither says.
+ * Verifies a token locally and builds its context once: an `Outcome` to cache (trusted until `exp` plus
+ * the clock tolerance) with the verified `claims` to share through Redis, or a refusal when it fails
+ * verification or its claims make no context. A JWKS that cannot be fetched throws `AuthError` 503.
  */
-function expected(check: Check, option: unknown, envValue: string | undefined): string[] | undefined | typeof MISSING {
-  if (option === false) return undefined
-  if (option !== undefined) {
-    const values = typeof option === 'string' ? [option] : option
-    if (!Array.isArray(values) || values.length === 0 || values.some((value) => typeof value !== 'string' || value === '')) {
-      throw new TypeError(`portkey-auth: jwt.${check} must be a non-empty string, a list of them, or false`)
-    }
-    return [...(values as string[])]
-  }
-  if (envValue === undefined || envValue === '') return MISSING
-  if (envValue.trim() === 'false') return undefined
-  const values = envValue.split(',').map((value) => value.trim()).filter((value) => value !== '')
-  if (values.length === 0) throw new TypeError(`portkey-auth: env ${CHECKS[check].env} must list at least one value, comma-separated, or be 'false'`)
-  return values
-}
-
-/** Portkey's rule: the token must name its key. jose alone would try the only key of a one-key set. */
-function requireKid(keys: JWTVerifyGetKey): JWTVerifyGetKey {
-  return function keyByKid(header, token) {
-    if (typeof header.kid !== 'string' || header.kid === '') throw new errors.JWSInvalid('token header has no kid')
-    return keys(header, token)
-  }
-}
-
-/** What verifying a token decided: its claims and how long it may be trusted, or why it is refused. */
-export type JwtVerdict = { claims: JWTPayload; expiresAtMs: number } | { refusal: () => AuthError }
-
-/**
- * Verifies a token locally. A token that fails verification (or whose claims make no context) gets a
- * refusal; a JWKS that cannot be fetched throws `AuthError` 503.
- */
-export async function verifyJwt(token: string, config: ResolvedJwtOptions): Promise<JwtVerdict> {
+export async function verifyJwt(
+  token: string,
+  config: ResolvedJwtOptions,
+  fallbackKeyId: string,
+): Promise<{ outcome: Outcome<PortkeyAuth>; claims?: JWTPayload }> {
   try {
     const { payload } = await jwtVerify(token, config.keys, {
       algorithms: [...config.algorithms],
@@ -164,13 +34,13 @@ export async function verifyJwt(token: string, config: ResolvedJwtOptions): Prom
     if (typeof payload.iat === 'number' && payload.iat > Math.floor(Date.now() / 1000) + config.clockToleranceSec) {
       throw new ClaimsError('token iat is in the future')
     }
-    claimsToAuth(payload, '') // checks the claims make a context; the verifier builds the one it keeps
     // jose accepted it within the clock tolerance, so it is trusted as long.
-    return { claims: payload, expiresAtMs: ((payload.exp as number) + config.clockToleranceSec) * 1000 }
+    const expiresAtMs = ((payload.exp as number) + config.clockToleranceSec) * 1000
+    return { outcome: { value: claimsToAuth(payload, fallbackKeyId), expiresAtMs }, claims: payload }
   } catch (error) {
     if (isOutage(error)) throw authUnavailable(1, error)
     const cause = withoutClaims(error as Error)
-    return { refusal: () => invalidToken(cause.message, cause) }
+    return { outcome: { reject: () => invalidToken(cause.message, cause) } }
   }
 }
 

@@ -1,27 +1,8 @@
-import { type AuthError, expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
+import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
+import { decide, isDateString, isNonEmptyString, isObject, isString, nullable, optional, type Outcome } from '../records.js'
 import type { KeyRecord, KeyType, PortkeyAuth, RateLimit } from '../types.js'
 
-/**
- * What a look-up decided about a credential, stored once in the cache and shared by every request
- * that carries it: either a frozen context to admit with (until `expiresAtMs`), or a rejection.
- */
-export type Outcome =
-  | { readonly auth: PortkeyAuth; readonly expiresAtMs: number; readonly reject?: undefined }
-  | { readonly auth?: undefined; readonly reject: () => AuthError }
-
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
-
-export const isString = (value: unknown): value is string => typeof value === 'string'
-export const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value !== ''
-/** `undefined` (absent from the JSON) or passes `check`. */
-export const optional = (value: unknown, check: (value: unknown) => boolean) => value === undefined || check(value)
-/** `null`, absent, or passes `check`. */
-export const nullable = (value: unknown, check: (value: unknown) => boolean) => value == null || check(value)
-/** A JSON object: neither `null` nor an array. */
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value)
-/** A date string `Date.parse()` reads: a number is refused, which `Date.parse()` would take for a year. */
-export const isDateString = (value: unknown): value is string => typeof value === 'string' && !Number.isNaN(Date.parse(value))
 
 /**
  * Whether a record is usable: every field the context is built from has its type. Anything else (an
@@ -49,17 +30,14 @@ export function isKeyRecord(value: unknown): value is KeyRecord {
   )
 }
 
+const KEY_REFUSALS = { expired: expiredApiKey, exhausted: usageLimitExceeded, other: invalidApiKey }
+
 /**
  * Decides what a record means now: `active` (or no status) admits until `expires_at`; `exhausted` is 412;
  * `expired` or a past `expires_at` is 401 `expired_api_key`; any other status is 401 `invalid_api_key`.
  */
-export function recordOutcome(record: KeyRecord, now: number): Outcome {
-  const expiresAtMs = record.expires_at == null ? Infinity : Date.parse(record.expires_at)
-  const status = record.status === undefined ? 'active' : record.status
-  if (status === 'expired' || expiresAtMs <= now) return { reject: expiredApiKey }
-  if (status === 'exhausted') return { reject: usageLimitExceeded }
-  if (status !== 'active') return { reject: invalidApiKey }
-  return { auth: toAuth(record, expiresAtMs), expiresAtMs }
+export function recordOutcome(record: KeyRecord, now: number): Outcome<PortkeyAuth> {
+  return decide(record, now, KEY_REFUSALS, (expiresAtMs) => toAuth(record, expiresAtMs))
 }
 
 /** Builds the frozen context of an API-key record. */

@@ -1,13 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { hideCredential } from '../credential/header.js'
-import { AuthError, errorBody } from '../errors.js'
-import { type MiddlewareOptions, middlewareConfig } from '../adapters/middleware-options.js'
-import { scopeGuard } from '../permissions/route-scopes.js'
+import { createDispatch, createPermissionCheck, type Framework } from '../adapters/dispatch.js'
+import type { MiddlewareOptions } from '../adapters/middleware-options.js'
+import { type AuthError, errorBody } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
-import type { RequestRoute, Verifier } from '../verifier/create-verifier.js'
+import type { Verifier } from '../verifier/verifier.js'
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
+  // biome-ignore lint/style/noNamespace: Express's own way to extend its Request type.
   namespace Express {
     interface Request {
       /** The caller's Portkey context, set by `portkeyAuth()`; absent on routes it does not guard. */
@@ -17,13 +16,26 @@ declare global {
 }
 
 /**
- * Takes over the response to a rejected request. `(error, req, res, next) => next(error)` hands it to
- * your Express error handler instead; the error carries `status`, `headers` and `expose`.
+ * Takes over the response to a rejected request (from `portkeyAuth()` and the `requirePermissions()` after
+ * it). `(error, req, res, next) => next(error)` hands it to your Express error handler instead; the error
+ * carries `status`, `headers` and `expose`.
  */
 export type ExpressErrorHandler = (error: AuthError, req: Request, res: Response, next: NextFunction) => void
 
 /** Options of the Express middleware. */
 export type ExpressAuthOptions = MiddlewareOptions<ExpressErrorHandler>
+
+const EXPRESS: Framework<Request, Response, NextFunction, void> = {
+  headers: (req) => req.headers,
+  // The mount path and the parsed path below it; a target Node cannot parse gives '', which the map refuses.
+  route: (req) => ({ method: req.method, path: typeof req.path === 'string' ? req.baseUrl + req.path : '' }),
+  request: (req) => req,
+  attach: (req, auth) => void (req.portkey = auth),
+  attached: (req) => req.portkey as PortkeyAuth | undefined,
+  next: (_req, _res, next) => next(),
+  send: (error, _req, res) => void res.status(error.status).set(error.headers).json(errorBody(error)),
+  fail: (error, _req, _res, next) => next(error),
+}
 
 /**
  * Express middleware: admits requests with a valid Portkey credential and sets `req.portkey`;
@@ -36,63 +48,26 @@ export type ExpressAuthOptions = MiddlewareOptions<ExpressErrorHandler>
  * ```
  */
 export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHandler {
-  const { verifier, hideCredentials, onError = sendError } = middlewareConfig(options)
-  const admit = (req: Request, next: NextFunction, auth: PortkeyAuth) => {
-    req.portkey = auth
-    if (hideCredentials) hideCredential(req)
-    next()
-  }
-  // Hidden on refusal too: an error handler that logs or forwards the request must not leak the key.
-  const refuse = (error: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (hideCredentials) hideCredential(req)
-    return error instanceof AuthError ? onError(error, req, res, next) : next(error)
-  }
-
+  const dispatch = createDispatch(options, EXPRESS)
   return function portkeyAuth(req, res, next) {
-    let result: PortkeyAuth | Promise<PortkeyAuth>
-    try {
-      result = verifier.check(req.headers, verifier.routed ? route(req) : undefined)
-    } catch (error) {
-      return refuse(error, req, res, next)
-    }
-    // A cached credential is answered in this tick; only a look-up goes through a promise.
-    if (!(result instanceof Promise)) return admit(req, next, result)
-    result.then(
-      (auth) => admit(req, next, auth),
-      (error: unknown) => refuse(error, req, res, next),
-    )
-      // An onError that throws (the Koa habit) reaches the app's error handler instead of hanging the request.
-      .catch(next)
+    const done = dispatch(req, res, next)
+    // An onError that throws (the Koa habit) reaches the app's error handler instead of hanging the request.
+    if (done instanceof Promise) done.catch(next)
   }
-}
-
-/**
- * The full path the router routes on: the mount path and the parsed path below it (no query, no
- * fragment, no scheme and host of an absolute-form target). A target Node cannot parse gives `''`,
- * which the scope map refuses.
- */
-function route(req: Request): RequestRoute {
-  const path: unknown = req.path
-  return { method: req.method, path: typeof path === 'string' ? req.baseUrl + path : '' }
 }
 
 /**
  * Route middleware after `portkeyAuth()`: passes when the caller holds every one of `scopes`, else
- * answers 403 `insufficient_scope`. Without `portkeyAuth()` before it, it answers 500 rather than pass.
+ * answers 403 `insufficient_scope` (through `portkeyAuth()`'s `onError`). Without `portkeyAuth()` before
+ * it, it answers 500 rather than pass.
  *
  * @example app.get('/v1/logs', requirePermissions('logs.read'), listLogs)
  */
 export function requirePermissions(...scopes: string[]): RequestHandler {
-  const guard = scopeGuard(scopes)
+  const check = createPermissionCheck(scopes, EXPRESS)
   return function requirePermissions(req, res, next) {
-    const error = guard(req.portkey as PortkeyAuth | undefined)
-    if (error === null) next()
-    else sendError(error, req, res)
+    check(req, res, next)
   }
-}
-
-function sendError(error: AuthError, _req: Request, res: Response): void {
-  res.status(error.status).set(error.headers).json(errorBody(error))
 }
 
 export type { PortkeyAuth, Verifier }

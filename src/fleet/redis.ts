@@ -1,3 +1,4 @@
+import { RedisUnavailable } from '../errors.js'
 import type { Milliseconds } from '../types.js'
 
 /**
@@ -25,11 +26,6 @@ export interface RedisOptions {
   prefix?: string
   /** Time allowed for one Redis command, in milliseconds; past it the verifier goes on without Redis. @default 250 */
   timeoutMs?: Milliseconds
-}
-
-/** Thrown inside the tier when Redis cannot answer; the verifier then goes on without it. */
-export class RedisUnavailable extends Error {
-  override name = 'RedisUnavailable'
 }
 
 /** Health counters of the Redis tier, part of `verifier.stats()`. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Answer, isAnswer } from '../cache/answers.js'
+import { TIMINGS } from '../options/defaults.js'
 import type { RedisConnection, RedisStats } from './redis.js'
 
 /**
@@ -74,7 +75,7 @@ export class SharedTier {
         if (shared !== undefined && Date.now() < shared.staleUntil) return this.#hit(shared)
         if (Date.now() >= deadline) return fetch()
         this.#counts.waits++
-        await sleep(20)
+        await sleep(TIMINGS.lockPollMs)
         shared = await this.read(name)
         continue
       }

@@ -1,3 +1,4 @@
+import { ControlPlaneError } from '../errors.js'
 import type { KeyLookup, KeyRecord, VirtualKeyLookup, VirtualKeyRecord } from '../types.js'
 
 /** Path of the key-details call on Portkey's control plane. */
@@ -12,11 +13,6 @@ export const VIRTUAL_KEYS_PATH = '/v2/virtual-keys/'
  * streams without one. Either is an outage (503), never a record.
  */
 export const MAX_CONTROL_PLANE_BODY_BYTES = 1024 * 1024
-
-/** The key service answered, but not with something usable: treated as an outage, never as a rejection. */
-export class ControlPlaneError extends Error {
-  override name = 'ControlPlaneError'
-}
 
 /**
  * The default key look-up: `GET {baseUrl}/v2/api-keys/self/details` with the key in `x-portkey-api-key`.

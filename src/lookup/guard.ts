@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { authUnavailable } from '../errors.js'
+import { TIMINGS } from '../options/defaults.js'
 import type { Milliseconds } from '../types.js'
 
 /** Circuit-breaker settings. */
@@ -102,7 +103,8 @@ export class LookupGuard {
     } catch (error) {
       if (signal.aborted || !isConnectionError(error)) throw error
       this.#counts.retries++
-      await sleep(10 + Math.random() * 40, undefined, { signal })
+      const { min, max } = TIMINGS.retryJitterMs
+      await sleep(min + Math.random() * (max - min), undefined, { signal })
       return await deadline(lookup, signal)
     }
   }

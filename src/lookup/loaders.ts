@@ -1,11 +1,13 @@
 import { type Answer, credentialEntry, found, type Lifetimes, notFound, virtualKeyEntry } from '../cache/answers.js'
 import type { Entry } from '../cache/refreshing-cache.js'
-import { isJwtShaped, type ResolvedJwtOptions, verifyJwt } from '../credential/jwt.js'
-import { isKeyRecord, type Outcome } from '../credential/key-record.js'
+import { isJwtShaped, verifyJwt } from '../credential/jwt.js'
+import { isKeyRecord } from '../credential/key-record.js'
+import type { ResolvedJwtOptions } from '../options/jwt.js'
+import type { Outcome } from '../records.js'
 import type { LookupGuard } from './guard.js'
 import type { SharedTier } from '../fleet/shared-tier.js'
-import type { KeyLookup, VirtualKeyLookup } from '../types.js'
-import { isVirtualKeyRecord, type VirtualKeyOutcome } from '../virtual-key/virtual-key.js'
+import type { KeyLookup, PortkeyAuth, VirtualKey, VirtualKeyLookup } from '../types.js'
+import { isVirtualKeyRecord } from '../virtual-key/virtual-key.js'
 
 /** What a virtual-key look-up needs: the slug, the caller's workspace, and the caller's credential. */
 export interface VirtualKeyRequest {
@@ -37,7 +39,7 @@ export function credentialLoader(lookup: KeyLookup, jwt: ResolvedJwtOptions | nu
     return record === null ? { kind: 'unknown', ...notFound(now, lifetimes) } : { kind: 'key', record, ...found(now, lifetimes) }
   }
 
-  async function loadJwt(name: string, token: string, fallbackKeyId: string): Promise<Entry<Outcome>> {
+  async function loadJwt(name: string, token: string, fallbackKeyId: string): Promise<Entry<Outcome<PortkeyAuth>>> {
     const shared = await tier?.read(name)
     if (shared?.kind === 'jwt') {
       try {
@@ -46,17 +48,17 @@ export function credentialLoader(lookup: KeyLookup, jwt: ResolvedJwtOptions | nu
         // claims that make no context: verify the token here instead
       }
     }
-    const verdict = await verifyJwt(token, jwt!)
-    if ('refusal' in verdict) {
+    const { outcome, claims } = await verifyJwt(token, jwt!, fallbackKeyId)
+    if (outcome.value === undefined) {
       const until = Date.now() + lifetimes.negativeTtlMs
-      return { value: { reject: verdict.refusal }, freshUntil: until, staleUntil: until, negative: true }
+      return { value: outcome, freshUntil: until, staleUntil: until, negative: true }
     }
-    const answer: Answer = { kind: 'jwt', claims: verdict.claims, freshUntil: verdict.expiresAtMs, staleUntil: verdict.expiresAtMs }
-    await tier?.write(name, answer)
-    return credentialEntry(answer, fallbackKeyId, Date.now())
+    const { expiresAtMs } = outcome
+    await tier?.write(name, { kind: 'jwt', claims: claims!, freshUntil: expiresAtMs, staleUntil: expiresAtMs })
+    return { value: outcome, freshUntil: expiresAtMs, staleUntil: expiresAtMs }
   }
 
-  return async function loadCredential(hash: string, credential: string): Promise<Entry<Outcome>> {
+  return async function loadCredential(hash: string, credential: string): Promise<Entry<Outcome<PortkeyAuth>>> {
     const name = credentialName(hash)
     const fallbackKeyId = `jwt_${hash.slice(0, 16)}`
     if (jwt !== null && isJwtShaped(credential)) return loadJwt(name, credential, fallbackKeyId)
@@ -76,7 +78,7 @@ export function virtualKeyLoader(lookup: VirtualKeyLookup, { guard, lifetimes, t
     return record === null ? { kind: 'no-virtual-key', ...notFound(now, lifetimes) } : { kind: 'virtual-key', record, ...found(now, lifetimes) }
   }
 
-  return async function loadVirtualKey(key: string, request: VirtualKeyRequest): Promise<Entry<VirtualKeyOutcome>> {
+  return async function loadVirtualKey(key: string, request: VirtualKeyRequest): Promise<Entry<Outcome<VirtualKey>>> {
     const fetch = () => askKeyService(request)
     const answer = tier === null ? await fetch() : await tier.resolve(`v:${key}`, fetch)
     return virtualKeyEntry(answer, request.workspaceId, Date.now())

@@ -1,5 +1,7 @@
-import { type AuthError, insufficientScope, invalidRequest, misconfigured } from '../errors.js'
+import { type AuthError, insufficientScope, invalidRequest } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
+import { AMBIGUOUS_PATH, unambiguous } from './path-shape.js'
+import { INFERENCE, PORTKEY_SCOPES } from './portkey-scopes.js'
 
 /**
  * Scopes required per route. Keys are `'METHOD /path'` or `'/path'` (any method); a path segment
@@ -20,59 +22,6 @@ import type { PortkeyAuth } from '../types.js'
  * @example { 'POST /v1/chat/completions': 'completions.write', 'GET /v1/models': ['completions.write', 'virtual_keys.list'] }
  */
 export type ScopeMap = Readonly<Record<string, string | readonly string[]>>
-
-const INFERENCE = 'completions.write'
-
-/** Portkey's own route-to-scope mapping, as its gateway applies it (`scopes: 'portkey'`). */
-export const PORTKEY_SCOPES: ScopeMap = Object.freeze({
-  'POST /v1/chat/completions': INFERENCE,
-  'POST /v1/completions': INFERENCE,
-  'POST /v1/embeddings': INFERENCE,
-  'POST /v1/images/*': INFERENCE,
-  'POST /v1/audio/*': INFERENCE,
-  'POST /v1/messages': INFERENCE,
-  'POST /v1/responses': INFERENCE,
-  'POST /v1/moderations': INFERENCE,
-  'POST /v1/prompts/:id/completions': INFERENCE,
-  'POST /v1/prompts/:id/render': 'prompts.render',
-  'GET /v1/models': [INFERENCE, 'virtual_keys.list'],
-  'POST /v1/logs': 'logs.write',
-  'GET /v1/logs/exports*': 'logs.export',
-  'POST /v1/logs/exports*': 'logs.export',
-  'GET /v1/logs*': 'logs.read',
-  'POST /v1/feedback*': 'feedbacks.write',
-  'PUT /v1/feedback*': 'feedbacks.write',
-  'GET /v1/feedback*': 'feedbacks.read',
-  '/v1/mcp*': 'mcp.invoke',
-  '/v1/agents*': 'agents.invoke',
-  '/v1/guardrails*': 'guardrails.invoke',
-})
-
-/**
- * True when `auth` holds every one of `scopes`.
- * @example if (!hasPermissions(req.portkey, 'logs.read')) ...
- */
-export function hasPermissions(auth: PortkeyAuth, ...scopes: string[]): boolean {
-  return scopes.every((scope) => auth.scopes.includes(scope))
-}
-
-/**
- * Validates the scopes given to `requirePermissions()` once, when the route middleware is created, and
- * returns the per-request check: `null` when `auth` holds them all, else the rejection — a 500 when no
- * `portkeyAuth()` ran before it, so a forgotten guard fails loudly instead of leaving the route open.
- */
-export function scopeGuard(scopes: readonly string[]): (auth: PortkeyAuth | undefined) => AuthError | null {
-  if (scopes.length === 0 || scopes.some((scope) => typeof scope !== 'string' || scope === '')) {
-    throw new TypeError('portkey-auth: requirePermissions() needs one or more non-empty scope strings')
-  }
-  return function scopeGuard(auth) {
-    if (auth === undefined) {
-      return misconfigured('requirePermissions() ran without portkeyAuth() before it: add portkeyAuth() ahead of this route.')
-    }
-    const missing = scopes.filter((scope) => !auth.scopes.includes(scope))
-    return missing.length === 0 ? null : insufficientScope(missing, `Missing permission: ${missing.join(', ')}.`)
-  }
-}
 
 interface Rule {
   readonly method: string | null
@@ -125,21 +74,7 @@ export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
   }
 }
 
-const AMBIGUOUS_PATH =
-  'The request path cannot be checked against the scope map: send it without dot segments, backslashes, encoded slashes or needlessly encoded characters.'
-
 const SLASH = 0x2f
-const DOT_SEGMENT = /\/\.\.?(?:\/|$)/
-// A malformed escape, or one of '/', '\\' or an unreserved character (letters, digits, '-', '.', '_', '~'):
-// routers, proxies and upstreams disagree on whether to decode those before routing.
-const RISKY_ESCAPE = /%(?![0-9a-f]{2})|%(?:2[d-f]|3\d|[46][1-9a-f]|5[0-9acf]|7[0-9ae])/i
-
-/** Whether every router, proxy and upstream reads `path` as the same route. Cheap for the usual path. */
-function unambiguous(path: string): boolean {
-  if (typeof path !== 'string' || path.charCodeAt(0) !== SLASH) return false
-  if (path.indexOf('%') === -1 && path.indexOf('\\') === -1 && path.indexOf('/.') === -1) return true
-  return !path.includes('\\') && !DOT_SEGMENT.test(path) && !RISKY_ESCAPE.test(path)
-}
 
 /**
  * The first rule, in map order, that matches `path` from one of its `/` to the end. Only the last `/` of

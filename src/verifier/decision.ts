@@ -1,8 +1,9 @@
+import type { CacheState, CacheStatus } from '../cache/refreshing-cache.js'
 import { AuthError, type AuthErrorCode } from '../errors.js'
+import type { MaybePromise } from '../maybe-promise.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
-
-/** How the cache answered a request: `none` when it was refused before the cache (a malformed credential). */
-export type CacheState = 'hit' | 'stale' | 'miss' | 'none'
+import type { Check } from './pipeline.js'
+import type { RequestRoute } from './verifier.js'
 
 /** One request's outcome, as `onDecision` receives it. It never holds the credential. */
 export interface Decision {
@@ -27,20 +28,12 @@ export interface Decision {
 /** Receives every decision; what it throws is ignored. */
 export type DecisionListener = (decision: Decision) => void
 
-/** Where a check notes how the cache answered; only made when someone listens. */
-export interface Trace {
-  cache: CacheState
-}
-
-/** A check answers synchronously when it can (a cached credential) and with a promise otherwise. */
-type Check<R> = (headers: IncomingHeaders, route: R | undefined, trace: Trace | null) => PortkeyAuth | Promise<PortkeyAuth>
-
 /**
  * Wraps a check so that `listener` hears each outcome, keeping it synchronous where it was. Without a
  * listener the check runs bare: no clock reads, no event objects.
  */
-export function audited<R>(check: Check<R>, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
-  if (listener === undefined) return (headers: IncomingHeaders, route?: R) => check(headers, route, null)
+export function audited(check: Check, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
+  if (listener === undefined) return (headers: IncomingHeaders, route?: RequestRoute) => check(headers, route, undefined)
   const emit = (decision: Omit<Decision, 'redis' | 'durationMs'>, started: number) => {
     try {
       listener({ ...decision, redis: redisUp(), durationMs: performance.now() - started })
@@ -48,26 +41,28 @@ export function audited<R>(check: Check<R>, listener: DecisionListener | undefin
       // An audit hook must never be the reason a request fails.
     }
   }
-  return function auditedCheck(headers: IncomingHeaders, route?: R): PortkeyAuth | Promise<PortkeyAuth> {
+  return function auditedCheck(headers: IncomingHeaders, route?: RequestRoute): MaybePromise<PortkeyAuth> {
     const started = performance.now()
-    const trace: Trace = { cache: 'none' }
+    const status: CacheStatus = { cache: 'none' }
     const admitted = (auth: PortkeyAuth) => {
       const { keyId, method, virtualKey } = auth
-      emit({ admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: trace.cache }, started)
+      emit({ admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: status.cache }, started)
       return auth
     }
     const refused = (error: unknown): never => {
       const known = error instanceof AuthError
-      const status = known ? error.status : 500
-      emit({ admitted: false, status, code: known ? error.code : null, keyId: null, method: null, virtualKey: null, cache: trace.cache }, started)
+      const code = known ? error.code : null
+      emit({ admitted: false, status: known ? error.status : 500, code, keyId: null, method: null, virtualKey: null, cache: status.cache }, started)
       throw error
     }
-    let result: PortkeyAuth | Promise<PortkeyAuth>
+    let result: MaybePromise<PortkeyAuth>
     try {
-      result = check(headers, route, trace)
+      result = check(headers, route, status)
     } catch (error) {
       return refused(error)
     }
     return result instanceof Promise ? result.then(admitted, refused) : admitted(result)
   }
 }
+
+export type { CacheState }

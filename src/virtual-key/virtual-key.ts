@@ -1,5 +1,5 @@
-import { type AuthError, invalidRequest, virtualKeyNotAllowed, virtualKeyUsageLimitExceeded } from '../errors.js'
-import { isDateString, isNonEmptyString, isObject, isString, nullable, optional } from '../credential/key-record.js'
+import { invalidRequest, virtualKeyNotAllowed, virtualKeyUsageLimitExceeded } from '../errors.js'
+import { decide, isDateString, isNonEmptyString, isObject, isString, nullable, optional, type Outcome } from '../records.js'
 import type { IncomingHeaders, VirtualKey, VirtualKeyRecord } from '../types.js'
 
 export const VIRTUAL_KEY_HEADER = 'x-portkey-virtual-key'
@@ -7,11 +7,6 @@ export const PROVIDER_HEADER = 'x-portkey-provider'
 
 // Letters, digits, '_', '-', '.', not starting with '.': nothing a URL path could read as another segment.
 const SLUG_SHAPE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/
-
-/** What a virtual-key look-up decided for one workspace: the key to attach, or a rejection. */
-export type VirtualKeyOutcome =
-  | { readonly virtualKey: VirtualKey; readonly expiresAtMs: number; readonly reject?: undefined }
-  | { readonly virtualKey?: undefined; readonly reject: () => AuthError }
 
 /**
  * The virtual-key slug a request names: `x-portkey-virtual-key: <slug>`, or the Model Catalog form
@@ -64,12 +59,10 @@ export function isVirtualKeyRecord(value: unknown): value is VirtualKeyRecord {
  * has no status; `null` is not that), belongs to that workspace and has not expired; 412 when
  * `exhausted`; otherwise one and the same 403.
  */
-export function virtualKeyOutcome(record: VirtualKeyRecord, workspaceId: string, now: number): VirtualKeyOutcome {
-  const expiresAtMs = record.expires_at == null ? Infinity : Date.parse(record.expires_at)
-  const status = record.status === undefined ? 'active' : record.status
-  if (record.workspace_id !== workspaceId || expiresAtMs <= now) return { reject: virtualKeyNotAllowed }
-  if (status === 'exhausted') return { reject: virtualKeyUsageLimitExceeded }
-  if (status !== 'active') return { reject: virtualKeyNotAllowed }
-  const virtualKey = Object.freeze({ slug: record.slug, provider: record.ai_provider_name, status })
-  return { virtualKey, expiresAtMs }
+export function virtualKeyOutcome(record: VirtualKeyRecord, workspaceId: string, now: number): Outcome<VirtualKey> {
+  if (record.workspace_id !== workspaceId) return { reject: virtualKeyNotAllowed }
+  return decide(record, now, VIRTUAL_KEY_REFUSALS, () => Object.freeze({ slug: record.slug, provider: record.ai_provider_name, status: record.status ?? 'active' }))
 }
+
+// One 403 for an expired key and any other unusable status, as for another workspace's.
+const VIRTUAL_KEY_REFUSALS = { expired: virtualKeyNotAllowed, exhausted: virtualKeyUsageLimitExceeded, other: virtualKeyNotAllowed }

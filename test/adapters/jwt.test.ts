@@ -1,4 +1,3 @@
-import { SignJWT } from 'jose'
 import type { Middleware } from 'koa'
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
 import type { AuthErrorBody } from '../../src/errors.js'
@@ -72,43 +71,14 @@ function expect403(res: RawResponse, code: 'insufficient_scope' | 'virtual_key_n
   return body
 }
 
-interface BadToken {
-  name: string
-  token: () => Promise<string>
-  /** JWKS fetches the request causes: none when the header alone rules the token out. */
-  fetches: number
-}
-
-const BAD_TOKENS: BadToken[] = [
-  { name: 'expired', token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 3600 }), fetches: 1 },
-  { name: 'exp-less', token: () => issuer.sign({ ...CLAIMS, exp: undefined }), fetches: 1 },
-  {
-    name: 'tampered (payload changed under the old signature)',
-    token: async () => {
-      const [header, , signature] = (await issuer.sign(CLAIMS)).split('.') as [string, string, string]
-      return `${header}.${b64({ ...CLAIMS, portkey_oid: 'org_victim', exp: nowSec() + 600 })}.${signature}`
-    },
-    fetches: 1,
-  },
+/**
+ * What a refused token looks like over HTTP. Which tokens are refused, with which cause and how many
+ * JWKS fetches, is the table in test/credential/jwt.test.ts; these two cover both ways to a refusal:
+ * after the JWKS fetch, and from the header alone.
+ */
+const REFUSED_TOKENS: { name: string; token: () => Promise<string>; fetches: number }[] = [
   { name: 'signed by another key under the right kid', token: () => forger.sign(CLAIMS), fetches: 1 },
-  { name: 'with an unknown kid', token: () => issuer.sign(CLAIMS, { kid: 'nobody' }), fetches: 1 },
-  { name: 'with no kid', token: () => issuer.sign(CLAIMS, { kid: undefined }), fetches: 0 },
-  { name: 'org-less', token: () => issuer.sign({ portkey_workspace: WORKSPACE, sub: 'user_1' }), fetches: 1 },
-  { name: 'of another issuer signing with the same keys', token: () => issuer.sign({ ...CLAIMS, iss: 'https://other-tenant.example' }), fetches: 1 },
-  { name: 'iss-less', token: () => issuer.sign({ ...CLAIMS, iss: undefined }), fetches: 1 },
-  { name: 'minted for another application (wrong aud)', token: () => issuer.sign({ ...CLAIMS, aud: 'https://billing.example/api' }), fetches: 1 },
-  { name: 'aud-less', token: () => issuer.sign({ ...CLAIMS, aud: undefined }), fetches: 1 },
-  { name: 'issued ten minutes from now (iat in the future)', token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 600 }), fetches: 1 },
-  { name: "alg 'none'", token: async () => `${b64({ alg: 'none', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`, fetches: 0 },
-  {
-    name: 'HS256',
-    token: () =>
-      new SignJWT(CLAIMS)
-        .setProtectedHeader({ alg: 'HS256', kid: issuer.kid })
-        .setExpirationTime('1h')
-        .sign(new TextEncoder().encode('a-shared-secret-of-at-least-32-bytes!')),
-    fetches: 0,
-  },
+  { name: "with alg 'none'", token: async () => `${b64({ alg: 'none', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`, fetches: 0 },
 ]
 
 describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
@@ -141,16 +111,6 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
     expect(stub.calls()).toBe(1)
   })
 
-  test('the other claim spellings (organisation_id, workspace_slug, a scopes array) give the same context', async () => {
-    const { app } = await setup(framework)
-    const token = await issuer.sign({ organisation_id: ORG, workspace_slug: WORKSPACE, scopes: ['portkey.completions.write', 'logs.read'], uid: 'u_9' })
-    const res = await sendKey(app, token)
-    expect(res.status).toBe(200)
-    expect(res.json()).toMatchObject({
-      portkey: { method: 'jwt', organisationId: ORG, workspaceId: WORKSPACE, scopes: ['completions.write', 'logs.read'], userId: 'u_9' },
-    })
-  })
-
   test('the JWKS is fetched once for many requests and many tokens, concurrent or not', async () => {
     const { stub, app } = await setup(framework)
     const tokens = await Promise.all(Array.from({ length: 10 }, (_, n) => issuer.sign({ ...CLAIMS, jti: `tok_${n}` })))
@@ -179,7 +139,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
     expect(Object.isFrozen(app.seen[0])).toBe(true)
   })
 
-  test.each(BAD_TOKENS)('a token $name: 401 invalid_token, route not reached, no key look-up', async ({ token, fetches }) => {
+  test.each(REFUSED_TOKENS)('a token $name: 401 invalid_token with the challenge, route not reached, no key look-up', async ({ token, fetches }) => {
     const { stub, app } = await setup(framework)
     const raw = await token()
     const res = await sendKey(app, raw)
@@ -192,28 +152,6 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
     // Refused once, refused again, with nothing new fetched.
     expectRejection(await sendKey(app, raw), 401, 'invalid_token', [raw])
     expect(stub.calls()).toBe(fetches)
-  })
-
-  test.each([
-    ['an issuer mismatch', { iss: 'https://other.example' }],
-    ['an audience mismatch', { aud: 'another-api' }],
-    ['a missing audience', { aud: undefined }],
-  ])('%s against a configured issuer and audience: 401 invalid_token; the matching token passes', async (_name, claims) => {
-    const stub = await useStub({ jwks: issuer.jwks })
-    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl, issuer: 'https://idp.example', audience: 'portkey' } })
-    const bad = await issuer.sign({ ...CLAIMS, iss: 'https://idp.example', aud: 'portkey', ...claims })
-    expectRejection(await sendKey(app, bad), 401, 'invalid_token', [bad])
-    const good = await issuer.sign({ ...CLAIMS, iss: 'https://idp.example', aud: 'portkey' })
-    expect((await sendKey(app, good)).status).toBe(200)
-    expect(app.seen).toHaveLength(1)
-  })
-
-  test('issuer: false and audience: false admit a token with neither claim, as asked', async () => {
-    const stub = await useStub({ jwks: issuer.jwks })
-    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: { jwksUrl: stub.jwksUrl, issuer: false, audience: false } })
-    const res = await sendKey(app, await issuer.sign({ ...CLAIMS, iss: undefined, aud: undefined, jti: 'tok_open' }))
-    expect(res.status).toBe(200)
-    expect(res.json()).toMatchObject({ portkey: { method: 'jwt', keyId: 'tok_open' } })
   })
 
   describe('JWKS outages', () => {
@@ -304,17 +242,6 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
   })
 
   describe('configuration', () => {
-    test('without jwt configured, a JWT-shaped value is looked up as an API key', async () => {
-      vi.stubEnv('PORTKEY_JWKS_URL', undefined)
-      const stub = await useStub({ jwks: issuer.jwks })
-      const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
-      const token = await issuer.sign(CLAIMS)
-      expectRejection(await sendKey(app, token), 401, 'invalid_api_key', [token])
-      expect(keyLookups(stub)).toBe(1)
-      expect(jwksFetches(stub)).toBe(0)
-      expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(token)
-    })
-
     test('env PORTKEY_JWKS_URL, PORTKEY_JWT_ISSUER and PORTKEY_JWT_AUDIENCE turn JWT on for portkeyAuth() with no options; API keys still work', async () => {
       const apiKey = 'pk-live-env-0123456789'
       const stub = await useStub({ jwks: issuer.jwks, keys: { [apiKey]: keyRecord({ id: 'key_env' }) } })

@@ -1,6 +1,7 @@
 import type { JWTPayload } from 'jose'
 import { describe, expect, test } from 'vitest'
-import { ClaimsError, claimsToAuth } from '../../src/credential/claims.js'
+import { claimsToAuth } from '../../src/credential/claims.js'
+import { ClaimsError } from '../../src/errors.js'
 
 const FALLBACK = 'jwt_fallback0000000'
 const ORG = { portkey_oid: 'org_1' }

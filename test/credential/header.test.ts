@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
-import { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES, fingerprint, readCredential } from '../../src/credential/header.js'
+import { CREDENTIAL_HEADER, checkCredential, MAX_CREDENTIAL_BYTES, fingerprint, takeCredential } from '../../src/credential/header.js'
 import type { AuthErrorCode } from '../../src/errors.js'
 import type { IncomingHeaders } from '../../src/types.js'
 import { catchAuthError, expectAuthError } from '../support/core-helpers.js'
+
+/** Both halves, as the verifier runs them before a look-up. */
+const readCredential = (headers: IncomingHeaders) => checkCredential(takeCredential(headers))
 
 const JWT =
   'eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1c2VyXzEiLCJwb3J0a2V5X29pZCI6Im9yZ18xIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2lnbmF0dXJlLWJ5dGVzX3dpdGgtdXJsc2FmZS1jaGFycw'

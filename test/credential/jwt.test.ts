@@ -1,12 +1,12 @@
 import { inspect } from 'node:util'
 import { CompactSign, createLocalJWKSet, decodeJwt, errors, exportJWK, generateKeyPair, type JWTPayload, jwtVerify, SignJWT } from 'jose'
-import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
-import { ClaimsError } from '../../src/credential/claims.js'
-import { type AuthError } from '../../src/errors.js'
-import { isJwtShaped, type JwtOptions, resolveJwtOptions } from '../../src/credential/jwt.js'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
+import { isJwtShaped } from '../../src/credential/jwt.js'
+import { type AuthError, ClaimsError } from '../../src/errors.js'
+import { type JwtOptions, resolveJwtOptions } from '../../src/options/jwt.js'
 import { resolveOptions } from '../../src/options/resolve.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
-import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js'
+import { type ControlPlaneStub, createTestIssuer, JWKS_PATH, startControlPlaneStub, type TestIssuer } from '../../src/testing/index.js'
 import { countingLookup, expectAuthError, withKey } from '../support/core-helpers.js'
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -24,6 +24,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   vi.useRealTimers()
+  vi.unstubAllEnvs()
 })
 
 describe('isJwtShaped', () => {
@@ -193,6 +194,122 @@ describe('resolveJwtOptions', () => {
   })
 })
 
+interface BadToken {
+  name: string
+  token: () => Promise<string>
+  jwt?: Partial<JwtOptions>
+  /** The kind of error kept as `cause`. */
+  cause: new (...args: never[]) => Error
+  /** JWKS fetches it causes when the keys come from a URL: none when the header alone rules it out. */
+  fetches: 0 | 1
+}
+
+/** An issuer and audience a deployment chose, and claims that match them. */
+const CONFIGURED = { issuer: 'https://idp.example', audience: 'portkey' }
+const FOR_CONFIGURED = { ...CLAIMS, iss: CONFIGURED.issuer, aud: CONFIGURED.audience }
+
+/**
+ * Every token a verifier must refuse, and why: run against an inline JWKS and against a JWKS URL.
+ * How a refusal looks over HTTP is test/adapters/jwt.test.ts's business.
+ */
+const BAD_TOKENS: BadToken[] = [
+  { name: 'expired an hour ago', token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 3600 }), cause: errors.JWTExpired, fetches: 1 },
+  { name: 'expired 30 s ago (past the 5 s tolerance)', token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 30 }), cause: errors.JWTExpired, fetches: 1 },
+  { name: 'with no exp', token: () => issuer.sign({ ...CLAIMS, exp: undefined }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
+  {
+    name: 'with a tampered signature',
+    token: async () => {
+      const [header, payload, signature] = (await issuer.sign(CLAIMS)).split('.') as [string, string, string]
+      const middle = Math.floor(signature.length / 2)
+      const flipped = signature[middle] === 'A' ? 'B' : 'A'
+      return `${header}.${payload}.${signature.slice(0, middle)}${flipped}${signature.slice(middle + 1)}`
+    },
+    cause: errors.JWSSignatureVerificationFailed,
+    fetches: 1,
+  },
+  {
+    name: 'with a tampered payload (another organisation)',
+    token: async () => {
+      const [header, , signature] = (await issuer.sign(CLAIMS)).split('.') as [string, string, string]
+      return `${header}.${b64({ ...CLAIMS, portkey_oid: 'org_victim', exp: nowSec() + 600 })}.${signature}`
+    },
+    cause: errors.JWSSignatureVerificationFailed,
+    fetches: 1,
+  },
+  { name: 'signed by another key under the right kid', token: () => forger.sign(CLAIMS), cause: errors.JWSSignatureVerificationFailed, fetches: 1 },
+  { name: 'with a kid the JWKS does not hold', token: () => issuer.sign(CLAIMS, { kid: 'unknown-kid' }), cause: errors.JWKSNoMatchingKey, fetches: 1 },
+  { name: 'with no kid (even with a one-key JWKS)', token: () => issuer.sign(CLAIMS, { kid: undefined }), cause: errors.JWSInvalid, fetches: 0 },
+  { name: 'with an empty kid', token: () => issuer.sign(CLAIMS, { kid: '' }), cause: errors.JWSInvalid, fetches: 0 },
+  { name: 'with no organisation claim', token: () => issuer.sign({ portkey_workspace: 'ws_jwt', sub: 'user_1' }), cause: ClaimsError, fetches: 1 },
+  {
+    name: "with alg 'none' (unsigned)",
+    token: async () => `${b64({ alg: 'none', typ: 'JWT', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`,
+    cause: errors.JOSEAlgNotAllowed,
+    fetches: 0,
+  },
+  {
+    name: 'signed HS256 with a shared secret',
+    token: () =>
+      new SignJWT(CLAIMS)
+        .setProtectedHeader({ alg: 'HS256', kid: issuer.kid })
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode('a-shared-secret-of-at-least-32-bytes!')),
+    cause: errors.JOSEAlgNotAllowed,
+    fetches: 0,
+  },
+  { name: 'of another issuer (same keys)', token: () => issuer.sign({ ...CLAIMS, iss: 'https://evil.example' }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
+  { name: 'with no iss', token: () => issuer.sign({ ...CLAIMS, iss: undefined }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
+  {
+    name: 'minted for another application of the same identity provider',
+    token: () => issuer.sign({ ...CLAIMS, aud: 'some-other-api' }),
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
+  { name: 'with no aud', token: () => issuer.sign({ ...CLAIMS, aud: undefined }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
+  {
+    name: 'of one of the listed issuers but for none of the listed audiences',
+    token: () => issuer.sign({ ...CLAIMS, iss: 'https://b.example', aud: ['y', 'z'] }),
+    jwt: { issuer: ['https://a.example', 'https://b.example'], audience: ['x', 'portkey'] },
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
+  {
+    name: 'not valid before a minute from now',
+    token: () => issuer.sign({ ...CLAIMS, nbf: nowSec() + 60 }),
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
+  { name: 'issued a minute from now (iat in the future)', token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 60 }), cause: ClaimsError, fetches: 1 },
+  {
+    name: 'issued 30 s from now, past clockToleranceSec 10',
+    token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 30 }),
+    jwt: { clockToleranceSec: 10 },
+    cause: ClaimsError,
+    fetches: 1,
+  },
+  {
+    name: 'of another issuer than the configured one',
+    token: () => issuer.sign({ ...FOR_CONFIGURED, iss: 'https://other.example' }),
+    jwt: CONFIGURED,
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
+  {
+    name: 'for another audience than the configured one',
+    token: () => issuer.sign({ ...FOR_CONFIGURED, aud: 'another-api' }),
+    jwt: CONFIGURED,
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
+  {
+    name: 'with no aud, against a configured audience',
+    token: () => issuer.sign({ ...FOR_CONFIGURED, aud: undefined }),
+    jwt: CONFIGURED,
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
+]
+
 describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
   /** A verifier whose API-key look-up counts its calls: a JWT must never reach it. */
   function setup(jwt: Partial<JwtOptions> = {}) {
@@ -202,6 +319,9 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
   }
 
   const verify = (verifier: Verifier, token: string) => verifier.verify(withKey(token))
+
+  /** The challenge every refused token gets. */
+  const CHALLENGE = 'Portkey realm="portkey", header="x-portkey-api-key", error="invalid_token"'
 
   test('a valid token gives its context, with no API-key look-up', async () => {
     const { fake, verifier } = setup()
@@ -231,91 +351,15 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
     expect(first.userId).toBe('u1')
   })
 
-  interface BadToken {
-    name: string
-    token: () => Promise<string>
-    jwt?: Partial<JwtOptions>
-    /** The kind of error kept as `cause`. */
-    cause: new (...args: never[]) => Error
-  }
-
-  const BAD_TOKENS: BadToken[] = [
-    { name: 'expired an hour ago', token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 3600 }), cause: errors.JWTExpired },
-    { name: 'expired 30 s ago (past the 5 s tolerance)', token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 30 }), cause: errors.JWTExpired },
-    { name: 'with no exp', token: () => issuer.sign({ ...CLAIMS, exp: undefined }), cause: errors.JWTClaimValidationFailed },
-    {
-      name: 'with a tampered signature',
-      token: async () => {
-        const [header, payload, signature] = (await issuer.sign(CLAIMS)).split('.') as [string, string, string]
-        const middle = Math.floor(signature.length / 2)
-        const flipped = signature[middle] === 'A' ? 'B' : 'A'
-        return `${header}.${payload}.${signature.slice(0, middle)}${flipped}${signature.slice(middle + 1)}`
-      },
-      cause: errors.JWSSignatureVerificationFailed,
-    },
-    {
-      name: 'with a tampered payload (another organisation)',
-      token: async () => {
-        const [header, , signature] = (await issuer.sign(CLAIMS)).split('.') as [string, string, string]
-        return `${header}.${b64({ ...CLAIMS, portkey_oid: 'org_victim', exp: nowSec() + 600 })}.${signature}`
-      },
-      cause: errors.JWSSignatureVerificationFailed,
-    },
-    { name: 'signed by another key under the right kid', token: () => forger.sign(CLAIMS), cause: errors.JWSSignatureVerificationFailed },
-    { name: 'with a kid the JWKS does not hold', token: () => issuer.sign(CLAIMS, { kid: 'unknown-kid' }), cause: errors.JWKSNoMatchingKey },
-    { name: 'with no kid (even with a one-key JWKS)', token: () => issuer.sign(CLAIMS, { kid: undefined }), cause: errors.JWSInvalid },
-    { name: 'with an empty kid', token: () => issuer.sign(CLAIMS, { kid: '' }), cause: errors.JWSInvalid },
-    { name: 'with no organisation claim', token: () => issuer.sign({ portkey_workspace: 'ws_jwt', sub: 'user_1' }), cause: ClaimsError },
-    {
-      name: "with alg 'none' (unsigned)",
-      token: async () => `${b64({ alg: 'none', typ: 'JWT', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`,
-      cause: errors.JOSEAlgNotAllowed,
-    },
-    {
-      name: 'signed HS256 with a shared secret',
-      token: () =>
-        new SignJWT(CLAIMS)
-          .setProtectedHeader({ alg: 'HS256', kid: issuer.kid })
-          .setExpirationTime('1h')
-          .sign(new TextEncoder().encode('a-shared-secret-of-at-least-32-bytes!')),
-      cause: errors.JOSEAlgNotAllowed,
-    },
-    { name: 'of another issuer (same keys)', token: () => issuer.sign({ ...CLAIMS, iss: 'https://evil.example' }), cause: errors.JWTClaimValidationFailed },
-    { name: 'with no iss', token: () => issuer.sign({ ...CLAIMS, iss: undefined }), cause: errors.JWTClaimValidationFailed },
-    {
-      name: 'minted for another application of the same identity provider',
-      token: () => issuer.sign({ ...CLAIMS, aud: 'some-other-api' }),
-      cause: errors.JWTClaimValidationFailed,
-    },
-    { name: 'with no aud', token: () => issuer.sign({ ...CLAIMS, aud: undefined }), cause: errors.JWTClaimValidationFailed },
-    {
-      name: 'of one of the listed issuers but for none of the listed audiences',
-      token: () => issuer.sign({ ...CLAIMS, iss: 'https://b.example', aud: ['y', 'z'] }),
-      jwt: { issuer: ['https://a.example', 'https://b.example'], audience: ['x', 'portkey'] },
-      cause: errors.JWTClaimValidationFailed,
-    },
-    {
-      name: 'not valid before a minute from now',
-      token: () => issuer.sign({ ...CLAIMS, nbf: nowSec() + 60 }),
-      cause: errors.JWTClaimValidationFailed,
-    },
-    { name: 'issued a minute from now (iat in the future)', token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 60 }), cause: ClaimsError },
-    {
-      name: 'issued 30 s from now, past clockToleranceSec 10',
-      token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 30 }),
-      jwt: { clockToleranceSec: 10 },
-      cause: ClaimsError,
-    },
-  ]
-
   test.each(BAD_TOKENS)('a token $name: 401 invalid_token, the jose error kept as cause', async ({ token, jwt, cause }) => {
     const { fake, verifier } = setup(jwt)
     const raw = await token()
     expect(isJwtShaped(raw)).toBe(true)
     const error: AuthError = await expectAuthError(() => verify(verifier, raw), 'invalid_token', 401)
     expect(error.cause).toBeInstanceOf(cause)
-    expect(error.headers['www-authenticate']).toContain('error="invalid_token"')
+    expect(error.headers['www-authenticate']).toBe(CHALLENGE)
     expect(error.message).not.toContain(raw)
+    expect(JSON.stringify(error.headers)).not.toContain(raw)
     expect(fake.count).toBe(0)
   })
 
@@ -329,7 +373,7 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
     ['an iat an hour ago', {}, { iat: nowSec() - 3600 }],
   ])('a token with %s is admitted', async (_name, jwt, claims) => {
     const { verifier } = setup(jwt)
-    await expect(verify(verifier, await issuer.sign({ ...CLAIMS, ...claims }))).resolves.toMatchObject({ organisationId: 'org_jwt' })
+    await expect(verify(verifier, await issuer.sign({ ...CLAIMS, ...claims }))).resolves.toMatchObject({ method: 'jwt', organisationId: 'org_jwt' })
   })
 
   test.each([
@@ -406,11 +450,24 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
   })
 
   test('without jwt configured, a valid token is just an unknown API key', async () => {
+    vi.stubEnv('PORTKEY_JWKS_URL', undefined)
     const fake = countingLookup(() => null)
     const verifier = createVerifier({ lookup: fake.lookup })
     const token = await issuer.sign(CLAIMS)
     await expectAuthError(() => verify(verifier, token), 'invalid_api_key', 401)
     expect(fake.keys).toEqual([token])
+  })
+
+  test('the other claim spellings (organisation_id, workspace_slug, a scopes array, uid) give the same context', async () => {
+    const { verifier } = setup()
+    const token = await issuer.sign({ organisation_id: 'org_jwt', workspace_slug: 'ws_jwt', scopes: ['portkey.completions.write', 'logs.read'], uid: 'u_9' })
+    await expect(verify(verifier, token)).resolves.toMatchObject({
+      method: 'jwt',
+      organisationId: 'org_jwt',
+      workspaceId: 'ws_jwt',
+      scopes: ['completions.write', 'logs.read'],
+      userId: 'u_9',
+    })
   })
 
   test('the claims given to the context are the verified ones', async () => {
@@ -433,6 +490,36 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
       rateLimits: [{ type: 'tokens', unit: 'rpm', value: 1000 }],
       usageLimits: { credit_limit: 3, type: 'cost' },
     })
+  })
+})
+
+describe('createVerifier({ jwt: { jwksUrl } }) with the keys at a URL', () => {
+  let stub: ControlPlaneStub
+
+  beforeAll(async () => {
+    stub = await startControlPlaneStub({ jwks: issuer.jwks })
+  })
+
+  afterAll(async () => {
+    await stub.close()
+  })
+
+  beforeEach(() => {
+    stub.resetCounts()
+  })
+
+  test.each(BAD_TOKENS)('a token $name: refused with only the JWKS fetches it needs (none if the header rules it out), and again with none', async ({ token, jwt, cause, fetches }) => {
+    const fake = countingLookup(() => null)
+    const verifier = createVerifier({ lookup: fake.lookup, jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience, ...jwt } })
+    const raw = await token()
+    const error = await expectAuthError(() => verifier.verify(withKey(raw)), 'invalid_token', 401)
+    expect(error.cause).toBeInstanceOf(cause)
+    expect(stub.calls(JWKS_PATH)).toBe(fetches)
+
+    await expectAuthError(() => verifier.verify(withKey(raw)), 'invalid_token', 401)
+    expect(stub.calls()).toBe(fetches)
+    expect(verifier.stats()).toMatchObject({ lookups: 1, hits: 1 })
+    expect(fake.count).toBe(0)
   })
 })
 

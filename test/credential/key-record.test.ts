@@ -1,21 +1,22 @@
 import { describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
-import { isKeyRecord, type Outcome, rateLimits, recordOutcome, stringMap } from '../../src/credential/key-record.js'
+import { isKeyRecord, rateLimits, recordOutcome, stringMap } from '../../src/credential/key-record.js'
+import type { Outcome } from '../../src/records.js'
 import type { KeyRecord, PortkeyAuth } from '../../src/types.js'
 import { keyRecord } from '../../src/testing/records.js'
 
 const NOW = Date.parse('2030-06-01T12:00:00.000Z')
 
-function admitted(outcome: Outcome): PortkeyAuth {
-  return admission(outcome).auth
+function admitted(outcome: Outcome<PortkeyAuth>): PortkeyAuth {
+  return admission(outcome).value
 }
 
-function admission(outcome: Outcome): { auth: PortkeyAuth; expiresAtMs: number } {
-  if (outcome.auth === undefined) throw new Error(`expected an admission, got ${outcome.reject().code}`)
+function admission(outcome: Outcome<PortkeyAuth>): { value: PortkeyAuth; expiresAtMs: number } {
+  if (outcome.value === undefined) throw new Error(`expected an admission, got ${outcome.reject().code}`)
   return outcome
 }
 
-function rejection(outcome: Outcome): { code: AuthErrorCode; status: number } {
+function rejection(outcome: Outcome<PortkeyAuth>): { code: AuthErrorCode; status: number } {
   if (outcome.reject === undefined) throw new Error('expected a rejection')
   const error = outcome.reject()
   return { code: error.code, status: error.status }
@@ -146,13 +147,13 @@ describe('recordOutcome: status', () => {
 
   test('a future expires_at passes, and is kept as a Date and as a deadline', () => {
     const outcome = admission(recordOutcome(keyRecord({ expires_at: '2030-06-01T12:00:00.001Z' }), NOW))
-    expect(outcome.auth.expiresAt).toEqual(new Date('2030-06-01T12:00:00.001Z'))
+    expect(outcome.value.expiresAt).toEqual(new Date('2030-06-01T12:00:00.001Z'))
     expect(outcome.expiresAtMs).toBe(NOW + 1)
   })
 
   test('no expires_at never expires', () => {
     const outcome = admission(recordOutcome(keyRecord({ expires_at: null }), NOW))
-    expect(outcome.auth.expiresAt).toBeNull()
+    expect(outcome.value.expiresAt).toBeNull()
     expect(outcome.expiresAtMs).toBe(Number.POSITIVE_INFINITY)
   })
 })

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
 import { fingerprint } from '../../src/credential/header.js'
-import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
+import { createVerifier, type Verifier, type VerifierStats } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, createTestIssuer, KEY_DETAILS_PATH, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
@@ -12,6 +12,8 @@ import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 // plane and one real redis-server.
 interface Instance {
   verify(credential: string): Promise<{ status: number; code?: string; keyId?: string }>
+  /** The verifier's stats (through IPC for the child process). */
+  stats(): Promise<VerifierStats>
   close(): Promise<void>
 }
 
@@ -41,6 +43,7 @@ afterEach(async () => {
 
 function local(verifier: Verifier): Instance {
   const instance: Instance = {
+    stats: async () => verifier.stats(),
     verify: (credential) =>
       verifier.verify({ 'x-portkey-api-key': credential }).then(
         (auth) => ({ status: 200, keyId: auth.keyId }),
@@ -70,6 +73,7 @@ async function child(redisUrl: string, prefix: string, jwt?: JwtSetup): Promise<
   await vi.waitFor(async () => expect((await ask({ op: 'stats' })).stats.redis).toMatchObject({ connected: true, listening: true }), { timeout: 5_000 })
   const instance: Instance = {
     verify: (credential) => ask({ op: 'verify', credential }),
+    stats: async () => (await ask({ op: 'stats' })).stats,
     close: async () => {
       if (proc.exitCode !== null) return
       const exited = once(proc, 'exit')
@@ -95,7 +99,7 @@ async function fleet(extra: { jwt?: JwtSetup; redisUrl?: string } = {}) {
   const b = createVerifier({ controlPlaneUrl: stub.url, redis: { client: client as never, prefix }, jwt })
   for (const verifier of [a, b]) await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), { timeout: 5_000 })
   const c = await child(url, prefix, jwt)
-  open.push({ verify: async () => ({ status: 0 }), close: async () => void (await client.close()) })
+  open.push({ verify: async () => ({ status: 0 }), stats: async () => b.stats(), close: async () => void (await client.close()) })
   return { a: local(a), b: local(b), c, verifiers: { a, b }, prefix }
 }
 
@@ -246,6 +250,8 @@ describe('Redis failing', () => {
       // Revocations may have been missed while away: everything cached locally was dropped.
       expect(verifier.stats()).toMatchObject({ entries: 0, pending: 0 })
     }
+    // The child process too: until it is back, it would go to the control plane on its own.
+    await vi.waitFor(async () => expect((await c.stats()).redis).toMatchObject({ connected: true, listening: true }), { timeout: 10_000 })
     const before = lookups()
     const answers = await Promise.all([a, b, c].map((instance) => instance.verify('pk-fleet-after')))
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200])

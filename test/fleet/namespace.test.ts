@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
-import type { VerifierOptions } from '../../src/options/resolve.js'
+import type { VerifierOptions } from '../../src/options/verifier-options.js'
 import { createTestIssuer, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { closeAfterTest, useStub } from '../support/servers.js'
 import { startTestRedis } from '../support/redis-server.js'

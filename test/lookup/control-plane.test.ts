@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { ServerResponse } from 'node:http'
+import { ControlPlaneError } from '../../src/errors.js'
 import {
-  ControlPlaneError,
   controlPlaneLookup,
   controlPlaneVirtualKeyLookup,
   KEY_DETAILS_PATH,

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
-import { resolveOptions, type VerifierOptions } from '../../src/options/resolve.js'
+import { resolveOptions } from '../../src/options/resolve.js'
+import type { VerifierOptions } from '../../src/options/verifier-options.js'
 import type { RedisClientLike } from '../../src/fleet/redis.js'
 
 const client = { isReady: false, sendCommand: async () => null } as unknown as RedisClientLike

@@ -1,5 +1,6 @@
 import { describe, expect, test, vi } from 'vitest'
-import { DEFAULT_CONTROL_PLANE_URL, resolveOptions, type VerifierOptions } from '../../src/options/resolve.js'
+import { DEFAULT_CONTROL_PLANE_URL, resolveOptions } from '../../src/options/resolve.js'
+import type { VerifierOptions } from '../../src/options/verifier-options.js'
 import type { KeyLookup } from '../../src/types.js'
 
 const noEnv: NodeJS.ProcessEnv = {}

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest'
 import { AuthError } from '../../src/errors.js'
-import { compileScopes, hasPermissions, PORTKEY_SCOPES, type ScopeMap, scopeGuard } from '../../src/permissions/route-scopes.js'
+import { PORTKEY_SCOPES } from '../../src/permissions/portkey-scopes.js'
+import { hasPermissions, scopeGuard } from '../../src/permissions/require.js'
+import { compileScopes, type ScopeMap } from '../../src/permissions/route-scopes.js'
 import type { KeyType, PortkeyAuth } from '../../src/types.js'
 
 function auth(scopes: string[], keyType: KeyType = 'workspace-service'): PortkeyAuth {

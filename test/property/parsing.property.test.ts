@@ -2,9 +2,9 @@ import { connect } from 'node:net'
 import fc from 'fast-check'
 import type { JWTPayload } from 'jose'
 import { describe, expect, test } from 'vitest'
-import { ClaimsError, claimsToAuth } from '../../src/credential/claims.js'
-import { MAX_CREDENTIAL_BYTES, readCredential } from '../../src/credential/header.js'
-import { AuthError, errorBody } from '../../src/errors.js'
+import { claimsToAuth } from '../../src/credential/claims.js'
+import { checkCredential, MAX_CREDENTIAL_BYTES, takeCredential } from '../../src/credential/header.js'
+import { AuthError, ClaimsError, errorBody } from '../../src/errors.js'
 import type { IncomingHeaders, KeyRecord } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { readVirtualKeySlug } from '../../src/virtual-key/virtual-key.js'
@@ -12,6 +12,9 @@ import { portkeyAuth } from '../../src/express/index.js'
 import { keyRecord } from '../../src/testing/index.js'
 import { countingLookup } from '../support/core-helpers.js'
 import { closeAfterTest, startExpress, WHOAMI } from '../support/servers.js'
+
+/** Both halves of the credential check, as the verifier runs them before a look-up. */
+const readCredential = (headers: IncomingHeaders) => checkCredential(takeCredential(headers))
 
 /** Bytes as Node hands header bytes to JavaScript: one char per byte (latin1). */
 const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString('latin1')

@@ -113,10 +113,10 @@ describe('virtualKeyOutcome', () => {
       NOW,
     )
     expect(outcome).toStrictEqual({
-      virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active' },
+      value: { slug: 'openai-prod', provider: 'openai', status: 'active' },
       expiresAtMs: Date.parse('2026-06-01T00:00:00Z'),
     })
-    expect(Object.isFrozen(outcome.virtualKey)).toBe(true)
+    expect(Object.isFrozen(outcome.value)).toBe(true)
   })
 
   test.each<{ name: string; fields: Partial<VirtualKeyRecord> }>([
@@ -124,7 +124,7 @@ describe('virtualKeyOutcome', () => {
     { name: 'no expires_at', fields: { expires_at: undefined } },
   ])('$name: active, with no deadline', ({ fields }) => {
     const outcome = virtualKeyOutcome(virtualKeyRecord({ slug: 'vk', ai_provider_name: 'anthropic', ...fields }), WS, NOW)
-    expect(outcome).toStrictEqual({ virtualKey: { slug: 'vk', provider: 'anthropic', status: 'active' }, expiresAtMs: Infinity })
+    expect(outcome).toStrictEqual({ value: { slug: 'vk', provider: 'anthropic', status: 'active' }, expiresAtMs: Infinity })
   })
 
   test.each<{ name: string; fields: Partial<VirtualKeyRecord>; code: string; status: number }>([
@@ -142,7 +142,7 @@ describe('virtualKeyOutcome', () => {
     { name: "another workspace's exhausted key", fields: { status: 'exhausted', workspace_id: 'ws_other' }, code: 'virtual_key_not_allowed', status: 403 },
   ])('$name → $status $code', ({ fields, code, status }) => {
     const outcome = virtualKeyOutcome(virtualKeyRecord(fields), WS, NOW)
-    expect(outcome.virtualKey).toBeUndefined()
+    expect(outcome.value).toBeUndefined()
     const error = outcome.reject!()
     expect(error).toBeInstanceOf(AuthError)
     expect({ code: error.code, status: error.status }).toEqual({ code, status })

@@ -1,0 +1,89 @@
+import { AuthError } from '../errors.js'
+import type { MaybePromise } from '../maybe-promise.js'
+import { scopeGuard } from '../permissions/require.js'
+import type { IncomingHeaders, PortkeyAuth } from '../types.js'
+import type { RequestRoute } from '../verifier/verifier.js'
+import { type HeaderViews, hideCredential } from './hide-credential.js'
+import { type MiddlewareOptions, middlewareConfig } from './middleware-options.js'
+
+/**
+ * What an adapter tells the shared dispatch about its framework: how to read a request, attach the
+ * context, go on, and answer. A middleware's arguments are `(a, b, c)`: `(req, res, next)` in Express,
+ * `(ctx, next)` in Koa; `R` is what it returns.
+ */
+export interface Framework<A, B, C, R> {
+  /** The request's headers (names lower-cased). */
+  headers(a: A): IncomingHeaders
+  /** The method and the path routers route on; read only when a scope map needs it. */
+  route(a: A): RequestRoute
+  /** Node's request, whose header views `hideCredentials` empties of the credential. */
+  request(a: A): HeaderViews
+  /** Where the context lives: `req.portkey`, `ctx.state.portkey`. */
+  attach(a: A, auth: PortkeyAuth): void
+  /** The context `portkeyAuth()` attached, for `requirePermissions()`; `undefined` when it did not run. */
+  attached(a: A): PortkeyAuth | undefined
+  /** Goes on to the next handler. */
+  next(a: A, b: B, c: C): R
+  /** The default answer to a rejection: its status, headers and JSON body. */
+  send(error: AuthError, a: A, b: B, c: C): R
+  /** Hands an error that is no `AuthError` (a bug) to the framework's error handling. */
+  fail(error: unknown, a: A, b: B, c: C): R
+}
+
+type OnError<A, B, C, R> = (error: AuthError, a: A, b: B, c: C) => R
+
+// Where portkeyAuth() leaves the app's onError, so that requirePermissions() after it answers the same way.
+const ON_ERROR = Symbol('portkey-auth.onError')
+
+/**
+ * The body of every adapter's `portkeyAuth()`: check the request, then admit (attach, go on) or refuse
+ * (`onError`, else the default answer), synchronously for a cached credential. With `hideCredentials`
+ * the credential leaves the request on either outcome.
+ */
+export function createDispatch<A extends object, B, C, R>(
+  options: MiddlewareOptions<OnError<A, B, C, R>> | MiddlewareOptions['verifier'],
+  framework: Framework<A, B, C, R>,
+): (a: A, b: B, c: C) => MaybePromise<R> {
+  const { verifier, hideCredentials, onError } = middlewareConfig(options)
+  const answer = onError ?? framework.send
+  const admit = (auth: PortkeyAuth, a: A, b: B, c: C): R => {
+    framework.attach(a, auth)
+    if (onError !== undefined) (a as Record<symbol, unknown>)[ON_ERROR] = onError
+    if (hideCredentials) hideCredential(framework.request(a))
+    return framework.next(a, b, c)
+  }
+  const refuse = (error: unknown, a: A, b: B, c: C): R => {
+    if (hideCredentials) hideCredential(framework.request(a))
+    return error instanceof AuthError ? answer(error, a, b, c) : framework.fail(error, a, b, c)
+  }
+  return function dispatch(a, b, c) {
+    let result: MaybePromise<PortkeyAuth>
+    try {
+      result = verifier.check(framework.headers(a), verifier.routed ? framework.route(a) : undefined)
+    } catch (error) {
+      return refuse(error, a, b, c)
+    }
+    if (!(result instanceof Promise)) return admit(result, a, b, c)
+    return result.then(
+      (auth) => admit(auth, a, b, c),
+      (error: unknown) => refuse(error, a, b, c),
+    )
+  }
+}
+
+/**
+ * The body of every adapter's `requirePermissions()`: go on when the caller holds every scope, else the
+ * 403 (or the 500 when no `portkeyAuth()` ran before it), through the `onError` of that `portkeyAuth()`.
+ */
+export function createPermissionCheck<A extends object, B, C, R>(
+  scopes: readonly string[],
+  framework: Pick<Framework<A, B, C, R>, 'attached' | 'next' | 'send'>,
+): (a: A, b: B, c: C) => R {
+  const guard = scopeGuard(scopes)
+  return function permissionCheck(a, b, c) {
+    const error = guard(framework.attached(a))
+    if (error === null) return framework.next(a, b, c)
+    const onError = (a as Record<symbol, OnError<A, B, C, R> | undefined>)[ON_ERROR] ?? framework.send
+    return onError(error, a, b, c)
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Every default of the package, and the built-in timings and limits no option changes, in one table.
+ * Durations are in milliseconds unless their name says otherwise. The options' TSDoc quotes these.
+ */
+export const DEFAULTS = Object.freeze({
+  /** Portkey's control plane, when neither `controlPlaneUrl` nor env `PORTKEY_CONTROL_PLANE_URL` names one. */
+  controlPlaneUrl: 'https://api.portkey.ai',
+  /** One control-plane call, a retry of a dropped connection included. */
+  timeoutMs: 2_000,
+  /** Look-ups (distinct keys) under way at once; a miss beyond is a 503 at once. */
+  maxPendingLookups: 256,
+  breaker: Object.freeze({
+    /** Failed look-ups in a row that open the breaker. */
+    failureThreshold: 5,
+    /** How long an open breaker answers misses with 503 before one probe call. */
+    cooldownMs: 5_000,
+  }),
+  cache: Object.freeze({
+    /** Entries in all; a tenth of them (`negativeShare`) is kept for "unknown key" answers. */
+    max: 10_000,
+    /** Fresh life of an answer about a known key. */
+    ttlMs: 60_000,
+    /** After `ttlMs`, how long an entry may still be served (while refreshing, or while the key service fails). */
+    staleMs: 600_000,
+    /** Life of an "unknown key" answer. */
+    negativeTtlMs: 10_000,
+  }),
+  redis: Object.freeze({
+    /** Start of every Redis key and of the channel (then a digest of the settings, see `namespace`). */
+    prefix: 'portkey-auth:',
+    /** One Redis command; past it the verifier goes on without Redis. */
+    timeoutMs: 250,
+  }),
+  jwt: Object.freeze({
+    /** Accepted signature algorithms: Portkey's service signs with RS256 only. */
+    algorithms: Object.freeze(['RS256']),
+    /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. */
+    clockToleranceSec: 5,
+  }),
+})
+
+/** Built-in timings: not options, documented here so that none hides in the code. */
+export const TIMINGS = Object.freeze({
+  /** The fleet-wide look-up lock lives for `timeoutMs` plus this: a look-up with its retry, and a little more. */
+  lockMarginMs: 1_000,
+  /** How often an instance waiting for another's look-up reads Redis again. */
+  lockPollMs: 20,
+  /** The pause before retrying a refused or reset connection: a random time between these, within `timeoutMs`. */
+  retryJitterMs: Object.freeze({ min: 10, max: 50 }),
+  /** The share of `cache.max` kept for "unknown key" answers, so a flood of random keys evicts only its own. */
+  negativeShare: 0.1,
+})
+
+/** Upper bounds of the options and of what is read, each with the reason it exists. */
+export const LIMITS = Object.freeze({
+  /** Node's timers hold at most 2^31 - 1 ms. */
+  timeoutMs: 2_147_483_647,
+  /** lru-cache reserves room for `max` entries up front: past this a typo costs gigabytes, or the process. */
+  cacheMax: 10_000_000,
+  /** A Redis command slower than a minute is no cache. */
+  redisTimeoutMs: 60_000,
+  /** Five minutes, RFC 7519's "a few minutes"; more keeps every token alive that long past its `exp`. */
+  clockToleranceSec: 300,
+  /** Longest credential accepted, in bytes: API keys are far shorter; JWTs with many claims fit. */
+  credentialBytes: 4_096,
+  /** Most bytes read of one control-plane answer: a record is a few hundred bytes. */
+  controlPlaneBodyBytes: 1_048_576,
+})

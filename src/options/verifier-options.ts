@@ -1,0 +1,84 @@
+import type { RedisClientLike, RedisOptions } from '../fleet/redis.js'
+import type { BreakerOptions } from '../lookup/guard.js'
+import type { ScopeMap } from '../permissions/route-scopes.js'
+import type { KeyLookup, Milliseconds, VirtualKeyLookup } from '../types.js'
+import type { DecisionListener } from '../verifier/decision.js'
+import type { JwtOptions } from './jwt.js'
+
+/** Cache settings. Every field is optional. */
+export interface CacheOptions {
+  /**
+   * Most entries kept, least recently used dropped first; at least 2. A tenth of them is set aside for
+   * "unknown key" answers, so that a flood of random keys cannot push out the keys that work. At most
+   * 10,000,000 (the cache reserves room for `max` entries when it is made). @default 10_000
+   */
+  max?: number
+  /** Fresh life of an answer about a known key, in milliseconds: no look-up during it. @default 60_000 */
+  ttlMs?: Milliseconds
+  /**
+   * How long after `ttlMs` an entry may still be served, in milliseconds: at once while one background
+   * refresh runs, and for as long as the key service keeps failing. Past it the entry is a miss.
+   * Never past the key's own `expires_at`. @default 600_000
+   */
+  staleMs?: Milliseconds
+  /** Life of an "unknown key" answer, in milliseconds, so a flood of bad keys is not a flood of look-ups. @default 10_000 */
+  negativeTtlMs?: Milliseconds
+}
+
+/** Options of `createVerifier()` and of both adapters. Explicit options win over the environment. */
+export interface VerifierOptions {
+  /**
+   * Base URL of Portkey's control plane (the key service), without a path.
+   * @default process.env.PORTKEY_CONTROL_PLANE_URL, else 'https://api.portkey.ai'
+   */
+  controlPlaneUrl?: string
+  /**
+   * Sent verbatim as `Authorization` on every control-plane call (a self-hosted data plane's client auth).
+   * @default process.env.PORTKEY_CLIENT_AUTH
+   */
+  clientAuth?: string
+  /** Replaces the HTTP look-up, e.g. to read keys from your own store. @default the control-plane look-up */
+  lookup?: KeyLookup
+  /**
+   * Replaces the HTTP virtual-key look-up (`GET /v2/virtual-keys/{slug}`). @default the control-plane look-up
+   */
+  lookupVirtualKey?: VirtualKeyLookup
+  /**
+   * Scopes each route requires: `'portkey'` for Portkey's own mapping (chat, completions, embeddings,
+   * images, audio → `completions.write`, and so on), or your own map. A request whose credential lacks
+   * them gets 403 `insufficient_scope`. How paths match (every tail; ambiguous paths refused): see `ScopeMap`.
+   * @default none: any valid credential passes
+   */
+  scopes?: 'portkey' | ScopeMap
+  /**
+   * Time allowed for one control-plane call, in milliseconds, a retry of a dropped connection included;
+   * past it the request gets a 503. @default 2_000
+   */
+  timeoutMs?: Milliseconds
+  /**
+   * Most look-ups (distinct keys) under way at once; a miss beyond that is answered 503 at once instead
+   * of queuing on the key service. Cached keys are never affected. @default 256
+   */
+  maxPendingLookups?: number
+  /** The circuit breaker in front of the key service. */
+  breaker?: BreakerOptions
+  /**
+   * Called once per verified request with its outcome, for logs and metrics. It never sees the
+   * credential; if it throws, the error is ignored. @default none
+   */
+  onDecision?: DecisionListener
+  /** Cache settings. */
+  cache?: CacheOptions
+  /**
+   * Accept Portkey JWTs in `x-portkey-api-key`, verified locally against a JWKS. Without it (and without
+   * env `PORTKEY_JWKS_URL`), a JWT-shaped value is looked up as an API key. @default off
+   */
+  jwt?: JwtOptions
+  /**
+   * A Redis shared by every instance, between each one's LRU and the control plane: a node-redis client,
+   * a URL, or `{ client | url, prefix, timeoutMs }`. A key is then looked up once for the fleet, and
+   * `invalidate()` / `invalidateKeyId()` reach every instance. Redis failing never fails a request.
+   * @default none
+   */
+  redis?: RedisClientLike | string | RedisOptions
+}

@@ -1,0 +1,82 @@
+import type { CacheStatus, RefreshingCache } from '../cache/refreshing-cache.js'
+import { checkCredential, fingerprint, takeCredential } from '../credential/header.js'
+import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
+import type { VirtualKeyRequest } from '../lookup/loaders.js'
+import { andThen, type MaybePromise } from '../maybe-promise.js'
+import type { RouteScopes } from '../permissions/route-scopes.js'
+import type { Outcome } from '../records.js'
+import type { IncomingHeaders, PortkeyAuth, VirtualKey } from '../types.js'
+import { readVirtualKeySlug } from '../virtual-key/virtual-key.js'
+import type { RequestRoute } from './verifier.js'
+
+/** One request's check: the caller's context, synchronously when everything it needs is cached. */
+export type Check = (headers: IncomingHeaders, route: RequestRoute | undefined, status: CacheStatus | undefined) => MaybePromise<PortkeyAuth>
+
+/** What the steps read: the two caches and the scope map. */
+export interface PipelineParts {
+  readonly keys: RefreshingCache<Outcome<PortkeyAuth>, string>
+  readonly virtualKeys: RefreshingCache<Outcome<VirtualKey>, VirtualKeyRequest>
+  readonly scopes: RouteScopes | null
+}
+
+/**
+ * The per-request pipeline: read the credential and the virtual-key slug → the cache (or a look-up) →
+ * the key's expiry → the virtual key → the scopes. Each step is one function below; a new step (rate
+ * limits) is one more, called from `admit()`. Synchronous up to the first look-up: a cached request makes
+ * no promise at all.
+ */
+export function createPipeline({ keys, virtualKeys, scopes }: PipelineParts): Check {
+  // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
+  // frozen objects, so requests share the combination instead of copying it.
+  const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
+
+  function admit(outcome: Outcome<PortkeyAuth>, slug: string | null, credential: string, route: RequestRoute | undefined) {
+    const auth = unexpired(outcome)
+    if (slug === null) return authorize(auth, route)
+    return andThen(withVirtualKey(auth, slug, credential), authorize, route)
+  }
+
+  function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string): MaybePromise<PortkeyAuth> {
+    const { keyId, workspaceId } = auth
+    // A caller bound to no workspace (an organisation key) may use no virtual key; no look-up needed.
+    if (workspaceId === null) throw virtualKeyNotAllowed()
+    // The control plane answers for the credential it is asked with, so the answer is the caller's own:
+    // keyed by key id (a rotated key's two secrets share it), never by workspace and slug alone.
+    const got = virtualKeys.get(JSON.stringify([keyId, workspaceId, slug]), { slug, workspaceId, credential })
+    return andThen(got, combine, auth)
+  }
+
+  function combine(outcome: Outcome<VirtualKey>, auth: PortkeyAuth): PortkeyAuth {
+    if (outcome.value === undefined) throw outcome.reject()
+    if (outcome.expiresAtMs <= Date.now()) throw virtualKeyNotAllowed()
+    let byKey = combined.get(auth)
+    if (byKey === undefined) combined.set(auth, (byKey = new WeakMap()))
+    let result = byKey.get(outcome.value)
+    if (result === undefined) byKey.set(outcome.value, (result = Object.freeze({ ...auth, virtualKey: outcome.value })))
+    return result
+  }
+
+  function authorize(auth: PortkeyAuth, route: RequestRoute | undefined): PortkeyAuth {
+    const denied = scopes !== null && route !== undefined ? scopes.check(auth, route.method, route.path) : null
+    if (denied !== null) throw denied
+    return auth
+  }
+
+  return function check(headers, route, status) {
+    const credential = takeCredential(headers)
+    const slug = readVirtualKeySlug(headers)
+    const hash = fingerprint(credential)
+    const cached = keys.serve(hash, credential, status)
+    if (cached !== undefined) return admit(cached, slug, credential, route)
+    // Only what is looked up needs its characters checked: a cached credential passed this before.
+    checkCredential(credential)
+    return keys.load(hash, credential, status).then((outcome) => admit(outcome, slug, credential, route))
+  }
+}
+
+/** The context of an admitting outcome; nothing is admitted past `expires_at`, whenever it was stored. */
+function unexpired(outcome: Outcome<PortkeyAuth>): PortkeyAuth {
+  if (outcome.value === undefined) throw outcome.reject()
+  if (outcome.expiresAtMs <= Date.now()) throw outcome.value.method === 'jwt' ? invalidToken('token expired') : expiredApiKey()
+  return outcome.value
+}

@@ -1,0 +1,56 @@
+import type { CacheStats } from '../cache/refreshing-cache.js'
+import type { SharedTierStats } from '../fleet/shared-tier.js'
+import type { GuardStats } from '../lookup/guard.js'
+import type { MaybePromise } from '../maybe-promise.js'
+import type { IncomingHeaders, PortkeyAuth } from '../types.js'
+
+/** The request line, for route-to-scope checks (the `scopes` option). */
+export interface RequestRoute {
+  /** Upper-case HTTP method. */
+  readonly method: string
+  /** The path, without query string. */
+  readonly path: string
+}
+
+/**
+ * Counters: API keys (and JWTs) at the top level, virtual keys under `virtualKeys`, the breaker and load
+ * shedding under `guard`, the Redis tier under `redis` (`null` without one).
+ */
+export interface VerifierStats extends CacheStats {
+  virtualKeys: CacheStats
+  guard: GuardStats
+  redis: SharedTierStats | null
+}
+
+/** Checks credentials; create one with `createVerifier()` and share it between middlewares. */
+export interface Verifier {
+  /**
+   * Checks the credential in `headers`, resolves the virtual key they name, applies the `scopes` option
+   * when `route` is given, and resolves to the caller's context; or rejects with `AuthError` (only that).
+   */
+  verify(headers: IncomingHeaders, route?: RequestRoute): Promise<PortkeyAuth>
+  /**
+   * `verify()` without a promise where none is needed: for a cached credential it returns the context
+   * (or throws `AuthError`) synchronously; otherwise it returns a promise, as `verify()` does. What the
+   * adapters use, so that a cached request costs no microtask.
+   */
+  check(headers: IncomingHeaders, route?: RequestRoute): MaybePromise<PortkeyAuth>
+  /** Whether `check()` and `verify()` read their `route` argument (the `scopes` option); callers may skip building it. */
+  readonly routed: boolean
+  /**
+   * Forgets one credential, so its next request asks the key service again (e.g. after revoking it);
+   * with Redis, on every instance.
+   */
+  invalidate(credential: string): Promise<void>
+  /**
+   * Forgets every credential whose record has this key id — what Portkey's control plane reports when a
+   * key changes; with Redis, on every instance.
+   */
+  invalidateKeyId(keyId: string): Promise<void>
+  /** Forgets every credential and virtual key (on this instance). */
+  clear(): void
+  /** Counters of cache and look-up activity. */
+  stats(): VerifierStats
+  /** Closes the Redis connections the verifier opened; nothing to do without Redis. */
+  close(): Promise<void>
+}
