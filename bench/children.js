@@ -1,154 +1,162 @@
-// Child processes of the benchmark: started here, tracked, and all stopped by stopAll() (run.js calls it
-// on every way out). Each child also exits by itself when this process goes away (IPC disconnect).
+// @ts-check
+// Child processes of the benchmark. Parent side: start() forks a bench/ script, ask() talks to it over IPC,
+// stopAll() stops every child (run.js calls it on every way out). Child side: answerParent() answers those
+// questions and exits when the parent goes away.
 import { fork } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
 
-const HERE = fileURLToPath(new URL('.', import.meta.url))
+/** @typedef {import('node:child_process').ChildProcess} ChildProcess */
+/** @typedef {ReturnType<typeof start>} Child */
+
+/** @type {Set<ChildProcess>} */
 const running = new Set()
 
-/** Forks `script` (a file in bench/) with IPC; stdout is piped, stderr shared. */
-function start(script, args, { env = {}, execArgv = [] } = {}) {
-  const child = fork(HERE + script, args, {
+/**
+ * Forks `bench/<script>` with IPC; its stdout is piped, stderr shared.
+ * @param {string} script
+ * @param {string[]} [args]
+ * @param {{ env?: Record<string, string>, execArgv?: string[] }} [options]
+ */
+export function start(script, args = [], { env = {}, execArgv = [] } = {}) {
+  const child = fork(new URL(script, import.meta.url), args, {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     env: { ...process.env, ...env },
     execArgv,
   })
   running.add(child)
-  child.once('exit', () => running.delete(child))
-  let sequence = 0
+  /** @type {Map<number, { resolve: (answer: unknown) => void, reject: (error: Error) => void }>} */
   const waiting = new Map()
-  child.on('message', (message) => {
-    const answer = waiting.get(message?.id)
+  let sequence = 0
+  child.on('message', (/** @type {{ id?: number, error?: string }} */ message) => {
+    const id = message?.id ?? 0
+    const answer = waiting.get(id)
     if (answer === undefined) return
-    waiting.delete(message.id)
+    waiting.delete(id)
     if (message.error !== undefined) answer.reject(new Error(`${script}: ${message.error}`))
     else answer.resolve(message)
   })
   child.once('exit', (code, signal) => {
+    running.delete(child)
     for (const { reject } of waiting.values()) reject(new Error(`${script} exited (${code ?? signal})`))
     waiting.clear()
   })
   return {
     child,
-    pid: child.pid,
-    /** Sends `message` and resolves with the answer carrying the same id. */
-    ask(message, timeoutMs = 10_000) {
-      const id = ++sequence
-      return new Promise((resolve, reject) => {
+    pid: /** @type {number} */ (child.pid),
+    /**
+     * Sends `message` and resolves with the answer carrying the same id (a JSON object, so `any`).
+     * @type {(message: { type?: string, op?: string, [field: string]: unknown }, timeoutMs?: number) => Promise<any>}
+     */
+    ask: (message, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const id = ++sequence
         const timer = setTimeout(() => {
           waiting.delete(id)
-          reject(new Error(`${script}: no answer to ${message.type} in ${timeoutMs} ms`))
+          reject(new Error(`${script}: no answer to ${message.type ?? message.op} in ${timeoutMs} ms`))
         }, timeoutMs)
         waiting.set(id, {
-          resolve: (value) => (clearTimeout(timer), resolve(value)),
+          resolve: (answer) => (clearTimeout(timer), resolve(answer)),
           reject: (error) => (clearTimeout(timer), reject(error)),
         })
         child.send({ ...message, id })
-      })
-    },
+      }),
+    /** SIGTERM, then SIGKILL if it is still there after 2 s. */
     stop: () => stop(child),
   }
 }
 
-/** Runs `bench/<script>` to its end and resolves with the last line it printed on stdout, parsed as JSON. */
+/**
+ * In a child: answers each IPC message `{ id, ... }` with `{ id, ...(await handle(message)) }`, or with
+ * `{ id, error }`. Exits when the parent goes away (the IPC channel closes) or on SIGTERM / SIGINT, through
+ * process.exit() so that `node --cpu-prof` writes its profile.
+ * @param {(message: any) => object | Promise<object>} handle
+ */
+export function answerParent(handle) {
+  process.on('message', (/** @type {{ id: number }} */ message) => {
+    Promise.resolve(message)
+      .then(handle)
+      .then(
+        (answer) => process.send?.({ ...answer, id: message.id }),
+        (error) => process.send?.({ id: message.id, error: String(error?.stack ?? error) }),
+      )
+  })
+  const quit = () => process.exit(0)
+  for (const event of ['disconnect', 'SIGTERM', 'SIGINT']) process.on(event, quit)
+}
+
+/**
+ * Runs `bench/<script>` to its end and resolves with the last line it printed on stdout, parsed as JSON.
+ * @param {string} script
+ * @returns {Promise<any>}
+ */
 export async function runScript(script, { timeoutMs = 120_000 } = {}) {
-  const { child } = start(script, [])
+  const { child, stop } = start(script)
   let out = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk) => (out += chunk))
-  const timer = setTimeout(() => stop(child), timeoutMs)
+  child.stdout?.setEncoding('utf8').on('data', (chunk) => (out += chunk))
+  const timer = setTimeout(stop, timeoutMs)
   const [code, signal] = await new Promise((resolve) => child.once('exit', (...args) => resolve(args)))
   clearTimeout(timer)
   if (code !== 0) throw new Error(`${script} exited (${code ?? signal})`)
-  return JSON.parse(out.trim().split('\n').at(-1))
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '')
 }
 
-/** Starts the control-plane stub child and resolves once it listens. */
+/** @typedef {Child & { url: string, jwksUrl: string }} Stub */
+
+/**
+ * Starts the control-plane stub child (bench/stub.js) and resolves once it listens.
+ * @param {{ jwks: object, keys: string[] }} options
+ * @returns {Promise<Stub>}
+ */
 export async function startStub({ jwks, keys }) {
-  const stub = start('stub.js', [])
+  const stub = start('stub.js')
   const { url, jwksUrl } = await stub.ask({ type: 'start', jwks, keys })
   return { ...stub, url, jwksUrl }
 }
 
+/** What bench/server.js reads from env BENCH_SERVER. */
+/** @typedef {{ controlPlaneUrl: string, jwksUrl: string, issuer: string, audience: string }} ServerSettings */
+
 const DIST = new URL('../dist/index.js', import.meta.url)
 
 /**
- * Waits (up to a minute) for dist/ to exist: another `npm run build` in the same tree (rm -rf dist, then
- * tsc) leaves it missing for a few seconds.
+ * Starts `bench/server.js <scenario>` and resolves with its URL once it printed its port. Another
+ * `npm run build` in the same tree (rm -rf dist, then tsc) leaves dist/ missing for a few seconds: waits for
+ * it (up to a minute), and starts the server once more if it died at start.
+ * @param {string} scenario
+ * @param {ServerSettings} settings
+ * @param {{ execArgv?: string[] }} [options]
+ * @returns {Promise<Child & { url: string }>}
  */
-export async function waitForDist() {
-  for (let waited = 0; !existsSync(DIST); waited += 500) {
-    if (waited >= 60_000) throw new Error('bench: dist/ is missing; run `npm run build`')
-    await new Promise((resolve) => setTimeout(resolve, 500))
-  }
-  // tsc writes files one by one: give it a moment to finish.
-  await new Promise((resolve) => setTimeout(resolve, 200))
-}
-
-/** Starts `bench/server.js <scenario>` (once more if it died at start, e.g. during a rebuild of dist/). */
-export async function startServer(scenario, settings, options) {
-  await waitForDist()
-  try {
-    return await startServerOnce(scenario, settings, options)
-  } catch (error) {
-    process.stderr.write(`  ${error.message}; trying once more\n`)
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
-    await waitForDist()
-    return startServerOnce(scenario, settings, options)
-  }
-}
-
-/** Starts `bench/server.js <scenario>` and resolves with its URL once it printed its port. */
-async function startServerOnce(scenario, settings, { execArgv = [] } = {}) {
-  const server = start('server.js', [scenario], { env: { BENCH_SERVER: JSON.stringify(settings) }, execArgv })
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server ${scenario} printed no port in 15 s`)), 15_000)
-    const lines = createInterface({ input: server.child.stdout })
-    lines.once('line', (line) => {
-      clearTimeout(timer)
-      try {
-        resolve(JSON.parse(line).port)
-      } catch {
-        reject(new Error(`server ${scenario} printed ${line}`))
-      }
-    })
-    server.child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`server ${scenario} exited (${code}) before listening`))
-    })
-  }).catch(async (error) => {
-    await server.stop()
-    throw error
-  })
-  return { ...server, scenario, url: `http://127.0.0.1:${port}` }
-}
-
-/** CPU time the process `pid` has used so far, in milliseconds (Linux /proc; null elsewhere). */
-export function cpuTimeMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // utime and stime are fields 14 and 15 of the full line, in clock ticks (100 a second on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
-  } catch {
-    return null
+export async function startServer(scenario, settings, { execArgv = [] } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    for (let waited = 0; !existsSync(DIST); waited += 500) {
+      if (waited >= 60_000) throw new Error('bench: dist/ is missing; run `npm run build`')
+      await sleep(500)
+    }
+    await sleep(200) // tsc writes its files one by one
+    const server = start('server.js', [scenario], { env: { BENCH_SERVER: JSON.stringify(settings) }, execArgv })
+    try {
+      const line = await new Promise((resolve, reject) => {
+        setTimeout(() => reject(new Error('printed no port in 15 s')), 15_000).unref()
+        createInterface({ input: /** @type {import('node:stream').Readable} */ (server.child.stdout) }).once('line', resolve)
+        server.child.once('exit', (code) => reject(new Error(`exited (${code}) before listening`)))
+      })
+      return { ...server, url: `http://127.0.0.1:${JSON.parse(line).port}` }
+    } catch (error) {
+      await server.stop()
+      if (attempt === 2) throw error
+      process.stderr.write(`  server ${scenario}: ${error instanceof Error ? error.message : error}; trying once more\n`)
+      await sleep(2_000)
+    }
   }
 }
 
-/** CPU time the whole machine has been busy so far, all cores, in milliseconds (Linux /proc; null elsewhere). */
-export function machineBusyMs() {
-  try {
-    const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number)
-    // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
-    const [user, nice, system, , , irq, softirq, steal = 0] = ticks
-    return ((user + nice + system + irq + softirq + steal) * 1000) / 100
-  } catch {
-    return null
-  }
-}
-
-/** Stops one child: SIGTERM, then SIGKILL if it is still there after 2 s. */
+/**
+ * @param {ChildProcess} child
+ * @returns {Promise<void>}
+ */
 function stop(child) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
@@ -162,17 +170,9 @@ function stop(child) {
 }
 
 /** Stops every child still running. */
-export function stopAll() {
-  return Promise.all([...running].map(stop))
-}
+export const stopAll = () => Promise.all([...running].map(stop))
 
 /** Synchronous last resort for process 'exit': SIGKILL whatever is left. */
 export function killAllNow() {
-  for (const child of running) {
-    try {
-      child.kill('SIGKILL')
-    } catch {
-      // already gone
-    }
-  }
+  for (const child of running) child.kill('SIGKILL')
 }

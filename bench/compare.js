@@ -1,54 +1,71 @@
+// @ts-check
 // Scenarios 1 and 2: contenders side by side under steady load, in alternating rounds.
-import { machineBusyMs, startServer } from './children.js'
-import { measure } from './load.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startServer } from './children.js'
+import { machineBusyMs, measure } from './load.js'
 import { median } from './stats.js'
 
-const log = (line) => process.stderr.write(`${line}\n`)
+/** @typedef {import('./load.js').Headers} Headers */
+/** @typedef {import('./load.js').Measured} Measured */
+/**
+ * @typedef {object} Contender
+ * @property {string} name  the row's name in the report
+ * @property {string} scenario  what bench/server.js runs
+ * @property {Headers} headers  sent with every request
+ * @property {boolean} guarded  whether a request without a credential is refused (401)
+ */
+
+const log = (/** @type {string} */ line) => process.stderr.write(`${line}\n`)
 export const PING = '/v1/ping'
 
 /** Other processes' CPU (cores) above which a round counts as disturbed. */
 export const OTHER_CPU_LIMIT = 0.25
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Time spent waiting for other processes' load to pass, for the report. */
+/** Time spent waiting for a quiet machine (only with BENCH_WAIT_QUIET=1 or --wait-quiet), for the report. */
 export const waiting = { ms: 0, budgetMs: 60_000, gaveUp: 0 }
 
 /**
- * Before a measured round: if other processes keep the machine busy (more than a quarter of a core while
- * no bench load runs), waits for them, up to 15 s a time and 60 s a run. Bounded; the rounds' "other CPU"
- * column shows what was left.
+ * Before a measured round, when asked to: if other processes keep the machine busy (more than a quarter of
+ * a core while no bench load runs), waits for them, up to 15 s a time and 60 s a run.
  */
 async function quiet() {
   const started = Date.now()
-  for (let logged = false; ; ) {
+  for (let logged = false; ; logged = true) {
     const busy0 = machineBusyMs()
     const t0 = performance.now()
     await sleep(150)
-    if (busy0 === null) return
-    const load = (machineBusyMs() - busy0) / (performance.now() - t0)
+    const busy1 = machineBusyMs()
+    if (busy0 === null || busy1 === null) return
+    const load = (busy1 - busy0) / (performance.now() - t0)
     if (load < OTHER_CPU_LIMIT) break
     if (Date.now() - started >= 15_000 || waiting.ms + (Date.now() - started) >= waiting.budgetMs) {
       waiting.gaveUp++
       break
     }
     if (!logged) log(`  (other processes keep ${load.toFixed(2)} cores busy: waiting for them)`)
-    logged = true
     await sleep(750)
   }
   waiting.ms += Date.now() - started
 }
 
-/** Fails unless `contender` answers 200 {ok:true} with its headers, and 401 without (200 when bare). */
+/**
+ * Fails unless `contender` answers 200 {ok:true} with its headers, and 401 without (200 when bare).
+ * @param {string} url
+ * @param {Pick<Contender, 'name' | 'headers' | 'guarded'>} contender
+ */
 export async function admits(url, contender) {
   const ok = await fetch(url + PING, { headers: contender.headers })
   const body = await ok.text()
-  if (ok.status !== 200 || body !== '{"ok":true}') throw new Error(`${contender.name}: expected 200 {"ok":true}, got ${ok.status} ${body}`)
+  if (ok.status !== 200 || body !== '{"ok":true}')
+    throw new Error(`${contender.name}: expected 200 {"ok":true}, got ${ok.status} ${body}`)
   const without = await fetch(url + PING)
   await without.arrayBuffer()
   const expected = contender.guarded ? 401 : 200
-  if (without.status !== expected) throw new Error(`${contender.name}: without a credential expected ${expected}, got ${without.status}`)
+  if (without.status !== expected)
+    throw new Error(`${contender.name}: without a credential expected ${expected}, got ${without.status}`)
 }
+
+/** @typedef {Awaited<ReturnType<typeof compare>>} Comparison */
 
 /**
  * Scenarios 1 and 2. Each contender runs in `settings.processes` server processes, all started up front:
@@ -56,8 +73,11 @@ export async function admits(url, contender) {
  * one process per contender would measure that luck. Each process is warmed up; then come `rounds`
  * rounds in which every contender runs once (round r on its process r mod processes), the order rotating
  * from round to round so that machine drift hits all alike. The first contender is the baseline.
+ * @param {Contender[]} contenders
+ * @param {import('./scenarios.js').Context} ctx
  */
 export async function compare(contenders, { settings, serverSettings, stub }) {
+  /** @type {Awaited<ReturnType<typeof startServer>>[][]} */
   const servers = contenders.map(() => [])
   try {
     for (const [i, contender] of contenders.entries()) {
@@ -67,22 +87,29 @@ export async function compare(contenders, { settings, serverSettings, stub }) {
         await admits(server.url, contender)
       }
     }
-    const run = (i, p, seconds) =>
-      measure({ url: servers[i][p].url + PING, headers: contenders[i].headers, seconds, connections: settings.connections, serverPid: servers[i][p].pid })
+    const run = (/** @type {number} */ i, /** @type {number} */ p, /** @type {number} */ seconds) =>
+      measure({
+        url: servers[i][p].url + PING,
+        headers: contenders[i].headers,
+        seconds,
+        connections: settings.connections,
+        serverPid: servers[i][p].pid,
+      })
     for (const [i, contender] of contenders.entries()) {
       log(`  warm-up   ${contender.name} (${settings.processes} processes × ${settings.warmup} s)`)
       for (let p = 0; p < settings.processes; p++) await run(i, p, settings.warmup)
     }
     const before = await stub.ask({ type: 'counts' })
+    /** @type {(Measured & { process: number })[][]} */
     const rounds = contenders.map(() => [])
     for (let r = 0; r < settings.rounds; r++) {
       const p = r % settings.processes
       for (let k = 0; k < contenders.length; k++) {
         const i = (k + r) % contenders.length
-        await quiet()
+        if (settings.waitQuiet) await quiet()
         const result = { ...(await run(i, p, settings.duration)), process: p }
         rounds[i].push(result)
-        const pct = (x) => `${Math.round((x ?? NaN) * 100)}%`.padStart(4)
+        const pct = (/** @type {number | null} */ x) => `${Math.round((x ?? NaN) * 100)}%`.padStart(4)
         log(
           `  round ${r + 1}/${settings.rounds} ${contenders[i].name.padEnd(44)} ${String(Math.round(result.rps)).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  ${result.serverUsPerReq?.toFixed(1)} µs CPU/req  CPU server ${pct(result.serverCpu)} load-gen ${pct(result.loaderCpu)} other ${pct(result.otherCpu)}`,
         )
@@ -91,19 +118,20 @@ export async function compare(contenders, { settings, serverSettings, stub }) {
     const after = await stub.ask({ type: 'counts' })
     // Rounds during which other processes took more than a quarter of a core are left out of the medians,
     // as long as every contender keeps at least 3 clean rounds; otherwise all rounds count.
-    const isClean = (x) => x.otherCpu === null || x.otherCpu < OTHER_CPU_LIMIT
+    const isClean = (/** @type {Measured} */ x) => x.otherCpu === null || x.otherCpu < OTHER_CPU_LIMIT
     const cleanOnly = rounds.every((own) => own.filter(isClean).length >= 3)
     const kept = rounds.map((own) => (cleanOnly ? own.filter(isClean) : own))
-    const base = kept[0]
-    const baseRps = median(base.map((x) => x.rps))
-    const baseCpu = median(base.map((x) => x.serverUsPerReq))
+    const baseRps = median(kept[0].map((x) => x.rps))
+    const baseCpu = median(kept[0].map((x) => x.serverUsPerReq))
     return {
       controlPlaneCalls: { key: after.keyCalls - before.keyCalls, jwks: after.jwksCalls - before.jwksCalls },
       cleanOnly,
       rows: contenders.map((contender, i) => {
         const own = kept[i]
         // Round-by-round ratios, over the rounds where both this contender and the baseline were clean.
-        const paired = rounds[i].flatMap((x, r) => (!cleanOnly || (isClean(x) && isClean(rounds[0][r])) ? [x.rps / rounds[0][r].rps] : []))
+        const paired = rounds[i].flatMap((x, r) =>
+          !cleanOnly || (isClean(x) && isClean(rounds[0][r])) ? [x.rps / rounds[0][r].rps] : [],
+        )
         const cpu = median(own.map((x) => x.serverUsPerReq))
         return {
           name: contender.name,

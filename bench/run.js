@@ -1,28 +1,21 @@
+// @ts-check
 // `npm run bench`: builds (via the npm script), then measures portkeyAuth against the bare frameworks and
 // Auth0's express-oauth2-jwt-bearer, prints the tables and writes BENCHMARKS.md. Not part of `npm test`.
-//
-// Environment (all optional):
-//   BENCH_QUICK=1          short run: 0.5 s warm-up, 3 rounds × 1 s (for checking the bench itself)
-//   BENCH_WARMUP=1         warm-up per server process, seconds
-//   BENCH_DURATION=1.5     one round, seconds
-//   BENCH_ROUNDS=10        rounds per contender
-//   BENCH_PROCESSES=3      server processes per contender (round r runs on process r mod 3)
-//   BENCH_CONNECTIONS=50   autocannon connections
-//   BENCH_ONLY=1,2,3,4,5,6 scenarios to run
-//   BENCH_OUT=BENCHMARKS.md  where to write the report (relative to the package root)
+// Settings come from the environment (BENCH_QUICK, BENCH_ONLY, BENCH_WAIT_QUIET, ...): see bench/README.md.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createTestIssuer } from 'portkey-auth/testing'
 import { killAllNow, runScript, startStub, stopAll } from './children.js'
-import { markdown, NOISE_GAUGE, targets } from './report.js'
 import { compare, waiting } from './compare.js'
-import { coldBurst, flood, micro } from './scenarios.js'
+import { markdown, NAMES, targets } from './report.js'
+import { coldBurst, flood } from './scenarios.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const log = (line) => process.stderr.write(`${line}\n`)
+const log = (/** @type {string} */ line) => process.stderr.write(`${line}\n`)
 const quick = process.env.BENCH_QUICK === '1'
+/** @type {(name: string, fallback: number) => number} */
 const number = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback)
   if (!(value > 0)) throw new TypeError(`${name} must be a positive number`)
@@ -34,12 +27,14 @@ const settings = {
   rounds: Math.round(number('BENCH_ROUNDS', quick ? 3 : 10)),
   processes: Math.round(number('BENCH_PROCESSES', 3)),
   connections: Math.round(number('BENCH_CONNECTIONS', 50)),
+  waitQuiet: process.env.BENCH_WAIT_QUIET === '1' || process.argv.includes('--wait-quiet'),
   burstSize: 1_000,
   burstKeys: 100,
   floodKeys: 20_000,
   floodConcurrency: 500,
   controlPlaneDelayMs: 50,
 }
+/** @typedef {typeof settings} Settings */
 const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 
@@ -55,8 +50,9 @@ watchdog.unref()
 process.on('exit', killAllNow)
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => fail(new Error(`bench: ${signal}`), 130))
 
+/** @param {unknown} error */
 async function fail(error, code = 1) {
-  log(error?.stack ?? String(error))
+  log(error instanceof Error && error.stack ? error.stack : String(error))
   await stopAll()
   process.exit(code)
 }
@@ -64,7 +60,8 @@ async function fail(error, code = 1) {
 /** The commit measured, and whether src/ had changes not in it (the build measures the working tree). */
 function source() {
   try {
-    const git = (...args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const git = (/** @type {string[]} */ ...args) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
     const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length
     return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` with ${dirty} uncommitted change(s) in src/` : ', src/ clean'}`
   } catch {
@@ -72,14 +69,15 @@ function source() {
   }
 }
 
-function versionOf(name) {
-  return JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version
-}
+const versionOf = (/** @type {string} */ name) =>
+  JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version
 
 async function main() {
-  if (!existsSync(new URL('../dist/index.js', import.meta.url))) throw new Error('bench: no dist/; run `npm run bench` (it builds first)')
+  if (!existsSync(new URL('../dist/index.js', import.meta.url)))
+    throw new Error('bench: no dist/; run `npm run bench` (it builds first)')
   const started = Date.now()
   const cpus = os.cpus()
+  /** @type {import('./report.js').Results} */
   const results = {
     date: new Date().toISOString(),
     source: source(),
@@ -91,7 +89,13 @@ async function main() {
       os: `${os.type()} ${os.release()} ${os.arch()}`,
       node: process.version,
       versions: Object.fromEntries(
-        [['express', 'express'], ['koa', 'koa'], ['auth0', 'express-oauth2-jwt-bearer'], ['autocannon', 'autocannon'], ['mitata', 'mitata']].map(([k, n]) => [k, versionOf(n)]),
+        [
+          ['express', 'express'],
+          ['koa', 'koa'],
+          ['auth0', 'express-oauth2-jwt-bearer'],
+          ['autocannon', 'autocannon'],
+          ['mitata', 'mitata'],
+        ].map(([k, n]) => [k, versionOf(n)]),
       ),
     },
   }
@@ -108,6 +112,7 @@ async function main() {
     scope: 'portkey.completions.write',
   })
   const stub = await startStub({ jwks: issuer.jwks, keys: [KNOWN_KEY] })
+  /** @type {import('./scenarios.js').Context} */
   const ctx = {
     settings,
     stub,
@@ -116,33 +121,23 @@ async function main() {
   }
   const key = { 'x-portkey-api-key': KNOWN_KEY }
   const jwt = { 'x-portkey-api-key': token }
+  /** @type {(framework: 'express' | 'koa', noop: string) => import('./compare.js').Contender[]} */
+  const contenders = (framework, noop) => [
+    { name: NAMES.bare, scenario: `${framework}-bare`, headers: key, guarded: false },
+    { name: NAMES.noise, scenario: `${framework}-bare`, headers: key, guarded: false },
+    { name: `reference: bare + ${noop}`, scenario: `${framework}-noop`, headers: key, guarded: false },
+    { name: NAMES.key, scenario: `${framework}-portkey-key`, headers: key, guarded: true },
+    { name: NAMES.jwt, scenario: `${framework}-portkey-jwt`, headers: jwt, guarded: true },
+  ]
 
   if (only.has('1')) {
     log('\n1. Express 5')
-    results.express = await compare(
-      [
-        { name: 'bare', scenario: 'express-bare', headers: key, guarded: false },
-        { name: NOISE_GAUGE, scenario: 'express-bare', headers: key, guarded: false },
-        { name: 'reference: bare + a no-op middleware', scenario: 'express-noop', headers: key, guarded: false },
-        { name: 'portkeyAuth, API key (warm)', scenario: 'express-portkey-key', headers: key, guarded: true },
-        { name: 'portkeyAuth, RS256 JWT (warm)', scenario: 'express-portkey-jwt', headers: jwt, guarded: true },
-        { name: 'express-oauth2-jwt-bearer, RS256 JWT', scenario: 'express-auth0', headers: { authorization: `Bearer ${token}` }, guarded: true },
-      ],
-      ctx,
-    )
+    const auth0 = { name: NAMES.auth0, scenario: 'express-auth0', headers: { authorization: `Bearer ${token}` }, guarded: true }
+    results.express = await compare([...contenders('express', 'a no-op middleware'), auth0], ctx)
   }
   if (only.has('2')) {
     log('\n2. Koa 3')
-    results.koa = await compare(
-      [
-        { name: 'bare', scenario: 'koa-bare', headers: key, guarded: false },
-        { name: NOISE_GAUGE, scenario: 'koa-bare', headers: key, guarded: false },
-        { name: 'reference: bare + an empty async middleware', scenario: 'koa-noop', headers: key, guarded: false },
-        { name: 'portkeyAuth, API key (warm)', scenario: 'koa-portkey-key', headers: key, guarded: true },
-        { name: 'portkeyAuth, RS256 JWT (warm)', scenario: 'koa-portkey-jwt', headers: jwt, guarded: true },
-      ],
-      ctx,
-    )
+    results.koa = await compare(contenders('koa', 'an empty async middleware'), ctx)
   }
   if (only.has('3')) {
     log('\n3. Cold burst')
@@ -153,10 +148,9 @@ async function main() {
     results.flood = await flood(ctx)
   }
   if (only.has('5')) {
-    log('\n5. Core micro-benchmark')
-    results.micro = await micro()
+    log('\n5. Core micro-benchmark\n  mitata (about 10 s)')
+    results.micro = await runScript('micro.js')
   }
-
   if (only.has('6')) {
     log('\n6. Three instances, with and without Redis')
     results.fleet = await runScript('fleet.js')
@@ -167,7 +161,9 @@ async function main() {
   writeFileSync(out, `${report}\n`)
   process.stdout.write(`\n${report}\n`)
   const missed = targets(results).filter((t) => !t.met)
-  log(`\nbench: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${fileURLToPath(out).replace(ROOT, '')}; targets missed: ${missed.length}`)
+  log(
+    `\nbench: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${fileURLToPath(out).replace(ROOT, '')}; targets missed: ${missed.length}`,
+  )
 }
 
 main().then(

@@ -1,10 +1,11 @@
+// @ts-check
 // One contender of the benchmark, alone in its process: `node bench/server.js <scenario>`.
 // Serves GET /v1/ping -> {"ok":true} on 127.0.0.1 and prints {"port":N} as its first stdout line.
-// Settings come from env BENCH_SERVER (JSON: controlPlaneUrl, jwksUrl, issuer, audience).
-// It exits when its parent goes away (the IPC channel closes) or on SIGTERM / SIGINT; exiting through
-// process.exit() lets `node --cpu-prof` write its profile.
+// Settings come from env BENCH_SERVER (JSON: controlPlaneUrl, jwksUrl, issuer, audience); the parent may
+// ask for the verifier's stats over IPC ({ type: 'stats' } -> { stats }).
 import { createServer } from 'node:http'
 import { createVerifier } from 'portkey-auth'
+import { answerParent } from './children.js'
 
 const SCENARIOS = [
   'express-bare',
@@ -18,25 +19,28 @@ const SCENARIOS = [
   'koa-portkey-jwt',
 ]
 
-const scenario = process.argv[2]
+const scenario = process.argv[2] ?? ''
 if (!SCENARIOS.includes(scenario)) {
   console.error(`bench/server.js: unknown scenario ${scenario}; one of ${SCENARIOS.join(', ')}`)
   process.exit(2)
 }
+/** @type {import('./children.js').ServerSettings} */
 const config = JSON.parse(process.env.BENCH_SERVER ?? '{}')
 const BODY = { ok: true }
 
 // Both portkey contenders get the same verifier setup; the JWT one also accepts tokens from the JWKS.
 // The verifier is made here (not inside portkeyAuth) only so that its stats can be read over IPC;
 // portkeyAuth(verifier) runs exactly the same per-request code.
-let verifier = null
-if (scenario.includes('portkey')) {
-  verifier = createVerifier({
-    controlPlaneUrl: config.controlPlaneUrl,
-    ...(scenario.endsWith('-jwt') ? { jwt: { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience } } : {}),
-  })
-}
+const verifier = scenario.includes('portkey')
+  ? createVerifier({
+      controlPlaneUrl: config.controlPlaneUrl,
+      ...(scenario.endsWith('-jwt')
+        ? { jwt: { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience } }
+        : {}),
+    })
+  : null
 
+/** @type {import('node:http').RequestListener} */
 let listener
 // Each contender loads only what it runs (a profile of one shows no other's code).
 if (scenario.startsWith('express')) {
@@ -56,9 +60,9 @@ if (scenario.startsWith('express')) {
     res.json(BODY)
   })
   // Rejections (the start-up check sends one) answered quietly; never reached by an admitted request.
-  app.use((error, _req, res, _next) => {
-    res.status(error.status ?? 500).json({ error: error.code ?? 'error' })
-  })
+  /** @type {import('express').ErrorRequestHandler} */
+  const refused = (error, _req, res, _next) => res.status(error.status ?? 500).json({ error: error.code ?? 'error' })
+  app.use(refused)
   listener = app
 } else {
   const { default: Koa } = await import('koa')
@@ -80,13 +84,7 @@ const server = createServer(listener)
 server.keepAliveTimeout = 60_000
 // A burst opens 1,000 connections at once: a backlog that holds them all, so none waits for a SYN retry.
 server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
-  process.stdout.write(`${JSON.stringify({ port: server.address().port, pid: process.pid })}\n`)
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address())
+  process.stdout.write(`${JSON.stringify({ port })}\n`)
 })
-
-process.on('message', (message) => {
-  if (message?.type === 'stats') process.send({ type: 'stats', id: message.id, stats: verifier?.stats() ?? null })
-})
-const quit = () => process.exit(0)
-process.on('disconnect', quit)
-process.on('SIGTERM', quit)
-process.on('SIGINT', quit)
+answerParent(() => ({ stats: verifier?.stats() ?? null }))

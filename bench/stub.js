@@ -1,27 +1,37 @@
+// @ts-check
 // The control plane, in a process of its own so that the load generator's work never delays its answers
 // (the cold-burst and flood scenarios time them). Driven over IPC by bench/run.js:
-//   { type: 'start', id, jwks, keys: [raw key, ...] }   -> { id, url, jwksUrl }
-//   { type: 'keys', id, keys: [raw key, ...] }          -> { id }            (adds known keys)
-//   { type: 'delay', id, ms }                           -> { id }
-//   { type: 'reset', id }                               -> { id }            (counters to zero)
-//   { type: 'counts', id }                              -> { id, keyCalls, jwksCalls, total, peakInFlight }
-// It exits when its parent goes away.
+//   { type: 'start', jwks, keys: [raw key, ...] }   -> { url, jwksUrl }
+//   { type: 'keys', keys: [raw key, ...] }          -> {}            (adds known keys)
+//   { type: 'delay', ms }                           -> {}
+//   { type: 'reset' }                               -> {}            (counters to zero)
+//   { type: 'counts' }                              -> { keyCalls, jwksCalls, peakInFlight }
 import { JWKS_PATH, KEY_DETAILS_PATH, keyRecord, startControlPlaneStub } from 'portkey-auth/testing'
+import { answerParent } from './children.js'
 
-let stub = null
+/** @type {import('portkey-auth/testing').ControlPlaneStub | null} */
+let started = null
 let records = 0
 
 const record = () =>
-  keyRecord({ id: `key_bench_${++records}`, organisation_id: 'org_bench', workspace_id: 'ws_bench', scopes: ['completions.write'] })
+  keyRecord({
+    id: `key_bench_${++records}`,
+    organisation_id: 'org_bench',
+    workspace_id: 'ws_bench',
+    scopes: ['completions.write'],
+  })
 
-async function handle(message) {
+answerParent(async (/** @type {{ type: string, jwks: { keys: object[] }, keys: string[], ms: number }} */ message) => {
+  if (message.type === 'start') {
+    started = await startControlPlaneStub({
+      jwks: message.jwks,
+      keys: Object.fromEntries(message.keys.map((key) => [key, record()])),
+    })
+    return { url: started.url, jwksUrl: started.jwksUrl }
+  }
+  const stub = started
+  if (stub === null) throw new Error('the stub is not started')
   switch (message.type) {
-    case 'start':
-      stub = await startControlPlaneStub({
-        jwks: message.jwks,
-        keys: Object.fromEntries(message.keys.map((key) => [key, record()])),
-      })
-      return { url: stub.url, jwksUrl: stub.jwksUrl }
     case 'keys':
       for (const key of message.keys) stub.keys.set(key, record())
       return {}
@@ -32,19 +42,8 @@ async function handle(message) {
       stub.resetCounts()
       return {}
     case 'counts':
-      return { keyCalls: stub.calls(KEY_DETAILS_PATH), jwksCalls: stub.calls(JWKS_PATH), total: stub.calls(), peakInFlight: stub.peakInFlight }
+      return { keyCalls: stub.calls(KEY_DETAILS_PATH), jwksCalls: stub.calls(JWKS_PATH), peakInFlight: stub.peakInFlight }
     default:
       throw new Error(`unknown message ${message.type}`)
   }
-}
-
-process.on('message', (message) => {
-  handle(message).then(
-    (answer) => process.send({ id: message.id, ...answer }),
-    (error) => process.send({ id: message.id, error: String(error?.stack ?? error) }),
-  )
 })
-const quit = () => process.exit(0)
-process.on('disconnect', quit)
-process.on('SIGTERM', quit)
-process.on('SIGINT', quit)

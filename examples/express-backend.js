@@ -20,7 +20,13 @@ app.post('/v1/chat/completions', (req, res) => {
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: req.body?.model ?? 'demo-model',
-    choices: [{ index: 0, message: { role: 'assistant', content: `Hello from workspace ${auth.workspaceId} (key ${auth.keyId})${provider}.` }, finish_reason: 'stop' }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: `Hello from workspace ${auth.workspaceId} (key ${auth.keyId})${provider}.` },
+        finish_reason: 'stop',
+      },
+    ],
     usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
     portkey: auth,
   })

@@ -21,7 +21,12 @@ app.use('/v1', portkeyAuth({ scopes: 'portkey', hideCredentials: true }), (req, 
   delete headers.connection
   // The checked path (req.baseUrl + req.path, as portkeyAuth reads it) and the query as sent; given as
   // `path`, Node sends it verbatim, where new URL() would resolve it and an absolute target would pick the host.
-  const options = { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, path: req.baseUrl + req.path + search(req.originalUrl) }
+  const options = {
+    protocol: upstream.protocol,
+    hostname: upstream.hostname,
+    port: upstream.port,
+    path: req.baseUrl + req.path + search(req.originalUrl),
+  }
   const forwarded = request({ ...options, method: req.method, headers }, (answer) => {
     res.writeHead(answer.statusCode ?? 502, answer.headers)
     answer.pipe(res)

@@ -67,7 +67,15 @@ export function errorBody(error: AuthError): AuthErrorBody {
  * The `WWW-Authenticate` header of a rejection, built in one place: `Portkey realm="portkey"`, then the
  * header to send the credential in (for a missing or bad credential), the error code, and the scopes missing.
  */
-export function challenge({ error, header = true, scope }: { error?: AuthErrorCode; header?: boolean; scope?: readonly string[] }) {
+export function challenge({
+  error,
+  header = true,
+  scope,
+}: {
+  error?: AuthErrorCode
+  header?: boolean
+  scope?: readonly string[]
+}) {
   let value = 'Portkey realm="portkey"'
   if (header) value += ', header="x-portkey-api-key"'
   if (error !== undefined) value += `, error="${error}"`
@@ -76,7 +84,12 @@ export function challenge({ error, header = true, scope }: { error?: AuthErrorCo
 }
 
 export const missingApiKey = () =>
-  new AuthError('missing_api_key', 401, 'Missing credential: send your Portkey API key in the x-portkey-api-key header.', challenge({}))
+  new AuthError(
+    'missing_api_key',
+    401,
+    'Missing credential: send your Portkey API key in the x-portkey-api-key header.',
+    challenge({}),
+  )
 
 export const invalidApiKey = () =>
   new AuthError('invalid_api_key', 401, 'Invalid Portkey API key.', challenge({ error: 'invalid_api_key' }))

@@ -39,12 +39,30 @@ export function decide<T>(
 
 // Field checks of records that come from the control plane, a custom look-up, or Redis.
 
+/** A check of one field. */
+export type FieldCheck = (value: unknown) => boolean
+/** The checks of an object's fields, by name; fields not named are not looked at. */
+export type Shape = Readonly<Record<string, FieldCheck>>
+
 export const isString = (value: unknown): value is string => typeof value === 'string'
 export const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value !== ''
-/** `undefined` (absent from the JSON) or passes `check`. */
-export const optional = (value: unknown, check: (value: unknown) => boolean) => value === undefined || check(value)
+export const isStringList = (value: unknown): value is string[] => Array.isArray(value) && value.every(isString)
+/** Absent from the JSON (`undefined`), or passes `check`. */
+export const optional =
+  (check: FieldCheck): FieldCheck =>
+  (value) =>
+    value === undefined || check(value)
 /** `null`, absent, or passes `check`. */
-export const nullable = (value: unknown, check: (value: unknown) => boolean) => value == null || check(value)
+export const nullable =
+  (check: FieldCheck): FieldCheck =>
+  (value) =>
+    value == null || check(value)
+/** Whether `value` is a JSON object each of whose fields named in `shape` passes its check. */
+export function hasShape(value: unknown, shape: Shape): value is Record<string, unknown> {
+  if (!isObject(value)) return false
+  for (const field in shape) if (!shape[field]!(value[field])) return false
+  return true
+}
 /** A JSON object: neither `null` nor an array. */
 export const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value)

@@ -13,7 +13,12 @@ export const DEMO_KEYS = {
     defaults: { config_id: 'pc-demo-config', metadata: { team: 'demo' } },
     rate_limits: [{ type: 'requests', unit: 'rpm', value: 600 }],
   }),
-  'pk-demo-readonly': keyRecord({ id: 'key_demo_readonly', organisation_id: 'org_demo', workspace_id: 'ws_demo', scopes: ['logs.read'] }),
+  'pk-demo-readonly': keyRecord({
+    id: 'key_demo_readonly',
+    organisation_id: 'org_demo',
+    workspace_id: 'ws_demo',
+    scopes: ['logs.read'],
+  }),
   'pk-demo-exhausted': keyRecord({ id: 'key_demo_exhausted', organisation_id: 'org_demo', status: 'exhausted' }),
   'pk-demo-expired': keyRecord({ id: 'key_demo_expired', organisation_id: 'org_demo', expires_at: '2020-01-01T00:00:00Z' }),
 }
@@ -38,9 +43,17 @@ export async function useLocalControlPlane({ jwt = false } = {}) {
     process.env.PORTKEY_JWKS_URL = stub.jwksUrl
     process.env.PORTKEY_JWT_ISSUER = issuer.issuer
     process.env.PORTKEY_JWT_AUDIENCE = issuer.audience
-    token = await issuer.sign({ portkey_oid: 'org_demo', portkey_workspace: 'ws_demo', scope: 'portkey.completions.write', sub: 'user_demo', email_id: 'demo@example.com' })
+    token = await issuer.sign({
+      portkey_oid: 'org_demo',
+      portkey_workspace: 'ws_demo',
+      scope: 'portkey.completions.write',
+      sub: 'user_demo',
+      email_id: 'demo@example.com',
+    })
   }
-  console.log(`Local control-plane stand-in on ${stub.url}; demo keys: ${Object.keys(DEMO_KEYS).join(', ')}; virtual key: openai-demo`)
+  console.log(
+    `Local control-plane stand-in on ${stub.url}; demo keys: ${Object.keys(DEMO_KEYS).join(', ')}; virtual key: openai-demo`,
+  )
   process.once('exit', () => void stub.close())
   return { stub, token }
 }

@@ -23,7 +23,10 @@ export interface MiddlewareConfig<OnError> {
 }
 
 const isVerifier = (value: unknown): value is Verifier =>
-  typeof value === 'object' && value !== null && typeof (value as Verifier).verify === 'function' && typeof (value as Verifier).check === 'function'
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Verifier).verify === 'function' &&
+  typeof (value as Verifier).check === 'function'
 
 /**
  * Sorts a middleware's argument into the verifier it uses (the one given, or a new one made from the

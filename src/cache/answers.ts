@@ -27,17 +27,24 @@ export interface Lifetimes {
 }
 
 /** Deadlines of a record found now: fresh for `ttlMs`, then stale for `staleMs`. */
-export const found = (now: number, { ttlMs, staleMs }: Lifetimes) => ({ freshUntil: now + ttlMs, staleUntil: now + ttlMs + staleMs })
+export const found = (now: number, { ttlMs, staleMs }: Lifetimes) => ({
+  freshUntil: now + ttlMs,
+  staleUntil: now + ttlMs + staleMs,
+})
 
 /** Deadlines of "no such thing": `negativeTtlMs`, never stale. */
-export const notFound = (now: number, { negativeTtlMs }: Lifetimes) => ({ freshUntil: now + negativeTtlMs, staleUntil: now + negativeTtlMs })
+export const notFound = (now: number, { negativeTtlMs }: Lifetimes) => ({
+  freshUntil: now + negativeTtlMs,
+  staleUntil: now + negativeTtlMs,
+})
 
 /** A credential's answer as a cache entry. */
 export function credentialEntry(answer: Answer, fallbackKeyId: string, now: number): Entry<Outcome<PortkeyAuth>> {
   const { freshUntil, staleUntil } = answer
   if (answer.kind === 'key') return { value: recordOutcome(answer.record, now), freshUntil, staleUntil }
   // A JWT's entry lives until its exp (plus the clock tolerance), which freshUntil already holds.
-  if (answer.kind === 'jwt') return { value: { value: claimsToAuth(answer.claims, fallbackKeyId), expiresAtMs: freshUntil }, freshUntil, staleUntil }
+  if (answer.kind === 'jwt')
+    return { value: { value: claimsToAuth(answer.claims, fallbackKeyId), expiresAtMs: freshUntil }, freshUntil, staleUntil }
   return { value: { reject: invalidApiKey }, freshUntil, staleUntil, negative: true }
 }
 
@@ -54,7 +61,8 @@ const KINDS = new Set(['key', 'jwt', 'unknown', 'virtual-key', 'no-virtual-key']
 export function isAnswer(value: unknown): value is Answer {
   if (value === null || typeof value !== 'object') return false
   const answer = value as Partial<Record<string, unknown>>
-  if (!KINDS.has(answer.kind as string) || typeof answer.freshUntil !== 'number' || typeof answer.staleUntil !== 'number') return false
+  if (!KINDS.has(answer.kind as string) || typeof answer.freshUntil !== 'number' || typeof answer.staleUntil !== 'number')
+    return false
   if (answer.kind === 'key') return isKeyRecord(answer.record)
   if (answer.kind === 'virtual-key') return isVirtualKeyRecord(answer.record)
   if (answer.kind === 'jwt') return answer.claims !== null && typeof answer.claims === 'object'

@@ -16,7 +16,8 @@ const text = (value: unknown): string | null => (typeof value === 'string' && va
 export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): PortkeyAuth {
   const organisationId = text(claims.portkey_oid) ?? text(claims.organisation_id)
   if (organisationId === null) throw new ClaimsError('token has no portkey_oid or organisation_id claim')
-  const defaults = typeof claims.defaults === 'object' && claims.defaults !== null ? (claims.defaults as Record<string, unknown>) : {}
+  const defaults =
+    typeof claims.defaults === 'object' && claims.defaults !== null ? (claims.defaults as Record<string, unknown>) : {}
   const usageLimits = claims.usage_limits
   const expiresAt = typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null
   if (expiresAt !== null && Number.isNaN(expiresAt.getTime())) throw new ClaimsError('token exp is out of range')

@@ -1,34 +1,43 @@
 import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
-import { decide, isDateString, isNonEmptyString, isObject, isString, nullable, optional, type Outcome } from '../records.js'
+import {
+  decide,
+  hasShape,
+  isDateString,
+  isNonEmptyString,
+  isObject,
+  isString,
+  isStringList,
+  nullable,
+  type Outcome,
+  optional,
+  type Shape,
+} from '../records.js'
 import type { KeyRecord, KeyType, PortkeyAuth, RateLimit } from '../types.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
+
+const KEY_RECORD: Shape = {
+  id: isNonEmptyString,
+  organisation_id: isNonEmptyString,
+  workspace_id: nullable(isString),
+  user_id: nullable(isString),
+  type: nullable(isString),
+  name: nullable(isString),
+  // Present means a string: a `null` status is not "no status" (which counts as active).
+  status: optional(isString),
+  scopes: isStringList,
+  defaults: nullable((defaults) => hasShape(defaults, { config_id: nullable(isString), metadata: nullable(isObject) })),
+  rate_limits: nullable(Array.isArray),
+  usage_limits: nullable(isObject),
+  expires_at: nullable(isDateString),
+}
 
 /**
  * Whether a record is usable: every field the context is built from has its type. Anything else (an
  * object for a workspace id, a `null` status) is a garbled answer: an outage, never a rejection nor an
  * admission. A custom `lookup`'s records, and records read back from Redis, are checked the same way.
  */
-export function isKeyRecord(value: unknown): value is KeyRecord {
-  if (!isObject(value)) return false
-  const { defaults } = value
-  return (
-    isNonEmptyString(value.id) &&
-    isNonEmptyString(value.organisation_id) &&
-    nullable(value.workspace_id, isString) &&
-    nullable(value.user_id, isString) &&
-    nullable(value.type, isString) &&
-    nullable(value.name, isString) &&
-    // Present means a string: a `null` status is not "no status" (which counts as active).
-    optional(value.status, isString) &&
-    Array.isArray(value.scopes) &&
-    value.scopes.every(isString) &&
-    (defaults == null || (isObject(defaults) && nullable(defaults.config_id, isString) && nullable(defaults.metadata, isObject))) &&
-    nullable(value.rate_limits, Array.isArray) &&
-    nullable(value.usage_limits, isObject) &&
-    nullable(value.expires_at, isDateString)
-  )
-}
+export const isKeyRecord = (value: unknown): value is KeyRecord => hasShape(value, KEY_RECORD)
 
 const KEY_REFUSALS = { expired: expiredApiKey, exhausted: usageLimitExceeded, other: invalidApiKey }
 
@@ -58,7 +67,8 @@ function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
       metadata: stringMap(record.defaults?.metadata),
     }),
     rateLimits: rateLimits(record.rate_limits),
-    usageLimits: typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,
+    usageLimits:
+      typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,
     expiresAt: Number.isFinite(expiresAtMs) ? new Date(expiresAtMs) : null,
   } satisfies PortkeyAuth)
 }

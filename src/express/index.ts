@@ -6,7 +6,6 @@ import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 
 declare global {
-  // biome-ignore lint/style/noNamespace: Express's own way to extend its Request type.
   namespace Express {
     interface Request {
       /** The caller's Portkey context, set by `portkeyAuth()`; absent on routes it does not guard. */
@@ -30,7 +29,9 @@ const EXPRESS: Framework<Request, Response, NextFunction, void> = {
   // The mount path and the parsed path below it; a target Node cannot parse gives '', which the map refuses.
   route: (req) => ({ method: req.method, path: typeof req.path === 'string' ? req.baseUrl + req.path : '' }),
   request: (req) => req,
-  attach: (req, auth) => void (req.portkey = auth),
+  attach: (req, auth) => {
+    req.portkey = auth
+  },
   attached: (req) => req.portkey as PortkeyAuth | undefined,
   next: (_req, _res, next) => next(),
   send: (error, _req, res) => void res.status(error.status).set(error.headers).json(errorBody(error)),

@@ -57,7 +57,8 @@ export class RedisConnection {
   /** Opens the connection the `redis` option names: the given client, or one made from a URL. */
   constructor(options: { client?: RedisClientLike; url?: string }, timeoutMs: number) {
     this.#timeoutMs = timeoutMs
-    this.ready = options.client ? Promise.resolve(void (this.#client = options.client)) : this.#create(options.url!)
+    this.#client = options.client
+    this.ready = options.client ? Promise.resolve() : this.#create(options.url!)
   }
 
   get connected(): boolean {
@@ -95,7 +96,8 @@ export class RedisConnection {
    */
   async subscribe(channel: string, onMessage: (message: string) => void, onReconnect: () => void): Promise<void> {
     await this.ready
-    const subscriber = (this.#subscriber = this.#client!.duplicate())
+    const subscriber = this.#client!.duplicate()
+    this.#subscriber = subscriber
     let lost = false
     subscriber.on('error', () => {
       this.counts.errors++

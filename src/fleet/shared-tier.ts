@@ -35,9 +35,9 @@ return 0`
 /**
  * The Redis tier between each instance's LRU and the control plane. Key space, under `prefix` (the
  * namespace: the user's prefix and a digest of the settings that make an answer valid):
- * `k:<sha256>` a credential's answer · `v:["<keyId>","<workspace>","<slug>"]` a virtual key's, for that caller · `lock:<name>` the
- * fleet-wide single flight for `<name>` · `id:<keyId>` the hashes holding that key id's record ·
- * channel `invalidate`. Every method survives Redis being away: it answers as if Redis were empty.
+ * `k:<sha256>` a credential's answer · `v:["<keyId>","<workspace>","<slug>"]` a virtual key's, for that
+ * caller · `lock:<name>` the fleet-wide single flight for `<name>` · `id:<keyId>` the hashes holding that
+ * key id's record · channel `invalidate`. Every method survives Redis being away: it answers as if Redis were empty.
  */
 export class SharedTier {
   readonly #redis: RedisConnection
@@ -169,7 +169,16 @@ export class SharedTier {
     const ttl = answer.staleUntil - Date.now()
     if (ttl <= 0) return
     const key = this.#key(name)
-    const stored = await this.#tryCommand(['EVAL', FENCED_SET, '2', key, this.#key(`lock:${name}`), token, JSON.stringify(answer), String(ttl)])
+    const stored = await this.#tryCommand([
+      'EVAL',
+      FENCED_SET,
+      '2',
+      key,
+      this.#key(`lock:${name}`),
+      token,
+      JSON.stringify(answer),
+      String(ttl),
+    ])
     if (stored !== 1) return
     this.#counts.fills++
     if (keyId === undefined) return

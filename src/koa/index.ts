@@ -27,7 +27,9 @@ const KOA: Framework<Context, Next, undefined, unknown> = {
   headers: (ctx) => ctx.headers,
   route,
   request: (ctx) => ctx.req,
-  attach: (ctx, auth) => void (ctx.state.portkey = auth),
+  attach: (ctx, auth) => {
+    ctx.state.portkey = auth
+  },
   attached: (ctx) => ctx.state.portkey as PortkeyAuth | undefined,
   next: (_ctx, next) => next(),
   send: (error, ctx) => {
@@ -82,7 +84,9 @@ function route(ctx: Context): RequestRoute {
   try {
     path = ctx.path
     if (ctx.url !== ctx.originalUrl) {
-      const original: unknown = Reflect.get(Object.getPrototypeOf(ctx.request) as object, 'path', { req: { url: ctx.originalUrl } })
+      const original: unknown = Reflect.get(Object.getPrototypeOf(ctx.request) as object, 'path', {
+        req: { url: ctx.originalUrl },
+      })
       if (typeof original === 'string' && original.endsWith(path as string)) path = original
     }
   } catch {

@@ -36,7 +36,12 @@ export function controlPlaneVirtualKeyLookup(baseUrl: string, clientAuth: string
   }
 }
 
-async function getRecord<T>(url: string, credential: string, clientAuth: string | undefined, signal: AbortSignal): Promise<T | null> {
+async function getRecord<T>(
+  url: string,
+  credential: string,
+  clientAuth: string | undefined,
+  signal: AbortSignal,
+): Promise<T | null> {
   const headers: Record<string, string> = { 'x-portkey-api-key': credential, accept: 'application/json' }
   if (clientAuth !== undefined) headers.authorization = clientAuth
   const response = await fetch(url, { headers, signal, redirect: 'error' })

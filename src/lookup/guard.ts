@@ -7,7 +7,10 @@ import type { Milliseconds } from '../types.js'
 export interface BreakerOptions {
   /** Failed look-ups in a row (timeouts, connection errors, 5xx, garbled answers) that open the breaker. @default 5 */
   failureThreshold?: number
-  /** How long an open breaker answers misses with 503 at once, in milliseconds, before one probe call may try again. @default 5_000 */
+  /**
+   * How long an open breaker answers misses with 503 at once, in milliseconds, before one probe call may
+   * try again. @default 5_000
+   */
   cooldownMs?: Milliseconds
 }
 

@@ -75,7 +75,9 @@ export function virtualKeyLoader(lookup: VirtualKeyLookup, { guard, lifetimes, t
       checked(await lookup(slug, { credential, signal }), isVirtualKeyRecord, 'virtual key'),
     )
     const now = Date.now()
-    return record === null ? { kind: 'no-virtual-key', ...notFound(now, lifetimes) } : { kind: 'virtual-key', record, ...found(now, lifetimes) }
+    return record === null
+      ? { kind: 'no-virtual-key', ...notFound(now, lifetimes) }
+      : { kind: 'virtual-key', record, ...found(now, lifetimes) }
   }
 
   return async function loadVirtualKey(key: string, request: VirtualKeyRequest): Promise<Entry<Outcome<VirtualKey>>> {

@@ -9,11 +9,15 @@ import { httpUrl, numberIn } from './validate.js'
  *
  * @example
  * ```ts
- * portkeyAuth({ jwt: { jwksUrl: 'https://idp.example.com/.well-known/jwks.json', issuer: 'https://idp.example.com/', audience: 'https://gateway.example.com' } })
+ * const jwt = { jwksUrl: 'https://idp.example.com/.well-known/jwks.json', issuer: 'https://idp.example.com/' }
+ * portkeyAuth({ jwt: { ...jwt, audience: 'https://api.example.com' } })
  * ```
  */
 export interface JwtOptions {
-  /** URL of the organisation's JWKS, fetched once and again on an unknown `kid` (at most every 30 s). @default process.env.PORTKEY_JWKS_URL */
+  /**
+   * URL of the organisation's JWKS, fetched once and again on an unknown `kid` (at most every 30 s).
+   * @default process.env.PORTKEY_JWKS_URL
+   */
   jwksUrl?: string
   /** An inline JWKS, instead of a URL. */
   jwks?: JSONWebKeySet
@@ -48,23 +52,35 @@ export interface ResolvedJwtOptions {
   readonly clockToleranceSec: number
 }
 
-
-
 /** Validates JWT options once; `null` when JWT is not configured. */
-export function resolveJwtOptions(options: JwtOptions | undefined, env: NodeJS.ProcessEnv, timeoutMs: number): ResolvedJwtOptions | null {
+export function resolveJwtOptions(
+  options: JwtOptions | undefined,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): ResolvedJwtOptions | null {
   const jwksUrl = options?.jwksUrl ?? (options?.jwks === undefined ? env.PORTKEY_JWKS_URL || undefined : undefined)
   if (jwksUrl === undefined && options?.jwks === undefined) {
     // Asking for JWT (even with `jwt: {}`) and giving it no keys is a mistake, not a way to turn it off.
     if (options !== undefined) throw new TypeError('portkey-auth: jwt needs jwksUrl or jwks (or env PORTKEY_JWKS_URL)')
     return null
   }
-  if (jwksUrl !== undefined && options?.jwks !== undefined) throw new TypeError('portkey-auth: give jwt.jwksUrl or jwt.jwks, not both')
+  if (jwksUrl !== undefined && options?.jwks !== undefined)
+    throw new TypeError('portkey-auth: give jwt.jwksUrl or jwt.jwks, not both')
   const algorithms = options?.algorithms ?? [...DEFAULTS.jwt.algorithms]
-  if (!Array.isArray(algorithms) || algorithms.length === 0 || algorithms.some((alg) => typeof alg !== 'string' || /^(none|HS\d+)$/i.test(alg))) {
+  if (
+    !Array.isArray(algorithms) ||
+    algorithms.length === 0 ||
+    algorithms.some((alg) => typeof alg !== 'string' || /^(none|HS\d+)$/i.test(alg))
+  ) {
     throw new TypeError('portkey-auth: jwt.algorithms must list asymmetric algorithms (never none or HMAC)')
   }
   // Bounded (LIMITS): a value in milliseconds by mistake (5000) is caught here rather than honoured.
-  const clockToleranceSec = numberIn('jwt.clockToleranceSec', options?.clockToleranceSec ?? DEFAULTS.jwt.clockToleranceSec, 0, LIMITS.clockToleranceSec)
+  const clockToleranceSec = numberIn(
+    'jwt.clockToleranceSec',
+    options?.clockToleranceSec ?? DEFAULTS.jwt.clockToleranceSec,
+    0,
+    LIMITS.clockToleranceSec,
+  )
   const issuer = expected('issuer', options?.issuer, env.PORTKEY_JWT_ISSUER)
   const audience = expected('audience', options?.audience, env.PORTKEY_JWT_AUDIENCE)
   if (issuer === MISSING || audience === MISSING) throw new TypeError(missingChecks({ issuer, audience }))
@@ -113,8 +129,12 @@ function expected(check: Check, option: unknown, envValue: string | undefined): 
   }
   if (envValue === undefined || envValue === '') return MISSING
   if (envValue.trim() === 'false') return undefined
-  const values = envValue.split(',').map((value) => value.trim()).filter((value) => value !== '')
-  if (values.length === 0) throw new TypeError(`portkey-auth: env ${CHECKS[check].env} must list at least one value, comma-separated, or be 'false'`)
+  const values = envValue
+    .split(',')
+    .map((value) => value.trim())
+    .filter((value) => value !== '')
+  if (values.length === 0)
+    throw new TypeError(`portkey-auth: env ${CHECKS[check].env} must list at least one value, comma-separated, or be 'false'`)
   return values
 }
 
@@ -125,4 +145,3 @@ function requireKid(keys: JWTVerifyGetKey): JWTVerifyGetKey {
     return keys(header, token)
   }
 }
-

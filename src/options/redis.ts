@@ -39,12 +39,15 @@ export function resolveRedis(options: VerifierOptions, validity: AnswerValidity)
   if (typeof long !== 'object' || long === null || (long.client === undefined) === (long.url === undefined)) {
     throw new TypeError('portkey-auth: redis must be a node-redis client, a redis:// URL, or { client } or { url }')
   }
-  if (long.client !== undefined && !isClient(long.client)) throw new TypeError('portkey-auth: redis.client must be a node-redis client')
+  if (long.client !== undefined && !isClient(long.client))
+    throw new TypeError('portkey-auth: redis.client must be a node-redis client')
   if (long.url !== undefined) checkUrl(long.url)
   const customLookup = options.lookup !== undefined || options.lookupVirtualKey !== undefined
   if (customLookup && long.prefix === undefined) {
     // Answers from your own look-up cannot be told apart from another app's: name them.
-    throw new TypeError('portkey-auth: with a custom lookup, give redis.prefix a name of your key store, so no other app reads its answers')
+    throw new TypeError(
+      'portkey-auth: with a custom lookup, give redis.prefix a name of your key store, so no other app reads its answers',
+    )
   }
   const prefix = long.prefix ?? DEFAULTS.redis.prefix
   if (typeof prefix !== 'string') throw new TypeError('portkey-auth: redis.prefix must be a string')

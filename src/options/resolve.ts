@@ -55,14 +55,19 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
     onDecision: options.onDecision,
     cache: resolveCache(options.cache ?? {}),
     jwt,
-    redis: resolveRedis(options, { controlPlaneUrl: resolvedUrl, jwt, jwtSource: options.jwt?.jwksUrl ?? options.jwt?.jwks ?? env.PORTKEY_JWKS_URL }),
+    redis: resolveRedis(options, {
+      controlPlaneUrl: resolvedUrl,
+      jwt,
+      jwtSource: options.jwt?.jwksUrl ?? options.jwt?.jwks ?? env.PORTKEY_JWKS_URL,
+    }),
   }
 }
 
 /** The options whose type alone can be wrong: functions, objects, the scope map. */
 function checkShapes(options: VerifierOptions): void {
   for (const name of ['lookup', 'lookupVirtualKey', 'onDecision'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`portkey-auth: ${name} must be a function`)
+    if (options[name] !== undefined && typeof options[name] !== 'function')
+      throw new TypeError(`portkey-auth: ${name} must be a function`)
   }
   for (const name of ['jwt', 'breaker', 'cache'] as const) {
     const value = options[name]
@@ -70,7 +75,11 @@ function checkShapes(options: VerifierOptions): void {
     if (value === undefined || (value === null && name === 'cache')) continue
     if (typeof value !== 'object' || value === null) throw new TypeError(`portkey-auth: ${name} must be an object`)
   }
-  if (options.scopes !== undefined && options.scopes !== 'portkey' && (typeof options.scopes !== 'object' || options.scopes === null)) {
+  if (
+    options.scopes !== undefined &&
+    options.scopes !== 'portkey' &&
+    (typeof options.scopes !== 'object' || options.scopes === null)
+  ) {
     throw new TypeError("portkey-auth: scopes must be 'portkey' or a map of routes to scopes")
   }
 }

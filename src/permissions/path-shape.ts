@@ -2,7 +2,8 @@ const SLASH = 0x2f
 
 /** What a refused path is told: the scope map cannot be checked against it. */
 export const AMBIGUOUS_PATH =
-  'The request path cannot be checked against the scope map: send it without dot segments, backslashes, encoded slashes or needlessly encoded characters.'
+  'The request path cannot be checked against the scope map: ' +
+  'send it without dot segments, backslashes, encoded slashes or needlessly encoded characters.'
 
 const DOT_SEGMENT = /\/\.\.?(?:\/|$)/
 // A malformed escape, or one of '/', '\\' or an unreserved character (letters, digits, '-', '.', '_', '~'):

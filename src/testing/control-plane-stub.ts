@@ -95,60 +95,25 @@ const JWT_SHAPED = /^[\w-]+\.[\w-]+\.[\w-]*$/
  * ```
  */
 export async function startControlPlaneStub(options: ControlPlaneStubOptions = {}): Promise<ControlPlaneStub> {
-  const keys = new Map(Object.entries(options.keys ?? {}))
-  const virtualKeys = new Map(Object.entries(options.virtualKeys ?? {}))
-  const log: StubCall[] = []
-  const counts = new Map<string, number>()
-  let total = 0
-  let inFlight = 0
-  let peakInFlight = 0
+  const calls = new CallLog()
   let failure: { mode: FailureMode; times: number; rate: number } | null = null
-
   const failing = (): FailureMode | null => {
-    if (failure === null) return null
-    if (failure.rate < 1 && Math.random() >= failure.rate) return null
+    if (failure === null || (failure.rate < 1 && Math.random() >= failure.rate)) return null
     const { mode } = failure
     if (--failure.times <= 0) failure = null
     return mode
   }
 
-  const answer = (req: IncomingMessage, res: ServerResponse, path: string) => {
-    const mode = failing()
-    if (mode === 'hang') return
-    if (mode === 'reset') return req.socket.destroy()
-    if (mode === 'garbled') return send(res, 200, '<html>upstream error</html>', 'text/html')
-    if (mode === 'error' || mode === 'unavailable') return send(res, mode === 'error' ? 500 : 503, { status: 'failure' })
-    if (req.method === 'GET' && path === JWKS_PATH) return send(res, 200, stub.jwks)
-    if (req.method === 'GET' && (path === KEY_DETAILS_PATH || path.startsWith(VIRTUAL_KEYS_PATH))) {
-      const credential = String(req.headers['x-portkey-api-key'] ?? '')
-      const caller = keys.get(credential)
-      if (path === KEY_DETAILS_PATH) {
-        return caller ? send(res, 200, caller) : send(res, 401, { status: 'failure', message: 'Invalid API Key' })
-      }
-      if (caller === undefined && !JWT_SHAPED.test(credential)) return send(res, 401, { status: 'failure', message: 'Invalid API Key' })
-      const slug = decodeURIComponent(path.slice(VIRTUAL_KEYS_PATH.length))
-      const virtualKey = virtualKeys.get(slug)
-      const allowed = virtualKey !== undefined && (stub.virtualKeyAccess?.(slug, caller?.id ?? null) ?? true)
-      return allowed ? send(res, 200, virtualKey) : send(res, 404, { status: 'failure', message: 'Not found' })
-    }
-    send(res, 404, { status: 'failure', message: 'Not found' })
-  }
-
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://stub').pathname
-    total++
-    counts.set(path, (counts.get(path) ?? 0) + 1)
-    log.push({ method: req.method ?? 'GET', path, headers: req.headers })
-    if (log.length > LOG_LIMIT) log.shift()
-    peakInFlight = Math.max(peakInFlight, ++inFlight)
-    let done = false
-    const finish = () => {
-      if (!done) inFlight--
-      done = true
+    calls.record(req, res, path)
+    const reply = () => {
+      const mode = failing()
+      if (mode === null) answerAsPortkey(stub, req, res, path)
+      else misbehave(mode, req, res)
     }
-    res.on('close', finish)
-    if (stub.delayMs > 0) setTimeout(() => answer(req, res, path), stub.delayMs)
-    else answer(req, res, path)
+    if (stub.delayMs > 0) setTimeout(reply, stub.delayMs)
+    else reply()
   })
   server.keepAliveTimeout = 60_000
   await new Promise<void>((resolve, reject) => {
@@ -161,17 +126,17 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
     url: `http://127.0.0.1:${port}`,
     jwksUrl: `http://127.0.0.1:${port}${JWKS_PATH}`,
     jwks: options.jwks ?? { keys: [] },
-    keys,
-    virtualKeys,
+    keys: new Map(Object.entries(options.keys ?? {})),
+    virtualKeys: new Map(Object.entries(options.virtualKeys ?? {})),
     virtualKeyAccess: options.virtualKeyAccess ?? null,
     delayMs: options.delayMs ?? 0,
-    log,
-    calls: (path) => (path === undefined ? total : (counts.get(path) ?? 0)),
+    log: calls.log,
+    calls: (path) => calls.count(path),
     get inFlight() {
-      return inFlight
+      return calls.inFlight
     },
     get peakInFlight() {
-      return peakInFlight
+      return calls.peakInFlight
     },
     fail(mode, { times = Infinity, rate = 1 } = {}) {
       if (!(times >= 1) || !(rate > 0 && rate <= 1)) throw new RangeError('stub.fail: times must be >= 1 and rate in (0, 1]')
@@ -180,18 +145,72 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
     heal() {
       failure = null
     },
-    resetCounts() {
-      total = 0
-      peakInFlight = inFlight
-      counts.clear()
-      log.length = 0
-    },
+    resetCounts: () => calls.reset(),
     close() {
       server.closeAllConnections()
       return new Promise((resolve) => server.close(() => resolve()))
     },
   }
   return stub
+}
+
+/** The calls the stub received: counted by path, the latest `LOG_LIMIT` kept, and how many are open. */
+class CallLog {
+  readonly log: StubCall[] = []
+  readonly #counts = new Map<string, number>()
+  #total = 0
+  inFlight = 0
+  peakInFlight = 0
+
+  record(req: IncomingMessage, res: ServerResponse, path: string): void {
+    this.#total++
+    this.#counts.set(path, (this.#counts.get(path) ?? 0) + 1)
+    this.log.push({ method: req.method ?? 'GET', path, headers: req.headers })
+    if (this.log.length > LOG_LIMIT) this.log.shift()
+    this.peakInFlight = Math.max(this.peakInFlight, ++this.inFlight)
+    res.once('close', () => this.inFlight--)
+  }
+
+  count(path?: string): number {
+    return path === undefined ? this.#total : (this.#counts.get(path) ?? 0)
+  }
+
+  reset(): void {
+    this.#total = 0
+    this.peakInFlight = this.inFlight
+    this.#counts.clear()
+    this.log.length = 0
+  }
+}
+
+/** What Portkey's control plane answers for the records the stub holds. */
+function answerAsPortkey(stub: ControlPlaneStub, req: IncomingMessage, res: ServerResponse, path: string): void {
+  const [status, body] = portkeyAnswer(stub, req, path)
+  send(res, status, body)
+}
+
+function portkeyAnswer(stub: ControlPlaneStub, req: IncomingMessage, path: string): [number, unknown] {
+  const notFound = [404, { status: 'failure', message: 'Not found' }] as [number, unknown]
+  const invalidKey = [401, { status: 'failure', message: 'Invalid API Key' }] as [number, unknown]
+  if (req.method !== 'GET') return notFound
+  if (path === JWKS_PATH) return [200, stub.jwks]
+  const credential = String(req.headers['x-portkey-api-key'] ?? '')
+  const caller = stub.keys.get(credential)
+  if (path === KEY_DETAILS_PATH) return caller ? [200, caller] : invalidKey
+  if (!path.startsWith(VIRTUAL_KEYS_PATH)) return notFound
+  if (caller === undefined && !JWT_SHAPED.test(credential)) return invalidKey
+  const slug = decodeURIComponent(path.slice(VIRTUAL_KEYS_PATH.length))
+  const virtualKey = stub.virtualKeys.get(slug)
+  const allowed = virtualKey !== undefined && (stub.virtualKeyAccess?.(slug, caller?.id ?? null) ?? true)
+  return allowed ? [200, virtualKey] : notFound
+}
+
+/** A call the stub was told to fail. */
+function misbehave(mode: FailureMode, req: IncomingMessage, res: ServerResponse): void {
+  if (mode === 'hang') return
+  if (mode === 'reset') req.socket.destroy()
+  else if (mode === 'garbled') send(res, 200, '<html>upstream error</html>', 'text/html')
+  else send(res, mode === 'error' ? 500 : 503, { status: 'failure' })
 }
 
 function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {

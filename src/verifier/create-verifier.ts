@@ -28,7 +28,8 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   const config = resolveOptions(options)
   const { controlPlaneUrl, clientAuth, cache: lifetimes, redis } = config
   const guard = new LookupGuard({ timeoutMs: config.timeoutMs, maxPendingLookups: config.maxPendingLookups, ...config.breaker })
-  const tier = redis && new SharedTier(new RedisConnection(redis, redis.timeoutMs), redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
+  const tier =
+    redis && new SharedTier(new RedisConnection(redis, redis.timeoutMs), redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
   const sources: Sources = { guard, lifetimes, tier }
   const keys = new RefreshingCache<Outcome<PortkeyAuth>, string>(
     lifetimes.max,
@@ -49,7 +50,11 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     else clear() // back from a lost connection: revocations may have been missed
   })
 
-  const check = audited(createPipeline({ keys, virtualKeys, scopes: config.scopes }), config.onDecision, () => tier?.connected ?? null)
+  const check = audited(
+    createPipeline({ keys, virtualKeys, scopes: config.scopes }),
+    config.onDecision,
+    () => tier?.connected ?? null,
+  )
   return {
     check,
     routed: config.scopes !== null,

@@ -46,13 +46,27 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
     const status: CacheStatus = { cache: 'none' }
     const admitted = (auth: PortkeyAuth) => {
       const { keyId, method, virtualKey } = auth
-      emit({ admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: status.cache }, started)
+      emit(
+        { admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: status.cache },
+        started,
+      )
       return auth
     }
     const refused = (error: unknown): never => {
       const known = error instanceof AuthError
       const code = known ? error.code : null
-      emit({ admitted: false, status: known ? error.status : 500, code, keyId: null, method: null, virtualKey: null, cache: status.cache }, started)
+      emit(
+        {
+          admitted: false,
+          status: known ? error.status : 500,
+          code,
+          keyId: null,
+          method: null,
+          virtualKey: null,
+          cache: status.cache,
+        },
+        started,
+      )
       throw error
     }
     let result: MaybePromise<PortkeyAuth>

@@ -10,7 +10,11 @@ import { readVirtualKeySlug } from '../virtual-key/virtual-key.js'
 import type { RequestRoute } from './verifier.js'
 
 /** One request's check: the caller's context, synchronously when everything it needs is cached. */
-export type Check = (headers: IncomingHeaders, route: RequestRoute | undefined, status: CacheStatus | undefined) => MaybePromise<PortkeyAuth>
+export type Check = (
+  headers: IncomingHeaders,
+  route: RequestRoute | undefined,
+  status: CacheStatus | undefined,
+) => MaybePromise<PortkeyAuth>
 
 /** What the steps read: the two caches and the scope map. */
 export interface PipelineParts {
@@ -50,9 +54,15 @@ export function createPipeline({ keys, virtualKeys, scopes }: PipelineParts): Ch
     if (outcome.value === undefined) throw outcome.reject()
     if (outcome.expiresAtMs <= Date.now()) throw virtualKeyNotAllowed()
     let byKey = combined.get(auth)
-    if (byKey === undefined) combined.set(auth, (byKey = new WeakMap()))
+    if (byKey === undefined) {
+      byKey = new WeakMap()
+      combined.set(auth, byKey)
+    }
     let result = byKey.get(outcome.value)
-    if (result === undefined) byKey.set(outcome.value, (result = Object.freeze({ ...auth, virtualKey: outcome.value })))
+    if (result === undefined) {
+      result = Object.freeze({ ...auth, virtualKey: outcome.value })
+      byKey.set(outcome.value, result)
+    }
     return result
   }
 

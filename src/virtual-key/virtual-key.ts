@@ -1,5 +1,16 @@
 import { invalidRequest, virtualKeyNotAllowed, virtualKeyUsageLimitExceeded } from '../errors.js'
-import { decide, isDateString, isNonEmptyString, isObject, isString, nullable, optional, type Outcome } from '../records.js'
+import {
+  decide,
+  hasShape,
+  isDateString,
+  isNonEmptyString,
+  isObject,
+  isString,
+  nullable,
+  type Outcome,
+  optional,
+  type Shape,
+} from '../records.js'
 import type { IncomingHeaders, VirtualKey, VirtualKeyRecord } from '../types.js'
 
 export const VIRTUAL_KEY_HEADER = 'x-portkey-virtual-key'
@@ -37,22 +48,21 @@ function checkSlug(slug: string): string {
   return slug
 }
 
+const VIRTUAL_KEY_RECORD: Shape = {
+  slug: isNonEmptyString,
+  ai_provider_name: isNonEmptyString,
+  status: optional(isString),
+  workspace_id: nullable(isString),
+  expires_at: nullable(isDateString),
+  usage_limits: nullable(isObject),
+  rate_limits: nullable(Array.isArray),
+}
+
 /**
  * Whether a virtual-key record is usable: every field the verifier reads has its type. Anything else (a
  * `null` status, an object for a workspace id) is a garbled answer: an outage, never a rejection.
  */
-export function isVirtualKeyRecord(value: unknown): value is VirtualKeyRecord {
-  if (!isObject(value)) return false
-  return (
-    isNonEmptyString(value.slug) &&
-    isNonEmptyString(value.ai_provider_name) &&
-    optional(value.status, isString) &&
-    nullable(value.workspace_id, isString) &&
-    nullable(value.expires_at, isDateString) &&
-    nullable(value.usage_limits, isObject) &&
-    nullable(value.rate_limits, Array.isArray)
-  )
-}
+export const isVirtualKeyRecord = (value: unknown): value is VirtualKeyRecord => hasShape(value, VIRTUAL_KEY_RECORD)
 
 /**
  * Decides what a virtual-key record means for a caller of `workspaceId`: usable when it is `active` (or
@@ -61,8 +71,14 @@ export function isVirtualKeyRecord(value: unknown): value is VirtualKeyRecord {
  */
 export function virtualKeyOutcome(record: VirtualKeyRecord, workspaceId: string, now: number): Outcome<VirtualKey> {
   if (record.workspace_id !== workspaceId) return { reject: virtualKeyNotAllowed }
-  return decide(record, now, VIRTUAL_KEY_REFUSALS, () => Object.freeze({ slug: record.slug, provider: record.ai_provider_name, status: record.status ?? 'active' }))
+  return decide(record, now, VIRTUAL_KEY_REFUSALS, () =>
+    Object.freeze({ slug: record.slug, provider: record.ai_provider_name, status: record.status ?? 'active' }),
+  )
 }
 
 // One 403 for an expired key and any other unusable status, as for another workspace's.
-const VIRTUAL_KEY_REFUSALS = { expired: virtualKeyNotAllowed, exhausted: virtualKeyUsageLimitExceeded, other: virtualKeyNotAllowed }
+const VIRTUAL_KEY_REFUSALS = {
+  expired: virtualKeyNotAllowed,
+  exhausted: virtualKeyUsageLimitExceeded,
+  other: virtualKeyNotAllowed,
+}

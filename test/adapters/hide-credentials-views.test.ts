@@ -100,23 +100,27 @@ const CASES: Case[] = [
 describe.each(FRAMEWORKS.flatMap((framework) => [false, true].map((early) => ({ framework, early }))))(
   '$framework (headersDistinct read before portkeyAuth: $early): hideCredentials in every header view',
   ({ framework, early }) => {
-    test.each(CASES)('$name: $status, and no view holds the key or throws', async ({ key, path = '/anything', status, code, times = 1 }) => {
-      const app = await startApp(framework, early)
-      let res
-      for (let i = 0; i < times; i++) res = await send(app.url + path, { 'X-Portkey-Api-Key': key, 'X-Trace': 'trace-1', 'x-multi': ['a', 'b'] })
-      expect({ status: res!.status, text: res!.status === status ? '' : res!.text }).toEqual({ status, text: '' })
-      const views = res!.json<Views>()
-      expect(views.code).toBe(code)
-      // Gone from every view, whatever the case of the name and however many lines carried it…
-      for (const secret of [key].flat()) expect(JSON.stringify(views)).not.toContain(secret)
-      expect(views.headers).not.toHaveProperty('x-portkey-api-key')
-      expect(views.distinct).not.toHaveProperty('x-portkey-api-key')
-      expect(views.raw.filter((_, i) => i % 2 === 0).map((header) => header.toLowerCase())).not.toContain('x-portkey-api-key')
-      // …and nothing else went: the other headers are intact in all three.
-      expect(views.headers).toMatchObject({ 'x-trace': 'trace-1', 'x-multi': 'a, b' })
-      expect(views.distinct).toMatchObject({ 'x-trace': ['trace-1'], 'x-multi': ['a', 'b'] })
-      expect(views.raw).toEqual(expect.arrayContaining(['X-Trace', 'trace-1', 'x-multi', 'b']))
-      expect(views.raw.length).toBe(Object.values(views.distinct).flat().length * 2)
-    })
+    test.each(CASES)(
+      '$name: $status, and no view holds the key or throws',
+      async ({ key, path = '/anything', status, code, times = 1 }) => {
+        const app = await startApp(framework, early)
+        let res
+        for (let i = 0; i < times; i++)
+          res = await send(app.url + path, { 'X-Portkey-Api-Key': key, 'X-Trace': 'trace-1', 'x-multi': ['a', 'b'] })
+        expect({ status: res!.status, text: res!.status === status ? '' : res!.text }).toEqual({ status, text: '' })
+        const views = res!.json<Views>()
+        expect(views.code).toBe(code)
+        // Gone from every view, whatever the case of the name and however many lines carried it…
+        for (const secret of [key].flat()) expect(JSON.stringify(views)).not.toContain(secret)
+        expect(views.headers).not.toHaveProperty('x-portkey-api-key')
+        expect(views.distinct).not.toHaveProperty('x-portkey-api-key')
+        expect(views.raw.filter((_, i) => i % 2 === 0).map((header) => header.toLowerCase())).not.toContain('x-portkey-api-key')
+        // …and nothing else went: the other headers are intact in all three.
+        expect(views.headers).toMatchObject({ 'x-trace': 'trace-1', 'x-multi': 'a, b' })
+        expect(views.distinct).toMatchObject({ 'x-trace': ['trace-1'], 'x-multi': ['a', 'b'] })
+        expect(views.raw).toEqual(expect.arrayContaining(['X-Trace', 'trace-1', 'x-multi', 'b']))
+        expect(views.raw.length).toBe(Object.values(views.distinct).flat().length * 2)
+      },
+    )
   },
 )

@@ -59,7 +59,9 @@ function proxy(upstream: string, req: IncomingMessage, how: Forward): Promise<Se
 
 /** An upstream that answers with the headers it received. */
 async function useUpstream() {
-  return closeAfterTest(await listen((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(seenOf(req)))))
+  return closeAfterTest(
+    await listen((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(seenOf(req)))),
+  )
 }
 
 /**
@@ -79,7 +81,14 @@ async function useProxyApp(framework: Framework, options: MiddlewareOptions, how
               ...options,
               onError: (error: AuthError, req, res) => {
                 rejected.push(seenOf(req))
-                res.status(error.status).set(error.headers).json({ status: 'failure', message: error.message, error: { message: error.message, type: error.type, code: error.code } })
+                res
+                  .status(error.status)
+                  .set(error.headers)
+                  .json({
+                    status: 'failure',
+                    message: error.message,
+                    error: { message: error.message, type: error.type, code: error.code },
+                  })
               },
             }),
           )
@@ -99,7 +108,11 @@ async function useProxyApp(framework: Framework, options: MiddlewareOptions, how
                   rejected.push(seenOf(ctx.req))
                   ctx.status = error.status
                   ctx.set(error.headers as Record<string, string>)
-                  ctx.body = { status: 'failure', message: error.message, error: { message: error.message, type: error.type, code: error.code } }
+                  ctx.body = {
+                    status: 'failure',
+                    message: error.message,
+                    error: { message: error.message, type: error.type, code: error.code },
+                  }
                 },
               }),
             )
@@ -115,12 +128,17 @@ async function useProxyApp(framework: Framework, options: MiddlewareOptions, how
 }
 
 const mentions = (seen: Seen, secret: string) =>
-  JSON.stringify(seen).includes(secret) || seen.rawHeaders.some((value, i) => i % 2 === 0 && value.toLowerCase() === 'x-portkey-api-key')
+  JSON.stringify(seen).includes(secret) ||
+  seen.rawHeaders.some((value, i) => i % 2 === 0 && value.toLowerCase() === 'x-portkey-api-key')
 
 const stubWithKey = (): Promise<ControlPlaneStub> => useStub({ keys: { [KEY]: keyRecord({ id: 'key_hide' }) } })
 
 /** The request a client sends: the credential under a mixed-case name, plus headers that must pass through. */
-const clientHeaders = (key: string, name = 'X-Portkey-Api-Key') => ({ [name]: key, authorization: 'Bearer sk-provider-key', 'x-trace': 'trace-1' })
+const clientHeaders = (key: string, name = 'X-Portkey-Api-Key') => ({
+  [name]: key,
+  authorization: 'Bearer sk-provider-key',
+  'x-trace': 'trace-1',
+})
 
 describe.each(FRAMEWORKS)('%s: hideCredentials', (framework) => {
   test.each<[Forward, string]>([
@@ -170,21 +188,28 @@ describe.each(FRAMEWORKS)('%s: hideCredentials', (framework) => {
     ['an unknown key', clientHeaders(UNKNOWN), 401, 'invalid_api_key'],
     ['a malformed key', clientHeaders(`${UNKNOWN}\u00e9`), 401, 'invalid_api_key'],
     ['a repeated header', { 'x-portkey-api-key': [UNKNOWN, UNKNOWN] }, 400, 'invalid_request'],
-  ])('a rejected request (%s) never reaches the handler, and its onError sees no credential either', async (_name, headers, status, code) => {
-    const stub = await stubWithKey()
-    const { app, handler, rejected } = await useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true })
-    const res: RawResponse = await send(`${app.url}/proxy`, headers)
-    expectRejection(res, status, code as never, [UNKNOWN])
-    expect(handler).toHaveLength(0)
-    expect(rejected).toHaveLength(1)
-    expect(rejected[0]!.headers['x-portkey-api-key']).toBeUndefined()
-    expect(mentions(rejected[0]!, UNKNOWN)).toBe(false)
-  })
+  ])(
+    'a rejected request (%s) never reaches the handler, and its onError sees no credential either',
+    async (_name, headers, status, code) => {
+      const stub = await stubWithKey()
+      const { app, handler, rejected } = await useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true })
+      const res: RawResponse = await send(`${app.url}/proxy`, headers)
+      expectRejection(res, status, code as never, [UNKNOWN])
+      expect(handler).toHaveLength(0)
+      expect(rejected).toHaveLength(1)
+      expect(rejected[0]!.headers['x-portkey-api-key']).toBeUndefined()
+      expect(mentions(rejected[0]!, UNKNOWN)).toBe(false)
+    },
+  )
 
   test('onDecision given to portkeyAuth hears every request over HTTP, without the key', async () => {
     const stub = await stubWithKey()
     const events: Decision[] = []
-    const { app } = await useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true, onDecision: (event) => events.push(event) })
+    const { app } = await useProxyApp(framework, {
+      controlPlaneUrl: stub.url,
+      hideCredentials: true,
+      onDecision: (event) => events.push(event),
+    })
     const sent = [KEY, KEY, UNKNOWN, `${KEY} spaced`]
     for (const key of sent) await send(`${app.url}/proxy`, { 'x-portkey-api-key': key })
     await send(`${app.url}/proxy`)

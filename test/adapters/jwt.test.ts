@@ -34,7 +34,12 @@ const nowSec = () => Math.floor(Date.now() / 1000)
 
 const ORG = 'org_jwt'
 const WORKSPACE = 'ws_jwt'
-const CLAIMS = { portkey_oid: ORG, portkey_workspace: WORKSPACE, scope: 'portkey.completions.write portkey.logs.read', sub: 'user_1' }
+const CLAIMS = {
+  portkey_oid: ORG,
+  portkey_workspace: WORKSPACE,
+  scope: 'portkey.completions.write portkey.logs.read',
+  sub: 'user_1',
+}
 
 let issuer: TestIssuer
 /** The key the organisation rotates to. */
@@ -43,7 +48,11 @@ let rotated: TestIssuer
 let forger: TestIssuer
 
 beforeAll(async () => {
-  ;[issuer, rotated, forger] = await Promise.all([createTestIssuer('adapter-key-1'), createTestIssuer('adapter-key-2'), createTestIssuer('adapter-key-1')])
+  ;[issuer, rotated, forger] = await Promise.all([
+    createTestIssuer('adapter-key-1'),
+    createTestIssuer('adapter-key-2'),
+    createTestIssuer('adapter-key-1'),
+  ])
 })
 
 afterEach(() => {
@@ -67,7 +76,11 @@ async function setup(framework: Framework, options: MiddlewareOptions = {}) {
 function expect403(res: RawResponse, code: 'insufficient_scope' | 'virtual_key_not_allowed'): AuthErrorBody {
   expect({ status: res.status, text: res.text }).toMatchObject({ status: 403 })
   const body = res.json<AuthErrorBody>()
-  expect(body).toStrictEqual({ status: 'failure', message: body.message, error: { message: body.message, type: 'permission_error', code } })
+  expect(body).toStrictEqual({
+    status: 'failure',
+    message: body.message,
+    error: { message: body.message, type: 'permission_error', code },
+  })
   return body
 }
 
@@ -78,7 +91,11 @@ function expect403(res: RawResponse, code: 'insufficient_scope' | 'virtual_key_n
  */
 const REFUSED_TOKENS: { name: string; token: () => Promise<string>; fetches: number }[] = [
   { name: 'signed by another key under the right kid', token: () => forger.sign(CLAIMS), fetches: 1 },
-  { name: "with alg 'none'", token: async () => `${b64({ alg: 'none', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`, fetches: 0 },
+  {
+    name: "with alg 'none'",
+    token: async () => `${b64({ alg: 'none', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`,
+    fetches: 0,
+  },
 ]
 
 describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
@@ -139,20 +156,23 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
     expect(Object.isFrozen(app.seen[0])).toBe(true)
   })
 
-  test.each(REFUSED_TOKENS)('a token $name: 401 invalid_token with the challenge, route not reached, no key look-up', async ({ token, fetches }) => {
-    const { stub, app } = await setup(framework)
-    const raw = await token()
-    const res = await sendKey(app, raw)
-    expectRejection(res, 401, 'invalid_token', [raw])
-    expect(res.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key", error="invalid_token"')
-    expect(app.seen).toHaveLength(0)
-    expect(keyLookups(stub)).toBe(0)
-    expect(jwksFetches(stub)).toBe(fetches)
+  test.each(REFUSED_TOKENS)(
+    'a token $name: 401 invalid_token with the challenge, route not reached, no key look-up',
+    async ({ token, fetches }) => {
+      const { stub, app } = await setup(framework)
+      const raw = await token()
+      const res = await sendKey(app, raw)
+      expectRejection(res, 401, 'invalid_token', [raw])
+      expect(res.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key", error="invalid_token"')
+      expect(app.seen).toHaveLength(0)
+      expect(keyLookups(stub)).toBe(0)
+      expect(jwksFetches(stub)).toBe(fetches)
 
-    // Refused once, refused again, with nothing new fetched.
-    expectRejection(await sendKey(app, raw), 401, 'invalid_token', [raw])
-    expect(stub.calls()).toBe(fetches)
-  })
+      // Refused once, refused again, with nothing new fetched.
+      expectRejection(await sendKey(app, raw), 401, 'invalid_token', [raw])
+      expect(stub.calls()).toBe(fetches)
+    },
+  )
 
   describe('JWKS outages', () => {
     const MODES = [
@@ -273,11 +293,13 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
       vi.stubEnv('PORTKEY_JWT_AUDIENCE', undefined)
       const factory = framework === 'express' ? expressAuth : koaAuth
       expect(() => factory()).toThrow(TypeError)
-      expect(() => factory()).toThrow(/set jwt\.issuer \(or env PORTKEY_JWT_ISSUER\) to .* jwt\.audience \(or env PORTKEY_JWT_AUDIENCE\) to/)
+      expect(() => factory()).toThrow(
+        /set jwt\.issuer \(or env PORTKEY_JWT_ISSUER\) to .* jwt\.audience \(or env PORTKEY_JWT_AUDIENCE\) to/,
+      )
       expect(stub.calls()).toBe(0)
     })
 
-    test("env PORTKEY_JWT_ISSUER=false and PORTKEY_JWT_AUDIENCE=false opt out: a token with neither claim is admitted", async () => {
+    test('env PORTKEY_JWT_ISSUER=false and PORTKEY_JWT_AUDIENCE=false opt out: a token with neither claim is admitted', async () => {
       const stub = await useStub({ jwks: issuer.jwks })
       vi.stubEnv('PORTKEY_CONTROL_PLANE_URL', stub.url)
       vi.stubEnv('PORTKEY_JWKS_URL', stub.jwksUrl)
@@ -306,7 +328,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
         jwks: issuer.jwks,
         virtualKeys: {
           'openai-prod': virtualKeyRecord({ slug: 'openai-prod', ai_provider_name: 'openai', workspace_id: WORKSPACE }),
-          'elsewhere': virtualKeyRecord({ slug: 'elsewhere', workspace_id: 'ws_other' }),
+          elsewhere: virtualKeyRecord({ slug: 'elsewhere', workspace_id: 'ws_other' }),
         },
       })
       const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: jwtOf(stub) })
@@ -325,7 +347,11 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
         const res = await send(app.url + WHOAMI, { 'x-portkey-api-key': token, ...headers })
         expect(res.status).toBe(200)
         expect(res.json()).toMatchObject({
-          portkey: { method: 'jwt', workspaceId: WORKSPACE, virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active' } },
+          portkey: {
+            method: 'jwt',
+            workspaceId: WORKSPACE,
+            virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active' },
+          },
         })
       }
       const calls = vkCalls(stub, 'openai-prod')
@@ -335,10 +361,13 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
       expect(jwksFetches(stub)).toBe(1)
     })
 
-    test("a virtual key of another workspace: 403 virtual_key_not_allowed", async () => {
+    test('a virtual key of another workspace: 403 virtual_key_not_allowed', async () => {
       const { stub, app } = await setupWithVirtualKeys()
       const token = await issuer.sign(CLAIMS)
-      expect403(await send(app.url + WHOAMI, { 'x-portkey-api-key': token, 'x-portkey-virtual-key': 'elsewhere' }), 'virtual_key_not_allowed')
+      expect403(
+        await send(app.url + WHOAMI, { 'x-portkey-api-key': token, 'x-portkey-virtual-key': 'elsewhere' }),
+        'virtual_key_not_allowed',
+      )
       expect(vkCalls(stub, 'elsewhere')).toHaveLength(1)
       expect(app.seen).toHaveLength(0)
     })
@@ -346,7 +375,10 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
     test('a token with no workspace may use no virtual key, and causes no look-up', async () => {
       const { stub, app } = await setupWithVirtualKeys()
       const token = await issuer.sign({ portkey_oid: ORG, scope: 'completions.write' })
-      expect403(await send(app.url + WHOAMI, { 'x-portkey-api-key': token, 'x-portkey-virtual-key': 'openai-prod' }), 'virtual_key_not_allowed')
+      expect403(
+        await send(app.url + WHOAMI, { 'x-portkey-api-key': token, 'x-portkey-virtual-key': 'openai-prod' }),
+        'virtual_key_not_allowed',
+      )
       expect(stub.calls()).toBe(1)
       expect(jwksFetches(stub)).toBe(1)
     })
@@ -360,7 +392,8 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
         return closeAfterTest(
           await startExpress((app) => {
             app.use(expressAuth(options))
-            for (const [path, scope] of Object.entries(routes)) app.all(path, expressRequire(scope), (_req, res) => res.json({ ok: path }))
+            for (const [path, scope] of Object.entries(routes))
+              app.all(path, expressRequire(scope), (_req, res) => res.json({ ok: path }))
             app.post('/v1/chat/completions', (_req, res) => res.json({ ok: 'chat' }))
           }),
         )
@@ -401,10 +434,13 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
     ])("scopes: 'portkey' and a token with scope %s: POST /v1/chat/completions → %i", async (scope, status) => {
       const stub = await useStub({ jwks: issuer.jwks })
       const app = await startGuarded({ controlPlaneUrl: stub.url, jwt: jwtOf(stub), scopes: 'portkey' })
-      const res = await send(`${app.url}/v1/chat/completions`, { 'x-portkey-api-key': await issuer.sign({ ...CLAIMS, scope }) }, { method: 'POST' })
+      const res = await send(
+        `${app.url}/v1/chat/completions`,
+        { 'x-portkey-api-key': await issuer.sign({ ...CLAIMS, scope }) },
+        { method: 'POST' },
+      )
       if (status === 200) expect(res.json()).toEqual({ ok: 'chat' })
       else expect403(res, 'insufficient_scope')
     })
   })
 })
-

@@ -62,7 +62,11 @@ async function startApp(mounting: Mounting, prefix = '/api') {
 }
 
 const call = (url: string, method: string, target: string, key: string): Promise<RawResponse> =>
-  sendRaw(url, target, { method, headers: { 'x-portkey-api-key': key, 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: '{}' }) })
+  sendRaw(url, target, {
+    method,
+    headers: { 'x-portkey-api-key': key, 'content-type': 'application/json' },
+    ...(method === 'GET' ? {} : { body: '{}' }),
+  })
 
 function expectInsufficient(res: RawResponse, scope: string): void {
   expectRejection(res, 403, 'insufficient_scope', [READER, WRITER])

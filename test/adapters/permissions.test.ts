@@ -8,7 +8,16 @@ import type { PortkeyAuth } from '../../src/types.js'
 import { portkeyAuth as expressAuth, requirePermissions as expressRequire } from '../../src/express/index.js'
 import { type PortkeyState, portkeyAuth as koaAuth, requirePermissions as koaRequire } from '../../src/koa/index.js'
 import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import { closeAfterTest, FRAMEWORKS, type Framework, type RawResponse, send, startExpress, startKoa, useStub } from '../support/servers.js'
+import {
+  closeAfterTest,
+  FRAMEWORKS,
+  type Framework,
+  type RawResponse,
+  send,
+  startExpress,
+  startKoa,
+  useStub,
+} from '../support/servers.js'
 
 /** Keys by what they hold. */
 const KEYS = {
@@ -75,11 +84,22 @@ async function startApp(framework: Framework, { auth, guard, prefix = '/' }: App
   return { url: closeAfterTest(running).url, reached }
 }
 
-function request(app: App, method: string, path: string, holder: Holder, headers: OutgoingHttpHeaders = {}): Promise<RawResponse> {
-  return send(app.url + path, { 'x-portkey-api-key': KEYS[holder], 'content-type': 'application/json', ...headers }, { method, body: method === 'GET' ? undefined : '{}' })
+function request(
+  app: App,
+  method: string,
+  path: string,
+  holder: Holder,
+  headers: OutgoingHttpHeaders = {},
+): Promise<RawResponse> {
+  return send(
+    app.url + path,
+    { 'x-portkey-api-key': KEYS[holder], 'content-type': 'application/json', ...headers },
+    { method, body: method === 'GET' ? undefined : '{}' },
+  )
 }
 
-const challenge = (scope?: string) => `Portkey realm="portkey", error="insufficient_scope"${scope === undefined ? '' : `, scope="${scope}"`}`
+const challenge = (scope?: string) =>
+  `Portkey realm="portkey", error="insufficient_scope"${scope === undefined ? '' : `, scope="${scope}"`}`
 
 /** 403 insufficient_scope, with its exact body and a WWW-Authenticate naming `scope` (or no scope). */
 function expectInsufficient(res: RawResponse, scope?: string): void {
@@ -96,7 +116,10 @@ function expectInsufficient(res: RawResponse, scope?: string): void {
 describe.each(FRAMEWORKS)('%s: requirePermissions', (framework: Framework) => {
   async function setup(app: Omit<AppSetup, 'auth'> & { auth?: MiddlewareOptions | null }) {
     const stub = await useStub({ keys: records() })
-    return { stub, app: await startApp(framework, { ...app, auth: app.auth === undefined ? { controlPlaneUrl: stub.url } : app.auth }) }
+    return {
+      stub,
+      app: await startApp(framework, { ...app, auth: app.auth === undefined ? { controlPlaneUrl: stub.url } : app.auth }),
+    }
   }
 
   test('passes a caller holding every scope', async () => {
@@ -199,7 +222,11 @@ const CUSTOM_ROUTES: Array<{ method: string; path: string; holder: CustomHolder;
 ]
 
 describe.each(FRAMEWORKS)('%s: the scopes option of portkeyAuth()', (framework: Framework) => {
-  async function setup(scopes: MiddlewareOptions['scopes'], keys: Record<string, ReturnType<typeof keyRecord>> = records(), prefix?: string) {
+  async function setup(
+    scopes: MiddlewareOptions['scopes'],
+    keys: Record<string, ReturnType<typeof keyRecord>> = records(),
+    prefix?: string,
+  ) {
     const stub = await useStub({ keys })
     const app = await startApp(framework, { auth: { controlPlaneUrl: stub.url, scopes }, ...(prefix ? { prefix } : {}) })
     return { stub, app }
@@ -229,7 +256,7 @@ describe.each(FRAMEWORKS)('%s: the scopes option of portkeyAuth()', (framework: 
     ['lister', 200],
   ])("'portkey': a GET rule guards HEAD too (%s → %i)", async (holder, status) => {
     const { app } = await setup('portkey')
-    const res = await send(app.url + '/v1/models', { 'x-portkey-api-key': KEYS[holder] }, { method: 'HEAD' })
+    const res = await send(`${app.url}/v1/models`, { 'x-portkey-api-key': KEYS[holder] }, { method: 'HEAD' })
     expect(res.status).toBe(status)
     expect(app.reached).toHaveLength(status === 200 ? 1 : 0)
   })
@@ -273,7 +300,7 @@ describe("express: portkeyAuth({ scopes: 'portkey' }) mounted under a prefix", (
   test('routes outside the prefix are not guarded at all', async () => {
     const stub = await useStub({ keys: records() })
     const app = await startApp('express', { auth: { controlPlaneUrl: stub.url, scopes: 'portkey' }, prefix: '/v1' })
-    const res = await send(app.url + '/health')
+    const res = await send(`${app.url}/health`)
     expect(res.status).toBe(200)
     expect(res.json()).toStrictEqual({ keyId: null })
     expect(stub.calls()).toBe(0)

@@ -4,7 +4,16 @@ import { portkeyAuth as expressAuth } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { keyRecord } from '../../src/testing/index.js'
 import { sendRaw } from '../support/raw-socket.js'
-import { closeAfterTest, expectRejection, FRAMEWORKS, type Framework, type RawResponse, startExpress, startKoa, useStub } from '../support/servers.js'
+import {
+  closeAfterTest,
+  expectRejection,
+  FRAMEWORKS,
+  type Framework,
+  type RawResponse,
+  startExpress,
+  startKoa,
+  useStub,
+} from '../support/servers.js'
 
 // Request targets sent byte for byte over a socket: the scope map must be checked against the path the
 // router routes on, and a target routers and proxies could read differently is refused outright.
@@ -21,7 +30,10 @@ interface Reached {
 /** An app with `portkeyAuth({ scopes })` (none for `null`), a `POST /v1/chat/completions` route and a catch-all. */
 async function startApp(framework: Framework, scopes: MiddlewareOptions['scopes'] | null = 'portkey') {
   const stub = await useStub({
-    keys: { [WRITER]: keyRecord({ id: 'key_writer', scopes: ['completions.write'] }), [READER]: keyRecord({ id: 'key_reader', scopes: ['logs.read'] }) },
+    keys: {
+      [WRITER]: keyRecord({ id: 'key_writer', scopes: ['completions.write'] }),
+      [READER]: keyRecord({ id: 'key_reader', scopes: ['logs.read'] }),
+    },
   })
   const auth = { controlPlaneUrl: stub.url, ...(scopes === null ? {} : { scopes }) }
   const reached: Reached[] = []
@@ -88,7 +100,10 @@ describe.each(FRAMEWORKS)('%s: raw request targets against the scope map', (fram
   test.each(CHAT_TARGETS)('POST %s reaches the chat route with the scope, and is refused 403 without it', async (target) => {
     const app = await startApp(framework)
     const admitted = await post(app.url, target, WRITER)
-    expect({ status: admitted.status, reached: app.reached }).toEqual({ status: 200, reached: [{ route: 'chat', path: '/v1/chat/completions' }] })
+    expect({ status: admitted.status, reached: app.reached }).toEqual({
+      status: 200,
+      reached: [{ route: 'chat', path: '/v1/chat/completions' }],
+    })
 
     const refused = await post(app.url, target, READER)
     expectRejection(refused, 403, 'insufficient_scope', [READER])

@@ -13,7 +13,13 @@ async function startApp(framework: Framework, controlPlaneUrl: string, seen: Aut
   const running =
     framework === 'express'
       ? await startExpress((app) => {
-          if (withAuth) app.use(expressAuth({ controlPlaneUrl, onError: (error, _req, res) => void (seen.push(error), res.status(418).json({ mine: error.code })) }))
+          if (withAuth)
+            app.use(
+              expressAuth({
+                controlPlaneUrl,
+                onError: (error, _req, res) => void (seen.push(error), res.status(418).json({ mine: error.code })),
+              }),
+            )
           app.get('/v1/logs', expressRequire('logs.export'), (_req, res) => void res.send('ok'))
         })
       : await startKoa((app) => {

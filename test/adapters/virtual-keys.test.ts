@@ -22,7 +22,12 @@ const keys = () => ({
   [LIVE]: keyRecord({ id: 'key_live', workspace_id: 'ws_test' }),
   [TEAMMATE]: keyRecord({ id: 'key_teammate', workspace_id: 'ws_test' }),
   [ELSEWHERE]: keyRecord({ id: 'key_elsewhere', workspace_id: 'ws_other' }),
-  [ORG]: keyRecord({ id: 'key_org', type: 'organisation-service', workspace_id: null, scopes: ['completions.write', 'virtual_keys.list'] }),
+  [ORG]: keyRecord({
+    id: 'key_org',
+    type: 'organisation-service',
+    workspace_id: null,
+    scopes: ['completions.write', 'virtual_keys.list'],
+  }),
 })
 
 const virtualKeys = (): Record<string, VirtualKeyRecord> => ({
@@ -69,12 +74,17 @@ describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
   test.each<{ name: string; headers: OutgoingHttpHeaders }>([
     { name: 'x-portkey-virtual-key', headers: { 'x-portkey-virtual-key': 'openai-prod' } },
     { name: "x-portkey-provider '@slug'", headers: { 'x-portkey-provider': '@openai-prod' } },
-    { name: 'both, naming the same slug', headers: { 'x-portkey-virtual-key': 'openai-prod', 'x-portkey-provider': '@openai-prod' } },
+    {
+      name: 'both, naming the same slug',
+      headers: { 'x-portkey-virtual-key': 'openai-prod', 'x-portkey-provider': '@openai-prod' },
+    },
   ])('$name: resolved with one look-up and attached as { slug, provider, status }', async ({ headers }) => {
     const { stub, app, call } = await setup()
     const res = await call(headers)
     expect(res.status).toBe(200)
-    expect(res.json()).toMatchObject({ portkey: { keyId: 'key_live', virtualKey: { slug: 'openai-prod', provider: 'azure-openai', status: 'active' } } })
+    expect(res.json()).toMatchObject({
+      portkey: { keyId: 'key_live', virtualKey: { slug: 'openai-prod', provider: 'azure-openai', status: 'active' } },
+    })
     expect(app.seen[0]?.virtualKey).toStrictEqual({ slug: 'openai-prod', provider: 'azure-openai', status: 'active' })
     expect(stub.calls(vkPath('openai-prod'))).toBe(1)
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
@@ -139,7 +149,10 @@ describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
     { name: 'a latin-1 letter', headers: { 'x-portkey-virtual-key': 'ópenai' } },
     { name: 'two x-portkey-virtual-key headers', headers: { 'x-portkey-virtual-key': ['openai-prod', 'openai-prod'] } },
     { name: "'@../x' in x-portkey-provider", headers: { 'x-portkey-provider': '@../x' } },
-    { name: 'two headers naming different slugs', headers: { 'x-portkey-virtual-key': 'openai-prod', 'x-portkey-provider': '@other-ws' } },
+    {
+      name: 'two headers naming different slugs',
+      headers: { 'x-portkey-virtual-key': 'openai-prod', 'x-portkey-provider': '@other-ws' },
+    },
   ])('$name: 400 invalid_request, with no call at all', async ({ headers }) => {
     const { stub, app, call } = await setup()
     expectError(await call(headers), 400, 'invalid_request')
@@ -163,7 +176,8 @@ describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
 
   test('an unknown slug asked for again is answered from cache', async () => {
     const { stub, call } = await setup()
-    for (let i = 0; i < 3; i++) expectError(await call({ 'x-portkey-virtual-key': 'no-such-key' }), 403, 'virtual_key_not_allowed')
+    for (let i = 0; i < 3; i++)
+      expectError(await call({ 'x-portkey-virtual-key': 'no-such-key' }), 403, 'virtual_key_not_allowed')
     expect(stub.calls(vkPath('no-such-key'))).toBe(1)
   })
 
@@ -223,9 +237,16 @@ describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
   test('a JWT caller’s token is sent on the virtual-key call', async () => {
     const issuer = await createTestIssuer()
     const { stub, call } = await setup({ jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience } })
-    const token = await issuer.sign({ portkey_oid: 'org_test', portkey_workspace: 'ws_test', sub: 'user_1', scope: 'portkey.completions.write' })
+    const token = await issuer.sign({
+      portkey_oid: 'org_test',
+      portkey_workspace: 'ws_test',
+      sub: 'user_1',
+      scope: 'portkey.completions.write',
+    })
     const res = await call({ 'x-portkey-provider': '@openai-prod' }, token)
-    expect(res.json()).toMatchObject({ portkey: { method: 'jwt', virtualKey: { slug: 'openai-prod', provider: 'azure-openai' } } })
+    expect(res.json()).toMatchObject({
+      portkey: { method: 'jwt', virtualKey: { slug: 'openai-prod', provider: 'azure-openai' } },
+    })
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(0)
     expect(vkCalls(stub).map((c) => c.headers['x-portkey-api-key'])).toEqual([token])
   })

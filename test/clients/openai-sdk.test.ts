@@ -115,25 +115,54 @@ describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framewo
     })
   })
 
-  test.each<{ name: string; portkey: Record<string, unknown>; status: number; code: AuthErrorCode; errorClass: new (...args: never[]) => APIError; outage?: boolean }>([
-    { name: 'an unknown key', portkey: { apiKey: 'pk-unknown-0123456789' }, status: 401, code: 'invalid_api_key', errorClass: OpenAI.AuthenticationError },
+  test.each<{
+    name: string
+    portkey: Record<string, unknown>
+    status: number
+    code: AuthErrorCode
+    errorClass: new (...args: never[]) => APIError
+    outage?: boolean
+  }>([
+    {
+      name: 'an unknown key',
+      portkey: { apiKey: 'pk-unknown-0123456789' },
+      status: 401,
+      code: 'invalid_api_key',
+      errorClass: OpenAI.AuthenticationError,
+    },
     { name: 'no Portkey key', portkey: {}, status: 401, code: 'missing_api_key', errorClass: OpenAI.AuthenticationError },
-    { name: 'an exhausted key', portkey: { apiKey: 'pk-exhausted-0123456789' }, status: 412, code: 'usage_limit_exceeded', errorClass: OpenAI.APIError },
-    { name: 'an outage', portkey: { apiKey: PORTKEY_KEY }, status: 503, code: 'auth_unavailable', errorClass: OpenAI.InternalServerError, outage: true },
-  ])('$name: the SDK throws its $errorClass.name with status $status and code $code', async ({ portkey, status, code, errorClass, outage }) => {
-    const { stub, backend } = await setup(framework)
-    if (outage) stub.fail('unavailable')
-    const error = await client(backend.url, portkey)
-      .chat.completions.create(chat)
-      .then(
-        () => null,
-        (caught: unknown) => caught,
-      )
-    expect(error).toBeInstanceOf(errorClass)
-    expect(error).toMatchObject({ status, code })
-    expect((error as APIError).message).toMatch(new RegExp(`^${status} \\S`))
-    expect(backend.reached).toHaveLength(0)
-  })
+    {
+      name: 'an exhausted key',
+      portkey: { apiKey: 'pk-exhausted-0123456789' },
+      status: 412,
+      code: 'usage_limit_exceeded',
+      errorClass: OpenAI.APIError,
+    },
+    {
+      name: 'an outage',
+      portkey: { apiKey: PORTKEY_KEY },
+      status: 503,
+      code: 'auth_unavailable',
+      errorClass: OpenAI.InternalServerError,
+      outage: true,
+    },
+  ])(
+    '$name: the SDK throws its $errorClass.name with status $status and code $code',
+    async ({ portkey, status, code, errorClass, outage }) => {
+      const { stub, backend } = await setup(framework)
+      if (outage) stub.fail('unavailable')
+      const error = await client(backend.url, portkey)
+        .chat.completions.create(chat)
+        .then(
+          () => null,
+          (caught: unknown) => caught,
+        )
+      expect(error).toBeInstanceOf(errorClass)
+      expect(error).toMatchObject({ status, code })
+      expect((error as APIError).message).toMatch(new RegExp(`^${status} \\S`))
+      expect(backend.reached).toHaveLength(0)
+    },
+  )
 
   test('a 503 is not retried by the SDK when maxRetries is 0, and says when to retry', async () => {
     const { stub, backend } = await setup(framework)

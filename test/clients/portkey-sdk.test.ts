@@ -24,7 +24,10 @@ function completion(auth: PortkeyAuth, body: unknown) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: `provider=${vk?.provider ?? 'none'} slug=${vk?.slug ?? 'none'} key=${auth.keyId}` },
+        message: {
+          role: 'assistant',
+          content: `provider=${vk?.provider ?? 'none'} slug=${vk?.slug ?? 'none'} key=${auth.keyId}`,
+        },
         finish_reason: 'stop',
         logprobs: null,
       },
@@ -69,7 +72,7 @@ async function startGateway(framework: Framework, stub: ControlPlaneStub): Promi
             ctx.body = completion(ctx.state.portkey, JSON.parse(Buffer.concat(chunks).toString('utf8')))
           })
         })
-  return { baseURL: closeAfterTest(running).url + '/v1', arrived }
+  return { baseURL: `${closeAfterTest(running).url}/v1`, arrived }
 }
 
 /** Portkey's SDK pointed at `gateway`, with its one retry (on 5xx and network errors) turned off. */
@@ -79,7 +82,8 @@ function client(gateway: Gateway, fields: { virtualKey?: string; provider?: stri
   return portkey
 }
 
-const ask = (portkey: Portkey) => portkey.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hi' }] })
+const ask = (portkey: Portkey) =>
+  portkey.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Say hi' }] })
 
 async function rejection(promise: Promise<unknown>): Promise<APIError> {
   const error = await promise.then(
@@ -107,8 +111,18 @@ describe.each(FRAMEWORKS)('%s: the portkey-ai SDK as a client', (framework: Fram
   }
 
   test.each<{ name: string; fields: { virtualKey?: string; provider?: string }; header: string; value: string }>([
-    { name: "virtualKey: 'openai-prod'", fields: { virtualKey: 'openai-prod' }, header: 'x-portkey-virtual-key', value: 'openai-prod' },
-    { name: "provider: '@openai-prod'", fields: { provider: '@openai-prod' }, header: 'x-portkey-provider', value: '@openai-prod' },
+    {
+      name: "virtualKey: 'openai-prod'",
+      fields: { virtualKey: 'openai-prod' },
+      header: 'x-portkey-virtual-key',
+      value: 'openai-prod',
+    },
+    {
+      name: "provider: '@openai-prod'",
+      fields: { provider: '@openai-prod' },
+      header: 'x-portkey-provider',
+      value: '@openai-prod',
+    },
   ])('new Portkey({ $name }): the virtual key is resolved, once', async ({ fields, header, value }) => {
     const { stub, gateway } = await setup()
     const portkey = client(gateway, fields)
@@ -116,10 +130,14 @@ describe.each(FRAMEWORKS)('%s: the portkey-ai SDK as a client', (framework: Fram
     const answer = await ask(portkey)
     expect(answer.model).toBe(MODEL)
     expect(answer.choices[0]?.message?.content).toBe('provider=openai slug=openai-prod key=key_live')
-    expect((answer as unknown as { virtual_key: unknown }).virtual_key).toStrictEqual({ slug: 'openai-prod', provider: 'openai', status: 'active' })
+    expect((answer as unknown as { virtual_key: unknown }).virtual_key).toStrictEqual({
+      slug: 'openai-prod',
+      provider: 'openai',
+      status: 'active',
+    })
 
     expect((await ask(portkey)).choices[0]?.message?.content).toBe('provider=openai slug=openai-prod key=key_live')
-    expect(stub.calls(VIRTUAL_KEYS_PATH + 'openai-prod')).toBe(1)
+    expect(stub.calls(`${VIRTUAL_KEYS_PATH}openai-prod`)).toBe(1)
     expect(gateway.arrived).toHaveLength(2)
     expect(gateway.arrived[0]).toMatchObject({ 'x-portkey-api-key': LIVE, [header]: value })
   })

@@ -35,7 +35,13 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'no credential', apiKey: null, status: 401, code: 'missing_api_key', className: 'AuthenticationError' },
-  { name: 'an unknown key', apiKey: 'pk-clients-unknown-0123456789', status: 401, code: 'invalid_api_key', className: 'AuthenticationError' },
+  {
+    name: 'an unknown key',
+    apiKey: 'pk-clients-unknown-0123456789',
+    status: 401,
+    code: 'invalid_api_key',
+    className: 'AuthenticationError',
+  },
   { name: 'an expired key', apiKey: KEYS.expired, status: 401, code: 'expired_api_key', className: 'AuthenticationError' },
   {
     name: 'a tampered JWT',
@@ -44,9 +50,29 @@ const CASES: Case[] = [
     code: 'invalid_token',
     className: 'AuthenticationError',
   },
-  { name: 'a malformed virtual-key slug', apiKey: KEYS.live, virtualKey: 'bad slug!', status: 400, code: 'invalid_request', className: 'BadRequestError' },
-  { name: 'a key without completions.write', apiKey: KEYS.readonly, status: 403, code: 'insufficient_scope', className: 'PermissionDeniedError' },
-  { name: "another workspace's virtual key", apiKey: KEYS.live, virtualKey: 'vk-elsewhere', status: 403, code: 'virtual_key_not_allowed', className: 'PermissionDeniedError' },
+  {
+    name: 'a malformed virtual-key slug',
+    apiKey: KEYS.live,
+    virtualKey: 'bad slug!',
+    status: 400,
+    code: 'invalid_request',
+    className: 'BadRequestError',
+  },
+  {
+    name: 'a key without completions.write',
+    apiKey: KEYS.readonly,
+    status: 403,
+    code: 'insufficient_scope',
+    className: 'PermissionDeniedError',
+  },
+  {
+    name: "another workspace's virtual key",
+    apiKey: KEYS.live,
+    virtualKey: 'vk-elsewhere',
+    status: 403,
+    code: 'virtual_key_not_allowed',
+    className: 'PermissionDeniedError',
+  },
   { name: 'an exhausted key', apiKey: KEYS.exhausted, status: 412, code: 'usage_limit_exceeded', className: 'APIError' },
   {
     name: 'a key-service outage',
@@ -69,7 +95,11 @@ async function startApp(framework: Framework) {
     virtualKeys: { 'vk-elsewhere': virtualKeyRecord({ slug: 'vk-elsewhere', workspace_id: 'ws_other' }) },
     jwks: issuer.jwks,
   })
-  const options = { controlPlaneUrl: stub.url, scopes: 'portkey' as const, jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } }
+  const options = {
+    controlPlaneUrl: stub.url,
+    scopes: 'portkey' as const,
+    jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
+  }
   const reply = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }
   const running =
     framework === 'express'
@@ -84,7 +114,12 @@ const SDKS: Array<{ sdk: string; ask: Ask; codeOf: (error: any) => unknown; clas
   {
     sdk: 'openai (createHeaders from portkey-ai)',
     ask: (baseURL, apiKey, virtualKey) =>
-      new OpenAI({ apiKey: 'sk-provider-dummy', baseURL, maxRetries: 0, defaultHeaders: createHeaders({ apiKey: apiKey ?? undefined, virtualKey }) }).chat.completions.create({
+      new OpenAI({
+        apiKey: 'sk-provider-dummy',
+        baseURL,
+        maxRetries: 0,
+        defaultHeaders: createHeaders({ apiKey: apiKey ?? undefined, virtualKey }),
+      }).chat.completions.create({
         model: 'gpt-4o-mini',
         messages: [{ role: 'user', content: 'hi' }],
       }),
@@ -105,18 +140,21 @@ const SDKS: Array<{ sdk: string; ask: Ask; codeOf: (error: any) => unknown; clas
 
 describe.each(FRAMEWORKS)('%s', (framework) => {
   describe.each(SDKS)('$sdk', ({ ask, codeOf, classes }) => {
-    test.each(CASES)('$name: $className, status $status, code $code', async ({ apiKey, virtualKey, prepare, status, code, className }) => {
-      const { stub, baseURL } = await startApp(framework)
-      prepare?.(stub)
-      const credential = typeof apiKey === 'function' ? await apiKey() : apiKey
-      const error = await ask(baseURL, credential, virtualKey).then(
-        () => expect.unreachable('the call should fail'),
-        (thrown: unknown) => thrown as { status: number; message: string },
-      )
-      expect(error).toBeInstanceOf(classes[className] as new () => unknown)
-      expect(error.status).toBe(status)
-      expect(codeOf(error)).toBe(code)
-      if (credential) expect(error.message).not.toContain(credential)
-    })
+    test.each(CASES)(
+      '$name: $className, status $status, code $code',
+      async ({ apiKey, virtualKey, prepare, status, code, className }) => {
+        const { stub, baseURL } = await startApp(framework)
+        prepare?.(stub)
+        const credential = typeof apiKey === 'function' ? await apiKey() : apiKey
+        const error = await ask(baseURL, credential, virtualKey).then(
+          () => expect.unreachable('the call should fail'),
+          (thrown: unknown) => thrown as { status: number; message: string },
+        )
+        expect(error).toBeInstanceOf(classes[className] as new () => unknown)
+        expect(error.status).toBe(status)
+        expect(codeOf(error)).toBe(code)
+        if (credential) expect(error.message).not.toContain(credential)
+      },
+    )
   })
 })

@@ -40,11 +40,31 @@ describe('claimsToAuth: organisation and workspace', () => {
 describe('claimsToAuth: scopes', () => {
   test.each([
     ['a scope string without prefixes', { scope: 'completions.write logs.read' }, ['completions.write', 'logs.read']],
-    ['a scope string with portkey. prefixes', { scope: 'portkey.completions.write portkey.logs.read' }, ['completions.write', 'logs.read']],
-    ['a scope string, mixed, with extra spaces', { scope: ' portkey.completions.write  logs.read ' }, ['completions.write', 'logs.read']],
-    ['a scopes array with prefixes', { scopes: ['portkey.completions.write', 'portkey.virtual_keys.list'] }, ['completions.write', 'virtual_keys.list']],
-    ['a scopes array, non-strings dropped', { scopes: ['logs.read', 3, null, '', 'portkey.logs.write'] }, ['logs.read', 'logs.write']],
-    ['duplicates, with and without prefix', { scope: 'portkey.logs.read logs.read portkey.logs.read mcp.invoke' }, ['logs.read', 'mcp.invoke']],
+    [
+      'a scope string with portkey. prefixes',
+      { scope: 'portkey.completions.write portkey.logs.read' },
+      ['completions.write', 'logs.read'],
+    ],
+    [
+      'a scope string, mixed, with extra spaces',
+      { scope: ' portkey.completions.write  logs.read ' },
+      ['completions.write', 'logs.read'],
+    ],
+    [
+      'a scopes array with prefixes',
+      { scopes: ['portkey.completions.write', 'portkey.virtual_keys.list'] },
+      ['completions.write', 'virtual_keys.list'],
+    ],
+    [
+      'a scopes array, non-strings dropped',
+      { scopes: ['logs.read', 3, null, '', 'portkey.logs.write'] },
+      ['logs.read', 'logs.write'],
+    ],
+    [
+      'duplicates, with and without prefix',
+      { scope: 'portkey.logs.read logs.read portkey.logs.read mcp.invoke' },
+      ['logs.read', 'mcp.invoke'],
+    ],
     ['duplicates in an array', { scopes: ['logs.read', 'portkey.logs.read', 'logs.read'] }, ['logs.read']],
     ['scope before scopes', { scope: 'logs.read', scopes: ['logs.write'] }, ['logs.read']],
     ['only the leading prefix removed', { scope: 'portkey.portkey.logs.read' }, ['portkey.logs.read']],

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
-import { CREDENTIAL_HEADER, checkCredential, MAX_CREDENTIAL_BYTES, fingerprint, takeCredential } from '../../src/credential/header.js'
+import {
+  CREDENTIAL_HEADER,
+  checkCredential,
+  MAX_CREDENTIAL_BYTES,
+  fingerprint,
+  takeCredential,
+} from '../../src/credential/header.js'
 import type { AuthErrorCode } from '../../src/errors.js'
 import type { IncomingHeaders } from '../../src/types.js'
 import { catchAuthError, expectAuthError } from '../support/core-helpers.js'
@@ -21,7 +27,12 @@ describe('readCredential', () => {
     ['a Portkey API key', 'pk-9f3a2b7c1d'],
     ['a JWT-shaped token', JWT],
     ['exactly 4096 bytes', 'k'.repeat(4096)],
-    ['every visible ASCII character but the comma', Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i)).join('').replace(',', '')],
+    [
+      'every visible ASCII character but the comma',
+      Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i))
+        .join('')
+        .replace(',', ''),
+    ],
   ])('accepts %s, returned verbatim', (_name, value) => {
     expect(readCredential({ 'x-portkey-api-key': value })).toBe(value)
   })

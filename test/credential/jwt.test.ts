@@ -1,18 +1,39 @@
 import { inspect } from 'node:util'
-import { CompactSign, createLocalJWKSet, decodeJwt, errors, exportJWK, generateKeyPair, type JWTPayload, jwtVerify, SignJWT } from 'jose'
+import {
+  CompactSign,
+  createLocalJWKSet,
+  decodeJwt,
+  errors,
+  exportJWK,
+  generateKeyPair,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
 import { isJwtShaped } from '../../src/credential/jwt.js'
 import { type AuthError, ClaimsError } from '../../src/errors.js'
 import { type JwtOptions, resolveJwtOptions } from '../../src/options/jwt.js'
 import { resolveOptions } from '../../src/options/resolve.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
-import { type ControlPlaneStub, createTestIssuer, JWKS_PATH, startControlPlaneStub, type TestIssuer } from '../../src/testing/index.js'
+import {
+  type ControlPlaneStub,
+  createTestIssuer,
+  JWKS_PATH,
+  startControlPlaneStub,
+  type TestIssuer,
+} from '../../src/testing/index.js'
 import { countingLookup, expectAuthError, withKey } from '../support/core-helpers.js'
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
 const nowSec = () => Math.floor(Date.now() / 1000)
 
-const CLAIMS = { portkey_oid: 'org_jwt', portkey_workspace: 'ws_jwt', scope: 'portkey.completions.write portkey.logs.read', sub: 'user_1' }
+const CLAIMS = {
+  portkey_oid: 'org_jwt',
+  portkey_workspace: 'ws_jwt',
+  scope: 'portkey.completions.write portkey.logs.read',
+  sub: 'user_1',
+}
 
 let issuer: TestIssuer
 /** Another RSA key pair that claims the same kid: a forger who knows the kid but not the key. */
@@ -66,7 +87,12 @@ describe('resolveJwtOptions', () => {
     const resolved = resolveJwtOptions(undefined, ENV, 2_000)
     expect(resolved).not.toBeNull()
     expect(resolved?.keys).toBeTypeOf('function')
-    expect(resolved).toMatchObject({ algorithms: ['RS256'], issuer: ['https://idp.example'], audience: ['portkey'], clockToleranceSec: 5 })
+    expect(resolved).toMatchObject({
+      algorithms: ['RS256'],
+      issuer: ['https://idp.example'],
+      audience: ['portkey'],
+      clockToleranceSec: 5,
+    })
   })
 
   test('env PORTKEY_JWKS_URL also fills in a jwt object with no source', () => {
@@ -84,7 +110,13 @@ describe('resolveJwtOptions', () => {
   })
 
   test('explicit settings are kept', () => {
-    const options: JwtOptions = { jwks: issuer.jwks, algorithms: ['RS256', 'ES256'], issuer: ['a', 'b'], audience: 'portkey', clockToleranceSec: 0 }
+    const options: JwtOptions = {
+      jwks: issuer.jwks,
+      algorithms: ['RS256', 'ES256'],
+      issuer: ['a', 'b'],
+      audience: 'portkey',
+      clockToleranceSec: 0,
+    }
     expect(resolveJwtOptions(options, {}, 2_000)).toMatchObject({
       algorithms: ['RS256', 'ES256'],
       issuer: ['a', 'b'],
@@ -93,15 +125,57 @@ describe('resolveJwtOptions', () => {
     })
   })
 
-  test.each<[string, JwtOptions | undefined, NodeJS.ProcessEnv, { issuer: string[] | undefined; audience: string[] | undefined }]>([
-    ['env lists (comma-separated, spaces trimmed)', undefined, { ...ENV, PORTKEY_JWT_ISSUER: 'https://a.example, https://b.example', PORTKEY_JWT_AUDIENCE: 'x,portkey' }, { issuer: ['https://a.example', 'https://b.example'], audience: ['x', 'portkey'] }],
-    ["env 'false' opts out of both checks", undefined, { ...ENV, PORTKEY_JWT_ISSUER: 'false', PORTKEY_JWT_AUDIENCE: 'false' }, { issuer: undefined, audience: undefined }],
-    ["env 'false' opts out of one check only", undefined, { ...ENV, PORTKEY_JWT_AUDIENCE: 'false' }, { issuer: ['https://idp.example'], audience: undefined }],
-    ['options false opt out', { jwksUrl: JWKS_URL, issuer: false, audience: false }, {}, { issuer: undefined, audience: undefined }],
-    ['an explicit issuer and audience win over env values', { jwksUrl: JWKS_URL, issuer: 'https://mine.example', audience: ['mine'] }, ENV, { issuer: ['https://mine.example'], audience: ['mine'] }],
-    ["an explicit issuer and audience win over env 'false'", { jwksUrl: JWKS_URL, ...CHECKS }, { PORTKEY_JWT_ISSUER: 'false', PORTKEY_JWT_AUDIENCE: 'false' }, { issuer: ['https://idp.example'], audience: ['portkey'] }],
-    ['an explicit false wins over env values', { jwksUrl: JWKS_URL, issuer: false, audience: false }, ENV, { issuer: undefined, audience: undefined }],
-    ['env fills in what the options leave out', { jwksUrl: JWKS_URL, issuer: 'https://mine.example' }, ENV, { issuer: ['https://mine.example'], audience: ['portkey'] }],
+  test.each<
+    [string, JwtOptions | undefined, NodeJS.ProcessEnv, { issuer: string[] | undefined; audience: string[] | undefined }]
+  >([
+    [
+      'env lists (comma-separated, spaces trimmed)',
+      undefined,
+      { ...ENV, PORTKEY_JWT_ISSUER: 'https://a.example, https://b.example', PORTKEY_JWT_AUDIENCE: 'x,portkey' },
+      { issuer: ['https://a.example', 'https://b.example'], audience: ['x', 'portkey'] },
+    ],
+    [
+      "env 'false' opts out of both checks",
+      undefined,
+      { ...ENV, PORTKEY_JWT_ISSUER: 'false', PORTKEY_JWT_AUDIENCE: 'false' },
+      { issuer: undefined, audience: undefined },
+    ],
+    [
+      "env 'false' opts out of one check only",
+      undefined,
+      { ...ENV, PORTKEY_JWT_AUDIENCE: 'false' },
+      { issuer: ['https://idp.example'], audience: undefined },
+    ],
+    [
+      'options false opt out',
+      { jwksUrl: JWKS_URL, issuer: false, audience: false },
+      {},
+      { issuer: undefined, audience: undefined },
+    ],
+    [
+      'an explicit issuer and audience win over env values',
+      { jwksUrl: JWKS_URL, issuer: 'https://mine.example', audience: ['mine'] },
+      ENV,
+      { issuer: ['https://mine.example'], audience: ['mine'] },
+    ],
+    [
+      "an explicit issuer and audience win over env 'false'",
+      { jwksUrl: JWKS_URL, ...CHECKS },
+      { PORTKEY_JWT_ISSUER: 'false', PORTKEY_JWT_AUDIENCE: 'false' },
+      { issuer: ['https://idp.example'], audience: ['portkey'] },
+    ],
+    [
+      'an explicit false wins over env values',
+      { jwksUrl: JWKS_URL, issuer: false, audience: false },
+      ENV,
+      { issuer: undefined, audience: undefined },
+    ],
+    [
+      'env fills in what the options leave out',
+      { jwksUrl: JWKS_URL, issuer: 'https://mine.example' },
+      ENV,
+      { issuer: ['https://mine.example'], audience: ['portkey'] },
+    ],
   ])('issuer and audience: %s', (_name, options, env, expected) => {
     const resolved = resolveJwtOptions(options, env, 2_000)
     expect({ issuer: resolved?.issuer, audience: resolved?.audience }).toStrictEqual(expected)
@@ -122,8 +196,18 @@ describe('resolveJwtOptions', () => {
   test.each<[string, JwtOptions | undefined, NodeJS.ProcessEnv, string]>([
     ['no audience', { jwksUrl: JWKS_URL, issuer: 'https://idp.example' }, {}, 'jwt.audience (or env PORTKEY_JWT_AUDIENCE)'],
     ['no issuer', { jwksUrl: JWKS_URL, audience: 'portkey' }, {}, 'jwt.issuer (or env PORTKEY_JWT_ISSUER)'],
-    ['env-only set-up with no PORTKEY_JWT_AUDIENCE', undefined, { PORTKEY_JWKS_URL: JWKS_URL, PORTKEY_JWT_ISSUER: 'https://idp.example' }, 'jwt.audience (or env PORTKEY_JWT_AUDIENCE)'],
-    ['env-only set-up with an empty PORTKEY_JWT_ISSUER', undefined, { ...ENV, PORTKEY_JWT_ISSUER: '' }, 'jwt.issuer (or env PORTKEY_JWT_ISSUER)'],
+    [
+      'env-only set-up with no PORTKEY_JWT_AUDIENCE',
+      undefined,
+      { PORTKEY_JWKS_URL: JWKS_URL, PORTKEY_JWT_ISSUER: 'https://idp.example' },
+      'jwt.audience (or env PORTKEY_JWT_AUDIENCE)',
+    ],
+    [
+      'env-only set-up with an empty PORTKEY_JWT_ISSUER',
+      undefined,
+      { ...ENV, PORTKEY_JWT_ISSUER: '' },
+      'jwt.issuer (or env PORTKEY_JWT_ISSUER)',
+    ],
   ])('TypeError naming only what is missing: %s', (_name, options, env, wanted) => {
     let error: unknown
     try {
@@ -153,20 +237,48 @@ describe('resolveJwtOptions', () => {
     ['jwt: {} with no source anywhere', {}, /jwksUrl or jwks/],
     ['a negative clockToleranceSec', { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: -1 }, /clockToleranceSec/],
     ['a NaN clockToleranceSec', { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: Number.NaN }, /clockToleranceSec/],
-    ['a string clockToleranceSec', { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: '5' as unknown as number }, /clockToleranceSec/],
-    ['an Infinity clockToleranceSec', { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: Infinity }, /jwt\.clockToleranceSec must be a number from 0 to 300/],
-    ['a -Infinity clockToleranceSec', { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: -Infinity }, /jwt\.clockToleranceSec must be a number from 0 to 300/],
-    ['a clockToleranceSec past five minutes', { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: 301 }, /jwt\.clockToleranceSec must be a number from 0 to 300, got 301/],
-    ['a clockToleranceSec in milliseconds by mistake', { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: 5_000 }, /jwt\.clockToleranceSec must be a number from 0 to 300/],
+    [
+      'a string clockToleranceSec',
+      { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: '5' as unknown as number },
+      /clockToleranceSec/,
+    ],
+    [
+      'an Infinity clockToleranceSec',
+      { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: Infinity },
+      /jwt\.clockToleranceSec must be a number from 0 to 300/,
+    ],
+    [
+      'a -Infinity clockToleranceSec',
+      { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: -Infinity },
+      /jwt\.clockToleranceSec must be a number from 0 to 300/,
+    ],
+    [
+      'a clockToleranceSec past five minutes',
+      { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: 301 },
+      /jwt\.clockToleranceSec must be a number from 0 to 300, got 301/,
+    ],
+    [
+      'a clockToleranceSec in milliseconds by mistake',
+      { jwksUrl: JWKS_URL, ...CHECKS, clockToleranceSec: 5_000 },
+      /jwt\.clockToleranceSec must be a number from 0 to 300/,
+    ],
     ['settings but no source', { issuer: 'https://idp.example', audience: 'portkey' }, /jwksUrl or jwks/],
     ['a jwks that is no key set', { jwks: { keys: 'nope' } as unknown as JwtOptions['jwks'], ...CHECKS }, /JSON Web Key Set/],
     ['an empty issuer', { jwksUrl: JWKS_URL, ...CHECKS, issuer: '' }, /jwt\.issuer must be/],
     ['an empty issuer list', { jwksUrl: JWKS_URL, ...CHECKS, issuer: [] }, /jwt\.issuer must be/],
-    ['an empty string in the issuer list', { jwksUrl: JWKS_URL, ...CHECKS, issuer: ['https://idp.example', ''] }, /jwt\.issuer must be/],
+    [
+      'an empty string in the issuer list',
+      { jwksUrl: JWKS_URL, ...CHECKS, issuer: ['https://idp.example', ''] },
+      /jwt\.issuer must be/,
+    ],
     ['issuer: true', { jwksUrl: JWKS_URL, ...CHECKS, issuer: true as unknown as string }, /jwt\.issuer must be/],
     ['issuer: null', { jwksUrl: JWKS_URL, ...CHECKS, issuer: null as unknown as string }, /jwt\.issuer must be/],
     ['an empty audience', { jwksUrl: JWKS_URL, ...CHECKS, audience: '' }, /jwt\.audience must be/],
-    ['a number in the audience list', { jwksUrl: JWKS_URL, ...CHECKS, audience: ['portkey', 7 as unknown as string] }, /jwt\.audience must be/],
+    [
+      'a number in the audience list',
+      { jwksUrl: JWKS_URL, ...CHECKS, audience: ['portkey', 7 as unknown as string] },
+      /jwt\.audience must be/,
+    ],
   ])('TypeError: %s', (_name, options, message) => {
     expect(() => resolveJwtOptions(options, {}, 2_000)).toThrow(TypeError)
     expect(() => resolveJwtOptions(options, {}, 2_000)).toThrow(message)
@@ -176,8 +288,12 @@ describe('resolveJwtOptions', () => {
     ['a comma alone', ','],
     ['commas and spaces', ' , ,'],
   ])('TypeError: env PORTKEY_JWT_ISSUER / PORTKEY_JWT_AUDIENCE that lists nothing: %s', (_name, value) => {
-    expect(() => resolveJwtOptions(undefined, { ...ENV, PORTKEY_JWT_ISSUER: value }, 2_000)).toThrow(/env PORTKEY_JWT_ISSUER must list/)
-    expect(() => resolveJwtOptions(undefined, { ...ENV, PORTKEY_JWT_AUDIENCE: value }, 2_000)).toThrow(/env PORTKEY_JWT_AUDIENCE must list/)
+    expect(() => resolveJwtOptions(undefined, { ...ENV, PORTKEY_JWT_ISSUER: value }, 2_000)).toThrow(
+      /env PORTKEY_JWT_ISSUER must list/,
+    )
+    expect(() => resolveJwtOptions(undefined, { ...ENV, PORTKEY_JWT_AUDIENCE: value }, 2_000)).toThrow(
+      /env PORTKEY_JWT_AUDIENCE must list/,
+    )
   })
 
   test.each([0, 2.5, 300])('clockToleranceSec %s is accepted', (clockToleranceSec) => {
@@ -199,7 +315,9 @@ interface BadToken {
   token: () => Promise<string>
   jwt?: Partial<JwtOptions>
   /** The kind of error kept as `cause`. */
-  cause: new (...args: never[]) => Error
+  cause: new (
+    ...args: never[]
+  ) => Error
   /** JWKS fetches it causes when the keys come from a URL: none when the header alone rules it out. */
   fetches: 0 | 1
 }
@@ -213,9 +331,24 @@ const FOR_CONFIGURED = { ...CLAIMS, iss: CONFIGURED.issuer, aud: CONFIGURED.audi
  * How a refusal looks over HTTP is test/adapters/jwt.test.ts's business.
  */
 const BAD_TOKENS: BadToken[] = [
-  { name: 'expired an hour ago', token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 3600 }), cause: errors.JWTExpired, fetches: 1 },
-  { name: 'expired 30 s ago (past the 5 s tolerance)', token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 30 }), cause: errors.JWTExpired, fetches: 1 },
-  { name: 'with no exp', token: () => issuer.sign({ ...CLAIMS, exp: undefined }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
+  {
+    name: 'expired an hour ago',
+    token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 3600 }),
+    cause: errors.JWTExpired,
+    fetches: 1,
+  },
+  {
+    name: 'expired 30 s ago (past the 5 s tolerance)',
+    token: () => issuer.sign({ ...CLAIMS, exp: nowSec() - 30 }),
+    cause: errors.JWTExpired,
+    fetches: 1,
+  },
+  {
+    name: 'with no exp',
+    token: () => issuer.sign({ ...CLAIMS, exp: undefined }),
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
   {
     name: 'with a tampered signature',
     token: async () => {
@@ -236,11 +369,31 @@ const BAD_TOKENS: BadToken[] = [
     cause: errors.JWSSignatureVerificationFailed,
     fetches: 1,
   },
-  { name: 'signed by another key under the right kid', token: () => forger.sign(CLAIMS), cause: errors.JWSSignatureVerificationFailed, fetches: 1 },
-  { name: 'with a kid the JWKS does not hold', token: () => issuer.sign(CLAIMS, { kid: 'unknown-kid' }), cause: errors.JWKSNoMatchingKey, fetches: 1 },
-  { name: 'with no kid (even with a one-key JWKS)', token: () => issuer.sign(CLAIMS, { kid: undefined }), cause: errors.JWSInvalid, fetches: 0 },
+  {
+    name: 'signed by another key under the right kid',
+    token: () => forger.sign(CLAIMS),
+    cause: errors.JWSSignatureVerificationFailed,
+    fetches: 1,
+  },
+  {
+    name: 'with a kid the JWKS does not hold',
+    token: () => issuer.sign(CLAIMS, { kid: 'unknown-kid' }),
+    cause: errors.JWKSNoMatchingKey,
+    fetches: 1,
+  },
+  {
+    name: 'with no kid (even with a one-key JWKS)',
+    token: () => issuer.sign(CLAIMS, { kid: undefined }),
+    cause: errors.JWSInvalid,
+    fetches: 0,
+  },
   { name: 'with an empty kid', token: () => issuer.sign(CLAIMS, { kid: '' }), cause: errors.JWSInvalid, fetches: 0 },
-  { name: 'with no organisation claim', token: () => issuer.sign({ portkey_workspace: 'ws_jwt', sub: 'user_1' }), cause: ClaimsError, fetches: 1 },
+  {
+    name: 'with no organisation claim',
+    token: () => issuer.sign({ portkey_workspace: 'ws_jwt', sub: 'user_1' }),
+    cause: ClaimsError,
+    fetches: 1,
+  },
   {
     name: "with alg 'none' (unsigned)",
     token: async () => `${b64({ alg: 'none', typ: 'JWT', kid: issuer.kid })}.${b64({ ...CLAIMS, exp: nowSec() + 600 })}.`,
@@ -257,15 +410,30 @@ const BAD_TOKENS: BadToken[] = [
     cause: errors.JOSEAlgNotAllowed,
     fetches: 0,
   },
-  { name: 'of another issuer (same keys)', token: () => issuer.sign({ ...CLAIMS, iss: 'https://evil.example' }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
-  { name: 'with no iss', token: () => issuer.sign({ ...CLAIMS, iss: undefined }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
+  {
+    name: 'of another issuer (same keys)',
+    token: () => issuer.sign({ ...CLAIMS, iss: 'https://evil.example' }),
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
+  {
+    name: 'with no iss',
+    token: () => issuer.sign({ ...CLAIMS, iss: undefined }),
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
   {
     name: 'minted for another application of the same identity provider',
     token: () => issuer.sign({ ...CLAIMS, aud: 'some-other-api' }),
     cause: errors.JWTClaimValidationFailed,
     fetches: 1,
   },
-  { name: 'with no aud', token: () => issuer.sign({ ...CLAIMS, aud: undefined }), cause: errors.JWTClaimValidationFailed, fetches: 1 },
+  {
+    name: 'with no aud',
+    token: () => issuer.sign({ ...CLAIMS, aud: undefined }),
+    cause: errors.JWTClaimValidationFailed,
+    fetches: 1,
+  },
   {
     name: 'of one of the listed issuers but for none of the listed audiences',
     token: () => issuer.sign({ ...CLAIMS, iss: 'https://b.example', aud: ['y', 'z'] }),
@@ -279,7 +447,12 @@ const BAD_TOKENS: BadToken[] = [
     cause: errors.JWTClaimValidationFailed,
     fetches: 1,
   },
-  { name: 'issued a minute from now (iat in the future)', token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 60 }), cause: ClaimsError, fetches: 1 },
+  {
+    name: 'issued a minute from now (iat in the future)',
+    token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 60 }),
+    cause: ClaimsError,
+    fetches: 1,
+  },
   {
     name: 'issued 30 s from now, past clockToleranceSec 10',
     token: () => issuer.sign({ ...CLAIMS, iat: nowSec() + 30 }),
@@ -314,7 +487,10 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
   /** A verifier whose API-key look-up counts its calls: a JWT must never reach it. */
   function setup(jwt: Partial<JwtOptions> = {}) {
     const fake = countingLookup(() => null)
-    const verifier = createVerifier({ lookup: fake.lookup, jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience, ...jwt } })
+    const verifier = createVerifier({
+      lookup: fake.lookup,
+      jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience, ...jwt },
+    })
     return { fake, verifier }
   }
 
@@ -364,16 +540,31 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
   })
 
   test.each<[string, Partial<JwtOptions>, JWTPayload]>([
-    ['the configured issuer and audience', { issuer: 'https://idp.example', audience: 'portkey' }, { iss: 'https://idp.example', aud: 'portkey' }],
-    ['one of several issuers and audiences', { issuer: ['https://a.example', 'https://b.example'], audience: ['x', 'portkey'] }, { iss: 'https://b.example', aud: ['portkey'] }],
+    [
+      'the configured issuer and audience',
+      { issuer: 'https://idp.example', audience: 'portkey' },
+      { iss: 'https://idp.example', aud: 'portkey' },
+    ],
+    [
+      'one of several issuers and audiences',
+      { issuer: ['https://a.example', 'https://b.example'], audience: ['x', 'portkey'] },
+      { iss: 'https://b.example', aud: ['portkey'] },
+    ],
     ['no iss or aud, both checks turned off', { issuer: false, audience: false }, { iss: undefined, aud: undefined }],
-    ['any iss or aud, both checks turned off', { issuer: false, audience: false }, { iss: 'https://anyone.example', aud: 'anything' }],
+    [
+      'any iss or aud, both checks turned off',
+      { issuer: false, audience: false },
+      { iss: 'https://anyone.example', aud: 'anything' },
+    ],
     ['an iat 3 s from now, within the default 5 s tolerance', {}, { iat: nowSec() + 3 }],
     ['an iat 30 s from now, within clockToleranceSec 60', { clockToleranceSec: 60 }, { iat: nowSec() + 30 }],
     ['an iat an hour ago', {}, { iat: nowSec() - 3600 }],
   ])('a token with %s is admitted', async (_name, jwt, claims) => {
     const { verifier } = setup(jwt)
-    await expect(verify(verifier, await issuer.sign({ ...CLAIMS, ...claims }))).resolves.toMatchObject({ method: 'jwt', organisationId: 'org_jwt' })
+    await expect(verify(verifier, await issuer.sign({ ...CLAIMS, ...claims }))).resolves.toMatchObject({
+      method: 'jwt',
+      organisationId: 'org_jwt',
+    })
   })
 
   test.each([
@@ -460,7 +651,12 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
 
   test('the other claim spellings (organisation_id, workspace_slug, a scopes array, uid) give the same context', async () => {
     const { verifier } = setup()
-    const token = await issuer.sign({ organisation_id: 'org_jwt', workspace_slug: 'ws_jwt', scopes: ['portkey.completions.write', 'logs.read'], uid: 'u_9' })
+    const token = await issuer.sign({
+      organisation_id: 'org_jwt',
+      workspace_slug: 'ws_jwt',
+      scopes: ['portkey.completions.write', 'logs.read'],
+      uid: 'u_9',
+    })
     await expect(verify(verifier, token)).resolves.toMatchObject({
       method: 'jwt',
       organisationId: 'org_jwt',
@@ -508,19 +704,25 @@ describe('createVerifier({ jwt: { jwksUrl } }) with the keys at a URL', () => {
     stub.resetCounts()
   })
 
-  test.each(BAD_TOKENS)('a token $name: refused with only the JWKS fetches it needs (none if the header rules it out), and again with none', async ({ token, jwt, cause, fetches }) => {
-    const fake = countingLookup(() => null)
-    const verifier = createVerifier({ lookup: fake.lookup, jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience, ...jwt } })
-    const raw = await token()
-    const error = await expectAuthError(() => verifier.verify(withKey(raw)), 'invalid_token', 401)
-    expect(error.cause).toBeInstanceOf(cause)
-    expect(stub.calls(JWKS_PATH)).toBe(fetches)
+  test.each(BAD_TOKENS)(
+    'a token $name: refused with only the JWKS fetches it needs (none if the header rules it out), and again with none',
+    async ({ token, jwt, cause, fetches }) => {
+      const fake = countingLookup(() => null)
+      const verifier = createVerifier({
+        lookup: fake.lookup,
+        jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience, ...jwt },
+      })
+      const raw = await token()
+      const error = await expectAuthError(() => verifier.verify(withKey(raw)), 'invalid_token', 401)
+      expect(error.cause).toBeInstanceOf(cause)
+      expect(stub.calls(JWKS_PATH)).toBe(fetches)
 
-    await expectAuthError(() => verifier.verify(withKey(raw)), 'invalid_token', 401)
-    expect(stub.calls()).toBe(fetches)
-    expect(verifier.stats()).toMatchObject({ lookups: 1, hits: 1 })
-    expect(fake.count).toBe(0)
-  })
+      await expectAuthError(() => verifier.verify(withKey(raw)), 'invalid_token', 401)
+      expect(stub.calls()).toBe(fetches)
+      expect(verifier.stats()).toMatchObject({ lookups: 1, hits: 1 })
+      expect(fake.count).toBe(0)
+    },
+  )
 })
 
 describe("a refused token's claims stay out of the error", () => {
@@ -545,7 +747,8 @@ describe("a refused token's claims stay out of the error", () => {
   async function rawSigner() {
     const { publicKey, privateKey } = await generateKeyPair('RS256')
     const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'raw-kid', alg: 'RS256' }] }
-    const sign = (text: string) => new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'RS256', kid: 'raw-kid' }).sign(privateKey)
+    const sign = (text: string) =>
+      new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'RS256', kid: 'raw-kid' }).sign(privateKey)
     return { jwks, sign }
   }
 
@@ -556,19 +759,33 @@ describe("a refused token's claims stay out of the error", () => {
     cause: new (...args: never[]) => Error
   }
 
-  const withIssuerKeys = async (claims: JWTPayload) => ({ token: await issuer.sign({ ...CLAIMS, email_id: EMAIL, ...claims }), jwks: issuer.jwks })
+  const withIssuerKeys = async (claims: JWTPayload) => ({
+    token: await issuer.sign({ ...CLAIMS, email_id: EMAIL, ...claims }),
+    jwks: issuer.jwks,
+  })
 
   const CASES: LeakCase[] = [
     {
       name: 'an expired token (jose JWTExpired)',
       token: () => withIssuerKeys({ exp: nowSec() - 3600 }),
-      kept: { code: 'ERR_JWT_EXPIRED', claim: 'exp', reason: 'check_failed', name: 'JWTExpired', message: '"exp" claim timestamp check failed' },
+      kept: {
+        code: 'ERR_JWT_EXPIRED',
+        claim: 'exp',
+        reason: 'check_failed',
+        name: 'JWTExpired',
+        message: '"exp" claim timestamp check failed',
+      },
       cause: errors.JWTExpired,
     },
     {
       name: 'a token for another audience (jose JWTClaimValidationFailed)',
       token: () => withIssuerKeys({ aud: 'another-api' }),
-      kept: { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'aud', reason: 'check_failed', message: 'unexpected "aud" claim value' },
+      kept: {
+        code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+        claim: 'aud',
+        reason: 'check_failed',
+        message: 'unexpected "aud" claim value',
+      },
       cause: errors.JWTClaimValidationFailed,
     },
     {
@@ -591,10 +808,15 @@ describe("a refused token's claims stay out of the error", () => {
   test.each(CASES)('$name: AuthError.cause keeps the reason and holds no claim', async ({ token: make, kept, cause }) => {
     const { token, jwks } = await make()
     // What jose itself throws does carry the claims: this test would see them if they were kept.
-    const raw = await jwtVerify(token, createLocalJWKSet(jwks), { audience: issuer.audience, issuer: issuer.issuer }).catch((error: unknown) => error)
+    const raw = await jwtVerify(token, createLocalJWKSet(jwks), { audience: issuer.audience, issuer: issuer.issuer }).catch(
+      (error: unknown) => error,
+    )
     expect(traces(raw).join('\n')).toContain(MARKER)
 
-    const verifier = createVerifier({ lookup: countingLookup(() => null).lookup, jwt: { jwks, issuer: issuer.issuer, audience: issuer.audience } })
+    const verifier = createVerifier({
+      lookup: countingLookup(() => null).lookup,
+      jwt: { jwks, issuer: issuer.issuer, audience: issuer.audience },
+    })
     for (let i = 0; i < 2; i++) {
       const error = await expectAuthError(() => verifier.verify(withKey(token)), 'invalid_token', 401)
       expect(error.cause).toBeInstanceOf(cause)
@@ -612,7 +834,12 @@ describe('createTestIssuer', () => {
     expect(issuer.issuer).toBe('https://issuer.portkey-auth.test/')
     expect(issuer.audience).toBe('portkey-auth-test')
     const before = nowSec()
-    expect(decodeJwt(await issuer.sign(CLAIMS))).toMatchObject({ iss: issuer.issuer, aud: issuer.audience, iat: expect.any(Number), exp: expect.any(Number) })
+    expect(decodeJwt(await issuer.sign(CLAIMS))).toMatchObject({
+      iss: issuer.issuer,
+      aud: issuer.audience,
+      iat: expect.any(Number),
+      exp: expect.any(Number),
+    })
     const plain = decodeJwt(await issuer.sign({ ...CLAIMS, iss: undefined, aud: undefined, iat: before - 60 }))
     expect(plain).not.toHaveProperty('iss')
     expect(plain).not.toHaveProperty('aud')
@@ -622,7 +849,13 @@ describe('createTestIssuer', () => {
   test('takes another issuer and audience, and a verifier set up from them admits its tokens', async () => {
     const other = await createTestIssuer('other-kid', { issuer: 'https://idp.example/', audience: 'gateway' })
     expect({ issuer: other.issuer, audience: other.audience }).toEqual({ issuer: 'https://idp.example/', audience: 'gateway' })
-    const verifier = createVerifier({ lookup: countingLookup(() => null).lookup, jwt: { jwks: other.jwks, issuer: other.issuer, audience: other.audience } })
-    await expect(verifier.verify(withKey(await other.sign(CLAIMS)))).resolves.toMatchObject({ method: 'jwt', organisationId: 'org_jwt' })
+    const verifier = createVerifier({
+      lookup: countingLookup(() => null).lookup,
+      jwt: { jwks: other.jwks, issuer: other.issuer, audience: other.audience },
+    })
+    await expect(verifier.verify(withKey(await other.sign(CLAIMS)))).resolves.toMatchObject({
+      method: 'jwt',
+      organisationId: 'org_jwt',
+    })
   })
 })

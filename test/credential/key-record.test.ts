@@ -96,7 +96,10 @@ describe('isKeyRecord', () => {
   test.each<[string, Record<string, unknown>]>([
     ['workspace_id and user_id null', { workspace_id: null, user_id: null }],
     ['workspace_id and user_id empty', { workspace_id: '', user_id: '' }],
-    ['workspace_id, user_id, type, name, status absent', { workspace_id: undefined, user_id: undefined, type: undefined, name: undefined, status: undefined }],
+    [
+      'workspace_id, user_id, type, name, status absent',
+      { workspace_id: undefined, user_id: undefined, type: undefined, name: undefined, status: undefined },
+    ],
     ['an unknown type and status (strings)', { type: 'admin', status: 'suspended' }],
     ['type and name null (the type is then inferred)', { type: null, name: null }],
     ['defaults null', { defaults: null }],
@@ -210,7 +213,11 @@ describe('recordOutcome: the context', () => {
     ['no workspace: organisation-service', { type: undefined, workspace_id: null, user_id: null }, 'organisation-service'],
     ['an empty workspace: organisation-service', { type: undefined, workspace_id: '', user_id: 'u_1' }, 'organisation-service'],
     ['a workspace, no user: workspace-service', { type: undefined, workspace_id: 'ws_1', user_id: null }, 'workspace-service'],
-    ['a workspace and an empty user: workspace-service', { type: undefined, workspace_id: 'ws_1', user_id: '' }, 'workspace-service'],
+    [
+      'a workspace and an empty user: workspace-service',
+      { type: undefined, workspace_id: 'ws_1', user_id: '' },
+      'workspace-service',
+    ],
     ['a workspace and a user: workspace-user', { type: undefined, workspace_id: 'ws_1', user_id: 'u_1' }, 'workspace-user'],
     ['an unknown type is inferred', { type: 'admin', workspace_id: 'ws_1', user_id: 'u_1' }, 'workspace-user'],
     ['a mis-cased type is inferred', { type: 'Workspace-Service', workspace_id: null }, 'organisation-service'],
@@ -226,7 +233,14 @@ describe('recordOutcome: the context', () => {
 
   test('the context, its scopes, defaults, metadata and limits are frozen', () => {
     const auth = admitted(
-      recordOutcome(keyRecord({ defaults: { config_id: 'pc-1', metadata: { a: 'b' } }, rate_limits: [{ type: 'tokens', unit: 'rpd', value: 5 }], usage_limits: { credit_limit: 1 } }), NOW),
+      recordOutcome(
+        keyRecord({
+          defaults: { config_id: 'pc-1', metadata: { a: 'b' } },
+          rate_limits: [{ type: 'tokens', unit: 'rpd', value: 5 }],
+          usage_limits: { credit_limit: 1 },
+        }),
+        NOW,
+      ),
     )
     expect(Object.isFrozen(auth)).toBe(true)
     expect(Object.isFrozen(auth.scopes)).toBe(true)
@@ -242,7 +256,11 @@ describe('recordOutcome: the context', () => {
   })
 
   test('the context does not share arrays or objects with the record', () => {
-    const record = keyRecord({ scopes: ['completions.write'], defaults: { config_id: null, metadata: { a: 'b' } }, usage_limits: { credit_limit: 1 } })
+    const record = keyRecord({
+      scopes: ['completions.write'],
+      defaults: { config_id: null, metadata: { a: 'b' } },
+      usage_limits: { credit_limit: 1 },
+    })
     const auth = admitted(recordOutcome(record, NOW))
     record.scopes.push('workspaces.create')
     record.defaults!.metadata!.a = 'changed'
@@ -253,7 +271,10 @@ describe('recordOutcome: the context', () => {
   })
 
   test('metadata keeps string values only', () => {
-    const metadata = { team: 'search', count: 3, flag: true, nested: { a: 'b' }, nothing: null, empty: '' } as unknown as Record<string, string>
+    const metadata = { team: 'search', count: 3, flag: true, nested: { a: 'b' }, nothing: null, empty: '' } as unknown as Record<
+      string,
+      string
+    >
     const auth = admitted(recordOutcome(keyRecord({ defaults: { config_id: null, metadata } }), NOW))
     expect(auth.defaults.metadata).toEqual({ team: 'search', empty: '' })
   })
@@ -311,7 +332,20 @@ describe('recordOutcome: the context', () => {
     const auth = admitted(recordOutcome(record, NOW))
     expect(JSON.stringify(auth)).not.toContain(rawKey)
     expect(Object.keys(auth).sort()).toEqual(
-      ['defaults', 'expiresAt', 'keyId', 'keyType', 'method', 'organisationId', 'rateLimits', 'scopes', 'usageLimits', 'userId', 'virtualKey', 'workspaceId'].sort(),
+      [
+        'defaults',
+        'expiresAt',
+        'keyId',
+        'keyType',
+        'method',
+        'organisationId',
+        'rateLimits',
+        'scopes',
+        'usageLimits',
+        'userId',
+        'virtualKey',
+        'workspaceId',
+      ].sort(),
     )
   })
 })

@@ -32,7 +32,6 @@ async function start(example: string): Promise<{ url: string; output: string }> 
 interface Answer {
   status: number
   // The examples answer several shapes; the assertions say which fields matter.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: Record<string, any>
 }
 
@@ -47,7 +46,8 @@ async function call(url: string, headers: Record<string, string>, init: { body?:
 
 describe('examples/express-backend.js (npm start)', async () => {
   const { url, output } = await start('express-backend')
-  const chat = (headers: Record<string, string>) => call(`${url}/v1/chat/completions`, headers, { body: { model: 'gpt-4o-mini', messages: [] } })
+  const chat = (headers: Record<string, string>) =>
+    call(`${url}/v1/chat/completions`, headers, { body: { model: 'gpt-4o-mini', messages: [] } })
 
   test('prints the demo keys and a curl line', () => {
     expect(output).toContain('pk-demo-workspace')
@@ -88,7 +88,10 @@ describe('examples/koa-backend.js', async () => {
       status: 200,
       body: { keyId: 'key_demo_workspace', workspaceId: 'ws_demo' },
     })
-    expect(await call(`${url}/v1/logs`, { 'x-portkey-api-key': 'pk-demo-readonly' })).toMatchObject({ status: 200, body: { object: 'list' } })
+    expect(await call(`${url}/v1/logs`, { 'x-portkey-api-key': 'pk-demo-readonly' })).toMatchObject({
+      status: 200,
+      body: { object: 'list' },
+    })
     expect(await call(`${url}/whoami`, { 'x-portkey-api-key': 'pk-demo-exhausted' })).toMatchObject({
       status: 412,
       body: { error: { code: 'usage_limit_exceeded' } },
@@ -129,9 +132,18 @@ describe('examples/jwt.js', async () => {
     expect(token).toBeDefined()
     expect(await call(`${url}/whoami`, { 'x-portkey-api-key': token! })).toMatchObject({
       status: 200,
-      body: { method: 'jwt', organisationId: 'org_demo', workspaceId: 'ws_demo', userId: 'demo@example.com', scopes: ['completions.write'] },
+      body: {
+        method: 'jwt',
+        organisationId: 'org_demo',
+        workspaceId: 'ws_demo',
+        userId: 'demo@example.com',
+        scopes: ['completions.write'],
+      },
     })
-    expect(await call(`${url}/whoami`, { 'x-portkey-api-key': 'pk-demo-workspace' })).toMatchObject({ status: 200, body: { method: 'api_key' } })
+    expect(await call(`${url}/whoami`, { 'x-portkey-api-key': 'pk-demo-workspace' })).toMatchObject({
+      status: 200,
+      body: { method: 'api_key' },
+    })
   })
 
   test('a tampered token is refused with 401 invalid_token', async () => {

@@ -73,7 +73,9 @@ describe('examples/express-gateway.js under attack', () => {
   test('baseline: a key with completions.write is forwarded; one without is refused 403', async () => {
     expect((await post('/v1/chat/completions?stream=false', 'pk-demo-workspace')).status).toBe(200)
     expectRejection(await post('/v1/chat/completions', 'pk-demo-readonly'), 403, 'insufficient_scope', ['pk-demo-readonly'])
-    expect(upstream.arrivals.map(({ method, url }) => ({ method, url }))).toEqual([{ method: 'POST', url: '/v1/chat/completions?stream=false' }])
+    expect(upstream.arrivals.map(({ method, url }) => ({ method, url }))).toEqual([
+      { method: 'POST', url: '/v1/chat/completions?stream=false' },
+    ])
   })
 
   test.each([
@@ -99,7 +101,12 @@ describe('examples/express-gateway.js under attack', () => {
     expect({ status: res.status, body: res.json() }).toEqual({ status: 200, body: { upstream: 'upstream' } })
     expect(elsewhere.arrivals).toEqual([])
     expect(upstream.arrivals).toEqual([
-      { method: 'POST', url: '/v1/chat/completions?stream=false', host: new URL(upstream.url).host, authorization: 'Bearer sk-provider-key' },
+      {
+        method: 'POST',
+        url: '/v1/chat/completions?stream=false',
+        host: new URL(upstream.url).host,
+        authorization: 'Bearer sk-provider-key',
+      },
     ])
   })
 
@@ -107,6 +114,9 @@ describe('examples/express-gateway.js under attack', () => {
     for (const target of ['/v1/models/gpt-4o%20mini?a=%2e%2e&b=/../x', '/v1/chat/completions#/../../admin']) {
       expect((await post(target, 'pk-demo-workspace')).status).toBe(200)
     }
-    expect(upstream.arrivals.map((arrival) => arrival.url)).toEqual(['/v1/models/gpt-4o%20mini?a=%2e%2e&b=/../x', '/v1/chat/completions'])
+    expect(upstream.arrivals.map((arrival) => arrival.url)).toEqual([
+      '/v1/models/gpt-4o%20mini?a=%2e%2e&b=/../x',
+      '/v1/chat/completions',
+    ])
   })
 })

@@ -11,7 +11,10 @@ import { closeAfterTest, LIVE, seedKeys, send, startExpress, UNKNOWN, useStub } 
 describeAdapterContract('express')
 
 /** An Express app: `portkeyAuth(options)`, then `GET /` counting the requests it reaches, then `errorHandler` if given. */
-async function startApp(options: ExpressAuthOptions | Verifier, errorHandler?: (error: unknown, req: Request, res: Response, next: NextFunction) => void) {
+async function startApp(
+  options: ExpressAuthOptions | Verifier,
+  errorHandler?: (error: unknown, req: Request, res: Response, next: NextFunction) => void,
+) {
   const reached: PortkeyAuth[] = []
   const running = await startExpress((app) => {
     app.use(portkeyAuth(options))
@@ -28,11 +31,14 @@ describe('express: onError', () => {
   test('(error, req, res, next) => next(error) hands the AuthError to the app error handler', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const handled: unknown[] = []
-    const app = await startApp({ controlPlaneUrl: stub.url, onError: (error, _req, _res, next) => next(error) }, (error, _req, res, _next) => {
-      handled.push(error)
-      const { status, code } = error as AuthError
-      res.status(status).json({ handledBy: 'app', code })
-    })
+    const app = await startApp(
+      { controlPlaneUrl: stub.url, onError: (error, _req, _res, next) => next(error) },
+      (error, _req, res, _next) => {
+        handled.push(error)
+        const { status, code } = error as AuthError
+        res.status(status).json({ handledBy: 'app', code })
+      },
+    )
 
     const res = await send(app.url, { 'x-portkey-api-key': UNKNOWN })
     expect(res.status).toBe(401)
@@ -87,7 +93,10 @@ describe('express: onError', () => {
       controlPlaneUrl: stub.url,
       onError(error, req, res) {
         seen.push({ code: error.code, path: req.path })
-        res.status(error.status === 503 ? 502 : error.status).type('text/plain').send(`denied: ${error.code}`)
+        res
+          .status(error.status === 503 ? 502 : error.status)
+          .type('text/plain')
+          .send(`denied: ${error.code}`)
       },
     })
     const missing = await send(app.url)
@@ -115,11 +124,18 @@ describe('express: onError', () => {
   const boom = new Error('verifier broke')
   test.each([
     ['rejected by a look-up', () => Promise.reject(boom)],
-    ['thrown by a cached check', () => {
-      throw boom
-    }],
+    [
+      'thrown by a cached check',
+      () => {
+        throw boom
+      },
+    ],
   ])('an error that is not an AuthError (%s) skips onError and goes to next(error)', async (_how, check) => {
-    const broken: Verifier = { ...createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' }), verify: () => Promise.reject(boom), check }
+    const broken: Verifier = {
+      ...createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' }),
+      verify: () => Promise.reject(boom),
+      check,
+    }
     const handled: unknown[] = []
     let onErrorCalls = 0
     const app = await startApp({ verifier: broken, onError: () => void onErrorCalls++ }, (error, _req, res, _next) => {
@@ -144,11 +160,11 @@ describe('express: mounting', () => {
         app.get('/v1/models', (req, res) => res.json({ keyId: req.portkey.keyId }))
       }),
     )
-    const health = await send(running.url + '/health')
+    const health = await send(`${running.url}/health`)
     expect([health.status, health.json()]).toEqual([200, { guarded: false }])
-    expect((await send(running.url + '/v1/models')).status).toBe(401)
+    expect((await send(`${running.url}/v1/models`)).status).toBe(401)
     expect(stub.calls()).toBe(0)
-    const models = await send(running.url + '/v1/models', { 'x-portkey-api-key': LIVE })
+    const models = await send(`${running.url}/v1/models`, { 'x-portkey-api-key': LIVE })
     expect(models.json()).toEqual({ keyId: 'key_live' })
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
   })

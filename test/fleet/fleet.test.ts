@@ -5,7 +5,13 @@ import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
 import { fingerprint } from '../../src/credential/header.js'
 import { createVerifier, type Verifier, type VerifierStats } from '../../src/verifier/create-verifier.js'
-import { type ControlPlaneStub, createTestIssuer, KEY_DETAILS_PATH, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
+import {
+  type ControlPlaneStub,
+  createTestIssuer,
+  KEY_DETAILS_PATH,
+  keyRecord,
+  startControlPlaneStub,
+} from '../../src/testing/index.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
 // Three verifier instances — two in this process, one in a child process — sharing one stub control
@@ -57,7 +63,9 @@ function local(verifier: Verifier): Instance {
 
 async function child(redisUrl: string, prefix: string, jwt?: JwtSetup): Promise<Instance> {
   // The fixture gives only jwt.jwksUrl: the issuer and audience reach it as env, as they would a deployed service.
-  const jwtEnv = jwt ? { JWKS_URL: jwt.jwksUrl, PORTKEY_JWT_ISSUER: jwt.issuer, PORTKEY_JWT_AUDIENCE: jwt.audience } : { JWKS_URL: '' }
+  const jwtEnv = jwt
+    ? { JWKS_URL: jwt.jwksUrl, PORTKEY_JWT_ISSUER: jwt.issuer, PORTKEY_JWT_AUDIENCE: jwt.audience }
+    : { JWKS_URL: '' }
   const env = { ...process.env, CONTROL_PLANE_URL: stub.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, ...jwtEnv }
   const proc: ChildProcess = fork(new URL('../fixtures/redis-instance.mjs', import.meta.url), { env, stdio: 'ignore' })
   const replies = new Map<number, (reply: any) => void>()
@@ -70,7 +78,10 @@ async function child(redisUrl: string, prefix: string, jwt?: JwtSetup): Promise<
       replies.set(id, resolve)
       proc.send({ id, ...message })
     })
-  await vi.waitFor(async () => expect((await ask({ op: 'stats' })).stats.redis).toMatchObject({ connected: true, listening: true }), { timeout: 5_000 })
+  await vi.waitFor(
+    async () => expect((await ask({ op: 'stats' })).stats.redis).toMatchObject({ connected: true, listening: true }),
+    { timeout: 5_000 },
+  )
   const instance: Instance = {
     verify: (credential) => ask({ op: 'verify', credential }),
     stats: async () => (await ask({ op: 'stats' })).stats,
@@ -97,7 +108,8 @@ async function fleet(extra: { jwt?: JwtSetup; redisUrl?: string } = {}) {
   client.on('error', () => {})
   await client.connect()
   const b = createVerifier({ controlPlaneUrl: stub.url, redis: { client: client as never, prefix }, jwt })
-  for (const verifier of [a, b]) await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), { timeout: 5_000 })
+  for (const verifier of [a, b])
+    await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), { timeout: 5_000 })
   const c = await child(url, prefix, jwt)
   open.push({ verify: async () => ({ status: 0 }), stats: async () => b.stats(), close: async () => void (await client.close()) })
   return { a: local(a), b: local(b), c, verifiers: { a, b }, prefix }
@@ -121,11 +133,16 @@ describe('three instances sharing one Redis', () => {
     // 100 keys at a time, each asked of all three at once: below maxPendingLookups (256) per instance.
     const answers = []
     for (let i = 0; i < keys.length; i += 100) {
-      answers.push(...(await Promise.all(keys.slice(i, i + 100).flatMap((key) => [a, b, c].map((instance) => instance.verify(key))))))
+      answers.push(
+        ...(await Promise.all(keys.slice(i, i + 100).flatMap((key) => [a, b, c].map((instance) => instance.verify(key))))),
+      )
     }
     expect(answers.filter((answer) => answer.status !== 200)).toEqual([])
     expect(answers).toHaveLength(900)
-    console.log('[fleet] 300 keys:', JSON.stringify({ calls: lookups(), a: verifiers.a.stats().redis, b: verifiers.b.stats().redis }))
+    console.log(
+      '[fleet] 300 keys:',
+      JSON.stringify({ calls: lookups(), a: verifiers.a.stats().redis, b: verifiers.b.stats().redis }),
+    )
     expect(lookups()).toBe(300)
   })
 
@@ -152,7 +169,9 @@ describe('three instances sharing one Redis', () => {
         }
       }),
     )
-    console.log(`[fleet] revocation ${_how}: B rejected after ${rejectedAfter[0]!.toFixed(1)} ms, C after ${rejectedAfter[1]!.toFixed(1)} ms`)
+    console.log(
+      `[fleet] revocation ${_how}: B rejected after ${rejectedAfter[0]!.toFixed(1)} ms, C after ${rejectedAfter[1]!.toFixed(1)} ms`,
+    )
     for (const elapsed of rejectedAfter) expect(elapsed).toBeLessThan(200)
     expect((await a.verify('pk-fleet-revoked')).code).toBe('invalid_api_key')
   })
@@ -186,7 +205,8 @@ describe('three instances sharing one Redis', () => {
     const keys = ['pk-fleet-secret-1', 'pk-fleet-secret-2']
     for (const key of keys) stub.keys.set(key, keyRecord())
     const { a, b, c, prefix } = await fleet({ jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } })
-    for (const credential of [...keys, 'pk-fleet-unknown-3', token]) for (const instance of [a, b, c]) await instance.verify(credential)
+    for (const credential of [...keys, 'pk-fleet-unknown-3', token])
+      for (const instance of [a, b, c]) await instance.verify(credential)
     // The token was admitted, so its verified claims went through Redis too.
     for (const instance of [a, b, c]) expect(await instance.verify(token)).toMatchObject({ status: 200 })
 
@@ -223,7 +243,11 @@ describe('Redis failing', () => {
     stub.keys.set('pk-fleet-after', keyRecord({ id: 'key_after' }))
     const decisions: Array<boolean | null> = []
     const { a, b, c, verifiers } = await fleet({ redisUrl: redis.url })
-    const watchedVerifier = createVerifier({ controlPlaneUrl: stub.url, redis: { url: redis.url }, onDecision: (decision) => decisions.push(decision.redis) })
+    const watchedVerifier = createVerifier({
+      controlPlaneUrl: stub.url,
+      redis: { url: redis.url },
+      onDecision: (decision) => decisions.push(decision.redis),
+    })
     const watched = local(watchedVerifier)
     for (const instance of [a, b, c]) expect((await instance.verify('pk-fleet-known')).status).toBe(200)
     expect(lookups()).toBe(1)
@@ -245,13 +269,17 @@ describe('Redis failing', () => {
     }
 
     for (const verifier of [verifiers.a, verifiers.b, watchedVerifier]) {
-      await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), { timeout: 10_000 })
+      await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), {
+        timeout: 10_000,
+      })
       expect(verifier.stats().redis!.reconnects).toBeGreaterThanOrEqual(1)
       // Revocations may have been missed while away: everything cached locally was dropped.
       expect(verifier.stats()).toMatchObject({ entries: 0, pending: 0 })
     }
     // The child process too: until it is back, it would go to the control plane on its own.
-    await vi.waitFor(async () => expect((await c.stats()).redis).toMatchObject({ connected: true, listening: true }), { timeout: 10_000 })
+    await vi.waitFor(async () => expect((await c.stats()).redis).toMatchObject({ connected: true, listening: true }), {
+      timeout: 10_000,
+    })
     const before = lookups()
     const answers = await Promise.all([a, b, c].map((instance) => instance.verify('pk-fleet-after')))
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200])

@@ -46,7 +46,13 @@ describe('one Redis, one prefix, two differently configured verifiers', () => {
     const jwt = (audience: string) => ({ jwks: issuer.jwks, issuer: 'https://idp.test', audience })
     const a = await connected({ controlPlaneUrl: stub.url, redis: { url: redis.url, prefix }, jwt: jwt('app-a') })
     const b = await connected({ controlPlaneUrl: stub.url, redis: { url: redis.url, prefix }, jwt: jwt('app-b') })
-    const token = await issuer.sign({ portkey_oid: 'org_1', portkey_workspace: 'ws_1', sub: 'user_1', iss: 'https://idp.test', aud: 'app-a' })
+    const token = await issuer.sign({
+      portkey_oid: 'org_1',
+      portkey_workspace: 'ws_1',
+      sub: 'user_1',
+      iss: 'https://idp.test',
+      aud: 'app-a',
+    })
 
     expect(await outcome(a, token)).toBe('user_1')
     expect(await outcome(b, token)).toBe('invalid_token')

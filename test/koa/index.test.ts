@@ -90,7 +90,7 @@ describe('koa: onError', () => {
         ctx.body = `denied: ${error.code}`
       },
     })
-    const res = await send(app.url + '/anything')
+    const res = await send(`${app.url}/anything`)
     expect([res.status, res.text]).toEqual([401, 'denied: missing_api_key'])
     expect(seen).toEqual([{ code: 'missing_api_key', path: '/anything' }])
     expect(app.reached).toHaveLength(0)
@@ -115,11 +115,18 @@ describe('koa: onError', () => {
   const boom = new Error('verifier broke')
   test.each([
     ['rejected by a look-up', () => Promise.reject(boom)],
-    ['thrown by a cached check', () => {
-      throw boom
-    }],
+    [
+      'thrown by a cached check',
+      () => {
+        throw boom
+      },
+    ],
   ])('an error that is not an AuthError (%s) skips onError and is thrown to Koa', async (_how, check) => {
-    const broken: Verifier = { ...createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' }), verify: () => Promise.reject(boom), check }
+    const broken: Verifier = {
+      ...createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' }),
+      verify: () => Promise.reject(boom),
+      check,
+    }
     let onErrorCalls = 0
     const app = await startApp({ verifier: broken, onError: () => void onErrorCalls++ })
     const res = await send(app.url, { 'x-portkey-api-key': LIVE })

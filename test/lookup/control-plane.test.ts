@@ -86,7 +86,9 @@ describe('controlPlaneLookup', () => {
   })
 
   test.each<[number]>([[401], [403], [404]])('%i from a real server is null', async (status) => {
-    const server = await startRawServer((_req, res) => res.writeHead(status, { 'content-type': 'application/json' }).end('{"status":"failure"}'))
+    const server = await startRawServer((_req, res) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{"status":"failure"}'),
+    )
     try {
       await expect(controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })).resolves.toBeNull()
     } finally {
@@ -217,7 +219,9 @@ describe('the cap on control-plane answers', () => {
 
     test('a record of exactly the cap, and one just under it, are returned', async () => {
       await expect(lookUpFrom(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES), framing)).resolves.toMatchObject({ id: RECORD.id })
-      await expect(lookUpFrom(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES - 100), framing)).resolves.toMatchObject({ id: RECORD.id })
+      await expect(lookUpFrom(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES - 100), framing)).resolves.toMatchObject({
+        id: RECORD.id,
+      })
     })
 
     test('a virtual-key answer over the cap is refused too', async () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { AuthError } from '../../src/errors.js'
+import type { AuthError } from '../../src/errors.js'
 import { type GuardConfig, LookupGuard } from '../../src/lookup/guard.js'
 import { catchAuthError, deferred, expectAuthError } from '../support/core-helpers.js'
 
@@ -201,7 +201,8 @@ describe('circuit breaker', () => {
 
 describe('one retry for a connection error', () => {
   const viaCause = (code: string) => new TypeError('fetch failed', { cause: coded(code) })
-  const deepCause = (code: string) => new Error('look-up failed', { cause: new TypeError('fetch failed', { cause: coded(code) }) })
+  const deepCause = (code: string) =>
+    new Error('look-up failed', { cause: new TypeError('fetch failed', { cause: coded(code) }) })
 
   test.each<[string, () => Error]>([
     ['ECONNREFUSED', () => coded('ECONNREFUSED')],
@@ -235,7 +236,10 @@ describe('one retry for a connection error', () => {
     ['a garbled answer', () => new TypeError('key service answered with no key record')],
     ['an unrelated error code', () => coded('ENOTFOUND')],
     ['a code on a plain object cause', () => new Error('x', { cause: { code: 'ECONNRESET' } })],
-    ['a code four causes deep', () => new Error('a', { cause: new Error('b', { cause: new Error('c', { cause: coded('ECONNRESET') }) }) })],
+    [
+      'a code four causes deep',
+      () => new Error('a', { cause: new Error('b', { cause: new Error('c', { cause: coded('ECONNRESET') }) }) }),
+    ],
     ['a thrown string', () => 'ECONNREFUSED'],
     ['a thrown null', () => null],
   ])('%s is not retried', async (_name, error) => {
@@ -260,10 +264,11 @@ describe('one retry for a connection error', () => {
   test('the retry stays inside the timeoutMs budget: a hanging second attempt is cut at timeoutMs from the start', async () => {
     const timeoutMs = 200
     const guard = guardWith({ timeoutMs })
-    const lookup = counted((call) =>
-      call === 0
-        ? new Promise((_, reject) => setTimeout(() => reject(coded('ECONNRESET')), timeoutMs / 2))
-        : new Promise(() => {}), // ignores its signal and never settles
+    const lookup = counted(
+      (call) =>
+        call === 0
+          ? new Promise((_, reject) => setTimeout(() => reject(coded('ECONNRESET')), timeoutMs / 2))
+          : new Promise(() => {}), // ignores its signal and never settles
     )
     const started = performance.now()
     const error = await expectUnavailable(() => guard.call(lookup.lookup))
@@ -320,9 +325,24 @@ describe('timeout and odd look-ups', () => {
   })
 
   test.each<[string, () => never]>([
-    ['an Error', () => { throw new Error('sync boom') }],
-    ['a TypeError', () => { throw new TypeError('not a function') }],
-    ['a string', () => { throw 'sync string' }], // eslint-disable-line no-throw-literal
+    [
+      'an Error',
+      () => {
+        throw new Error('sync boom')
+      },
+    ],
+    [
+      'a TypeError',
+      () => {
+        throw new TypeError('not a function')
+      },
+    ],
+    [
+      'a string',
+      () => {
+        throw 'sync string'
+      },
+    ],
   ])('a look-up that throws %s synchronously is a 503 (not a throw out of call())', async (_name, lookup) => {
     const guard = guardWith({ failureThreshold: 1 })
     let promise: Promise<unknown> | undefined

@@ -33,7 +33,8 @@ describe('resolveOptions: redis', () => {
 })
 
 describe('resolveOptions: the Redis namespace', () => {
-  const namespace = (options: VerifierOptions, env: NodeJS.ProcessEnv = {}) => resolveOptions({ redis: 'redis://127.0.0.1:6379', ...options }, env).redis!.namespace
+  const namespace = (options: VerifierOptions, env: NodeJS.ProcessEnv = {}) =>
+    resolveOptions({ redis: 'redis://127.0.0.1:6379', ...options }, env).redis!.namespace
   const jwks = { keys: [] }
 
   test('the prefix, then a digest of what makes an answer valid', () => {
@@ -43,17 +44,27 @@ describe('resolveOptions: the Redis namespace', () => {
 
   test.each<[string, VerifierOptions, VerifierOptions]>([
     ['control planes', { controlPlaneUrl: 'http://127.0.0.1:1' }, { controlPlaneUrl: 'http://127.0.0.1:2' }],
-    ['JWT key sets', { jwt: { jwks, issuer: 'i', audience: 'a' } }, { jwt: { jwksUrl: 'http://127.0.0.1:1/jwks', issuer: 'i', audience: 'a' } }],
+    [
+      'JWT key sets',
+      { jwt: { jwks, issuer: 'i', audience: 'a' } },
+      { jwt: { jwksUrl: 'http://127.0.0.1:1/jwks', issuer: 'i', audience: 'a' } },
+    ],
     ['JWT issuers', { jwt: { jwks, issuer: 'i1', audience: 'a' } }, { jwt: { jwks, issuer: 'i2', audience: 'a' } }],
     ['JWT audiences', { jwt: { jwks, issuer: 'i', audience: 'a1' } }, { jwt: { jwks, issuer: 'i', audience: 'a2' } }],
-    ['JWT algorithms', { jwt: { jwks, issuer: 'i', audience: 'a' } }, { jwt: { jwks, issuer: 'i', audience: 'a', algorithms: ['ES256'] } }],
+    [
+      'JWT algorithms',
+      { jwt: { jwks, issuer: 'i', audience: 'a' } },
+      { jwt: { jwks, issuer: 'i', audience: 'a', algorithms: ['ES256'] } },
+    ],
     ['JWT on and off', {}, { jwt: { jwks, issuer: 'i', audience: 'a' } }],
   ])('differs between two %s', (_name, one, other) => {
     expect(namespace(one)).not.toBe(namespace(other))
   })
 
   test('is the same for the same settings, however they are spelt', () => {
-    expect(namespace({ controlPlaneUrl: 'http://127.0.0.1:1' })).toBe(namespace({}, { PORTKEY_CONTROL_PLANE_URL: 'http://127.0.0.1:1/' }))
+    expect(namespace({ controlPlaneUrl: 'http://127.0.0.1:1' })).toBe(
+      namespace({}, { PORTKEY_CONTROL_PLANE_URL: 'http://127.0.0.1:1/' }),
+    )
     expect(namespace({ timeoutMs: 100, cache: { ttlMs: 5 } })).toBe(namespace({}))
   })
 
@@ -61,6 +72,8 @@ describe('resolveOptions: the Redis namespace', () => {
     const lookup = async () => null
     expect(() => resolveOptions({ lookup, redis: 'redis://127.0.0.1:6379' }, {})).toThrow(/custom lookup.*redis\.prefix/)
     expect(() => resolveOptions({ lookupVirtualKey: lookup, redis: 'redis://127.0.0.1:6379' }, {})).toThrow(TypeError)
-    expect(resolveOptions({ lookup, redis: { url: 'redis://127.0.0.1:6379', prefix: 'my-keys:' } }, {}).redis?.prefix).toBe('my-keys:')
+    expect(resolveOptions({ lookup, redis: { url: 'redis://127.0.0.1:6379', prefix: 'my-keys:' } }, {}).redis?.prefix).toBe(
+      'my-keys:',
+    )
   })
 })

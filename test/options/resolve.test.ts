@@ -26,7 +26,12 @@ describe('resolveOptions: defaults', () => {
   })
 
   test('cache fields default one by one', () => {
-    expect(resolveOptions({ cache: { ttlMs: 5 } }, noEnv).cache).toEqual({ max: 10_000, ttlMs: 5, staleMs: 600_000, negativeTtlMs: 10_000 })
+    expect(resolveOptions({ cache: { ttlMs: 5 } }, noEnv).cache).toEqual({
+      max: 10_000,
+      ttlMs: 5,
+      staleMs: 600_000,
+      negativeTtlMs: 10_000,
+    })
   })
 
   test('the resolved cache settings are frozen', () => {
@@ -75,7 +80,10 @@ describe('resolveOptions: environment', () => {
   })
 
   test('null options count as unset, like undefined', () => {
-    const resolved = resolveOptions({ controlPlaneUrl: null, clientAuth: null, timeoutMs: null, cache: { ttlMs: null } } as unknown as VerifierOptions, env)
+    const resolved = resolveOptions(
+      { controlPlaneUrl: null, clientAuth: null, timeoutMs: null, cache: { ttlMs: null } } as unknown as VerifierOptions,
+      env,
+    )
     expect(resolved.controlPlaneUrl).toBe('http://cp.internal:8080')
     expect(resolved.clientAuth).toBe('Bearer env-secret')
     expect(resolved.timeoutMs).toBe(2_000)
@@ -148,7 +156,11 @@ describe('resolveOptions: TypeErrors for bad values', () => {
     ['cache.max 0', { cache: { max: 0 } }, /cache\.max must be an integer from 2/],
     ['cache.max 1', { cache: { max: 1 } }, /cache\.max must be an integer from 2/],
     ['cache.max fractional', { cache: { max: 10.5 } }, /cache\.max/],
-    ['cache.max past ten million (lru-cache reserves it up front)', { cache: { max: 10_000_001 } }, /cache\.max must be an integer from 2 to 10000000/],
+    [
+      'cache.max past ten million (lru-cache reserves it up front)',
+      { cache: { max: 10_000_001 } },
+      /cache\.max must be an integer from 2 to 10000000/,
+    ],
     ['cache.ttlMs negative', { cache: { ttlMs: -1 } }, /cache\.ttlMs must be an integer from 0/],
     ['cache.ttlMs a string', { cache: { ttlMs: '60s' } }, /cache\.ttlMs/],
     ['cache.staleMs negative', { cache: { staleMs: -1 } }, /cache\.staleMs/],
@@ -197,6 +209,8 @@ describe('resolveOptions: TypeErrors for bad values', () => {
   })
 
   test('a bad option beside a clientAuth never repeats the clientAuth', () => {
-    expect(() => resolveOptions({ clientAuth: 'Bearer cp-secret-7Zk', timeoutMs: -1 }, noEnv)).toThrow(/^(?!.*cp-secret-7Zk).*timeoutMs/)
+    expect(() => resolveOptions({ clientAuth: 'Bearer cp-secret-7Zk', timeoutMs: -1 }, noEnv)).toThrow(
+      /^(?!.*cp-secret-7Zk).*timeoutMs/,
+    )
   })
 })

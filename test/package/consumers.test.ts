@@ -62,10 +62,13 @@ const node = (file: string) => run(process.execPath, [file], { cwd: dir, timeout
 describe('the packed tarball, installed into a fresh project', () => {
   test('ships only dist/, README, LICENSE and package.json, and is small', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball])
-    const files = stdout.trim().split('\n').map((file) => file.replace(/^package\//, ''))
+    const files = stdout
+      .trim()
+      .split('\n')
+      .map((file) => file.replace(/^package\//, ''))
     expect(files.filter((file) => !file.startsWith('dist/')).sort()).toEqual(['LICENSE', 'README.md', 'package.json'])
     expect(files).toContain('dist/index.d.ts')
-    expect(files.some((file) => file.endsWith('.map') || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toBe(false)
+    expect(files.some((file) => file.endsWith('.map') || (file.endsWith('.ts') && !file.endsWith('.d.ts')))).toBe(false)
     const { size } = await import('node:fs').then((fs) => fs.promises.stat(tarball))
     console.log(`tarball: ${(size / 1024).toFixed(1)} KiB, ${files.length} files`)
     expect(size).toBeLessThan(100 * 1024)
@@ -82,7 +85,14 @@ import { portkeyAuth as koaAuth } from 'portkey-auth/koa'
 import { keyRecord, startControlPlaneStub } from 'portkey-auth/testing'`),
     )
     const { stdout } = await node('esm.mjs')
-    expect(JSON.parse(stdout)).toEqual({ status: 200, keyId: 'key_consumer', workspaceId: 'ws_c', createVerifier: 'function', AuthError: 'function', koa: 'function' })
+    expect(JSON.parse(stdout)).toEqual({
+      status: 200,
+      keyId: 'key_consumer',
+      workspaceId: 'ws_c',
+      createVerifier: 'function',
+      AuthError: 'function',
+      koa: 'function',
+    })
   })
 
   // No CommonJS build: Node >= 20.19 (the engines floor) loads this ESM-only package through require(esm).
@@ -99,14 +109,29 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
 })().catch((error) => { console.error(error); process.exit(1) })`,
     )
     const { stdout } = await node('cjs.cjs')
-    expect(JSON.parse(stdout)).toEqual({ status: 200, keyId: 'key_consumer', workspaceId: 'ws_c', createVerifier: 'function', AuthError: 'function', koa: 'function' })
+    expect(JSON.parse(stdout)).toEqual({
+      status: 200,
+      keyId: 'key_consumer',
+      workspaceId: 'ws_c',
+      createVerifier: 'function',
+      AuthError: 'function',
+      koa: 'function',
+    })
   })
 
   describe('TypeScript', () => {
     // skipLibCheck as most apps set it: @types/koa itself does not check against its own dependencies' types.
     // The typo tests below still prove req.portkey and ctx.state.portkey are typed, not any.
     const tsconfig = {
-      compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+      compilerOptions: {
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: ['node'],
+      },
     }
     const app = (scopes: string, workspaceId: string) => `import express from 'express'
 import Koa from 'koa'
@@ -128,10 +153,11 @@ const koa = new Koa().use(koaAuth(verifier)).use((ctx) => {
 })
 export { app, koa }
 `
-    const tsc = (project: string) => run(process.execPath, [TSC, '-p', project], { cwd: dir }).then(
-      () => '',
-      (error: { stdout: string }) => error.stdout,
-    )
+    const tsc = (project: string) =>
+      run(process.execPath, [TSC, '-p', project], { cwd: dir }).then(
+        () => '',
+        (error: { stdout: string }) => error.stdout,
+      )
 
     test('an app that reads req.portkey.scopes and ctx.state.portkey.workspaceId compiles without casts', async () => {
       await writeFile(join(dir, 'app.ts'), app('scopes', 'workspaceId'))
@@ -165,7 +191,9 @@ export { app, koa }
       [attw, tarball, '--profile', 'node16', '--ignore-rules', 'cjs-resolves-to-esm', '--format', 'json'],
       { cwd: ROOT },
     ).catch((error: { stdout: string; code: number }) => error)
-    const { problems } = (JSON.parse(result.stdout) as { analysis: { problems: Array<{ kind: string; resolutionKind?: string }> } }).analysis
+    const { problems } = (
+      JSON.parse(result.stdout) as { analysis: { problems: Array<{ kind: string; resolutionKind?: string }> } }
+    ).analysis
     // node10 resolution predates `exports` (TypeScript's moduleResolution "node"); the node16 profile leaves it out.
     expect(problems.filter((problem) => problem.resolutionKind !== 'node10' && problem.kind !== 'CJSResolvesToESM')).toEqual([])
     expect(result.code ?? 0).toBe(0)

@@ -100,20 +100,40 @@ describe('a path that could name another route: 400 invalid_request before any s
   test.each([
     ...['/v1/x/../chat/completions', '/v1/./chat/completions', '/v1/chat/completions/.', '/v1/chat/..', '/..', '/.'],
     ...['/v1\\chat', '\\v1/chat', '/v1/chat%2fcompletions', '/v1%2F', '/v1%5cx', '/v1%5C'],
-    ...['/v1/%2e%2e/x', '/v1/%2E', '/v1/chat/%63ompletions', '/%41', '/%5a', '/%61', '/%7A', '/%30', '/%39', '/%2d', '/%5f', '/%7e'],
+    ...[
+      '/v1/%2e%2e/x',
+      '/v1/%2E',
+      '/v1/chat/%63ompletions',
+      '/%41',
+      '/%5a',
+      '/%61',
+      '/%7A',
+      '/%30',
+      '/%39',
+      '/%2d',
+      '/%5f',
+      '/%7e',
+    ],
     ...['/v1/chat%', '/v1/chat%2', '/v1/%zz', '/v1/%%32%65'],
     ...['', '*', 'v1/chat/completions', 'http://a/v1/chat/completions', undefined as unknown as string],
   ])('%j', (path) => {
     // Refused even where no rule applies, and for a caller holding every scope.
-    for (const scopes of [[], ['completions.write', 'logs.read']]) expect(outcome(portkey.check(auth(scopes), 'GET', path))).toBe('invalid_request')
+    for (const scopes of [[], ['completions.write', 'logs.read']])
+      expect(outcome(portkey.check(auth(scopes), 'GET', path))).toBe('invalid_request')
   })
 
-  test.each(['/.well-known/x', '/v1/..x/.y/a.', '/v1/a..b', '/v1/%20x', '/v1/%2B%3A%40%25', '/v1/%C3%A9t%C3%A9', '/v1/a%2Cb', '/v1/%7B'])(
-    '%s is no ambiguity: the scope map decides',
-    (path) => {
-      expect(portkey.check(auth([]), 'GET', path)).toBeNull()
-    },
-  )
+  test.each([
+    '/.well-known/x',
+    '/v1/..x/.y/a.',
+    '/v1/a..b',
+    '/v1/%20x',
+    '/v1/%2B%3A%40%25',
+    '/v1/%C3%A9t%C3%A9',
+    '/v1/a%2Cb',
+    '/v1/%7B',
+  ])('%s is no ambiguity: the scope map decides', (path) => {
+    expect(portkey.check(auth([]), 'GET', path)).toBeNull()
+  })
 
   test('without a rule in play the scope map still refuses it (an empty map too)', () => {
     expect(outcome(compileScopes({}).check(auth([]), 'GET', '/x/../y'))).toBe('invalid_request')

@@ -22,12 +22,17 @@ function auth(scopes: string[], keyType: KeyType = 'workspace-service'): Portkey
   })
 }
 
-const challenge = (scope?: string) => `Portkey realm="portkey", error="insufficient_scope"${scope === undefined ? '' : `, scope="${scope}"`}`
+const challenge = (scope?: string) =>
+  `Portkey realm="portkey", error="insufficient_scope"${scope === undefined ? '' : `, scope="${scope}"`}`
 
 /** Asserts a 403 insufficient_scope whose WWW-Authenticate names `scope` (or none). */
 function expectInsufficient(error: AuthError | null, scope?: string): AuthError {
   expect(error).toBeInstanceOf(AuthError)
-  expect({ code: error!.code, status: error!.status, type: error!.type }).toEqual({ code: 'insufficient_scope', status: 403, type: 'permission_error' })
+  expect({ code: error!.code, status: error!.status, type: error!.type }).toEqual({
+    code: 'insufficient_scope',
+    status: 403,
+    type: 'permission_error',
+  })
   expect(error!.headers).toStrictEqual({ 'www-authenticate': challenge(scope) })
   return error!
 }
@@ -71,7 +76,11 @@ describe('scopeGuard', () => {
   test.each<{ held: string[]; required: string[]; missing: string }>([
     { held: [], required: ['logs.read'], missing: 'logs.read' },
     { held: ['completions.write'], required: ['completions.write', 'logs.read'], missing: 'logs.read' },
-    { held: ['completions.write'], required: ['logs.read', 'completions.write', 'logs.export'], missing: 'logs.read logs.export' },
+    {
+      held: ['completions.write'],
+      required: ['logs.read', 'completions.write', 'logs.export'],
+      missing: 'logs.read logs.export',
+    },
   ])('holding $held, requiring $required: 403 naming "$missing"', ({ held, required, missing }) => {
     const error = expectInsufficient(scopeGuard(required)(auth(held)), missing)
     for (const scope of missing.split(' ')) expect(error.message).toContain(scope)
@@ -131,12 +140,15 @@ describe("compileScopes('portkey')", () => {
     { method: 'POST', path: '/v1/prompts/p1/render', scopes: ['prompts.render'], keyType: ORGANISATION },
     { method: 'GET', path: '/v1/logs', scopes: ['logs.read'], keyType: ORGANISATION },
     { method: 'POST', path: '/v1/chat/completions', scopes: ['completions.write'], keyType: 'workspace-user' },
-  ])('$keyType $method $path holding $scopes → denied: $denied', ({ method, path, scopes, keyType = WORKSPACE, denied = null }) => {
-    const error = portkey.check(auth(scopes, keyType), method, path)
-    if (denied === null) return expect(error).toBeNull()
-    const rejection = expectInsufficient(error, denied === '' ? undefined : denied)
-    if (denied === '') expect(rejection.message).toMatch(/organisation/i)
-  })
+  ])(
+    '$keyType $method $path holding $scopes → denied: $denied',
+    ({ method, path, scopes, keyType = WORKSPACE, denied = null }) => {
+      const error = portkey.check(auth(scopes, keyType), method, path)
+      if (denied === null) return expect(error).toBeNull()
+      const rejection = expectInsufficient(error, denied === '' ? undefined : denied)
+      if (denied === '') expect(rejection.message).toMatch(/organisation/i)
+    },
+  )
 
   test('PORTKEY_SCOPES is frozen', () => {
     expect(Object.isFrozen(PORTKEY_SCOPES)).toBe(true)
@@ -178,11 +190,14 @@ describe('compileScopes(a custom map)', () => {
     // A custom map has no organisation-key rule: its scopes decide.
     { method: 'POST', path: '/api/run', scopes: ['completions.write'], keyType: 'organisation-service' },
     { method: 'POST', path: '/api/run', scopes: [], keyType: 'organisation-service', denied: 'completions.write' },
-  ])('$keyType $method $path holding $scopes → denied: $denied', ({ method, path, scopes, keyType = 'workspace-service', denied = null }) => {
-    const error = custom.check(auth(scopes, keyType), method, path)
-    if (denied === null) expect(error).toBeNull()
-    else expectInsufficient(error, denied)
-  })
+  ])(
+    '$keyType $method $path holding $scopes → denied: $denied',
+    ({ method, path, scopes, keyType = 'workspace-service', denied = null }) => {
+      const error = custom.check(auth(scopes, keyType), method, path)
+      if (denied === null) expect(error).toBeNull()
+      else expectInsufficient(error, denied)
+    },
+  )
 
   test('regex characters in a route are literal', () => {
     const dotted = compileScopes({ 'GET /a.b/(x)': 's' })

@@ -28,14 +28,18 @@ const headerValue: fc.Arbitrary<string | string[] | undefined> = fc.oneof(
   fc.stringMatching(/^[\x21-\x7e]{1,60}$/),
   fc
     .tuple(fc.integer({ min: MAX_CREDENTIAL_BYTES - 2, max: MAX_CREDENTIAL_BYTES + 2 }), fc.constantFrom('k', 'é', ','))
-    .map(([length, char]) => 'pk-' + char.repeat(length - 3)),
+    .map(([length, char]) => `pk-${char.repeat(length - 3)}`),
   fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
   fc.constantFrom(undefined, '', ' ', ',', 'pk-a, pk-b'),
 )
 
 /** What the spec accepts as a credential: one value of visible ASCII but the comma, 1 to 4096 bytes. */
 const acceptable = (value: unknown): value is string =>
-  typeof value === 'string' && value.length >= 1 && value.length <= MAX_CREDENTIAL_BYTES && /^[\x21-\x7e]+$/.test(value) && !value.includes(',')
+  typeof value === 'string' &&
+  value.length >= 1 &&
+  value.length <= MAX_CREDENTIAL_BYTES &&
+  /^[\x21-\x7e]+$/.test(value) &&
+  !value.includes(',')
 
 /** The refusal the earlier issues specify for a value that is not `acceptable`. */
 function refusal(value: unknown): string {
@@ -79,7 +83,11 @@ describe('readCredential', () => {
 
 describe('readVirtualKeySlug', () => {
   const slugish = fc.stringMatching(/^[A-Za-z0-9_.\-/@ ]{0,130}$/)
-  const slugHeader = fc.oneof(headerValue, slugish, slugish.map((slug) => `@${slug}`))
+  const slugHeader = fc.oneof(
+    headerValue,
+    slugish,
+    slugish.map((slug) => `@${slug}`),
+  )
 
   test('with both headers arbitrary: null, one of the named slugs, or AuthError 400, never anything else', () => {
     const seen = { none: 0, slug: 0, error: 0 }
@@ -134,9 +142,9 @@ describe('the verifier on arbitrary input', () => {
 
   const credential = fc.oneof(
     fc.stringMatching(/^[\x21-\x2b\x2d-\x7e]{8,200}$/).map((tail) => `pk-${tail}`),
-    fc.tuple(fc.base64String({ minLength: 8, maxLength: 40 }), fc.base64String({ minLength: 8, maxLength: 40 })).map(
-      ([a, b]) => `eyJ${a.replace(/[+/=]/g, '_')}.${b.replace(/[+/=]/g, '-')}.sig${a.length}`,
-    ),
+    fc
+      .tuple(fc.base64String({ minLength: 8, maxLength: 40 }), fc.base64String({ minLength: 8, maxLength: 40 }))
+      .map(([a, b]) => `eyJ${a.replace(/[+/=]/g, '_')}.${b.replace(/[+/=]/g, '-')}.sig${a.length}`),
   )
   const answers: [string, () => unknown][] = [
     ['unknown', () => null],
@@ -151,15 +159,27 @@ describe('the verifier on arbitrary input', () => {
   test('an accepted credential never appears in an error message, body or header, whatever the key service says', async () => {
     await fc.assert(
       fc.asyncProperty(credential, fc.constantFrom(...answers), fc.boolean(), async (value, [, answer], withSlug) => {
-        const verifier = createVerifier({ lookup: async () => (await answer()) as KeyRecord | null, lookupVirtualKey: async () => null })
-        const headers: IncomingHeaders = { 'x-portkey-api-key': value, ...(withSlug ? { 'x-portkey-virtual-key': 'vk-prop' } : {}) }
+        const verifier = createVerifier({
+          lookup: async () => (await answer()) as KeyRecord | null,
+          lookupVirtualKey: async () => null,
+        })
+        const headers: IncomingHeaders = {
+          'x-portkey-api-key': value,
+          ...(withSlug ? { 'x-portkey-virtual-key': 'vk-prop' } : {}),
+        }
         const error = await verifier.verify(headers).then(
           () => null,
           (thrown: unknown) => thrown,
         )
         expect(error).toBeInstanceOf(AuthError)
         const auth = error as AuthError
-        const shown = [auth.message, JSON.stringify(errorBody(auth)), JSON.stringify(auth.headers), String(auth), auth.stack ?? '']
+        const shown = [
+          auth.message,
+          JSON.stringify(errorBody(auth)),
+          JSON.stringify(auth.headers),
+          String(auth),
+          auth.stack ?? '',
+        ]
         for (let cause = auth.cause; cause instanceof Error; cause = cause.cause) shown.push(cause.message)
         for (const text of shown) expect(text).not.toContain(value)
       }),
@@ -169,10 +189,14 @@ describe('the verifier on arbitrary input', () => {
 
   test('through a real Express app, arbitrary header bytes get 400/401 and only well-formed values are looked up', async () => {
     const fake = countingLookup(() => null)
-    const app = closeAfterTest(await startExpress((express) => express.use(portkeyAuth({ lookup: fake.lookup })).get(WHOAMI, (_req, res) => res.end())))
+    const app = closeAfterTest(
+      await startExpress((express) => express.use(portkeyAuth({ lookup: fake.lookup })).get(WHOAMI, (_req, res) => res.end())),
+    )
     const { port } = new URL(app.url)
     // Header bytes but CR, LF and NUL, which end or break the header line before any app sees it.
-    const bytes = fc.uint8Array({ minLength: 1, maxLength: 40 }).map((array) => array.filter((byte) => byte !== 10 && byte !== 13 && byte !== 0))
+    const bytes = fc
+      .uint8Array({ minLength: 1, maxLength: 40 })
+      .map((array) => array.filter((byte) => byte !== 10 && byte !== 13 && byte !== 0))
     const statuses = new Map<number, number>()
     await fc.assert(
       fc.asyncProperty(bytes, async (value) => {
@@ -205,11 +229,21 @@ describe('the verifier on arbitrary input', () => {
 
 describe('claimsToAuth', () => {
   const text = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('', 'org_1', 'ws_1', 'user@example.com'))
-  const odd = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.object({ maxDepth: 1 }))
-  const value = fc.oneof(text, odd)
-  const scope = fc.tuple(fc.constantFrom('', 'portkey.', 'portkey.portkey.', 'Portkey.'), fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('completions.write', 'logs.read', ''))).map(
-    ([prefix, name]) => prefix + name,
+  const odd = fc.oneof(
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(fc.string(), { maxLength: 3 }),
+    fc.object({ maxDepth: 1 }),
   )
+  const value = fc.oneof(text, odd)
+  const scope = fc
+    .tuple(
+      fc.constantFrom('', 'portkey.', 'portkey.portkey.', 'Portkey.'),
+      fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('completions.write', 'logs.read', '')),
+    )
+    .map(([prefix, name]) => prefix + name)
   const exp = fc.oneof(
     fc.integer({ min: 0, max: 4_102_444_800 }),
     fc.double(),
@@ -224,15 +258,29 @@ describe('claimsToAuth', () => {
           organisation_id: value,
           portkey_workspace: value,
           workspace_slug: value,
-          scope: fc.oneof(fc.array(scope, { maxLength: 5 }).map((list) => list.join(' ')), value),
+          scope: fc.oneof(
+            fc.array(scope, { maxLength: 5 }).map((list) => list.join(' ')),
+            value,
+          ),
           scopes: fc.oneof(fc.array(fc.oneof(scope, odd), { maxLength: 5 }), value),
           email_id: value,
           sub: value,
           uid: value,
           jti: value,
           exp,
-          defaults: fc.oneof(fc.record({ config_id: value, metadata: fc.oneof(fc.dictionary(fc.string({ maxLength: 5 }), value), value) }, { requiredKeys: [] }), value),
-          rate_limits: fc.oneof(fc.array(fc.oneof(fc.record({ type: value, unit: value, value: fc.oneof(fc.integer(), value) }), odd), { maxLength: 3 }), value),
+          defaults: fc.oneof(
+            fc.record(
+              { config_id: value, metadata: fc.oneof(fc.dictionary(fc.string({ maxLength: 5 }), value), value) },
+              { requiredKeys: [] },
+            ),
+            value,
+          ),
+          rate_limits: fc.oneof(
+            fc.array(fc.oneof(fc.record({ type: value, unit: value, value: fc.oneof(fc.integer(), value) }), odd), {
+              maxLength: 3,
+            }),
+            value,
+          ),
           usage_limits: value,
         },
         { requiredKeys: [] },
@@ -256,7 +304,11 @@ describe('claimsToAuth', () => {
       fc.property(claims, (input) => {
         const result = outcome(() => claimsToAuth(input, 'jwt_fallback'))
         seen['error' in result ? 'claimsError' : 'context']++
-        const organisation = nonEmpty(input.portkey_oid) ? input.portkey_oid : nonEmpty(input.organisation_id) ? input.organisation_id : null
+        const organisation = nonEmpty(input.portkey_oid)
+          ? input.portkey_oid
+          : nonEmpty(input.organisation_id)
+            ? input.organisation_id
+            : null
         const badExp = typeof input.exp === 'number' && Number.isNaN(new Date(input.exp * 1000).getTime())
         if ('error' in result) {
           expect(result.error).toBeInstanceOf(ClaimsError)
@@ -282,7 +334,9 @@ describe('claimsToAuth', () => {
           expect(raw.includes(granted) || raw.includes(`portkey.${granted}`)).toBe(true)
           if (granted.startsWith('portkey.')) expect(raw).toContain(`portkey.${granted}`)
         }
-        expect(Object.isFrozen(auth.defaults) && Object.isFrozen(auth.defaults.metadata) && Object.isFrozen(auth.rateLimits)).toBe(true)
+        expect(
+          Object.isFrozen(auth.defaults) && Object.isFrozen(auth.defaults.metadata) && Object.isFrozen(auth.rateLimits),
+        ).toBe(true)
         expect(Object.values(auth.defaults.metadata).every((entry) => typeof entry === 'string')).toBe(true)
       }),
       { numRuns: 2_000 },

@@ -1,7 +1,16 @@
 import { describe, expect, test } from 'vitest'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import { expectRejection, FRAMEWORKS, type GuardedApp, type RawResponse, sendKey, sleep, useGuardedApp, useStub } from '../support/servers.js'
+import {
+  expectRejection,
+  FRAMEWORKS,
+  type GuardedApp,
+  type RawResponse,
+  sendKey,
+  sleep,
+  useGuardedApp,
+  useStub,
+} from '../support/servers.js'
 
 const TIMEOUT_MS = 300
 const FAILURE_THRESHOLD = 3
@@ -29,7 +38,9 @@ async function breakerBecomes(verifier: Verifier, state: 'half-open' | 'open' | 
 const round = (values: number[]) => values.map((ms) => Math.round(ms))
 
 describe.each(FRAMEWORKS)('%s: circuit breaker in front of a hanging key service', (framework) => {
-  test('misses cost timeoutMs until it opens, then milliseconds with no call; stale entries still served; one probe recovers', { timeout: 30_000 }, async () => {
+  test('misses cost timeoutMs until it opens, then milliseconds with no call; stale entries still served; one probe recovers', {
+    timeout: 30_000,
+  }, async () => {
     const stub = await useStub({ keys: { [CACHED]: keyRecord({ id: 'key_cached' }) } })
     const verifier = createVerifier({
       controlPlaneUrl: stub.url,

@@ -18,7 +18,9 @@ const KNOWN_EVERY = 25
 const get = (agent: Agent, url: string, headers: Record<string, string>) => send(url, headers, { agent })
 
 describe.each(FRAMEWORKS)('%s: a flood of random keys against a slow key service', (framework) => {
-  test(`${REQUESTS} requests: look-ups bounded by maxPendingLookups, entries by cache.max, the known key always served`, { timeout: 40_000 }, async () => {
+  test(`${REQUESTS} requests: look-ups bounded by maxPendingLookups, entries by cache.max, the known key always served`, {
+    timeout: 40_000,
+  }, async () => {
     const stub = await useStub({ keys: { [KNOWN]: keyRecord({ id: 'key_flood_known' }) }, delayMs: 50 })
     const verifier = createVerifier({ controlPlaneUrl: stub.url, maxPendingLookups: MAX_PENDING, cache: { max: CACHE_MAX } })
     const app = await useGuardedApp(framework, verifier)

@@ -103,28 +103,31 @@ describe('on the verifier directly, with a deferred look-up', () => {
     return { flights, lookup }
   }
 
-  test.each<Forget>(['invalidate', 'invalidateKeyId', 'clear'])('200 rounds, %s() mid-flight: the old record never revives the key', async (how) => {
-    const fake = deferredLookup()
-    const verifier = createVerifier({ lookup: fake.lookup, timeoutMs: 5_000 })
-    for (let round = 0; round < 200; round++) {
-      const old = keyRecord({ id: `key_round_${round}` })
-      const first = verifier.verify(withKey(KEY))
-      await until(() => fake.flights.length === 2 * round + 1)
-      // Let the revocation land at a different point of the flight each round.
-      for (let ticks = round % 4; ticks > 0; ticks--) await Promise.resolve()
-      await forget(verifier, how, old.id)
-      fake.flights.at(-1)!.answer.resolve(old)
-      await expect(first).resolves.toMatchObject({ keyId: old.id })
+  test.each<Forget>(['invalidate', 'invalidateKeyId', 'clear'])(
+    '200 rounds, %s() mid-flight: the old record never revives the key',
+    async (how) => {
+      const fake = deferredLookup()
+      const verifier = createVerifier({ lookup: fake.lookup, timeoutMs: 5_000 })
+      for (let round = 0; round < 200; round++) {
+        const old = keyRecord({ id: `key_round_${round}` })
+        const first = verifier.verify(withKey(KEY))
+        await until(() => fake.flights.length === 2 * round + 1)
+        // Let the revocation land at a different point of the flight each round.
+        for (let ticks = round % 4; ticks > 0; ticks--) await Promise.resolve()
+        await forget(verifier, how, old.id)
+        fake.flights.at(-1)!.answer.resolve(old)
+        await expect(first).resolves.toMatchObject({ keyId: old.id })
 
-      const second = verifier.verify(withKey(KEY))
-      await until(() => fake.flights.length === 2 * round + 2)
-      fake.flights.at(-1)!.answer.resolve(null)
-      await expectAuthError(() => second, 'invalid_api_key', 401)
-      // Each round leaves the key cached as unknown; forget that too for the next round.
-      await verifier.invalidate(KEY)
-    }
-    expect(fake.flights).toHaveLength(400)
-  })
+        const second = verifier.verify(withKey(KEY))
+        await until(() => fake.flights.length === 2 * round + 2)
+        fake.flights.at(-1)!.answer.resolve(null)
+        await expectAuthError(() => second, 'invalid_api_key', 401)
+        // Each round leaves the key cached as unknown; forget that too for the next round.
+        await verifier.invalidate(KEY)
+      }
+      expect(fake.flights).toHaveLength(400)
+    },
+  )
 
   test('a background refresh in flight at invalidate() does not write back either', async () => {
     vi.useFakeTimers({ toFake: ['Date'] })

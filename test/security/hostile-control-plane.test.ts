@@ -5,7 +5,18 @@ import type { KeyRecord, VirtualKeyRecord } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
 import { countingLookup, expectAuthError } from '../support/core-helpers.js'
-import { closeAfterTest, expectRejection, FRAMEWORKS, type Framework, listen, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import {
+  closeAfterTest,
+  expectRejection,
+  FRAMEWORKS,
+  type Framework,
+  listen,
+  send,
+  sendKey,
+  useGuardedApp,
+  useStub,
+  WHOAMI,
+} from '../support/servers.js'
 
 const LIVE = 'pk-live-0123456789abcdef'
 const MiB = 1024 * 1024
@@ -67,15 +78,18 @@ describe.each(FRAMEWORKS)('%s: an oversized control-plane answer', (framework: F
     },
   )
 
-  test.each<[Framing]>([['content-length'], ['chunked']])('a record just under the cap, sent with %s framing, is admitted', async (framing) => {
-    const controlPlane = await useHostileControlPlane(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES - 64), framing)
-    const verifier = createVerifier({ controlPlaneUrl: controlPlane.url })
-    const app = await useGuardedApp(framework, verifier)
-    const res = await sendKey(app, LIVE)
-    expect(res.status).toBe(200)
-    expect(app.seen.map((auth) => auth.keyId)).toEqual(['key_padded'])
-    expect(verifier.stats()).toMatchObject({ lookups: 1, failures: 0 })
-  })
+  test.each<[Framing]>([['content-length'], ['chunked']])(
+    'a record just under the cap, sent with %s framing, is admitted',
+    async (framing) => {
+      const controlPlane = await useHostileControlPlane(recordOfSize(MAX_CONTROL_PLANE_BODY_BYTES - 64), framing)
+      const verifier = createVerifier({ controlPlaneUrl: controlPlane.url })
+      const app = await useGuardedApp(framework, verifier)
+      const res = await sendKey(app, LIVE)
+      expect(res.status).toBe(200)
+      expect(app.seen.map((auth) => auth.keyId)).toEqual(['key_padded'])
+      expect(verifier.stats()).toMatchObject({ lookups: 1, failures: 0 })
+    },
+  )
 })
 
 // Issue 11, item 10: every field the context exposes is type-checked; a record that fails is an outage.
@@ -131,13 +145,21 @@ const ODD_VIRTUAL_KEY_RECORDS: [string, Record<string, unknown>][] = [
 
 describe.each(FRAMEWORKS)('%s: a key record with a field of the wrong type', (framework: Framework) => {
   test.each(ODD_KEY_RECORDS)('%s → 503 auth_unavailable, the handler is not reached, nothing cached', async (_name, fields) => {
-    const stub = await useStub({ keys: { [LIVE]: { ...keyRecord(), ...fields } as KeyRecord }, virtualKeys: { 'openai-prod': virtualKeyRecord({ slug: 'openai-prod' }) } })
+    const stub = await useStub({
+      keys: { [LIVE]: { ...keyRecord(), ...fields } as KeyRecord },
+      virtualKeys: { 'openai-prod': virtualKeyRecord({ slug: 'openai-prod' }) },
+    })
     const verifier = createVerifier({ controlPlaneUrl: stub.url })
     const app = await useGuardedApp(framework, verifier)
 
     expectRejection(await sendKey(app, LIVE), 503, 'auth_unavailable', [LIVE])
     // With a virtual key too: an odd workspace_id must not reach the virtual-key step (it threw a TypeError there).
-    expectRejection(await send(app.url + WHOAMI, { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'openai-prod' }), 503, 'auth_unavailable', [LIVE])
+    expectRejection(
+      await send(app.url + WHOAMI, { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'openai-prod' }),
+      503,
+      'auth_unavailable',
+      [LIVE],
+    )
     expect(app.seen).toHaveLength(0)
     // Each request asked again: the odd answer was kept neither as a key nor as "unknown key".
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(2)
@@ -147,42 +169,54 @@ describe.each(FRAMEWORKS)('%s: a key record with a field of the wrong type', (fr
 })
 
 describe.each(FRAMEWORKS)('%s: a virtual-key record with a field of the wrong type', (framework: Framework) => {
-  test.each(ODD_VIRTUAL_KEY_RECORDS)('%s → 503 auth_unavailable, the handler is not reached, nothing cached', async (_name, fields) => {
-    const odd = { ...virtualKeyRecord({ slug: 'openai-prod' }), ...fields } as VirtualKeyRecord
-    const stub = await useStub({ keys: { [LIVE]: keyRecord({ workspace_id: 'ws_test' }) }, virtualKeys: { 'openai-prod': odd } })
-    const verifier = createVerifier({ controlPlaneUrl: stub.url })
-    const app = await useGuardedApp(framework, verifier)
-    const call = () => send(app.url + WHOAMI, { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'openai-prod' })
+  test.each(ODD_VIRTUAL_KEY_RECORDS)(
+    '%s → 503 auth_unavailable, the handler is not reached, nothing cached',
+    async (_name, fields) => {
+      const odd = { ...virtualKeyRecord({ slug: 'openai-prod' }), ...fields } as VirtualKeyRecord
+      const stub = await useStub({
+        keys: { [LIVE]: keyRecord({ workspace_id: 'ws_test' }) },
+        virtualKeys: { 'openai-prod': odd },
+      })
+      const verifier = createVerifier({ controlPlaneUrl: stub.url })
+      const app = await useGuardedApp(framework, verifier)
+      const call = () => send(app.url + WHOAMI, { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'openai-prod' })
 
-    expectRejection(await call(), 503, 'auth_unavailable', [LIVE])
-    expectRejection(await call(), 503, 'auth_unavailable', [LIVE])
-    expect(app.seen).toHaveLength(0)
-    expect(stub.calls(VIRTUAL_KEYS_PATH + 'openai-prod')).toBe(2)
-    expect(verifier.stats().virtualKeys).toMatchObject({ failures: 2, entries: 0 })
-    // The key itself is fine: without the virtual key it is admitted.
-    expect((await sendKey(app, LIVE)).status).toBe(200)
-  })
+      expectRejection(await call(), 503, 'auth_unavailable', [LIVE])
+      expectRejection(await call(), 503, 'auth_unavailable', [LIVE])
+      expect(app.seen).toHaveLength(0)
+      expect(stub.calls(`${VIRTUAL_KEYS_PATH}openai-prod`)).toBe(2)
+      expect(verifier.stats().virtualKeys).toMatchObject({ failures: 2, entries: 0 })
+      // The key itself is fine: without the virtual key it is admitted.
+      expect((await sendKey(app, LIVE)).status).toBe(200)
+    },
+  )
 })
 
 describe('a custom lookup answering an odd record', () => {
-  test.each([...ODD_KEY_RECORDS.slice(4, 14)])('key record with %s → 503 auth_unavailable, asked again next time', async (_name, fields) => {
-    const counting = countingLookup(() => ({ ...keyRecord(), ...fields }))
-    const verifier = createVerifier({ lookup: counting.lookup })
-    const error = await expectAuthError(() => verifier.verify({ 'x-portkey-api-key': LIVE }), 'auth_unavailable', 503)
-    expect(error.headers['retry-after']).toMatch(/^\d+$/)
-    await expectAuthError(() => verifier.verify({ 'x-portkey-api-key': LIVE }), 'auth_unavailable', 503)
-    expect(counting.count).toBe(2)
-  })
+  test.each([...ODD_KEY_RECORDS.slice(4, 14)])(
+    'key record with %s → 503 auth_unavailable, asked again next time',
+    async (_name, fields) => {
+      const counting = countingLookup(() => ({ ...keyRecord(), ...fields }))
+      const verifier = createVerifier({ lookup: counting.lookup })
+      const error = await expectAuthError(() => verifier.verify({ 'x-portkey-api-key': LIVE }), 'auth_unavailable', 503)
+      expect(error.headers['retry-after']).toMatch(/^\d+$/)
+      await expectAuthError(() => verifier.verify({ 'x-portkey-api-key': LIVE }), 'auth_unavailable', 503)
+      expect(counting.count).toBe(2)
+    },
+  )
 
-  test.each([...ODD_VIRTUAL_KEY_RECORDS.slice(4, 8)])('virtual-key record with %s → 503 auth_unavailable', async (_name, fields) => {
-    let asked = 0
-    const verifier = createVerifier({
-      lookup: async () => keyRecord({ workspace_id: 'ws_test' }),
-      lookupVirtualKey: async (slug) => (asked++, { ...virtualKeyRecord({ slug }), ...fields } as VirtualKeyRecord),
-    })
-    const headers = { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'openai-prod' }
-    await expectAuthError(() => verifier.verify(headers), 'auth_unavailable', 503)
-    await expectAuthError(() => verifier.verify(headers), 'auth_unavailable', 503)
-    expect(asked).toBe(2)
-  })
+  test.each([...ODD_VIRTUAL_KEY_RECORDS.slice(4, 8)])(
+    'virtual-key record with %s → 503 auth_unavailable',
+    async (_name, fields) => {
+      let asked = 0
+      const verifier = createVerifier({
+        lookup: async () => keyRecord({ workspace_id: 'ws_test' }),
+        lookupVirtualKey: async (slug) => (asked++, { ...virtualKeyRecord({ slug }), ...fields } as VirtualKeyRecord),
+      })
+      const headers = { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'openai-prod' }
+      await expectAuthError(() => verifier.verify(headers), 'auth_unavailable', 503)
+      await expectAuthError(() => verifier.verify(headers), 'auth_unavailable', 503)
+      expect(asked).toBe(2)
+    },
+  )
 })

@@ -16,7 +16,9 @@ import {
 import { expectRejection, type Running, send, startExpress, WHOAMI } from '../support/servers.js'
 import type { OutputRecorder } from '../support/secrets-setup.js'
 
-const recorder = (globalThis as unknown as Record<symbol, OutputRecorder | undefined>)[Symbol.for('portkey-auth.test.output-recorder')]
+const recorder = (globalThis as unknown as Record<symbol, OutputRecorder | undefined>)[
+  Symbol.for('portkey-auth.test.output-recorder')
+]
 
 describe('the output recorder (test/support/secrets-setup.ts)', () => {
   test('is installed in this worker: console.* and both standard streams are recorded', () => {
@@ -90,11 +92,20 @@ describe('no error body or header carries the credential (a sweep through a real
   let stub: ControlPlaneStub
   let app: Running
   let plain: Running
-  const tokens: Record<'valid' | 'forged' | 'expired' | 'unknownKid', string> = { valid: '', forged: '', expired: '', unknownKid: '' }
+  const tokens: Record<'valid' | 'forged' | 'expired' | 'unknownKid', string> = {
+    valid: '',
+    forged: '',
+    expired: '',
+    unknownKid: '',
+  }
   let serial = 0
 
   beforeAll(async () => {
-    ;[issuer, forger, stranger] = await Promise.all([createTestIssuer('sweep-kid'), createTestIssuer('sweep-kid'), createTestIssuer('sweep-other')])
+    ;[issuer, forger, stranger] = await Promise.all([
+      createTestIssuer('sweep-kid'),
+      createTestIssuer('sweep-kid'),
+      createTestIssuer('sweep-other'),
+    ])
     const claims = { portkey_oid: 'org_test', portkey_workspace: 'ws_test', scope: 'portkey.completions.write' }
     tokens.valid = await issuer.sign(claims)
     tokens.forged = await forger.sign(claims)
@@ -116,10 +127,21 @@ describe('no error body or header carries the credential (a sweep through a real
         'vk-spent': virtualKeyRecord({ slug: 'vk-spent', status: 'exhausted' }),
       },
     })
-    const options = { controlPlaneUrl: stub.url, timeoutMs: 150, scopes: 'portkey' as const, breaker: { failureThreshold: 1_000 } }
-    app = await startExpress((express) => express.use(portkeyAuth({ ...options, jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } })).all(WHOAMI, (req, res) => res.json({ portkey: req.portkey })))
+    const options = {
+      controlPlaneUrl: stub.url,
+      timeoutMs: 150,
+      scopes: 'portkey' as const,
+      breaker: { failureThreshold: 1_000 },
+    }
+    app = await startExpress((express) =>
+      express
+        .use(portkeyAuth({ ...options, jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } }))
+        .all(WHOAMI, (req, res) => res.json({ portkey: req.portkey })),
+    )
     // Without JWT configured, a token is looked up as an API key.
-    plain = await startExpress((express) => express.use(portkeyAuth(options)).all(WHOAMI, (req, res) => res.json({ portkey: req.portkey })))
+    plain = await startExpress((express) =>
+      express.use(portkeyAuth(options)).all(WHOAMI, (req, res) => res.json({ portkey: req.portkey })),
+    )
   })
 
   afterAll(async () => {
@@ -127,27 +149,97 @@ describe('no error body or header carries the credential (a sweep through a real
   })
 
   const fresh = () => `pk-sweep-outage-${++serial}-0123456789`
-  type Case = [name: string, request: () => { headers: OutgoingHttpHeaders; secret: string; path?: string; method?: string; jwtless?: boolean }, status: number, code: AuthErrorCode]
+  type Case = [
+    name: string,
+    request: () => { headers: OutgoingHttpHeaders; secret: string; path?: string; method?: string; jwtless?: boolean },
+    status: number,
+    code: AuthErrorCode,
+  ]
 
   test.each<Case>([
-    ['an unknown key', () => ({ headers: { 'x-portkey-api-key': 'pk-sweep-nobody-0123456789' }, secret: 'pk-sweep-nobody-0123456789' }), 401, 'invalid_api_key'],
+    [
+      'an unknown key',
+      () => ({ headers: { 'x-portkey-api-key': 'pk-sweep-nobody-0123456789' }, secret: 'pk-sweep-nobody-0123456789' }),
+      401,
+      'invalid_api_key',
+    ],
     ['a key with a space', () => ({ headers: { 'x-portkey-api-key': `${K.live} x` }, secret: K.live }), 401, 'invalid_api_key'],
-    ['a key with a Latin-1 byte', () => ({ headers: { 'x-portkey-api-key': `${K.live}\u00e9` }, secret: K.live }), 401, 'invalid_api_key'],
+    [
+      'a key with a Latin-1 byte',
+      () => ({ headers: { 'x-portkey-api-key': `${K.live}\u00e9` }, secret: K.live }),
+      401,
+      'invalid_api_key',
+    ],
     ['a repeated header', () => ({ headers: { 'x-portkey-api-key': [K.live, K.live] }, secret: K.live }), 400, 'invalid_request'],
-    ['a comma-joined header', () => ({ headers: { 'x-portkey-api-key': `${K.live}, ${K.live}` }, secret: K.live }), 400, 'invalid_request'],
-    ['an oversize key', () => ({ headers: { 'x-portkey-api-key': `${K.live}${'x'.repeat(5_000)}` }, secret: K.live }), 400, 'invalid_request'],
-    ['an exhausted key', () => ({ headers: { 'x-portkey-api-key': K.exhausted }, secret: K.exhausted }), 412, 'usage_limit_exceeded'],
+    [
+      'a comma-joined header',
+      () => ({ headers: { 'x-portkey-api-key': `${K.live}, ${K.live}` }, secret: K.live }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'an oversize key',
+      () => ({ headers: { 'x-portkey-api-key': `${K.live}${'x'.repeat(5_000)}` }, secret: K.live }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'an exhausted key',
+      () => ({ headers: { 'x-portkey-api-key': K.exhausted }, secret: K.exhausted }),
+      412,
+      'usage_limit_exceeded',
+    ],
     ['an expired key', () => ({ headers: { 'x-portkey-api-key': K.expired }, secret: K.expired }), 401, 'expired_api_key'],
-    ['a key past its expires_at', () => ({ headers: { 'x-portkey-api-key': K.pastDate }, secret: K.pastDate }), 401, 'expired_api_key'],
+    [
+      'a key past its expires_at',
+      () => ({ headers: { 'x-portkey-api-key': K.pastDate }, secret: K.pastDate }),
+      401,
+      'expired_api_key',
+    ],
     ['an archived key', () => ({ headers: { 'x-portkey-api-key': K.archived }, secret: K.archived }), 401, 'invalid_api_key'],
-    ['a key lacking the route scope', () => ({ headers: { 'x-portkey-api-key': K.logsOnly }, secret: K.logsOnly, path: '/v1/chat/completions', method: 'POST' }), 403, 'insufficient_scope'],
-    ['a virtual key of another workspace', () => ({ headers: { 'x-portkey-api-key': K.live, 'x-portkey-virtual-key': 'vk-elsewhere' }, secret: K.live }), 403, 'virtual_key_not_allowed'],
-    ['an exhausted virtual key', () => ({ headers: { 'x-portkey-api-key': K.live, 'x-portkey-virtual-key': 'vk-spent' }, secret: K.live }), 412, 'usage_limit_exceeded'],
-    ['an organisation key naming a virtual key', () => ({ headers: { 'x-portkey-api-key': K.org, 'x-portkey-virtual-key': 'vk-spent' }, secret: K.org }), 403, 'virtual_key_not_allowed'],
+    [
+      'a key lacking the route scope',
+      () => ({ headers: { 'x-portkey-api-key': K.logsOnly }, secret: K.logsOnly, path: '/v1/chat/completions', method: 'POST' }),
+      403,
+      'insufficient_scope',
+    ],
+    [
+      'a virtual key of another workspace',
+      () => ({ headers: { 'x-portkey-api-key': K.live, 'x-portkey-virtual-key': 'vk-elsewhere' }, secret: K.live }),
+      403,
+      'virtual_key_not_allowed',
+    ],
+    [
+      'an exhausted virtual key',
+      () => ({ headers: { 'x-portkey-api-key': K.live, 'x-portkey-virtual-key': 'vk-spent' }, secret: K.live }),
+      412,
+      'usage_limit_exceeded',
+    ],
+    [
+      'an organisation key naming a virtual key',
+      () => ({ headers: { 'x-portkey-api-key': K.org, 'x-portkey-virtual-key': 'vk-spent' }, secret: K.org }),
+      403,
+      'virtual_key_not_allowed',
+    ],
     ['a forged token', () => ({ headers: { 'x-portkey-api-key': tokens.forged }, secret: tokens.forged }), 401, 'invalid_token'],
-    ['an expired token', () => ({ headers: { 'x-portkey-api-key': tokens.expired }, secret: tokens.expired }), 401, 'invalid_token'],
-    ['a token of an unknown kid', () => ({ headers: { 'x-portkey-api-key': tokens.unknownKid }, secret: tokens.unknownKid }), 401, 'invalid_token'],
-    ['a token where JWT is not configured', () => ({ headers: { 'x-portkey-api-key': tokens.valid }, secret: tokens.valid, jwtless: true }), 401, 'invalid_api_key'],
+    [
+      'an expired token',
+      () => ({ headers: { 'x-portkey-api-key': tokens.expired }, secret: tokens.expired }),
+      401,
+      'invalid_token',
+    ],
+    [
+      'a token of an unknown kid',
+      () => ({ headers: { 'x-portkey-api-key': tokens.unknownKid }, secret: tokens.unknownKid }),
+      401,
+      'invalid_token',
+    ],
+    [
+      'a token where JWT is not configured',
+      () => ({ headers: { 'x-portkey-api-key': tokens.valid }, secret: tokens.valid, jwtless: true }),
+      401,
+      'invalid_api_key',
+    ],
   ])('%s', async (_name, make, status, code) => {
     const { headers, secret, path = WHOAMI, method = 'GET', jwtless = false } = make()
     const res = await send((jwtless ? plain : app).url + path, headers, { method })
@@ -155,15 +247,18 @@ describe('no error body or header carries the credential (a sweep through a real
     expectRejection(res, status, code, secrets)
   })
 
-  test.each<FailureMode>(['error', 'unavailable', 'garbled', 'reset', 'hang'])('a key service outage (%s): 503 without the key', async (mode) => {
-    const key = fresh()
-    stub.fail(mode, { times: 2 })
-    try {
-      expectRejection(await send(app.url + WHOAMI, { 'x-portkey-api-key': key }), 503, 'auth_unavailable', [key])
-    } finally {
-      stub.heal()
-    }
-  })
+  test.each<FailureMode>(['error', 'unavailable', 'garbled', 'reset', 'hang'])(
+    'a key service outage (%s): 503 without the key',
+    async (mode) => {
+      const key = fresh()
+      stub.fail(mode, { times: 2 })
+      try {
+        expectRejection(await send(app.url + WHOAMI, { 'x-portkey-api-key': key }), 503, 'auth_unavailable', [key])
+      } finally {
+        stub.heal()
+      }
+    },
+  )
 
   test('an admitted context holds neither the key nor the token', async () => {
     for (const secret of [K.live, tokens.valid]) {

@@ -48,11 +48,46 @@ const REJECTIONS: RejectionCase[] = [
     headers: { 'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key"' },
     calls: 0,
   },
-  { name: 'an unknown key', key: UNKNOWN, status: 401, code: 'invalid_api_key', headers: { 'www-authenticate': challenge('invalid_api_key') }, calls: 1 },
-  { name: 'an archived key', key: 'pk-archived', status: 401, code: 'invalid_api_key', headers: { 'www-authenticate': challenge('invalid_api_key') }, calls: 1 },
-  { name: "a key with status 'expired'", key: 'pk-status-expired', status: 401, code: 'expired_api_key', headers: { 'www-authenticate': challenge('expired_api_key') }, calls: 1 },
-  { name: 'a key whose expires_at has passed', key: 'pk-date-expired', status: 401, code: 'expired_api_key', headers: { 'www-authenticate': challenge('expired_api_key') }, calls: 1 },
-  { name: 'an exhausted key', key: 'pk-exhausted', status: 412, code: 'usage_limit_exceeded', headers: { 'www-authenticate': undefined, 'retry-after': undefined }, calls: 1 },
+  {
+    name: 'an unknown key',
+    key: UNKNOWN,
+    status: 401,
+    code: 'invalid_api_key',
+    headers: { 'www-authenticate': challenge('invalid_api_key') },
+    calls: 1,
+  },
+  {
+    name: 'an archived key',
+    key: 'pk-archived',
+    status: 401,
+    code: 'invalid_api_key',
+    headers: { 'www-authenticate': challenge('invalid_api_key') },
+    calls: 1,
+  },
+  {
+    name: "a key with status 'expired'",
+    key: 'pk-status-expired',
+    status: 401,
+    code: 'expired_api_key',
+    headers: { 'www-authenticate': challenge('expired_api_key') },
+    calls: 1,
+  },
+  {
+    name: 'a key whose expires_at has passed',
+    key: 'pk-date-expired',
+    status: 401,
+    code: 'expired_api_key',
+    headers: { 'www-authenticate': challenge('expired_api_key') },
+    calls: 1,
+  },
+  {
+    name: 'an exhausted key',
+    key: 'pk-exhausted',
+    status: 412,
+    code: 'usage_limit_exceeded',
+    headers: { 'www-authenticate': undefined, 'retry-after': undefined },
+    calls: 1,
+  },
   {
     name: 'a key while the control plane fails',
     key: LIVE,
@@ -62,7 +97,14 @@ const REJECTIONS: RejectionCase[] = [
     calls: 1,
     setup: (stub) => stub.fail('error'),
   },
-  { name: 'a duplicated x-portkey-api-key header', key: [LIVE, LIVE], status: 400, code: 'invalid_request', headers: {}, calls: 0 },
+  {
+    name: 'a duplicated x-portkey-api-key header',
+    key: [LIVE, LIVE],
+    status: 400,
+    code: 'invalid_request',
+    headers: {},
+    calls: 0,
+  },
 ]
 
 interface MalformedCase {
@@ -96,15 +138,18 @@ export function describeAdapterContract(framework: Framework): void {
   const lookups = (stub: ControlPlaneStub) => stub.calls(KEY_DETAILS_PATH)
 
   describe(`${framework}: rejections`, () => {
-    test.each(REJECTIONS)('$name: $status $code, and the route is never reached', async ({ key, status, code, headers, calls, setup: prepare }) => {
-      const { stub, app } = await setup()
-      prepare?.(stub)
-      const res = await sendKey(app, key)
-      expectRejection(res, status, code, key === undefined ? [] : [key].flat())
-      for (const [name, value] of Object.entries(headers)) expect(res.headers[name], name).toBe(value)
-      expect(lookups(stub)).toBe(calls)
-      expect(app.seen).toHaveLength(0)
-    })
+    test.each(REJECTIONS)(
+      '$name: $status $code, and the route is never reached',
+      async ({ key, status, code, headers, calls, setup: prepare }) => {
+        const { stub, app } = await setup()
+        prepare?.(stub)
+        const res = await sendKey(app, key)
+        expectRejection(res, status, code, key === undefined ? [] : [key].flat())
+        for (const [name, value] of Object.entries(headers)) expect(res.headers[name], name).toBe(value)
+        expect(lookups(stub)).toBe(calls)
+        expect(app.seen).toHaveLength(0)
+      },
+    )
 
     test('a revoked key: still served from cache until invalidate(), then 401 invalid_api_key', async () => {
       const stub = await useStub({ keys: seedKeys() })
@@ -125,7 +170,12 @@ export function describeAdapterContract(framework: Framework): void {
   describe(`${framework}: credential shape`, () => {
     test.each(MALFORMED)('$name: $status $code with no look-up', async ({ key, status, code }) => {
       const { stub, app } = await setup()
-      expectRejection(await sendKey(app, key), status, code, [key].flat().filter((value) => value !== ''))
+      expectRejection(
+        await sendKey(app, key),
+        status,
+        code,
+        [key].flat().filter((value) => value !== ''),
+      )
       expect(stub.calls()).toBe(0)
       expect(app.seen).toHaveLength(0)
     })
@@ -139,7 +189,7 @@ export function describeAdapterContract(framework: Framework): void {
     })
 
     test('a well-formed key of exactly 4096 bytes is looked up and admitted', async () => {
-      const longKey = 'pk-' + 'k'.repeat(4093)
+      const longKey = `pk-${'k'.repeat(4093)}`
       const { stub, app } = await setup({}, { keys: { [longKey]: keyRecord({ id: 'key_long' }) } })
       const res = await sendKey(app, longKey)
       expect(res.status).toBe(200)

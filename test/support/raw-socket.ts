@@ -21,7 +21,8 @@ export function sendRaw(url: string, target: string, init: RawRequest = {}): Pro
   const method = init.method ?? 'GET'
   const lines = [`${method} ${target} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close']
   for (const [name, value] of Object.entries(init.headers ?? {})) lines.push(`${name}: ${value}`)
-  if (init.body !== undefined || /^(POST|PUT|PATCH)$/.test(method)) lines.push(`Content-Length: ${Buffer.byteLength(init.body ?? '')}`)
+  if (init.body !== undefined || /^(POST|PUT|PATCH)$/.test(method))
+    lines.push(`Content-Length: ${Buffer.byteLength(init.body ?? '')}`)
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname)
     const chunks: Buffer[] = []

@@ -46,7 +46,10 @@ function createRecorder(): OutputRecorder {
     },
     installed() {
       const streams = [process.stdout, process.stderr] as unknown as { write: Marked }[]
-      return METHODS.every((method) => (console[method] as Marked)[WRAPPED] === true) && streams.every((stream) => stream.write[WRAPPED] === true)
+      return (
+        METHODS.every((method) => (console[method] as Marked)[WRAPPED] === true) &&
+        streams.every((stream) => stream.write[WRAPPED] === true)
+      )
     },
   }
 }

@@ -9,12 +9,7 @@ import type { PortkeyAuth } from '../../src/types.js'
 import type { Verifier } from '../../src/verifier/create-verifier.js'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
-import {
-  type ControlPlaneStub,
-  type ControlPlaneStubOptions,
-  keyRecord,
-  startControlPlaneStub,
-} from '../../src/testing/index.js'
+import { type ControlPlaneStub, type ControlPlaneStubOptions, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
 
 /** A server listening on 127.0.0.1. */
 export interface Running {
@@ -166,7 +161,12 @@ const TYPE_BY_STATUS: Record<number, string> = {
  * Asserts a rejection: its status, the exact body `{ status, message, error: { message, type, code } }`,
  * and that none of `secrets` (the credential sent) shows in the body or the headers.
  */
-export function expectRejection(res: RawResponse, status: number, code: AuthErrorCode, secrets: readonly string[] = []): AuthErrorBody {
+export function expectRejection(
+  res: RawResponse,
+  status: number,
+  code: AuthErrorCode,
+  secrets: readonly string[] = [],
+): AuthErrorBody {
   expect({ status: res.status, text: res.text }).toMatchObject({ status })
   expect(res.headers['content-type']).toMatch(/^application\/json/)
   const body = res.json<AuthErrorBody>()

@@ -69,9 +69,20 @@ describe('control-plane stub: answers', () => {
 
   test('keyRecord() gives a well-formed active workspace key with a unique id, fields laid over it', () => {
     const [first, second] = [keyRecord(), keyRecord()]
-    expect(first).toMatchObject({ type: 'workspace-service', organisation_id: 'org_test', workspace_id: 'ws_test', status: 'active', scopes: ['completions.write'], expires_at: null })
+    expect(first).toMatchObject({
+      type: 'workspace-service',
+      organisation_id: 'org_test',
+      workspace_id: 'ws_test',
+      status: 'active',
+      scopes: ['completions.write'],
+      expires_at: null,
+    })
     expect(first.id).not.toBe(second.id)
-    expect(keyRecord({ id: 'mine', workspace_id: null })).toMatchObject({ id: 'mine', workspace_id: null, organisation_id: 'org_test' })
+    expect(keyRecord({ id: 'mine', workspace_id: null })).toMatchObject({
+      id: 'mine',
+      workspace_id: null,
+      organisation_id: 'org_test',
+    })
   })
 })
 
@@ -183,11 +194,14 @@ describe('control-plane stub: failing on demand', () => {
     expect(statuses).toEqual([500, 500, 200, 200])
   })
 
-  test.each([{ times: 0 }, { times: -1 }, { rate: 0 }, { rate: 1.5 }])('fail(mode, %o) is a RangeError, not a silent single failure', async (options) => {
-    const stub = await useStub()
-    expect(() => stub.fail('error', options)).toThrow(RangeError)
-    expect((await get(stub.url, KEY_DETAILS_PATH, KEY)).status).toBe(200)
-  })
+  test.each([{ times: 0 }, { times: -1 }, { rate: 0 }, { rate: 1.5 }])(
+    'fail(mode, %o) is a RangeError, not a silent single failure',
+    async (options) => {
+      const stub = await useStub()
+      expect(() => stub.fail('error', options)).toThrow(RangeError)
+      expect((await get(stub.url, KEY_DETAILS_PATH, KEY)).status).toBe(200)
+    },
+  )
 
   test('fail(mode, { rate }) fails the calls whose random draw falls under the rate', async () => {
     const random = vi.spyOn(Math, 'random')

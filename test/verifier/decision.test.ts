@@ -57,7 +57,15 @@ describe('onDecision', () => {
 
   test('an admitted key: miss, then hit, then stale after ttlMs, then miss past staleMs', async () => {
     const setup = audited()
-    const admitted = { admitted: true, status: 200, code: null, keyId: 'key_d1', method: 'api_key', virtualKey: null, ...anyDuration }
+    const admitted = {
+      admitted: true,
+      status: 200,
+      code: null,
+      keyId: 'key_d1',
+      method: 'api_key',
+      virtualKey: null,
+      ...anyDuration,
+    }
     expect(await decide(setup, withKey(KEY))).toEqual({ ...admitted, cache: 'miss' })
     expect(await decide(setup, withKey(KEY))).toEqual({ ...admitted, cache: 'hit' })
     vi.setSystemTime(T0 + cache.ttlMs)
@@ -74,7 +82,15 @@ describe('onDecision', () => {
 
   test('an unknown key: rejected with its code, miss then hit (the negative answer is cached)', async () => {
     const setup = audited()
-    const rejected = { admitted: false, status: 401, code: 'invalid_api_key', keyId: null, method: null, virtualKey: null, ...anyDuration }
+    const rejected = {
+      admitted: false,
+      status: 401,
+      code: 'invalid_api_key',
+      keyId: null,
+      method: null,
+      virtualKey: null,
+      ...anyDuration,
+    }
     expect(await decide(setup, withKey(UNKNOWN))).toEqual({ ...rejected, cache: 'miss' })
     expect(await decide(setup, withKey(UNKNOWN))).toEqual({ ...rejected, cache: 'hit' })
     expect(setup.fake.count).toBe(1)
@@ -108,7 +124,13 @@ describe('onDecision', () => {
     ['archived', { status: 'archived' }, 'invalid_api_key', 401],
   ])('a key %s: its status and code, no key id', async (_name, fields, code, status) => {
     const setup = audited({ 'pk-live-decision-odd': keyRecord({ id: 'key_odd', ...fields }) })
-    expect(await decide(setup, withKey('pk-live-decision-odd'))).toMatchObject({ admitted: false, status, code, keyId: null, cache: 'miss' })
+    expect(await decide(setup, withKey('pk-live-decision-odd'))).toMatchObject({
+      admitted: false,
+      status,
+      code,
+      keyId: null,
+      cache: 'miss',
+    })
   })
 
   test('an outage: 503 auth_unavailable, cache miss', async () => {
@@ -146,10 +168,24 @@ describe('onDecision', () => {
   })
 
   test('a route the key lacks the scope for: 403 insufficient_scope', async () => {
-    const setup = audited({ 'pk-live-decision-logs': keyRecord({ id: 'key_logs', scopes: ['logs.read'] }) }, { scopes: 'portkey' })
-    await setup.verifier.verify(withKey('pk-live-decision-logs'), { method: 'POST', path: '/v1/chat/completions' }).catch(() => {})
+    const setup = audited(
+      { 'pk-live-decision-logs': keyRecord({ id: 'key_logs', scopes: ['logs.read'] }) },
+      { scopes: 'portkey' },
+    )
+    await setup.verifier
+      .verify(withKey('pk-live-decision-logs'), { method: 'POST', path: '/v1/chat/completions' })
+      .catch(() => {})
     expect(setup.events).toEqual([
-      { admitted: false, status: 403, code: 'insufficient_scope', keyId: null, method: null, virtualKey: null, cache: 'miss', ...anyDuration },
+      {
+        admitted: false,
+        status: 403,
+        code: 'insufficient_scope',
+        keyId: null,
+        method: null,
+        virtualKey: null,
+        cache: 'miss',
+        ...anyDuration,
+      },
     ])
   })
 
@@ -173,12 +209,29 @@ describe('onDecision', () => {
 
 describe('a throwing onDecision never breaks verify', () => {
   test.each<[string, () => never]>([
-    ['an Error', () => { throw new Error('metrics backend down') }],
-    ['a string', () => { throw 'nope' }], // eslint-disable-line no-throw-literal
-    ['undefined', () => { throw undefined }], // eslint-disable-line no-throw-literal
+    [
+      'an Error',
+      () => {
+        throw new Error('metrics backend down')
+      },
+    ],
+    [
+      'a string',
+      () => {
+        throw 'nope'
+      },
+    ],
+    [
+      'undefined',
+      () => {
+        throw undefined
+      },
+    ],
   ])('a listener throwing %s: admitted stays admitted, rejected stays the same AuthError', async (_name, listener) => {
     let calls = 0
-    const fake = countingLookup((apiKey) => (apiKey === KEY ? RECORD : apiKey.startsWith('pk-down-') ? Promise.reject(new Error('down')) : null))
+    const fake = countingLookup((apiKey) =>
+      apiKey === KEY ? RECORD : apiKey.startsWith('pk-down-') ? Promise.reject(new Error('down')) : null,
+    )
     const verifier = createVerifier({
       lookup: fake.lookup,
       cache,

@@ -169,7 +169,13 @@ describe('createVerifier with a fake lookup', () => {
     const fake = knownKeys()
     const verifier = createVerifier({ lookup: fake.lookup, cache })
     const auth = await verifier.verify(withKey(KEY))
-    expect(auth).toMatchObject({ method: 'api_key', keyId: 'key_v1', organisationId: 'org_v', workspaceId: 'ws_v', scopes: ['completions.write'] })
+    expect(auth).toMatchObject({
+      method: 'api_key',
+      keyId: 'key_v1',
+      organisationId: 'org_v',
+      workspaceId: 'ws_v',
+      scopes: ['completions.write'],
+    })
     expect(fake.keys).toEqual([KEY])
     expect(fake.signals[0]).toBeInstanceOf(AbortSignal)
   })
@@ -198,12 +204,19 @@ describe('createVerifier with a fake lookup', () => {
     expect(fake.count).toBe(101)
   })
 
-  test.each([null, undefined, 'x-portkey-api-key'])('headers that are no object (%s) are a missing credential, not a TypeError', async (headers) => {
-    const fake = knownKeys()
-    const verifier = createVerifier({ lookup: fake.lookup, cache })
-    await expect(verifier.verify(headers as unknown as IncomingHeaders)).rejects.toMatchObject({ name: 'AuthError', status: 401, code: 'missing_api_key' })
-    expect(fake.count).toBe(0)
-  })
+  test.each([null, undefined, 'x-portkey-api-key'])(
+    'headers that are no object (%s) are a missing credential, not a TypeError',
+    async (headers) => {
+      const fake = knownKeys()
+      const verifier = createVerifier({ lookup: fake.lookup, cache })
+      await expect(verifier.verify(headers as unknown as IncomingHeaders)).rejects.toMatchObject({
+        name: 'AuthError',
+        status: 401,
+        code: 'missing_api_key',
+      })
+      expect(fake.count).toBe(0)
+    },
+  )
 
   test.each<[string, IncomingHeaders, AuthErrorCode, number]>([
     ['missing', {}, 'missing_api_key', 401],
@@ -383,7 +396,7 @@ describe('createVerifier with a fake lookup', () => {
     expect(fake.count).toBe(2)
   })
 
-  test('a stale entry is never served past the key\'s expires_at, even during an outage', async () => {
+  test("a stale entry is never served past the key's expires_at, even during an outage", async () => {
     const expiresAt = T0 + cache.ttlMs + 2_000 // inside the stale window
     const fake = knownKeys({ [KEY]: keyRecord({ expires_at: new Date(expiresAt).toISOString() }) })
     const verifier = createVerifier({ lookup: fake.lookup, cache })
@@ -423,19 +436,25 @@ describe('verify() rejects only with AuthError', () => {
   test.each<[string, () => unknown]>([
     ['throws a string', () => Promise.reject('down')],
     ['throws undefined', () => Promise.reject(undefined)],
-    ['throws synchronously', () => {
-      throw new Error('sync')
-    }],
+    [
+      'throws synchronously',
+      () => {
+        throw new Error('sync')
+      },
+    ],
     ['rejects with an AbortError', () => Promise.reject(new DOMException('aborted', 'AbortError'))],
     ['rejects with an AuthError of its own', () => Promise.reject(new AuthError('invalid_api_key', 401, 'custom'))],
     ['answers a record whose expires_at cannot become a string', async () => ({ ...RECORD, expires_at: Object.create(null) })],
     ['answers a record whose expires_at is a symbol', async () => ({ ...RECORD, expires_at: Symbol('when') })],
-    ['answers a record with a throwing getter', async () =>
-      Object.defineProperty({ ...RECORD }, 'scopes', {
-        get() {
-          throw new Error('boom')
-        },
-      })],
+    [
+      'answers a record with a throwing getter',
+      async () =>
+        Object.defineProperty({ ...RECORD }, 'scopes', {
+          get() {
+            throw new Error('boom')
+          },
+        }),
+    ],
   ])('a lookup that %s', async (_name, answer) => {
     const lookup = ((apiKey: string, init: { signal: AbortSignal }) => {
       void apiKey
@@ -475,7 +494,7 @@ describe('createVerifier with the control-plane stub', () => {
     expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(KEY)
   })
 
-  test('never forwards the caller\'s own Authorization header', async () => {
+  test("never forwards the caller's own Authorization header", async () => {
     const verifier = createVerifier({ controlPlaneUrl: stub.url, cache })
     await verifier.verify({ ...withKey(KEY), authorization: 'Bearer sk-openai-provider-key' })
     expect(stub.log[0]?.headers).not.toHaveProperty('authorization')

@@ -15,9 +15,21 @@ describe('readVirtualKeySlug', () => {
     { name: 'x-portkey-virtual-key', headers: { [VK]: 'openai-prod' }, slug: 'openai-prod' },
     { name: "x-portkey-provider '@slug'", headers: { [PROVIDER]: '@openai-prod' }, slug: 'openai-prod' },
     { name: "a plain provider name ('openai')", headers: { [PROVIDER]: 'openai' }, slug: null },
-    { name: 'both headers naming the same slug', headers: { [VK]: 'openai-prod', [PROVIDER]: '@openai-prod' }, slug: 'openai-prod' },
-    { name: 'x-portkey-virtual-key beside a plain provider', headers: { [VK]: 'openai-prod', [PROVIDER]: 'openai' }, slug: 'openai-prod' },
-    { name: "an empty x-portkey-virtual-key beside '@slug'", headers: { [VK]: '', [PROVIDER]: '@anthropic-1' }, slug: 'anthropic-1' },
+    {
+      name: 'both headers naming the same slug',
+      headers: { [VK]: 'openai-prod', [PROVIDER]: '@openai-prod' },
+      slug: 'openai-prod',
+    },
+    {
+      name: 'x-portkey-virtual-key beside a plain provider',
+      headers: { [VK]: 'openai-prod', [PROVIDER]: 'openai' },
+      slug: 'openai-prod',
+    },
+    {
+      name: "an empty x-portkey-virtual-key beside '@slug'",
+      headers: { [VK]: '', [PROVIDER]: '@anthropic-1' },
+      slug: 'anthropic-1',
+    },
     { name: 'letters, digits, dots, dashes and underscores', headers: { [VK]: 'Azure_EU.west-2' }, slug: 'Azure_EU.west-2' },
     { name: 'a single character', headers: { [VK]: 'a' }, slug: 'a' },
     { name: '128 characters (the longest)', headers: { [VK]: 'v'.repeat(128) }, slug: 'v'.repeat(128) },
@@ -44,7 +56,7 @@ describe('readVirtualKeySlug', () => {
     { name: "'@' alone in x-portkey-provider", headers: { [PROVIDER]: '@' } },
     { name: "'@../x' in x-portkey-provider", headers: { [PROVIDER]: '@../x' } },
     { name: "'@.hidden' in x-portkey-provider", headers: { [PROVIDER]: '@.hidden' } },
-    { name: '129 characters in x-portkey-provider', headers: { [PROVIDER]: '@' + 'v'.repeat(129) } },
+    { name: '129 characters in x-portkey-provider', headers: { [PROVIDER]: `@${'v'.repeat(129)}` } },
     // Issue 11, item 8: Node joins repeated headers with ', '; 'openai, @victim' must not pass as "no virtual key".
     { name: "a repeated x-portkey-provider joined by Node ('openai, @victim')", headers: { [PROVIDER]: 'openai, @victim' } },
     { name: "a repeated plain provider joined by Node ('openai, openai')", headers: { [PROVIDER]: 'openai, openai' } },
@@ -66,7 +78,11 @@ describe('isVirtualKeyRecord', () => {
   test.each<{ name: string; value: unknown; ok: boolean }>([
     { name: 'a full record', value: virtualKeyRecord(), ok: true },
     { name: 'slug and provider only', value: { slug: 'a', ai_provider_name: 'openai' }, ok: true },
-    { name: 'a valid expires_at', value: { slug: 'a', ai_provider_name: 'openai', expires_at: '2030-01-01T00:00:00Z' }, ok: true },
+    {
+      name: 'a valid expires_at',
+      value: { slug: 'a', ai_provider_name: 'openai', expires_at: '2030-01-01T00:00:00Z' },
+      ok: true,
+    },
     { name: 'expires_at null', value: { slug: 'a', ai_provider_name: 'openai', expires_at: null }, ok: true },
     { name: 'null', value: null, ok: false },
     { name: 'a string', value: 'openai-prod', ok: false },
@@ -87,14 +103,26 @@ describe('isVirtualKeyRecord', () => {
     { name: 'workspace_id a number', value: { ...virtualKeyRecord(), workspace_id: 7 }, ok: false },
     { name: 'workspace_id an array', value: { ...virtualKeyRecord(), workspace_id: ['ws_test'] }, ok: false },
     { name: 'expires_at a number', value: { ...virtualKeyRecord(), expires_at: 4_102_444_800_000 }, ok: false },
-    { name: 'expires_at a small number (Date.parse would read it as a year)', value: { ...virtualKeyRecord(), expires_at: 2100 }, ok: false },
+    {
+      name: 'expires_at a small number (Date.parse would read it as a year)',
+      value: { ...virtualKeyRecord(), expires_at: 2100 },
+      ok: false,
+    },
     { name: 'expires_at an object', value: { ...virtualKeyRecord(), expires_at: {} }, ok: false },
     { name: 'usage_limits a string', value: { ...virtualKeyRecord(), usage_limits: 'lots' }, ok: false },
     { name: 'usage_limits an array', value: { ...virtualKeyRecord(), usage_limits: [] }, ok: false },
     { name: 'rate_limits an object', value: { ...virtualKeyRecord(), rate_limits: { type: 'requests' } }, ok: false },
     { name: 'rate_limits a string', value: { ...virtualKeyRecord(), rate_limits: 'rpm' }, ok: false },
-    { name: 'workspace_id, status, usage and rate limits null', value: { ...virtualKeyRecord(), workspace_id: null, usage_limits: null, rate_limits: null }, ok: true },
-    { name: 'status absent, limits given', value: { ...virtualKeyRecord(), status: undefined, usage_limits: { credit_limit: 5 }, rate_limits: [] }, ok: true },
+    {
+      name: 'workspace_id, status, usage and rate limits null',
+      value: { ...virtualKeyRecord(), workspace_id: null, usage_limits: null, rate_limits: null },
+      ok: true,
+    },
+    {
+      name: 'status absent, limits given',
+      value: { ...virtualKeyRecord(), status: undefined, usage_limits: { credit_limit: 5 }, rate_limits: [] },
+      ok: true,
+    },
     { name: 'an unknown status (a string)', value: { ...virtualKeyRecord(), status: 'paused' }, ok: true },
   ])('$name → $ok', ({ value, ok }) => {
     expect(isVirtualKeyRecord(value)).toBe(ok)
@@ -135,11 +163,26 @@ describe('virtualKeyOutcome', () => {
     { name: 'an unknown status', fields: { status: 'paused' }, code: 'virtual_key_not_allowed', status: 403 },
     // isVirtualKeyRecord refuses it first; should one get here anyway, null is not active.
     { name: 'status null', fields: { status: null as unknown as string }, code: 'virtual_key_not_allowed', status: 403 },
-    { name: 'a past expires_at', fields: { expires_at: new Date(NOW - 1).toISOString() }, code: 'virtual_key_not_allowed', status: 403 },
-    { name: 'expires_at exactly now', fields: { expires_at: new Date(NOW).toISOString() }, code: 'virtual_key_not_allowed', status: 403 },
+    {
+      name: 'a past expires_at',
+      fields: { expires_at: new Date(NOW - 1).toISOString() },
+      code: 'virtual_key_not_allowed',
+      status: 403,
+    },
+    {
+      name: 'expires_at exactly now',
+      fields: { expires_at: new Date(NOW).toISOString() },
+      code: 'virtual_key_not_allowed',
+      status: 403,
+    },
     { name: "status 'exhausted'", fields: { status: 'exhausted' }, code: 'usage_limit_exceeded', status: 412 },
     // Another workspace's exhausted key must not tell its state apart from one that does not exist.
-    { name: "another workspace's exhausted key", fields: { status: 'exhausted', workspace_id: 'ws_other' }, code: 'virtual_key_not_allowed', status: 403 },
+    {
+      name: "another workspace's exhausted key",
+      fields: { status: 'exhausted', workspace_id: 'ws_other' },
+      code: 'virtual_key_not_allowed',
+      status: 403,
+    },
   ])('$name → $status $code', ({ fields, code, status }) => {
     const outcome = virtualKeyOutcome(virtualKeyRecord(fields), WS, NOW)
     expect(outcome.value).toBeUndefined()

@@ -1,5 +1,7 @@
-// Profiles contenders under load and compares them, in µs of server CPU per request:
-//   node bench/profile.js [scenario ...]        default: express-bare express-portkey-key
+// @ts-check
+// Profiles contenders of the benchmark under load and compares them, in µs of server CPU per request
+// (`npm run build` first):
+//   node tools/profile.js [scenario ...]        default: express-bare express-portkey-key
 //   PROFILE_SECONDS=10 PROFILE_INTERVAL_US=250  load time per scenario, sampling interval
 //   PROFILE_REJECT=1   send one request without a credential (a 401) before the load
 // Each scenario's bench/server.js runs under `node --cpu-prof` (profiles kept in .bench-tmp/) and is
@@ -9,9 +11,9 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createTestIssuer } from 'portkey-auth/testing'
-import { startServer, startStub, stopAll } from './children.js'
-import { measure } from './load.js'
-import { table } from './stats.js'
+import { startServer, startStub, stopAll } from '../bench/children.js'
+import { measure } from '../bench/load.js'
+import { table } from '../bench/stats.js'
 
 const scenarios = process.argv.length > 2 ? process.argv.slice(2) : ['express-bare', 'express-portkey-key']
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10)
@@ -22,11 +24,19 @@ const KEY = 'pk-bench-known-0123456789abcdef0123'
 const ISSUER = 'https://auth.bench.portkey.test/'
 const AUDIENCE = 'https://api.portkey.bench'
 
-const rel = (url) => url.replace('file://', '').replace(ROOT, '')
+/** @typedef {import('node:inspector').Profiler.Profile} Profile */
+/** @typedef {import('node:inspector').Runtime.CallFrame} CallFrame */
+
+const rel = (/** @type {string} */ url) => url.replace('file://', '').replace(ROOT, '')
+/** @param {CallFrame} frame */
 const where = (frame) => (frame.url === '' ? '' : ` ${rel(frame.url)}:${frame.lineNumber + 1}`)
+/** @param {CallFrame} frame */
 const label = (frame) => `${frame.functionName || '(anonymous)'}${where(frame)}`
 
-/** Who a frame belongs to; null for Node core and native frames, which are charged to their caller. */
+/**
+ * Who a frame belongs to; null for Node core and native frames, which are charged to their caller.
+ * @param {CallFrame} frame
+ */
 function ownerOf(frame) {
   const { url, functionName } = frame
   if (url === '') return ['(garbage collector)', '(idle)', '(program)'].includes(functionName) ? functionName : null
@@ -41,23 +51,34 @@ function ownerOf(frame) {
   return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]
 }
 
+/**
+ * Server CPU per request, by owner and by function, in µs.
+ * @param {Profile} profile
+ * @param {number} requests
+ */
 function analyse(profile, requests) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  /** @type {Map<number, number>} */
   const parent = new Map()
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+  /** @type {Map<number, number>} */
   const selfUs = new Map()
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  for (const [i, id] of (profile.samples ?? []).entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas?.[i] ?? 0))
+  /** @typedef {Map<string, number>} Times */
+  /** @type {Times} */
   const owners = new Map()
+  /** @type {Times} */
   const functions = new Map()
+  /** @type {Times} */
   const ownFunctions = new Map() // portkey-auth's functions, with the Node/native work they call
   let total = 0
   for (const [id, us] of selfUs) {
     total += us
-    const leaf = byId.get(id).callFrame
+    const leaf = /** @type {Profile['nodes'][number]} */ (byId.get(id)).callFrame
     functions.set(label(leaf), (functions.get(label(leaf)) ?? 0) + us)
     let owner = 'node core (no JS caller: HTTP parser, sockets, timers, microtask queue)'
-    for (let node = id; node !== undefined; node = parent.get(node)) {
-      const frame = byId.get(node).callFrame
+    for (let node = /** @type {number | undefined} */ (id); node !== undefined; node = parent.get(node)) {
+      const frame = /** @type {Profile['nodes'][number]} */ (byId.get(node)).callFrame
       const found = ownerOf(frame)
       if (found === null) continue
       owner = found
@@ -66,7 +87,8 @@ function analyse(profile, requests) {
     }
     owners.set(owner, (owners.get(owner) ?? 0) + us)
   }
-  const perReq = (map) => new Map([...map].map(([key, us]) => [key, us / requests]).sort((a, b) => b[1] - a[1]))
+  const perReq = (/** @type {Times} */ map) =>
+    new Map([...map].map(([key, us]) => /** @type {const} */ ([key, us / requests])).sort((a, b) => b[1] - a[1]))
   const idle = owners.get('(idle)') ?? 0
   // writev is the kernel sending the answer over loopback (same bytes for every contender): the part of
   // a request that varies most with the machine's state, so it is shown apart.
@@ -81,7 +103,14 @@ function analyse(profile, requests) {
 }
 
 const issuer = await createTestIssuer('bench-key-1')
-const token = await issuer.sign({ iss: ISSUER, aud: AUDIENCE, sub: 'user_bench', portkey_oid: 'org_bench', portkey_workspace: 'ws_bench' })
+const token = await issuer.sign({
+  iss: ISSUER,
+  aud: AUDIENCE,
+  sub: 'user_bench',
+  portkey_oid: 'org_bench',
+  portkey_workspace: 'ws_bench',
+})
+/** @type {({ scenario: string, run: import('../bench/load.js').Measured, file: string } & ReturnType<typeof analyse>)[]} */
 const results = []
 try {
   const stub = await startStub({ jwks: issuer.jwks, keys: [KEY] })
@@ -89,7 +118,10 @@ try {
   for (const scenario of scenarios) {
     const dir = `${ROOT}.bench-tmp/profile-${scenario}-${Date.now()}`
     mkdirSync(dir, { recursive: true })
-    const server = await startServer(scenario, settings, { execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${interval}`] })
+    const server = await startServer(scenario, settings, {
+      execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${interval}`],
+    })
+    /** @type {Record<string, string>} */
     const headers = scenario.endsWith('-jwt')
       ? { 'x-portkey-api-key': token }
       : scenario.endsWith('auth0')
@@ -111,15 +143,32 @@ try {
   await stopAll()
 }
 
-const us = (n) => (n === undefined ? '–' : n.toFixed(2))
+const us = (/** @type {number | undefined} */ n) => (n === undefined ? '–' : n.toFixed(2))
 for (const r of results) {
-  console.log(`\n## ${r.scenario}: ${Math.round(r.run.rps)} req/s, server CPU ${Math.round(r.run.serverCpu * 100)}%, ${us(r.busy)} µs busy per request (${r.file})\n`)
-  console.log(table(['Owner', 'µs/request'], [...r.owners].filter(([k]) => k !== '(idle)').map(([k, v]) => [k, us(v)])))
+  console.log(
+    `\n## ${r.scenario}: ${Math.round(r.run.rps)} req/s, server CPU ${Math.round((r.run.serverCpu ?? NaN) * 100)}%, ${us(r.busy)} µs busy per request (${r.file})\n`,
+  )
+  console.log(
+    table(
+      ['Owner', 'µs/request'],
+      [...r.owners].filter(([k]) => k !== '(idle)').map(([k, v]) => [k, us(v)]),
+    ),
+  )
   console.log()
-  console.log(table(['Function (self time, leaf)', 'µs/request'], [...r.functions].slice(0, 25).map(([k, v]) => [k, us(v)])))
+  console.log(
+    table(
+      ['Function (self time, leaf)', 'µs/request'],
+      [...r.functions].slice(0, 25).map(([k, v]) => [k, us(v)]),
+    ),
+  )
   if (r.ownFunctions.size > 0) {
     console.log()
-    console.log(table(['portkey-auth function (with the Node/native code it calls)', 'µs/request'], [...r.ownFunctions].map(([k, v]) => [k, us(v)])))
+    console.log(
+      table(
+        ['portkey-auth function (with the Node/native code it calls)', 'µs/request'],
+        [...r.ownFunctions].map(([k, v]) => [k, us(v)]),
+      ),
+    )
   }
 }
 if (results.length > 1) {
@@ -127,7 +176,10 @@ if (results.length > 1) {
   const rows = keys.map((k) => [k, ...results.map((r) => us(r.owners.get(k)))])
   rows.sort((a, b) => Number(b[results.length]) - Number(a[results.length]) || 0)
   console.log('\n## Side by side, µs of server CPU per request\n')
-  const head = [['busy in all', ...results.map((r) => us(r.busy))], ['busy but writev (kernel send)', ...results.map((r) => us(r.busyJs))]]
+  const head = [
+    ['busy in all', ...results.map((r) => us(r.busy))],
+    ['busy but writev (kernel send)', ...results.map((r) => us(r.busyJs))],
+  ]
   console.log(table(['Owner', ...results.map((r) => r.scenario)], [...head, ...rows.slice(0, 14)]))
 }
 process.exit(0)
