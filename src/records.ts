@@ -68,3 +68,31 @@ export const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value)
 /** A date string `Date.parse()` reads: a number is refused, which `Date.parse()` would take for a year. */
 export const isDateString = (value: unknown): value is string => typeof value === 'string' && !Number.isNaN(Date.parse(value))
+
+/** The fields of an API-key record the context is built from, and their checks. */
+export const KEY_RECORD: Shape = {
+  id: isNonEmptyString,
+  organisation_id: isNonEmptyString,
+  workspace_id: nullable(isString),
+  user_id: nullable(isString),
+  type: nullable(isString),
+  name: nullable(isString),
+  // Present means a string: a `null` status is not "no status" (which counts as active).
+  status: optional(isString),
+  scopes: isStringList,
+  defaults: nullable((defaults) => hasShape(defaults, { config_id: nullable(isString), metadata: nullable(isObject) })),
+  rate_limits: nullable(Array.isArray),
+  usage_limits: nullable(isObject),
+  expires_at: nullable(isDateString),
+}
+
+/** The fields of a virtual-key record the verifier reads, and their checks. */
+export const VIRTUAL_KEY_RECORD: Shape = {
+  slug: isNonEmptyString,
+  ai_provider_name: isNonEmptyString,
+  status: optional(isString),
+  workspace_id: nullable(isString),
+  expires_at: nullable(isDateString),
+  usage_limits: nullable(isObject),
+  rate_limits: nullable(Array.isArray),
+}

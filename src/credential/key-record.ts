@@ -1,36 +1,8 @@
 import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
-import {
-  decide,
-  hasShape,
-  isDateString,
-  isNonEmptyString,
-  isObject,
-  isString,
-  isStringList,
-  nullable,
-  type Outcome,
-  optional,
-  type Shape,
-} from '../records.js'
+import { decide, hasShape, KEY_RECORD, type Outcome } from '../records.js'
 import type { KeyRecord, KeyType, PortkeyAuth, RateLimit } from '../types.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
-
-const KEY_RECORD: Shape = {
-  id: isNonEmptyString,
-  organisation_id: isNonEmptyString,
-  workspace_id: nullable(isString),
-  user_id: nullable(isString),
-  type: nullable(isString),
-  name: nullable(isString),
-  // Present means a string: a `null` status is not "no status" (which counts as active).
-  status: optional(isString),
-  scopes: isStringList,
-  defaults: nullable((defaults) => hasShape(defaults, { config_id: nullable(isString), metadata: nullable(isObject) })),
-  rate_limits: nullable(Array.isArray),
-  usage_limits: nullable(isObject),
-  expires_at: nullable(isDateString),
-}
 
 /**
  * Whether a record is usable: every field the context is built from has its type. Anything else (an

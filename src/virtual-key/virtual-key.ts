@@ -1,16 +1,5 @@
 import { invalidRequest, virtualKeyNotAllowed, virtualKeyUsageLimitExceeded } from '../errors.js'
-import {
-  decide,
-  hasShape,
-  isDateString,
-  isNonEmptyString,
-  isObject,
-  isString,
-  nullable,
-  type Outcome,
-  optional,
-  type Shape,
-} from '../records.js'
+import { decide, hasShape, type Outcome, VIRTUAL_KEY_RECORD } from '../records.js'
 import type { IncomingHeaders, VirtualKey, VirtualKeyRecord } from '../types.js'
 
 export const VIRTUAL_KEY_HEADER = 'x-portkey-virtual-key'
@@ -46,16 +35,6 @@ function single(value: string | readonly string[] | undefined, name: string): st
 function checkSlug(slug: string): string {
   if (!SLUG_SHAPE.test(slug)) throw invalidRequest('Malformed virtual key slug.')
   return slug
-}
-
-const VIRTUAL_KEY_RECORD: Shape = {
-  slug: isNonEmptyString,
-  ai_provider_name: isNonEmptyString,
-  status: optional(isString),
-  workspace_id: nullable(isString),
-  expires_at: nullable(isDateString),
-  usage_limits: nullable(isObject),
-  rate_limits: nullable(Array.isArray),
 }
 
 /**
