@@ -2,20 +2,21 @@ export { createVerifier } from './verifier/create-verifier.js'
 export type { RequestRoute, Verifier, VerifierStats } from './verifier/verifier.js'
 export { PORTKEY_SCOPES } from './permissions/portkey-scopes.js'
 export { hasPermissions } from './permissions/require.js'
-export type { ScopeMap } from './permissions/route-scopes.js'
 export { AuthError, errorBody } from './errors.js'
 export type { AuthErrorBody, AuthErrorCode } from './errors.js'
 export { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES } from './credential/header.js'
 export { DEFAULT_CONTROL_PLANE_URL } from './options/resolve.js'
-export type { CacheOptions, VerifierOptions } from './options/verifier-options.js'
+export type { BreakerOptions, CacheOptions, RedisClientLike, RedisOptions, VerifierOptions } from './options/verifier-options.js'
 export type { JwtOptions } from './options/jwt.js'
-export type { BreakerOptions, BreakerState, GuardStats } from './lookup/guard.js'
-export type { CacheState, Decision, DecisionListener } from './verifier/decision.js'
+export type { BreakerState, GuardStats } from './lookup/guard.js'
 export type { MiddlewareOptions } from './adapters/middleware-options.js'
-export type { RedisClientLike, RedisOptions, RedisStats } from './fleet/redis.js'
+export type { RedisStats } from './fleet/redis.js'
 export type { SharedTierStats } from './fleet/shared-tier.js'
 export type { CacheStats } from './cache/refreshing-cache.js'
 export type {
+  CacheState,
+  Decision,
+  DecisionListener,
   IncomingHeaders,
   KeyLookup,
   KeyRecord,
@@ -23,6 +24,7 @@ export type {
   Milliseconds,
   PortkeyAuth,
   RateLimit,
+  ScopeMap,
   UsageLimits,
   VirtualKey,
   VirtualKeyLookup,

@@ -1,3 +1,5 @@
+import type { AuthErrorCode } from './errors.js'
+
 /** A duration in milliseconds. */
 export type Milliseconds = number
 
@@ -104,3 +106,49 @@ export type VirtualKeyLookup = (
   slug: string,
   init: { credential: string; signal: AbortSignal },
 ) => Promise<VirtualKeyRecord | null>
+
+/**
+ * Scopes required per route. Keys are `'METHOD /path'` or `'/path'` (any method); a path segment
+ * `:name` matches one segment and a final `*` matches the rest. A value is a scope, or a list of scopes
+ * any one of which is enough. The first matching route applies; routes not listed need no scope beyond a
+ * valid credential.
+ *
+ * A route matches the request path or any tail of it that starts at a `/`, case-insensitively and with
+ * repeated slashes read as one: `'POST /v1/chat/completions'` also guards `/api/v1/chat/completions`
+ * and `//v1//chat/completions`. So no mount prefix (an Express sub-app, koa-mount) can leave a listed
+ * route open; a route that merely ends like a listed one needs its scope too.
+ *
+ * With a map in place, a path a router, a proxy or an upstream could read as another route is refused
+ * with 400 `invalid_request` before any scope is looked at: one that does not start with `/`, or holds a
+ * dot segment (`/./`, `/../`, a final `/.` or `/..`), a backslash, an encoded slash or backslash (`%2F`,
+ * `%5C`), an encoded unreserved character (`%2E`, `%63`: letters, digits, `-._~`) or a malformed `%`.
+ *
+ * @example { 'POST /v1/chat/completions': 'completions.write', 'GET /v1/models': ['completions.write', 'virtual_keys.list'] }
+ */
+export type ScopeMap = Readonly<Record<string, string | readonly string[]>>
+
+/** How the cache answered one request: `none` when it was refused before the cache (a malformed credential). */
+export type CacheState = 'hit' | 'stale' | 'miss' | 'none'
+
+/** One request's outcome, as `onDecision` receives it. It never holds the credential. */
+export interface Decision {
+  /** Whether the request was let through. */
+  readonly admitted: boolean
+  /** 200 when admitted, else the rejection's status. */
+  readonly status: number
+  /** The rejection's stable code, `null` when admitted. */
+  readonly code: AuthErrorCode | null
+  /** The caller's key id when admitted, else `null`. */
+  readonly keyId: string | null
+  readonly method: PortkeyAuth['method'] | null
+  /** The virtual key's slug when one was resolved. */
+  readonly virtualKey: string | null
+  readonly cache: CacheState
+  /** Whether the Redis tier was connected when the request was decided; `null` without Redis. */
+  readonly redis: boolean | null
+  /** Time spent in the verifier, in milliseconds. */
+  readonly durationMs: number
+}
+
+/** Receives every decision; what it throws is ignored. */
+export type DecisionListener = (decision: Decision) => void

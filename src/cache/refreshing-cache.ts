@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import { TIMINGS } from '../options/defaults.js'
+import type { CacheState } from '../types.js'
 
 /** A stored answer with its deadlines, in epoch milliseconds. */
 export interface Entry<V> {
@@ -18,9 +19,6 @@ export interface Entry<V> {
  * a loader that asks it first and the key service after.
  */
 export type Loader<V, A> = (key: string, arg: A) => Promise<Entry<V>>
-
-/** How the cache answered one request: `none` when it was refused before the cache (a malformed credential). */
-export type CacheState = 'hit' | 'stale' | 'miss' | 'none'
 
 /**
  * Where one call notes how the cache answered, as lru-cache's `status` argument: made by the caller only

@@ -1,32 +1,5 @@
 import { RedisUnavailable } from '../errors.js'
-import type { Milliseconds } from '../types.js'
-
-/**
- * The part of a node-redis client (the `redis` package, v4 or v5) this package uses. Pass the client
- * your app already has (connected or connecting); the verifier makes one duplicate of it for pub/sub.
- */
-export interface RedisClientLike {
-  readonly isReady: boolean
-  sendCommand(args: string[]): Promise<unknown>
-  duplicate(): RedisClientLike
-  connect(): Promise<unknown>
-  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
-  on(event: string, listener: (...args: unknown[]) => void): unknown
-  close?(): Promise<unknown>
-  quit?(): Promise<unknown>
-}
-
-/** The `redis` option in its long form. */
-export interface RedisOptions {
-  /** A node-redis client your app already has. Give this or `url`. */
-  client?: RedisClientLike
-  /** A Redis URL (`redis://127.0.0.1:6379`): the verifier creates its own client (the `redis` package must be installed). */
-  url?: string
-  /** Prefix of every Redis key and of the channel, so that apps can share one Redis. @default 'portkey-auth:' */
-  prefix?: string
-  /** Time allowed for one Redis command, in milliseconds; past it the verifier goes on without Redis. @default 250 */
-  timeoutMs?: Milliseconds
-}
+import type { RedisClientLike } from '../options/verifier-options.js'
 
 /** Health counters of the Redis tier, part of `verifier.stats()`. */
 export interface RedisStats {

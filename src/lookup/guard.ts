@@ -1,18 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { authUnavailable } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
-import type { Milliseconds } from '../types.js'
-
-/** Circuit-breaker settings. */
-export interface BreakerOptions {
-  /** Failed look-ups in a row (timeouts, connection errors, 5xx, garbled answers) that open the breaker. @default 5 */
-  failureThreshold?: number
-  /**
-   * How long an open breaker answers misses with 503 at once, in milliseconds, before one probe call may
-   * try again. @default 5_000
-   */
-  cooldownMs?: Milliseconds
-}
 
 /** State of the breaker in front of the key service. */
 export type BreakerState = 'closed' | 'open' | 'half-open'

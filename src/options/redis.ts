@@ -1,9 +1,8 @@
 import { hash } from 'node:crypto'
-import type { RedisClientLike, RedisOptions } from '../fleet/redis.js'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import type { ResolvedJwtOptions } from './jwt.js'
 import { integer } from './validate.js'
-import type { VerifierOptions } from './verifier-options.js'
+import type { RedisClientLike, RedisOptions, VerifierOptions } from './verifier-options.js'
 
 /** Redis settings after defaults and validation. */
 export interface ResolvedRedisOptions {

@@ -1,12 +1,9 @@
-import type { BreakerOptions } from '../lookup/guard.js'
-import { compileScopes, type RouteScopes } from '../permissions/route-scopes.js'
-import type { KeyLookup, VirtualKeyLookup } from '../types.js'
-import type { DecisionListener } from '../verifier/decision.js'
+import type { DecisionListener, KeyLookup, ScopeMap, VirtualKeyLookup } from '../types.js'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import { type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import { type ResolvedRedisOptions, resolveRedis } from './redis.js'
 import { httpUrl, integer } from './validate.js'
-import type { CacheOptions, VerifierOptions } from './verifier-options.js'
+import type { BreakerOptions, CacheOptions, VerifierOptions } from './verifier-options.js'
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -14,7 +11,8 @@ export interface ResolvedOptions {
   readonly clientAuth: string | undefined
   readonly lookup: KeyLookup | undefined
   readonly lookupVirtualKey: VirtualKeyLookup | undefined
-  readonly scopes: RouteScopes | null
+  /** The scope map as given; the verifier compiles it (a bad map is a TypeError then, still at construction). */
+  readonly scopes: ScopeMap | 'portkey' | null
   readonly timeoutMs: number
   readonly maxPendingLookups: number
   readonly breaker: Readonly<Required<BreakerOptions>>
@@ -45,7 +43,7 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
     clientAuth,
     lookup: options.lookup,
     lookupVirtualKey: options.lookupVirtualKey,
-    scopes: options.scopes === undefined ? null : compileScopes(options.scopes),
+    scopes: options.scopes ?? null,
     timeoutMs,
     maxPendingLookups: integer('maxPendingLookups', options.maxPendingLookups ?? DEFAULTS.maxPendingLookups, 1),
     breaker: Object.freeze({

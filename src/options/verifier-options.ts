@@ -1,8 +1,4 @@
-import type { RedisClientLike, RedisOptions } from '../fleet/redis.js'
-import type { BreakerOptions } from '../lookup/guard.js'
-import type { ScopeMap } from '../permissions/route-scopes.js'
-import type { KeyLookup, Milliseconds, VirtualKeyLookup } from '../types.js'
-import type { DecisionListener } from '../verifier/decision.js'
+import type { DecisionListener, KeyLookup, Milliseconds, ScopeMap, VirtualKeyLookup } from '../types.js'
 import type { JwtOptions } from './jwt.js'
 
 /** Cache settings. Every field is optional. */
@@ -81,4 +77,42 @@ export interface VerifierOptions {
    * @default none
    */
   redis?: RedisClientLike | string | RedisOptions
+}
+
+/** Circuit-breaker settings. */
+export interface BreakerOptions {
+  /** Failed look-ups in a row (timeouts, connection errors, 5xx, garbled answers) that open the breaker. @default 5 */
+  failureThreshold?: number
+  /**
+   * How long an open breaker answers misses with 503 at once, in milliseconds, before one probe call may
+   * try again. @default 5_000
+   */
+  cooldownMs?: Milliseconds
+}
+
+/**
+ * The part of a node-redis client (the `redis` package, v4 or v5) this package uses. Pass the client
+ * your app already has (connected or connecting); the verifier makes one duplicate of it for pub/sub.
+ */
+export interface RedisClientLike {
+  readonly isReady: boolean
+  sendCommand(args: string[]): Promise<unknown>
+  duplicate(): RedisClientLike
+  connect(): Promise<unknown>
+  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  close?(): Promise<unknown>
+  quit?(): Promise<unknown>
+}
+
+/** The `redis` option in its long form. */
+export interface RedisOptions {
+  /** A node-redis client your app already has. Give this or `url`. */
+  client?: RedisClientLike
+  /** A Redis URL (`redis://127.0.0.1:6379`): the verifier creates its own client (the `redis` package must be installed). */
+  url?: string
+  /** Prefix of every Redis key and of the channel, so that apps can share one Redis. @default 'portkey-auth:' */
+  prefix?: string
+  /** Time allowed for one Redis command, in milliseconds; past it the verifier goes on without Redis. @default 250 */
+  timeoutMs?: Milliseconds
 }

@@ -1,4 +1,4 @@
-import type { ScopeMap } from './route-scopes.js'
+import type { ScopeMap } from '../types.js'
 
 /** The scope of Portkey's inference routes; organisation keys may not call them, whatever they hold. */
 export const INFERENCE = 'completions.write'

@@ -1,27 +1,7 @@
 import { type AuthError, insufficientScope, invalidRequest } from '../errors.js'
-import type { PortkeyAuth } from '../types.js'
+import type { PortkeyAuth, ScopeMap } from '../types.js'
 import { AMBIGUOUS_PATH, unambiguous } from './path-shape.js'
 import { INFERENCE, PORTKEY_SCOPES } from './portkey-scopes.js'
-
-/**
- * Scopes required per route. Keys are `'METHOD /path'` or `'/path'` (any method); a path segment
- * `:name` matches one segment and a final `*` matches the rest. A value is a scope, or a list of scopes
- * any one of which is enough. The first matching route applies; routes not listed need no scope beyond a
- * valid credential.
- *
- * A route matches the request path or any tail of it that starts at a `/`, case-insensitively and with
- * repeated slashes read as one: `'POST /v1/chat/completions'` also guards `/api/v1/chat/completions`
- * and `//v1//chat/completions`. So no mount prefix (an Express sub-app, koa-mount) can leave a listed
- * route open; a route that merely ends like a listed one needs its scope too.
- *
- * With a map in place, a path a router, a proxy or an upstream could read as another route is refused
- * with 400 `invalid_request` before any scope is looked at: one that does not start with `/`, or holds a
- * dot segment (`/./`, `/../`, a final `/.` or `/..`), a backslash, an encoded slash or backslash (`%2F`,
- * `%5C`), an encoded unreserved character (`%2E`, `%63`: letters, digits, `-._~`) or a malformed `%`.
- *
- * @example { 'POST /v1/chat/completions': 'completions.write', 'GET /v1/models': ['completions.write', 'virtual_keys.list'] }
- */
-export type ScopeMap = Readonly<Record<string, string | readonly string[]>>
 
 interface Rule {
   readonly method: string | null

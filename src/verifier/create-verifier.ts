@@ -8,6 +8,7 @@ import { credentialLoader, credentialName, type Sources, type VirtualKeyRequest,
 import { TIMINGS } from '../options/defaults.js'
 import { resolveOptions } from '../options/resolve.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
+import { compileScopes } from '../permissions/route-scopes.js'
 import type { Outcome } from '../records.js'
 import type { PortkeyAuth, VirtualKey } from '../types.js'
 import { audited } from './decision.js'
@@ -50,14 +51,11 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     else clear() // back from a lost connection: revocations may have been missed
   })
 
-  const check = audited(
-    createPipeline({ keys, virtualKeys, scopes: config.scopes }),
-    config.onDecision,
-    () => tier?.connected ?? null,
-  )
+  const scopes = config.scopes === null ? null : compileScopes(config.scopes)
+  const check = audited(createPipeline({ keys, virtualKeys, scopes }), config.onDecision, () => tier?.connected ?? null)
   return {
     check,
-    routed: config.scopes !== null,
+    routed: scopes !== null,
     async verify(headers, route) {
       return check(headers, route)
     },

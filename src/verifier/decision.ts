@@ -1,32 +1,9 @@
-import type { CacheState, CacheStatus } from '../cache/refreshing-cache.js'
-import { AuthError, type AuthErrorCode } from '../errors.js'
+import type { CacheStatus } from '../cache/refreshing-cache.js'
+import { AuthError } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { IncomingHeaders, PortkeyAuth } from '../types.js'
+import type { Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { Check } from './pipeline.js'
 import type { RequestRoute } from './verifier.js'
-
-/** One request's outcome, as `onDecision` receives it. It never holds the credential. */
-export interface Decision {
-  /** Whether the request was let through. */
-  readonly admitted: boolean
-  /** 200 when admitted, else the rejection's status. */
-  readonly status: number
-  /** The rejection's stable code, `null` when admitted. */
-  readonly code: AuthErrorCode | null
-  /** The caller's key id when admitted, else `null`. */
-  readonly keyId: string | null
-  readonly method: PortkeyAuth['method'] | null
-  /** The virtual key's slug when one was resolved. */
-  readonly virtualKey: string | null
-  readonly cache: CacheState
-  /** Whether the Redis tier was connected when the request was decided; `null` without Redis. */
-  readonly redis: boolean | null
-  /** Time spent in the verifier, in milliseconds. */
-  readonly durationMs: number
-}
-
-/** Receives every decision; what it throws is ignored. */
-export type DecisionListener = (decision: Decision) => void
 
 /**
  * Wraps a check so that `listener` hears each outcome, keeping it synchronous where it was. Without a
@@ -78,5 +55,3 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
     return result instanceof Promise ? result.then(admitted, refused) : admitted(result)
   }
 }
-
-export type { CacheState }

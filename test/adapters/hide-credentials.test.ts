@@ -1,6 +1,6 @@
 import { type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http'
 import { describe, expect, test } from 'vitest'
-import type { Decision } from '../../src/verifier/decision.js'
+import type { Decision } from '../../src/types.js'
 import type { AuthError } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { resolveOptions } from '../../src/options/resolve.js'
 import type { VerifierOptions } from '../../src/options/verifier-options.js'
-import type { RedisClientLike } from '../../src/fleet/redis.js'
+import type { RedisClientLike } from '../../src/options/verifier-options.js'
 
 const client = { isReady: false, sendCommand: async () => null } as unknown as RedisClientLike
 

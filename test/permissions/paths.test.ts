@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { AuthError } from '../../src/errors.js'
-import { compileScopes, type ScopeMap } from '../../src/permissions/route-scopes.js'
+import { compileScopes } from '../../src/permissions/route-scopes.js'
+import type { ScopeMap } from '../../src/types.js'
 import type { PortkeyAuth } from '../../src/types.js'
 
 // How compileScopes() reads request paths: any tail at a '/' matches, runs of slashes count as one, and a

@@ -2,7 +2,8 @@ import { describe, expect, test } from 'vitest'
 import { AuthError } from '../../src/errors.js'
 import { PORTKEY_SCOPES } from '../../src/permissions/portkey-scopes.js'
 import { hasPermissions, scopeGuard } from '../../src/permissions/require.js'
-import { compileScopes, type ScopeMap } from '../../src/permissions/route-scopes.js'
+import { compileScopes } from '../../src/permissions/route-scopes.js'
+import type { ScopeMap } from '../../src/types.js'
 import type { KeyType, PortkeyAuth } from '../../src/types.js'
 
 function auth(scopes: string[], keyType: KeyType = 'workspace-service'): PortkeyAuth {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
-import type { Decision } from '../../src/verifier/decision.js'
+import type { Decision } from '../../src/types.js'
 import type { AuthErrorCode } from '../../src/errors.js'
 import type { VerifierOptions } from '../../src/options/verifier-options.js'
 import type { IncomingHeaders, KeyRecord, VirtualKeyRecord } from '../../src/types.js'
