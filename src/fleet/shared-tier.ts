@@ -144,6 +144,11 @@ export class SharedTier {
     this.#redis.subscribe(this.#key('invalidate'), onMessage, () => onInvalidation({ all: true })).catch(() => {})
   }
 
+  /** Whether Redis answers a PING now. */
+  async ping(): Promise<boolean> {
+    return (await this.#tryCommand(['PING'])) === 'PONG'
+  }
+
   close(): Promise<void> {
     return this.#redis.close()
   }

@@ -50,6 +50,8 @@ export interface ResolvedJwtOptions {
   /** The accepted `aud` values; `undefined` when the check is turned off. */
   readonly audience: string[] | undefined
   readonly clockToleranceSec: number
+  /** The JWKS URL, `null` for an inline key set (for the start-up probe). */
+  readonly jwksUrl: string | null
 }
 
 /** Validates JWT options once; `null` when JWT is not configured. */
@@ -94,7 +96,7 @@ export function resolveJwtOptions(
       throw new TypeError('portkey-auth: jwt.jwks must be a JSON Web Key Set', { cause })
     }
   }
-  return { keys: requireKid(keys), algorithms, issuer, audience, clockToleranceSec }
+  return { keys: requireKid(keys), algorithms, issuer, audience, clockToleranceSec, jwksUrl: jwksUrl ?? null }
 }
 
 const CHECKS = {

@@ -13,6 +13,7 @@ import type { Outcome } from '../records.js'
 import type { PortkeyAuth, VirtualKey } from '../types.js'
 import { audited } from './decision.js'
 import { createPipeline } from './pipeline.js'
+import { probe } from './probe.js'
 import type { Verifier } from './verifier.js'
 
 /**
@@ -71,6 +72,15 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     clear,
     stats() {
       return { ...keys.stats(), virtualKeys: virtualKeys.stats(), guard: guard.stats(), redis: tier?.stats() ?? null }
+    },
+    probe() {
+      return probe({
+        controlPlaneUrl: config.lookup === undefined ? controlPlaneUrl : null,
+        clientAuth,
+        jwksUrl: config.jwt?.jwksUrl ?? null,
+        redis: tier ? () => tier.ping() : null,
+        timeoutMs: config.timeoutMs,
+      })
     },
     async close() {
       await tier?.close()

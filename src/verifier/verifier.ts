@@ -3,6 +3,7 @@ import type { SharedTierStats } from '../fleet/shared-tier.js'
 import type { GuardStats } from '../lookup/guard.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
+import type { ProbeResult } from './probe.js'
 
 /** The request line, for route-to-scope checks (the `scopes` option). */
 export interface RequestRoute {
@@ -51,6 +52,12 @@ export interface Verifier {
   clear(): void
   /** Counters of cache and look-up activity. */
   stats(): VerifierStats
+  /**
+   * Checks, before serving traffic (or from a readiness probe), that the control plane, the JWKS and
+   * Redis — those in use — can be reached and answer like themselves. Never throws; sends no credential.
+   * @example const result = await verifier.probe(); if (!result.ok) console.error(String(result))
+   */
+  probe(): Promise<ProbeResult>
   /** Closes the Redis connections the verifier opened; nothing to do without Redis. */
   close(): Promise<void>
 }
