@@ -11,6 +11,7 @@ export type { BreakerOptions, CacheOptions, RedisClientLike, RedisOptions, Verif
 export type { JwtOptions } from './options/jwt.js'
 export type { BreakerState, GuardStats } from './lookup/guard.js'
 export type { MiddlewareOptions } from './adapters/middleware-options.js'
+export type { VerifierHandle } from './adapters/dispatch.js'
 export type { RedisStats } from './fleet/redis.js'
 export type { SharedTierStats } from './fleet/shared-tier.js'
 export type { CacheStats } from './cache/refreshing-cache.js'

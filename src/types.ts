@@ -148,7 +148,23 @@ export interface Decision {
   readonly redis: boolean | null
   /** Time spent in the verifier, in milliseconds. */
   readonly durationMs: number
+  /**
+   * Why an outage (a 503) happened, in a few words: `timed out`, `connection failed (ECONNREFUSED)`,
+   * `key service answered 500`, `circuit breaker open`, `load shed: …`, a wrong control-plane URL, `JWKS
+   * unavailable (…)`; a custom look-up's error by its class only. Never a credential. `null` otherwise.
+   */
+  readonly cause: string | null
 }
 
 /** Receives every decision; what it throws is ignored. */
 export type DecisionListener = (decision: Decision) => void
+
+/**
+ * Where the verifier reports what an operator must know and no single request shows: the circuit breaker
+ * opening and closing, Redis going and coming back, a control plane that answers like no key service.
+ * Each is said once, when it happens; never a credential. `console` fits.
+ */
+export interface Logger {
+  warn(message: string): void
+  info(message: string): void
+}

@@ -1,31 +1,8 @@
 // For trying the examples out without a Portkey account: unless PORTKEY_CONTROL_PLANE_URL is set, start
-// the package's own control-plane stub on a free loopback port, seeded with demo keys, and point the
-// environment at it. In your own app you need none of this: portkeyAuth() reads the same variables.
-import { createTestIssuer, keyRecord, startControlPlaneStub, virtualKeyRecord } from 'portkey-auth/testing'
-
-export const DEMO_KEYS = {
-  'pk-demo-workspace': keyRecord({
-    id: 'key_demo_workspace',
-    name: 'demo workspace key',
-    organisation_id: 'org_demo',
-    workspace_id: 'ws_demo',
-    scopes: ['completions.write', 'logs.read'],
-    defaults: { config_id: 'pc-demo-config', metadata: { team: 'demo' } },
-    rate_limits: [{ type: 'requests', unit: 'rpm', value: 600 }],
-  }),
-  'pk-demo-readonly': keyRecord({
-    id: 'key_demo_readonly',
-    organisation_id: 'org_demo',
-    workspace_id: 'ws_demo',
-    scopes: ['logs.read'],
-  }),
-  'pk-demo-exhausted': keyRecord({ id: 'key_demo_exhausted', organisation_id: 'org_demo', status: 'exhausted' }),
-  'pk-demo-expired': keyRecord({ id: 'key_demo_expired', organisation_id: 'org_demo', expires_at: '2020-01-01T00:00:00Z' }),
-}
-
-export const DEMO_VIRTUAL_KEYS = {
-  'openai-demo': virtualKeyRecord({ slug: 'openai-demo', ai_provider_name: 'openai', workspace_id: 'ws_demo' }),
-}
+// the package's own control-plane stub on a free loopback port, seeded with its demo keys (the ones
+// `npx portkey-auth-stub` serves), and point the environment at it. In your own app you need none of
+// this: portkeyAuth() reads the same variables.
+import { createTestIssuer, demoKeys, demoVirtualKeys, startControlPlaneStub } from 'portkey-auth/testing'
 
 /**
  * Starts the local stand-in unless the environment names a real control plane. With `jwt`, it also
@@ -34,7 +11,7 @@ export const DEMO_VIRTUAL_KEYS = {
  */
 export async function useLocalControlPlane({ jwt = false } = {}) {
   if (process.env.PORTKEY_CONTROL_PLANE_URL) return { stub: null, token: null }
-  const stub = await startControlPlaneStub({ keys: DEMO_KEYS, virtualKeys: DEMO_VIRTUAL_KEYS })
+  const stub = await startControlPlaneStub({ keys: demoKeys(), virtualKeys: demoVirtualKeys() })
   process.env.PORTKEY_CONTROL_PLANE_URL = stub.url
   let token = null
   if (jwt) {
@@ -52,7 +29,7 @@ export async function useLocalControlPlane({ jwt = false } = {}) {
     })
   }
   console.log(
-    `Local control-plane stand-in on ${stub.url}; demo keys: ${Object.keys(DEMO_KEYS).join(', ')}; virtual key: openai-demo`,
+    `Local control-plane stand-in on ${stub.url}; demo keys: ${[...stub.keys.keys()].join(', ')}; virtual keys: ${[...stub.virtualKeys.keys()].join(', ')}`,
   )
   process.once('exit', () => void stub.close())
   return { stub, token }

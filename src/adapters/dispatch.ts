@@ -2,7 +2,7 @@ import { AuthError } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { scopeGuard } from '../permissions/require.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
-import type { RequestRoute } from '../verifier/verifier.js'
+import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { type HeaderViews, hideCredential } from './hide-credential.js'
 import { type MiddlewareOptions, middlewareConfig } from './middleware-options.js'
 
@@ -32,34 +32,55 @@ export interface Framework<A, B, C, R> {
 
 type OnError<A, B, C, R> = (error: AuthError, a: A, b: B, c: C) => R
 
+/** What `portkeyAuth()` carries besides being a middleware: the verifier it checks requests with. */
+export interface VerifierHandle {
+  /** The verifier this middleware uses (the one passed in, if any): `invalidate()`, `stats()`, `probe()`… */
+  readonly verifier: Verifier
+}
+
+/** Sets `middleware.verifier`, read-only, and returns the middleware typed with it. */
+export function withVerifier<M extends object>(middleware: M, verifier: Verifier): M & VerifierHandle {
+  return Object.defineProperty(middleware, 'verifier', { value: verifier, enumerable: true }) as M & VerifierHandle
+}
+
 // Where portkeyAuth() leaves the app's onError, so that requirePermissions() after it answers the same way.
 const ON_ERROR = Symbol('portkey-auth.onError')
 
 /**
- * The body of every adapter's `portkeyAuth()`: check the request, then admit (attach, go on) or refuse
- * (`onError`, else the default answer), synchronously for a cached credential. With `hideCredentials`
- * the credential leaves the request on either outcome.
+ * The body of every adapter's `portkeyAuth()`: pass a public route on unchecked, else check the request,
+ * then admit (attach, go on) or refuse (`onError`, else the default answer), synchronously for a cached
+ * credential. With `hideCredentials` the credential leaves the request on every outcome.
  */
 export function createDispatch<A extends object, B, C, R>(
   options: MiddlewareOptions<OnError<A, B, C, R>> | MiddlewareOptions['verifier'],
   framework: Framework<A, B, C, R>,
-): (a: A, b: B, c: C) => MaybePromise<R> {
-  const { verifier, hideCredentials, onError } = middlewareConfig(options)
+): ((a: A, b: B, c: C) => MaybePromise<R>) & VerifierHandle {
+  const { verifier, hideCredentials, onError, isPublic } = middlewareConfig(options)
   const answer = onError ?? framework.send
-  const admit = (auth: PortkeyAuth, a: A, b: B, c: C): R => {
-    framework.attach(a, auth)
+  // A public route goes on as an admitted request does, minus the context.
+  const pass = (a: A, b: B, c: C): R => {
     if (onError !== undefined) (a as Record<symbol, unknown>)[ON_ERROR] = onError
     if (hideCredentials) hideCredential(framework.request(a))
     return framework.next(a, b, c)
+  }
+  const admit = (auth: PortkeyAuth, a: A, b: B, c: C): R => {
+    framework.attach(a, auth)
+    return pass(a, b, c)
   }
   const refuse = (error: unknown, a: A, b: B, c: C): R => {
     if (hideCredentials) hideCredential(framework.request(a))
     return error instanceof AuthError ? answer(error, a, b, c) : framework.fail(error, a, b, c)
   }
-  return function dispatch(a, b, c) {
+  return withVerifier(function dispatch(a: A, b: B, c: C): MaybePromise<R> {
+    // Computed only with publicRoutes (then shared with the scope map): without, this costs one comparison.
+    let route: RequestRoute | undefined
+    if (isPublic !== null) {
+      route = framework.route(a)
+      if (isPublic(route)) return pass(a, b, c)
+    }
     let result: MaybePromise<PortkeyAuth>
     try {
-      result = verifier.check(framework.headers(a), verifier.routed ? framework.route(a) : undefined)
+      result = verifier.check(framework.headers(a), verifier.routed ? (route ?? framework.route(a)) : undefined)
     } catch (error) {
       return refuse(error, a, b, c)
     }
@@ -68,7 +89,7 @@ export function createDispatch<A extends object, B, C, R>(
       (auth) => admit(auth, a, b, c),
       (error: unknown) => refuse(error, a, b, c),
     )
-  }
+  }, verifier)
 }
 
 /**

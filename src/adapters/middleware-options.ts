@@ -1,5 +1,6 @@
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { createVerifier, type Verifier } from '../verifier/create-verifier.js'
+import { compilePublicRoutes, type PublicRouteTest } from './public-routes.js'
 
 /** What both adapters accept: verifier options (or a verifier to share), and how to treat the request. */
 export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
@@ -11,6 +12,17 @@ export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
    * @default false
    */
   hideCredentials?: boolean
+  /**
+   * Routes that go on with no credential check, no look-up and no context (`req.portkey` absent): a path
+   * such as `'/health'`, the same for one method (`'GET /health'`, which covers `HEAD` too), or every path
+   * under a prefix (`'/docs/*'`: `/docs/` and below, not `/docs`). Matched against the path routers route on
+   * (under a mount, the full path), exactly: case-sensitive, no trailing slash, nothing decoded; the query
+   * string does not matter. A path with dot segments, backslashes or encoded slashes or letters is never
+   * public. Everything that does not match is authenticated. A malformed entry is a `TypeError` here.
+   * @default [] (every request is authenticated)
+   * @example portkeyAuth({ publicRoutes: ['GET /health', '/docs/*'] })
+   */
+  publicRoutes?: readonly string[]
   /** Takes over the response to a rejected request. @default writes the status, headers and JSON body */
   onError?: OnError
 }
@@ -20,6 +32,8 @@ export interface MiddlewareConfig<OnError> {
   readonly verifier: Verifier
   readonly hideCredentials: boolean
   readonly onError: OnError | undefined
+  /** The `publicRoutes` test; `null` when there are none. */
+  readonly isPublic: PublicRouteTest | null
 }
 
 const isVerifier = (value: unknown): value is Verifier =>
@@ -33,16 +47,17 @@ const isVerifier = (value: unknown): value is Verifier =>
  * options and the environment) and its own settings.
  */
 export function middlewareConfig<OnError>(options: MiddlewareOptions<OnError> | Verifier | undefined): MiddlewareConfig<OnError> {
-  if (isVerifier(options)) return { verifier: options, hideCredentials: false, onError: undefined }
-  const { verifier, hideCredentials = false, onError, ...verifierOptions } = options ?? {}
+  if (isVerifier(options)) return { verifier: options, hideCredentials: false, onError: undefined, isPublic: null }
+  const { verifier, hideCredentials = false, onError, publicRoutes, ...verifierOptions } = options ?? {}
   if (typeof hideCredentials !== 'boolean') throw new TypeError('portkey-auth: hideCredentials must be a boolean')
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('portkey-auth: onError must be a function')
-  if (verifier === undefined) return { verifier: createVerifier(verifierOptions), hideCredentials, onError }
+  const isPublic = compilePublicRoutes(publicRoutes)
+  if (verifier === undefined) return { verifier: createVerifier(verifierOptions), hideCredentials, onError, isPublic }
   if (!isVerifier(verifier)) throw new TypeError('portkey-auth: verifier must come from createVerifier()')
   const extra = Object.entries(verifierOptions).filter(([, value]) => value !== undefined)
   if (extra.length > 0) {
     const names = extra.map(([name]) => name).join(', ')
     throw new TypeError(`portkey-auth: pass ${names} to createVerifier(), not beside a verifier`)
   }
-  return { verifier, hideCredentials, onError }
+  return { verifier, hideCredentials, onError, isPublic }
 }

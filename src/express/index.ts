@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { createDispatch, createPermissionCheck, type Framework } from '../adapters/dispatch.js'
+import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
+import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
@@ -8,8 +9,11 @@ import type { Verifier } from '../verifier/verifier.js'
 declare global {
   namespace Express {
     interface Request {
-      /** The caller's Portkey context, set by `portkeyAuth()`; absent on routes it does not guard. */
-      portkey: PortkeyAuth
+      /**
+       * The caller's Portkey context, set by `portkeyAuth()`; absent on routes it does not guard (and on its
+       * `publicRoutes`). `portkeyOf(req)` reads it as `PortkeyAuth`, or throws if it is absent.
+       */
+      portkey?: PortkeyAuth
     }
   }
 }
@@ -32,29 +36,35 @@ const EXPRESS: Framework<Request, Response, NextFunction, void> = {
   attach: (req, auth) => {
     req.portkey = auth
   },
-  attached: (req) => req.portkey as PortkeyAuth | undefined,
+  attached: (req) => req.portkey,
   next: (_req, _res, next) => next(),
   send: (error, _req, res) => void res.status(error.status).set(error.headers).json(errorBody(error)),
   fail: (error, _req, _res, next) => next(error),
 }
 
+/** What `portkeyAuth()` returns: an Express middleware, and `verifier`, the verifier it checks requests with. */
+export type PortkeyAuthHandler = RequestHandler & VerifierHandle
+
 /**
  * Express middleware: admits requests with a valid Portkey credential and sets `req.portkey`;
- * answers the others with the error's status and JSON body.
+ * answers the others with the error's status and JSON body. `auth.verifier` is the verifier it uses.
  *
  * @example
  * ```ts
- * app.use(portkeyAuth())
- * app.post('/v1/chat/completions', (req, res) => res.json({ workspace: req.portkey.workspaceId }))
+ * const auth = portkeyAuth()
+ * app.use(auth)
+ * app.post('/v1/chat/completions', (req, res) => res.json({ workspace: portkeyOf(req).workspaceId }))
+ * await auth.verifier.invalidate(revokedKey)
  * ```
  */
-export function portkeyAuth(options?: ExpressAuthOptions | Verifier): RequestHandler {
+export function portkeyAuth(options?: ExpressAuthOptions | Verifier): PortkeyAuthHandler {
   const dispatch = createDispatch(options, EXPRESS)
-  return function portkeyAuth(req, res, next) {
+  const portkeyAuth: RequestHandler = function portkeyAuth(req, res, next) {
     const done = dispatch(req, res, next)
     // An onError that throws (the Koa habit) reaches the app's error handler instead of hanging the request.
     if (done instanceof Promise) done.catch(next)
   }
+  return withVerifier(portkeyAuth, dispatch.verifier)
 }
 
 /**
@@ -71,4 +81,15 @@ export function requirePermissions(...scopes: string[]): RequestHandler {
   }
 }
 
-export type { PortkeyAuth, Verifier }
+/**
+ * The caller's context on a route behind `portkeyAuth()`: `req.portkey`, typed as present. Where it is absent
+ * (a route the middleware does not guard, one of its `publicRoutes`) it throws the 500 `auth_misconfigured`
+ * `AuthError` to your error handler, as `requirePermissions()` answers there, rather than serve the request.
+ *
+ * @example app.get('/v1/models', (req, res) => res.json(listModels(portkeyOf(req).workspaceId)))
+ */
+export function portkeyOf(req: { readonly portkey?: PortkeyAuth | undefined }): PortkeyAuth {
+  return contextOrThrow(req.portkey)
+}
+
+export type { PortkeyAuth, Verifier, VerifierHandle }

@@ -1,5 +1,6 @@
 import { RedisUnavailable } from '../errors.js'
 import type { RedisClientLike } from '../options/verifier-options.js'
+import type { Logger } from '../types.js'
 
 /** Health counters of the Redis tier, part of `verifier.stats()`. */
 export interface RedisStats {
@@ -28,8 +29,11 @@ export class RedisConnection {
   readonly ready: Promise<void>
 
   /** Opens the connection the `redis` option names: the given client, or one made from a URL. */
-  constructor(options: { client?: RedisClientLike; url?: string }, timeoutMs: number) {
+  readonly #logger: Logger
+
+  constructor(options: { client?: RedisClientLike; url?: string }, timeoutMs: number, logger: Logger) {
     this.#timeoutMs = timeoutMs
+    this.#logger = logger
     this.#client = options.client
     this.ready = options.client ? Promise.resolve() : this.#create(options.url!)
   }
@@ -72,15 +76,23 @@ export class RedisConnection {
     const subscriber = this.#client!.duplicate()
     this.#subscriber = subscriber
     let lost = false
+    const lose = () => {
+      if (lost) return
+      lost = true
+      this.#logger.warn(
+        'portkey-auth: lost the Redis connection; going on without Redis (each instance asks the control plane itself)',
+      )
+    }
     subscriber.on('error', () => {
       this.counts.errors++
-      lost = true
+      lose()
     })
-    subscriber.on('end', () => (lost = true))
+    subscriber.on('end', lose)
     subscriber.on('ready', () => {
       if (!lost) return
       lost = false
       this.counts.reconnects++
+      this.#logger.info('portkey-auth: Redis is back; local caches cleared, since revocations may have been missed meanwhile')
       onReconnect()
     })
     await subscriber.connect()

@@ -1,11 +1,16 @@
 import type { Middleware, Next, ParameterizedContext } from 'koa'
-import { createDispatch, createPermissionCheck, type Framework } from '../adapters/dispatch.js'
+import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
+import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 
-/** The Koa state `portkeyAuth()` adds: `ctx.state.portkey`. */
+/**
+ * The Koa state `portkeyAuth()` adds: `ctx.state.portkey`. Opt-in: type a handler `Middleware<PortkeyState>`
+ * (or use it after `app.use(portkeyAuth())`) only where `portkeyAuth()` runs before it; elsewhere read the
+ * context with `portkeyOf(ctx)`, which throws when it is absent.
+ */
 export interface PortkeyState {
   /** The caller's Portkey context. */
   portkey: PortkeyAuth
@@ -42,22 +47,28 @@ const KOA: Framework<Context, Next, undefined, unknown> = {
   },
 }
 
+/** What `portkeyAuth()` returns: a Koa middleware, and `verifier`, the verifier it checks requests with. */
+export type PortkeyAuthMiddleware = Middleware<PortkeyState> & VerifierHandle
+
 /**
  * Koa middleware: admits requests with a valid Portkey credential and sets `ctx.state.portkey`;
- * answers the others with the error's status and JSON body.
+ * answers the others with the error's status and JSON body. `auth.verifier` is the verifier it uses.
  *
  * @example
  * ```ts
- * const app = new Koa().use(portkeyAuth())
+ * const auth = portkeyAuth()
+ * const app = new Koa().use(auth)
  * app.use((ctx) => { ctx.body = { workspace: ctx.state.portkey.workspaceId } })
+ * await auth.verifier.invalidate(revokedKey)
  * ```
  */
-export function portkeyAuth(options?: KoaAuthOptions | Verifier): Middleware<PortkeyState> {
+export function portkeyAuth(options?: KoaAuthOptions | Verifier): PortkeyAuthMiddleware {
   const dispatch = createDispatch(options as MiddlewareOptions<Framework<Context, Next, undefined, unknown>['send']>, KOA)
   // Not async: a cached credential goes on to next() in this tick, with no promise of its own.
-  return function portkeyAuth(ctx, next) {
+  const portkeyAuth: Middleware<PortkeyState> = function portkeyAuth(ctx, next) {
     return dispatch(ctx, next, undefined)
   }
+  return withVerifier(portkeyAuth, dispatch.verifier)
 }
 
 /**
@@ -95,4 +106,15 @@ function route(ctx: Context): RequestRoute {
   return { method: ctx.method, path: typeof path === 'string' ? path : '' }
 }
 
-export type { PortkeyAuth, Verifier }
+/**
+ * The caller's context on a route behind `portkeyAuth()`: `ctx.state.portkey`, typed as present, from any Koa
+ * context. Where it is absent (a route the middleware does not guard, one of its `publicRoutes`) it throws the
+ * 500 `auth_misconfigured` `AuthError` to Koa's error handling, as `requirePermissions()` answers there.
+ *
+ * @example router.get('/v1/models', (ctx) => { ctx.body = listModels(portkeyOf(ctx).workspaceId) })
+ */
+export function portkeyOf(ctx: { readonly state: object }): PortkeyAuth {
+  return contextOrThrow((ctx.state as Partial<PortkeyState>).portkey)
+}
+
+export type { PortkeyAuth, Verifier, VerifierHandle }

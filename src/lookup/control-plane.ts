@@ -1,4 +1,5 @@
-import { ControlPlaneError } from '../errors.js'
+import { ControlPlaneError, ControlPlaneMisconfigured } from '../errors.js'
+import { LIMITS } from '../options/defaults.js'
 import type { KeyLookup, KeyRecord, VirtualKeyLookup, VirtualKeyRecord } from '../types.js'
 
 /** Path of the key-details call on Portkey's control plane. */
@@ -12,17 +13,18 @@ export const VIRTUAL_KEYS_PATH = '/v2/virtual-keys/'
  * answer is refused unread when its content-length says so, and cut off once past the cap when it
  * streams without one. Either is an outage (503), never a record.
  */
-export const MAX_CONTROL_PLANE_BODY_BYTES = 1024 * 1024
+export const MAX_CONTROL_PLANE_BODY_BYTES = LIMITS.controlPlaneBodyBytes
 
 /**
  * The default key look-up: `GET {baseUrl}/v2/api-keys/self/details` with the key in `x-portkey-api-key`.
- * 200 gives the record (at top level or under `data`); 401, 403 and 404 mean an unknown key (`null`);
+ * 200 gives the record (at top level or under `data`); 401 and 403 mean an unknown key (`null`); a 404
+ * (the key service has that path) or an HTML page means a wrong URL (`ControlPlaneMisconfigured`);
  * anything else throws, and the verifier answers 503.
  */
 export function controlPlaneLookup(baseUrl: string, clientAuth: string | undefined): KeyLookup {
   const url = baseUrl + KEY_DETAILS_PATH
   return function controlPlaneLookup(apiKey, { signal }) {
-    return getRecord<KeyRecord>(url, apiKey, clientAuth, signal)
+    return getRecord<KeyRecord>(url, apiKey, clientAuth, signal, [401, 403])
   }
 }
 
@@ -32,7 +34,13 @@ export function controlPlaneLookup(baseUrl: string, clientAuth: string | undefin
  */
 export function controlPlaneVirtualKeyLookup(baseUrl: string, clientAuth: string | undefined): VirtualKeyLookup {
   return function controlPlaneVirtualKeyLookup(slug, { credential, signal }) {
-    return getRecord<VirtualKeyRecord>(baseUrl + VIRTUAL_KEYS_PATH + encodeURIComponent(slug), credential, clientAuth, signal)
+    return getRecord<VirtualKeyRecord>(
+      baseUrl + VIRTUAL_KEYS_PATH + encodeURIComponent(slug),
+      credential,
+      clientAuth,
+      signal,
+      [401, 403, 404],
+    )
   }
 }
 
@@ -41,11 +49,19 @@ async function getRecord<T>(
   credential: string,
   clientAuth: string | undefined,
   signal: AbortSignal,
+  unknown: readonly number[],
 ): Promise<T | null> {
   const headers: Record<string, string> = { 'x-portkey-api-key': credential, accept: 'application/json' }
   if (clientAuth !== undefined) headers.authorization = clientAuth
   const response = await fetch(url, { headers, signal, redirect: 'error' })
-  if (response.status === 401 || response.status === 403 || response.status === 404) {
+  const misfit = notTheKeyService(response, unknown)
+  if (misfit !== null) {
+    await response.body?.cancel()
+    throw new ControlPlaneMisconfigured(
+      `${new URL(url).origin} answered ${misfit} on ${new URL(url).pathname}: it is no Portkey key service there; is controlPlaneUrl its base URL?`,
+    )
+  }
+  if (unknown.includes(response.status)) {
     await response.body?.cancel()
     return null
   }
@@ -65,6 +81,13 @@ async function getRecord<T>(
   // shape is checked by the verifier, which checks a custom lookup's answers the same way.
   if (record === null || typeof record !== 'object') throw new ControlPlaneError('key service answered 200 with no record')
   return record as T
+}
+
+/** What about an answer says it cannot come from the key service (an HTML page, a 404 where the path exists), or `null`. */
+function notTheKeyService(response: Response, unknown: readonly number[]): string | null {
+  if (/^text\/html\b/i.test(response.headers.get('content-type') ?? '')) return `${response.status} with an HTML page`
+  if (response.status === 404 && !unknown.includes(404)) return '404'
+  return null
 }
 
 /** The body as text, read only up to `MAX_CONTROL_PLANE_BODY_BYTES`: parsing a huge answer would block the event loop. */

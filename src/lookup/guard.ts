@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { authUnavailable } from '../errors.js'
+import { authUnavailable, ControlPlaneError, ControlPlaneMisconfigured, outageCause } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
+import type { Logger } from '../types.js'
 
 /** State of the breaker in front of the key service. */
 export type BreakerState = 'closed' | 'open' | 'half-open'
@@ -21,6 +22,7 @@ export interface GuardConfig {
   readonly maxPendingLookups: number
   readonly failureThreshold: number
   readonly cooldownMs: number
+  readonly logger: Logger
 }
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
@@ -45,6 +47,8 @@ export class LookupGuard {
   #failures = 0
   #openUntil = 0
   #probing = false
+  /** Whether a wrong control-plane URL was reported since the last answer that worked: said once, not per request. */
+  #misconfigurationLogged = false
   readonly #counts = { shed: 0, shortCircuited: 0, retries: 0 }
 
   constructor(config: GuardConfig) {
@@ -65,25 +69,51 @@ export class LookupGuard {
     const state = this.state
     if (state === 'open' || (state === 'half-open' && this.#probing)) {
       this.#counts.shortCircuited++
-      throw authUnavailable(Math.max(1, Math.ceil((this.#openUntil - Date.now()) / 1000)))
+      throw authUnavailable(
+        Math.max(1, Math.ceil((this.#openUntil - Date.now()) / 1000)),
+        new ControlPlaneError('circuit breaker open'),
+      )
     }
     if (this.#pending >= this.#config.maxPendingLookups) {
       this.#counts.shed++
-      throw authUnavailable(1)
+      throw authUnavailable(1, new ControlPlaneError('load shed: maxPendingLookups look-ups under way'))
     }
     const probe = state === 'half-open'
     if (probe) this.#probing = true
     this.#pending++
     try {
       const result = await this.#attempt(lookup)
-      this.#failures = 0
+      this.#succeeded()
       return result
     } catch (cause) {
-      if (++this.#failures >= this.#config.failureThreshold) this.#openUntil = Date.now() + this.#config.cooldownMs
+      this.#failed(cause)
       throw authUnavailable(1, cause)
     } finally {
       this.#pending--
       if (probe) this.#probing = false
+    }
+  }
+
+  #succeeded(): void {
+    if (this.#failures >= this.#config.failureThreshold)
+      this.#config.logger.info('portkey-auth: the control plane answers again: circuit breaker closed')
+    this.#failures = 0
+    this.#misconfigurationLogged = false
+  }
+
+  #failed(cause: unknown): void {
+    const { failureThreshold, cooldownMs, logger } = this.#config
+    if (cause instanceof ControlPlaneMisconfigured && !this.#misconfigurationLogged) {
+      this.#misconfigurationLogged = true
+      logger.warn(`portkey-auth: ${cause.message} Every look-up fails with 503 until it is fixed.`)
+    }
+    if (++this.#failures < failureThreshold) return
+    this.#openUntil = Date.now() + cooldownMs
+    if (this.#failures === failureThreshold) {
+      logger.warn(
+        `portkey-auth: circuit breaker open: ${failureThreshold} control-plane look-ups failed in a row (last: ${outageCause(cause)}); ` +
+          `misses are answered 503 for ${cooldownMs} ms, cached keys are still served`,
+      )
     }
   }
 

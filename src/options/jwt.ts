@@ -1,6 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
 import { DEFAULTS, LIMITS } from './defaults.js'
-import { httpUrl, numberIn } from './validate.js'
+import { httpUrl, knownNames, named, numberIn } from './validate.js'
 
 /**
  * JWT settings; giving `jwksUrl` or `jwks` turns JWT credentials on. `issuer` and `audience` are then
@@ -54,12 +54,24 @@ export interface ResolvedJwtOptions {
   readonly jwksUrl: string | null
 }
 
+const JWT_NAMES = [
+  'jwksUrl',
+  'jwks',
+  'algorithms',
+  'issuer',
+  'audience',
+  'clockToleranceSec',
+] as const satisfies readonly (keyof JwtOptions)[]
+
 /** Validates JWT options once; `null` when JWT is not configured. */
 export function resolveJwtOptions(
   options: JwtOptions | undefined,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
 ): ResolvedJwtOptions | null {
+  if (options != null) knownNames('jwt', options, JWT_NAMES)
+  const fromEnv =
+    options?.jwksUrl === undefined && options?.jwks === undefined && env.PORTKEY_JWKS_URL ? 'PORTKEY_JWKS_URL' : undefined
   const jwksUrl = options?.jwksUrl ?? (options?.jwks === undefined ? env.PORTKEY_JWKS_URL || undefined : undefined)
   if (jwksUrl === undefined && options?.jwks === undefined) {
     // Asking for JWT (even with `jwt: {}`) and giving it no keys is a mistake, not a way to turn it off.
@@ -88,7 +100,7 @@ export function resolveJwtOptions(
   if (issuer === MISSING || audience === MISSING) throw new TypeError(missingChecks({ issuer, audience }))
   let keys: JWTVerifyGetKey
   if (jwksUrl !== undefined) {
-    keys = createRemoteJWKSet(httpUrl('jwt.jwksUrl', jwksUrl), { timeoutDuration: timeoutMs })
+    keys = createRemoteJWKSet(httpUrl(named('jwt.jwksUrl', fromEnv), jwksUrl), { timeoutDuration: timeoutMs })
   } else {
     try {
       keys = createLocalJWKSet(options!.jwks!)

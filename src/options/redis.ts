@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import type { ResolvedJwtOptions } from './jwt.js'
-import { integer } from './validate.js'
+import { integer, knownNames } from './validate.js'
 import type { RedisClientLike, RedisOptions, VerifierOptions } from './verifier-options.js'
 
 /** Redis settings after defaults and validation. */
@@ -27,6 +27,8 @@ export interface AnswerValidity {
   readonly jwtSource: unknown
 }
 
+const REDIS_NAMES = ['client', 'url', 'prefix', 'timeoutMs'] as const satisfies readonly (keyof RedisOptions)[]
+
 const isClient = (value: unknown): value is RedisClientLike =>
   typeof value === 'object' && value !== null && typeof (value as RedisClientLike).sendCommand === 'function'
 
@@ -38,6 +40,7 @@ export function resolveRedis(options: VerifierOptions, validity: AnswerValidity)
   if (typeof long !== 'object' || long === null || (long.client === undefined) === (long.url === undefined)) {
     throw new TypeError('portkey-auth: redis must be a node-redis client, a redis:// URL, or { client } or { url }')
   }
+  knownNames('redis', long, REDIS_NAMES)
   if (long.client !== undefined && !isClient(long.client))
     throw new TypeError('portkey-auth: redis.client must be a node-redis client')
   if (long.url !== undefined) checkUrl(long.url)

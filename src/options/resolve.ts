@@ -1,8 +1,8 @@
-import type { DecisionListener, KeyLookup, ScopeMap, VirtualKeyLookup } from '../types.js'
+import type { DecisionListener, KeyLookup, Logger, ScopeMap, VirtualKeyLookup } from '../types.js'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import { type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import { type ResolvedRedisOptions, resolveRedis } from './redis.js'
-import { httpUrl, integer } from './validate.js'
+import { describe, httpUrl, integer, knownNames, named } from './validate.js'
 import type { BreakerOptions, CacheOptions, VerifierOptions } from './verifier-options.js'
 
 /** Options after defaults and validation. */
@@ -20,10 +20,39 @@ export interface ResolvedOptions {
   readonly cache: Readonly<Required<CacheOptions>>
   readonly jwt: ResolvedJwtOptions | null
   readonly redis: ResolvedRedisOptions | null
+  readonly logger: Logger
 }
 
 /** The control plane used when neither the options nor the environment name one. */
 export const DEFAULT_CONTROL_PLANE_URL = DEFAULTS.controlPlaneUrl
+
+// Every option name, checked against VerifierOptions by the type below: a name added there must be added here.
+const OPTION_NAMES = [
+  'controlPlaneUrl',
+  'clientAuth',
+  'lookup',
+  'lookupVirtualKey',
+  'scopes',
+  'timeoutMs',
+  'maxPendingLookups',
+  'breaker',
+  'onDecision',
+  'cache',
+  'jwt',
+  'redis',
+  'logger',
+] as const satisfies readonly (keyof VerifierOptions)[]
+const allListed: Exclude<keyof VerifierOptions, (typeof OPTION_NAMES)[number]> extends never ? true : never = true
+void allListed
+const CACHE_NAMES = ['max', 'ttlMs', 'staleMs', 'negativeTtlMs'] as const satisfies readonly (keyof CacheOptions)[]
+const BREAKER_NAMES = ['failureThreshold', 'cooldownMs'] as const satisfies readonly (keyof BreakerOptions)[]
+/** Options of the middleware, which createVerifier() does not take. */
+const MIDDLEWARE_ONLY = {
+  verifier: 'portkeyAuth()',
+  hideCredentials: 'portkeyAuth()',
+  onError: 'portkeyAuth()',
+  publicRoutes: 'portkeyAuth()',
+}
 
 /**
  * Applies defaults (the environment, then built-in values) and validates. Misconfiguration is a
@@ -31,10 +60,10 @@ export const DEFAULT_CONTROL_PLANE_URL = DEFAULTS.controlPlaneUrl
  */
 export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('portkey-auth: options must be an object')
+  knownNames('', options, OPTION_NAMES, MIDDLEWARE_ONLY)
   checkShapes(options)
   const clientAuth = resolveClientAuth(options.clientAuth || env.PORTKEY_CLIENT_AUTH || undefined)
-  const controlPlaneUrl = options.controlPlaneUrl ?? (env.PORTKEY_CONTROL_PLANE_URL || DEFAULTS.controlPlaneUrl)
-  const resolvedUrl = httpUrl('controlPlaneUrl', controlPlaneUrl).href.replace(/\/+$/, '')
+  const resolvedUrl = resolveControlPlaneUrl(options.controlPlaneUrl, env.PORTKEY_CONTROL_PLANE_URL)
   const timeoutMs = integer('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1, LIMITS.timeoutMs)
   const jwt = resolveJwtOptions(options.jwt, env, timeoutMs)
   const breaker = options.breaker ?? {}
@@ -53,6 +82,7 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
     onDecision: options.onDecision,
     cache: resolveCache(options.cache ?? {}),
     jwt,
+    logger: resolveLogger(options.logger),
     redis: resolveRedis(options, {
       controlPlaneUrl: resolvedUrl,
       jwt,
@@ -71,8 +101,11 @@ function checkShapes(options: VerifierOptions): void {
     const value = options[name]
     // A null cache counts as unset, like undefined (as it always has); a null jwt or breaker is a mistake.
     if (value === undefined || (value === null && name === 'cache')) continue
-    if (typeof value !== 'object' || value === null) throw new TypeError(`portkey-auth: ${name} must be an object`)
+    if (typeof value !== 'object' || value === null)
+      throw new TypeError(`portkey-auth: ${name} must be an object, got ${describe(value)}`)
   }
+  if (options.cache != null) knownNames('cache', options.cache, CACHE_NAMES)
+  if (options.breaker != null) knownNames('breaker', options.breaker, BREAKER_NAMES)
   if (
     options.scopes !== undefined &&
     options.scopes !== 'portkey' &&
@@ -89,6 +122,38 @@ function resolveClientAuth(clientAuth: unknown): string | undefined {
     throw new TypeError('portkey-auth: clientAuth must be a string of printable Latin-1 characters')
   }
   return clientAuth
+}
+
+/**
+ * The control plane's base URL: the option, else env, else Portkey's. A path ending in `/v1` or `/v2` (or
+ * naming the key-details call) cannot be right: every key would look unknown, so it is refused here.
+ */
+function resolveControlPlaneUrl(option: string | undefined, fromEnv: string | undefined): string {
+  const env = option == null && fromEnv ? 'PORTKEY_CONTROL_PLANE_URL' : undefined
+  const name = named('controlPlaneUrl', env)
+  const url = httpUrl(name, option ?? (fromEnv || DEFAULTS.controlPlaneUrl))
+  const base = url.href.replace(/\/+$/, '')
+  if (/\/v[12](?:\/|$)|\/api-keys(?:\/|$)/i.test(url.pathname)) {
+    const suggestion =
+      base.slice(0, base.length - url.pathname.replace(/\/+$/, '').length) +
+      url.pathname.replace(/\/(?:v[12]|api-keys)(?:\/.*)?$/i, '')
+    throw new TypeError(
+      `portkey-auth: ${name} must be the control plane's base URL, without /v1, /v2 or an API path (the package adds ` +
+        `/v2/api-keys/self/details itself), got ${JSON.stringify(url.href)}; did you mean ${JSON.stringify(suggestion.replace(/\/+$/, ''))}?`,
+    )
+  }
+  return base
+}
+
+/** `console` by default; `false` for silence; else an object with `warn` and `info`. */
+function resolveLogger(logger: unknown): Logger {
+  if (logger === undefined || logger === null) return console
+  if (logger === false) return { warn() {}, info() {} }
+  const candidate = logger as Partial<Logger>
+  if (typeof candidate.warn !== 'function' || typeof candidate.info !== 'function') {
+    throw new TypeError(`portkey-auth: logger must be false or have warn() and info() (console does), got ${describe(logger)}`)
+  }
+  return candidate as Logger
 }
 
 function resolveCache(cache: CacheOptions): Readonly<Required<CacheOptions>> {

@@ -1,9 +1,20 @@
-/** Option checks shared by every factory: each throws a `TypeError` that names the option. */
+/** Option checks shared by every factory: each throws a `TypeError` that names the option and where its value came from. */
+
+/** `"2000" (a string)`, `2000`, `null`, `[…] (an array)`: a value as a message shows it, with its type when that is the mistake. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `${JSON.stringify(value)} (a string)`
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
+}
+
+/** `timeoutMs`, or `controlPlaneUrl (from env PORTKEY_CONTROL_PLANE_URL)` when the environment gave it. */
+export const named = (name: string, env?: string) => (env === undefined ? name : `${name} (from env ${env})`)
 
 /** An integer within `[min, max]`. */
 export function integer(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`portkey-auth: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`)
+    throw new TypeError(`portkey-auth: ${name} must be an integer from ${min} to ${max}, got ${describe(value)}`)
   }
   return value
 }
@@ -11,7 +22,7 @@ export function integer(name: string, value: unknown, min: number, max = Number.
 /** A finite number within `[min, max]`; fractions allowed. */
 export function numberIn(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new TypeError(`portkey-auth: ${name} must be a number from ${min} to ${max}, got ${String(value)}`)
+    throw new TypeError(`portkey-auth: ${name} must be a number from ${min} to ${max}, got ${describe(value)}`)
   }
   return value
 }
@@ -25,7 +36,55 @@ export function httpUrl(name: string, value: unknown): URL {
     // reported below
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
-    throw new TypeError(`portkey-auth: ${name} must be an http(s) URL without query or fragment, got ${JSON.stringify(value)}`)
+    const got = typeof value === 'string' ? JSON.stringify(value) : describe(value)
+    throw new TypeError(`portkey-auth: ${name} must be an http(s) URL without query or fragment, got ${got}`)
   }
   return url
+}
+
+/**
+ * Refuses names `options` has and `known` lacks — in JavaScript a misspelt option (`timeoutMS`,
+ * `cache.ttl`) would otherwise be ignored and its default used — naming the closest known one.
+ * `elsewhere` names options that belong to another function, to say so.
+ */
+export function knownNames(
+  where: string,
+  options: object,
+  known: readonly string[],
+  elsewhere: Readonly<Record<string, string>> = {},
+) {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue
+    const path = where === '' ? name : `${where}.${name}`
+    if (name in elsewhere) throw new TypeError(`portkey-auth: ${path} is an option of ${elsewhere[name]}, not of this function`)
+    const guess = closest(name, known)
+    const hint =
+      guess === undefined ? `known options: ${known.join(', ')}` : `did you mean ${where === '' ? guess : `${where}.${guess}`}?`
+    throw new TypeError(`portkey-auth: unknown option ${path}: ${hint}`)
+  }
+}
+
+/** The known name nearest to `name`: the same but for case, else within a few edits, else one it starts or ends. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase()
+  let best: string | undefined
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1
+  for (const candidate of known) {
+    const distance = editDistance(lower, candidate.toLowerCase())
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance]
+  }
+  return best ?? known.find((candidate) => candidate.toLowerCase().startsWith(lower) || lower.startsWith(candidate.toLowerCase()))
+}
+
+/** Levenshtein distance, for option names (a few dozen characters at most). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
 }

@@ -1,4 +1,4 @@
-import type { DecisionListener, KeyLookup, Milliseconds, ScopeMap, VirtualKeyLookup } from '../types.js'
+import type { DecisionListener, KeyLookup, Logger, Milliseconds, ScopeMap, VirtualKeyLookup } from '../types.js'
 import type { JwtOptions } from './jwt.js'
 
 /** Cache settings. Every field is optional. */
@@ -77,6 +77,11 @@ export interface VerifierOptions {
    * @default none
    */
   redis?: RedisClientLike | string | RedisOptions
+  /**
+   * Where to report the breaker opening and closing, Redis going and coming back, and a control plane that
+   * answers like no key service (each once, when it happens); `false` for silence. @default console
+   */
+  logger?: Logger | false
 }
 
 /** Circuit-breaker settings. */

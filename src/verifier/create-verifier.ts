@@ -29,9 +29,16 @@ import type { Verifier } from './verifier.js'
 export function createVerifier(options?: VerifierOptions): Verifier {
   const config = resolveOptions(options)
   const { controlPlaneUrl, clientAuth, cache: lifetimes, redis } = config
-  const guard = new LookupGuard({ timeoutMs: config.timeoutMs, maxPendingLookups: config.maxPendingLookups, ...config.breaker })
+  const { logger } = config
+  const guard = new LookupGuard({
+    timeoutMs: config.timeoutMs,
+    maxPendingLookups: config.maxPendingLookups,
+    ...config.breaker,
+    logger,
+  })
   const tier =
-    redis && new SharedTier(new RedisConnection(redis, redis.timeoutMs), redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
+    redis &&
+    new SharedTier(new RedisConnection(redis, redis.timeoutMs, logger), redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
   const sources: Sources = { guard, lifetimes, tier }
   const keys = new RefreshingCache<Outcome<PortkeyAuth>, string>(
     lifetimes.max,

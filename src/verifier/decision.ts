@@ -1,5 +1,5 @@
 import type { CacheStatus } from '../cache/refreshing-cache.js'
-import { AuthError } from '../errors.js'
+import { AuthError, outageCause } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { Check } from './pipeline.js'
@@ -10,15 +10,16 @@ import type { RequestRoute } from './verifier.js'
  * listener the check runs bare: no clock reads, no event objects.
  */
 export function audited(check: Check, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
-  if (listener === undefined) return (headers: IncomingHeaders, route?: RequestRoute) => check(headers, route, undefined)
-  const emit = (decision: Omit<Decision, 'redis' | 'durationMs'>, started: number) => {
+  if (listener === undefined)
+    return (headers: IncomingHeaders | Headers, route?: RequestRoute) => check(headers, route, undefined)
+  const emit = (decision: Omit<Decision, 'redis' | 'durationMs' | 'cause'>, started: number, cause: string | null = null) => {
     try {
-      listener({ ...decision, redis: redisUp(), durationMs: performance.now() - started })
+      listener({ ...decision, redis: redisUp(), durationMs: performance.now() - started, cause })
     } catch {
       // An audit hook must never be the reason a request fails.
     }
   }
-  return function auditedCheck(headers: IncomingHeaders, route?: RequestRoute): MaybePromise<PortkeyAuth> {
+  return function auditedCheck(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth> {
     const started = performance.now()
     const status: CacheStatus = { cache: 'none' }
     const admitted = (auth: PortkeyAuth) => {
@@ -31,19 +32,17 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
     }
     const refused = (error: unknown): never => {
       const known = error instanceof AuthError
-      const code = known ? error.code : null
-      emit(
-        {
-          admitted: false,
-          status: known ? error.status : 500,
-          code,
-          keyId: null,
-          method: null,
-          virtualKey: null,
-          cache: status.cache,
-        },
-        started,
-      )
+      const [code, httpStatus] = known ? [error.code, error.status] : [null, 500]
+      const refusal = {
+        admitted: false,
+        status: httpStatus,
+        code,
+        keyId: null,
+        method: null,
+        virtualKey: null,
+        cache: status.cache,
+      }
+      emit(refusal, started, httpStatus === 503 ? outageCause((error as AuthError).cause) : null)
       throw error
     }
     let result: MaybePromise<PortkeyAuth>

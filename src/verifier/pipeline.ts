@@ -1,17 +1,17 @@
 import type { CacheStatus, RefreshingCache } from '../cache/refreshing-cache.js'
-import { checkCredential, fingerprint, takeCredential } from '../credential/header.js'
+import { CREDENTIAL_HEADER, checkCredential, fingerprint, takeCredential } from '../credential/header.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
 import type { VirtualKeyRequest } from '../lookup/loaders.js'
 import { andThen, type MaybePromise } from '../maybe-promise.js'
 import type { RouteScopes } from '../permissions/route-scopes.js'
 import type { Outcome } from '../records.js'
 import type { IncomingHeaders, PortkeyAuth, VirtualKey } from '../types.js'
-import { readVirtualKeySlug } from '../virtual-key/virtual-key.js'
+import { PROVIDER_HEADER, readVirtualKeySlug, VIRTUAL_KEY_HEADER } from '../virtual-key/virtual-key.js'
 import type { RequestRoute } from './verifier.js'
 
 /** One request's check: the caller's context, synchronously when everything it needs is cached. */
 export type Check = (
-  headers: IncomingHeaders,
+  headers: IncomingHeaders | Headers,
   route: RequestRoute | undefined,
   status: CacheStatus | undefined,
 ) => MaybePromise<PortkeyAuth>
@@ -72,7 +72,8 @@ export function createPipeline({ keys, virtualKeys, scopes }: PipelineParts): Ch
     return auth
   }
 
-  return function check(headers, route, status) {
+  return function check(input, route, status) {
+    const headers = input instanceof Headers ? fromWebHeaders(input) : input
     const credential = takeCredential(headers)
     const slug = readVirtualKeySlug(headers)
     const hash = fingerprint(credential)
@@ -89,4 +90,17 @@ function unexpired(outcome: Outcome<PortkeyAuth>): PortkeyAuth {
   if (outcome.value === undefined) throw outcome.reject()
   if (outcome.expiresAtMs <= Date.now()) throw outcome.value.method === 'jwt' ? invalidToken('token expired') : expiredApiKey()
   return outcome.value
+}
+
+/**
+ * The headers the pipeline reads, from a Web `Headers` (fetch, Hono, Next.js): it joins a repeated header
+ * with ', ', which the credential and slug checks refuse as they refuse Node's join.
+ */
+function fromWebHeaders(headers: Headers): IncomingHeaders {
+  const read = (name: string) => headers.get(name) ?? undefined
+  return {
+    [CREDENTIAL_HEADER]: read(CREDENTIAL_HEADER),
+    [VIRTUAL_KEY_HEADER]: read(VIRTUAL_KEY_HEADER),
+    [PROVIDER_HEADER]: read(PROVIDER_HEADER),
+  }
 }

@@ -26,16 +26,17 @@ export interface VerifierStats extends CacheStats {
 /** Checks credentials; create one with `createVerifier()` and share it between middlewares. */
 export interface Verifier {
   /**
-   * Checks the credential in `headers`, resolves the virtual key they name, applies the `scopes` option
-   * when `route` is given, and resolves to the caller's context; or rejects with `AuthError` (only that).
+   * Checks the credential in `headers` (Node's header object, or a Web `Headers`), resolves the virtual key
+   * they name, applies the `scopes` option when `route` is given, and resolves to the caller's context; or
+   * rejects with `AuthError` (only that).
    */
-  verify(headers: IncomingHeaders, route?: RequestRoute): Promise<PortkeyAuth>
+  verify(headers: IncomingHeaders | Headers, route?: RequestRoute): Promise<PortkeyAuth>
   /**
    * `verify()` without a promise where none is needed: for a cached credential it returns the context
    * (or throws `AuthError`) synchronously; otherwise it returns a promise, as `verify()` does. What the
    * adapters use, so that a cached request costs no microtask.
    */
-  check(headers: IncomingHeaders, route?: RequestRoute): MaybePromise<PortkeyAuth>
+  check(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth>
   /** Whether `check()` and `verify()` read their `route` argument (the `scopes` option); callers may skip building it. */
   readonly routed: boolean
   /**

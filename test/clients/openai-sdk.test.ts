@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import type { PortkeyAuth } from '../../src/types.js'
-import { portkeyAuth as expressAuth } from '../../src/express/index.js'
+import { portkeyAuth as expressAuth, portkeyOf } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { KEY_DETAILS_PATH, keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
 import { closeAfterTest, FRAMEWORKS, type Framework, startExpress, startKoa, useStub } from '../support/servers.js'
@@ -55,8 +55,8 @@ async function startBackend(framework: Framework, options: MiddlewareOptions) {
       ? await startExpress((app) => {
           app.use(expressAuth(options))
           app.post('/v1/chat/completions', express.json(), (req, res) => {
-            reached.push(req.portkey)
-            res.json(completion(req.body as ChatRequest, req.portkey))
+            reached.push(portkeyOf(req))
+            res.json(completion(req.body as ChatRequest, portkeyOf(req)))
           })
         })
       : await startKoa((app) => {

@@ -4,7 +4,7 @@ import { Portkey } from 'portkey-ai'
 import { APIError, InternalServerError, PermissionDeniedError } from 'portkey-ai/dist/src/error.js'
 import { describe, expect, test } from 'vitest'
 import type { PortkeyAuth } from '../../src/types.js'
-import { portkeyAuth as expressAuth } from '../../src/express/index.js'
+import { portkeyAuth as expressAuth, portkeyOf } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { type ControlPlaneStub, keyRecord, VIRTUAL_KEYS_PATH, virtualKeyRecord } from '../../src/testing/index.js'
 import { closeAfterTest, FRAMEWORKS, type Framework, startExpress, startKoa, useStub } from '../support/servers.js'
@@ -56,7 +56,7 @@ async function startGateway(framework: Framework, stub: ControlPlaneStub): Promi
           })
           app.use('/v1', expressAuth(options))
           app.post('/v1/chat/completions', express.json(), (req, res) => {
-            res.json(completion(req.portkey, req.body))
+            res.json(completion(portkeyOf(req), req.body))
           })
         })
       : await startKoa((app) => {

@@ -3,7 +3,7 @@ import { describe, expect, expectTypeOf, test } from 'vitest'
 import { AuthError } from '../../src/errors.js'
 import type { PortkeyAuth } from '../../src/types.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
-import { type ExpressAuthOptions, portkeyAuth } from '../../src/express/index.js'
+import { type ExpressAuthOptions, portkeyAuth, portkeyOf } from '../../src/express/index.js'
 import { KEY_DETAILS_PATH } from '../../src/testing/index.js'
 import { describeAdapterContract } from '../support/adapter-contract.js'
 import { closeAfterTest, LIVE, seedKeys, send, startExpress, UNKNOWN, useStub } from '../support/servers.js'
@@ -19,7 +19,7 @@ async function startApp(
   const running = await startExpress((app) => {
     app.use(portkeyAuth(options))
     app.get('/', (req, res) => {
-      reached.push(req.portkey)
+      reached.push(portkeyOf(req))
       res.send('ok')
     })
     if (errorHandler) app.use(errorHandler)
@@ -157,7 +157,7 @@ describe('express: mounting', () => {
       await startExpress((app) => {
         app.get('/health', (req, res) => res.json({ guarded: 'portkey' in req }))
         app.use('/v1', portkeyAuth({ controlPlaneUrl: stub.url }))
-        app.get('/v1/models', (req, res) => res.json({ keyId: req.portkey.keyId }))
+        app.get('/v1/models', (req, res) => res.json({ keyId: req.portkey?.keyId }))
       }),
     )
     const health = await send(`${running.url}/health`)
@@ -171,16 +171,16 @@ describe('express: mounting', () => {
 })
 
 describe('express: types', () => {
-  test('req.portkey is PortkeyAuth, and the factory returns a RequestHandler', () => {
-    expectTypeOf<Request['portkey']>().toEqualTypeOf<PortkeyAuth>()
+  test('req.portkey is PortkeyAuth or absent, portkeyOf(req) is PortkeyAuth, and the factory returns a RequestHandler', () => {
+    expectTypeOf<Request['portkey']>().toEqualTypeOf<PortkeyAuth | undefined>()
     const handler: RequestHandler = (req, res) => {
-      expectTypeOf(req.portkey).toEqualTypeOf<PortkeyAuth>()
-      expectTypeOf(req.portkey.workspaceId).toEqualTypeOf<string | null>()
-      expectTypeOf(req.portkey.expiresAt).toEqualTypeOf<Date | null>()
+      expectTypeOf(req.portkey).toEqualTypeOf<PortkeyAuth | undefined>()
+      expectTypeOf(portkeyOf(req).workspaceId).toEqualTypeOf<string | null>()
+      expectTypeOf(portkeyOf(req).expiresAt).toEqualTypeOf<Date | null>()
       res.end()
     }
     expectTypeOf(handler).toBeFunction()
-    expectTypeOf(portkeyAuth).returns.toEqualTypeOf<RequestHandler>()
+    expectTypeOf(portkeyAuth).returns.toEqualTypeOf<RequestHandler & { readonly verifier: Verifier }>()
     expectTypeOf(portkeyAuth).parameter(0).toEqualTypeOf<ExpressAuthOptions | Verifier | undefined>()
     expectTypeOf<Parameters<NonNullable<ExpressAuthOptions['onError']>>[0]>().toEqualTypeOf<AuthError>()
   })

@@ -140,7 +140,7 @@ describe('koa: onError', () => {
 
 describe('koa: types', () => {
   test('ctx.state.portkey is PortkeyAuth once portkeyAuth() is in the chain', () => {
-    expectTypeOf(portkeyAuth).returns.toEqualTypeOf<Middleware<PortkeyState>>()
+    expectTypeOf(portkeyAuth).returns.toEqualTypeOf<Middleware<PortkeyState> & { readonly verifier: Verifier }>()
     expectTypeOf(portkeyAuth).parameter(0).toEqualTypeOf<KoaAuthOptions | Verifier | undefined>()
     expectTypeOf<PortkeyState['portkey']>().toEqualTypeOf<PortkeyAuth>()
     expectTypeOf<Parameters<NonNullable<KoaAuthOptions['onError']>>[0]>().toEqualTypeOf<AuthError>()

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { ServerResponse } from 'node:http'
-import { ControlPlaneError } from '../../src/errors.js'
+import { ControlPlaneError, ControlPlaneMisconfigured } from '../../src/errors.js'
 import {
   controlPlaneLookup,
   controlPlaneVirtualKeyLookup,
@@ -80,12 +80,46 @@ describe('controlPlaneLookup', () => {
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
   })
 
-  test('a 404 (wrong path on the control plane) is null', async () => {
+  test('a 404 (wrong path on the control plane) is a misconfiguration, not an unknown key', async () => {
     // The stub answers 404 to any path but its own.
-    await expect(controlPlaneLookup(`${stub.url}/elsewhere`, undefined)(KEY, { signal: signal() })).resolves.toBeNull()
+    const lookup = controlPlaneLookup(`${stub.url}/elsewhere`, undefined)(KEY, { signal: signal() })
+    await expect(lookup).rejects.toBeInstanceOf(ControlPlaneMisconfigured)
+    await expect(lookup).rejects.toThrow(`${stub.url} answered 404 on /elsewhere/v2/api-keys/self/details`)
   })
 
-  test.each<[number]>([[401], [403], [404]])('%i from a real server is null', async (status) => {
+  test.each<[number]>([[200], [401], [404]])(
+    '%i with an HTML page is a misconfiguration, whatever the status',
+    async (status) => {
+      const server = await startRawServer((_req, res) =>
+        res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' }).end('<html>proxy</html>'),
+      )
+      try {
+        const lookup = controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })
+        await expect(lookup).rejects.toBeInstanceOf(ControlPlaneMisconfigured)
+        await expect(lookup).rejects.toThrow(`answered ${status} with an HTML page`)
+        await expect(
+          controlPlaneVirtualKeyLookup(server.url, undefined)('vk', { credential: KEY, signal: signal() }),
+        ).rejects.toBeInstanceOf(ControlPlaneMisconfigured)
+      } finally {
+        await server.close()
+      }
+    },
+  )
+
+  test('a JSON 404 on the virtual-key path is an unknown virtual key (that path answers 404 for one)', async () => {
+    const server = await startRawServer((_req, res) =>
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"status":"failure"}'),
+    )
+    try {
+      await expect(
+        controlPlaneVirtualKeyLookup(server.url, undefined)('vk', { credential: KEY, signal: signal() }),
+      ).resolves.toBeNull()
+    } finally {
+      await server.close()
+    }
+  })
+
+  test.each<[number]>([[401], [403]])('%i from a real server is null', async (status) => {
     const server = await startRawServer((_req, res) =>
       res.writeHead(status, { 'content-type': 'application/json' }).end('{"status":"failure"}'),
     )

@@ -1,12 +1,23 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import type { AuthError } from '../../src/errors.js'
+import { type AuthError, ControlPlaneMisconfigured, outageCause } from '../../src/errors.js'
 import { type GuardConfig, LookupGuard } from '../../src/lookup/guard.js'
 import { catchAuthError, deferred, expectAuthError } from '../support/core-helpers.js'
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z')
 
+const silent = { warn() {}, info() {} }
 const guardWith = (config: Partial<GuardConfig> = {}) =>
-  new LookupGuard({ timeoutMs: 1_000, maxPendingLookups: 8, failureThreshold: 3, cooldownMs: 5_000, ...config })
+  new LookupGuard({ timeoutMs: 1_000, maxPendingLookups: 8, failureThreshold: 3, cooldownMs: 5_000, logger: silent, ...config })
+
+/** A logger that keeps its lines. */
+function recordingLogger() {
+  const lines: string[] = []
+  return {
+    lines,
+    warn: (line: string) => void lines.push(`warn: ${line}`),
+    info: (line: string) => void lines.push(`info: ${line}`),
+  }
+}
 
 /** A look-up that counts its calls and answers what `answer` says for the n-th call (0-based). */
 function counted<T>(answer: (call: number, signal: AbortSignal) => Promise<T>) {
@@ -196,6 +207,61 @@ describe('circuit breaker', () => {
     }
     vi.setSystemTime(T0 + 1_000)
     await expect(guard.call(ok)).resolves.toBe('record')
+  })
+})
+
+describe('what the guard logs', () => {
+  test('the breaker opening and closing, once each, with the last cause', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(T0)
+    const logger = recordingLogger()
+    const guard = guardWith({ failureThreshold: 3, cooldownMs: 5_000, logger })
+    await failTimes(guard, 2)
+    expect(logger.lines).toEqual([])
+    await failTimes(guard, 1)
+    expect(logger.lines).toHaveLength(1)
+    expect(logger.lines[0]).toMatch(
+      /^warn: portkey-auth: circuit breaker open: 3 control-plane look-ups failed in a row \(last: .+\); misses are answered 503 for 5000 ms/,
+    )
+    // Short-circuited calls and a failed probe say nothing more.
+    for (let i = 0; i < 3; i++) await expectUnavailable(() => guard.call(ok))
+    vi.setSystemTime(T0 + 5_000)
+    await failTimes(guard, 1)
+    expect(logger.lines).toHaveLength(1)
+    vi.setSystemTime(T0 + 10_001)
+    await guard.call(ok)
+    expect(logger.lines).toEqual([logger.lines[0], 'info: portkey-auth: the control plane answers again: circuit breaker closed'])
+    await guard.call(ok)
+    expect(logger.lines).toHaveLength(2)
+  })
+
+  test('a wrong control-plane URL once, until a look-up works again', async () => {
+    const logger = recordingLogger()
+    const guard = guardWith({ failureThreshold: 100, logger })
+    const misconfigured = async () => {
+      throw new ControlPlaneMisconfigured(
+        'http://127.0.0.1:1 answered 404 on /v1/v2/api-keys/self/details: it is no Portkey key service there',
+      )
+    }
+    for (let i = 0; i < 5; i++) await expectUnavailable(() => guard.call(misconfigured))
+    expect(logger.lines).toEqual([
+      'warn: portkey-auth: http://127.0.0.1:1 answered 404 on /v1/v2/api-keys/self/details: it is no Portkey key service there Every look-up fails with 503 until it is fixed.',
+    ])
+    await guard.call(ok)
+    await expectUnavailable(() => guard.call(misconfigured))
+    expect(logger.lines).toHaveLength(2)
+  })
+
+  test('shed and short-circuited calls carry a cause that says so', async () => {
+    const guard = guardWith({ failureThreshold: 1, maxPendingLookups: 1 })
+    const hold = deferred<void>()
+    const held = guard.call(() => hold.promise)
+    expect(outageCause((await expectUnavailable(() => guard.call(ok))).cause)).toBe(
+      'load shed: maxPendingLookups look-ups under way',
+    )
+    hold.reject(new Error('down'))
+    await held.catch(() => {})
+    expect(outageCause((await expectUnavailable(() => guard.call(ok))).cause)).toBe('circuit breaker open')
   })
 })
 

@@ -143,7 +143,7 @@ const verifier = createVerifier({ cache: { ttlMs: 30_000 }, jwt: { jwksUrl: 'htt
 const app = express()
 app.use(portkeyAuth({ verifier, hideCredentials: true }))
 app.get('/v1/logs', requirePermissions('logs.read'), (req, res) => {
-  const scopes: readonly string[] = req.portkey.${scopes}
+  const scopes: readonly string[] = req.portkey?.${scopes} ?? []
   res.json({ scopes })
 })
 const koa = new Koa().use(koaAuth(verifier)).use((ctx) => {

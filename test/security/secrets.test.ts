@@ -59,7 +59,12 @@ describe('the output recorder (test/support/secrets-setup.ts)', () => {
 
 describe('src/ never writes to the console or the standard streams', () => {
   const root = join(import.meta.dirname, '../../src')
-  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'))
+  // The library reports through its `logger` option (console by default), never by writing itself; the
+  // one exception is the `portkey-auth-stub` command, whose job is to print (its demo keys are public).
+  const COMMANDS = new Set(['testing/cli.ts'])
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter(
+    (file) => file.endsWith('.ts') && !COMMANDS.has(file),
+  )
 
   test('there are source files to check', () => {
     expect(files.length).toBeGreaterThan(10)

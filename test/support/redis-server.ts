@@ -56,7 +56,7 @@ export async function startTestRedis(): Promise<TestRedis> {
       await answering(port)
     },
     async stop() {
-      if (!child || child.exitCode !== null) return
+      if (!child || child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGKILL')
       await once(child, 'exit')
     },

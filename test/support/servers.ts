@@ -7,7 +7,7 @@ import type { AuthErrorBody, AuthErrorCode } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import type { PortkeyAuth } from '../../src/types.js'
 import type { Verifier } from '../../src/verifier/create-verifier.js'
-import { portkeyAuth as expressAuth } from '../../src/express/index.js'
+import { portkeyAuth as expressAuth, portkeyOf } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { type ControlPlaneStub, type ControlPlaneStubOptions, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
 
@@ -71,7 +71,7 @@ export async function useGuardedApp(framework: Framework, guard?: MiddlewareOpti
       ? await startExpress((app) => {
           app.use(expressAuth(guard))
           app.all(WHOAMI, (req, res) => {
-            seen.push(req.portkey)
+            seen.push(portkeyOf(req))
             res.json({ portkey: req.portkey })
           })
         })

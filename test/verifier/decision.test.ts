@@ -42,8 +42,8 @@ async function decide(setup: ReturnType<typeof audited>, headers: IncomingHeader
   return setup.events.at(-1)!
 }
 
-/** Fields every event has here: a duration, and no Redis tier. */
-const anyDuration = { redis: null, durationMs: expect.any(Number) }
+/** Fields every event has here: a duration, no Redis tier, and (no outage) no cause. */
+const anyDuration = { redis: null, durationMs: expect.any(Number), cause: null }
 
 afterEach(() => {
   vi.useRealTimers()
@@ -141,6 +141,8 @@ describe('onDecision', () => {
       code: 'auth_unavailable',
       keyId: null,
       cache: 'miss',
+      // A custom look-up's error is named by its class, never quoted: its message could hold anything.
+      cause: 'look-up failed (Error)',
     })
   })
 
