@@ -75,12 +75,12 @@ export class RefreshingCache<V, A> {
 
   /**
    * The value for `key` if an entry is servable now (fresh, or stale: then one background refresh is
-   * started), else `undefined`. Synchronous: the hit path has no promise at all.
+   * started), else `undefined`. Synchronous: the hit path has no promise at all. `now` lets a caller that
+   * reads the clock anyway read it once per request.
    */
-  serve(key: string, arg: A, status?: CacheStatus): V | undefined {
+  serve(key: string, arg: A, status?: CacheStatus, now = Date.now()): V | undefined {
     const entry = this.#entries.get(key) ?? this.#negatives.get(key)
     if (entry === undefined) return undefined
-    const now = Date.now()
     if (now < entry.freshUntil) {
       this.#counts.hits++
       if (status !== undefined) status.cache = 'hit'

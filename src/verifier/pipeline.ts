@@ -34,8 +34,14 @@ export function createPipeline({ keys, virtualKeys, scopes }: PipelineParts): Ch
   // frozen objects, so requests share the combination instead of copying it.
   const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
 
-  function admit(outcome: Outcome<PortkeyAuth>, slug: string | null, credential: string, route: RequestRoute | undefined) {
-    const auth = unexpired(outcome)
+  function admit(
+    outcome: Outcome<PortkeyAuth>,
+    slug: string | null,
+    credential: string,
+    route: RequestRoute | undefined,
+    now: number,
+  ) {
+    const auth = unexpired(outcome, now)
     if (slug === null) return authorize(auth, route)
     return andThen(withVirtualKey(auth, slug, credential), authorize, route)
   }
@@ -77,18 +83,20 @@ export function createPipeline({ keys, virtualKeys, scopes }: PipelineParts): Ch
     const credential = takeCredential(headers)
     const slug = readVirtualKeySlug(headers)
     const hash = fingerprint(credential)
-    const cached = keys.serve(hash, credential, status)
-    if (cached !== undefined) return admit(cached, slug, credential, route)
+    // One clock read for the cache's deadlines and the key's expiry.
+    const now = Date.now()
+    const cached = keys.serve(hash, credential, status, now)
+    if (cached !== undefined) return admit(cached, slug, credential, route, now)
     // Only what is looked up needs its characters checked: a cached credential passed this before.
     checkCredential(credential)
-    return keys.load(hash, credential, status).then((outcome) => admit(outcome, slug, credential, route))
+    return keys.load(hash, credential, status).then((outcome) => admit(outcome, slug, credential, route, Date.now()))
   }
 }
 
 /** The context of an admitting outcome; nothing is admitted past `expires_at`, whenever it was stored. */
-function unexpired(outcome: Outcome<PortkeyAuth>): PortkeyAuth {
+function unexpired(outcome: Outcome<PortkeyAuth>, now: number): PortkeyAuth {
   if (outcome.value === undefined) throw outcome.reject()
-  if (outcome.expiresAtMs <= Date.now()) throw outcome.value.method === 'jwt' ? invalidToken('token expired') : expiredApiKey()
+  if (outcome.expiresAtMs <= now) throw outcome.value.method === 'jwt' ? invalidToken('token expired') : expiredApiKey()
   return outcome.value
 }
 

@@ -1,23 +1,13 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { type AuthError, ControlPlaneMisconfigured, outageCause } from '../../src/errors.js'
 import { type GuardConfig, LookupGuard } from '../../src/lookup/guard.js'
-import { catchAuthError, deferred, expectAuthError } from '../support/core-helpers.js'
+import { catchAuthError, deferred, expectAuthError, recordingLogger } from '../support/core-helpers.js'
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z')
 
 const silent = { warn() {}, info() {} }
 const guardWith = (config: Partial<GuardConfig> = {}) =>
   new LookupGuard({ timeoutMs: 1_000, maxPendingLookups: 8, failureThreshold: 3, cooldownMs: 5_000, logger: silent, ...config })
-
-/** A logger that keeps its lines. */
-function recordingLogger() {
-  const lines: string[] = []
-  return {
-    lines,
-    warn: (line: string) => void lines.push(`warn: ${line}`),
-    info: (line: string) => void lines.push(`info: ${line}`),
-  }
-}
 
 /** A look-up that counts its calls and answers what `answer` says for the n-th call (0-based). */
 function counted<T>(answer: (call: number, signal: AbortSignal) => Promise<T>) {

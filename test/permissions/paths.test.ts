@@ -2,26 +2,12 @@ import { describe, expect, test } from 'vitest'
 import { AuthError } from '../../src/errors.js'
 import { compileScopes } from '../../src/permissions/route-scopes.js'
 import type { ScopeMap } from '../../src/types.js'
-import type { PortkeyAuth } from '../../src/types.js'
+import { authWith } from '../support/core-helpers.js'
 
 // How compileScopes() reads request paths: any tail at a '/' matches, runs of slashes count as one, and a
 // path that routers, proxies or upstreams could read as another route is refused before any scope check.
 
-const auth = (scopes: string[]): PortkeyAuth =>
-  Object.freeze({
-    method: 'api_key',
-    keyId: 'key_1',
-    keyType: 'workspace-service',
-    organisationId: 'org_1',
-    workspaceId: 'ws_1',
-    userId: null,
-    scopes: Object.freeze([...scopes]),
-    virtualKey: null,
-    defaults: Object.freeze({ configId: null, metadata: Object.freeze({}) }),
-    rateLimits: Object.freeze([]),
-    usageLimits: null,
-    expiresAt: null,
-  })
+const auth = (scopes: string[]) => authWith(scopes)
 
 /** The code of the rejection and the scope its challenge names, or `null` when the request may go on. */
 function outcome(error: AuthError | null): string | null {

@@ -4,24 +4,10 @@ import { PORTKEY_SCOPES } from '../../src/permissions/portkey-scopes.js'
 import { hasPermissions, scopeGuard } from '../../src/permissions/require.js'
 import { compileScopes } from '../../src/permissions/route-scopes.js'
 import type { ScopeMap } from '../../src/types.js'
-import type { KeyType, PortkeyAuth } from '../../src/types.js'
+import { authWith } from '../support/core-helpers.js'
+import type { KeyType } from '../../src/types.js'
 
-function auth(scopes: string[], keyType: KeyType = 'workspace-service'): PortkeyAuth {
-  return Object.freeze({
-    method: 'api_key',
-    keyId: 'key_1',
-    keyType,
-    organisationId: 'org_1',
-    workspaceId: keyType === 'organisation-service' ? null : 'ws_1',
-    userId: null,
-    scopes: Object.freeze([...scopes]),
-    virtualKey: null,
-    defaults: Object.freeze({ configId: null, metadata: Object.freeze({}) }),
-    rateLimits: Object.freeze([]),
-    usageLimits: null,
-    expiresAt: null,
-  })
-}
+const auth = authWith
 
 const challenge = (scope?: string) =>
   `Portkey realm="portkey", error="insufficient_scope"${scope === undefined ? '' : `, scope="${scope}"`}`

@@ -2,7 +2,7 @@ import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { expect } from 'vitest'
 import { AuthError, type AuthErrorCode } from '../../src/errors.js'
-import type { IncomingHeaders, KeyLookup } from '../../src/types.js'
+import type { IncomingHeaders, KeyLookup, KeyType, PortkeyAuth } from '../../src/types.js'
 
 /** A promise with its resolve and reject at hand, to hold a look-up open for as long as a test needs. */
 export interface Deferred<T> {
@@ -99,5 +99,33 @@ export async function startRawServer(handler: RequestListener): Promise<{ url: s
       server.closeAllConnections()
       return new Promise((resolve) => server.close(() => resolve()))
     },
+  }
+}
+
+/** A frozen context as an API key of `keyType` with `scopes` would give, for permission checks. */
+export function authWith(scopes: string[], keyType: KeyType = 'workspace-service'): PortkeyAuth {
+  return Object.freeze({
+    method: 'api_key',
+    keyId: 'key_1',
+    keyType,
+    organisationId: 'org_1',
+    workspaceId: keyType === 'organisation-service' ? null : 'ws_1',
+    userId: null,
+    scopes: Object.freeze([...scopes]),
+    virtualKey: null,
+    defaults: Object.freeze({ configId: null, metadata: Object.freeze({}) }),
+    rateLimits: Object.freeze([]),
+    usageLimits: null,
+    expiresAt: null,
+  })
+}
+
+/** A logger that keeps its lines, as `warn: …` and `info: …`. */
+export function recordingLogger() {
+  const lines: string[] = []
+  return {
+    lines,
+    warn: (line: string) => void lines.push(`warn: ${line}`),
+    info: (line: string) => void lines.push(`info: ${line}`),
   }
 }

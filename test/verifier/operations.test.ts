@@ -3,21 +3,11 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import type { Decision } from '../../src/types.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import { startRawServer } from '../support/core-helpers.js'
+import { recordingLogger, startRawServer } from '../support/core-helpers.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 import { closeAfterTest, useStub } from '../support/servers.js'
 
 const KEY = 'pk-live-0123456789abcdef'
-
-/** A logger that keeps its lines. */
-function recordingLogger() {
-  const lines: string[] = []
-  return {
-    lines,
-    warn: (line: string) => void lines.push(`warn: ${line}`),
-    info: (line: string) => void lines.push(`info: ${line}`),
-  }
-}
 
 const outcome = (verifier: Verifier, headers: Record<string, string> | Headers) =>
   verifier.verify(headers).then(
