@@ -2,12 +2,10 @@ import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
-import { portkeyAuth as expressAuth } from '../../src/express/index.js'
-import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { type ControlPlaneStub, type ControlPlaneStubOptions, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import {
+  contractFramework,
   expectRejection,
-  type Framework,
   LIVE,
   OTHER,
   seedKeys,
@@ -21,8 +19,8 @@ import {
 } from './servers.js'
 
 /**
- * The behaviour both adapters must show, written once and registered for each framework by
- * test/express/index.test.ts and test/koa/index.test.ts.
+ * The behaviour every adapter must show, written once and registered for each framework by its own test
+ * file (test/express/index.test.ts, test/koa/index.test.ts, …), after `registerFramework()`.
  */
 
 const challenge = (code: string) => `Portkey realm="portkey", header="x-portkey-api-key", error="${code}"`
@@ -126,8 +124,8 @@ const MALFORMED: MalformedCase[] = [
 ]
 
 /** Registers the contract's tests for one framework. */
-export function describeAdapterContract(framework: Framework): void {
-  const portkeyAuth = framework === 'express' ? expressAuth : koaAuth
+export function describeAdapterContract(framework: string): void {
+  const { portkeyAuth } = contractFramework(framework)
 
   async function setup(options: MiddlewareOptions = {}, stubOptions: ControlPlaneStubOptions = {}) {
     const stub = await useStub({ keys: seedKeys(), ...stubOptions })

@@ -48,6 +48,7 @@ export async function useStub(options?: ControlPlaneStubOptions): Promise<Contro
   return closeAfterTest(await startControlPlaneStub(options))
 }
 
+/** Express and Koa, which most adapter suites loop over; other frameworks register for the contract. */
 export type Framework = 'express' | 'koa'
 
 export const FRAMEWORKS: readonly Framework[] = ['express', 'koa']
@@ -60,28 +61,59 @@ export interface GuardedApp extends Running {
 
 export const WHOAMI = '/whoami'
 
+/** What the adapter contract needs of a framework: its middleware factory, and an app guarded by it. */
+export interface ContractFramework {
+  /** The adapter's factory, called for its construction errors (TypeError) only. */
+  portkeyAuth(options?: MiddlewareOptions | Verifier): unknown
+  /** Serves `/whoami` (any method) behind `portkeyAuth(guard)`, answering `{ portkey }`; pushes each context it sees. */
+  start(guard: MiddlewareOptions | Verifier | undefined, seen: PortkeyAuth[]): Promise<Running>
+}
+
+const CONTRACT_FRAMEWORKS = new Map<string, ContractFramework>()
+
+/** Makes a framework known to `useGuardedApp()` and the adapter contract (its test file calls this). */
+export function registerFramework(name: string, framework: ContractFramework): void {
+  CONTRACT_FRAMEWORKS.set(name, framework)
+}
+
+/** A registered framework, or a clear failure. */
+export function contractFramework(name: string): ContractFramework {
+  const framework = CONTRACT_FRAMEWORKS.get(name)
+  if (framework === undefined) throw new Error(`no framework registered as ${name}: call registerFramework() first`)
+  return framework
+}
+
+registerFramework('express', {
+  portkeyAuth: expressAuth,
+  start: (guard, seen) =>
+    startExpress((app) => {
+      app.use(expressAuth(guard))
+      app.all(WHOAMI, (req, res) => {
+        seen.push(portkeyOf(req))
+        res.json({ portkey: req.portkey })
+      })
+    }),
+})
+
+registerFramework('koa', {
+  portkeyAuth: koaAuth,
+  start: (guard, seen) =>
+    startKoa((app) => {
+      app.use(koaAuth(guard)).use((ctx) => {
+        if (ctx.path !== WHOAMI) return
+        seen.push(ctx.state.portkey)
+        ctx.body = { portkey: ctx.state.portkey }
+      })
+    }),
+})
+
 /**
- * Starts an Express or a Koa app with `portkeyAuth(guard)` in front of `/whoami`, closed when the
- * current test ends. Both apps answer the same way, so one test body covers both frameworks.
+ * Starts an app of `framework` with `portkeyAuth(guard)` in front of `/whoami`, closed when the current
+ * test ends. Every registered framework answers the same way, so one test body covers them all.
  */
-export async function useGuardedApp(framework: Framework, guard?: MiddlewareOptions | Verifier): Promise<GuardedApp> {
+export async function useGuardedApp(framework: string, guard?: MiddlewareOptions | Verifier): Promise<GuardedApp> {
   const seen: PortkeyAuth[] = []
-  const running =
-    framework === 'express'
-      ? await startExpress((app) => {
-          app.use(expressAuth(guard))
-          app.all(WHOAMI, (req, res) => {
-            seen.push(portkeyOf(req))
-            res.json({ portkey: req.portkey })
-          })
-        })
-      : await startKoa((app) => {
-          app.use(koaAuth(guard)).use((ctx) => {
-            if (ctx.path !== WHOAMI) return
-            seen.push(ctx.state.portkey)
-            ctx.body = { portkey: ctx.state.portkey }
-          })
-        })
+  const running = await contractFramework(framework).start(guard, seen)
   return closeAfterTest({ ...running, seen })
 }
 
