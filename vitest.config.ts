@@ -1,10 +1,12 @@
 import { defineConfig } from 'vitest/config'
 
-// The adapter suites run once against each supported major of Express and Koa: the current ones
-// (express@5, koa@3) and, through npm aliases, the previous ones (express4 = express@4, koa2 = koa@2).
+// The adapter suites run once against each supported major of Express, Koa and Fastify: the current ones
+// (express@5, koa@3, fastify@5) and, through npm aliases, the previous ones (express4 = express@4,
+// koa2 = koa@2, fastify4 = fastify@4). Hono has one supported major.
 const ADAPTER_SUITES = [
   'test/express/**/*.test.ts',
   'test/koa/**/*.test.ts',
+  'test/fastify/**/*.test.ts',
   'test/adapters/**/*.test.ts',
   'test/clients/**/*.test.ts',
   'test/security/**/*.test.ts',
@@ -20,12 +22,16 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'express5-koa3', include: ['test/**/*.test.ts'], env: { EXPRESS_MAJOR: '5', KOA_MAJOR: '3' } },
+        test: {
+          name: 'express5-koa3',
+          include: ['test/**/*.test.ts'],
+          env: { EXPRESS_MAJOR: '5', KOA_MAJOR: '3', FASTIFY_MAJOR: '5' },
+        },
       },
       {
         extends: true,
-        test: { name: 'express4-koa2', include: ADAPTER_SUITES, env: { EXPRESS_MAJOR: '4', KOA_MAJOR: '2' } },
-        resolve: { alias: { express: 'express4', koa: 'koa2' } },
+        test: { name: 'express4-koa2', include: ADAPTER_SUITES, env: { EXPRESS_MAJOR: '4', KOA_MAJOR: '2', FASTIFY_MAJOR: '4' } },
+        resolve: { alias: { express: 'express4', koa: 'koa2', fastify: 'fastify4' } },
       },
     ],
   },
