@@ -87,12 +87,14 @@ export function answerParent(handle) {
 }
 
 /**
- * Runs `bench/<script>` to its end and resolves with the last line it printed on stdout, parsed as JSON.
+ * Runs `bench/<script> ...args` to its end and resolves with the last line it printed on stdout, parsed as JSON.
  * @param {string} script
+ * @param {string[]} [args]
+ * @param {{ timeoutMs?: number, execArgv?: string[] }} [options]
  * @returns {Promise<any>}
  */
-export async function runScript(script, { timeoutMs = 120_000 } = {}) {
-  const { child, stop } = start(script)
+export async function runScript(script, args = [], { timeoutMs = 120_000, execArgv = [] } = {}) {
+  const { child, stop } = start(script, args, { execArgv })
   let out = ''
   child.stdout?.setEncoding('utf8').on('data', (chunk) => (out += chunk))
   const timer = setTimeout(stop, timeoutMs)

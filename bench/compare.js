@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startServer } from './children.js'
 import { machineBusyMs, measure } from './load.js'
-import { median } from './stats.js'
+import { median, spread } from './stats.js'
 
 /** @typedef {import('./load.js').Headers} Headers */
 /** @typedef {import('./load.js').Measured} Measured */
@@ -13,6 +13,9 @@ import { median } from './stats.js'
  * @property {string} scenario  what bench/server.js runs
  * @property {Headers} headers  sent with every request
  * @property {boolean} guarded  whether a request without a credential is refused (401)
+ * @property {string} [floor]  the name of the contender that is this one's floor: one empty middleware,
+ *   sent the same headers; the report gives this one's server CPU per request above it and its throughput
+ *   relative to it
  */
 
 const log = (/** @type {string} */ line) => process.stderr.write(`${line}\n`)
@@ -123,6 +126,39 @@ export async function compare(contenders, { settings, serverSettings, stub }) {
     const kept = rounds.map((own) => (cleanOnly ? own.filter(isClean) : own))
     const baseRps = median(kept[0].map((x) => x.rps))
     const baseCpu = median(kept[0].map((x) => x.serverUsPerReq))
+    /**
+     * Contender `i` against its floor `f` (same request bytes, one empty middleware): server CPU µs per
+     * request above it (median minus median) and the ratio of median throughputs; and the same two taken
+     * within each round, over the rounds where both were clean (both ran on the same process index, seconds
+     * apart), as a median and a range.
+     * @param {number} i
+     * @param {string} name
+     */
+    const againstFloor = (i, name) => {
+      const f = contenders.findIndex((c) => c.name === name)
+      if (f < 0 || f === i) throw new Error(`${contenders[i].name}: no floor "${name}"`)
+      const cpu = median(kept[i].map((x) => x.serverUsPerReq))
+      const floorCpu = median(kept[f].map((x) => x.serverUsPerReq))
+      const rps = median(kept[i].map((x) => x.rps))
+      const floorRps = median(kept[f].map((x) => x.rps))
+      const paired = rounds[i].flatMap((x, r) =>
+        !cleanOnly || (isClean(x) && isClean(rounds[f][r])) ? [{ x, y: rounds[f][r] }] : [],
+      )
+      return {
+        name,
+        cpuPerReq: floorCpu,
+        rps: floorRps,
+        us: cpu - floorCpu,
+        usPerRound: spread(
+          paired.flatMap(({ x, y }) =>
+            x.serverUsPerReq === null || y.serverUsPerReq === null ? [] : [x.serverUsPerReq - y.serverUsPerReq],
+          ),
+        ),
+        ratio: rps / floorRps,
+        ratioPerRound: spread(paired.map(({ x, y }) => x.rps / y.rps)),
+        cpuRatio: floorCpu / cpu,
+      }
+    }
     return {
       controlPlaneCalls: { key: after.keyCalls - before.keyCalls, jwks: after.jwksCalls - before.jwksCalls },
       cleanOnly,
@@ -148,6 +184,7 @@ export async function compare(contenders, { settings, serverSettings, stub }) {
           loaderCpu: median(own.map((x) => x.loaderCpu)),
           otherCpu: median(own.map((x) => x.otherCpu)),
           kept: own.length,
+          floor: contender.floor === undefined ? null : againstFloor(i, contender.floor),
           bad: rounds[i].reduce((n, x) => n + x.non2xx + x.errors, 0),
           rounds: rounds[i].map((x) => ({ rps: x.rps, clean: isClean(x), process: x.process })),
         }

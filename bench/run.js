@@ -10,7 +10,7 @@ import { createTestIssuer } from 'portkey-auth/testing'
 import { killAllNow, runScript, startStub, stopAll } from './children.js'
 import { compare, waiting } from './compare.js'
 import { markdown, NAMES, targets } from './report.js'
-import { coldBurst, flood } from './scenarios.js'
+import { coldBurst, flood, scale } from './scenarios.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const log = (/** @type {string} */ line) => process.stderr.write(`${line}\n`)
@@ -35,16 +35,17 @@ const settings = {
   controlPlaneDelayMs: 50,
 }
 /** @typedef {typeof settings} Settings */
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 
 const ISSUER = 'https://auth.bench.portkey.test/'
 const AUDIENCE = 'https://api.portkey.bench'
 const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
 
-// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous, and
-// unref'd so it never keeps the process alive by itself) stops everything.
-const budgetMs = (10 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
+// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 14
+// contenders' worth for the 13 of scenarios 1–2, and 300 s for the rest; unref'd so it never keeps the
+// process alive by itself) stops everything.
+const budgetMs = (14 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
 const watchdog = setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs)
 watchdog.unref()
 process.on('exit', killAllNow)
@@ -121,23 +122,27 @@ async function main() {
   }
   const key = { 'x-portkey-api-key': KNOWN_KEY }
   const jwt = { 'x-portkey-api-key': token }
-  /** @type {(framework: 'express' | 'koa', noop: string) => import('./compare.js').Contender[]} */
-  const contenders = (framework, noop) => [
+  // The floor of each portkeyAuth contender: the framework with one empty middleware of its cheapest form
+  // (express-noop, koa-noop), sent exactly the same request bytes (the same headers, autocannon's request
+  // line): the API-key contender's floor gets the API key, the JWT contender's the JWT.
+  /** @type {(framework: 'express' | 'koa') => import('./compare.js').Contender[]} */
+  const contenders = (framework) => [
     { name: NAMES.bare, scenario: `${framework}-bare`, headers: key, guarded: false },
     { name: NAMES.noise, scenario: `${framework}-bare`, headers: key, guarded: false },
-    { name: `reference: bare + ${noop}`, scenario: `${framework}-noop`, headers: key, guarded: false },
-    { name: NAMES.key, scenario: `${framework}-portkey-key`, headers: key, guarded: true },
-    { name: NAMES.jwt, scenario: `${framework}-portkey-jwt`, headers: jwt, guarded: true },
+    { name: NAMES.floorKey, scenario: `${framework}-noop`, headers: key, guarded: false },
+    { name: NAMES.floorJwt, scenario: `${framework}-noop`, headers: jwt, guarded: false },
+    { name: NAMES.key, scenario: `${framework}-portkey-key`, headers: key, guarded: true, floor: NAMES.floorKey },
+    { name: NAMES.jwt, scenario: `${framework}-portkey-jwt`, headers: jwt, guarded: true, floor: NAMES.floorJwt },
   ]
 
   if (only.has('1')) {
     log('\n1. Express 5')
     const auth0 = { name: NAMES.auth0, scenario: 'express-auth0', headers: { authorization: `Bearer ${token}` }, guarded: true }
-    results.express = await compare([...contenders('express', 'a no-op middleware'), auth0], ctx)
+    results.express = await compare([...contenders('express'), auth0], ctx)
   }
   if (only.has('2')) {
     log('\n2. Koa 3')
-    results.koa = await compare(contenders('koa', 'an empty async middleware'), ctx)
+    results.koa = await compare(contenders('koa'), ctx)
   }
   if (only.has('3')) {
     log('\n3. Cold burst')
@@ -154,6 +159,10 @@ async function main() {
   if (only.has('6')) {
     log('\n6. Three instances, with and without Redis')
     results.fleet = await runScript('fleet.js')
+  }
+  if (only.has('7')) {
+    log('\n7. Scale: 1, 1,000 and 100,000 cached keys; cache.max 1,000,000')
+    results.scale = await scale()
   }
 
   results.waiting = waiting

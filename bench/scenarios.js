@@ -1,11 +1,11 @@
 // @ts-check
 // Scenarios 3 and 4: cold bursts and a flood of unknown keys. Each starts its own server child and stops
-// it, whatever happens.
+// it, whatever happens. And scenario 7, the scale: bench/scale.js in a child of its own for each size.
 import { randomBytes } from 'node:crypto'
-import { startServer } from './children.js'
+import { runScript, startServer } from './children.js'
 import { admits, PING } from './compare.js'
 import { burst, measure } from './load.js'
-import { percentile } from './stats.js'
+import { fmtInt, fmtNs, percentile } from './stats.js'
 
 /**
  * What every scenario gets from bench/run.js.
@@ -152,4 +152,38 @@ export function flood(ctx) {
       breaker: statsAfter.guard.breaker,
     }
   })
+}
+
+/** Scenario 7's sizes: cached keys, and the `cache.max` whose cost up front is measured (the default first). */
+export const SCALE = { keys: [1, 1_000, 100_000], upfront: [10_000, 1_000_000] }
+
+/** @typedef {Awaited<ReturnType<typeof scale>>} Scale */
+
+/**
+ * Scenario 7: for each number of cached keys, and for each `cache.max` measured up front, bench/scale.js in
+ * a process of its own (with --expose-gc), so that each heap holds only what is measured.
+ */
+export async function scale() {
+  const execArgv = ['--expose-gc']
+  /** @type {import('./scale.js').ScaleKeys[]} */
+  const keys = []
+  for (const n of SCALE.keys) {
+    /** @type {import('./scale.js').ScaleKeys} */
+    const result = await runScript('scale.js', ['keys', String(n)], { execArgv })
+    log(
+      `  ${fmtInt(n).padStart(7)} key(s): ${fmtNs(result.nsPerHit.median)} per hit (${fmtNs(result.nsPerHit.min)}–${fmtNs(result.nsPerHit.max)}), ${n < 1_000 ? '–' : fmtInt(result.heapPerKey)} B of heap per key, filled in ${fmtInt(result.fillMs)} ms`,
+    )
+    keys.push(result)
+  }
+  /** @type {import('./scale.js').ScaleUpfront[]} */
+  const upfront = []
+  for (const max of SCALE.upfront) {
+    /** @type {import('./scale.js').ScaleUpfront} */
+    const result = await runScript('scale.js', ['upfront', String(max)], { execArgv })
+    log(
+      `  createVerifier({ cache: { max: ${fmtInt(max)} } }): ${result.firstMs.toFixed(1)} ms, heap +${fmtInt(result.heap)} B, external +${fmtInt(result.external)} B, RSS +${fmtInt(result.rss)} B`,
+    )
+    upfront.push(result)
+  }
+  return { keys, upfront }
 }

@@ -25,6 +25,16 @@ export const median = (values) =>
   )
 
 /**
+ * Median and range of numbers in any order (NaN when empty).
+ * @param {readonly number[]} values
+ */
+export const spread = (values) => ({
+  median: median(values),
+  min: values.length > 0 ? Math.min(...values) : NaN,
+  max: values.length > 0 ? Math.max(...values) : NaN,
+})
+
+/**
  * Formats finite numbers with `format`, anything else (NaN, null) as '–'.
  * @param {(n: number) => string} format
  * @returns {(n: number | null | undefined) => string}
@@ -34,6 +44,16 @@ export const fmtInt = finite((n) => Math.round(n).toLocaleString('en-US'))
 export const fmtMs = finite((n) => `${n.toFixed(2)} ms`)
 export const fmtRatio = finite((n) => `${n.toFixed(2)}×`)
 export const fmtPct = finite((n) => `${Math.round(n * 100)}%`)
+/** Microseconds with a sign (a difference), two decimals. */
+export const fmtUs = finite((n) => `${n < 0 ? '−' : '+'}${Math.abs(n).toFixed(2)} µs`)
+/** Bytes as B, KiB or MiB. */
+export const fmtBytes = finite((n) =>
+  Math.abs(n) < 1024
+    ? `${Math.round(n)} B`
+    : Math.abs(n) < 2 ** 20
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : `${(n / 2 ** 20).toFixed(1)} MiB`,
+)
 /** Nanoseconds as ns or µs, three significant digits. */
 export const fmtNs = finite((n) => (n < 1000 ? `${n.toPrecision(3)} ns` : `${(n / 1000).toPrecision(3)} µs`))
 
