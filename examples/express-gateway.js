@@ -1,8 +1,9 @@
 // A gateway: checks the Portkey key, then forwards /v1/* to an upstream provider API. With
 // hideCredentials the Portkey key is removed before forwarding, so it never leaves this process;
-// the provider's own key (Authorization) goes through untouched. It forwards exactly the path the scope
-// map was checked against, byte for byte, and only to UPSTREAM_URL: never a path resolved from the
-// request target (dot segments, escapes) nor a host named in it (an absolute-form target).
+// the provider's own key (Authorization) goes through untouched (`bearer: false`: it is never taken for
+// the Portkey key). It forwards exactly the path the scope map was checked against, byte for byte, and
+// only to UPSTREAM_URL: never a path resolved from the request target (dot segments, escapes) nor a host
+// named in it (an absolute-form target).
 // Run: node examples/express-gateway.js   (UPSTREAM_URL names the upstream; unset, a local echo stands in)
 import { createServer, request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
@@ -16,7 +17,7 @@ const upstream = new URL(process.env.UPSTREAM_URL ?? `http://127.0.0.1:${echo.ad
 const request = upstream.protocol === 'https:' ? httpsRequest : httpRequest
 
 const app = express()
-app.use('/v1', portkeyAuth({ scopes: 'portkey', hideCredentials: true }), (req, res) => {
+app.use('/v1', portkeyAuth({ scopes: 'portkey', hideCredentials: true, bearer: false }), (req, res) => {
   const headers = { ...req.headers, host: upstream.host, 'x-portkey-workspace-id': req.portkey.workspaceId ?? '' }
   delete headers.connection
   // The checked path (req.baseUrl + req.path, as portkeyAuth reads it) and the query as sent; given as

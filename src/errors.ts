@@ -65,30 +65,40 @@ export function errorBody(error: AuthError): AuthErrorBody {
 
 /**
  * The `WWW-Authenticate` header of a rejection, built in one place: `Portkey realm="portkey"`, then the
- * header to send the credential in (for a missing or bad credential), the error code, and the scopes missing.
+ * header to send the credential in (for a missing or bad credential), the error code, and the scopes missing;
+ * with `bearer`, a second challenge, `Bearer realm="portkey"`, for the other place a credential may be sent.
  */
 export function challenge({
   error,
   header = true,
   scope,
+  bearer = false,
 }: {
   error?: AuthErrorCode
   header?: boolean
   scope?: readonly string[]
+  bearer?: boolean
 }) {
   let value = 'Portkey realm="portkey"'
   if (header) value += ', header="x-portkey-api-key"'
   if (error !== undefined) value += `, error="${error}"`
   if (scope !== undefined && scope.length > 0) value += `, scope="${scope.join(' ')}"`
+  if (bearer) value += ', Bearer realm="portkey"'
   return { 'www-authenticate': value }
 }
 
-export const missingApiKey = () =>
+/**
+ * No credential: the message and the challenge name every place one may be sent, so `Authorization: Bearer`
+ * too when the verifier reads it (the `bearer` option).
+ */
+export const missingApiKey = (bearer = false) =>
   new AuthError(
     'missing_api_key',
     401,
-    'Missing credential: send your Portkey API key in the x-portkey-api-key header.',
-    challenge({}),
+    bearer
+      ? 'Missing credential: send your Portkey API key in the x-portkey-api-key header or as Authorization: Bearer <key>.'
+      : 'Missing credential: send your Portkey API key in the x-portkey-api-key header.',
+    challenge({ bearer }),
   )
 
 export const invalidApiKey = () =>

@@ -13,7 +13,7 @@ import { type MiddlewareOptions, middlewareConfig } from './middleware-options.j
  */
 export interface Framework<A, B, C, R> {
   /** The request's headers (names lower-cased). */
-  headers(a: A): IncomingHeaders
+  headers(a: A): IncomingHeaders | Headers
   /** The method and the path routers route on; read only when a scope map needs it. */
   route(a: A): RequestRoute
   /** Node's request, whose header views `hideCredentials` empties of the credential. */
@@ -57,10 +57,13 @@ export function createDispatch<A extends object, B, C, R>(
 ): ((a: A, b: B, c: C) => MaybePromise<R>) & VerifierHandle {
   const { verifier, hideCredentials, onError, isPublic } = middlewareConfig(options)
   const answer = onError ?? framework.send
+  // Whether Authorization may carry the credential, so hideCredentials removes it then (a verifier made
+  // elsewhere without the field reads it, as the default does).
+  const bearer = verifier.bearer !== false
   // A public route goes on as an admitted request does, minus the context.
   const pass = (a: A, b: B, c: C): R => {
     if (onError !== undefined) (a as Record<symbol, unknown>)[ON_ERROR] = onError
-    if (hideCredentials) hideCredential(framework.request(a))
+    if (hideCredentials) hideCredential(framework.request(a), bearer)
     return framework.next(a, b, c)
   }
   const admit = (auth: PortkeyAuth, a: A, b: B, c: C): R => {
@@ -68,7 +71,7 @@ export function createDispatch<A extends object, B, C, R>(
     return pass(a, b, c)
   }
   const refuse = (error: unknown, a: A, b: B, c: C): R => {
-    if (hideCredentials) hideCredential(framework.request(a))
+    if (hideCredentials) hideCredential(framework.request(a), bearer)
     return error instanceof AuthError ? answer(error, a, b, c) : framework.fail(error, a, b, c)
   }
   return withVerifier(function dispatch(a: A, b: B, c: C): MaybePromise<R> {

@@ -7,8 +7,10 @@ export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
   /** A verifier to use (and share between apps or routers) instead of creating one from these options. */
   verifier?: Verifier
   /**
-   * Remove the `x-portkey-api-key` header from the request (`headers`, `headersDistinct`, `rawHeaders`) on
-   * every outcome, admitted or refused, so that an app that forwards or logs requests cannot leak it.
+   * Remove the credential from the request (`headers`, `headersDistinct`, `rawHeaders`) on every outcome,
+   * admitted or refused, so that an app that forwards or logs requests cannot leak it: `x-portkey-api-key`,
+   * or `Authorization` when it carried the key as a Bearer; a provider's `Authorization` beside
+   * `x-portkey-api-key` is never touched.
    * @default false
    */
   hideCredentials?: boolean

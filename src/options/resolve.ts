@@ -9,6 +9,8 @@ import type { BreakerOptions, CacheOptions, VerifierOptions } from './verifier-o
 export interface ResolvedOptions {
   readonly controlPlaneUrl: string
   readonly clientAuth: string | undefined
+  /** Whether `Authorization: Bearer` is read when `x-portkey-api-key` is absent. */
+  readonly bearer: boolean
   readonly lookup: KeyLookup | undefined
   readonly lookupVirtualKey: VirtualKeyLookup | undefined
   /** The scope map as given; the verifier compiles it (a bad map is a TypeError then, still at construction). */
@@ -30,6 +32,7 @@ export const DEFAULT_CONTROL_PLANE_URL = DEFAULTS.controlPlaneUrl
 const OPTION_NAMES = [
   'controlPlaneUrl',
   'clientAuth',
+  'bearer',
   'lookup',
   'lookupVirtualKey',
   'scopes',
@@ -70,6 +73,7 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
   return {
     controlPlaneUrl: resolvedUrl,
     clientAuth,
+    bearer: resolveBearer(options.bearer),
     lookup: options.lookup,
     lookupVirtualKey: options.lookupVirtualKey,
     scopes: options.scopes ?? null,
@@ -122,6 +126,13 @@ function resolveClientAuth(clientAuth: unknown): string | undefined {
     throw new TypeError('portkey-auth: clientAuth must be a string of printable Latin-1 characters')
   }
   return clientAuth
+}
+
+/** `true` unless turned off; anything but a boolean is a mistake (a string `'false'` would read as on). */
+function resolveBearer(bearer: unknown): boolean {
+  if (bearer === undefined) return DEFAULTS.bearer
+  if (typeof bearer !== 'boolean') throw new TypeError(`portkey-auth: bearer must be true or false, got ${describe(bearer)}`)
+  return bearer
 }
 
 /**

@@ -33,6 +33,16 @@ export interface VerifierOptions {
    * @default process.env.PORTKEY_CLIENT_AUTH
    */
   clientAuth?: string
+  /**
+   * Also take the credential (an API key or a JWT) from `Authorization: Bearer <key>` when `x-portkey-api-key` is
+   * absent, as Portkey does: it is what the OpenAI SDK sends when given `apiKey: <Portkey key>` and a `baseURL`.
+   * `x-portkey-api-key` always wins when present, and the `Authorization` beside it (a provider's key) is then
+   * never read. The scheme's case does not matter; another scheme (`Basic …`) or an empty token is a missing
+   * credential. Set `false` in a gateway that forwards `Authorization` to a provider: with it on, a request
+   * carrying only a provider key (`Bearer sk-…`) has that key looked up as a Portkey key (once, then refused 401
+   * `invalid_api_key` from the cache), and `hideCredentials` removes it. @default true
+   */
+  bearer?: boolean
   /** Replaces the HTTP look-up, e.g. to read keys from your own store. @default the control-plane look-up */
   lookup?: KeyLookup
   /**

@@ -17,8 +17,9 @@ import { probe } from './probe.js'
 import type { Verifier } from './verifier.js'
 
 /**
- * Creates a verifier: reads `x-portkey-api-key`, resolves it through the cache (and Redis, when given)
- * and the key service, or verifies it as a JWT, and returns the caller's context.
+ * Creates a verifier: reads `x-portkey-api-key` (or, without it, `Authorization: Bearer`), resolves it
+ * through the cache (and Redis, when given) and the key service, or verifies it as a JWT, and returns the
+ * caller's context.
  *
  * @example
  * ```ts
@@ -60,10 +61,12 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   })
 
   const scopes = config.scopes === null ? null : compileScopes(config.scopes)
-  const check = audited(createPipeline({ keys, virtualKeys, scopes }), config.onDecision, () => tier?.connected ?? null)
+  const { bearer } = config
+  const check = audited(createPipeline({ keys, virtualKeys, scopes, bearer }), config.onDecision, () => tier?.connected ?? null)
   return {
     check,
     routed: scopes !== null,
+    bearer,
     async verify(headers, route) {
       return check(headers, route)
     },

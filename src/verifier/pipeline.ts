@@ -1,5 +1,5 @@
 import type { CacheStatus, RefreshingCache } from '../cache/refreshing-cache.js'
-import { CREDENTIAL_HEADER, checkCredential, fingerprint, takeCredential } from '../credential/header.js'
+import { AUTHORIZATION_HEADER, CREDENTIAL_HEADER, checkCredential, fingerprint, takeCredential } from '../credential/header.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
 import type { VirtualKeyRequest } from '../lookup/loaders.js'
 import { andThen, type MaybePromise } from '../maybe-promise.js'
@@ -16,11 +16,13 @@ export type Check = (
   status: CacheStatus | undefined,
 ) => MaybePromise<PortkeyAuth>
 
-/** What the steps read: the two caches and the scope map. */
+/** What the steps read: the two caches, the scope map, and whether `Authorization: Bearer` is a credential. */
 export interface PipelineParts {
   readonly keys: RefreshingCache<Outcome<PortkeyAuth>, string>
   readonly virtualKeys: RefreshingCache<Outcome<VirtualKey>, VirtualKeyRequest>
   readonly scopes: RouteScopes | null
+  /** The `bearer` option: read `Authorization: Bearer` when `x-portkey-api-key` is absent. */
+  readonly bearer: boolean
 }
 
 /**
@@ -29,7 +31,7 @@ export interface PipelineParts {
  * limits) is one more, called from `admit()`. Synchronous up to the first look-up: a cached request makes
  * no promise at all.
  */
-export function createPipeline({ keys, virtualKeys, scopes }: PipelineParts): Check {
+export function createPipeline({ keys, virtualKeys, scopes, bearer }: PipelineParts): Check {
   // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
   // frozen objects, so requests share the combination instead of copying it.
   const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
@@ -79,8 +81,9 @@ export function createPipeline({ keys, virtualKeys, scopes }: PipelineParts): Ch
   }
 
   return function check(input, route, status) {
-    const headers = input instanceof Headers ? fromWebHeaders(input) : input
-    const credential = takeCredential(headers)
+    const headers = input instanceof Headers ? fromWebHeaders(input, bearer) : input
+    // The same fingerprint whichever header carried it: a key sent either way is one cache entry.
+    const credential = takeCredential(headers, bearer)
     const slug = readVirtualKeySlug(headers)
     const hash = fingerprint(credential)
     // One clock read for the cache's deadlines and the key's expiry.
@@ -102,12 +105,15 @@ function unexpired(outcome: Outcome<PortkeyAuth>, now: number): PortkeyAuth {
 
 /**
  * The headers the pipeline reads, from a Web `Headers` (fetch, Hono, Next.js): it joins a repeated header
- * with ', ', which the credential and slug checks refuse as they refuse Node's join.
+ * with ', ', which the credential and slug checks refuse as they refuse Node's join. `Authorization` is read
+ * only when it could carry the credential: `bearer` on and no `x-portkey-api-key`.
  */
-function fromWebHeaders(headers: Headers): IncomingHeaders {
+function fromWebHeaders(headers: Headers, bearer: boolean): IncomingHeaders {
   const read = (name: string) => headers.get(name) ?? undefined
+  const credential = read(CREDENTIAL_HEADER)
   return {
-    [CREDENTIAL_HEADER]: read(CREDENTIAL_HEADER),
+    [CREDENTIAL_HEADER]: credential,
+    [AUTHORIZATION_HEADER]: bearer && !credential ? read(AUTHORIZATION_HEADER) : undefined,
     [VIRTUAL_KEY_HEADER]: read(VIRTUAL_KEY_HEADER),
     [PROVIDER_HEADER]: read(PROVIDER_HEADER),
   }

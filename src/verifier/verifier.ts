@@ -40,6 +40,11 @@ export interface Verifier {
   /** Whether `check()` and `verify()` read their `route` argument (the `scopes` option); callers may skip building it. */
   readonly routed: boolean
   /**
+   * Whether `Authorization: Bearer` carries the credential when `x-portkey-api-key` is absent (the `bearer`
+   * option); `hideCredentials` reads it to know which header to remove.
+   */
+  readonly bearer: boolean
+  /**
    * Forgets one credential, so its next request asks the key service again (e.g. after revoking it);
    * with Redis, on every instance.
    */

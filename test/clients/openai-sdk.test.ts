@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import express from 'express'
 import OpenAI from 'openai'
 import { createHeaders } from 'portkey-ai'
@@ -50,12 +50,15 @@ async function readJson(req: IncomingMessage): Promise<ChatRequest> {
 /** Our app, guarded by `portkeyAuth`, serving POST /v1/chat/completions. Counts the requests the route saw. */
 async function startBackend(framework: Framework, options: MiddlewareOptions) {
   const reached: PortkeyAuth[] = []
+  /** The request headers the route saw, in order. */
+  const headers: IncomingHttpHeaders[] = []
   const running =
     framework === 'express'
       ? await startExpress((app) => {
           app.use(expressAuth(options))
           app.post('/v1/chat/completions', express.json(), (req, res) => {
             reached.push(portkeyOf(req))
+            headers.push({ ...req.headers })
             res.json(completion(req.body as ChatRequest, portkeyOf(req)))
           })
         })
@@ -63,10 +66,11 @@ async function startBackend(framework: Framework, options: MiddlewareOptions) {
           app.use(koaAuth(options)).use(async (ctx) => {
             if (ctx.method !== 'POST' || ctx.path !== '/v1/chat/completions') return
             reached.push(ctx.state.portkey)
+            headers.push({ ...ctx.req.headers })
             ctx.body = completion(await readJson(ctx.req), ctx.state.portkey)
           })
         })
-  return closeAfterTest({ ...running, reached })
+  return closeAfterTest({ ...running, reached, headers })
 }
 
 function client(baseUrl: string, portkey: Record<string, unknown>) {
@@ -122,6 +126,7 @@ describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framewo
     code: AuthErrorCode
     errorClass: new (...args: never[]) => APIError
     outage?: boolean
+    options?: MiddlewareOptions
   }>([
     {
       name: 'an unknown key',
@@ -130,7 +135,23 @@ describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framewo
       code: 'invalid_api_key',
       errorClass: OpenAI.AuthenticationError,
     },
-    { name: 'no Portkey key', portkey: {}, status: 401, code: 'missing_api_key', errorClass: OpenAI.AuthenticationError },
+    // With no x-portkey-api-key, the SDK's `Authorization: Bearer sk-…` (a provider key) is taken as the
+    // credential, as Portkey takes it (issue 15): looked up, unknown, refused.
+    {
+      name: 'no Portkey key (the provider key in Authorization is looked up)',
+      portkey: {},
+      status: 401,
+      code: 'invalid_api_key',
+      errorClass: OpenAI.AuthenticationError,
+    },
+    {
+      name: 'no Portkey key, with bearer: false',
+      portkey: {},
+      options: { bearer: false },
+      status: 401,
+      code: 'missing_api_key',
+      errorClass: OpenAI.AuthenticationError,
+    },
     {
       name: 'an exhausted key',
       portkey: { apiKey: 'pk-exhausted-0123456789' },
@@ -148,8 +169,8 @@ describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framewo
     },
   ])(
     '$name: the SDK throws its $errorClass.name with status $status and code $code',
-    async ({ portkey, status, code, errorClass, outage }) => {
-      const { stub, backend } = await setup(framework)
+    async ({ portkey, status, code, errorClass, outage, options }) => {
+      const { stub, backend } = await setup(framework, options)
       if (outage) stub.fail('unavailable')
       const error = await client(backend.url, portkey)
         .chat.completions.create(chat)
@@ -193,3 +214,84 @@ describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framewo
     expect(JSON.stringify(stub.log)).not.toContain(PROVIDER_KEY)
   })
 })
+
+/** The OpenAI SDK given the Portkey key as its own `apiKey` and our app as `baseURL`: it sends only `Authorization: Bearer`. */
+function bearerClient(baseUrl: string, apiKey: string, defaultHeaders?: Record<string, string>) {
+  return new OpenAI({ apiKey, baseURL: `${baseUrl}/v1`, maxRetries: 0, ...(defaultHeaders && { defaultHeaders }) })
+}
+
+describe.each(FRAMEWORKS)(
+  'OpenAI SDK with apiKey: <Portkey key> and a baseURL (Authorization: Bearer) against %s',
+  (framework) => {
+    test('is admitted: the completion carries the resolved context; the control plane got the key once', async () => {
+      const { stub, backend } = await setup(framework)
+      const sdk = bearerClient(backend.url, PORTKEY_KEY)
+      for (let i = 0; i < 2; i++) {
+        const answer = await sdk.chat.completions.create(chat)
+        expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toStrictEqual({
+          said: 'hello',
+          keyId: 'key_sdk',
+          workspaceId: 'ws_sdk',
+          scopes: ['completions.write'],
+          virtualKey: null,
+        })
+      }
+      expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+      expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(PORTKEY_KEY)
+      expect(stub.log[0]?.headers.authorization).toBeUndefined()
+      expect(backend.reached).toHaveLength(2)
+    })
+
+    test('a virtual key header beside it is resolved into the context', async () => {
+      const { backend } = await setup(framework)
+      const sdk = bearerClient(backend.url, PORTKEY_KEY, { 'x-portkey-virtual-key': 'openai-prod' })
+      const answer = await sdk.chat.completions.create(chat)
+      expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toMatchObject({
+        keyId: 'key_sdk',
+        virtualKey: { slug: 'openai-prod', provider: 'openai' },
+      })
+    })
+
+    test('an unknown key gets the SDK’s AuthenticationError, 401 invalid_api_key, and never reaches the route', async () => {
+      const { stub, backend } = await setup(framework)
+      const unknown = 'pk-unknown-bearer-0123456789'
+      const error = (await bearerClient(backend.url, unknown)
+        .chat.completions.create(chat)
+        .catch((caught: unknown) => caught)) as APIError
+      expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
+      expect(error).toMatchObject({ status: 401, code: 'invalid_api_key' })
+      expect(error.message).not.toContain(unknown)
+      expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+      expect(backend.reached).toHaveLength(0)
+    })
+
+    test('with bearer: false it is refused as a missing credential, with no look-up', async () => {
+      const { stub, backend } = await setup(framework, { bearer: false })
+      const error = (await bearerClient(backend.url, PORTKEY_KEY)
+        .chat.completions.create(chat)
+        .catch((caught: unknown) => caught)) as APIError
+      expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
+      expect(error).toMatchObject({ status: 401, code: 'missing_api_key' })
+      expect(stub.calls()).toBe(0)
+    })
+
+    test('with hideCredentials, the route sees no Authorization', async () => {
+      const { backend } = await setup(framework, { hideCredentials: true })
+      const seen: Array<string | undefined> = []
+      const sdk = new OpenAI({
+        apiKey: PORTKEY_KEY,
+        baseURL: `${backend.url}/v1`,
+        maxRetries: 0,
+        // Records what the SDK sent, to show the header was there to remove.
+        fetch: async (url, init) => {
+          seen.push(new Headers(init?.headers).get('authorization') ?? undefined)
+          return fetch(url, init)
+        },
+      })
+      await sdk.chat.completions.create(chat)
+      expect(seen).toEqual([`Bearer ${PORTKEY_KEY}`])
+      expect(backend.reached).toHaveLength(1)
+      expect(backend.headers[0]).not.toHaveProperty('authorization')
+    })
+  },
+)

@@ -97,6 +97,9 @@ async function startApp(framework: Framework) {
   })
   const options = {
     controlPlaneUrl: stub.url,
+    // The OpenAI client below sends a provider key as Authorization: Bearer, as a gateway's clients do:
+    // with Bearer read (the default), "no credential" would be that key looked up and refused.
+    bearer: false,
     scopes: 'portkey' as const,
     jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
   }

@@ -43,7 +43,8 @@ const REJECTIONS: RejectionCase[] = [
     key: undefined,
     status: 401,
     code: 'missing_api_key',
-    headers: { 'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key"' },
+    // Bearer is on by default (issue 15), so the challenge names both places a credential may be sent.
+    headers: { 'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"' },
     calls: 0,
   },
   {
@@ -193,6 +194,70 @@ export function describeAdapterContract(framework: string): void {
       expect(res.status).toBe(200)
       expect(res.json()).toMatchObject({ portkey: { keyId: 'key_long' } })
       expect(lookups(stub)).toBe(1)
+    })
+  })
+
+  describe(`${framework}: Authorization: Bearer (issue 15)`, () => {
+    const bearer = (app: { url: string }, authorization: string, extra: Record<string, string> = {}) =>
+      send(app.url + WHOAMI, { authorization, ...extra })
+
+    test('a Bearer key alone is admitted with the same context, and the control plane gets it as x-portkey-api-key', async () => {
+      const { stub, app } = await setup()
+      const res = await bearer(app, `Bearer ${LIVE}`)
+      expect(res.status).toBe(200)
+      expect(res.json()).toMatchObject({ portkey: { keyId: 'key_live' } })
+      expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(LIVE)
+      expect(stub.log[0]?.headers.authorization).toBeUndefined()
+      // The scheme in any case, and the key sent either way, share one cache entry.
+      expect((await bearer(app, `bearer ${LIVE}`)).status).toBe(200)
+      expect((await sendKey(app, LIVE)).status).toBe(200)
+      expect(lookups(stub)).toBe(1)
+      expect(app.seen.map((auth) => auth.keyId)).toEqual(['key_live', 'key_live', 'key_live'])
+    })
+
+    test('beside x-portkey-api-key, the Authorization (a provider key) is never looked up', async () => {
+      const { stub, app } = await setup()
+      const res = await bearer(app, `Bearer ${OTHER}`, { 'x-portkey-api-key': LIVE })
+      expect(res.json()).toMatchObject({ portkey: { keyId: 'key_live' } })
+      expect(stub.log.map((call) => call.headers['x-portkey-api-key'])).toEqual([LIVE])
+    })
+
+    test('an unknown Bearer key (a provider key sent alone) is looked up once and refused 401 each time', async () => {
+      const { stub, app } = await setup()
+      for (let i = 0; i < 3; i++) expectRejection(await bearer(app, `Bearer ${UNKNOWN}`), 401, 'invalid_api_key', [UNKNOWN])
+      expect(lookups(stub)).toBe(1)
+      expect(app.seen).toHaveLength(0)
+    })
+
+    test.each([
+      ['"Bearer" with no token', 'Bearer'],
+      ['Basic credentials', 'Basic dXNlcjpwYXNzd29yZA=='],
+      ['"Bearer" glued to the key', `Bearer${LIVE}`],
+    ])('%s: 401 missing_api_key naming both headers, no look-up', async (_name, authorization) => {
+      const { stub, app } = await setup()
+      const res = await bearer(app, authorization)
+      expectRejection(res, 401, 'missing_api_key', [LIVE])
+      expect(res.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"')
+      expect(stub.calls()).toBe(0)
+    })
+
+    test.each<{ name: string; authorization: string; status: number; code: AuthErrorCode }>([
+      { name: 'a malformed token', authorization: `Bearer ${LIVE} x`, status: 401, code: 'invalid_api_key' },
+      { name: 'a comma in the token', authorization: `Bearer ${LIVE},${OTHER}`, status: 400, code: 'invalid_request' },
+      { name: 'a 4097-byte token', authorization: `Bearer ${'k'.repeat(4097)}`, status: 400, code: 'invalid_request' },
+    ])('$name: $status $code with no look-up', async ({ authorization, status, code }) => {
+      const { stub, app } = await setup()
+      expectRejection(await bearer(app, authorization), status, code, [LIVE, OTHER])
+      expect(stub.calls()).toBe(0)
+    })
+
+    test('bearer: false: Authorization is never read, and the 401 names x-portkey-api-key only', async () => {
+      const { stub, app } = await setup({ bearer: false })
+      const res = await bearer(app, `Bearer ${LIVE}`)
+      expectRejection(res, 401, 'missing_api_key', [LIVE])
+      expect(res.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key"')
+      expect(stub.calls()).toBe(0)
+      expect((await bearer(app, `Bearer ${OTHER}`, { 'x-portkey-api-key': LIVE })).status).toBe(200)
     })
   })
 

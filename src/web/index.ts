@@ -1,0 +1,207 @@
+import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
+import type { HeaderViews } from '../adapters/hide-credential.js'
+import type { MiddlewareOptions } from '../adapters/middleware-options.js'
+import { type AuthError, errorBody } from '../errors.js'
+import type { MaybePromise } from '../maybe-promise.js'
+import type { PortkeyAuth } from '../types.js'
+import type { Verifier } from '../verifier/verifier.js'
+import { requestRoute } from '../adapters/request-route.js'
+
+/**
+ * Takes over the response to a rejected request (from `authenticate()`, `withPortkeyAuth()` and
+ * `requirePermissions()`): return the `Response` to send. The error carries `status`, `headers` and a stable `code`.
+ */
+export type WebErrorHandler = (error: AuthError, request: Request) => Response | Promise<Response>
+
+/**
+ * Options of `authenticate()` and `withPortkeyAuth()`: the verifier options (or `verifier`) and `onError`.
+ * There is no `publicRoutes` (a handler that needs no key is one you do not wrap) and no `hideCredentials`
+ * (a Web `Request`'s headers may be immutable: Deno and Cloudflare Workers refuse to change them); both are
+ * a `TypeError`. To forward a request without the key, build the upstream request's headers without
+ * `x-portkey-api-key`.
+ */
+export interface WebAuthOptions extends Omit<MiddlewareOptions<WebErrorHandler>, 'hideCredentials' | 'publicRoutes'> {
+  /** Not supported here: a `TypeError` when `true`. */
+  hideCredentials?: false
+  /** Not supported here: a `TypeError`. */
+  publicRoutes?: never
+}
+
+/** What a guarded handler receives besides the request. */
+export interface WebAuth {
+  /** The caller's Portkey context. */
+  readonly portkey: PortkeyAuth
+}
+
+/**
+ * What `authenticate()` resolves to: the caller's context, or the rejection to send back as it is (its
+ * status, headers and JSON body, or what `onError` returned).
+ */
+export type AuthResult =
+  | { readonly portkey: PortkeyAuth; readonly response?: undefined }
+  | { readonly portkey?: undefined; readonly response: Response }
+
+/** A handler `withPortkeyAuth()` guards: the request, the context, then whatever the runtime passes after the request. */
+export type GuardedHandler<Req extends Request, Args extends unknown[]> = (
+  request: Req,
+  auth: WebAuth,
+  ...args: Args
+) => Response | Promise<Response>
+
+/** What the shared dispatch answers here: the context, or the rejection. */
+type Verdict = WebAuth | { readonly response: MaybePromise<Response> }
+
+// Contexts by request: for requirePermissions(), which gets the request only.
+const contexts = new WeakMap<Request, PortkeyAuth>()
+
+const NO_VIEWS: HeaderViews = Object.freeze({ headers: Object.freeze({}), rawHeaders: [] })
+
+const rejection = (error: AuthError): Response =>
+  Response.json(errorBody(error), { status: error.status, headers: error.headers as Record<string, string> })
+
+const WEB: Framework<Request, undefined, undefined, Verdict> = {
+  // The pipeline reads a Web Headers as it is (a repeated header joined with ', ', refused as Node's join is).
+  headers: (request) => request.headers,
+  route: requestRoute,
+  // Never called: hideCredentials is refused when the options are read.
+  request: () => NO_VIEWS,
+  attach: (request, auth) => {
+    contexts.set(request, auth)
+  },
+  attached: (request) => contexts.get(request),
+  // publicRoutes is refused, so next() always follows attach().
+  next: (request) => ({ portkey: contexts.get(request)! }),
+  send: (error) => ({ response: rejection(error) }),
+  fail: (error) => {
+    throw error
+  },
+}
+
+type Dispatch = ((request: Request, b: undefined, c: undefined) => MaybePromise<Verdict>) & VerifierHandle
+
+/** The dispatch of one set of options (checked here, once), its `onError` made to answer a `Verdict`. */
+function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError('portkey-auth: pass options or a verifier from createVerifier()')
+  }
+  let settings = options as MiddlewareOptions<(error: AuthError, request: Request) => Verdict> | Verifier | undefined
+  if (options !== undefined && typeof (options as Partial<Verifier>).check !== 'function') {
+    const { hideCredentials, publicRoutes, onError } = options as MiddlewareOptions<WebErrorHandler>
+    if (hideCredentials === true) {
+      throw new TypeError(
+        "portkey-auth/web: hideCredentials is not supported: a Web Request's headers cannot always be changed (Deno, Workers); " +
+          'build the headers of a forwarded request without x-portkey-api-key',
+      )
+    }
+    if (publicRoutes !== undefined) {
+      throw new TypeError('portkey-auth/web: publicRoutes is not supported: leave a handler that needs no key unwrapped')
+    }
+    // A non-function is left for the shared checks to refuse.
+    if (typeof onError === 'function') {
+      settings = { ...options, onError: (error, request) => ({ response: onError(error, request) }) }
+    }
+  }
+  return createDispatch(settings, WEB)
+}
+
+// authenticate() makes one verifier per options object (or verifier), and one from the environment.
+const dispatches = new WeakMap<object, Dispatch>()
+let fromEnvironment: Dispatch | undefined
+
+function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
+  if (options === undefined) {
+    fromEnvironment ??= webDispatch(undefined)
+    return fromEnvironment
+  }
+  let dispatch = dispatches.get(options)
+  if (dispatch === undefined) {
+    dispatch = webDispatch(options)
+    dispatches.set(options, dispatch)
+  }
+  return dispatch
+}
+
+/**
+ * Checks the Portkey credential of a Web `Request` (Next.js, Remix, SvelteKit, Bun, Deno…): resolves to
+ * `{ portkey }`, the caller's context, or `{ response }`, the rejection to return as it is (status, headers,
+ * JSON body). Give it a verifier, or options kept in one object: a verifier is made once per options object
+ * (with none, once, from the environment). Invalid options throw a `TypeError` at once.
+ *
+ * @example
+ * ```ts
+ * const verifier = createVerifier()
+ * export async function handle({ event, resolve }) { // SvelteKit hooks.server.ts
+ *   const { portkey, response } = await authenticate(event.request, verifier)
+ *   if (response) return response
+ *   event.locals.portkey = portkey
+ *   return resolve(event)
+ * }
+ * ```
+ */
+export function authenticate(request: Request, options?: WebAuthOptions | Verifier): Promise<AuthResult> {
+  const dispatch = dispatchFor(options)
+  try {
+    return settle(dispatch(request, undefined, undefined))
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+async function settle(verdict: MaybePromise<Verdict>): Promise<AuthResult> {
+  const settled = await verdict
+  return 'portkey' in settled ? settled : { response: await settled.response }
+}
+
+/**
+ * Wraps a handler that takes a Web `Request`: it runs with `{ portkey }` for a request with a valid Portkey
+ * credential; any other gets the rejection (status, headers, JSON body, or `onError`'s response). Arguments the
+ * runtime passes after the request (Next.js's `{ params }`, Bun's `server`) follow `{ portkey }`. The verifier
+ * is made once, here, from the options (or the environment); `guarded.verifier` is it.
+ *
+ * @example
+ * ```ts
+ * // app/api/chat/route.ts (Next.js)
+ * export const POST = withPortkeyAuth(async (request, { portkey }) => Response.json({ workspace: portkey.workspaceId }))
+ * ```
+ */
+export function withPortkeyAuth<Req extends Request = Request, Args extends unknown[] = []>(
+  handler: GuardedHandler<Req, Args>,
+  options?: WebAuthOptions | Verifier,
+): ((request: Req, ...args: Args) => Promise<Response>) & VerifierHandle {
+  if (typeof handler !== 'function') throw new TypeError('portkey-auth/web: withPortkeyAuth() needs a handler function')
+  const dispatch = webDispatch(options)
+  // A cached credential reaches the handler in this tick: no await before it.
+  async function portkeyAuth(request: Req, ...args: Args): Promise<Response> {
+    const pending = dispatch(request, undefined, undefined)
+    const verdict = pending instanceof Promise ? await pending : pending
+    return 'portkey' in verdict ? handler(request, verdict, ...args) : verdict.response
+  }
+  return withVerifier(portkeyAuth, dispatch.verifier)
+}
+
+const PERMISSION_CHECK: Pick<Framework<Request, undefined, undefined, Verdict | null>, 'attached' | 'next' | 'send'> = {
+  attached: WEB.attached,
+  next: () => null,
+  send: WEB.send,
+}
+
+/**
+ * A scope check for a request `authenticate()` or `withPortkeyAuth()` admitted: `null` when the caller
+ * holds every one of `scopes`, else the 403 `insufficient_scope` response (through their `onError`); the
+ * 500 `auth_misconfigured` for a request they never admitted. Scopes are checked when it is created.
+ *
+ * @example
+ * ```ts
+ * const readLogs = requirePermissions('logs.read')
+ * export const GET = withPortkeyAuth((request, { portkey }) => readLogs(request) ?? Response.json(listLogs(portkey)))
+ * ```
+ */
+export function requirePermissions(...scopes: string[]): (request: Request) => Response | Promise<Response> | null {
+  const check = createPermissionCheck(scopes, PERMISSION_CHECK)
+  return function requirePermissions(request) {
+    const verdict = check(request, undefined, undefined)
+    return verdict === null || !('response' in verdict) ? null : verdict.response
+  }
+}
+
+export type { PortkeyAuth, Verifier, VerifierHandle }

@@ -1,0 +1,226 @@
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import { RefreshingCache } from '../../src/cache/refreshing-cache.js'
+import { fingerprint } from '../../src/credential/header.js'
+import type { Decision, IncomingHeaders } from '../../src/types.js'
+import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
+import { createTestIssuer, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
+import { countingLookup, expectAuthError } from '../support/core-helpers.js'
+import { useStub } from '../support/servers.js'
+
+// Issue 15 at the verifier: `Authorization: Bearer <key>` is read when x-portkey-api-key is absent (the
+// `bearer` option, on by default), from Node's header object and from a Web Headers alike.
+
+const KEY = 'pk-bearer-live-0123456789'
+const OTHER = 'pk-bearer-other-0123456789'
+const PROVIDER = 'sk-proj-provider-0123456789abcdef'
+
+const records = () => ({ [KEY]: keyRecord({ id: 'key_bearer', workspace_id: 'ws_b' }), [OTHER]: keyRecord({ id: 'key_other' }) })
+const known = () => countingLookup((apiKey) => records()[apiKey as keyof ReturnType<typeof records>] ?? null)
+
+const outcome = (verifier: Verifier, headers: IncomingHeaders | Headers) =>
+  verifier.verify(headers).then(
+    (auth) => ({ status: 200, keyId: auth.keyId }),
+    (error: { status: number; code: string }) => ({ status: error.status, code: error.code }),
+  )
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe('bearer on (the default)', () => {
+  test('verifier.bearer says so', () => {
+    expect(createVerifier({ lookup: known().lookup }).bearer).toBe(true)
+    expect(createVerifier({ lookup: known().lookup, bearer: true }).bearer).toBe(true)
+    expect(createVerifier({ lookup: known().lookup, bearer: false }).bearer).toBe(false)
+  })
+
+  test('a Bearer key gets the same context as the key in x-portkey-api-key, from one look-up and one cache entry', async () => {
+    const { lookup, keys } = known()
+    const verifier = createVerifier({ lookup })
+    const viaBearer = await verifier.verify({ authorization: `Bearer ${KEY}` })
+    const viaHeader = await verifier.verify({ 'x-portkey-api-key': KEY })
+    expect(viaBearer).toMatchObject({ keyId: 'key_bearer', workspaceId: 'ws_b' })
+    expect(viaHeader).toBe(viaBearer)
+    expect(keys).toEqual([KEY])
+    expect(verifier.stats()).toMatchObject({ misses: 1, hits: 1, entries: 1 })
+  })
+
+  test('the control plane is asked with the key in x-portkey-api-key, and never gets the caller’s Authorization', async () => {
+    const stub = await useStub({ keys: records() })
+    const verifier = createVerifier({ controlPlaneUrl: stub.url, logger: false })
+    expect(await outcome(verifier, { authorization: `bearer ${KEY}` })).toEqual({ status: 200, keyId: 'key_bearer' })
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+    expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(KEY)
+    expect(stub.log[0]?.headers.authorization).toBeUndefined()
+  })
+
+  test('both headers: x-portkey-api-key wins and the Authorization beside it is never looked up', async () => {
+    const { lookup, keys } = known()
+    const verifier = createVerifier({ lookup })
+    expect(await outcome(verifier, { 'x-portkey-api-key': KEY, authorization: `Bearer ${OTHER}` })).toEqual({
+      status: 200,
+      keyId: 'key_bearer',
+    })
+    expect(await outcome(verifier, { 'x-portkey-api-key': KEY, authorization: `Bearer ${PROVIDER}` })).toEqual({
+      status: 200,
+      keyId: 'key_bearer',
+    })
+    expect(keys).toEqual([KEY])
+  })
+
+  test('a provider key alone in Authorization is taken as the credential: looked up once, refused 401 each time', async () => {
+    const { lookup, keys } = known()
+    const verifier = createVerifier({ lookup })
+    for (let i = 0; i < 3; i++) {
+      await expectAuthError(() => verifier.verify({ authorization: `Bearer ${PROVIDER}` }), 'invalid_api_key', 401)
+    }
+    expect(keys).toEqual([PROVIDER])
+  })
+
+  test.each<[string, string]>([
+    ['Basic credentials', 'Basic dXNlcjpwYXNzd29yZA=='],
+    ['"Bearer" with an empty token', 'Bearer'],
+    ['"Bearer " and blanks', 'Bearer   '],
+  ])('%s: 401 missing_api_key naming both headers, no look-up', async (_name, authorization) => {
+    const counting = known()
+    const verifier = createVerifier({ lookup: counting.lookup })
+    const error = await expectAuthError(() => verifier.verify({ authorization }), 'missing_api_key', 401)
+    expect(error.message).toMatch(/x-portkey-api-key header or as Authorization: Bearer <key>/)
+    expect(error.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"')
+    expect(counting.count).toBe(0)
+  })
+
+  test('a Bearer JWT is verified as a JWT', async () => {
+    const issuer = await createTestIssuer()
+    const verifier = createVerifier({
+      lookup: known().lookup,
+      jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience },
+    })
+    const token = await issuer.sign({ portkey_oid: 'org_j', portkey_workspace: 'ws_j', sub: 'user_j' })
+    expect(await verifier.verify({ authorization: `Bearer ${token}` })).toMatchObject({
+      method: 'jwt',
+      organisationId: 'org_j',
+      workspaceId: 'ws_j',
+    })
+  })
+
+  test('invalidate(key) forgets a key that was sent as Bearer', async () => {
+    const { lookup, keys } = known()
+    const verifier = createVerifier({ lookup })
+    await verifier.verify({ authorization: `Bearer ${KEY}` })
+    await verifier.verify({ authorization: `Bearer ${KEY}` })
+    expect(keys).toHaveLength(1)
+    await verifier.invalidate(KEY)
+    await verifier.verify({ authorization: `Bearer ${KEY}` })
+    expect(keys).toHaveLength(2)
+  })
+
+  test('the cache is keyed by the token’s fingerprint, never by the token or the header value', async () => {
+    const serve = vi.spyOn(RefreshingCache.prototype, 'serve')
+    const load = vi.spyOn(RefreshingCache.prototype, 'load')
+    const verifier = createVerifier({ lookup: known().lookup })
+    await verifier.verify({ authorization: `Bearer ${KEY}` })
+    await verifier.verify({ authorization: `bearer   ${KEY}` })
+    const cacheKeys = [...serve.mock.calls, ...load.mock.calls].map((call) => call[0])
+    expect(cacheKeys.length).toBeGreaterThanOrEqual(3)
+    expect(new Set(cacheKeys)).toEqual(new Set([fingerprint(KEY)]))
+    for (const key of cacheKeys) expect(key).not.toContain(KEY)
+  })
+
+  test('onDecision never sees the Bearer token', async () => {
+    const events: Decision[] = []
+    const verifier = createVerifier({ lookup: known().lookup, onDecision: (event) => events.push(event) })
+    await verifier.verify({ authorization: `Bearer ${KEY}` })
+    await verifier.verify({ authorization: `Bearer ${PROVIDER}` }).catch(() => {})
+    expect(events.map((event) => [event.admitted, event.code])).toEqual([
+      [true, null],
+      [false, 'invalid_api_key'],
+    ])
+    expect(JSON.stringify(events)).not.toContain(KEY)
+    expect(JSON.stringify(events)).not.toContain(PROVIDER)
+  })
+})
+
+describe('bearer: false', () => {
+  test('a Bearer alone is a missing credential naming x-portkey-api-key only, with no look-up', async () => {
+    const counting = known()
+    const verifier = createVerifier({ lookup: counting.lookup, bearer: false })
+    const error = await expectAuthError(() => verifier.verify({ authorization: `Bearer ${KEY}` }), 'missing_api_key', 401)
+    expect(error.message).toBe('Missing credential: send your Portkey API key in the x-portkey-api-key header.')
+    expect(error.headers).toStrictEqual({ 'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key"' })
+    expect(counting.count).toBe(0)
+  })
+
+  test('x-portkey-api-key works as before, the provider Authorization beside it ignored', async () => {
+    const { lookup, keys } = known()
+    const verifier = createVerifier({ lookup, bearer: false })
+    expect(await outcome(verifier, { 'x-portkey-api-key': KEY, authorization: `Bearer ${PROVIDER}` })).toEqual({
+      status: 200,
+      keyId: 'key_bearer',
+    })
+    expect(keys).toEqual([KEY])
+  })
+})
+
+describe('a Web Headers object', () => {
+  /** A Headers that records the names read from it. */
+  function counting(init: Record<string, string>) {
+    const headers = new Headers(init)
+    const reads: string[] = []
+    const get = headers.get.bind(headers)
+    Object.defineProperty(headers, 'get', {
+      value: (name: string) => {
+        reads.push(name.toLowerCase())
+        return get(name)
+      },
+    })
+    return Object.assign(headers, { reads })
+  }
+
+  test('Authorization: Bearer is read from it as from Node’s object', async () => {
+    const { lookup } = known()
+    const verifier = createVerifier({ lookup })
+    expect(await outcome(verifier, new Headers({ Authorization: `Bearer ${KEY}` }))).toEqual({ status: 200, keyId: 'key_bearer' })
+    expect(await outcome(verifier, new Headers({ 'X-Portkey-Api-Key': KEY, Authorization: `Bearer ${OTHER}` }))).toEqual({
+      status: 200,
+      keyId: 'key_bearer',
+    })
+    expect(await outcome(verifier, new Headers({ Authorization: 'Basic dXNlcjpwYXNz' }))).toEqual({
+      status: 401,
+      code: 'missing_api_key',
+    })
+  })
+
+  test('two Authorization headers, which Headers joins with ", ", are a 400', async () => {
+    const counting = known()
+    const verifier = createVerifier({ lookup: counting.lookup })
+    const twice = new Headers()
+    twice.append('authorization', `Bearer ${KEY}`)
+    twice.append('authorization', `Bearer ${OTHER}`)
+    expect(await outcome(verifier, twice)).toEqual({ status: 400, code: 'invalid_request' })
+    expect(counting.count).toBe(0)
+  })
+
+  test('with bearer: false, Authorization is refused as missing', async () => {
+    const verifier = createVerifier({ lookup: known().lookup, bearer: false })
+    expect(await outcome(verifier, new Headers({ Authorization: `Bearer ${KEY}` }))).toEqual({
+      status: 401,
+      code: 'missing_api_key',
+    })
+  })
+
+  test('Authorization is read only when x-portkey-api-key is absent and Bearer is on', async () => {
+    const on = createVerifier({ lookup: known().lookup })
+    const off = createVerifier({ lookup: known().lookup, bearer: false })
+    const withKey = counting({ 'x-portkey-api-key': KEY, authorization: `Bearer ${PROVIDER}` })
+    await on.verify(withKey)
+    expect(withKey.reads).toContain('x-portkey-api-key')
+    expect(withKey.reads).not.toContain('authorization')
+    const bearerOff = counting({ authorization: `Bearer ${KEY}` })
+    await off.verify(bearerOff).catch(() => {})
+    expect(bearerOff.reads).not.toContain('authorization')
+    const bearerOnly = counting({ authorization: `Bearer ${KEY}` })
+    await on.verify(bearerOnly)
+    expect(bearerOnly.reads.filter((name) => name === 'authorization')).toHaveLength(1)
+  })
+})
