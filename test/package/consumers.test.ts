@@ -27,6 +27,8 @@ beforeAll(async () => {
       'portkey-auth': `file:${tarball}`,
       express: dev.express,
       koa: dev.koa,
+      fastify: dev.fastify,
+      hono: dev.hono,
       '@types/express': dev['@types/express'],
       '@types/koa': dev['@types/koa'],
       '@types/node': dev['@types/node'],
@@ -52,9 +54,17 @@ await new Promise((done) => server.once('listening', done))
 const response = await fetch('http://127.0.0.1:' + server.address().port + '/', { headers: { 'x-portkey-api-key': 'pk-consumer' } })
 const auth = await response.json()
 const koaApp = new Koa().use(koaAuth({ controlPlaneUrl: stub.url }))
+const headers = { 'x-portkey-api-key': 'pk-consumer' }
+const fastifyApp = Fastify()
+await fastifyApp.register(fastifyAuth, { controlPlaneUrl: stub.url })
+fastifyApp.get('/', (request) => request.portkey)
+const fastify = (await fastifyApp.inject({ url: '/', headers })).json().keyId
+const hono = await (await new Hono().use(honoAuth({ controlPlaneUrl: stub.url })).get('/', (c) => c.json(c.get('portkey'))).request('/', { headers })).json()
+const web = await (await withPortkeyAuth(async (_request, { portkey }) => Response.json(portkey), { controlPlaneUrl: stub.url })(new Request('http://127.0.0.1/', { headers }))).json()
 console.log(JSON.stringify({ status: response.status, keyId: auth.keyId, workspaceId: auth.workspaceId,
-  createVerifier: typeof createVerifier, AuthError: typeof AuthError, koa: typeof koaApp.callback() }))
-server.close(); await stub.close()
+  createVerifier: typeof createVerifier, AuthError: typeof AuthError, koa: typeof koaApp.callback(),
+  fastify, hono: hono.keyId, web: web.keyId }))
+server.close(); await fastifyApp.close(); await stub.close()
 `
 
 const node = (file: string) => run(process.execPath, [file], { cwd: dir, timeout: 30_000 })
@@ -82,6 +92,11 @@ import Koa from 'koa'
 import { AuthError, createVerifier } from 'portkey-auth'
 import { portkeyAuth as expressAuth } from 'portkey-auth/express'
 import { portkeyAuth as koaAuth } from 'portkey-auth/koa'
+import Fastify from 'fastify'
+import { Hono } from 'hono'
+import { portkeyAuth as fastifyAuth } from 'portkey-auth/fastify'
+import { portkeyAuth as honoAuth } from 'portkey-auth/hono'
+import { withPortkeyAuth } from 'portkey-auth/web'
 import { keyRecord, startControlPlaneStub } from 'portkey-auth/testing'`),
     )
     const { stdout } = await node('esm.mjs')
@@ -92,6 +107,9 @@ import { keyRecord, startControlPlaneStub } from 'portkey-auth/testing'`),
       createVerifier: 'function',
       AuthError: 'function',
       koa: 'function',
+      fastify: 'key_consumer',
+      hono: 'key_consumer',
+      web: 'key_consumer',
     })
   })
 
@@ -105,6 +123,11 @@ const Koa = require('koa')
 const { AuthError, createVerifier } = require('portkey-auth')
 const { portkeyAuth: expressAuth } = require('portkey-auth/express')
 const { portkeyAuth: koaAuth } = require('portkey-auth/koa')
+const Fastify = require('fastify')
+const { Hono } = require('hono')
+const { portkeyAuth: fastifyAuth } = require('portkey-auth/fastify')
+const { portkeyAuth: honoAuth } = require('portkey-auth/hono')
+const { withPortkeyAuth } = require('portkey-auth/web')
 const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
 })().catch((error) => { console.error(error); process.exit(1) })`,
     )
@@ -116,6 +139,9 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
       createVerifier: 'function',
       AuthError: 'function',
       koa: 'function',
+      fastify: 'key_consumer',
+      hono: 'key_consumer',
+      web: 'key_consumer',
     })
   })
 
@@ -138,6 +164,11 @@ import Koa from 'koa'
 import { createVerifier, type PortkeyAuth } from 'portkey-auth'
 import { portkeyAuth, requirePermissions } from 'portkey-auth/express'
 import { portkeyAuth as koaAuth } from 'portkey-auth/koa'
+import Fastify from 'fastify'
+import { Hono } from 'hono'
+import { portkeyAuth as fastifyAuth, portkeyOf } from 'portkey-auth/fastify'
+import { type PortkeyEnv, portkeyAuth as honoAuth } from 'portkey-auth/hono'
+import { withPortkeyAuth } from 'portkey-auth/web'
 
 const verifier = createVerifier({ cache: { ttlMs: 30_000 }, jwt: { jwksUrl: 'https://idp.example/jwks.json', issuer: 'https://idp.example/', audience: 'https://gateway.example' } })
 const app = express()
@@ -151,7 +182,12 @@ const koa = new Koa().use(koaAuth(verifier)).use((ctx) => {
   const auth: PortkeyAuth = ctx.state.portkey
   ctx.body = { workspace, keyId: auth.keyId }
 })
-export { app, koa }
+const fastify = Fastify()
+void fastify.register(fastifyAuth, verifier)
+fastify.get('/', (request) => ({ scopes: portkeyOf(request).${scopes} }))
+const hono = new Hono<PortkeyEnv>().use(honoAuth(verifier)).get('/', (c) => c.json({ workspace: c.get('portkey').${workspaceId} }))
+const POST = withPortkeyAuth(async (_request, { portkey }) => Response.json({ scopes: portkey.${scopes} }), verifier)
+export { app, koa, fastify, hono, POST }
 `
     const tsc = (project: string) =>
       run(process.execPath, [TSC, '-p', project], { cwd: dir }).then(
