@@ -16,11 +16,13 @@ import { fmtBytes, fmtInt, fmtMs, fmtNs, fmtPct, fmtRatio, fmtUs, median, table 
  * @property {import('./micro.js').MicroReport} [micro]
  * @property {import('./fleet.js').Fleet} [fleet]
  * @property {import('./scenarios.js').Scale} [scale]
+ * @property {import('./compare.js').Comparison} [fastify]
+ * @property {import('./compare.js').Comparison} [hono]
  * @property {typeof import('./compare.js').waiting} [waiting]
  */
 /** @typedef {import('./compare.js').Comparison['rows'][number]} Row */
 
-/** The contenders' names in scenarios 1 and 2: the rows the targets read. */
+/** The contenders' names in scenarios 1–2 and 8–9: the rows the targets read. */
 export const NAMES = {
   bare: 'bare',
   /** A second copy of the bare server, measured like a contender: its distance from 1.00× is the noise. */
@@ -56,6 +58,15 @@ const statusText = (statuses) =>
 const FLOOR_TARGETS = /** @type {const} */ ([
   { label: 'cached API key', name: NAMES.key, maxUs: 1, minRatio: 0.97 },
   { label: 'cached JWT', name: NAMES.jwt, maxUs: 1.5, minRatio: 0.95 },
+])
+/** Issue 15, Fastify and Hono: the cached API key's throughput against its floor (its µs above it shown too). */
+const NEW_ADAPTER_TARGET = /** @type {const} */ ({ label: 'cached API key', name: NAMES.key, minRatio: 0.95 })
+/** The comparisons of scenarios 1–2 and 8–9, with their frameworks' names, in the report's order. */
+const FRAMEWORKS = /** @type {const} */ ([
+  ['express', 'Express'],
+  ['koa', 'Koa'],
+  ['fastify', 'Fastify'],
+  ['hono', 'Hono'],
 ])
 /** Issue 14, Express: portkeyAuth's cached JWT against express-oauth2-jwt-bearer, in throughput. */
 const VS_AUTH0 = 2
@@ -143,6 +154,21 @@ export function targets(results) {
         near(vsAuth0, VS_AUTH0, noise.ratio * VS_AUTH0),
       )
     }
+  }
+  for (const [framework, comparison] of /** @type {const} */ ([
+    ['Fastify', results.fastify],
+    ['Hono', results.hono],
+  ])) {
+    if (!comparison) continue
+    const noise = noiseOf(comparison)
+    const { label, name, minRatio } = NEW_ADAPTER_TARGET
+    const { floor } = withFloor(comparison, name)
+    row(
+      `${framework}: ${label} ≥ ${minRatio}× its floor's throughput (issue 15)`,
+      `${fmtRatio(floor.ratio)} (${perRound(floor.ratioPerRound, fmtRatio)}; CPU time: ${fmtRatio(floor.cpuRatio)}; ${fmtUs(floor.us)} server CPU/request above the floor)`,
+      floor.ratio >= minRatio,
+      near(floor.ratio, minRatio, noise.ratio * minRatio),
+    )
   }
   const { micro } = results
   if (micro) {
@@ -377,12 +403,12 @@ function scaleSection({ keys, upfront }) {
  */
 export function markdown(results) {
   const { machine, settings, waiting } = results
-  const noiseGauges = /** @type {const} */ (['express', 'koa']).flatMap((key) => {
+  const noiseGauges = FRAMEWORKS.flatMap(([key, framework]) => {
     const comparison = results[key]
     if (!comparison) return []
     const noise = noiseOf(comparison)
     return [
-      `${key === 'express' ? 'Express' : 'Koa'} ${fmtRatio(rowNamed(comparison, NAMES.noise).ratio)} and ${noise.us.toFixed(2)} µs of server CPU per request`,
+      `${framework} ${fmtRatio(rowNamed(comparison, NAMES.noise).ratio)} and ${noise.us.toFixed(2)} µs of server CPU per request`,
     ]
   })
   const lines = [
@@ -394,13 +420,13 @@ export function markdown(results) {
     '',
     `- Measured: portkey-auth at ${results.source} (built to dist/ by \`npm run bench\`)`,
     `- CPU: ${machine.cpu}, ${machine.cores} cores (os.cpus()); ${machine.memGb} GB RAM; ${machine.os}`,
-    `- Node ${machine.node}; Express ${machine.versions.express}, Koa ${machine.versions.koa}, express-oauth2-jwt-bearer ${machine.versions.auth0}, autocannon ${machine.versions.autocannon}, mitata ${machine.versions.mitata}`,
+    `- Node ${machine.node}; Express ${machine.versions.express}, Koa ${machine.versions.koa}, Fastify ${machine.versions.fastify}, Hono ${machine.versions.hono} on @hono/node-server ${machine.versions.honoNode}, express-oauth2-jwt-bearer ${machine.versions.auth0}, autocannon ${machine.versions.autocannon}, mitata ${machine.versions.mitata}`,
     `- Each contender is its own server process (bench/server.js); the load generator (autocannon, ${settings.connections} connections, no pipelining) runs in the orchestrator process; the control-plane stub (portkey-auth/testing) in a third. All on 127.0.0.1.`,
-    `- Scenarios 1–2: each contender runs in ${settings.processes} server processes (two processes of the same code can differ by 10–20%), each warmed up for ${settings.warmup} s; then ${settings.rounds} rounds × ${settings.duration} s, round r on process r mod ${settings.processes}, contenders alternating round-robin (order rotated each round). Figures are medians over rounds; "× bare" is the ratio of median throughputs, "per round" the median and range of the ratios within each round (contender and baseline measured seconds apart). The VM's speed drifts (host load invisible to it), which is what the many short, rotated rounds, the several processes and the noise gauge are for. Latencies are exact per-response times (not autocannon's whole-millisecond histogram). "server CPU/request" is the server process's CPU time (the run time of its threads, in ns, from /proc/<pid>/task/*/schedstat; user + system ticks from /proc/<pid>/stat where that is missing) divided by the requests it answered, and "× bare (CPU)" the baseline's divided by the contender's: a throughput-like ratio that other processes on the machine disturb less. CPU columns are in cores (100% = one core) during the rounds: the server process, the load generator, and everything else on the machine (other processes: noise).`,
+    `- Scenarios 1–2 and 8–9: each contender runs in ${settings.processes} server processes (two processes of the same code can differ by 10–20%), each warmed up for ${settings.warmup} s; then ${settings.rounds} rounds × ${settings.duration} s, round r on process r mod ${settings.processes}, contenders alternating round-robin (order rotated each round). Figures are medians over rounds; "× bare" is the ratio of median throughputs, "per round" the median and range of the ratios within each round (contender and baseline measured seconds apart). The VM's speed drifts (host load invisible to it), which is what the many short, rotated rounds, the several processes and the noise gauge are for. Latencies are exact per-response times (not autocannon's whole-millisecond histogram). "server CPU/request" is the server process's CPU time (the run time of its threads, in ns, from /proc/<pid>/task/*/schedstat; user + system ticks from /proc/<pid>/stat where that is missing) divided by the requests it answered, and "× bare (CPU)" the baseline's divided by the contender's: a throughput-like ratio that other processes on the machine disturb less. CPU columns are in cores (100% = one core) during the rounds: the server process, the load generator, and everything else on the machine (other processes: noise).`,
     settings.waitQuiet
       ? `- Before each round the machine must be quiet (other processes below a quarter of a core), waited for up to 15 s a time and 60 s a run: waited ${Math.round((waiting?.ms ?? 0) / 1000)} s in all${waiting?.gaveUp ? `, and ${waiting.gaveUp} round(s) started on a busy machine` : ''}. The "other" CPU column shows what was left.`
       : '- Rounds start without waiting for a quiet machine (`BENCH_WAIT_QUIET=1` waits for one); the "other" CPU column shows what other processes took.',
-    `- Request: \`GET /v1/ping\` → \`{"ok":true}\`. Bare servers get the API-key header too (and ignore it). Each portkeyAuth contender has a floor: the framework with one empty middleware of its cheapest form (Express \`(req, res, next) => next()\`, Koa \`(ctx, next) => next()\`, not \`async\`), sent exactly the same request bytes (the API key, or the JWT, in \`x-portkey-api-key\`). express-oauth2-jwt-bearer gets the same RS256 token as \`Authorization: Bearer\`. Both JWT contenders fetch the same JWKS from the stub over loopback.`,
+    `- Request: \`GET /v1/ping\` → \`{"ok":true}\`. Bare servers get the API-key header too (and ignore it). Each portkeyAuth contender has a floor: the framework with one empty middleware of its cheapest form (Express \`(req, res, next) => next()\`, Koa \`(ctx, next) => next()\`, Fastify an \`onRequest\` hook \`(request, reply, done) => done()\`, Hono \`(c, next) => next()\`; none \`async\`), sent exactly the same request bytes (the API key, or the JWT, in \`x-portkey-api-key\`). express-oauth2-jwt-bearer gets the same RS256 token as \`Authorization: Bearer\`. Both JWT contenders fetch the same JWKS from the stub over loopback.`,
     '',
     '## Targets',
     '',
@@ -526,11 +552,25 @@ export function markdown(results) {
     )
   }
   if (results.scale) lines.push(...scaleSection(results.scale))
-  for (const key of /** @type {const} */ (['express', 'koa'])) {
+  if (results.fastify)
+    lines.push(
+      ...compareSection('8. Fastify 5', results.fastify, [
+        "Fastify's own request handler (its `serverFactory`) on a node:http server made like the others'; `await app.register(portkeyAuth, verifier)` from portkey-auth/fastify (an `onRequest` hook); the route answers `reply.send({ ok: true })`.",
+        '',
+      ]),
+    )
+  if (results.hono)
+    lines.push(
+      ...compareSection('9. Hono 4 on @hono/node-server', results.hono, [
+        "`getRequestListener(app.fetch)` from @hono/node-server (what its `serve()` runs) on a node:http server made like the others'; `app.use(portkeyAuth(verifier))` from portkey-auth/hono; the route answers `c.json({ ok: true })`.",
+        '',
+      ]),
+    )
+  for (const [key, framework] of FRAMEWORKS) {
     const comparison = results[key]
     if (!comparison) continue
     lines.push(
-      `<details><summary>${key === 'express' ? 'Express' : 'Koa'}: req/s of each round</summary>`,
+      `<details><summary>${framework}: req/s of each round</summary>`,
       '',
       table(
         ['Contender', ...comparison.rows[0].rounds.map((_, r) => `round ${r + 1}`)],

@@ -35,17 +35,17 @@ const settings = {
   controlPlaneDelayMs: 50,
 }
 /** @typedef {typeof settings} Settings */
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 
 const ISSUER = 'https://auth.bench.portkey.test/'
 const AUDIENCE = 'https://api.portkey.bench'
 const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
 
-// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 14
-// contenders' worth for the 13 of scenarios 1–2, and 300 s for the rest; unref'd so it never keeps the
-// process alive by itself) stops everything.
-const budgetMs = (14 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
+// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 22
+// contenders' worth for the 21 of scenarios 1–2 and 8–9, and 300 s for the rest; unref'd so it never keeps
+// the process alive by itself) stops everything.
+const budgetMs = (22 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
 const watchdog = setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs)
 watchdog.unref()
 process.on('exit', killAllNow)
@@ -93,6 +93,9 @@ async function main() {
         [
           ['express', 'express'],
           ['koa', 'koa'],
+          ['fastify', 'fastify'],
+          ['hono', 'hono'],
+          ['honoNode', '@hono/node-server'],
           ['auth0', 'express-oauth2-jwt-bearer'],
           ['autocannon', 'autocannon'],
           ['mitata', 'mitata'],
@@ -123,8 +126,8 @@ async function main() {
   const key = { 'x-portkey-api-key': KNOWN_KEY }
   const jwt = { 'x-portkey-api-key': token }
   // The floor of each portkeyAuth contender: the framework with one empty middleware of its cheapest form
-  // (express-noop, koa-noop), sent exactly the same request bytes (the same headers, autocannon's request
-  // line): the API-key contender's floor gets the API key, the JWT contender's the JWT.
+  // (express-noop, koa-noop, fastify-noop, hono-noop), sent exactly the same request bytes (the same headers,
+  // autocannon's request line): the API-key contender's floor gets the API key, the JWT contender's the JWT.
   /** @type {(framework: 'express' | 'koa') => import('./compare.js').Contender[]} */
   const contenders = (framework) => [
     { name: NAMES.bare, scenario: `${framework}-bare`, headers: key, guarded: false },
@@ -133,6 +136,15 @@ async function main() {
     { name: NAMES.floorJwt, scenario: `${framework}-noop`, headers: jwt, guarded: false },
     { name: NAMES.key, scenario: `${framework}-portkey-key`, headers: key, guarded: true, floor: NAMES.floorKey },
     { name: NAMES.jwt, scenario: `${framework}-portkey-jwt`, headers: jwt, guarded: true, floor: NAMES.floorJwt },
+  ]
+  // Scenarios 8–9 (issue 15): the cached API-key path alone, against its floor (an empty onRequest hook, an
+  // empty Hono middleware).
+  /** @type {(framework: 'fastify' | 'hono') => import('./compare.js').Contender[]} */
+  const keyContenders = (framework) => [
+    { name: NAMES.bare, scenario: `${framework}-bare`, headers: key, guarded: false },
+    { name: NAMES.noise, scenario: `${framework}-bare`, headers: key, guarded: false },
+    { name: NAMES.floorKey, scenario: `${framework}-noop`, headers: key, guarded: false },
+    { name: NAMES.key, scenario: `${framework}-portkey-key`, headers: key, guarded: true, floor: NAMES.floorKey },
   ]
 
   if (only.has('1')) {
@@ -163,6 +175,14 @@ async function main() {
   if (only.has('7')) {
     log('\n7. Scale: 1, 1,000 and 100,000 cached keys; cache.max 1,000,000')
     results.scale = await scale()
+  }
+  if (only.has('8')) {
+    log('\n8. Fastify 5')
+    results.fastify = await compare(keyContenders('fastify'), ctx)
+  }
+  if (only.has('9')) {
+    log('\n9. Hono 4 on @hono/node-server')
+    results.hono = await compare(keyContenders('hono'), ctx)
   }
 
   results.waiting = waiting

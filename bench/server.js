@@ -17,6 +17,12 @@ const SCENARIOS = [
   'koa-noop',
   'koa-portkey-key',
   'koa-portkey-jwt',
+  'fastify-bare',
+  'fastify-noop',
+  'fastify-portkey-key',
+  'hono-bare',
+  'hono-noop',
+  'hono-portkey-key',
 ]
 
 const scenario = process.argv[2] ?? ''
@@ -28,7 +34,7 @@ if (!SCENARIOS.includes(scenario)) {
 const config = JSON.parse(process.env.BENCH_SERVER ?? '{}')
 const BODY = { ok: true }
 
-// Both portkey contenders get the same verifier setup; the JWT one also accepts tokens from the JWKS.
+// Every portkey contender gets the same verifier setup; the JWT one also accepts tokens from the JWKS.
 // The verifier is made here (not inside portkeyAuth) only so that its stats can be read over IPC;
 // portkeyAuth(verifier) runs exactly the same per-request code.
 const verifier = scenario.includes('portkey')
@@ -40,9 +46,10 @@ const verifier = scenario.includes('portkey')
     })
   : null
 
-/** @type {import('node:http').RequestListener} */
-let listener
-// Each contender loads only what it runs (a profile of one shows no other's code).
+/** @type {import('node:http').Server} */
+let server
+// Each contender loads only what it runs (a profile of one shows no other's code). Each is served by a
+// node:http server made here, with the same settings, whatever the framework.
 if (scenario.startsWith('express')) {
   const { default: express } = await import('express')
   const app = express()
@@ -63,8 +70,8 @@ if (scenario.startsWith('express')) {
   /** @type {import('express').ErrorRequestHandler} */
   const refused = (error, _req, res, _next) => res.status(error.status ?? 500).json({ error: error.code ?? 'error' })
   app.use(refused)
-  listener = app
-} else {
+  server = createServer(app)
+} else if (scenario.startsWith('koa')) {
   const { default: Koa } = await import('koa')
   const app = new Koa()
   app.silent = true
@@ -78,10 +85,42 @@ if (scenario.startsWith('express')) {
   app.use((ctx) => {
     if (ctx.method === 'GET' && ctx.path === '/v1/ping') ctx.body = BODY
   })
-  listener = app.callback()
+  server = createServer(app.callback())
+} else if (scenario.startsWith('fastify')) {
+  const { default: Fastify } = await import('fastify')
+  // Fastify's own request handler, on a server made here (Fastify's documented serverFactory).
+  /** @type {import('node:http').Server | undefined} */
+  let made
+  const app = Fastify({ serverFactory: (handler) => (made = createServer(handler)) })
+  if (verifier !== null) {
+    const { portkeyAuth } = await import('portkey-auth/fastify')
+    await app.register(portkeyAuth, verifier)
+  }
+  // The floor of any hook: one empty onRequest hook of Fastify's cheapest form (a callback, not `async`:
+  // no promise), which does no work.
+  if (scenario === 'fastify-noop') app.addHook('onRequest', (_request, _reply, done) => done())
+  app.get('/v1/ping', (_request, reply) => {
+    reply.send(BODY)
+  })
+  await app.ready()
+  if (made === undefined) throw new Error('bench/server.js: Fastify made no server')
+  server = made
+} else {
+  const { Hono } = await import('hono')
+  const { getRequestListener } = await import('@hono/node-server')
+  const app = new Hono()
+  if (verifier !== null) {
+    const { portkeyAuth } = await import('portkey-auth/hono')
+    app.use(portkeyAuth(verifier))
+  }
+  // The floor of any middleware: one empty middleware of Hono's cheapest form (not `async`: no promise of
+  // its own, it hands on next()'s), which does no work.
+  if (scenario === 'hono-noop') app.use((_c, next) => next())
+  app.get('/v1/ping', (c) => c.json(BODY))
+  // What @hono/node-server's serve() runs, on a server made here.
+  server = createServer(getRequestListener(app.fetch))
 }
 
-const server = createServer(listener)
 server.keepAliveTimeout = 60_000
 // A burst opens 1,000 connections at once: a backlog that holds them all, so none waits for a SYN retry.
 server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {

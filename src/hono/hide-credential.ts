@@ -61,7 +61,7 @@ function without(request: Request, name: string): Request {
 }
 
 /** Node's request, as @hono/node-server passes it in `env.incoming`; `undefined` anywhere else. */
-function nodeRequest(env: unknown): HeaderViews | undefined {
+export function nodeRequest(env: unknown): HeaderViews | undefined {
   const incoming = typeof env === 'object' && env !== null ? (env as { incoming?: unknown }).incoming : undefined
   if (typeof incoming !== 'object' || incoming === null) return undefined
   const { headers, rawHeaders } = incoming as Partial<HeaderViews>

@@ -5,10 +5,10 @@ import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { PortkeyAuth } from '../types.js'
+import type { IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
-import { credentialViews } from './hide-credential.js'
+import { credentialViews, nodeRequest } from './hide-credential.js'
 
 /**
  * The Hono environment `portkeyAuth()` adds: `c.get('portkey')` (and `c.var.portkey`) typed `PortkeyAuth`.
@@ -40,8 +40,10 @@ type Answer = MaybePromise<Response | undefined>
 const nothing = (): undefined => undefined
 
 const HONO: Framework<Context, Next, undefined, Answer> = {
-  // The pipeline reads a Web Headers as it is (a repeated header joined with ', ', refused as Node's join is).
-  headers: (c) => c.req.raw.headers,
+  // On @hono/node-server, Node's own header object: reading c.req.raw.headers there builds a whole Web
+  // Headers per request (the bench measured ~10 µs). Elsewhere the Web Headers as it is (a repeated
+  // header joined with ', ', refused as Node's join is).
+  headers: (c) => (nodeRequest(c.env)?.headers as IncomingHeaders | undefined) ?? c.req.raw.headers,
   // The raw path of c.req.url: the one Hono routes on, before its getPath decodes it.
   route: (c) => requestRoute(c.req.raw),
   // For hideCredentials: views whose deletions reach c.req.raw and, on Node, c.env.incoming.
