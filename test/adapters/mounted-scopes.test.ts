@@ -1,11 +1,12 @@
 import express, { type Request, type Response } from 'express'
-import Koa, { type Middleware, type ParameterizedContext } from 'koa'
+import Koa from 'koa'
 import { describe, expect, test } from 'vitest'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { keyRecord } from '../../src/testing/index.js'
 import { sendRaw } from '../support/raw-socket.js'
 import { closeAfterTest, expectRejection, type RawResponse, startExpress, startKoa, useStub } from '../support/servers.js'
+import { mount } from '../support/koa-mount.js'
 
 // A scope rule guards its path wherever the app is mounted: it matches the routed path or any tail of it
 // that starts at a segment boundary, so no mount prefix can leave a listed route open.
@@ -20,22 +21,6 @@ const keys = () => ({
 
 /** How `portkeyAuth({ scopes: 'portkey' })` and the catch-all handler after it are mounted. */
 type Mounting = 'express sub-app' | 'express router' | 'koa mount' | 'plain express' | 'plain koa'
-
-/** What koa-mount does: strip `prefix` from ctx.path, run the inner app's middleware, restore the path. */
-function mount(prefix: string, inner: Koa): Middleware {
-  const run = (ctx: ParameterizedContext, i: number): Promise<void> =>
-    Promise.resolve(i < inner.middleware.length ? inner.middleware[i]!(ctx as never, () => run(ctx, i + 1)) : undefined)
-  return async function mounted(ctx, next) {
-    const path = ctx.path
-    if (path !== prefix && !path.startsWith(`${prefix}/`)) return next()
-    ctx.path = path.slice(prefix.length) || '/'
-    try {
-      await run(ctx, 0)
-    } finally {
-      ctx.path = path
-    }
-  }
-}
 
 async function startApp(mounting: Mounting, prefix = '/api') {
   const stub = await useStub({ keys: keys() })

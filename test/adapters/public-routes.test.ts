@@ -1,5 +1,5 @@
 import express from 'express'
-import Koa, { type Middleware, type ParameterizedContext } from 'koa'
+import Koa from 'koa'
 import { describe, expect, test } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
@@ -16,6 +16,7 @@ import {
   startKoa,
   useStub,
 } from '../support/servers.js'
+import { mount } from '../support/koa-mount.js'
 
 // `publicRoutes` lets a request through with no credential check when the path the adapter routes on is
 // exactly one listed (or, for an entry ending in '/*', starts with its prefix) and is unambiguous. Every
@@ -75,22 +76,6 @@ async function startApp(framework: Framework, options: Partial<MiddlewareOptions
           if (inner !== app) app.use(mount(prefix, inner))
         })
   return { url: closeAfterTest(running).url, reached, stub, decisions }
-}
-
-/** What koa-mount does: strip `prefix` from ctx.path, run the inner app's middleware, restore the path. */
-function mount(prefix: string, inner: Koa): Middleware {
-  const run = (ctx: ParameterizedContext, i: number): Promise<void> =>
-    Promise.resolve(i < inner.middleware.length ? inner.middleware[i]!(ctx as never, () => run(ctx, i + 1)) : undefined)
-  return async function mounted(ctx, next) {
-    const path = ctx.path
-    if (path !== prefix && !path.startsWith(`${prefix}/`)) return next()
-    ctx.path = path.slice(prefix.length) || '/'
-    try {
-      await run(ctx, 0)
-    } finally {
-      ctx.path = path
-    }
-  }
 }
 
 const request = (url: string, line: string, headers: Record<string, string> = {}) => {

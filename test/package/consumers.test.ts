@@ -67,6 +67,19 @@ console.log(JSON.stringify({ status: response.status, keyId: auth.keyId, workspa
 server.close(); await fastifyApp.close(); await stub.close()
 `
 
+/** What the scenario prints, from ESM and from CommonJS alike: every entry point admitted the key. */
+const GUARDED = {
+  status: 200,
+  keyId: 'key_consumer',
+  workspaceId: 'ws_c',
+  createVerifier: 'function',
+  AuthError: 'function',
+  koa: 'function',
+  fastify: 'key_consumer',
+  hono: 'key_consumer',
+  web: 'key_consumer',
+}
+
 const node = (file: string) => run(process.execPath, [file], { cwd: dir, timeout: 30_000 })
 
 describe('the packed tarball, installed into a fresh project', () => {
@@ -100,17 +113,7 @@ import { withPortkeyAuth } from 'portkey-auth/web'
 import { keyRecord, startControlPlaneStub } from 'portkey-auth/testing'`),
     )
     const { stdout } = await node('esm.mjs')
-    expect(JSON.parse(stdout)).toEqual({
-      status: 200,
-      keyId: 'key_consumer',
-      workspaceId: 'ws_c',
-      createVerifier: 'function',
-      AuthError: 'function',
-      koa: 'function',
-      fastify: 'key_consumer',
-      hono: 'key_consumer',
-      web: 'key_consumer',
-    })
+    expect(JSON.parse(stdout)).toEqual(GUARDED)
   })
 
   // No CommonJS build: Node >= 20.19 (the engines floor) loads this ESM-only package through require(esm).
@@ -132,17 +135,7 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
 })().catch((error) => { console.error(error); process.exit(1) })`,
     )
     const { stdout } = await node('cjs.cjs')
-    expect(JSON.parse(stdout)).toEqual({
-      status: 200,
-      keyId: 'key_consumer',
-      workspaceId: 'ws_c',
-      createVerifier: 'function',
-      AuthError: 'function',
-      koa: 'function',
-      fastify: 'key_consumer',
-      hono: 'key_consumer',
-      web: 'key_consumer',
-    })
+    expect(JSON.parse(stdout)).toEqual(GUARDED)
   })
 
   describe('TypeScript', () => {
