@@ -6,6 +6,7 @@ export type AuthErrorCode =
   | 'expired_api_key'
   | 'invalid_token'
   | 'usage_limit_exceeded'
+  | 'rate_limit_exceeded'
   | 'virtual_key_not_allowed'
   | 'insufficient_scope'
   | 'auth_unavailable'
@@ -17,6 +18,7 @@ const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
   401: 'authentication_error',
   403: 'permission_error',
   412: 'usage_limit_error',
+  429: 'rate_limit_error',
   500: 'api_error',
   503: 'service_unavailable_error',
 }
@@ -126,6 +128,16 @@ export const insufficientScope = (missing: readonly string[], message = `Missing
 export const misconfigured = (message: string) => new AuthError('auth_misconfigured', 500, message)
 
 export const invalidRequest = (message: string) => new AuthError('invalid_request', 400, message)
+
+/**
+ * A rate limit of the key (or the virtual key) is reached: 429 with `Retry-After` (whole seconds until the
+ * window that refused ends) and, unless turned off, `RateLimit-Policy` and `RateLimit`.
+ */
+export const rateLimitExceeded = (what: string, retryAfterSec: number, headers: Readonly<Record<string, string>> | null) =>
+  new AuthError('rate_limit_exceeded', 429, `Rate limit exceeded: ${what}. Try again in ${retryAfterSec} s.`, {
+    ...headers,
+    'retry-after': String(retryAfterSec),
+  })
 
 export const authUnavailable = (retryAfterSec: number, cause?: unknown) =>
   new AuthError(

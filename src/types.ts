@@ -1,4 +1,5 @@
 import type { AuthErrorCode } from './errors.js'
+import type { Quota } from './rate-limit/quota.js'
 
 /** A duration in milliseconds. */
 export type Milliseconds = number
@@ -46,11 +47,14 @@ export interface VirtualKey {
   readonly slug: string
   readonly provider: string
   readonly status: string
+  /** The virtual key's own rate limits, enforced on top of the caller's key's (unless `rateLimits: false`). */
+  readonly rateLimits: readonly RateLimit[]
 }
 
 /**
  * What a successful check attaches to the request: `req.portkey` (Express), `ctx.state.portkey` (Koa).
- * Frozen, and shared by every request of the same key while it is cached. It never holds the raw key.
+ * Frozen, and shared by every request of the same key while it is cached (a key with rate limits gets a copy
+ * per request, carrying its `quota`). It never holds the raw key.
  */
 export interface PortkeyAuth {
   /** How the caller authenticated. */
@@ -68,7 +72,13 @@ export interface PortkeyAuth {
     readonly configId: string | null
     readonly metadata: Readonly<Record<string, string>>
   }
+  /** The key's (or token's) rate limits, as the record or the `rate_limits` claim gives them. */
   readonly rateLimits: readonly RateLimit[]
+  /**
+   * This request's standing against the rate limits (the key's and the virtual key's): what is left, when
+   * the window resets, and `reportTokens()`. `null` when no limit applies or with `rateLimits: false`.
+   */
+  readonly quota: Quota | null
   readonly usageLimits: UsageLimits | null
   /** When the credential stops working, or `null` if it does not expire. */
   readonly expiresAt: Date | null
@@ -154,6 +164,11 @@ export interface Decision {
    * unavailable (…)`; a custom look-up's error by its class only. Never a credential. `null` otherwise.
    */
   readonly cause: string | null
+  /**
+   * How the request was counted against its rate limits: `fleet` (Redis), `local` (this instance alone: no
+   * Redis, or Redis away), `null` when no limit applied (or it was refused before the limits were looked at).
+   */
+  readonly counting: 'local' | 'fleet' | null
 }
 
 /** Receives every decision; what it throws is ignored. */

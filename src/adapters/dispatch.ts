@@ -1,6 +1,7 @@
 import { AuthError } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { scopeGuard } from '../permissions/require.js'
+import type { RateLimitHeaders } from '../rate-limit/quota.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { type HeaderViews, hideCredential } from './hide-credential.js'
@@ -22,6 +23,8 @@ export interface Framework<A, B, C, R> {
   attach(a: A, auth: PortkeyAuth): void
   /** The context `portkeyAuth()` attached, for `requirePermissions()`; `undefined` when it did not run. */
   attached(a: A): PortkeyAuth | undefined
+  /** Adds `RateLimit-Policy` and `RateLimit` to the response of an admitted request (one with a `quota`). */
+  setHeaders(headers: RateLimitHeaders, a: A, b: B): void
   /** Goes on to the next handler. */
   next(a: A, b: B, c: C): R
   /** The default answer to a rejection: its status, headers and JSON body. */
@@ -68,6 +71,9 @@ export function createDispatch<A extends object, B, C, R>(
   }
   const admit = (auth: PortkeyAuth, a: A, b: B, c: C): R => {
     framework.attach(a, auth)
+    // A verifier made elsewhere (a test double) may give contexts without `quota`.
+    const headers = auth.quota?.headers
+    if (headers != null) framework.setHeaders(headers, a, b)
     return pass(a, b, c)
   }
   const refuse = (error: unknown, a: A, b: B, c: C): R => {

@@ -26,6 +26,8 @@ export type Loader<V, A> = (key: string, arg: A) => Promise<Entry<V>>
  */
 export interface CacheStatus {
   cache: CacheState
+  /** How the rate limits counted the request (see `Decision#counting`); set only when limits applied. */
+  counting?: 'local' | 'fleet'
 }
 
 /** Counters since the verifier was created. */

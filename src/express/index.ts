@@ -37,6 +37,10 @@ const EXPRESS: Framework<Request, Response, NextFunction, void> = {
     req.portkey = auth
   },
   attached: (req) => req.portkey,
+  setHeaders: (headers, _req, res) => {
+    res.setHeader('ratelimit-policy', headers['ratelimit-policy'])
+    res.setHeader('ratelimit', headers.ratelimit)
+  },
   next: (_req, _res, next) => next(),
   send: (error, _req, res) => void res.status(error.status).set(error.headers).json(errorBody(error)),
   fail: (error, _req, _res, next) => next(error),

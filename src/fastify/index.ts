@@ -37,6 +37,9 @@ const FASTIFY: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
     request.portkey = auth
   },
   attached: (request) => request.portkey,
+  setHeaders: (headers, _request, reply) => {
+    reply.headers(headers)
+  },
   next: (_request, _reply, done) => done(),
   send: (error, _request, reply) => void reply.code(error.status).headers(error.headers).send(errorBody(error)),
   fail: (error, _request, _reply, done) => done(error as Error),

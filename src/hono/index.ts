@@ -52,6 +52,10 @@ const HONO: Framework<Context, Next, undefined, Answer> = {
     c.set('portkey', auth)
   },
   attached: (c) => c.get('portkey') as PortkeyAuth | undefined,
+  setHeaders: (headers, c) => {
+    c.header('ratelimit-policy', headers['ratelimit-policy'])
+    c.header('ratelimit', headers.ratelimit)
+  },
   // Hono's next() resolves to the context, which a middleware must not return as its response.
   next: (_c, next) => next().then(nothing),
   send: (error, c) => c.json(errorBody(error), error.status as ContentfulStatusCode, error.headers as Record<string, string>),

@@ -36,6 +36,9 @@ const KOA: Framework<Context, Next, undefined, unknown> = {
     ctx.state.portkey = auth
   },
   attached: (ctx) => ctx.state.portkey as PortkeyAuth | undefined,
+  setHeaders: (headers, ctx) => {
+    ctx.set(headers)
+  },
   next: (_ctx, next) => next(),
   send: (error, ctx) => {
     ctx.status = error.status

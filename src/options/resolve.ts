@@ -3,7 +3,7 @@ import { DEFAULTS, LIMITS } from './defaults.js'
 import { type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import { type ResolvedRedisOptions, resolveRedis } from './redis.js'
 import { describe, httpUrl, integer, knownNames, named } from './validate.js'
-import type { BreakerOptions, CacheOptions, VerifierOptions } from './verifier-options.js'
+import type { BreakerOptions, CacheOptions, RateLimitOptions, VerifierOptions } from './verifier-options.js'
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -22,6 +22,8 @@ export interface ResolvedOptions {
   readonly cache: Readonly<Required<CacheOptions>>
   readonly jwt: ResolvedJwtOptions | null
   readonly redis: ResolvedRedisOptions | null
+  /** `null` with `rateLimits: false`. */
+  readonly rateLimits: Readonly<Required<RateLimitOptions>> | null
   readonly logger: Logger
 }
 
@@ -43,12 +45,14 @@ const OPTION_NAMES = [
   'cache',
   'jwt',
   'redis',
+  'rateLimits',
   'logger',
 ] as const satisfies readonly (keyof VerifierOptions)[]
 const allListed: Exclude<keyof VerifierOptions, (typeof OPTION_NAMES)[number]> extends never ? true : never = true
 void allListed
 const CACHE_NAMES = ['max', 'ttlMs', 'staleMs', 'negativeTtlMs'] as const satisfies readonly (keyof CacheOptions)[]
 const BREAKER_NAMES = ['failureThreshold', 'cooldownMs'] as const satisfies readonly (keyof BreakerOptions)[]
+const RATE_LIMIT_NAMES = ['headers', 'maxCounters'] as const satisfies readonly (keyof RateLimitOptions)[]
 /** Options of the middleware, which createVerifier() does not take. */
 const MIDDLEWARE_ONLY = {
   verifier: 'portkeyAuth()',
@@ -70,6 +74,7 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
   const timeoutMs = integer('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1, LIMITS.timeoutMs)
   const jwt = resolveJwtOptions(options.jwt, env, timeoutMs)
   const breaker = options.breaker ?? {}
+  const cache = resolveCache(options.cache ?? {})
   return {
     controlPlaneUrl: resolvedUrl,
     clientAuth,
@@ -84,8 +89,9 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
       cooldownMs: integer('breaker.cooldownMs', breaker.cooldownMs ?? DEFAULTS.breaker.cooldownMs, 0),
     }),
     onDecision: options.onDecision,
-    cache: resolveCache(options.cache ?? {}),
+    cache,
     jwt,
+    rateLimits: resolveRateLimits(options.rateLimits, cache.max),
     logger: resolveLogger(options.logger),
     redis: resolveRedis(options, {
       controlPlaneUrl: resolvedUrl,
@@ -165,6 +171,23 @@ function resolveLogger(logger: unknown): Logger {
     throw new TypeError(`portkey-auth: logger must be false or have warn() and info() (console does), got ${describe(logger)}`)
   }
   return candidate as Logger
+}
+
+/** On unless `false`; `true` or an object with `headers` and `maxCounters`. */
+function resolveRateLimits(option: unknown, cacheMax: number): Readonly<Required<RateLimitOptions>> | null {
+  if (option === false) return null
+  if (option !== undefined && option !== true && (typeof option !== 'object' || option === null)) {
+    throw new TypeError(`portkey-auth: rateLimits must be true, false or an object, got ${describe(option)}`)
+  }
+  const given: RateLimitOptions = typeof option === 'object' ? option : {}
+  knownNames('rateLimits', given, RATE_LIMIT_NAMES)
+  if (given.headers !== undefined && typeof given.headers !== 'boolean') {
+    throw new TypeError(`portkey-auth: rateLimits.headers must be true or false, got ${describe(given.headers)}`)
+  }
+  return Object.freeze({
+    headers: given.headers ?? true,
+    maxCounters: integer('rateLimits.maxCounters', given.maxCounters ?? cacheMax, 1, LIMITS.cacheMax),
+  })
 }
 
 function resolveCache(cache: CacheOptions): Readonly<Required<CacheOptions>> {

@@ -88,10 +88,31 @@ export interface VerifierOptions {
    */
   redis?: RedisClientLike | string | RedisOptions
   /**
+   * Enforce the rate limits of keys, tokens and virtual keys (their records' `rate_limits`, a JWT's
+   * `rate_limits` claim): a request past one gets 429 `rate_limit_exceeded` with `Retry-After`. Counted in
+   * fixed, clock-aligned windows, on this instance, or across the fleet with `redis`. `false` turns
+   * enforcement off (the context still carries `rateLimits`). @default true
+   */
+  rateLimits?: boolean | RateLimitOptions
+  /**
    * Where to report the breaker opening and closing, Redis going and coming back, and a control plane that
    * answers like no key service (each once, when it happens); `false` for silence. @default console
    */
   logger?: Logger | false
+}
+
+/** Rate-limit settings. Every field is optional. */
+export interface RateLimitOptions {
+  /**
+   * Send `RateLimit-Policy` and `RateLimit` (IETF httpapi rate-limit-headers draft -11) on the responses of
+   * a key that has limits, admitted and refused; `false` sends neither (429s keep `Retry-After`). @default true
+   */
+  headers?: boolean
+  /**
+   * Most keys, tokens and virtual keys (of each kind) whose counters one instance keeps; the least recently
+   * seen go first, and a key whose counters went starts its window afresh. @default cache.max (10_000)
+   */
+  maxCounters?: number
 }
 
 /** Circuit-breaker settings. */

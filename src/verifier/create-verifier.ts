@@ -9,6 +9,8 @@ import { TIMINGS } from '../options/defaults.js'
 import { resolveOptions } from '../options/resolve.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { compileScopes } from '../permissions/route-scopes.js'
+import { FleetCounter } from '../rate-limit/fleet-counter.js'
+import { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
 import type { PortkeyAuth, VirtualKey } from '../types.js'
 import { audited } from './decision.js'
@@ -37,9 +39,16 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     ...config.breaker,
     logger,
   })
-  const tier =
-    redis &&
-    new SharedTier(new RedisConnection(redis, redis.timeoutMs, logger), redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
+  const connection = redis && new RedisConnection(redis, redis.timeoutMs, logger)
+  const tier = connection && new SharedTier(connection, redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
+  const limiter =
+    config.rateLimits &&
+    new RateLimiter({
+      max: config.rateLimits.maxCounters,
+      headers: config.rateLimits.headers,
+      fleet: connection ? new FleetCounter(connection, redis.namespace) : null,
+      logger,
+    })
   const sources: Sources = { guard, lifetimes, tier }
   const keys = new RefreshingCache<Outcome<PortkeyAuth>, string>(
     lifetimes.max,
@@ -62,7 +71,11 @@ export function createVerifier(options?: VerifierOptions): Verifier {
 
   const scopes = config.scopes === null ? null : compileScopes(config.scopes)
   const { bearer } = config
-  const check = audited(createPipeline({ keys, virtualKeys, scopes, bearer }), config.onDecision, () => tier?.connected ?? null)
+  const check = audited(
+    createPipeline({ keys, virtualKeys, scopes, bearer, limiter }),
+    config.onDecision,
+    () => tier?.connected ?? null,
+  )
   return {
     check,
     routed: scopes !== null,
@@ -80,8 +93,17 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       if (tier) await tier.invalidate(await tier.namesOf(keyId), { keyId })
     },
     clear,
+    async reportTokens(auth, tokens) {
+      await limiter?.reportTokens(auth, tokens)
+    },
     stats() {
-      return { ...keys.stats(), virtualKeys: virtualKeys.stats(), guard: guard.stats(), redis: tier?.stats() ?? null }
+      return {
+        ...keys.stats(),
+        virtualKeys: virtualKeys.stats(),
+        guard: guard.stats(),
+        redis: tier?.stats() ?? null,
+        rateLimits: limiter?.stats() ?? null,
+      }
     },
     probe() {
       return probe({

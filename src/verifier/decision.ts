@@ -12,9 +12,20 @@ import type { RequestRoute } from './verifier.js'
 export function audited(check: Check, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
   if (listener === undefined)
     return (headers: IncomingHeaders | Headers, route?: RequestRoute) => check(headers, route, undefined)
-  const emit = (decision: Omit<Decision, 'redis' | 'durationMs' | 'cause'>, started: number, cause: string | null = null) => {
+  const emit = (
+    decision: Omit<Decision, 'redis' | 'durationMs' | 'cause' | 'counting'>,
+    started: number,
+    status: CacheStatus,
+    cause: string | null = null,
+  ) => {
     try {
-      listener({ ...decision, redis: redisUp(), durationMs: performance.now() - started, cause })
+      listener({
+        ...decision,
+        redis: redisUp(),
+        durationMs: performance.now() - started,
+        cause,
+        counting: status.counting ?? null,
+      })
     } catch {
       // An audit hook must never be the reason a request fails.
     }
@@ -27,6 +38,7 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
       emit(
         { admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: status.cache },
         started,
+        status,
       )
       return auth
     }
@@ -42,7 +54,7 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
         virtualKey: null,
         cache: status.cache,
       }
-      emit(refusal, started, httpStatus === 503 ? outageCause((error as AuthError).cause) : null)
+      emit(refusal, started, status, httpStatus === 503 ? outageCause((error as AuthError).cause) : null)
       throw error
     }
     let result: MaybePromise<PortkeyAuth>

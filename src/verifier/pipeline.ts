@@ -4,6 +4,7 @@ import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
 import type { VirtualKeyRequest } from '../lookup/loaders.js'
 import { andThen, type MaybePromise } from '../maybe-promise.js'
 import type { RouteScopes } from '../permissions/route-scopes.js'
+import type { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
 import type { IncomingHeaders, PortkeyAuth, VirtualKey } from '../types.js'
 import { PROVIDER_HEADER, readVirtualKeySlug, VIRTUAL_KEY_HEADER } from '../virtual-key/virtual-key.js'
@@ -16,22 +17,27 @@ export type Check = (
   status: CacheStatus | undefined,
 ) => MaybePromise<PortkeyAuth>
 
-/** What the steps read: the two caches, the scope map, and whether `Authorization: Bearer` is a credential. */
+/**
+ * What the steps read: the two caches, the scope map, whether `Authorization: Bearer` is a credential, and
+ * the rate limiter (`null` with `rateLimits: false`).
+ */
 export interface PipelineParts {
   readonly keys: RefreshingCache<Outcome<PortkeyAuth>, string>
   readonly virtualKeys: RefreshingCache<Outcome<VirtualKey>, VirtualKeyRequest>
   readonly scopes: RouteScopes | null
   /** The `bearer` option: read `Authorization: Bearer` when `x-portkey-api-key` is absent. */
   readonly bearer: boolean
+  readonly limiter: RateLimiter | null
 }
 
 /**
  * The per-request pipeline: read the credential and the virtual-key slug → the cache (or a look-up) →
- * the key's expiry → the virtual key → the scopes. Each step is one function below; a new step (rate
- * limits) is one more, called from `admit()`. Synchronous up to the first look-up: a cached request makes
- * no promise at all.
+ * the key's expiry → the virtual key → the scopes → the rate limits (last, so that a request refused for
+ * anything else consumes no allowance). Each step is one function below, called from `admit()`. Synchronous
+ * up to the first look-up: a cached request makes no promise at all (nor, with Redis, one whose key is within
+ * this instance's batch of its allowance).
  */
-export function createPipeline({ keys, virtualKeys, scopes, bearer }: PipelineParts): Check {
+export function createPipeline({ keys, virtualKeys, scopes, bearer, limiter }: PipelineParts): Check {
   // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
   // frozen objects, so requests share the combination instead of copying it.
   const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
@@ -42,10 +48,19 @@ export function createPipeline({ keys, virtualKeys, scopes, bearer }: PipelinePa
     credential: string,
     route: RequestRoute | undefined,
     now: number,
-  ) {
+    status: CacheStatus | undefined,
+  ): MaybePromise<PortkeyAuth> {
     const auth = unexpired(outcome, now)
-    if (slug === null) return authorize(auth, route)
-    return andThen(withVirtualKey(auth, slug, credential), authorize, route)
+    if (slug === null) return limit(authorize(auth, route), now, status)
+    return andThen(
+      withVirtualKey(auth, slug, credential),
+      (withKey) => limit(authorize(withKey, route), Date.now(), status),
+      null,
+    )
+  }
+
+  function limit(auth: PortkeyAuth, now: number, status: CacheStatus | undefined): MaybePromise<PortkeyAuth> {
+    return limiter === null ? auth : limiter.admit(auth, now, status)
   }
 
   function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string): MaybePromise<PortkeyAuth> {
@@ -89,10 +104,10 @@ export function createPipeline({ keys, virtualKeys, scopes, bearer }: PipelinePa
     // One clock read for the cache's deadlines and the key's expiry.
     const now = Date.now()
     const cached = keys.serve(hash, credential, status, now)
-    if (cached !== undefined) return admit(cached, slug, credential, route, now)
+    if (cached !== undefined) return admit(cached, slug, credential, route, now, status)
     // Only what is looked up needs its characters checked: a cached credential passed this before.
     checkCredential(credential)
-    return keys.load(hash, credential, status).then((outcome) => admit(outcome, slug, credential, route, Date.now()))
+    return keys.load(hash, credential, status).then((outcome) => admit(outcome, slug, credential, route, Date.now(), status))
   }
 }
 

@@ -1,6 +1,7 @@
 import type { CacheStats } from '../cache/refreshing-cache.js'
 import type { SharedTierStats } from '../fleet/shared-tier.js'
 import type { GuardStats } from '../lookup/guard.js'
+import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { ProbeResult } from './probe.js'
@@ -15,12 +16,14 @@ export interface RequestRoute {
 
 /**
  * Counters: API keys (and JWTs) at the top level, virtual keys under `virtualKeys`, the breaker and load
- * shedding under `guard`, the Redis tier under `redis` (`null` without one).
+ * shedding under `guard`, the Redis tier under `redis` (`null` without one), rate limiting under
+ * `rateLimits` (`null` with `rateLimits: false`).
  */
 export interface VerifierStats extends CacheStats {
   virtualKeys: CacheStats
   guard: GuardStats
   redis: SharedTierStats | null
+  rateLimits: RateLimiterStats | null
 }
 
 /** Checks credentials; create one with `createVerifier()` and share it between middlewares. */
@@ -54,6 +57,13 @@ export interface Verifier {
    * key changes; with Redis, on every instance.
    */
   invalidateKeyId(keyId: string): Promise<void>
+  /**
+   * Reports the tokens a request of `auth` used (e.g. the provider's `usage.total_tokens`) against the tokens
+   * limits of its key and virtual key: what `auth.quota.reportTokens()` does, for any context of this
+   * verifier. Nothing to do when they have no tokens limit or with `rateLimits: false`.
+   * @example await verifier.reportTokens(req.portkey, completion.usage.total_tokens)
+   */
+  reportTokens(auth: PortkeyAuth, tokens: number): Promise<void>
   /** Forgets every credential and virtual key (on this instance). */
   clear(): void
   /** Counters of cache and look-up activity. */

@@ -1,4 +1,5 @@
 import { invalidRequest, virtualKeyNotAllowed, virtualKeyUsageLimitExceeded } from '../errors.js'
+import { rateLimits } from '../credential/key-record.js'
 import { decide, hasShape, type Outcome, VIRTUAL_KEY_RECORD } from '../records.js'
 import type { IncomingHeaders, VirtualKey, VirtualKeyRecord } from '../types.js'
 
@@ -51,7 +52,12 @@ export const isVirtualKeyRecord = (value: unknown): value is VirtualKeyRecord =>
 export function virtualKeyOutcome(record: VirtualKeyRecord, workspaceId: string, now: number): Outcome<VirtualKey> {
   if (record.workspace_id !== workspaceId) return { reject: virtualKeyNotAllowed }
   return decide(record, now, VIRTUAL_KEY_REFUSALS, () =>
-    Object.freeze({ slug: record.slug, provider: record.ai_provider_name, status: record.status ?? 'active' }),
+    Object.freeze({
+      slug: record.slug,
+      provider: record.ai_provider_name,
+      status: record.status ?? 'active',
+      rateLimits: rateLimits(record.rate_limits),
+    }),
   )
 }
 

@@ -3,6 +3,7 @@ import type { HeaderViews } from '../adapters/hide-credential.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
+import type { RateLimitHeaders } from '../rate-limit/quota.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
@@ -69,6 +70,8 @@ const WEB: Framework<Request, undefined, undefined, Verdict> = {
     contexts.set(request, auth)
   },
   attached: (request) => contexts.get(request),
+  // withPortkeyAuth() adds them to the handler's response; authenticate()'s caller finds them in `portkey.quota`.
+  setHeaders: () => {},
   // publicRoutes is refused, so next() always follows attach().
   next: (request) => ({ portkey: contexts.get(request)! }),
   send: (error) => ({ response: rejection(error) }),
@@ -152,6 +155,18 @@ async function settle(verdict: MaybePromise<Verdict>): Promise<AuthResult> {
   return 'portkey' in settled ? settled : { response: await settled.response }
 }
 
+/** The handler's response with the rate-limit headers; a copy when its headers cannot change (a `fetch()` response). */
+function withHeaders(response: Response, headers: RateLimitHeaders): Response {
+  try {
+    for (const [name, value] of Object.entries(headers)) response.headers.set(name, value)
+    return response
+  } catch {
+    const copy = new Response(response.body, response)
+    for (const [name, value] of Object.entries(headers)) copy.headers.set(name, value)
+    return copy
+  }
+}
+
 /**
  * Wraps a handler that takes a Web `Request`: it runs with `{ portkey }` for a request with a valid Portkey
  * credential; any other gets the rejection (status, headers, JSON body, or `onError`'s response). Arguments the
@@ -174,7 +189,10 @@ export function withPortkeyAuth<Req extends Request = Request, Args extends unkn
   async function portkeyAuth(request: Req, ...args: Args): Promise<Response> {
     const pending = dispatch(request, undefined, undefined)
     const verdict = pending instanceof Promise ? await pending : pending
-    return 'portkey' in verdict ? handler(request, verdict, ...args) : verdict.response
+    if (!('portkey' in verdict)) return verdict.response
+    const headers = verdict.portkey.quota?.headers
+    if (headers == null) return handler(request, verdict, ...args)
+    return withHeaders(await handler(request, verdict, ...args), headers)
   }
   return withVerifier(portkeyAuth, dispatch.verifier)
 }

@@ -117,6 +117,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
         virtualKey: null,
         defaults: { configId: null, metadata: {} },
         rateLimits: [],
+        quota: null,
         usageLimits: null,
         expiresAt: new Date(exp * 1000).toISOString(),
       },
@@ -350,7 +351,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
           portkey: {
             method: 'jwt',
             workspaceId: WORKSPACE,
-            virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active' },
+            virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active', rateLimits: [] },
           },
         })
       }

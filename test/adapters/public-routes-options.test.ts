@@ -131,6 +131,7 @@ describe('publicRoutes: cost', () => {
       request: () => ({ headers: {}, rawHeaders: [] }),
       attach: () => {},
       attached: () => undefined,
+      setHeaders: () => {},
       next: () => 'next',
       send: (error) => error.code,
       fail: () => 'fail',

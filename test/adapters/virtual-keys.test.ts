@@ -83,9 +83,17 @@ describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
     const res = await call(headers)
     expect(res.status).toBe(200)
     expect(res.json()).toMatchObject({
-      portkey: { keyId: 'key_live', virtualKey: { slug: 'openai-prod', provider: 'azure-openai', status: 'active' } },
+      portkey: {
+        keyId: 'key_live',
+        virtualKey: { slug: 'openai-prod', provider: 'azure-openai', status: 'active', rateLimits: [] },
+      },
     })
-    expect(app.seen[0]?.virtualKey).toStrictEqual({ slug: 'openai-prod', provider: 'azure-openai', status: 'active' })
+    expect(app.seen[0]?.virtualKey).toStrictEqual({
+      slug: 'openai-prod',
+      provider: 'azure-openai',
+      status: 'active',
+      rateLimits: [],
+    })
     expect(stub.calls(vkPath('openai-prod'))).toBe(1)
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
   })

@@ -115,7 +115,7 @@ describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framewo
     const answer = await client(backend.url, { apiKey: PORTKEY_KEY, virtualKey: 'openai-prod' }).chat.completions.create(chat)
     expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toMatchObject({
       keyId: 'key_sdk',
-      virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active' },
+      virtualKey: { slug: 'openai-prod', provider: 'openai', status: 'active', rateLimits: [] },
     })
   })
 

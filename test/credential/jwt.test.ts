@@ -684,6 +684,8 @@ describe('createVerifier({ jwt: { jwks } }) with an inline JWKS', () => {
       userId: 'bob@example.com',
       defaults: { configId: 'pc-2', metadata: { team: 'b' } },
       rateLimits: [{ type: 'tokens', unit: 'rpm', value: 1000 }],
+      // The claim's limit applies: nothing reported yet, the whole allowance is left.
+      quota: expect.objectContaining({ remaining: 1000, counting: 'local' }),
       usageLimits: { credit_limit: 3, type: 'cost' },
     })
   })

@@ -65,7 +65,7 @@ describe('examples/express-backend.js (npm start)', async () => {
   test('a virtual key is resolved', async () => {
     const { status, body } = await chat({ 'x-portkey-api-key': 'pk-demo-workspace', 'x-portkey-virtual-key': 'openai-demo' })
     expect(status).toBe(200)
-    expect(body.portkey.virtualKey).toEqual({ slug: 'openai-demo', provider: 'openai', status: 'active' })
+    expect(body.portkey.virtualKey).toEqual({ slug: 'openai-demo', provider: 'openai', status: 'active', rateLimits: [] })
   })
 
   test.each([

@@ -78,7 +78,7 @@ describe.each(['hono', 'web-handler'])('examples/%s.js', async (example) => {
   test('a virtual key is resolved', async () => {
     const { status, body } = await chat('pk-demo-workspace', { 'x-portkey-virtual-key': 'openai-demo' })
     expect(status).toBe(200)
-    expect(body.portkey.virtualKey).toEqual({ slug: 'openai-demo', provider: 'openai', status: 'active' })
+    expect(body.portkey.virtualKey).toEqual({ slug: 'openai-demo', provider: 'openai', status: 'active', rateLimits: [] })
   })
 
   test('the app’s own scope check: logs.read reads /v1/audit', async () => {

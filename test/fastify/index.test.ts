@@ -428,7 +428,10 @@ describe('fastify: virtual keys and JWTs', () => {
     const app = await useGuardedApp('fastify', { controlPlaneUrl: stub.url })
     const res = await send(app.url + WHOAMI, { 'x-portkey-api-key': LIVE, 'x-portkey-provider': '@openai-prod' })
     expect(res.json()).toMatchObject({
-      portkey: { keyId: 'key_live', virtualKey: { slug: 'openai-prod', provider: 'azure-openai', status: 'active' } },
+      portkey: {
+        keyId: 'key_live',
+        virtualKey: { slug: 'openai-prod', provider: 'azure-openai', status: 'active', rateLimits: [] },
+      },
     })
     const refused = await send(app.url + WHOAMI, { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'other-ws' })
     expectRejection(refused, 403, 'virtual_key_not_allowed', [LIVE])

@@ -17,6 +17,7 @@ import {
   useStub,
   WHOAMI,
 } from './servers.js'
+import { describeRateLimitContract } from './rate-limit-contract.js'
 
 /**
  * The behaviour every adapter must show, written once and registered for each framework by its own test
@@ -135,6 +136,8 @@ export function describeAdapterContract(framework: string): void {
   }
 
   const lookups = (stub: ControlPlaneStub) => stub.calls(KEY_DETAILS_PATH)
+
+  describeRateLimitContract(framework)
 
   describe(`${framework}: rejections`, () => {
     test.each(REJECTIONS)(
@@ -291,11 +294,32 @@ export function describeAdapterContract(framework: string): void {
           virtualKey: null,
           defaults: { configId: 'pc-default-1', metadata: { team: 'search', _user: 'alice' } },
           rateLimits: [{ type: 'requests', unit: 'rpm', value: 100 }],
+          // The limit is enforced: this request is the first of its minute.
+          quota: {
+            limits: [
+              {
+                name: 'rpm',
+                scope: 'api_key',
+                type: 'requests',
+                unit: 'rpm',
+                limit: 100,
+                remaining: 99,
+                resetSeconds: expect.any(Number),
+                windowSeconds: 60,
+              },
+            ],
+            remaining: 99,
+            resetSeconds: expect.any(Number),
+            counting: 'local',
+            headers: { 'ratelimit-policy': '"rpm";q=100;w=60', ratelimit: expect.stringMatching(/^"rpm";r=99;t=\d+$/) },
+          },
           usageLimits: { credit_limit: 50, type: 'cost', periodic_reset: 'monthly' },
           expiresAt: '2099-01-02T03:04:05.678Z',
         },
       })
       expect(res.text).not.toContain(key)
+      expect(res.headers['ratelimit-policy']).toBe('"rpm";q=100;w=60')
+      expect(res.headers.ratelimit).toMatch(/^"rpm";r=99;t=([1-9]|[1-5]\d|60)$/)
 
       const [auth] = app.seen
       expect(auth?.expiresAt).toBeInstanceOf(Date)
@@ -333,6 +357,7 @@ export function describeAdapterContract(framework: string): void {
           virtualKey: null,
           defaults: { configId: null, metadata: {} },
           rateLimits: [],
+          quota: null,
           usageLimits: null,
           expiresAt: null,
         },

@@ -115,6 +115,7 @@ export function authWith(scopes: string[], keyType: KeyType = 'workspace-service
     virtualKey: null,
     defaults: Object.freeze({ configId: null, metadata: Object.freeze({}) }),
     rateLimits: Object.freeze([]),
+    quota: null,
     usageLimits: null,
     expiresAt: null,
   })

@@ -185,6 +185,7 @@ const TYPE_BY_STATUS: Record<number, string> = {
   401: 'authentication_error',
   403: 'permission_error',
   412: 'usage_limit_error',
+  429: 'rate_limit_error',
   500: 'api_error',
   503: 'service_unavailable_error',
 }

@@ -111,7 +111,7 @@ describe('portkey-auth-stub: serving the demo keys', () => {
     try {
       const auth = await verifier.verify({ 'x-portkey-api-key': 'pk-demo-workspace', 'x-portkey-virtual-key': 'openai-demo' })
       expect(auth).toMatchObject({ keyId: 'key_demo_workspace', workspaceId: 'ws_demo', organisationId: 'org_demo' })
-      expect(auth.virtualKey).toEqual({ slug: 'openai-demo', provider: 'openai', status: 'active' })
+      expect(auth.virtualKey).toEqual({ slug: 'openai-demo', provider: 'openai', status: 'active', rateLimits: [] })
       await expect(verifier.verify({ 'x-portkey-api-key': 'pk-demo-exhausted' })).rejects.toMatchObject({
         code: 'usage_limit_exceeded',
         status: 412,

@@ -42,8 +42,8 @@ async function decide(setup: ReturnType<typeof audited>, headers: IncomingHeader
   return setup.events.at(-1)!
 }
 
-/** Fields every event has here: a duration, no Redis tier, and (no outage) no cause. */
-const anyDuration = { redis: null, durationMs: expect.any(Number), cause: null }
+/** Fields every event has here: a duration, no Redis tier, (no outage) no cause, and (no rate limit) no counting. */
+const anyDuration = { redis: null, durationMs: expect.any(Number), cause: null, counting: null }
 
 afterEach(() => {
   vi.useRealTimers()

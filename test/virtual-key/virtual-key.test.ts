@@ -141,7 +141,7 @@ describe('virtualKeyOutcome', () => {
       NOW,
     )
     expect(outcome).toStrictEqual({
-      value: { slug: 'openai-prod', provider: 'openai', status: 'active' },
+      value: { slug: 'openai-prod', provider: 'openai', status: 'active', rateLimits: [] },
       expiresAtMs: Date.parse('2026-06-01T00:00:00Z'),
     })
     expect(Object.isFrozen(outcome.value)).toBe(true)
@@ -152,7 +152,10 @@ describe('virtualKeyOutcome', () => {
     { name: 'no expires_at', fields: { expires_at: undefined } },
   ])('$name: active, with no deadline', ({ fields }) => {
     const outcome = virtualKeyOutcome(virtualKeyRecord({ slug: 'vk', ai_provider_name: 'anthropic', ...fields }), WS, NOW)
-    expect(outcome).toStrictEqual({ value: { slug: 'vk', provider: 'anthropic', status: 'active' }, expiresAtMs: Infinity })
+    expect(outcome).toStrictEqual({
+      value: { slug: 'vk', provider: 'anthropic', status: 'active', rateLimits: [] },
+      expiresAtMs: Infinity,
+    })
   })
 
   test.each<{ name: string; fields: Partial<VirtualKeyRecord>; code: string; status: number }>([

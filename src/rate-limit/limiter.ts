@@ -1,0 +1,338 @@
+import { LRUCache } from 'lru-cache'
+import type { CacheStatus } from '../cache/refreshing-cache.js'
+import { rateLimitExceeded } from '../errors.js'
+import type { MaybePromise } from '../maybe-promise.js'
+import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
+import type { FleetCounter } from './fleet-counter.js'
+import { compile, type Policy, windowStart } from './policy.js'
+import { makeQuota, renderHeaders, type Standing, secondsLeft } from './quota.js'
+
+/** Counters of rate limiting, part of `verifier.stats()`. */
+export interface RateLimiterStats {
+  /** Keys, tokens and virtual keys whose counters this instance holds now. */
+  tracked: number
+  /** Requests refused with 429. */
+  refused: number
+  /** Batches of allowance taken from Redis. */
+  leases: number
+  /** Requests counted by this instance alone while Redis was away (with the `redis` option). */
+  local: number
+}
+
+/** One limit's counts in its current window, on this instance. */
+interface Slot {
+  /** Where the window starts, epoch ms. */
+  start: number
+  /** Requests this instance admitted in the window. */
+  used: number
+  /** With Redis: the allowance Redis granted this instance in the window. */
+  leased: number
+  /** With Redis: the fleet's count when this instance last asked. */
+  count: number
+  /** Tokens reported in the window (with Redis, the fleet's total as last seen, or more). */
+  tokens: number
+  /** With Redis: nothing was left in the window when this instance last asked. */
+  exhausted: boolean
+  /** With Redis: the batch being asked for, shared by every request that waits for it. */
+  pending: Promise<void> | null
+  /** With Redis: until then (epoch ms), count alone: Redis failed, and is not asked again at once. */
+  offlineUntil: number
+  /** With Redis: when the tokens count was last read from the fleet. */
+  syncedAt: number
+}
+
+/** Whose counters: a key, a token or a virtual key; `id` also names its counters in Redis. */
+interface Subject {
+  readonly id: readonly string[]
+  policies: readonly Policy[]
+  slots: Slot[]
+}
+
+const NONE: readonly Policy[] = Object.freeze([])
+/** How long after a failed Redis call the limiter counts alone before asking Redis again. */
+const OFFLINE_RETRY_MS = 1_000
+/** How often, at most, an instance reads the fleet's tokens count of a limit it checks. */
+const TOKENS_SYNC_MS = 1_000
+/** Rounds of asking Redis for a batch before a request is refused (each round another request took the batch). */
+const MAX_ROUNDS = 8
+const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
+
+const newSlot = (): Slot => ({
+  start: Number.NaN,
+  used: 0,
+  leased: 0,
+  count: 0,
+  tokens: 0,
+  exhausted: false,
+  pending: null,
+  offlineUntil: 0,
+  syncedAt: 0,
+})
+
+/** Moves a slot to the window holding `now`, emptied, if it was in another. */
+function roll(slot: Slot, policy: Policy, now: number): Slot {
+  const start = windowStart(policy, now)
+  if (slot.start !== start) {
+    slot.start = start
+    slot.used = slot.leased = slot.count = slot.tokens = slot.syncedAt = 0
+    slot.exhausted = false
+  }
+  return slot
+}
+
+/** Settings of the limiter. */
+export interface RateLimiterOptions {
+  /** Most keys, tokens and virtual keys (each) whose counters are kept; the least recently seen go first. */
+  readonly max: number
+  /** Whether contexts and 429s carry `RateLimit-Policy` and `RateLimit`. */
+  readonly headers: boolean
+  /** Counters shared by the fleet, or `null` to count on this instance alone. */
+  readonly fleet: FleetCounter | null
+  readonly logger: Logger
+}
+
+/**
+ * Enforces the rate limits of API keys, tokens and virtual keys, in fixed, clock-aligned windows (see
+ * `Policy`). Alone, it counts in memory. With a `FleetCounter`, an instance takes batches of a window's
+ * allowance from Redis (an eighth of what is left, at most 256) and admits from its batch without a round
+ * trip; so the fleet never admits more than the limit, and may refuse early by what other instances hold
+ * unused. While Redis is away it counts alone (each instance up to the whole limit), and owes Redis what it
+ * admitted when Redis is back.
+ */
+export class RateLimiter {
+  readonly #keys: LRUCache<string, Subject>
+  readonly #tokens: LRUCache<string, Subject>
+  readonly #virtualKeys: LRUCache<string, Subject>
+  readonly #headers: boolean
+  readonly #fleet: FleetCounter | null
+  readonly #logger: Logger
+  readonly #warned = new Set<string>()
+  readonly #counts = { refused: 0, leases: 0, local: 0 }
+  readonly #unenforced = (limit: RateLimit) => {
+    const what = `${String(limit.type)}/${String(limit.unit)}`
+    if (this.#warned.has(what) || this.#warned.size > 100) return
+    this.#warned.add(what)
+    this.#logger.warn(
+      `portkey-auth: a rate limit of type "${String(limit.type)}", unit "${String(limit.unit)}" is not enforced (known: requests or tokens; rpm, rph, rpd, rpw; a value ≥ 0)`,
+    )
+  }
+
+  constructor({ max, headers, fleet, logger }: RateLimiterOptions) {
+    this.#keys = new LRUCache({ max })
+    this.#tokens = new LRUCache({ max })
+    this.#virtualKeys = new LRUCache({ max })
+    this.#headers = headers
+    this.#fleet = fleet
+    this.#logger = logger
+  }
+
+  stats(): RateLimiterStats {
+    return { tracked: this.#keys.size + this.#tokens.size + this.#virtualKeys.size, ...this.#counts }
+  }
+
+  /**
+   * Counts one request of `auth` against its limits and returns the context with its `quota`; `auth` as it
+   * is when no limit applies. Throws 429 `rate_limit_exceeded` when a limit is reached (the request is
+   * then counted nowhere). A promise only when a batch must be asked of Redis.
+   */
+  admit(auth: PortkeyAuth, now: number, status: CacheStatus | undefined): MaybePromise<PortkeyAuth> {
+    const keyPolicies = auth.rateLimits.length === 0 ? NONE : compile(auth.rateLimits, 'api_key', this.#unenforced)
+    const virtualKey = auth.virtualKey
+    const vkPolicies =
+      virtualKey === null || virtualKey.rateLimits.length === 0
+        ? NONE
+        : compile(virtualKey.rateLimits, 'virtual_key', this.#unenforced)
+    if (keyPolicies.length === 0 && vkPolicies.length === 0) return auth
+    const subjects = this.#subjects(auth, keyPolicies, vkPolicies)
+    return this.#take(auth, subjects, now, status, 0)
+  }
+
+  /** `Quota#reportTokens` for a context: adds `tokens` to the tokens limits of its key and virtual key. */
+  async reportTokens(auth: PortkeyAuth, tokens: number): Promise<void> {
+    if (!Number.isSafeInteger(tokens) || tokens < 0) {
+      throw new TypeError('portkey-auth: reportTokens() takes a whole number of tokens, 0 or more')
+    }
+    const keyPolicies = compile(auth.rateLimits, 'api_key', this.#unenforced)
+    const vkPolicies = auth.virtualKey === null ? NONE : compile(auth.virtualKey.rateLimits, 'virtual_key', this.#unenforced)
+    if (tokens === 0 || ![...keyPolicies, ...vkPolicies].some((policy) => policy.type === 'tokens')) return
+    const now = Date.now()
+    const shared: Promise<void>[] = []
+    for (const subject of this.#subjects(auth, keyPolicies, vkPolicies)) {
+      subject.policies.forEach((policy, i) => {
+        if (policy.type !== 'tokens') return
+        const slot = roll(subject.slots[i]!, policy, now)
+        slot.tokens += tokens
+        const fleet = this.#fleet
+        if (fleet === null || now < slot.offlineUntil || !fleet.connected) return
+        const { start } = slot
+        const counted = fleet.add(fleet.key(subject.id, policy.name, start), tokens, start + policy.windowMs).then(
+          (total) => {
+            if (slot.start === start) slot.tokens = Math.max(slot.tokens, total)
+          },
+          () => {
+            slot.offlineUntil = Date.now() + OFFLINE_RETRY_MS
+          },
+        )
+        shared.push(counted)
+      })
+    }
+    await Promise.all(shared)
+  }
+
+  #subjects(auth: PortkeyAuth, keyPolicies: readonly Policy[], vkPolicies: readonly Policy[]): Subject[] {
+    const subjects: Subject[] = []
+    if (keyPolicies.length > 0) {
+      const [cache, kind] = auth.method === 'jwt' ? [this.#tokens, 't'] : [this.#keys, 'k']
+      subjects.push(subject(cache, auth.keyId, () => [kind, auth.keyId], keyPolicies))
+    }
+    const virtualKey = auth.virtualKey
+    if (vkPolicies.length > 0 && virtualKey !== null) {
+      // A virtual key's allowance is the workspace's, shared by every caller that uses it.
+      const id = ['v', auth.workspaceId ?? '', virtualKey.slug]
+      subjects.push(subject(this.#virtualKeys, JSON.stringify(id), () => id, vkPolicies))
+    }
+    return subjects
+  }
+
+  #take(
+    auth: PortkeyAuth,
+    subjects: Subject[],
+    now: number,
+    status: CacheStatus | undefined,
+    round: number,
+  ): MaybePromise<PortkeyAuth> {
+    const fleet = this.#fleet
+    const refused: Policy[] = []
+    const batches: Promise<void>[] = []
+    let alone = fleet === null
+    for (const subject of subjects) {
+      const { policies, slots } = subject
+      for (let i = 0; i < policies.length; i++) {
+        const policy = policies[i]!
+        const slot = roll(slots[i]!, policy, now)
+        if (policy.type === 'tokens') {
+          if (slot.tokens >= policy.quota) refused.push(policy)
+          else if (fleet !== null && now - slot.syncedAt >= TOKENS_SYNC_MS) this.#syncTokens(fleet, subject, policy, slot, now)
+        } else if (fleet === null) {
+          if (slot.used >= policy.quota) refused.push(policy)
+        } else if (slot.used < slot.leased) {
+          // Within this instance's batch: no round trip.
+        } else if (slot.exhausted) {
+          refused.push(policy)
+        } else if (now < slot.offlineUntil || !fleet.connected) {
+          alone = true
+          if (slot.used >= policy.quota) refused.push(policy)
+        } else {
+          slot.pending ??= this.#lease(fleet, subject, policy, slot)
+          batches.push(slot.pending)
+        }
+      }
+    }
+    if (refused.length === 0 && batches.length > 0 && round < MAX_ROUNDS) {
+      return Promise.all(batches).then((): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, Date.now(), status, round + 1))
+    }
+    if (refused.length > 0 || batches.length > 0) throw this.#refuse(auth, subjects, refused, now)
+    if (status !== undefined) status.counting = alone ? 'local' : 'fleet'
+    if (fleet !== null && alone) this.#counts.local++
+    const standings: Standing[] = []
+    for (const { policies, slots } of subjects) {
+      for (let i = 0; i < policies.length; i++) {
+        const policy = policies[i]!
+        const slot = slots[i]!
+        if (policy.type === 'requests') slot.used++
+        standings.push(standing(policy, slot, now, fleet !== null && !alone))
+      }
+    }
+    const quota = makeQuota(standings, alone ? 'local' : 'fleet', this.#headers, (tokens) => this.reportTokens(auth, tokens))
+    return Object.freeze({ ...auth, quota })
+  }
+
+  #refuse(auth: PortkeyAuth, subjects: Subject[], refused: Policy[], now: number) {
+    this.#counts.refused++
+    const standings: Standing[] = []
+    for (const { policies, slots } of subjects) {
+      for (let i = 0; i < policies.length; i++) standings.push(standing(policies[i]!, slots[i]!, now, this.#fleet !== null))
+    }
+    // Ran out of rounds (every batch taken by other requests first): refuse as if exhausted.
+    const reached = refused.length > 0 ? refused : [standings.find((s) => s.policy.type === 'requests')!.policy]
+    let retryAfter = 1
+    for (const policy of reached) {
+      const slot = slotOf(subjects, policy)
+      retryAfter = Math.max(retryAfter, secondsLeft(policy, slot.start, now))
+    }
+    const first = reached[0]!
+    const whose = first.scope === 'virtual_key' ? 'this virtual key' : auth.method === 'jwt' ? 'this token' : 'this API key'
+    const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
+    return rateLimitExceeded(what, retryAfter, this.#headers ? renderHeaders(standings) : null)
+  }
+
+  async #lease(fleet: FleetCounter, subject: Subject, policy: Policy, slot: Slot): Promise<void> {
+    const { start } = slot
+    // What this instance admitted beyond its batches (alone, while Redis was away) is owed to the fleet.
+    const owed = Math.max(1, slot.used - slot.leased + 1)
+    try {
+      const { granted, count } = await fleet.lease(
+        fleet.key(subject.id, policy.name, start),
+        owed,
+        policy.quota,
+        start + policy.windowMs,
+      )
+      this.#counts.leases++
+      if (slot.start !== start) return
+      slot.leased += granted
+      slot.count = count
+      slot.exhausted = count >= policy.quota
+    } catch {
+      slot.offlineUntil = Date.now() + OFFLINE_RETRY_MS
+    } finally {
+      slot.pending = null
+    }
+  }
+
+  #syncTokens(fleet: FleetCounter, subject: Subject, policy: Policy, slot: Slot, now: number): void {
+    slot.syncedAt = now
+    const { start } = slot
+    fleet.read(fleet.key(subject.id, policy.name, start)).then(
+      (total) => {
+        if (slot.start === start && Number.isFinite(total)) slot.tokens = Math.max(slot.tokens, total)
+      },
+      () => {},
+    )
+  }
+}
+
+/** The subject named `name` in `cache`, made if new, its slots matched to `policies` (by name) if they changed. */
+function subject(
+  cache: LRUCache<string, Subject>,
+  name: string,
+  id: () => readonly string[],
+  policies: readonly Policy[],
+): Subject {
+  let found = cache.get(name)
+  if (found === undefined) {
+    found = { id: id(), policies, slots: policies.map(newSlot) }
+    cache.set(name, found)
+  } else if (found.policies !== policies) {
+    const previous = new Map(found.policies.map((policy, i) => [policy.name, found!.slots[i]!]))
+    found.slots = policies.map((policy) => previous.get(policy.name) ?? newSlot())
+    found.policies = policies
+  }
+  return found
+}
+
+function slotOf(subjects: Subject[], policy: Policy): Slot {
+  for (const { policies, slots } of subjects) {
+    const i = policies.indexOf(policy)
+    if (i >= 0) return slots[i]!
+  }
+  throw new Error('unreachable: a policy without its slot')
+}
+
+/** A limit's numbers now. With Redis, what is left is this instance's view (see `RateLimitStatus`). */
+function standing(policy: Policy, slot: Slot, now: number, shared: boolean): Standing {
+  const resetSeconds = secondsLeft(policy, slot.start, now)
+  if (policy.type === 'tokens') return { policy, remaining: Math.max(0, policy.quota - slot.tokens), resetSeconds }
+  let remaining = policy.quota - slot.used
+  if (shared && slot.count > 0) remaining = Math.min(remaining, policy.quota - slot.count + slot.leased - slot.used)
+  return { policy, remaining: Math.max(0, remaining), resetSeconds }
+}

@@ -1,0 +1,66 @@
+import type { RateLimit } from '../types.js'
+
+/** The windows Portkey's limits are counted in: per minute, hour, day, week. */
+export type RateLimitUnit = 'rpm' | 'rph' | 'rpd' | 'rpw'
+
+/** Whose limit it is: the caller's API key (or token), or the virtual key the request names. */
+export type RateLimitScope = 'api_key' | 'virtual_key'
+
+const WINDOW_SECONDS: Readonly<Record<RateLimitUnit, number>> = { rpm: 60, rph: 3_600, rpd: 86_400, rpw: 604_800 }
+
+// Weeks start on Monday 00:00 UTC (1970-01-05), not on the Thursday the epoch fell on.
+const WEEK_OFFSET_MS = 4 * 86_400_000
+
+/**
+ * One limit the verifier enforces: a `requests` or `tokens` allowance (`quota`) per fixed, clock-aligned
+ * window (minutes start at :00, hours on the hour, days at 00:00 UTC, weeks on Monday 00:00 UTC).
+ */
+export interface Policy {
+  readonly scope: RateLimitScope
+  readonly type: 'requests' | 'tokens'
+  readonly unit: RateLimitUnit
+  readonly quota: number
+  readonly windowMs: number
+  /** Its name in `RateLimit-Policy` and `RateLimit`: `rpm` for a key's request limit, `tokens-rpm`, `vk-rpm`, `vk-tokens-rpm`. */
+  readonly name: string
+}
+
+/** Where the window holding `now` starts, in epoch milliseconds. */
+export function windowStart(policy: Policy, now: number): number {
+  const { windowMs } = policy
+  const offset = policy.unit === 'rpw' ? WEEK_OFFSET_MS : 0
+  return Math.floor((now - offset) / windowMs) * windowMs + offset
+}
+
+/** What `compile()` skipped: limits of a type or unit this package does not enforce. */
+export type Unenforced = (limit: RateLimit) => void
+
+const compiled = new WeakMap<readonly RateLimit[], readonly Policy[]>()
+
+/**
+ * The policies of a context's limits (`auth.rateLimits`, `virtualKey.rateLimits`), compiled once per
+ * frozen array. Enforced: `type` `requests` or `tokens`, `unit` `rpm`, `rph`, `rpd` or `rpw`, `value` a
+ * finite number ≥ 0 (a fraction rounded down; 0 refuses every request). Two limits of one type and unit:
+ * the smaller holds. Anything else is reported to `unenforced` and skipped.
+ */
+export function compile(limits: readonly RateLimit[], scope: RateLimitScope, unenforced: Unenforced): readonly Policy[] {
+  let policies = compiled.get(limits)
+  if (policies !== undefined) return policies
+  const byName = new Map<string, Policy>()
+  for (const limit of limits) {
+    const { type, unit, value } = limit
+    if ((type !== 'requests' && type !== 'tokens') || !Object.hasOwn(WINDOW_SECONDS, unit) || !(value >= 0 && value < Infinity)) {
+      unenforced(limit)
+      continue
+    }
+    const windowUnit = unit as RateLimitUnit
+    const name = `${scope === 'virtual_key' ? 'vk-' : ''}${type === 'tokens' ? 'tokens-' : ''}${windowUnit}`
+    const quota = Math.floor(value)
+    const known = byName.get(name)
+    if (known !== undefined && known.quota <= quota) continue
+    byName.set(name, Object.freeze({ scope, type, unit: windowUnit, quota, windowMs: WINDOW_SECONDS[windowUnit] * 1000, name }))
+  }
+  policies = Object.freeze([...byName.values()])
+  compiled.set(limits, policies)
+  return policies
+}

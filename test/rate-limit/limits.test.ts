@@ -1,0 +1,165 @@
+import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
+import { createTestIssuer, type TestIssuer, keyRecord } from '../../src/testing/index.js'
+import type { Decision, RateLimit } from '../../src/types.js'
+import { recordingLogger } from '../support/core-helpers.js'
+import {
+  expectRejection,
+  FRAMEWORKS,
+  type RawResponse,
+  send,
+  sendKey,
+  useGuardedApp,
+  useStub,
+  WHOAMI,
+} from '../support/servers.js'
+
+// Issue 16 beyond the adapter contract: odd limits from the control plane, JWT callers, bounded counters,
+// what onDecision and stats() say. Express and Koa apps over real HTTP; the clock is faked (Date only).
+const T0 = Date.UTC(2026, 10, 30, 12, 0, 10)
+const KEY = 'pk-limited-0123456789abcdef'
+
+let issuer: TestIssuer
+beforeAll(async () => {
+  issuer = await createTestIssuer('rate-limit-key')
+})
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] })
+  vi.setSystemTime(T0)
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+async function sendMany(count: number, one: () => Promise<RawResponse>): Promise<number[]> {
+  const statuses: number[] = []
+  for (let i = 0; i < count; i++) statuses.push((await one()).status)
+  return statuses
+}
+
+describe.each(FRAMEWORKS)('%s: limits the control plane sends oddly', (framework) => {
+  async function appWith(limits: unknown[]) {
+    const logger = recordingLogger()
+    const stub = await useStub({ keys: { [KEY]: keyRecord({ id: 'key_odd', rate_limits: limits as RateLimit[] }) } })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, logger })
+    return { app, logger }
+  }
+
+  test.each([
+    { name: 'a negative value', limit: { type: 'requests', unit: 'rpm', value: -1 } },
+    { name: 'an unknown unit', limit: { type: 'requests', unit: 'rps', value: 1 } },
+    { name: 'an unknown type', limit: { type: 'cost', unit: 'rpm', value: 1 } },
+    { name: 'a string value', limit: { type: 'requests', unit: 'rpm', value: '1' } },
+    { name: 'an inherited unit name', limit: { type: 'requests', unit: 'toString', value: 1 } },
+  ])('$name is not enforced (and said once in the log), and never a 500', async ({ limit }) => {
+    const { app, logger } = await appWith([limit])
+    expect(await sendMany(3, () => sendKey(app, KEY))).toEqual([200, 200, 200])
+    const said = logger.lines.filter((line) => line.includes('is not enforced'))
+    // A string value is dropped with the malformed entries before it reaches the limiter.
+    expect(said.length).toBe(typeof limit.value === 'string' ? 0 : 1)
+  })
+
+  test('a value of 0 refuses every request; a fractional value is rounded down', async () => {
+    const { app } = await appWith([{ type: 'requests', unit: 'rpm', value: 0 }])
+    const res = await sendKey(app, KEY)
+    expectRejection(res, 429, 'rate_limit_exceeded', [KEY])
+    expect(res.headers.ratelimit).toBe('"rpm";r=0;t=50')
+    const fractional = await appWith([{ type: 'requests', unit: 'rph', value: 2.9 }])
+    expect(await sendMany(3, () => sendKey(fractional.app, KEY))).toEqual([200, 200, 429])
+  })
+
+  test('two limits of one type and unit: the smaller holds; limits of other windows hold too', async () => {
+    const { app } = await appWith([
+      { type: 'requests', unit: 'rpm', value: 10 },
+      { type: 'requests', unit: 'rpm', value: 3 },
+      { type: 'requests', unit: 'rpd', value: 4 },
+    ])
+    expect(await sendMany(4, () => sendKey(app, KEY))).toEqual([200, 200, 200, 429])
+    vi.setSystemTime(T0 + 60_000)
+    // A new minute, but the day's 4 has one left.
+    expect(await sendMany(2, () => sendKey(app, KEY))).toEqual([200, 429])
+    const res = await sendKey(app, KEY)
+    // Retry-After names the window that refused: the day, which ends at midnight UTC.
+    expect(res.headers['retry-after']).toBe(String((Date.UTC(2026, 11, 1) - (T0 + 60_000)) / 1000))
+  })
+
+  test('a huge value is a limit never reached', async () => {
+    const { app } = await appWith([{ type: 'requests', unit: 'rpm', value: 1e308 }])
+    const res = await sendKey(app, KEY)
+    expect(res.status).toBe(200)
+    expect(res.headers['ratelimit-policy']).toBe('"rpm";q=1e+308;w=60')
+  })
+})
+
+describe.each(FRAMEWORKS)('%s: JWT callers with a rate_limits claim', (framework) => {
+  test('are limited the same way, by their key id (jti, then sub)', async () => {
+    const stub = await useStub({ jwks: issuer.jwks })
+    const app = await useGuardedApp(framework, {
+      controlPlaneUrl: stub.url,
+      jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
+    })
+    const claims = {
+      portkey_oid: 'org_1',
+      portkey_workspace: 'ws_1',
+      scope: 'portkey.completions.write',
+      sub: 'user_1',
+      rate_limits: [{ type: 'requests', unit: 'rpm', value: 2 }],
+    }
+    // Two tokens of one subject share its counter.
+    const [first, second] = [await issuer.sign(claims), await issuer.sign({ ...claims, iat: Math.floor(T0 / 1000) - 1 })]
+    expect(first).not.toBe(second)
+    expect([(await sendKey(app, first)).status, (await sendKey(app, second)).status]).toEqual([200, 200])
+    const refused = await sendKey(app, first)
+    const body = expectRejection(refused, 429, 'rate_limit_exceeded', [first])
+    expect(body.message).toContain('for this token')
+    expect(refused.headers.ratelimit).toBe('"rpm";r=0;t=50')
+    // Another subject has its own.
+    expect((await sendKey(app, await issuer.sign({ ...claims, sub: 'user_2' }))).status).toBe(200)
+  })
+})
+
+describe('counters are bounded, and reported', () => {
+  test('a flood of limited keys keeps at most rateLimits.maxCounters of them; stats() and onDecision say how', async () => {
+    const keys = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [
+        `pk-flood-${i}-0123456789abcdef`,
+        keyRecord({ id: `key_${i}`, rate_limits: [{ type: 'requests', unit: 'rpm', value: 1 }] }),
+      ]),
+    )
+    const stub = await useStub({ keys })
+    const decisions: Decision[] = []
+    const verifier = createVerifier({
+      controlPlaneUrl: stub.url,
+      rateLimits: { maxCounters: 10 },
+      onDecision: (decision) => decisions.push(decision),
+    })
+    const app = await useGuardedApp('express', verifier)
+    for (const key of Object.keys(keys)) expect((await sendKey(app, key)).status).toBe(200)
+    expect((await sendKey(app, Object.keys(keys).at(-1)!)).status).toBe(429)
+    expect(verifier.stats().rateLimits).toEqual({ tracked: 10, refused: 1, leases: 0, local: 0 })
+    expect(decisions.at(-2)).toMatchObject({ admitted: true, counting: 'local' })
+    expect(decisions.at(-1)).toMatchObject({ admitted: false, status: 429, code: 'rate_limit_exceeded', counting: null })
+  })
+
+  test('a request refused for its scope consumes nothing', async () => {
+    const stub = await useStub({
+      keys: { [KEY]: keyRecord({ scopes: ['logs.read'], rate_limits: [{ type: 'requests', unit: 'rpm', value: 1 }] }) },
+    })
+    const app = await useGuardedApp('koa', { controlPlaneUrl: stub.url, scopes: { [`GET ${WHOAMI}/admin`]: 'admin.write' } })
+    const admin = () => send(`${app.url}${WHOAMI}/admin`, { 'x-portkey-api-key': KEY })
+    expect((await admin()).status).toBe(403)
+    expect((await admin()).status).toBe(403)
+    expect(await sendMany(2, () => sendKey(app, KEY))).toEqual([200, 429])
+  })
+
+  test('reportTokens() refuses what is not a whole number of tokens', async () => {
+    const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rpm', value: 10 }] }) } })
+    const verifier = createVerifier({ controlPlaneUrl: stub.url })
+    const auth = await verifier.verify({ 'x-portkey-api-key': KEY })
+    for (const bad of [-1, 1.5, Number.NaN, Infinity, '5' as unknown as number]) {
+      await expect(auth.quota!.reportTokens(bad)).rejects.toThrow(TypeError)
+    }
+    await verifier.reportTokens(auth, 10)
+    await expect(verifier.verify({ 'x-portkey-api-key': KEY })).rejects.toMatchObject({ status: 429 })
+  })
+})

@@ -1,0 +1,129 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
+import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
+import { keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
+import type { RateLimit } from '../../src/types.js'
+import { type RawResponse, expectRejection, send, sendKey, useGuardedApp, useStub, WHOAMI } from './servers.js'
+
+/**
+ * Issue 16, for every adapter: a key's rate limits hold (429, `Retry-After`, `RateLimit-Policy` and `RateLimit`),
+ * over real HTTP with the control-plane stub. The clock is faked (`Date` only: sockets and timers stay real),
+ * so a window passes without waiting a minute. Called from `describeAdapterContract()`.
+ */
+export function describeRateLimitContract(framework: string): void {
+  // 10 s into a minute: every per-minute window below has 50 s left.
+  const T0 = Date.UTC(2026, 10, 30, 12, 0, 10)
+  const KEY = 'pk-limited-0123456789abcdef'
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(T0)
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  async function setup(limits: RateLimit[], options: MiddlewareOptions = {}, keys: Record<string, string> = {}) {
+    const record = keyRecord({ id: 'key_limited', rate_limits: limits })
+    const stub = await useStub({
+      keys: { [KEY]: record, ...Object.fromEntries(Object.entries(keys).map(([key, id]) => [key, { ...record, id }])) },
+      virtualKeys: {
+        'vk-limited': virtualKeyRecord({ slug: 'vk-limited', rate_limits: [{ type: 'requests', unit: 'rpm', value: 2 }] }),
+      },
+    })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, ...options })
+    return { stub, app }
+  }
+
+  const statuses = (responses: RawResponse[]) => responses.map((res) => res.status)
+  async function sendMany(count: number, send: () => Promise<RawResponse>): Promise<RawResponse[]> {
+    const responses: RawResponse[] = []
+    for (let i = 0; i < count; i++) responses.push(await send())
+    return responses
+  }
+
+  describe(`${framework}: rate limits (issue 16)`, () => {
+    test('a key limited to 5 rpm: 5 × 200 counting down, then 429 with Retry-After and both headers; the next window admits 5 again', async () => {
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 5 }])
+      const admitted = await sendMany(5, () => sendKey(app, KEY))
+      expect(statuses(admitted)).toEqual([200, 200, 200, 200, 200])
+      expect(admitted.map((res) => res.headers.ratelimit)).toEqual([4, 3, 2, 1, 0].map((r) => `"rpm";r=${r};t=50`))
+      for (const res of admitted) expect(res.headers['ratelimit-policy']).toBe('"rpm";q=5;w=60')
+      expect(admitted.at(-1)?.json()).toMatchObject({ portkey: { quota: { remaining: 0, resetSeconds: 50, counting: 'local' } } })
+
+      for (const res of await sendMany(3, () => sendKey(app, KEY))) {
+        const body = expectRejection(res, 429, 'rate_limit_exceeded', [KEY])
+        expect(body.message).toBe('Rate limit exceeded: 5 requests per minute for this API key. Try again in 50 s.')
+        expect(res.headers['retry-after']).toBe('50')
+        expect(res.headers['ratelimit-policy']).toBe('"rpm";q=5;w=60')
+        expect(res.headers.ratelimit).toBe('"rpm";r=0;t=50')
+      }
+      expect(app.seen).toHaveLength(5)
+
+      vi.setSystemTime(T0 + 50_000) // the next minute
+      expect(statuses(await sendMany(6, () => sendKey(app, KEY)))).toEqual([200, 200, 200, 200, 200, 429])
+      expect(app.seen).toHaveLength(10)
+    })
+
+    test("a virtual key's own limit applies on top of the key's, and a refused request consumes nothing", async () => {
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 5 }])
+      const withVirtualKey = () => send(app.url + WHOAMI, { 'x-portkey-api-key': KEY, 'x-portkey-virtual-key': 'vk-limited' })
+      const [first, second, third] = await sendMany(3, withVirtualKey)
+      expect([first?.status, second?.status]).toEqual([200, 200])
+      expect(second?.headers['ratelimit-policy']).toBe('"rpm";q=5;w=60, "vk-rpm";q=2;w=60')
+      expect(second?.headers.ratelimit).toBe('"rpm";r=3;t=50, "vk-rpm";r=0;t=50')
+      const body = expectRejection(third!, 429, 'rate_limit_exceeded', [KEY])
+      expect(body.message).toContain('2 requests per minute for this virtual key')
+      // The refused request took nothing from the key: 3 of its 5 are left.
+      expect(statuses(await sendMany(4, () => sendKey(app, KEY)))).toEqual([200, 200, 200, 429])
+    })
+
+    test('two secrets of one key id (a rotated key) share one counter', async () => {
+      const ROTATED = 'pk-rotated-0123456789abcdef'
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 3 }], {}, { [ROTATED]: 'key_limited' })
+      const order = [KEY, ROTATED, KEY, ROTATED, KEY]
+      const responses = await sendMany(order.length, () => sendKey(app, order.shift()!))
+      expect(statuses(responses)).toEqual([200, 200, 200, 429, 429])
+    })
+
+    test('tokens: reported usage past the limit gives 429 until the window resets', async () => {
+      const { app } = await setup([{ type: 'tokens', unit: 'rpm', value: 100 }])
+      expect((await sendKey(app, KEY)).status).toBe(200)
+      await app.seen[0]!.quota!.reportTokens(60)
+      const second = await sendKey(app, KEY)
+      expect(second.status).toBe(200)
+      expect(second.headers.ratelimit).toBe('"tokens-rpm";r=40;t=50')
+      // The request that crosses the limit was served; the next ones are not.
+      await app.seen[1]!.quota!.reportTokens(50)
+      for (const res of await sendMany(2, () => sendKey(app, KEY))) {
+        expectRejection(res, 429, 'rate_limit_exceeded', [KEY])
+        expect(res.headers['retry-after']).toBe('50')
+        expect(res.headers.ratelimit).toBe('"tokens-rpm";r=0;t=50')
+      }
+      vi.setSystemTime(T0 + 50_000)
+      expect((await sendKey(app, KEY)).status).toBe(200)
+    })
+
+    test('rateLimits: false admits past the limit, with the limits on the context and no quota or headers', async () => {
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 2 }], { rateLimits: false })
+      const responses = await sendMany(4, () => sendKey(app, KEY))
+      expect(statuses(responses)).toEqual([200, 200, 200, 200])
+      expect(responses[3]?.headers.ratelimit).toBeUndefined()
+      expect(responses[3]?.json()).toMatchObject({
+        portkey: { rateLimits: [{ type: 'requests', unit: 'rpm', value: 2 }], quota: null },
+      })
+    })
+
+    test('rateLimits: { headers: false } sends no RateLimit headers, admitted or refused; the 429 keeps Retry-After', async () => {
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 1 }], { rateLimits: { headers: false } })
+      const [admitted, refused] = await sendMany(2, () => sendKey(app, KEY))
+      expect(admitted?.status).toBe(200)
+      expectRejection(refused!, 429, 'rate_limit_exceeded', [KEY])
+      for (const res of [admitted!, refused!]) {
+        expect(res.headers.ratelimit).toBeUndefined()
+        expect(res.headers['ratelimit-policy']).toBeUndefined()
+      }
+      expect(refused?.headers['retry-after']).toBe('50')
+      expect(admitted?.json()).toMatchObject({ portkey: { quota: { remaining: 0, headers: null } } })
+    })
+  })
+}
