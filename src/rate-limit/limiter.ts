@@ -53,8 +53,12 @@ const NONE: readonly Policy[] = Object.freeze([])
 const OFFLINE_RETRY_MS = 1_000
 /** How often, at most, an instance reads the fleet's tokens count of a limit it checks. */
 const TOKENS_SYNC_MS = 1_000
-/** Rounds of asking Redis for a batch before a request is refused (each round another request took the batch). */
-const MAX_ROUNDS = 8
+/**
+ * Rounds of asking Redis for a batch before a request is refused: a round ends with a batch granted (which
+ * the requests waiting share, in arrival order), nothing left, or Redis away, so each round is progress for
+ * the fleet; the bound only caps one request's wait (each round is a Redis round trip) under heavy contention.
+ */
+const MAX_ROUNDS = 64
 const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
 
 const newSlot = (): Slot => ({

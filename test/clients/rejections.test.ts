@@ -14,6 +14,7 @@ const KEYS = {
   readonly: 'pk-clients-readonly-0123456789',
   expired: 'pk-clients-expired-0123456789',
   exhausted: 'pk-clients-exhausted-0123456789',
+  limited: 'pk-clients-limited-0123456789',
 }
 
 let issuer: TestIssuer
@@ -74,6 +75,14 @@ const CASES: Case[] = [
     className: 'PermissionDeniedError',
   },
   { name: 'an exhausted key', apiKey: KEYS.exhausted, status: 412, code: 'usage_limit_exceeded', className: 'APIError' },
+  // A limit of 0: the first request is past it.
+  {
+    name: 'a key past its rate limit',
+    apiKey: KEYS.limited,
+    status: 429,
+    code: 'rate_limit_exceeded',
+    className: 'RateLimitError',
+  },
   {
     name: 'a key-service outage',
     apiKey: 'pk-clients-new-0123456789',
@@ -91,6 +100,7 @@ async function startApp(framework: Framework) {
       [KEYS.readonly]: keyRecord({ workspace_id: 'ws_c', scopes: ['logs.read'] }),
       [KEYS.expired]: keyRecord({ status: 'expired' }),
       [KEYS.exhausted]: keyRecord({ status: 'exhausted' }),
+      [KEYS.limited]: keyRecord({ workspace_id: 'ws_c', rate_limits: [{ type: 'requests', unit: 'rpm', value: 0 }] }),
     },
     virtualKeys: { 'vk-elsewhere': virtualKeyRecord({ slug: 'vk-elsewhere', workspace_id: 'ws_other' }) },
     jwks: issuer.jwks,

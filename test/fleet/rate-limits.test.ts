@@ -1,0 +1,151 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
+import { type ControlPlaneStub, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
+import type { Decision, RateLimit } from '../../src/types.js'
+import { until } from '../support/core-helpers.js'
+import { startTestRedis, type TestRedis } from '../support/redis-server.js'
+
+// Issue 16 across a fleet: verifier instances sharing one real redis-server (two in this process, one in a
+// child process). Limits are per week, so that no test straddles a window's edge.
+const KEY = 'pk-fleet-limited-0123456789abcdef'
+
+let redis: TestRedis
+let stub: ControlPlaneStub
+beforeAll(async () => {
+  redis = await startTestRedis()
+  stub = await startControlPlaneStub()
+})
+afterAll(async () => {
+  await redis?.stop()
+  await stub?.close()
+})
+
+type Verify = (credential: string) => Promise<number>
+const closing: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const close of closing.splice(0)) await close()
+  stub.keys.clear()
+})
+
+function limitKey(value: number, unit = 'rpw'): void {
+  stub.keys.set(KEY, keyRecord({ id: `key_${randomUUID()}`, rate_limits: [{ type: 'requests', unit, value } as RateLimit] }))
+}
+
+function instance(options: { redis?: string; prefix?: string; onDecision?: (decision: Decision) => void }): Verifier {
+  const verifier = createVerifier({
+    controlPlaneUrl: stub.url,
+    redis: options.redis && { url: options.redis, prefix: options.prefix },
+    onDecision: options.onDecision,
+    logger: false,
+  })
+  closing.push(() => verifier.close())
+  return verifier
+}
+
+const statusOf =
+  (verifier: Verifier): Verify =>
+  (credential) =>
+    verifier.verify({ 'x-portkey-api-key': credential }).then(
+      () => 200,
+      (error: { status: number }) => error.status,
+    )
+
+/** A verifier in a process of its own (test/fixtures/redis-instance.mjs, on the built package). */
+async function childInstance(prefix: string): Promise<Verify> {
+  const env = { ...process.env, CONTROL_PLANE_URL: stub.url, REDIS_URL: redis.url, REDIS_PREFIX: prefix, JWKS_URL: '' }
+  const proc: ChildProcess = fork(new URL('../fixtures/redis-instance.mjs', import.meta.url), { env, stdio: 'ignore' })
+  await new Promise<void>((done) => proc.once('message', () => done()))
+  closing.push(async () => {
+    proc.kill()
+  })
+  const replies = new Map<number, (status: number) => void>()
+  let next = 0
+  proc.on('message', (message: { id?: number; status?: number }) => {
+    if (message.id !== undefined) replies.get(message.id)?.(message.status ?? 0)
+  })
+  return (credential) =>
+    new Promise((resolve) => {
+      const id = ++next
+      replies.set(id, resolve)
+      proc.send({ id, op: 'verify', credential })
+    })
+}
+
+const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length
+
+describe('rate limits across a fleet (issue 16)', () => {
+  test('three instances (one in its own process), one Redis: 60 concurrent requests for a key limited to 30 → the fleet admits 30', async () => {
+    limitKey(30)
+    const prefix = `rl-${randomUUID()}:`
+    const fleet = [
+      statusOf(instance({ redis: redis.url, prefix })),
+      statusOf(instance({ redis: redis.url, prefix })),
+      await childInstance(prefix),
+    ]
+    const statuses = await Promise.all(Array.from({ length: 60 }, (_, i) => fleet[i % 3]!(KEY)))
+    // Never more than the limit; fewer only by what an instance holds of its last batch unused, at most an
+    // eighth of what was left when it took it (here 3) per instance.
+    const admitted = count(statuses, 200)
+    console.log(`fleet admitted ${admitted} of 60 (limit 30)`)
+    expect(admitted).toBeLessThanOrEqual(30)
+    expect(admitted).toBeGreaterThanOrEqual(30 - 3 * 3)
+    expect(count(statuses, 429)).toBe(60 - admitted)
+  })
+
+  test('without Redis, each instance admits its own 30', async () => {
+    limitKey(30)
+    const alone = [statusOf(instance({})), statusOf(instance({})), statusOf(instance({}))]
+    const statuses = await Promise.all(Array.from({ length: 120 }, (_, i) => alone[i % 3]!(KEY)))
+    expect(count(statuses, 200)).toBe(90)
+  })
+
+  test('a key far from its limit costs a Redis round trip per batch (at most 256 requests), not per request', async () => {
+    limitKey(1_000_000)
+    const verifier = instance({ redis: redis.url, prefix: `rl-${randomUUID()}:` })
+    const verify = statusOf(verifier)
+    await until(() => verifier.stats().redis?.connected === true)
+    const statuses: number[] = []
+    for (let i = 0; i < 600; i++) statuses.push(await verify(KEY))
+    expect(count(statuses, 200)).toBe(600)
+    expect(verifier.stats().rateLimits).toMatchObject({ leases: 3, local: 0, refused: 0 })
+  })
+
+  test('Redis killed mid-window: counted locally (no 500, nothing hangs); back → shared again, and what was admitted alone is owed', async () => {
+    const own = await startTestRedis()
+    closing.push(() => own.stop())
+    limitKey(10)
+    const prefix = `rl-${randomUUID()}:`
+    const decisions: Decision[] = []
+    const first = instance({ redis: own.url, prefix, onDecision: (decision) => decisions.push(decision) })
+    await until(() => first.stats().redis?.connected === true)
+    const verify = statusOf(first)
+    for (let i = 0; i < 3; i++) expect(await verify(KEY)).toBe(200)
+    expect(decisions.map((decision) => decision.counting)).toEqual(['fleet', 'fleet', 'fleet'])
+
+    await own.stop()
+    await until(() => first.stats().redis?.connected === false)
+    const started = Date.now()
+    const alone: number[] = []
+    for (let i = 0; i < 10; i++) alone.push(await verify(KEY))
+    expect(Date.now() - started).toBeLessThan(2_000)
+    // This instance alone: the 10 of the week less the 3 it admitted, never unlimited, never a 500.
+    expect(alone).toEqual([200, 200, 200, 200, 200, 200, 200, 429, 429, 429])
+    expect(decisions.slice(3, 10).map((decision) => decision.counting)).toEqual(Array(7).fill('local'))
+    expect(first.stats().rateLimits).toMatchObject({ local: 7 })
+
+    // Redis comes back, empty (no persistence: the 3 it had counted are lost with it). Shared counting resumes,
+    // and this instance's first batch pays the 7 it admitted alone: Redis then holds 8 of the 10.
+    await own.start()
+    await until(() => first.stats().redis?.connected === true, 5_000)
+    expect(await verify(KEY)).toBe(200)
+    expect(decisions.at(-1)?.counting).toBe('fleet')
+    const second = instance({ redis: own.url, prefix })
+    await until(() => second.stats().redis?.connected === true)
+    const others: number[] = []
+    for (let i = 0; i < 4; i++) others.push(await statusOf(second)(KEY))
+    expect(others).toEqual([200, 200, 429, 429])
+    expect(await verify(KEY)).toBe(429)
+  })
+})
