@@ -166,7 +166,8 @@ export interface Decision {
   readonly cause: string | null
   /**
    * How the request was counted against its rate limits: `fleet` (Redis), `local` (this instance alone: no
-   * Redis, or Redis away), `null` when no limit applied (or it was refused before the limits were looked at).
+   * Redis, or Redis away), a 429 included; `null` when no limit applied (or the request was refused before
+   * the limits were looked at).
    */
   readonly counting: 'local' | 'fleet' | null
 }

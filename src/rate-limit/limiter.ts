@@ -62,7 +62,7 @@ const MAX_ROUNDS = 64
 const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
 
 const newSlot = (): Slot => ({
-  start: Number.NaN,
+  start: Number.NEGATIVE_INFINITY,
   used: 0,
   leased: 0,
   count: 0,
@@ -73,10 +73,13 @@ const newSlot = (): Slot => ({
   syncedAt: 0,
 })
 
-/** Moves a slot to the window holding `now`, emptied, if it was in another. */
+/**
+ * Moves a slot to the window holding `now`, emptied, if that window is later than the slot's. A clock set
+ * back (an NTP step) keeps counting in the later window rather than handing out an earlier one afresh.
+ */
 function roll(slot: Slot, policy: Policy, now: number): Slot {
   const start = windowStart(policy, now)
-  if (slot.start !== start) {
+  if (start > slot.start) {
     slot.start = start
     slot.used = slot.leased = slot.count = slot.tokens = slot.syncedAt = 0
     slot.exhausted = false
@@ -235,8 +238,8 @@ export class RateLimiter {
     if (refused.length === 0 && batches.length > 0 && round < MAX_ROUNDS) {
       return Promise.all(batches).then((): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, Date.now(), status, round + 1))
     }
-    if (refused.length > 0 || batches.length > 0) throw this.#refuse(auth, subjects, refused, now)
     if (status !== undefined) status.counting = alone ? 'local' : 'fleet'
+    if (refused.length > 0 || batches.length > 0) throw this.#refuse(auth, subjects, refused, now)
     if (fleet !== null && alone) this.#counts.local++
     const standings: Standing[] = []
     for (const { policies, slots } of subjects) {
