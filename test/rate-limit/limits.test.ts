@@ -148,6 +148,19 @@ describe('counters are bounded, and reported', () => {
     expect(decisions.at(-1)).toMatchObject({ admitted: false, status: 429, code: 'rate_limit_exceeded', counting: 'local' })
   })
 
+  test('50 concurrent first requests of a key limited to 10 (all waiting on one look-up): exactly 10 admitted', async () => {
+    const stub = await useStub({
+      delayMs: 50,
+      keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'requests', unit: 'rpm', value: 10 }] }) },
+    })
+    for (const framework of FRAMEWORKS) {
+      const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
+      const statuses = await Promise.all(Array.from({ length: 50 }, () => sendKey(app, KEY).then((res) => res.status)))
+      expect(statuses.filter((status) => status === 200)).toHaveLength(10)
+      expect(statuses.filter((status) => status === 429)).toHaveLength(40)
+    }
+  })
+
   test('a request refused for its scope consumes nothing', async () => {
     const stub = await useStub({
       keys: { [KEY]: keyRecord({ scopes: ['logs.read'], rate_limits: [{ type: 'requests', unit: 'rpm', value: 1 }] }) },
