@@ -134,6 +134,7 @@ describe.each(FRAMEWORKS)('%s: the portkey-ai SDK as a client', (framework: Fram
       slug: 'openai-prod',
       provider: 'openai',
       status: 'active',
+      rateLimits: [],
     })
 
     expect((await ask(portkey)).choices[0]?.message?.content).toBe('provider=openai slug=openai-prod key=key_live')

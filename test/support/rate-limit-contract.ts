@@ -14,14 +14,6 @@ export function describeRateLimitContract(framework: string): void {
   const T0 = Date.UTC(2026, 10, 30, 12, 0, 10)
   const KEY = 'pk-limited-0123456789abcdef'
 
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['Date'] })
-    vi.setSystemTime(T0)
-  })
-  afterEach(() => {
-    vi.useRealTimers()
-  })
-
   async function setup(limits: RateLimit[], options: MiddlewareOptions = {}, keys: Record<string, string> = {}) {
     const record = keyRecord({ id: 'key_limited', rate_limits: limits })
     const stub = await useStub({
@@ -42,6 +34,14 @@ export function describeRateLimitContract(framework: string): void {
   }
 
   describe(`${framework}: rate limits (issue 16)`, () => {
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['Date'] })
+      vi.setSystemTime(T0)
+    })
+    afterEach(() => {
+      vi.useRealTimers()
+    })
+
     test('a key limited to 5 rpm: 5 × 200 counting down, then 429 with Retry-After and both headers; the next window admits 5 again', async () => {
       const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 5 }])
       const admitted = await sendMany(5, () => sendKey(app, KEY))
