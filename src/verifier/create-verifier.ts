@@ -30,16 +30,22 @@ import type { Verifier } from './verifier.js'
 export function createVerifier(options?: VerifierOptions): Verifier {
   const config = resolveOptions(options)
   const { controlPlaneUrl, clientAuth, cache: lifetimes, redis } = config
-  const { logger } = config
+  const { logger, telemetry } = config
+  const observer = telemetry?.calls
   const guard = new LookupGuard({
     timeoutMs: config.timeoutMs,
     maxPendingLookups: config.maxPendingLookups,
     ...config.breaker,
     logger,
+    observer,
   })
   const tier =
     redis &&
-    new SharedTier(new RedisConnection(redis, redis.timeoutMs, logger), redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
+    new SharedTier(
+      new RedisConnection(redis, redis.timeoutMs, logger, observer),
+      redis.namespace,
+      config.timeoutMs + TIMINGS.lockMarginMs,
+    )
   const sources: Sources = { guard, lifetimes, tier }
   const keys = new RefreshingCache<Outcome<PortkeyAuth>, string>(
     lifetimes.max,
@@ -62,7 +68,10 @@ export function createVerifier(options?: VerifierOptions): Verifier {
 
   const scopes = config.scopes === null ? null : compileScopes(config.scopes)
   const { bearer } = config
-  const check = audited(createPipeline({ keys, virtualKeys, scopes, bearer }), config.onDecision, () => tier?.connected ?? null)
+  const redisUp = () => tier?.connected ?? null
+  const check = audited(createPipeline({ keys, virtualKeys, scopes, bearer }), config.onDecision, redisUp, telemetry?.decisions)
+  const stats = () => ({ ...keys.stats(), virtualKeys: virtualKeys.stats(), guard: guard.stats(), redis: tier?.stats() ?? null })
+  telemetry?.watch(stats)
   return {
     check,
     routed: scopes !== null,
@@ -80,9 +89,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       if (tier) await tier.invalidate(await tier.namesOf(keyId), { keyId })
     },
     clear,
-    stats() {
-      return { ...keys.stats(), virtualKeys: virtualKeys.stats(), guard: guard.stats(), redis: tier?.stats() ?? null }
-    },
+    stats,
     probe() {
       return probe({
         controlPlaneUrl: config.lookup === undefined ? controlPlaneUrl : null,

@@ -1,17 +1,27 @@
 import type { CacheStatus } from '../cache/refreshing-cache.js'
 import { AuthError, outageCause } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
+import type { DecisionCounter } from '../telemetry/decisions.js'
 import type { Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { Check } from './pipeline.js'
 import type { RequestRoute } from './verifier.js'
 
 /**
- * Wraps a check so that `listener` hears each outcome, keeping it synchronous where it was. Without a
- * listener the check runs bare: no clock reads, no event objects.
+ * Wraps a check so that `listener` hears each outcome, and `counter` (telemetry's) counts it, keeping it
+ * synchronous where it was. Without either the check runs bare: no clock reads, no event objects; with
+ * the counter alone, no clock reads and no event objects either.
  */
-export function audited(check: Check, listener: DecisionListener | undefined, redisUp: () => boolean | null = () => null) {
-  if (listener === undefined)
-    return (headers: IncomingHeaders | Headers, route?: RequestRoute) => check(headers, route, undefined)
+export function audited(
+  check: Check,
+  listener: DecisionListener | undefined,
+  redisUp: () => boolean | null = () => null,
+  counter?: DecisionCounter,
+) {
+  if (listener === undefined) {
+    if (counter === undefined)
+      return (headers: IncomingHeaders | Headers, route?: RequestRoute) => check(headers, route, undefined)
+    return counted(check, counter)
+  }
   const emit = (decision: Omit<Decision, 'redis' | 'durationMs' | 'cause'>, started: number, cause: string | null = null) => {
     try {
       listener({ ...decision, redis: redisUp(), durationMs: performance.now() - started, cause })
@@ -24,6 +34,7 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
     const status: CacheStatus = { cache: 'none' }
     const admitted = (auth: PortkeyAuth) => {
       const { keyId, method, virtualKey } = auth
+      counter?.admitted(method, status.cache)
       emit(
         { admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: status.cache },
         started,
@@ -33,6 +44,7 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
     const refused = (error: unknown): never => {
       const known = error instanceof AuthError
       const [code, httpStatus] = known ? [error.code, error.status] : [null, 500]
+      counter?.refused(code, status.cache)
       const refusal = {
         admitted: false,
         status: httpStatus,
@@ -43,6 +55,28 @@ export function audited(check: Check, listener: DecisionListener | undefined, re
         cache: status.cache,
       }
       emit(refusal, started, httpStatus === 503 ? outageCause((error as AuthError).cause) : null)
+      throw error
+    }
+    let result: MaybePromise<PortkeyAuth>
+    try {
+      result = check(headers, route, status)
+    } catch (error) {
+      return refused(error)
+    }
+    return result instanceof Promise ? result.then(admitted, refused) : admitted(result)
+  }
+}
+
+/** The check with only the counter listening: the cache state noted per call, nothing else. */
+function counted(check: Check, counter: DecisionCounter) {
+  return function countedCheck(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth> {
+    const status: CacheStatus = { cache: 'none' }
+    const admitted = (auth: PortkeyAuth) => {
+      counter.admitted(auth.method, status.cache)
+      return auth
+    }
+    const refused = (error: unknown): never => {
+      counter.refused(error instanceof AuthError ? error.code : null, status.cache)
       throw error
     }
     let result: MaybePromise<PortkeyAuth>
