@@ -1,5 +1,5 @@
 import { ATTRIBUTES, METRICS } from './names.js'
-import type { MeterLike } from './otel-types.js'
+import type { MeterLike, ObservableResultLike } from './otel-types.js'
 
 /** The part of `verifier.stats()` the gauges read. */
 export interface ObservedState {
@@ -12,41 +12,85 @@ export interface ObservedState {
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const
 
 /**
- * Registers the gauges, read from `state()` when the SDK collects (nothing runs per request): cache entries
- * (an up-down counter: entries add up across instances), the breaker's state as a state set (1 for the
- * current state, 0 for the others), and — with Redis — whether its command and pub/sub connections are up.
+ * The gauges of every verifier reporting to one meter, read when the SDK collects (nothing runs per
+ * request). Each is additive — an up-down counter, summed over the verifiers, as over a fleet's instances:
+ * cache entries; the breaker's state as a state set (how many verifiers are in each state: 1 and 0 with
+ * one); and, with Redis, how many command and pub/sub connections are up.
+ *
+ * Verifiers are held weakly: one that is dropped stops being reported, and is not kept alive by its meter.
  */
-export function observeState(meter: MeterLike, state: () => ObservedState): void {
-  meter
-    .createObservableUpDownCounter(METRICS.cacheEntries, {
-      description: 'Answers cached now: credentials (API keys and JWTs, known or unknown) and virtual keys.',
-      unit: '{entry}',
-    })
-    .addCallback((result) => {
-      const { entries, virtualKeys } = state()
-      result.observe(entries, { [ATTRIBUTES.cacheKind]: 'credential' })
-      result.observe(virtualKeys.entries, { [ATTRIBUTES.cacheKind]: 'virtual_key' })
-    })
-  meter
-    .createObservableGauge(METRICS.breakerStatus, {
-      description: "The control-plane circuit breaker's state: 1 for the current one, 0 for the others.",
-      unit: '1',
-    })
-    .addCallback((result) => {
-      const { breaker } = state().guard
-      for (const each of BREAKER_STATES)
-        result.observe(each === breaker ? 1 : 0, { [ATTRIBUTES.breakerState]: each.replace('-', '_') })
-    })
-  if (state().redis === null) return
-  meter
-    .createObservableGauge(METRICS.redisConnected, {
-      description: 'Whether the Redis connection is up (1) or not (0): commands, and the pub/sub that carries revocations.',
-      unit: '1',
-    })
-    .addCallback((result) => {
-      const redis = state().redis
-      if (redis === null) return
-      result.observe(redis.connected ? 1 : 0, { [ATTRIBUTES.redisConnection]: 'command' })
-      result.observe(redis.listening ? 1 : 0, { [ATTRIBUTES.redisConnection]: 'pubsub' })
-    })
+export class StateGauges {
+  readonly #states = new Set<WeakRef<() => ObservedState>>()
+
+  constructor(meter: MeterLike) {
+    const counter = (
+      name: string,
+      description: string,
+      unit: string,
+      report: (result: ObservableResultLike, states: ObservedState[]) => void,
+    ) => meter.createObservableUpDownCounter(name, { description, unit }).addCallback((result) => report(result, this.#read()))
+    counter(
+      METRICS.cacheEntries,
+      'Answers cached now: credentials (API keys and JWTs, known or unknown) and virtual keys.',
+      '{entry}',
+      (result, states) => {
+        result.observe(
+          total(states, (s) => s.entries),
+          { [ATTRIBUTES.cacheKind]: 'credential' },
+        )
+        result.observe(
+          total(states, (s) => s.virtualKeys.entries),
+          { [ATTRIBUTES.cacheKind]: 'virtual_key' },
+        )
+      },
+    )
+    counter(
+      METRICS.breakerStatus,
+      "The control-plane circuit breaker's state: 1 for the current one, 0 for the others (summed over verifiers).",
+      '1',
+      (result, states) => {
+        for (const each of BREAKER_STATES)
+          result.observe(
+            total(states, (s) => (s.guard.breaker === each ? 1 : 0)),
+            {
+              [ATTRIBUTES.breakerState]: each.replace('-', '_'),
+            },
+          )
+      },
+    )
+    counter(
+      METRICS.redisConnected,
+      'Redis connections up (1) or not (0): commands, and the pub/sub that carries revocations (summed over verifiers).',
+      '1',
+      (result, states) => {
+        const withRedis = states.flatMap((s) => (s.redis === null ? [] : [s.redis]))
+        if (withRedis.length === 0) return
+        result.observe(
+          total(withRedis, (r) => (r.connected ? 1 : 0)),
+          { [ATTRIBUTES.redisConnection]: 'command' },
+        )
+        result.observe(
+          total(withRedis, (r) => (r.listening ? 1 : 0)),
+          { [ATTRIBUTES.redisConnection]: 'pubsub' },
+        )
+      },
+    )
+  }
+
+  /** Reports a verifier's state, read by `state()`, for as long as that function is alive. */
+  add(state: () => ObservedState): void {
+    this.#states.add(new WeakRef(state))
+  }
+
+  #read(): ObservedState[] {
+    const states: ObservedState[] = []
+    for (const ref of this.#states) {
+      const state = ref.deref()
+      if (state === undefined) this.#states.delete(ref)
+      else states.push(state())
+    }
+    return states
+  }
 }
+
+const total = <T>(items: readonly T[], count: (item: T) => number) => items.reduce((n, item) => n + count(item), 0)
