@@ -67,24 +67,32 @@ export function audited(
   }
 }
 
-/** The check with only the counter listening: the cache state noted per call, nothing else. */
+/**
+ * The check with only the counter listening: the cache state noted per call, nothing else. The cached
+ * (synchronous) path makes one small object and no closure.
+ */
 function counted(check: Check, counter: DecisionCounter) {
+  const refused = (error: unknown, status: CacheStatus): never => {
+    counter.refused(error instanceof AuthError ? error.code : null, status.cache)
+    throw error
+  }
   return function countedCheck(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth> {
     const status: CacheStatus = { cache: 'none' }
-    const admitted = (auth: PortkeyAuth) => {
-      counter.admitted(auth.method, status.cache)
-      return auth
-    }
-    const refused = (error: unknown): never => {
-      counter.refused(error instanceof AuthError ? error.code : null, status.cache)
-      throw error
-    }
     let result: MaybePromise<PortkeyAuth>
     try {
       result = check(headers, route, status)
     } catch (error) {
-      return refused(error)
+      return refused(error, status)
     }
-    return result instanceof Promise ? result.then(admitted, refused) : admitted(result)
+    if (result instanceof Promise)
+      return result.then(
+        (auth) => {
+          counter.admitted(auth.method, status.cache)
+          return auth
+        },
+        (error: unknown) => refused(error, status),
+      )
+    counter.admitted(result.method, status.cache)
+    return result
   }
 }
