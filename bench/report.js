@@ -18,6 +18,8 @@ import { fmtBytes, fmtInt, fmtMs, fmtNs, fmtPct, fmtRatio, fmtUs, median, table 
  * @property {import('./scenarios.js').Scale} [scale]
  * @property {import('./compare.js').Comparison} [fastify]
  * @property {import('./compare.js').Comparison} [hono]
+ * @property {import('./compare.js').Comparison} [telemetryExpress]
+ * @property {import('./compare.js').Comparison} [telemetryKoa]
  * @property {typeof import('./compare.js').waiting} [waiting]
  */
 /** @typedef {import('./compare.js').Comparison['rows'][number]} Row */
@@ -32,6 +34,8 @@ export const NAMES = {
   /** The same, sent the JWT contender's request. */
   floorJwt: 'floor, JWT headers',
   key: 'portkeyAuth, API key (warm)',
+  /** Scenario 10: the same with telemetry on; its floor is the row above (telemetry off). */
+  keyTelemetry: 'portkeyAuth, API key (warm), telemetry on',
   jwt: 'portkeyAuth, RS256 JWT (warm)',
   auth0: 'express-oauth2-jwt-bearer, RS256 JWT',
 }
@@ -61,12 +65,16 @@ const FLOOR_TARGETS = /** @type {const} */ ([
 ])
 /** Issue 15, Fastify and Hono: the cached API key's throughput against its floor (its µs above it shown too). */
 const NEW_ADAPTER_TARGET = /** @type {const} */ ({ label: 'cached API key', name: NAMES.key, minRatio: 0.95 })
-/** The comparisons of scenarios 1–2 and 8–9, with their frameworks' names, in the report's order. */
+/** Issue 17: the cached API key with telemetry on (a real MeterProvider), against the same without. */
+const TELEMETRY_TARGET = 0.95
+/** The comparisons of scenarios 1–2, 8–9 and 10, with their names, in the report's order. */
 const FRAMEWORKS = /** @type {const} */ ([
   ['express', 'Express'],
   ['koa', 'Koa'],
   ['fastify', 'Fastify'],
   ['hono', 'Hono'],
+  ['telemetryExpress', 'Express, telemetry'],
+  ['telemetryKoa', 'Koa, telemetry'],
 ])
 /** Issue 14, Express: portkeyAuth's cached JWT against express-oauth2-jwt-bearer, in throughput. */
 const VS_AUTH0 = 2
@@ -168,6 +176,20 @@ export function targets(results) {
       `${fmtRatio(floor.ratio)} (${perRound(floor.ratioPerRound, fmtRatio)}; CPU time: ${fmtRatio(floor.cpuRatio)}; ${fmtUs(floor.us)} server CPU/request above the floor)`,
       floor.ratio >= minRatio,
       near(floor.ratio, minRatio, noise.ratio * minRatio),
+    )
+  }
+  for (const [framework, comparison] of /** @type {const} */ ([
+    ['Express', results.telemetryExpress],
+    ['Koa', results.telemetryKoa],
+  ])) {
+    if (!comparison) continue
+    const noise = noiseOf(comparison)
+    const { floor } = withFloor(comparison, NAMES.keyTelemetry)
+    row(
+      `${framework}: cached API key with telemetry on ≥ ${TELEMETRY_TARGET}× the same without (issue 17)`,
+      `${fmtRatio(floor.ratio)} (${perRound(floor.ratioPerRound, fmtRatio)}; CPU time: ${fmtRatio(floor.cpuRatio)}; ${fmtUs(floor.us)} server CPU/request more)`,
+      floor.ratio >= TELEMETRY_TARGET,
+      near(floor.ratio, TELEMETRY_TARGET, noise.ratio * TELEMETRY_TARGET),
     )
   }
   const { micro } = results
@@ -566,6 +588,12 @@ export function markdown(results) {
         '',
       ]),
     )
+  const telemetryNote =
+    'The floor of the telemetry contender is the same contender with telemetry off (not an empty middleware): "above the floor" is what telemetry adds. Telemetry on: `telemetry: { meterProvider, tracerProvider }` with the SDK (@opentelemetry/sdk-metrics, sdk-trace-base), a periodic reader collecting every second into an exporter that drops what it gets.'
+  if (results.telemetryExpress)
+    lines.push(...compareSection('10. Telemetry on, Express 5 (issue 17)', results.telemetryExpress, [telemetryNote, '']))
+  if (results.telemetryKoa)
+    lines.push(...compareSection('10. Telemetry on, Koa 3 (issue 17)', results.telemetryKoa, [telemetryNote, '']))
   for (const [key, framework] of FRAMEWORKS) {
     const comparison = results[key]
     if (!comparison) continue

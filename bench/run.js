@@ -35,17 +35,17 @@ const settings = {
   controlPlaneDelayMs: 50,
 }
 /** @typedef {typeof settings} Settings */
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 
 const ISSUER = 'https://auth.bench.portkey.test/'
 const AUDIENCE = 'https://api.portkey.bench'
 const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
 
-// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 22
-// contenders' worth for the 21 of scenarios 1–2 and 8–9, and 300 s for the rest; unref'd so it never keeps
+// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 30
+// contenders' worth for the 29 of scenarios 1–2, 8–9 and 10, and 300 s for the rest; unref'd so it never keeps
 // the process alive by itself) stops everything.
-const budgetMs = (22 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
+const budgetMs = (30 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
 const watchdog = setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs)
 watchdog.unref()
 process.on('exit', killAllNow)
@@ -183,6 +183,26 @@ async function main() {
   if (only.has('9')) {
     log('\n9. Hono 4 on @hono/node-server')
     results.hono = await compare(keyContenders('hono'), ctx)
+  }
+  // Scenario 10 (issue 17): the cached API-key path with telemetry on (a real MeterProvider), against the
+  // same with telemetry off as its floor.
+  /** @type {(framework: 'express' | 'koa') => import('./compare.js').Contender[]} */
+  const telemetryContenders = (framework) => [
+    { name: NAMES.bare, scenario: `${framework}-bare`, headers: key, guarded: false },
+    { name: NAMES.noise, scenario: `${framework}-bare`, headers: key, guarded: false },
+    { name: NAMES.key, scenario: `${framework}-portkey-key`, headers: key, guarded: true },
+    {
+      name: NAMES.keyTelemetry,
+      scenario: `${framework}-portkey-key-otel`,
+      headers: key,
+      guarded: true,
+      floor: NAMES.key,
+    },
+  ]
+  if (only.has('10')) {
+    log('\n10. Telemetry on vs off: Express 5, then Koa 3')
+    results.telemetryExpress = await compare(telemetryContenders('express'), ctx)
+    results.telemetryKoa = await compare(telemetryContenders('koa'), ctx)
   }
 
   results.waiting = waiting

@@ -17,6 +17,8 @@ const SCENARIOS = [
   'koa-noop',
   'koa-portkey-key',
   'koa-portkey-jwt',
+  'express-portkey-key-otel',
+  'koa-portkey-key-otel',
   'fastify-bare',
   'fastify-noop',
   'fastify-portkey-key',
@@ -34,17 +36,41 @@ if (!SCENARIOS.includes(scenario)) {
 const config = JSON.parse(process.env.BENCH_SERVER ?? '{}')
 const BODY = { ok: true }
 
-// Every portkey contender gets the same verifier setup; the JWT one also accepts tokens from the JWKS.
-// The verifier is made here (not inside portkeyAuth) only so that its stats can be read over IPC;
-// portkeyAuth(verifier) runs exactly the same per-request code.
+// Every portkey contender gets the same verifier setup; the JWT one also accepts tokens from the JWKS, and
+// the -otel ones (scenario 10) report to OpenTelemetry's SDK. The verifier is made here (not inside
+// portkeyAuth) only so that its stats can be read over IPC; portkeyAuth(verifier) runs exactly the same
+// per-request code.
 const verifier = scenario.includes('portkey')
   ? createVerifier({
       controlPlaneUrl: config.controlPlaneUrl,
       ...(scenario.endsWith('-jwt')
         ? { jwt: { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience } }
         : {}),
+      ...(scenario.endsWith('-otel') ? { telemetry: await telemetry() } : {}),
     })
   : null
+
+/**
+ * Scenario 10: the real SDK, as an app runs it: a MeterProvider whose periodic reader collects every second
+ * (more often than a Prometheus scrape or an OTLP push would), into an exporter that drops what it gets, and
+ * a tracer provider with a span processor (a cached request makes no span).
+ */
+async function telemetry() {
+  const { MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics')
+  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base')
+  /** @type {import('@opentelemetry/sdk-metrics').PushMetricExporter} */
+  const exporter = {
+    export: (_metrics, done) => done({ code: 0 }),
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  }
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 1_000 })
+  const spans = new SimpleSpanProcessor(new InMemorySpanExporter())
+  return {
+    meterProvider: new MeterProvider({ readers: [reader] }),
+    tracerProvider: new BasicTracerProvider({ spanProcessors: [spans] }),
+  }
+}
 
 /** @type {import('node:http').Server} */
 let server

@@ -1,5 +1,6 @@
 import { RedisUnavailable } from '../errors.js'
 import type { RedisClientLike } from '../options/verifier-options.js'
+import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import type { Logger } from '../types.js'
 
 /** Health counters of the Redis tier, part of `verifier.stats()`. */
@@ -31,9 +32,17 @@ export class RedisConnection {
   /** Opens the connection the `redis` option names: the given client, or one made from a URL. */
   readonly #logger: Logger
 
-  constructor(options: { client?: RedisClientLike; url?: string }, timeoutMs: number, logger: Logger) {
+  readonly #observer: RemoteCallObserver | undefined
+
+  constructor(
+    options: { client?: RedisClientLike; url?: string },
+    timeoutMs: number,
+    logger: Logger,
+    observer?: RemoteCallObserver,
+  ) {
     this.#timeoutMs = timeoutMs
     this.#logger = logger
+    this.#observer = observer
     this.#client = options.client
     this.ready = options.client ? Promise.resolve() : this.#create(options.url!)
   }
@@ -47,7 +56,24 @@ export class RedisConnection {
   }
 
   /** Sends one command; throws `RedisUnavailable` when Redis is not connected, fails, or is too slow. */
-  async command(args: string[]): Promise<unknown> {
+  command(args: string[]): Promise<unknown> {
+    return this.#observer === undefined ? this.#command(args) : this.#observed(args, this.#observer)
+  }
+
+  /** The command reported to the observer (telemetry): its verb, never its arguments; a nil reply is `unknown`. */
+  async #observed(args: string[], observer: RemoteCallObserver): Promise<unknown> {
+    const call = observer.start('redis', args[0])
+    try {
+      const reply = await this.#command(args)
+      call.end(reply === null || reply === undefined ? 'unknown' : 'found')
+      return reply
+    } catch (error) {
+      call.end('outage', error)
+      throw error
+    }
+  }
+
+  async #command(args: string[]): Promise<unknown> {
     const client = this.#client
     if (client?.isReady !== true) throw new RedisUnavailable('redis is not connected')
     let timer: NodeJS.Timeout | undefined

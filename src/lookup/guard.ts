@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { authUnavailable, ControlPlaneError, ControlPlaneMisconfigured, outageCause } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
+import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import type { Logger } from '../types.js'
 
 /** State of the breaker in front of the key service. */
@@ -23,6 +24,8 @@ export interface GuardConfig {
   readonly failureThreshold: number
   readonly cooldownMs: number
   readonly logger: Logger
+  /** Hears each call and how it ended (telemetry); absent when off. */
+  readonly observer?: RemoteCallObserver
 }
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
@@ -64,11 +67,13 @@ export class LookupGuard {
     return { breaker: this.state, ...this.#counts }
   }
 
-  /** Runs one control-plane call under the guard's rules. */
-  async call<T>(lookup: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /** Runs one control-plane call under the guard's rules; `kind` names it to the observer. */
+  async call<T>(lookup: (signal: AbortSignal) => Promise<T>, kind: 'api_key' | 'virtual_key' = 'api_key'): Promise<T> {
+    const observed = this.#config.observer?.start(kind)
     const state = this.state
     if (state === 'open' || (state === 'half-open' && this.#probing)) {
       this.#counts.shortCircuited++
+      observed?.end('breaker_open')
       throw authUnavailable(
         Math.max(1, Math.ceil((this.#openUntil - Date.now()) / 1000)),
         new ControlPlaneError('circuit breaker open'),
@@ -76,6 +81,7 @@ export class LookupGuard {
     }
     if (this.#pending >= this.#config.maxPendingLookups) {
       this.#counts.shed++
+      observed?.end('shed')
       throw authUnavailable(1, new ControlPlaneError('load shed: maxPendingLookups look-ups under way'))
     }
     const probe = state === 'half-open'
@@ -84,8 +90,10 @@ export class LookupGuard {
     try {
       const result = await this.#attempt(lookup)
       this.#succeeded()
+      observed?.end(result === null ? 'unknown' : 'found', result)
       return result
     } catch (cause) {
+      observed?.end('outage', cause)
       this.#failed(cause)
       throw authUnavailable(1, cause)
     } finally {

@@ -71,8 +71,9 @@ export function credentialLoader(lookup: KeyLookup, jwt: ResolvedJwtOptions | nu
 /** The same for virtual keys, decided for the caller's workspace. */
 export function virtualKeyLoader(lookup: VirtualKeyLookup, { guard, lifetimes, tier }: Sources) {
   async function askKeyService({ slug, credential }: VirtualKeyRequest): Promise<Answer> {
-    const record = await guard.call(async (signal) =>
-      checked(await lookup(slug, { credential, signal }), isVirtualKeyRecord, 'virtual key'),
+    const record = await guard.call(
+      async (signal) => checked(await lookup(slug, { credential, signal }), isVirtualKeyRecord, 'virtual key'),
+      'virtual_key',
     )
     const now = Date.now()
     return record === null

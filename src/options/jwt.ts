@@ -1,4 +1,12 @@
-import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  type FetchImplementation,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import { httpUrl, knownNames, named, numberIn } from './validate.js'
 
@@ -63,11 +71,12 @@ const JWT_NAMES = [
   'clockToleranceSec',
 ] as const satisfies readonly (keyof JwtOptions)[]
 
-/** Validates JWT options once; `null` when JWT is not configured. */
+/** Validates JWT options once; `null` when JWT is not configured. `fetchJwks` replaces fetch for the JWKS (telemetry). */
 export function resolveJwtOptions(
   options: JwtOptions | undefined,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  fetchJwks?: FetchImplementation,
 ): ResolvedJwtOptions | null {
   if (options != null) knownNames('jwt', options, JWT_NAMES)
   const fromEnv =
@@ -100,7 +109,8 @@ export function resolveJwtOptions(
   if (issuer === MISSING || audience === MISSING) throw new TypeError(missingChecks({ issuer, audience }))
   let keys: JWTVerifyGetKey
   if (jwksUrl !== undefined) {
-    keys = createRemoteJWKSet(httpUrl(named('jwt.jwksUrl', fromEnv), jwksUrl), { timeoutDuration: timeoutMs })
+    const url = httpUrl(named('jwt.jwksUrl', fromEnv), jwksUrl)
+    keys = createRemoteJWKSet(url, { timeoutDuration: timeoutMs, ...(fetchJwks && { [customFetch]: fetchJwks }) })
   } else {
     try {
       keys = createLocalJWKSet(options!.jwks!)

@@ -1,3 +1,5 @@
+import { resolveTelemetry } from '../telemetry/options.js'
+import type { Telemetry } from '../telemetry/telemetry.js'
 import type { DecisionListener, KeyLookup, Logger, ScopeMap, VirtualKeyLookup } from '../types.js'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import { type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
@@ -25,6 +27,8 @@ export interface ResolvedOptions {
   /** `null` with `rateLimits: false`. */
   readonly rateLimits: Readonly<Required<RateLimitOptions>> | null
   readonly logger: Logger
+  /** The instruments the `telemetry` option asks for; `null` when it is off. */
+  readonly telemetry: Telemetry | null
 }
 
 /** The control plane used when neither the options nor the environment name one. */
@@ -47,6 +51,7 @@ const OPTION_NAMES = [
   'redis',
   'rateLimits',
   'logger',
+  'telemetry',
 ] as const satisfies readonly (keyof VerifierOptions)[]
 const allListed: Exclude<keyof VerifierOptions, (typeof OPTION_NAMES)[number]> extends never ? true : never = true
 void allListed
@@ -72,7 +77,8 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
   const clientAuth = resolveClientAuth(options.clientAuth || env.PORTKEY_CLIENT_AUTH || undefined)
   const resolvedUrl = resolveControlPlaneUrl(options.controlPlaneUrl, env.PORTKEY_CONTROL_PLANE_URL)
   const timeoutMs = integer('timeoutMs', options.timeoutMs ?? DEFAULTS.timeoutMs, 1, LIMITS.timeoutMs)
-  const jwt = resolveJwtOptions(options.jwt, env, timeoutMs)
+  const telemetry = resolveTelemetry(options.telemetry)
+  const jwt = resolveJwtOptions(options.jwt, env, timeoutMs, telemetry?.jwksFetch)
   const breaker = options.breaker ?? {}
   const cache = resolveCache(options.cache ?? {})
   return {
@@ -93,6 +99,7 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
     jwt,
     rateLimits: resolveRateLimits(options.rateLimits, cache.max),
     logger: resolveLogger(options.logger),
+    telemetry,
     redis: resolveRedis(options, {
       controlPlaneUrl: resolvedUrl,
       jwt,

@@ -1,4 +1,5 @@
 import type { DecisionListener, KeyLookup, Logger, Milliseconds, ScopeMap, VirtualKeyLookup } from '../types.js'
+import type { TelemetryProviders } from '../telemetry/otel-types.js'
 import type { JwtOptions } from './jwt.js'
 
 /** Cache settings. Every field is optional. */
@@ -99,6 +100,13 @@ export interface VerifierOptions {
    * answers like no key service (each once, when it happens); `false` for silence. @default console
    */
   logger?: Logger | false
+  /**
+   * Report metrics and traces to OpenTelemetry: `true` for the global providers (needs `@opentelemetry/api`,
+   * and the SDK started before the verifier is created), or `{ meterProvider, tracerProvider }` (either or
+   * both) to report to those, with no import. Off, it costs nothing. Never reports a credential; see the
+   * README's Observability section for the metrics and spans. @default false
+   */
+  telemetry?: boolean | TelemetryProviders
 }
 
 /** Rate-limit settings. Every field is optional. */

@@ -32,14 +32,16 @@ import type { Verifier } from './verifier.js'
 export function createVerifier(options?: VerifierOptions): Verifier {
   const config = resolveOptions(options)
   const { controlPlaneUrl, clientAuth, cache: lifetimes, redis } = config
-  const { logger } = config
+  const { logger, telemetry } = config
+  const observer = telemetry?.calls
   const guard = new LookupGuard({
     timeoutMs: config.timeoutMs,
     maxPendingLookups: config.maxPendingLookups,
     ...config.breaker,
     logger,
+    observer,
   })
-  const connection = redis && new RedisConnection(redis, redis.timeoutMs, logger)
+  const connection = redis && new RedisConnection(redis, redis.timeoutMs, logger, observer)
   const tier = connection && new SharedTier(connection, redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
   const limiter =
     config.rateLimits &&
@@ -71,11 +73,17 @@ export function createVerifier(options?: VerifierOptions): Verifier {
 
   const scopes = config.scopes === null ? null : compileScopes(config.scopes)
   const { bearer } = config
-  const check = audited(
-    createPipeline({ keys, virtualKeys, scopes, bearer, limiter }),
-    config.onDecision,
-    () => tier?.connected ?? null,
-  )
+  const redisUp = () => tier?.connected ?? null
+  const pipeline = createPipeline({ keys, virtualKeys, scopes, bearer, limiter })
+  const check = audited(pipeline, config.onDecision, redisUp, telemetry?.decisions)
+  const stats = () => ({
+    ...keys.stats(),
+    virtualKeys: virtualKeys.stats(),
+    guard: guard.stats(),
+    redis: tier?.stats() ?? null,
+    rateLimits: limiter?.stats() ?? null,
+  })
+  telemetry?.watch(stats)
   return {
     check,
     routed: scopes !== null,
@@ -96,15 +104,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     async reportTokens(auth, tokens) {
       await limiter?.reportTokens(auth, tokens)
     },
-    stats() {
-      return {
-        ...keys.stats(),
-        virtualKeys: virtualKeys.stats(),
-        guard: guard.stats(),
-        redis: tier?.stats() ?? null,
-        rateLimits: limiter?.stats() ?? null,
-      }
-    },
+    stats,
     probe() {
       return probe({
         controlPlaneUrl: config.lookup === undefined ? controlPlaneUrl : null,

@@ -151,3 +151,26 @@ describe('examples/jwt.js', async () => {
     expect(response).toMatchObject({ status: 401, body: { error: { code: 'invalid_token' } } })
   })
 })
+
+describe('examples/prometheus.js', async () => {
+  const { url, output } = await start('prometheus')
+
+  test('/metrics, scraped, counts the decisions by outcome and cache, and the look-ups; it holds no key', async () => {
+    expect(output).toContain('/metrics')
+    for (const key of ['pk-demo-workspace', 'pk-demo-workspace', 'pk-nope'])
+      await call(`${url}/v1/whoami`, { 'x-portkey-api-key': key })
+    const response = await fetch(`${url}/metrics`)
+    expect(response.status).toBe(200)
+    const text = await response.text()
+    const series = (name: string, labels: string) =>
+      text.split('\n').find((line) => line.startsWith(`${name}{`) && labels.split(',').every((label) => line.includes(label)))
+    expect(text).toContain('# TYPE portkey_auth_decisions_total counter')
+    expect(series('portkey_auth_decisions_total', 'portkey_auth_outcome="admitted",portkey_auth_cache="miss"')).toMatch(/ 1$/)
+    expect(series('portkey_auth_decisions_total', 'portkey_auth_outcome="admitted",portkey_auth_cache="hit"')).toMatch(/ 1$/)
+    expect(series('portkey_auth_decisions_total', 'error_type="invalid_api_key"')).toMatch(/ 1$/)
+    expect(series('portkey_auth_lookup_duration_count', 'portkey_auth_lookup_result="found"')).toMatch(/ 1$/)
+    expect(series('portkey_auth_breaker_status', 'portkey_auth_breaker_state="closed"')).toMatch(/ 1$/)
+    expect(text).not.toContain('pk-demo')
+    expect(text).not.toContain('pk-nope')
+  })
+})

@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, test } from 'vitest'
+import { AuthError, type AuthErrorCode } from '../../src/errors.js'
+import { createTelemetry } from '../../src/telemetry/telemetry.js'
+import { keyRecord } from '../../src/testing/index.js'
+import type { Decision } from '../../src/types.js'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
+import { audited } from '../../src/verifier/decision.js'
+import type { Check } from '../../src/verifier/pipeline.js'
+import { authWith, withKey } from '../support/core-helpers.js'
+import { rows, useOtel } from './otel.js'
+
+let otel: ReturnType<typeof useOtel>
+afterEach(async () => {
+  await otel?.shutdown()
+})
+
+const AUTH = authWith(['completions.write'])
+
+describe('decisions, through audited()', () => {
+  // Rate limits land on main with their own code (429 rate_limit_exceeded); here a check refuses with it,
+  // through the same decision path a rate-limit step of the pipeline will take.
+  test('a rate-limit refusal counts in portkey_auth.rate_limit.refusals and in the decisions', async () => {
+    otel = useOtel()
+    const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
+    const rateLimited = new AuthError('rate_limit_exceeded' as AuthErrorCode, 429, 'Rate limit reached.')
+    const check: Check = (_headers, _route, status) => {
+      if (status) status.cache = 'hit'
+      throw rateLimited
+    }
+    const heard: Decision[] = []
+    const counted = audited(check, undefined, undefined, counter)
+    const both = audited(check, (decision) => heard.push(decision), undefined, counter)
+    for (const run of [counted, counted, both]) expect(() => run(withKey('pk-limited-0123456789'))).toThrow(rateLimited)
+    expect(heard).toHaveLength(1)
+    const points = await otel.points()
+    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ value: 3 }])
+    expect(rows(points, 'portkey_auth.decisions')).toEqual([
+      { 'portkey_auth.outcome': 'refused', 'error.type': 'rate_limit_exceeded', 'portkey_auth.cache': 'hit', value: 3 },
+    ])
+  })
+
+  test('no refusal of that code, no rate-limit series; a refusal that is no AuthError is error.type _OTHER', async () => {
+    otel = useOtel()
+    const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
+    const broken = audited(
+      () => {
+        throw new Error('a bug')
+      },
+      undefined,
+      undefined,
+      counter,
+    )
+    expect(() => broken(withKey('pk-broken-0123456789'))).toThrow('a bug')
+    const points = await otel.points()
+    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([])
+    expect(rows(points, 'portkey_auth.decisions')).toEqual([
+      { 'portkey_auth.outcome': 'refused', 'error.type': '_OTHER', value: 1 },
+    ])
+  })
+
+  test('off, the check runs bare (no status object); on, a cached answer stays synchronous', () => {
+    const statuses: unknown[] = []
+    const check: Check = (_headers, _route, status) => {
+      statuses.push(status)
+      if (status) status.cache = 'hit'
+      return AUTH
+    }
+    expect(audited(check, undefined)(withKey('pk-bare-0123456789'))).toBe(AUTH)
+    otel = useOtel()
+    const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
+    expect(audited(check, undefined, undefined, counter)(withKey('pk-counted-0123456789'))).toBe(AUTH) // not a promise
+    expect(statuses).toEqual([undefined, { cache: 'hit' }])
+  })
+})
+
+describe('several verifiers on one meter provider', () => {
+  test('their decisions add up instead of one hiding the other', async () => {
+    otel = useOtel()
+    const lookup = async () => keyRecord({ id: 'key_many' })
+    const make = () => createVerifier({ lookup, logger: false, telemetry: { meterProvider: otel.meterProvider } })
+    const [a, b] = [make(), make()]
+    await a.verify(withKey('pk-many-a-0123456789'))
+    await b.verify(withKey('pk-many-b-0123456789'))
+    await b.verify(withKey('pk-many-b-0123456789'))
+    expect(rows(await otel.points(), 'portkey_auth.decisions')).toEqual([
+      { 'portkey_auth.outcome': 'admitted', 'portkey_auth.method': 'api_key', 'portkey_auth.cache': 'hit', value: 1 },
+      { 'portkey_auth.outcome': 'admitted', 'portkey_auth.method': 'api_key', 'portkey_auth.cache': 'miss', value: 2 },
+    ])
+    expect(rows(await otel.points(), 'portkey_auth.cache.entries')).toContainEqual({
+      'portkey_auth.cache.kind': 'credential',
+      value: 2,
+    })
+  })
+})
