@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest'
-import { AuthError, type AuthErrorCode } from '../../src/errors.js'
+import { AuthError } from '../../src/errors.js'
 import { createTelemetry } from '../../src/telemetry/telemetry.js'
 import { keyRecord } from '../../src/testing/index.js'
 import type { Decision } from '../../src/types.js'
@@ -17,12 +17,11 @@ afterEach(async () => {
 const AUTH = authWith(['completions.write'])
 
 describe('decisions, through audited()', () => {
-  // Rate limits land on main with their own code (429 rate_limit_exceeded); here a check refuses with it,
-  // through the same decision path a rate-limit step of the pipeline will take.
+  // A check refusing with the rate-limit code, through the decision path; the verifier's own limiter below.
   test('a rate-limit refusal counts in portkey_auth.rate_limit.refusals and in the decisions', async () => {
     otel = useOtel()
     const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
-    const rateLimited = new AuthError('rate_limit_exceeded' as AuthErrorCode, 429, 'Rate limit reached.')
+    const rateLimited = new AuthError('rate_limit_exceeded', 429, 'Rate limit reached.')
     const check: Check = (_headers, _route, status) => {
       if (status) status.cache = 'hit'
       throw rateLimited
@@ -70,6 +69,31 @@ describe('decisions, through audited()', () => {
     const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
     expect(audited(check, undefined, undefined, counter)(withKey('pk-counted-0123456789'))).toBe(AUTH) // not a promise
     expect(statuses).toEqual([undefined, { cache: 'hit' }])
+  })
+})
+
+describe('rate limits (issue 16) in the metrics', () => {
+  test("a verifier's own 429s count in portkey_auth.rate_limit.refusals and in the decisions", async () => {
+    otel = useOtel()
+    const lookup = async () => keyRecord({ id: 'key_rpm', rate_limits: [{ type: 'requests', unit: 'rpd', value: 2 }] })
+    const verifier = createVerifier({ lookup, logger: false, telemetry: { meterProvider: otel.meterProvider } })
+    const outcomes: number[] = []
+    for (let i = 0; i < 5; i++)
+      outcomes.push(
+        await verifier.verify(withKey('pk-rpm-0123456789')).then(
+          () => 200,
+          (error: AuthError) => error.status,
+        ),
+      )
+    expect(outcomes).toEqual([200, 200, 429, 429, 429])
+    const points = await otel.points()
+    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ value: 3 }])
+    expect(rows(points, 'portkey_auth.decisions')).toContainEqual({
+      'portkey_auth.outcome': 'refused',
+      'error.type': 'rate_limit_exceeded',
+      'portkey_auth.cache': 'hit',
+      value: 3,
+    })
   })
 })
 
