@@ -24,6 +24,10 @@ export interface TestCluster {
 }
 
 const NODES = 6
+// A node timeout of 1 s: a failover takes about two. A replica may always take over, however long it was
+// away; a fresh one syncs at once.
+const CLUSTER_ARGS =
+  '--cluster-enabled yes --cluster-node-timeout 1000 --cluster-replica-validity-factor 0 --repl-diskless-sync yes --repl-diskless-sync-delay 0'
 const run = promisify(execFile)
 
 /** One command to the node on `port`, on a short-lived connection. */
@@ -66,20 +70,23 @@ export async function startTestCluster(): Promise<TestCluster> {
   }
   try {
     for (const port of ports) {
-      const child = spawn(
-        'redis-server',
-        [
-          '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-          '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000',
-          // A replica may always take over, however long it was away; a fresh one syncs at once.
-          '--cluster-replica-validity-factor', '0', '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0',
-        ],
-        { stdio: 'ignore' },
-      )
+      const args = [
+        `--port ${port} --bind 127.0.0.1 --dir ${dir} --appendonly no`,
+        CLUSTER_ARGS,
+        `--cluster-config-file nodes-${port}.conf`,
+      ]
+      const child = spawn('redis-server', [...args.join(' ').split(' '), '--save', ''], { stdio: 'ignore' })
       children.set(port, child)
     }
     await Promise.all(ports.map((port) => answering(port)))
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'])
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas',
+      '1',
+      '--cluster-yes',
+    ])
     await until('cluster_state:ok on every node', 15_000, async () => {
       const infos = await Promise.all(ports.map((port) => ask(port, ['CLUSTER', 'INFO'])))
       return infos.every((info) => String(info).includes('cluster_state:ok'))
