@@ -1,6 +1,6 @@
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisClusterLike } from '../options/redis-options.js'
-import type { LinkErrors, RedisLink } from './redis-link.js'
+import type { LinkEvents, RedisLink } from './redis-link.js'
 
 // Commands whose first argument is not a key: on a cluster, any node may take them.
 const KEYLESS = new Set(['PING', 'PUBLISH', 'WAIT', 'INFO', 'TIME', 'ECHO'])
@@ -12,6 +12,8 @@ export function keyOf(args: readonly string[]): string | undefined {
   if (SCRIPTS.has(name)) return Number(args[2]) > 0 ? args[3] : undefined
   return KEYLESS.has(name) ? undefined : args[1]
 }
+
+const NODE_TROUBLE = ['node-error', 'node-disconnect']
 
 interface SlotNode {
   client?: { isReady: boolean; options?: unknown }
@@ -32,12 +34,15 @@ interface Slots {
  * fleet, and losing a master cuts off only the instances subscribed on it.
  *
  * node-redis relearns the slot map only when a node answers MOVED or ASK; a dead master answers nothing,
- * so after a failed or timed-out command the link asks the cluster for its slot map again (at most every
- * `TIMINGS.redisRediscoverMs`): once the replica is promoted, commands go to it.
+ * so after a failed or timed-out command, and then every `TIMINGS.redisRediscoverMs` until every master
+ * answers, the link asks the cluster for its slot map again: once the replica is promoted, commands go to it.
  */
-export function clusterLink(cluster: RedisClusterLike, connecting: Promise<unknown> | false, errors: LinkErrors): RedisLink {
+export function clusterLink(cluster: RedisClusterLike, connecting: Promise<unknown> | false, events: LinkEvents): RedisLink {
+  const { error: errors, trouble } = events
   let discovered = connecting === false // a client the app gave: the app connects it
   if (connecting) connecting.then(() => (discovered = true), errors)
+  // A node lost: the connection relearns the slots until every master answers, requests or not.
+  for (const event of NODE_TROUBLE) cluster.on(event, trouble)
   let subscriber: RedisClusterLike | undefined
   const relearn = throttled(() => rediscover(cluster))
   const relearnSubscriber = throttled(() => subscriber && rediscover(subscriber))
@@ -49,7 +54,11 @@ export function clusterLink(cluster: RedisClusterLike, connecting: Promise<unkno
     get healthy() {
       return link.open && mastersReady(cluster)
     },
-    send: (args, key = keyOf(args)) => cluster.sendCommand(key, false, args),
+    async send(args, key = keyOf(args)) {
+      if (key !== undefined) return cluster.sendCommand(key, false, args)
+      // Any node takes it (a PUBLISH reaches every node from any): if the one picked is dead, the next one.
+      return cluster.sendCommand(undefined, false, args).catch(() => cluster.sendCommand(undefined, false, args))
+    },
     troubled: relearn,
     async subscribe(listeners, lost) {
       // A duplicate that opens only its pub/sub connection: every node event on it is about that one.
@@ -66,6 +75,7 @@ export function clusterLink(cluster: RedisClusterLike, connecting: Promise<unkno
     // Its pub/sub node may be the master that died: relearning the slots moves the subscription to a live node.
     recover: relearnSubscriber,
     async close() {
+      for (const event of NODE_TROUBLE) cluster.off?.(event, trouble)
       await end(subscriber)
       if (connecting) await end(cluster)
     },
@@ -76,7 +86,8 @@ export function clusterLink(cluster: RedisClusterLike, connecting: Promise<unkno
 function throttled(run: () => void): () => void {
   let last = 0
   return () => {
-    if (Date.now() - last < TIMINGS.redisRediscoverMs) return
+    // Half the period: the connection's healing timer asks every period, and timers run a little late or early.
+    if (Date.now() - last < TIMINGS.redisRediscoverMs / 2) return
     last = Date.now()
     run()
   }

@@ -26,8 +26,13 @@ export interface RedisLink {
   close(): Promise<void>
 }
 
-/** What the connection reports from a link: an error event on a connection it watches. */
-export type LinkErrors = () => void
+/** What a link reports to the connection. */
+export interface LinkEvents {
+  /** An error event on a connection it watches. */
+  error(): void
+  /** A part of Redis stopped answering (a cluster node), though no command failed yet. */
+  trouble(): void
+}
 
 export const isCluster = (client: object): client is RedisClusterLike =>
   typeof (client as RedisClusterLike).getSlotMaster === 'function'
@@ -35,16 +40,16 @@ export const isSentinel = (client: object): client is RedisSentinelLike =>
   typeof (client as RedisSentinelLike).getSentinelNode === 'function'
 
 /** A link over a client the app gave (never closed by the verifier). */
-export function linkTo(client: RedisClientLike | RedisClusterLike | RedisSentinelLike, errors: LinkErrors): RedisLink {
-  if (isCluster(client)) return clusterLink(client, false, errors)
-  if (isSentinel(client)) return sentinelLink(client, false, errors)
-  return standaloneLink(client, false, errors)
+export function linkTo(client: RedisClientLike | RedisClusterLike | RedisSentinelLike, events: LinkEvents): RedisLink {
+  if (isCluster(client)) return clusterLink(client, false, events)
+  if (isSentinel(client)) return sentinelLink(client, false, events.error)
+  return standaloneLink(client, false, events.error)
 }
 
 /** A link over a client the verifier makes from `url`, `cluster` or `sentinel` settings (the `redis` package). */
 export async function createLink(
   options: Pick<ResolvedRedisOptions, 'url' | 'cluster' | 'sentinel'>,
-  errors: LinkErrors,
+  events: LinkEvents,
 ): Promise<RedisLink> {
   // Imported only when settings are given, so that `redis` stays an optional peer.
   const redis = (await import('redis')) as unknown as Record<string, ((options: object) => unknown) | undefined>
@@ -54,7 +59,7 @@ export async function createLink(
       throw new TypeError(`portkey-auth: the installed 'redis' package has no ${name} (Sentinel needs redis@5)`)
     const client = create(settings) as { on(event: string, listener: () => void): unknown; connect(): Promise<unknown> }
     // A client we made is ours to watch; an error event with no listener would end the process.
-    client.on('error', errors)
+    client.on('error', events.error)
     return client
   }
   // No offline queue: while Redis (or one master) is away a command fails at once instead of waiting for it.
@@ -62,24 +67,24 @@ export async function createLink(
     const { rootNodes, defaults, nodeAddressMap } = options.cluster
     const settings = { rootNodes, nodeAddressMap, defaults: { ...defaults, disableOfflineQueue: true } }
     const cluster = make('createCluster', settings) as unknown as RedisClusterLike
-    return clusterLink(cluster, cluster.connect(), errors)
+    return clusterLink(cluster, cluster.connect(), events)
   }
   if (options.sentinel) {
     const nodeClientOptions = { ...options.sentinel.nodeClientOptions, disableOfflineQueue: true }
     const sentinel = make('createSentinel', { ...options.sentinel, nodeClientOptions }) as unknown as RedisSentinelLike
     const connecting = (sentinel as unknown as { connect(): Promise<unknown> }).connect()
-    connecting.catch(errors) // no sentinel answered for a while: the verifier goes on without Redis
-    return sentinelLink(sentinel, true, errors)
+    connecting.catch(events.error) // no sentinel answered for a while: the verifier goes on without Redis
+    return sentinelLink(sentinel, true, events.error)
   }
   const client = make('createClient', { url: options.url, disableOfflineQueue: true }) as unknown as RedisClientLike
   client.connect().catch(() => {}) // it reconnects by itself; until then the verifier goes without Redis
-  return standaloneLink(client, true, errors)
+  return standaloneLink(client, true, events.error)
 }
 
 const end = (client: { close?(): Promise<unknown>; quit?(): Promise<unknown> } | undefined) =>
   (client?.close ?? client?.quit)?.call(client).catch(() => {})
 
-function standaloneLink(client: RedisClientLike, owned: boolean, errors: LinkErrors): RedisLink {
+function standaloneLink(client: RedisClientLike, owned: boolean, errors: () => void): RedisLink {
   let subscriber: RedisClientLike | undefined
   return {
     kind: 'standalone',
@@ -109,10 +114,12 @@ function standaloneLink(client: RedisClientLike, owned: boolean, errors: LinkErr
   }
 }
 
-function sentinelLink(sentinel: RedisSentinelLike, owned: boolean, errors: LinkErrors): RedisLink {
+function sentinelLink(sentinel: RedisSentinelLike, owned: boolean, errors: () => void): RedisLink {
   // A Sentinel client stays "ready" while its primary is away (it waits for the next one): a failed
   // command is what tells it is not healthy, the next one that succeeds that it is again.
   let failing = false
+  let closed = false
+  let stopWatching = () => {}
   let subscribed: ReadonlyMap<string, (message: string) => void> = new Map()
   return {
     kind: 'sentinel',
@@ -133,18 +140,26 @@ function sentinelLink(sentinel: RedisSentinelLike, owned: boolean, errors: LinkE
     async subscribe(listeners, lost) {
       // Its pub/sub connection is its own, and moves to the new primary with a failover; any trouble on
       // it comes as an error event, a failover as a topology change.
-      sentinel.on('error', () => {
-        errors()
-        lost()
-      })
+      sentinel.on('error', onError)
       sentinel.on('topology-change', lost)
+      stopWatching = () => {
+        sentinel.off?.('error', onError)
+        sentinel.off?.('topology-change', lost)
+      }
       subscribed = listeners
       // It subscribes only once it knows its primary.
-      while (!sentinel.isReady) await sleep(50, undefined, { ref: false })
+      while (!sentinel.isReady && !closed) await sleep(50, undefined, { ref: false })
+      if (closed) return
       for (const [channel, listener] of listeners) await sentinel.subscribe(channel, listener)
+      function onError() {
+        errors()
+        lost()
+      }
     },
     recover() {},
     async close() {
+      closed = true
+      stopWatching()
       if (owned) return void (await end(sentinel))
       for (const [channel, listener] of subscribed) await sentinel.unsubscribe(channel, listener).catch(() => {})
     },

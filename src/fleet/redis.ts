@@ -33,6 +33,7 @@ export class RedisConnection {
   #subscribed = false
   #lost = false
   #probing: NodeJS.Timeout | undefined
+  #healing: NodeJS.Timeout | undefined
   #closed = false
   readonly counts = { errors: 0, reconnects: 0 }
   /** Settles once the client is there (at once for a given client; after the import for settings). */
@@ -42,12 +43,15 @@ export class RedisConnection {
   constructor(options: Pick<ResolvedRedisOptions, 'client' | 'url' | 'cluster' | 'sentinel'>, timeoutMs: number, logger: Logger) {
     this.#timeoutMs = timeoutMs
     this.#logger = logger
-    const errors = () => void this.counts.errors++
+    const events = {
+      error: () => void this.counts.errors++,
+      trouble: () => this.#link && this.#heal(this.#link),
+    }
     if (options.client) {
-      this.#link = linkTo(options.client, errors)
+      this.#link = linkTo(options.client, events)
       this.ready = Promise.resolve()
     } else {
-      this.ready = createLink(options, errors).then((link) => {
+      this.ready = createLink(options, events).then((link) => {
         this.#link = link
       })
       this.ready.catch((error: unknown) => this.#logger.warn(`portkey-auth: cannot open Redis: ${(error as Error).message}`))
@@ -126,6 +130,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#probing)
+    clearInterval(this.#healing)
     await this.ready.catch(() => {})
     await this.#link?.close()
   }
@@ -144,9 +149,29 @@ export class RedisConnection {
       ])
     } catch (error) {
       link.troubled()
+      this.#heal(link)
       throw error
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /**
+   * After a failure, until every part of Redis answers again: a cluster relearns its slots (the failed
+   * master's replica may have been promoted by now) and a PING tells a Sentinel client it has a primary
+   * again — even when no request sends a command meanwhile.
+   */
+  #heal(link: RedisLink): void {
+    if (this.#healing !== undefined || this.#closed) return
+    this.#healing = setInterval(() => {
+      if (!link.healthy) {
+        link.troubled()
+        this.#send(['PING'], undefined).catch(() => {})
+        return
+      }
+      clearInterval(this.#healing)
+      this.#healing = undefined
+    }, TIMINGS.redisRediscoverMs)
+    this.#healing.unref()
   }
 }

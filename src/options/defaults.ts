@@ -51,7 +51,10 @@ export const TIMINGS = Object.freeze({
   retryJitterMs: Object.freeze({ min: 10, max: 50 }),
   /** While the revocation channel is lost, how often a probe checks whether it is back (a cluster also relearns its slots). */
   redisProbeMs: 200,
-  /** A Redis Cluster relearns which master serves which slot at most this often, after a command failed or timed out. */
+  /**
+   * After a command failed or timed out, how often the connection checks whether Redis is whole again; a
+   * cluster relearns then which master serves which slot (a replica may have been promoted).
+   */
   redisRediscoverMs: 500,
   /** The share of `cache.max` kept for "unknown key" answers, so a flood of random keys evicts only its own. */
   negativeShare: 0.1,

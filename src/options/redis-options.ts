@@ -29,6 +29,7 @@ export interface RedisClusterLike {
   getSlotMaster(slot: number): unknown
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
   on(event: string, listener: (...args: unknown[]) => void): unknown
+  off?(event: string, listener: (...args: unknown[]) => void): unknown
   close?(): Promise<unknown>
   quit?(): Promise<unknown>
 }
@@ -45,6 +46,7 @@ export interface RedisSentinelLike {
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
   unsubscribe(channel: string, listener: (message: string) => void): Promise<unknown>
   on(event: string, listener: (...args: unknown[]) => void): unknown
+  off?(event: string, listener: (...args: unknown[]) => void): unknown
   close?(): Promise<unknown>
 }
 
