@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { fingerprint } from '../../src/credential/header.js'
+import { RedisConnection } from '../../src/fleet/redis.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { createTestIssuer, keyRecord } from '../../src/testing/index.js'
 import { cluster, type Deployment, standalone, useFleet } from '../support/fleet.js'
@@ -111,6 +112,31 @@ describe.each(DEPLOYMENTS)('three instances sharing %s', (_name, deployment) => 
     expect(performance.now() - started).toBeGreaterThanOrEqual(250)
     expect(lookups()).toBe(2)
     await raw.close()
+  })
+
+  test('any single-key command or one-key script reaches the node of its key (as fleet-wide counters send them)', async () => {
+    const redis = new RedisConnection(deployment().settings, 1_000, { warn() {}, info() {} })
+    await redis.ready
+    await vi.waitFor(() => expect(redis.connected).toBe(true), { timeout: 5_000 })
+    const raw = await deployment().raw()
+    const moved = await raw.moved()
+    const run = randomUUID()
+    // 40 keys land on every master of a cluster.
+    const keys = Array.from({ length: 40 }, (_, i) => `counter-test:${run}:${i}`)
+    const script = "local n = redis.call('INCR', KEYS[1]) redis.call('PEXPIRE', KEYS[1], ARGV[1]) return n"
+    for (const key of keys) {
+      expect(await redis.command(['INCR', key])).toBe(1)
+      expect(await redis.command(['EVAL', script, '1', key, '10000'])).toBe(2)
+      expect(await redis.command(['GET', key])).toBe('2')
+      expect(await redis.command(['DEL', key])).toBe(1)
+    }
+    expect(await redis.command(['PING'])).toBe('PONG')
+    expect(await redis.command(['PUBLISH', `counter-test:${run}`, 'x'])).toBe(0)
+    expect(redis.counts.errors).toBe(0)
+    // Each sent straight to its node: no node answered MOVED.
+    expect(await raw.moved()).toBe(moved)
+    await raw.close()
+    await redis.close()
   })
 
   test('nothing in Redis holds a raw key or token', async () => {

@@ -25,6 +25,8 @@ export interface RawRedis {
   /** The names matching `pattern` and everything stored under them. */
   dump(pattern: string): Promise<string[]>
   set(key: string, value: string, px: number): Promise<void>
+  /** MOVED replies every master has sent so far (a command sent to the wrong node of a cluster). */
+  moved(): Promise<number>
   close(): Promise<void>
 }
 
@@ -37,7 +39,7 @@ export interface Deployment {
   raw(): Promise<RawRedis>
 }
 
-type Scanner = { scanIterator(options: object): AsyncIterable<string[]> }
+type Scanner = { scanIterator(options: object): AsyncIterable<string[]>; info(section: string): Promise<string> }
 type Reader = {
   type(key: string): Promise<string>
   get(key: string): Promise<string | null>
@@ -68,6 +70,10 @@ function rawOver(
       return dump
     },
     set: async (key, value, px) => void (await reader.set(key, value, { PX: px })),
+    async moved() {
+      const infos = await Promise.all(scanners.map((scanner) => scanner.info('errorstats')))
+      return infos.reduce((sum, info) => sum + Number(/errorstat_MOVED:count=(\d+)/.exec(info)?.[1] ?? 0), 0)
+    },
     close: async () => void (await close()),
   }
 }
