@@ -37,10 +37,18 @@ interface Slots {
  * so after a failed or timed-out command, and then every `TIMINGS.redisRediscoverMs` until every master
  * answers, the link asks the cluster for its slot map again: once the replica is promoted, commands go to it.
  */
-export function clusterLink(cluster: RedisClusterLike, connecting: Promise<unknown> | false, events: LinkEvents): RedisLink {
+export function clusterLink(cluster: RedisClusterLike, owned: boolean, events: LinkEvents): RedisLink {
   const { error: errors, trouble } = events
-  let discovered = connecting === false // a client the app gave: the app connects it
-  if (connecting) connecting.then(() => (discovered = true), errors)
+  let closed = false
+  let discovered = !owned // a client the app gave: the app connects it
+  // Unlike a standalone client, a cluster client that finds no root node gives up: try again, until closed.
+  const connect = (client: RedisClusterLike, connected: () => void) => {
+    client.connect().then(connected, () => {
+      errors()
+      if (!closed) setTimeout(() => connect(client, connected), TIMINGS.redisRediscoverMs * 2).unref()
+    })
+  }
+  if (owned) connect(cluster, () => (discovered = true))
   // A node lost: the connection relearns the slots until every master answers, requests or not.
   for (const event of NODE_TROUBLE) cluster.on(event, trouble)
   let subscriber: RedisClusterLike | undefined
@@ -62,22 +70,21 @@ export function clusterLink(cluster: RedisClusterLike, connecting: Promise<unkno
     troubled: relearn,
     async subscribe(listeners, lost) {
       // A duplicate that opens only its pub/sub connection: every node event on it is about that one.
-      subscriber = cluster.duplicate({ minimizeConnections: true })
-      for (const event of ['error', 'node-error'])
-        subscriber.on(event, () => {
-          errors()
-          lost()
-        })
-      for (const event of ['node-disconnect', 'node-reconnecting']) subscriber.on(event, lost)
-      await subscriber.connect()
-      for (const [channel, listener] of listeners) await subscriber.subscribe(channel, listener)
+      const duplicate = cluster.duplicate({ minimizeConnections: true })
+      subscriber = duplicate
+      duplicate.on('error', errors)
+      duplicate.on('node-error', errors)
+      for (const event of ['node-error', 'node-disconnect', 'node-reconnecting']) duplicate.on(event, lost)
+      await new Promise<void>((connected) => connect(duplicate, connected))
+      for (const [channel, listener] of listeners) await duplicate.subscribe(channel, listener)
     },
     // Its pub/sub node may be the master that died: relearning the slots moves the subscription to a live node.
     recover: relearnSubscriber,
     async close() {
+      closed = true
       for (const event of NODE_TROUBLE) cluster.off?.(event, trouble)
       await end(subscriber)
-      if (connecting) await end(cluster)
+      if (owned) await end(cluster)
     },
   }
   return link

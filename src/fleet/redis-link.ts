@@ -67,7 +67,7 @@ export async function createLink(
     const { rootNodes, defaults, nodeAddressMap } = options.cluster
     const settings = { rootNodes, nodeAddressMap, defaults: { ...defaults, disableOfflineQueue: true } }
     const cluster = make('createCluster', settings) as unknown as RedisClusterLike
-    return clusterLink(cluster, cluster.connect(), events)
+    return clusterLink(cluster, true, events)
   }
   if (options.sentinel) {
     const nodeClientOptions = { ...options.sentinel.nodeClientOptions, disableOfflineQueue: true }

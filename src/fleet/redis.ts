@@ -106,7 +106,8 @@ export class RedisConnection {
       onReconnect()
     }
     const lose = () => {
-      if (this.#lost || this.#closed) return
+      // Before the first subscription, there is nothing to have missed.
+      if (this.#lost || this.#closed || !this.#subscribed) return
       this.#lost = true
       this.#logger.warn(
         'portkey-auth: lost the Redis connection; going on without Redis (each instance asks the control plane itself)',

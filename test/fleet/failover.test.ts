@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { fingerprint } from '../../src/credential/header.js'
 import { keyRecord } from '../../src/testing/index.js'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { cluster, type Deployment, type Instance, sentinel, useFleet } from '../support/fleet.js'
-import { ask, startTestCluster, type TestCluster } from '../support/redis-cluster.js'
+import { ask, clusterPorts, startTestCluster, type TestCluster } from '../support/redis-cluster.js'
 import { startTestSentinel, type TestSentinel } from '../support/redis-sentinel.js'
 
 // Three instances on a Redis that fails over under them: a cluster loses the master of a hot key's slot,
@@ -201,3 +202,29 @@ describe('a Redis Cluster: the node an instance is subscribed on is killed', () 
     for (const instance of all) expect(await instance.verify(kept)).toMatchObject({ status: 200, keyId: 'key_kept' })
   }, 30_000)
 })
+
+test('cluster settings whose nodes are not up yet: the verifier connects once they are, and shares', async () => {
+  const ports = await clusterPorts()
+  const rootNodes = ports.map((port) => ({ url: `redis://127.0.0.1:${port}` }))
+  const prefix = `late-${Date.now()}:`
+  h.stub.keys.set('pk-late-cluster', keyRecord({ id: 'key_late' }))
+  const [a, b] = [0, 1].map(() =>
+    createVerifier({ controlPlaneUrl: h.stub.url, redis: { cluster: { rootNodes }, prefix }, logger: false }),
+  )
+  const instances = [h.local(a!), h.local(b!)]
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  expect(a!.stats().redis).toMatchObject({ connected: false, listening: false })
+  const servers = await startTestCluster(ports)
+  try {
+    for (const verifier of [a!, b!])
+      await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), {
+        timeout: 10_000,
+      })
+    const answers = await Promise.all(instances.map((instance) => instance.verify('pk-late-cluster')))
+    expect(answers.map((answer) => answer.keyId)).toEqual(['key_late', 'key_late'])
+    expect(h.lookups()).toBe(1)
+  } finally {
+    for (const instance of instances) await instance.close()
+    await servers.stop()
+  }
+}, 30_000)

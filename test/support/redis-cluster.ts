@@ -30,6 +30,13 @@ const CLUSTER_ARGS =
   '--cluster-enabled yes --cluster-node-timeout 1000 --cluster-replica-validity-factor 0 --repl-diskless-sync yes --repl-diskless-sync-delay 0'
 const run = promisify(execFile)
 
+/** Six free loopback ports, for a cluster started later on them. */
+export async function clusterPorts(): Promise<number[]> {
+  const ports: number[] = []
+  for (let i = 0; i < NODES; i++) ports.push(await freePort())
+  return ports
+}
+
 /** One command to the node on `port`, on a short-lived connection. */
 export async function ask(port: number, args: string[]): Promise<unknown> {
   const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } })
@@ -52,13 +59,12 @@ async function until(what: string, within: number, check: () => Promise<boolean>
 }
 
 /**
- * Starts six `redis-server --cluster-enabled yes` on free loopback ports and joins them with `redis-cli
+ * Starts six `redis-server --cluster-enabled yes` on free loopback ports (or on `given` ones) and joins them with `redis-cli
  * --cluster create --cluster-replicas 1`. A node timeout of 1 s makes a failover take about two seconds.
  */
-export async function startTestCluster(): Promise<TestCluster> {
+export async function startTestCluster(given?: number[]): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'portkey-cluster-'))
-  const ports: number[] = []
-  for (let i = 0; i < NODES; i++) ports.push(await freePort())
+  const ports = given ?? (await clusterPorts())
   const children = new Map<number, ChildProcess>()
   const stop = async () => {
     for (const child of children.values()) {
