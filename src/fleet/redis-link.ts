@@ -8,7 +8,7 @@ import { clusterLink } from './redis-cluster-link.js'
  * nothing above this file knows which kind it talks to.
  */
 export interface RedisLink {
-  /** `replicated` when a failover may promote a replica: a deletion then waits for one (`WAIT`). */
+  /** The client kind. On a cluster or Sentinel a failover may promote a replica: deletions wait for one (`WAIT`). */
   readonly kind: 'standalone' | 'cluster' | 'sentinel'
   /** Whether a command may be tried now. */
   readonly open: boolean

@@ -20,6 +20,8 @@ export interface SharedTierStats extends RedisStats {
   waits: number
 }
 
+const CHANNEL = 'invalidate'
+
 // Writes an answer only while the writer still holds the key's lock: an invalidation deletes the lock,
 // so a look-up that was under way cannot bring a revoked key back for the whole fleet.
 const FENCED_SET = `if redis.call('GET', KEYS[2]) == ARGV[1] then
@@ -28,8 +30,6 @@ const FENCED_SET = `if redis.call('GET', KEYS[2]) == ARGV[1] then
   return 1
 end
 return 0`
-
-const CHANNEL = 'invalidate'
 
 const FENCED_UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
@@ -208,9 +208,9 @@ export class SharedTier {
     await this.#tryCommand(['PEXPIRE', set, String(ttl)])
   }
 
-  async #tryCommand(args: string[], key?: string): Promise<unknown> {
+  async #tryCommand(args: string[]): Promise<unknown> {
     try {
-      return await this.#redis.command(args, key)
+      return await this.#redis.command(args)
     } catch {
       return undefined
     }
