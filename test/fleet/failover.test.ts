@@ -129,10 +129,11 @@ describe.each([
     const expected = { [hot]: 'key_hot', [during!]: 'key_during', [revoked!]: 'invalid_api_key' }
     const wrong = answers.filter(({ credential, answer }) => (answer.keyId ?? answer.code) !== expected[credential])
     expect(wrong).toEqual([])
-    // A read and a lock that time out, then the control plane (50 ms): never a request waiting on Redis for long.
+    // At worst a read and a lock that time out, then the control plane (50 ms), on a busy machine: never a
+    // request waiting for the failover itself (2-3 s here).
     const slowest = Math.max(...answers.map(({ answer }) => answer.ms))
     console.log(`[failover] ${_name}: ${answers.length} requests during the failover, slowest ${slowest.toFixed(0)} ms`)
-    expect(slowest).toBeLessThan(2 * TIMEOUT_MS + 400)
+    expect(slowest).toBeLessThan(2 * TIMEOUT_MS + 750)
 
     // Back: every instance connected and listening again.
     for (const instance of all)

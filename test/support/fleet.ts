@@ -94,10 +94,11 @@ export function standalone(url: string): Deployment {
   }
 }
 
-export function cluster(servers: TestCluster): Deployment {
+/** A cluster; `timeoutMs` for every instance's Redis commands (default: the option's default). */
+export function cluster(servers: TestCluster, timeoutMs?: number): Deployment {
   const { rootNodes } = servers
   return {
-    settings: { cluster: { rootNodes } },
+    settings: { cluster: { rootNodes }, timeoutMs },
     client: async () => quiet(createCluster({ rootNodes, defaults: { disableOfflineQueue: true } })).connect(),
     async raw() {
       const client = await quiet(createCluster({ rootNodes })).connect()
@@ -210,7 +211,8 @@ export function useFleet() {
     const prefix = `fleet-${++prefixCount}-${Date.now()}:`
     const a = createVerifier({ controlPlaneUrl: stub.url, redis: { ...deployment.settings, prefix }, jwt })
     const client = await deployment.client()
-    const b = createVerifier({ controlPlaneUrl: stub.url, redis: { client: client as never, prefix }, jwt })
+    const { timeoutMs } = deployment.settings as { timeoutMs?: number }
+    const b = createVerifier({ controlPlaneUrl: stub.url, redis: { client: client as never, prefix, timeoutMs }, jwt })
     for (const verifier of [a, b])
       await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), {
         timeout: 5_000,
