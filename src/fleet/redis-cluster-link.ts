@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisClusterLike } from '../options/redis-options.js'
 import type { LinkEvents, RedisLink } from './redis-link.js'
@@ -48,7 +49,12 @@ export function clusterLink(cluster: RedisClusterLike, owned: boolean, events: L
       if (!closed) setTimeout(() => connect(client, connected), TIMINGS.redisRediscoverMs * 2).unref()
     })
   }
-  if (owned) connect(cluster, () => (discovered = true))
+  if (owned)
+    connect(cluster, () => {
+      discovered = true
+      // Nodes that hold no slots yet (a cluster being created) leave an empty slot map: heal until it fills.
+      if (!mastersReady(cluster)) trouble()
+    })
   // A node lost: the connection relearns the slots until every master answers, requests or not.
   for (const event of NODE_TROUBLE) cluster.on(event, trouble)
   let subscriber: RedisClusterLike | undefined
@@ -76,7 +82,20 @@ export function clusterLink(cluster: RedisClusterLike, owned: boolean, events: L
       duplicate.on('node-error', errors)
       for (const event of ['node-error', 'node-disconnect', 'node-reconnecting']) duplicate.on(event, lost)
       await new Promise<void>((connected) => connect(duplicate, connected))
-      for (const [channel, listener] of listeners) await duplicate.subscribe(channel, listener)
+      // With an empty slot map there is no node to subscribe on yet: relearn it and try again, until closed.
+      const pending = new Map(listeners)
+      while (pending.size > 0 && !closed) {
+        try {
+          for (const [channel, listener] of pending) {
+            await duplicate.subscribe(channel, listener)
+            pending.delete(channel)
+          }
+        } catch {
+          errors()
+          rediscover(duplicate)
+          await sleep(TIMINGS.redisRediscoverMs, undefined, { ref: false })
+        }
+      }
     },
     // Its pub/sub node may be the master that died: relearning the slots moves the subscription to a live node.
     recover: relearnSubscriber,

@@ -125,19 +125,15 @@ export class SharedTier {
 
   /**
    * Forgets `names` fleet-wide and tells every instance to drop `message`'s entries. Where a failover may
-   * promote a replica (cluster, Sentinel), each deletion first waits (up to half the command timeout) for
-   * a replica to hold it, so that a failover right after cannot bring the answer back.
+   * promote a replica (cluster, Sentinel), it then waits (up to half the command timeout) for a replica to
+   * hold each deletion, so that a failover after it resolved cannot bring the answer back.
    */
   async invalidate(names: string[], message: Invalidation): Promise<void> {
-    await Promise.all(
-      names.map(async (name) => {
-        const key = this.#key(name)
-        // The answer and its lock share a slot: one DEL each name, whatever the deployment.
-        await this.#tryCommand(['DEL', key, this.#lockKey(name)])
-        await this.#redis.replicate(key).catch(() => {})
-      }),
-    )
+    // The answer and its lock share a slot: one DEL each name, whatever the deployment.
+    await Promise.all(names.map((name) => this.#tryCommand(['DEL', this.#key(name), this.#lockKey(name)])))
+    // Published before the wait: the others drop their copies at once, and find nothing on the master.
     await this.#tryCommand(['PUBLISH', this.#prefix + CHANNEL, JSON.stringify(message)])
+    await Promise.all(names.map((name) => this.#redis.replicate(this.#key(name)).catch(() => {})))
   }
 
   /** The names of the answers that hold this key id's record, and the set that lists them. */

@@ -204,7 +204,7 @@ describe('a Redis Cluster: the node an instance is subscribed on is killed', () 
   }, 30_000)
 })
 
-test('cluster settings whose nodes are not up yet: the verifier connects once they are, and shares', async () => {
+test('cluster settings whose nodes are not up, then up with no slots yet: the verifier connects once they serve, and shares', async () => {
   const ports = await clusterPorts()
   const rootNodes = ports.map((port) => ({ url: `redis://127.0.0.1:${port}` }))
   const prefix = `late-${Date.now()}:`
@@ -215,7 +215,8 @@ test('cluster settings whose nodes are not up yet: the verifier connects once th
   const instances = [h.local(a!), h.local(b!)]
   await new Promise((resolve) => setTimeout(resolve, 300))
   expect(a!.stats().redis).toMatchObject({ connected: false, listening: false })
-  const servers = await startTestCluster(ports)
+  // Nodes that answer but hold no slots for a while (as a cluster being created): an empty slot map.
+  const servers = await startTestCluster({ ports, beforeJoin: () => new Promise((resolve) => setTimeout(resolve, 1_500)) })
   try {
     for (const verifier of [a!, b!])
       await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), {

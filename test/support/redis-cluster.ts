@@ -59,12 +59,15 @@ async function until(what: string, within: number, check: () => Promise<boolean>
 }
 
 /**
- * Starts six `redis-server --cluster-enabled yes` on free loopback ports (or on `given` ones) and joins them with `redis-cli
+ * Starts six `redis-server --cluster-enabled yes` on free loopback ports (or on `options.ports`; with
+ * `options.beforeJoin` run while they answer but hold no slots yet) and joins them with `redis-cli
  * --cluster create --cluster-replicas 1`. A node timeout of 1 s makes a failover take about two seconds.
  */
-export async function startTestCluster(given?: number[]): Promise<TestCluster> {
+export async function startTestCluster(
+  options: { ports?: number[]; beforeJoin?: () => Promise<void> } = {},
+): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'portkey-cluster-'))
-  const ports = given ?? (await clusterPorts())
+  const ports = options.ports ?? (await clusterPorts())
   const children = new Map<number, ChildProcess>()
   const stop = async () => {
     for (const child of children.values()) {
@@ -85,6 +88,7 @@ export async function startTestCluster(given?: number[]): Promise<TestCluster> {
       children.set(port, child)
     }
     await Promise.all(ports.map((port) => answering(port)))
+    await options.beforeJoin?.()
     await run('redis-cli', [
       '--cluster',
       'create',
