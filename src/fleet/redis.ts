@@ -1,11 +1,14 @@
+import { randomUUID } from 'node:crypto'
 import { RedisUnavailable } from '../errors.js'
-import type { RedisClientLike } from '../options/verifier-options.js'
+import { TIMINGS } from '../options/defaults.js'
+import type { ResolvedRedisOptions } from '../options/redis.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import type { Logger } from '../types.js'
+import { createLink, linkTo, type RedisLink } from './redis-link.js'
 
 /** Health counters of the Redis tier, part of `verifier.stats()`. */
 export interface RedisStats {
-  /** Whether commands can be sent now. */
+  /** Whether commands can be sent now (on a cluster: every master answers). */
   connected: boolean
   /** Whether invalidations from other instances are being received now. */
   listening: boolean
@@ -16,26 +19,31 @@ export interface RedisStats {
 }
 
 /**
- * A Redis connection as the tier uses it: commands with a deadline that fail fast while Redis is away
- * (never queued behind a dead connection), and one subscription whose loss and return are reported.
+ * A Redis connection as the tier uses it — over a standalone client, a cluster or Sentinel alike (see
+ * `redis-link.ts`): commands with a deadline that fail fast while Redis is away (never queued behind a
+ * dead connection), and one subscription whose loss and return are reported.
+ *
+ * A subscription counts as back only when a probe this instance publishes on a channel of its own comes
+ * back through it: node-redis resubscribes by itself, on whichever node a failover left, and no event of
+ * its says when that is done on all three client kinds.
  */
 export class RedisConnection {
-  #client: RedisClientLike | undefined
-  #owned = false
+  #link: RedisLink | undefined
   readonly #timeoutMs: number
-  #subscriber: RedisClientLike | undefined
-  #listening = false
+  readonly #logger: Logger
+  readonly #observer: RemoteCallObserver | undefined
+  #subscribed = false
+  #lost = false
+  #probing: NodeJS.Timeout | undefined
+  #healing: NodeJS.Timeout | undefined
+  #closed = false
   readonly counts = { errors: 0, reconnects: 0 }
-  /** Settles once the client is there (at once for a given client; after the import for a URL). */
+  /** Settles once the client is there (at once for a given client; after the import for settings). */
   readonly ready: Promise<void>
 
-  /** Opens the connection the `redis` option names: the given client, or one made from a URL. */
-  readonly #logger: Logger
-
-  readonly #observer: RemoteCallObserver | undefined
-
+  /** Opens the connection the `redis` option names: the given client, or one made from its settings. */
   constructor(
-    options: { client?: RedisClientLike; url?: string },
+    options: Pick<ResolvedRedisOptions, 'client' | 'url' | 'cluster' | 'sentinel'>,
     timeoutMs: number,
     logger: Logger,
     observer?: RemoteCallObserver,
@@ -43,28 +51,52 @@ export class RedisConnection {
     this.#timeoutMs = timeoutMs
     this.#logger = logger
     this.#observer = observer
-    this.#client = options.client
-    this.ready = options.client ? Promise.resolve() : this.#create(options.url!)
+    const events = {
+      error: () => void this.counts.errors++,
+      trouble: () => this.#link && this.#heal(this.#link),
+    }
+    if (options.client) {
+      this.#link = linkTo(options.client, events)
+      this.ready = Promise.resolve()
+    } else {
+      this.ready = createLink(options, events).then((link) => {
+        this.#link = link
+      })
+      this.ready.catch((error: unknown) => this.#logger.warn(`portkey-auth: cannot open Redis: ${(error as Error).message}`))
+    }
   }
 
   get connected(): boolean {
-    return this.#client?.isReady === true
+    return this.#link?.healthy === true
   }
 
   get listening(): boolean {
-    return this.#listening && this.#subscriber?.isReady === true
+    return this.#subscribed && !this.#lost
   }
 
-  /** Sends one command; throws `RedisUnavailable` when Redis is not connected, fails, or is too slow. */
-  command(args: string[]): Promise<unknown> {
-    return this.#observer === undefined ? this.#command(args) : this.#observed(args, this.#observer)
+  /**
+   * Where a failover may promote a replica (a cluster, Sentinel): waits until a replica holds this
+   * connection's writes so far to `key`'s master, or half the command timeout. A no-op on a standalone Redis.
+   */
+  async replicate(key: string): Promise<void> {
+    if (this.#link === undefined || this.#link.kind === 'standalone') return
+    await this.#send(['WAIT', '1', String(Math.floor(this.#timeoutMs / 2))], key)
+  }
+
+  /**
+   * Sends one command; throws `RedisUnavailable` when Redis is not connected, fails, or is too slow. On a
+   * cluster it goes to the master of `key` (by default the command's key: a script's first key, else its
+   * first argument; keyless commands such as PUBLISH and PING go to any node).
+   */
+  command(args: string[], key?: string): Promise<unknown> {
+    return this.#observer === undefined ? this.#command(args, key) : this.#observed(args, key, this.#observer)
   }
 
   /** The command reported to the observer (telemetry): its verb, never its arguments; a nil reply is `unknown`. */
-  async #observed(args: string[], observer: RemoteCallObserver): Promise<unknown> {
+  async #observed(args: string[], key: string | undefined, observer: RemoteCallObserver): Promise<unknown> {
     const call = observer.start('redis', args[0])
     try {
-      const reply = await this.#command(args)
+      const reply = await this.#command(args, key)
       call.end(reply === null || reply === undefined ? 'unknown' : 'found')
       return reply
     } catch (error) {
@@ -73,74 +105,99 @@ export class RedisConnection {
     }
   }
 
-  async #command(args: string[]): Promise<unknown> {
-    const client = this.#client
-    if (client?.isReady !== true) throw new RedisUnavailable('redis is not connected')
+  async #command(args: string[], key?: string): Promise<unknown> {
+    try {
+      return await this.#send(args, key)
+    } catch (cause) {
+      this.counts.errors++
+      throw cause instanceof RedisUnavailable ? cause : new RedisUnavailable('redis command failed', { cause })
+    }
+  }
+
+  /**
+   * Subscribes to `channel` on a connection of its own. `onReconnect` runs each time that connection comes
+   * back after a loss: messages sent meanwhile were missed.
+   */
+  async subscribe(channel: string, onMessage: (message: string) => void, onReconnect: () => void): Promise<void> {
+    await this.ready
+    const link = this.#link!
+    const probe = `${channel}:probe:${randomUUID()}`
+    const onProbe = () => {
+      if (!this.#lost) return
+      this.#lost = false
+      clearInterval(this.#probing)
+      this.counts.reconnects++
+      this.#logger.info('portkey-auth: Redis is back; local caches cleared, since revocations may have been missed meanwhile')
+      onReconnect()
+    }
+    const lose = () => {
+      // Before the first subscription, there is nothing to have missed.
+      if (this.#lost || this.#closed || !this.#subscribed) return
+      this.#lost = true
+      this.#logger.warn(
+        'portkey-auth: lost the Redis connection; going on without Redis (each instance asks the control plane itself)',
+      )
+      this.#probing = setInterval(() => {
+        link.recover()
+        this.#send(['PUBLISH', probe, '1'], undefined).catch(() => {})
+      }, TIMINGS.redisProbeMs)
+      this.#probing.unref()
+    }
+    await link.subscribe(
+      new Map([
+        [channel, onMessage],
+        [probe, onProbe],
+      ]),
+      lose,
+    )
+    this.#subscribed = true
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#probing)
+    clearInterval(this.#healing)
+    await this.ready.catch(() => {})
+    await this.#link?.close()
+  }
+
+  async #send(args: string[], key: string | undefined): Promise<unknown> {
+    const link = this.#link
+    if (link?.open !== true) throw new RedisUnavailable('redis is not connected')
     let timer: NodeJS.Timeout | undefined
     try {
       return await Promise.race([
-        client.sendCommand(args),
+        link.send(args, key),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new RedisUnavailable('redis command timed out')), this.#timeoutMs)
           timer.unref()
         }),
       ])
-    } catch (cause) {
-      this.counts.errors++
-      throw cause instanceof RedisUnavailable ? cause : new RedisUnavailable('redis command failed', { cause })
+    } catch (error) {
+      link.troubled()
+      this.#heal(link)
+      throw error
     } finally {
       clearTimeout(timer)
     }
   }
 
   /**
-   * Subscribes to `channel` on a duplicate connection. `onReconnect` runs each time that connection comes
-   * back after a loss: messages sent meanwhile were missed.
+   * After a failure, until every part of Redis answers again: a cluster relearns its slots (the failed
+   * master's replica may have been promoted by now) and a PING tells a Sentinel client it has a primary
+   * again — even when no request sends a command meanwhile.
    */
-  async subscribe(channel: string, onMessage: (message: string) => void, onReconnect: () => void): Promise<void> {
-    await this.ready
-    const subscriber = this.#client!.duplicate()
-    this.#subscriber = subscriber
-    let lost = false
-    const lose = () => {
-      if (lost) return
-      lost = true
-      this.#logger.warn(
-        'portkey-auth: lost the Redis connection; going on without Redis (each instance asks the control plane itself)',
-      )
-    }
-    subscriber.on('error', () => {
-      this.counts.errors++
-      lose()
-    })
-    subscriber.on('end', lose)
-    subscriber.on('ready', () => {
-      if (!lost) return
-      lost = false
-      this.counts.reconnects++
-      this.#logger.info('portkey-auth: Redis is back; local caches cleared, since revocations may have been missed meanwhile')
-      onReconnect()
-    })
-    await subscriber.connect()
-    await subscriber.subscribe(channel, onMessage)
-    this.#listening = true
-  }
-
-  async close(): Promise<void> {
-    await this.ready.catch(() => {})
-    const clients = this.#owned ? [this.#subscriber, this.#client] : [this.#subscriber]
-    for (const client of clients) await (client?.close ?? client?.quit)?.call(client).catch(() => {})
-  }
-
-  async #create(url: string): Promise<void> {
-    // Imported only when a URL is given, so that `redis` stays an optional peer.
-    const { createClient } = (await import('redis')) as unknown as { createClient(options: object): RedisClientLike }
-    // No offline queue: while Redis is away a command fails at once instead of waiting for it.
-    const client = createClient({ url, disableOfflineQueue: true })
-    // A client we made is ours to watch; an error event with no listener would end the process.
-    client.on('error', () => this.counts.errors++)
-    this.#client = client
-    this.#owned = true
-    client.connect().catch(() => {}) // it reconnects by itself; until then the verifier goes without Redis
+  #heal(link: RedisLink): void {
+    if (this.#healing !== undefined || this.#closed) return
+    this.#healing = setInterval(() => {
+      if (!link.healthy) {
+        link.troubled()
+        this.#send(['PING'], undefined).catch(() => {})
+        return
+      }
+      clearInterval(this.#healing)
+      this.#healing = undefined
+    }, TIMINGS.redisRediscoverMs)
+    this.#healing.unref()
   }
 }

@@ -20,6 +20,8 @@ export interface SharedTierStats extends RedisStats {
   waits: number
 }
 
+const CHANNEL = 'invalidate'
+
 // Writes an answer only while the writer still holds the key's lock: an invalidation deletes the lock,
 // so a look-up that was under way cannot bring a revoked key back for the whole fleet.
 const FENCED_SET = `if redis.call('GET', KEYS[2]) == ARGV[1] then
@@ -35,9 +37,12 @@ return 0`
 /**
  * The Redis tier between each instance's LRU and the control plane. Key space, under `prefix` (the
  * namespace: the user's prefix and a digest of the settings that make an answer valid):
- * `k:<sha256>` a credential's answer · `v:["<keyId>","<workspace>","<slug>"]` a virtual key's, for that
- * caller · `lock:<name>` the fleet-wide single flight for `<name>` · `id:<keyId>` the hashes holding that
- * key id's record · channel `invalidate`. Every method survives Redis being away: it answers as if Redis were empty.
+ * `{k:<sha256>}` a credential's answer · `{v:["<keyId>","<workspace>","<slug>"]}` a virtual key's, for
+ * that caller · `{<name>}:lock` the fleet-wide single flight for `<name>` · `{id:<keyId>}` the names
+ * holding that key id's record · channel `invalidate` (and `invalidate:probe:<uuid>`, each instance's own).
+ * The braces are Redis Cluster hash tags: an answer and its lock hash to one slot, so the fenced write
+ * (one script over both) works on a cluster; a deletion of many names is one DEL per name. Every method
+ * survives Redis being away: it answers as if Redis were empty.
  */
 export class SharedTier {
   readonly #redis: RedisConnection
@@ -118,11 +123,17 @@ export class SharedTier {
     if (ttl > 0) await this.#tryCommand(['SET', this.#key(name), JSON.stringify(answer), 'PX', String(ttl)])
   }
 
-  /** Forgets `names` fleet-wide and tells every instance to drop `message`'s entries. */
+  /**
+   * Forgets `names` fleet-wide and tells every instance to drop `message`'s entries. Where a failover may
+   * promote a replica (cluster, Sentinel), it then waits (up to half the command timeout) for a replica to
+   * hold each deletion, so that a failover after it resolved cannot bring the answer back.
+   */
   async invalidate(names: string[], message: Invalidation): Promise<void> {
-    const keys = names.flatMap((name) => [this.#key(name), this.#key(`lock:${name}`)])
-    if (keys.length > 0) await this.#tryCommand(['DEL', ...keys])
-    await this.#tryCommand(['PUBLISH', this.#key('invalidate'), JSON.stringify(message)])
+    // The answer and its lock share a slot: one DEL each name, whatever the deployment.
+    await Promise.all(names.map((name) => this.#tryCommand(['DEL', this.#key(name), this.#lockKey(name)])))
+    // Published before the wait: the others drop their copies at once, and find nothing on the master.
+    await this.#tryCommand(['PUBLISH', this.#prefix + CHANNEL, JSON.stringify(message)])
+    await Promise.all(names.map((name) => this.#redis.replicate(this.#key(name)).catch(() => {})))
   }
 
   /** The names of the answers that hold this key id's record, and the set that lists them. */
@@ -141,7 +152,7 @@ export class SharedTier {
         // not one of ours
       }
     }
-    this.#redis.subscribe(this.#key('invalidate'), onMessage, () => onInvalidation({ all: true })).catch(() => {})
+    this.#redis.subscribe(this.#prefix + CHANNEL, onMessage, () => onInvalidation({ all: true })).catch(() => {})
   }
 
   /** Whether Redis answers a PING now. */
@@ -161,13 +172,13 @@ export class SharedTier {
   /** A lock token; `null` when another instance holds the lock; `undefined` when Redis is away (go alone). */
   async #lock(name: string): Promise<string | null | undefined> {
     const token = randomUUID()
-    const reply = await this.#tryCommand(['SET', this.#key(`lock:${name}`), token, 'NX', 'PX', String(this.#lockMs)])
+    const reply = await this.#tryCommand(['SET', this.#lockKey(name), token, 'NX', 'PX', String(this.#lockMs)])
     if (reply === undefined) return undefined
     return reply === 'OK' ? token : null
   }
 
   async #unlock(name: string, token: string): Promise<void> {
-    await this.#tryCommand(['EVAL', FENCED_UNLOCK, '1', this.#key(`lock:${name}`), token])
+    await this.#tryCommand(['EVAL', FENCED_UNLOCK, '1', this.#lockKey(name), token])
   }
 
   async #store(name: string, answer: Answer, token: string, keyId: string | undefined): Promise<void> {
@@ -179,7 +190,7 @@ export class SharedTier {
       FENCED_SET,
       '2',
       key,
-      this.#key(`lock:${name}`),
+      this.#lockKey(name),
       token,
       JSON.stringify(answer),
       String(ttl),
@@ -202,6 +213,12 @@ export class SharedTier {
   }
 
   #key(name: string): string {
-    return this.#prefix + name
+    return `${this.#prefix}{${name}}`
+  }
+
+  #lockKey(name: string): string {
+    // A suffix, not a prefix: the text up to the hash tag's closing brace is the answer's own, whatever
+    // braces the prefix or the name hold.
+    return `${this.#key(name)}:lock`
   }
 }

@@ -49,6 +49,13 @@ export const TIMINGS = Object.freeze({
   lockPollMs: 20,
   /** The pause before retrying a refused or reset connection: a random time between these, within `timeoutMs`. */
   retryJitterMs: Object.freeze({ min: 10, max: 50 }),
+  /** While the revocation channel is lost, how often a probe checks whether it is back (a cluster also relearns its slots). */
+  redisProbeMs: 200,
+  /**
+   * After a command failed or timed out, how often the connection checks whether Redis is whole again; a
+   * cluster relearns then which master serves which slot (a replica may have been promoted).
+   */
+  redisRediscoverMs: 500,
   /** The share of `cache.max` kept for "unknown key" answers, so a flood of random keys evicts only its own. */
   negativeShare: 0.1,
 })

@@ -2,12 +2,22 @@ import { hash } from 'node:crypto'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import type { ResolvedJwtOptions } from './jwt.js'
 import { integer, knownNames } from './validate.js'
-import type { RedisClientLike, RedisOptions, VerifierOptions } from './verifier-options.js'
+import type {
+  RedisClientLike,
+  RedisClusterLike,
+  RedisClusterSettings,
+  RedisOptions,
+  RedisSentinelLike,
+  RedisSentinelSettings,
+} from './redis-options.js'
+import type { VerifierOptions } from './verifier-options.js'
 
 /** Redis settings after defaults and validation. */
 export interface ResolvedRedisOptions {
-  readonly client?: RedisClientLike
+  readonly client?: RedisClientLike | RedisClusterLike | RedisSentinelLike
   readonly url?: string
+  readonly cluster?: RedisClusterSettings
+  readonly sentinel?: RedisSentinelSettings
   /** The prefix the user gave (or the default). */
   readonly prefix: string
   /**
@@ -27,9 +37,16 @@ export interface AnswerValidity {
   readonly jwtSource: unknown
 }
 
-const REDIS_NAMES = ['client', 'url', 'prefix', 'timeoutMs'] as const satisfies readonly (keyof RedisOptions)[]
+const REDIS_NAMES = [
+  'client',
+  'url',
+  'cluster',
+  'sentinel',
+  'prefix',
+  'timeoutMs',
+] as const satisfies readonly (keyof RedisOptions)[]
 
-const isClient = (value: unknown): value is RedisClientLike =>
+const isClient = (value: unknown): value is RedisClientLike | RedisClusterLike | RedisSentinelLike =>
   typeof value === 'object' && value !== null && typeof (value as RedisClientLike).sendCommand === 'function'
 
 /** Validates the `redis` option; `null` without one. */
@@ -37,13 +54,18 @@ export function resolveRedis(options: VerifierOptions, validity: AnswerValidity)
   const option = options.redis
   if (option === undefined) return null
   const long: RedisOptions = typeof option === 'string' ? { url: option } : isClient(option) ? { client: option } : option
-  if (typeof long !== 'object' || long === null || (long.client === undefined) === (long.url === undefined)) {
-    throw new TypeError('portkey-auth: redis must be a node-redis client, a redis:// URL, or { client } or { url }')
+  const given = typeof long === 'object' && long !== null ? TARGETS.filter((name) => long[name] !== undefined) : []
+  if (given.length !== 1) {
+    throw new TypeError(
+      'portkey-auth: redis must be a node-redis client, a redis:// URL, or one of { client }, { url }, { cluster }, { sentinel }',
+    )
   }
   knownNames('redis', long, REDIS_NAMES)
   if (long.client !== undefined && !isClient(long.client))
-    throw new TypeError('portkey-auth: redis.client must be a node-redis client')
+    throw new TypeError('portkey-auth: redis.client must be a node-redis client (createClient, createCluster or createSentinel)')
   if (long.url !== undefined) checkUrl(long.url)
+  if (long.cluster !== undefined) checkCluster(long.cluster)
+  if (long.sentinel !== undefined) checkSentinel(long.sentinel)
   const customLookup = options.lookup !== undefined || options.lookupVirtualKey !== undefined
   if (customLookup && long.prefix === undefined) {
     // Answers from your own look-up cannot be told apart from another app's: name them.
@@ -55,15 +77,45 @@ export function resolveRedis(options: VerifierOptions, validity: AnswerValidity)
   if (typeof prefix !== 'string') throw new TypeError('portkey-auth: redis.prefix must be a string')
   const timeoutMs = integer('redis.timeoutMs', long.timeoutMs ?? DEFAULTS.redis.timeoutMs, 1, LIMITS.redisTimeoutMs)
   const namespace = `${prefix}${digest(customLookup ? { ...validity, controlPlaneUrl: 'custom' } : validity)}:`
-  return { client: long.client, url: long.url, prefix, namespace, timeoutMs }
+  const { client, url, cluster, sentinel } = long
+  return { client, url, cluster, sentinel, prefix, namespace, timeoutMs }
+}
+
+const TARGETS = ['client', 'url', 'cluster', 'sentinel'] as const
+
+const isList = (value: unknown): value is unknown[] =>
+  Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'object' && item !== null)
+
+function checkCluster(cluster: RedisClusterSettings): void {
+  if (typeof cluster !== 'object' || cluster === null || !isList(cluster.rootNodes))
+    throw new TypeError(
+      "portkey-auth: redis.cluster.rootNodes must list some of the cluster's nodes, e.g. [{ url: 'redis://10.0.0.1:6379' }]",
+    )
+  knownNames('redis.cluster', cluster, ['rootNodes', 'defaults', 'nodeAddressMap'])
+  needRedisPackage()
+}
+
+function checkSentinel(sentinel: RedisSentinelSettings): void {
+  if (typeof sentinel !== 'object' || sentinel === null || typeof sentinel.name !== 'string' || sentinel.name === '')
+    throw new TypeError('portkey-auth: redis.sentinel.name must name the primary the sentinels watch')
+  if (!isList(sentinel.sentinelRootNodes))
+    throw new TypeError(
+      "portkey-auth: redis.sentinel.sentinelRootNodes must list some sentinels, e.g. [{ host: '10.0.0.5', port: 26379 }]",
+    )
+  knownNames('redis.sentinel', sentinel, ['name', 'sentinelRootNodes', 'nodeClientOptions', 'sentinelClientOptions'])
+  needRedisPackage()
 }
 
 function checkUrl(url: unknown): void {
   if (!/^rediss?:\/\//.test(String(url))) throw new TypeError('portkey-auth: redis.url must start with redis:// or rediss://')
+  needRedisPackage()
+}
+
+function needRedisPackage(): void {
   try {
     import.meta.resolve('redis')
   } catch {
-    throw new TypeError("portkey-auth: a redis URL needs the 'redis' package: npm install redis")
+    throw new TypeError("portkey-auth: redis settings need the 'redis' package: npm install redis")
   }
 }
 

@@ -1,6 +1,16 @@
 import type { DecisionListener, KeyLookup, Logger, Milliseconds, ScopeMap, VirtualKeyLookup } from '../types.js'
 import type { TelemetryProviders } from '../telemetry/otel-types.js'
 import type { JwtOptions } from './jwt.js'
+import type { RedisClientLike, RedisClusterLike, RedisOptions, RedisSentinelLike } from './redis-options.js'
+
+export type {
+  RedisClientLike,
+  RedisClusterLike,
+  RedisClusterSettings,
+  RedisOptions,
+  RedisSentinelLike,
+  RedisSentinelSettings,
+} from './redis-options.js'
 
 /** Cache settings. Every field is optional. */
 export interface CacheOptions {
@@ -82,12 +92,13 @@ export interface VerifierOptions {
    */
   jwt?: JwtOptions
   /**
-   * A Redis shared by every instance, between each one's LRU and the control plane: a node-redis client,
-   * a URL, or `{ client | url, prefix, timeoutMs }`. A key is then looked up once for the fleet, and
-   * `invalidate()` / `invalidateKeyId()` reach every instance. Redis failing never fails a request.
+   * A Redis shared by every instance, between each one's LRU and the control plane: a node-redis client
+   * (standalone, `createCluster` or `createSentinel`), a URL, or `{ client | url | cluster | sentinel,
+   * prefix, timeoutMs }`. A key is then looked up once for the fleet, and `invalidate()` /
+   * `invalidateKeyId()` reach every instance. Redis failing (or failing over) never fails a request.
    * @default none
    */
-  redis?: RedisClientLike | string | RedisOptions
+  redis?: RedisClientLike | RedisClusterLike | RedisSentinelLike | string | RedisOptions
   /**
    * Enforce the rate limits of keys, tokens and virtual keys (their records' `rate_limits`, a JWT's
    * `rate_limits` claim): a request past one gets 429 `rate_limit_exceeded` with `Retry-After`. Counted in
@@ -132,31 +143,4 @@ export interface BreakerOptions {
    * try again. @default 5_000
    */
   cooldownMs?: Milliseconds
-}
-
-/**
- * The part of a node-redis client (the `redis` package, v4 or v5) this package uses. Pass the client
- * your app already has (connected or connecting); the verifier makes one duplicate of it for pub/sub.
- */
-export interface RedisClientLike {
-  readonly isReady: boolean
-  sendCommand(args: string[]): Promise<unknown>
-  duplicate(): RedisClientLike
-  connect(): Promise<unknown>
-  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
-  on(event: string, listener: (...args: unknown[]) => void): unknown
-  close?(): Promise<unknown>
-  quit?(): Promise<unknown>
-}
-
-/** The `redis` option in its long form. */
-export interface RedisOptions {
-  /** A node-redis client your app already has. Give this or `url`. */
-  client?: RedisClientLike
-  /** A Redis URL (`redis://127.0.0.1:6379`): the verifier creates its own client (the `redis` package must be installed). */
-  url?: string
-  /** Prefix of every Redis key and of the channel, so that apps can share one Redis. @default 'portkey-auth:' */
-  prefix?: string
-  /** Time allowed for one Redis command, in milliseconds; past it the verifier goes on without Redis. @default 250 */
-  timeoutMs?: Milliseconds
 }

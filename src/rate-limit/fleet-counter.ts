@@ -33,7 +33,7 @@ export interface Lease {
 }
 
 /**
- * The fleet's rate-limit counters in Redis: one key per limit and window, `<namespace>rl:<json>`, each
+ * The fleet's rate-limit counters in Redis: one key per limit and window, `<namespace>{rl:<json>}`, each
  * touched by one single-key script (atomic, and on a cluster in one slot). Every method throws
  * `RedisUnavailable` when Redis cannot answer; the limiter then counts on this instance alone.
  */
@@ -52,7 +52,7 @@ export class FleetCounter {
 
   /** The Redis key of one counter: `subject` names the key, token or virtual key; `start` the window. */
   key(subject: readonly string[], name: string, start: number): string {
-    return `${this.#namespace}rl:${JSON.stringify([...subject, name, start])}`
+    return `${this.#namespace}{rl:${JSON.stringify([...subject, name, start])}}`
   }
 
   /** Takes a batch of `quota` for the window ending at `windowEnd`: at least `owed`, if that much is left. */

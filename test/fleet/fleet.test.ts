@@ -1,126 +1,45 @@
-import { type ChildProcess, fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
-import { createClient } from 'redis'
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { fingerprint } from '../../src/credential/header.js'
-import { createVerifier, type Verifier, type VerifierStats } from '../../src/verifier/create-verifier.js'
-import {
-  type ControlPlaneStub,
-  createTestIssuer,
-  KEY_DETAILS_PATH,
-  keyRecord,
-  startControlPlaneStub,
-} from '../../src/testing/index.js'
+import { RedisConnection } from '../../src/fleet/redis.js'
+import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
+import { createTestIssuer, keyRecord } from '../../src/testing/index.js'
+import { cluster, type Deployment, standalone, useFleet } from '../support/fleet.js'
+import { startTestCluster, type TestCluster } from '../support/redis-cluster.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
 // Three verifier instances — two in this process, one in a child process — sharing one stub control
-// plane and one real redis-server.
-interface Instance {
-  verify(credential: string): Promise<{ status: number; code?: string; keyId?: string }>
-  /** The verifier's stats (through IPC for the child process). */
-  stats(): Promise<VerifierStats>
-  close(): Promise<void>
-}
-
-// The fleet tests use the Redis .ci/run starts (REDIS_URL), or one of their own; the outage test always
-// starts its own, since it stops it.
+// plane and one Redis: a standalone redis-server (the one .ci/run starts, REDIS_URL, or one of their
+// own), and a Redis Cluster of three masters, each with a replica. The outage test always starts its own
+// standalone server, since it stops it.
+const h = useFleet()
+const { fleet, lookups } = h
 let shared: { url: string; stop(): Promise<void> }
-let stub: ControlPlaneStub
-let prefixCount = 0
+let servers: TestCluster
 
 beforeAll(async () => {
-  shared = process.env.REDIS_URL ? { url: process.env.REDIS_URL, stop: async () => {} } : await startTestRedis()
-  stub = await startControlPlaneStub({ delayMs: 50 })
+  ;[shared, servers] = await Promise.all([
+    process.env.REDIS_URL ? { url: process.env.REDIS_URL, stop: async () => {} } : startTestRedis(),
+    startTestCluster(),
+  ])
 })
 
 afterAll(async () => {
   await shared?.stop()
-  await stub?.close()
+  await servers?.stop()
 })
 
-const open: Instance[] = []
-afterEach(async () => {
-  for (const instance of open.splice(0)) await instance.close()
-  stub.heal()
-  stub.keys.clear()
-  stub.resetCounts()
-})
+const DEPLOYMENTS: Array<[string, () => Deployment]> = [
+  ['one Redis', () => standalone(shared.url)],
+  // Six redis-servers on a 2-core machine busy with the rest of the suite: 250 ms per command is too
+  // tight for 900 verifications at once (the failover tests keep the default and bound its latency).
+  ['a Redis Cluster', () => cluster(servers, 1_000)],
+]
 
-function local(verifier: Verifier): Instance {
-  const instance: Instance = {
-    stats: async () => verifier.stats(),
-    verify: (credential) =>
-      verifier.verify({ 'x-portkey-api-key': credential }).then(
-        (auth) => ({ status: 200, keyId: auth.keyId }),
-        (error: { status: number; code: string }) => ({ status: error.status, code: error.code }),
-      ),
-    close: () => verifier.close(),
-  }
-  open.push(instance)
-  return instance
-}
-
-async function child(redisUrl: string, prefix: string, jwt?: JwtSetup): Promise<Instance> {
-  // The fixture gives only jwt.jwksUrl: the issuer and audience reach it as env, as they would a deployed service.
-  const jwtEnv = jwt
-    ? { JWKS_URL: jwt.jwksUrl, PORTKEY_JWT_ISSUER: jwt.issuer, PORTKEY_JWT_AUDIENCE: jwt.audience }
-    : { JWKS_URL: '' }
-  const env = { ...process.env, CONTROL_PLANE_URL: stub.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, ...jwtEnv }
-  const proc: ChildProcess = fork(new URL('../fixtures/redis-instance.mjs', import.meta.url), { env, stdio: 'ignore' })
-  const replies = new Map<number, (reply: any) => void>()
-  let next = 0
-  proc.on('message', (message: any) => replies.get(message.id)?.(message))
-  await new Promise<void>((done) => proc.once('message', () => done()))
-  const ask = (message: object) =>
-    new Promise<any>((resolve) => {
-      const id = ++next
-      replies.set(id, resolve)
-      proc.send({ id, ...message })
-    })
-  await vi.waitFor(
-    async () => expect((await ask({ op: 'stats' })).stats.redis).toMatchObject({ connected: true, listening: true }),
-    { timeout: 5_000 },
-  )
-  const instance: Instance = {
-    verify: (credential) => ask({ op: 'verify', credential }),
-    stats: async () => (await ask({ op: 'stats' })).stats,
-    close: async () => {
-      if (proc.exitCode !== null) return
-      const exited = once(proc, 'exit')
-      await ask({ op: 'close' })
-      await exited
-    },
-  }
-  open.push(instance)
-  return instance
-}
-
-type JwtSetup = { jwksUrl: string; issuer: string; audience: string }
-
-/** Three instances on a fresh key prefix: A made from a URL, B from a client of the app's own, C in a child process. */
-async function fleet(extra: { jwt?: JwtSetup; redisUrl?: string } = {}) {
-  const url = extra.redisUrl ?? shared.url
-  const prefix = `fleet-${++prefixCount}:`
-  const { jwt } = extra
-  const a = createVerifier({ controlPlaneUrl: stub.url, redis: { url, prefix }, jwt })
-  const client = createClient({ url, disableOfflineQueue: true })
-  client.on('error', () => {})
-  await client.connect()
-  const b = createVerifier({ controlPlaneUrl: stub.url, redis: { client: client as never, prefix }, jwt })
-  for (const verifier of [a, b])
-    await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), { timeout: 5_000 })
-  const c = await child(url, prefix, jwt)
-  open.push({ verify: async () => ({ status: 0 }), stats: async () => b.stats(), close: async () => void (await client.close()) })
-  return { a: local(a), b: local(b), c, verifiers: { a, b }, prefix }
-}
-
-const lookups = () => stub.calls(KEY_DETAILS_PATH)
-
-describe('three instances sharing one Redis', () => {
+describe.each(DEPLOYMENTS)('three instances sharing %s', (_name, deployment) => {
   test('a cold key requested on all three at once makes one control-plane call', async () => {
-    stub.keys.set('pk-fleet-cold', keyRecord({ id: 'key_cold' }))
-    const { a, b, c } = await fleet()
+    h.stub.keys.set('pk-fleet-cold', keyRecord({ id: 'key_cold' }))
+    const { a, b, c } = await fleet(deployment())
     const answers = await Promise.all([a, b, c, a, b, c].map((instance) => instance.verify('pk-fleet-cold')))
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200])
     expect(lookups()).toBe(1)
@@ -128,8 +47,8 @@ describe('three instances sharing one Redis', () => {
 
   test('300 new keys over three instances: one call per key', async () => {
     const keys = Array.from({ length: 300 }, (_, i) => `pk-fleet-many-${i}`)
-    for (const key of keys) stub.keys.set(key, keyRecord())
-    const { a, b, c, verifiers } = await fleet()
+    for (const key of keys) h.stub.keys.set(key, keyRecord())
+    const { a, b, c, verifiers } = await fleet(deployment())
     // 100 keys at a time, each asked of all three at once: below maxPendingLookups (256) per instance.
     const answers = []
     for (let i = 0; i < keys.length; i += 100) {
@@ -150,12 +69,12 @@ describe('three instances sharing one Redis', () => {
     ['by key', (verifier: Verifier) => verifier.invalidate('pk-fleet-revoked')],
     ['by key id', (verifier: Verifier) => verifier.invalidateKeyId('key_revoked')],
   ])('revocation %s on A reaches B and C within 200 ms', async (_how, revoke) => {
-    stub.keys.set('pk-fleet-revoked', keyRecord({ id: 'key_revoked' }))
-    const { a, b, c, verifiers } = await fleet()
+    h.stub.keys.set('pk-fleet-revoked', keyRecord({ id: 'key_revoked' }))
+    const { a, b, c, verifiers } = await fleet(deployment())
     for (const instance of [a, b, c]) expect((await instance.verify('pk-fleet-revoked')).status).toBe(200)
     expect(lookups()).toBe(1)
 
-    stub.keys.delete('pk-fleet-revoked')
+    h.stub.keys.delete('pk-fleet-revoked')
     const started = performance.now()
     await revoke(verifiers.a)
     const rejectedAfter = await Promise.all(
@@ -177,20 +96,19 @@ describe('three instances sharing one Redis', () => {
   })
 
   test('a lock whose holder died expires, and another instance asks', async () => {
-    stub.keys.set('pk-fleet-orphan', keyRecord({ id: 'key_orphan' }))
+    h.stub.keys.set('pk-fleet-orphan', keyRecord({ id: 'key_orphan' }))
     // A probe key of this run only: a Redis kept between runs holds other runs' answers under the same prefix.
     const probe = `pk-fleet-probe-${randomUUID()}`
-    stub.keys.set(probe, keyRecord({ id: 'key_probe' }))
-    const { b, prefix } = await fleet()
-    const raw = createClient({ url: shared.url })
-    await raw.connect()
+    h.stub.keys.set(probe, keyRecord({ id: 'key_probe' }))
+    const { b, prefix } = await fleet(deployment())
+    const raw = await deployment().raw()
     // The namespace under the prefix (a digest of the settings), learnt from the answer B wrote.
     await b.verify(probe)
-    const written = await raw.keys(`${prefix}*k:${fingerprint(probe)}`)
+    const written = await raw.keys(`${prefix}*{k:${fingerprint(probe)}}`)
     expect(written).toHaveLength(1)
-    const namespace = written[0]!.slice(0, -`k:${fingerprint(probe)}`.length)
+    const namespace = written[0]!.slice(0, -`{k:${fingerprint(probe)}}`.length)
     // As if an instance took the lock and died before answering.
-    await raw.set(`${namespace}lock:k:${fingerprint('pk-fleet-orphan')}`, 'dead-holder', { PX: 300 })
+    await raw.set(`${namespace}{k:${fingerprint('pk-fleet-orphan')}}:lock`, 'dead-holder', 300)
     const started = performance.now()
     expect(await b.verify('pk-fleet-orphan')).toMatchObject({ status: 200, keyId: 'key_orphan' })
     expect(performance.now() - started).toBeGreaterThanOrEqual(250)
@@ -198,29 +116,51 @@ describe('three instances sharing one Redis', () => {
     await raw.close()
   })
 
+  test('any single-key command or one-key script reaches the node of its key (as fleet-wide counters send them)', async () => {
+    const redis = new RedisConnection(deployment().settings, 1_000, { warn() {}, info() {} })
+    await redis.ready
+    await vi.waitFor(() => expect(redis.connected).toBe(true), { timeout: 5_000 })
+    const raw = await deployment().raw()
+    const moved = await raw.moved()
+    const run = randomUUID()
+    // 40 keys land on every master of a cluster.
+    const keys = Array.from({ length: 40 }, (_, i) => `counter-test:${run}:${i}`)
+    const script = "local n = redis.call('INCR', KEYS[1]) redis.call('PEXPIRE', KEYS[1], ARGV[1]) return n"
+    for (const key of keys) {
+      expect(await redis.command(['INCR', key])).toBe(1)
+      expect(await redis.command(['EVAL', script, '1', key, '10000'])).toBe(2)
+      expect(await redis.command(['GET', key])).toBe('2')
+      expect(await redis.command(['DEL', key])).toBe(1)
+    }
+    expect(await redis.command(['PING'])).toBe('PONG')
+    expect(await redis.command(['PUBLISH', `counter-test:${run}`, 'x'])).toBe(0)
+    expect(redis.counts.errors).toBe(0)
+    // Each sent straight to its node: no node answered MOVED.
+    expect(await raw.moved()).toBe(moved)
+    await raw.close()
+    await redis.close()
+  })
+
   test('nothing in Redis holds a raw key or token', async () => {
     const issuer = await createTestIssuer()
-    stub.jwks = issuer.jwks
+    h.stub.jwks = issuer.jwks
     const token = await issuer.sign({ portkey_oid: 'org_f', portkey_workspace: 'ws_f' })
     const keys = ['pk-fleet-secret-1', 'pk-fleet-secret-2']
-    for (const key of keys) stub.keys.set(key, keyRecord())
-    const { a, b, c, prefix } = await fleet({ jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience } })
+    for (const key of keys) h.stub.keys.set(key, keyRecord())
+    const { a, b, c, prefix } = await fleet(deployment(), {
+      jwksUrl: h.stub.jwksUrl,
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+    })
     for (const credential of [...keys, 'pk-fleet-unknown-3', token])
       for (const instance of [a, b, c]) await instance.verify(credential)
     // The token was admitted, so its verified claims went through Redis too.
     for (const instance of [a, b, c]) expect(await instance.verify(token)).toMatchObject({ status: 200 })
 
-    const raw = createClient({ url: shared.url })
-    await raw.connect()
-    const names: string[] = []
-    for await (const batch of raw.scanIterator({ MATCH: `${prefix}*`, COUNT: 100 })) names.push(...batch)
-    expect(names.length).toBeGreaterThanOrEqual(4)
-    const dump: string[] = [...names]
-    for (const name of names) {
-      const type = await raw.type(name)
-      if (type === 'string') dump.push((await raw.get(name)) ?? '')
-      if (type === 'set') dump.push(...(await raw.sMembers(name)))
-    }
+    // Every master of a cluster scanned.
+    const raw = await deployment().raw()
+    expect((await raw.keys(`${prefix}*`)).length).toBeGreaterThanOrEqual(4)
+    const dump = await raw.dump(`${prefix}*`)
     await raw.close()
     const text = dump.join('\n')
     for (const secret of [...keys, 'pk-fleet-unknown-3', token, token.split('.')[2]!]) expect(text).not.toContain(secret)
@@ -238,17 +178,17 @@ describe('Redis failing', () => {
   })
 
   test('Redis stopped mid-run: every request keeps its right answer; Redis back: sharing resumes', async () => {
-    stub.keys.set('pk-fleet-known', keyRecord({ id: 'key_known' }))
-    stub.keys.set('pk-fleet-during', keyRecord({ id: 'key_during' }))
-    stub.keys.set('pk-fleet-after', keyRecord({ id: 'key_after' }))
+    h.stub.keys.set('pk-fleet-known', keyRecord({ id: 'key_known' }))
+    h.stub.keys.set('pk-fleet-during', keyRecord({ id: 'key_during' }))
+    h.stub.keys.set('pk-fleet-after', keyRecord({ id: 'key_after' }))
     const decisions: Array<boolean | null> = []
-    const { a, b, c, verifiers } = await fleet({ redisUrl: redis.url })
+    const { a, b, c, verifiers } = await fleet(standalone(redis.url))
     const watchedVerifier = createVerifier({
-      controlPlaneUrl: stub.url,
+      controlPlaneUrl: h.stub.url,
       redis: { url: redis.url },
       onDecision: (decision) => decisions.push(decision.redis),
     })
-    const watched = local(watchedVerifier)
+    const watched = h.local(watchedVerifier)
     for (const instance of [a, b, c]) expect((await instance.verify('pk-fleet-known')).status).toBe(200)
     expect(lookups()).toBe(1)
 

@@ -1,9 +1,17 @@
 import { describe, expect, test } from 'vitest'
 import { resolveOptions } from '../../src/options/resolve.js'
 import type { VerifierOptions } from '../../src/options/verifier-options.js'
-import type { RedisClientLike } from '../../src/options/verifier-options.js'
+import type { RedisClientLike, RedisClusterLike, RedisSentinelLike } from '../../src/options/verifier-options.js'
 
 const client = { isReady: false, sendCommand: async () => null } as unknown as RedisClientLike
+const clusterClient = { isOpen: false, sendCommand: async () => null, getSlotMaster: () => null } as unknown as RedisClusterLike
+const sentinelClient = {
+  isReady: false,
+  sendCommand: async () => null,
+  getSentinelNode: () => null,
+} as unknown as RedisSentinelLike
+const rootNodes = [{ url: 'redis://10.0.0.1:6379' }]
+const sentinel = { name: 'mymaster', sentinelRootNodes: [{ host: '10.0.0.5', port: 26379 }] }
 
 describe('resolveOptions: redis', () => {
   test('absent: no Redis tier', () => {
@@ -15,6 +23,10 @@ describe('resolveOptions: redis', () => {
     ['a TLS URL', 'rediss://cache.internal:6380', { url: 'rediss://cache.internal:6380' }],
     ['a client', client, { client, prefix: 'portkey-auth:' }],
     ['the long form', { client, prefix: 'app-a:', timeoutMs: 50 }, { client, prefix: 'app-a:', timeoutMs: 50 }],
+    ['a cluster client', clusterClient, { client: clusterClient }],
+    ['a Sentinel client', sentinelClient, { client: sentinelClient }],
+    ['cluster settings', { cluster: { rootNodes }, prefix: 'app:' }, { cluster: { rootNodes }, prefix: 'app:' }],
+    ['Sentinel settings', { sentinel }, { sentinel, prefix: 'portkey-auth:' }],
   ])('%s', (_name, redis, expected) => {
     expect(resolveOptions({ redis }, {}).redis).toMatchObject(expected)
   })
@@ -27,6 +39,13 @@ describe('resolveOptions: redis', () => {
     ['a number', 6379],
     ['a prefix that is no string', { url: 'redis://127.0.0.1', prefix: 7 }],
     ['a zero timeout', { url: 'redis://127.0.0.1', timeoutMs: 0 }],
+    ['both url and cluster', { url: 'redis://127.0.0.1', cluster: { rootNodes } }],
+    ['both cluster and sentinel', { cluster: { rootNodes }, sentinel }],
+    ['a cluster without root nodes', { cluster: { rootNodes: [] } }],
+    ['a cluster given as a URL string', { cluster: 'redis://10.0.0.1:6379' }],
+    ['a cluster with an unknown setting', { cluster: { rootNodes, rootNode: rootNodes[0] } }],
+    ['a Sentinel without a name', { sentinel: { sentinelRootNodes: sentinel.sentinelRootNodes } }],
+    ['a Sentinel without sentinels', { sentinel: { name: 'mymaster', sentinelRootNodes: [] } }],
   ])('%s is a TypeError at construction', (_name, redis) => {
     expect(() => resolveOptions({ redis } as VerifierOptions, {})).toThrow(TypeError)
   })

@@ -10,7 +10,8 @@ export interface TestRedis {
   start(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
   const server = createServer()
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
   const { port } = server.address() as { port: number }
@@ -18,8 +19,8 @@ async function freePort(): Promise<number> {
   return port
 }
 
-/** Resolves once the server answers PING. */
-async function answering(port: number, within = 5_000): Promise<void> {
+/** Resolves once the server on `port` answers PING. */
+export async function answering(port: number, within = 5_000): Promise<void> {
   const deadline = Date.now() + within
   for (;;) {
     const ok = await new Promise<boolean>((done) => {

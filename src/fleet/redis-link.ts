@@ -1,0 +1,167 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { RedisClientLike, RedisClusterLike, RedisSentinelLike } from '../options/redis-options.js'
+import type { ResolvedRedisOptions } from '../options/redis.js'
+import { clusterLink } from './redis-cluster-link.js'
+
+/**
+ * One kind of node-redis client (standalone, cluster, Sentinel) as the connection uses it, so that
+ * nothing above this file knows which kind it talks to.
+ */
+export interface RedisLink {
+  /** The client kind. On a cluster or Sentinel a failover may promote a replica: deletions wait for one (`WAIT`). */
+  readonly kind: 'standalone' | 'cluster' | 'sentinel'
+  /** Whether a command may be tried now. */
+  readonly open: boolean
+  /** Whether every part of Redis is answering now (every master of a cluster; the last command on a Sentinel). */
+  readonly healthy: boolean
+  /** Sends one command; a cluster sends it to the master of `key`'s slot, by default the command's own key. */
+  send(args: string[], key?: string): Promise<unknown>
+  /** Told that a command failed or timed out: a cluster relearns its slots (a master may have died). */
+  troubled(): void
+  /** Subscribes on a connection of its own; `lost` runs whenever that connection has trouble. */
+  subscribe(listeners: ReadonlyMap<string, (message: string) => void>, lost: () => void): Promise<void>
+  /** While the subscription is lost: a cluster relearns where to subscribe (its pub/sub node may be dead). */
+  recover(): void
+  /** Ends the subscription, and the client too when the verifier made it. */
+  close(): Promise<void>
+}
+
+/** What a link reports to the connection. */
+export interface LinkEvents {
+  /** An error event on a connection it watches. */
+  error(): void
+  /** A part of Redis stopped answering (a cluster node), though no command failed yet. */
+  trouble(): void
+}
+
+export const isCluster = (client: object): client is RedisClusterLike =>
+  typeof (client as RedisClusterLike).getSlotMaster === 'function'
+export const isSentinel = (client: object): client is RedisSentinelLike =>
+  typeof (client as RedisSentinelLike).getSentinelNode === 'function'
+
+/** A link over a client the app gave (never closed by the verifier). */
+export function linkTo(client: RedisClientLike | RedisClusterLike | RedisSentinelLike, events: LinkEvents): RedisLink {
+  if (isCluster(client)) return clusterLink(client, false, events)
+  if (isSentinel(client)) return sentinelLink(client, false, events.error)
+  return standaloneLink(client, false, events.error)
+}
+
+/** A link over a client the verifier makes from `url`, `cluster` or `sentinel` settings (the `redis` package). */
+export async function createLink(
+  options: Pick<ResolvedRedisOptions, 'url' | 'cluster' | 'sentinel'>,
+  events: LinkEvents,
+): Promise<RedisLink> {
+  // Imported only when settings are given, so that `redis` stays an optional peer.
+  const redis = (await import('redis')) as unknown as Record<string, ((options: object) => unknown) | undefined>
+  const make = (name: string, settings: object) => {
+    const create = redis[name]
+    if (create === undefined)
+      throw new TypeError(`portkey-auth: the installed 'redis' package has no ${name} (Sentinel needs redis@5)`)
+    const client = create(settings) as { on(event: string, listener: () => void): unknown; connect(): Promise<unknown> }
+    // A client we made is ours to watch; an error event with no listener would end the process.
+    client.on('error', events.error)
+    return client
+  }
+  // No offline queue: while Redis (or one master) is away a command fails at once instead of waiting for it.
+  if (options.cluster) {
+    const { rootNodes, defaults, nodeAddressMap } = options.cluster
+    const settings = { rootNodes, nodeAddressMap, defaults: { ...defaults, disableOfflineQueue: true } }
+    const cluster = make('createCluster', settings) as unknown as RedisClusterLike
+    return clusterLink(cluster, true, events)
+  }
+  if (options.sentinel) {
+    const nodeClientOptions = { ...options.sentinel.nodeClientOptions, disableOfflineQueue: true }
+    const sentinel = make('createSentinel', { ...options.sentinel, nodeClientOptions }) as unknown as RedisSentinelLike
+    const connecting = (sentinel as unknown as { connect(): Promise<unknown> }).connect()
+    connecting.catch(events.error) // no sentinel answered for a while: the verifier goes on without Redis
+    return sentinelLink(sentinel, true, events.error)
+  }
+  const client = make('createClient', { url: options.url, disableOfflineQueue: true }) as unknown as RedisClientLike
+  client.connect().catch(() => {}) // it reconnects by itself; until then the verifier goes without Redis
+  return standaloneLink(client, true, events.error)
+}
+
+const end = (client: { close?(): Promise<unknown>; quit?(): Promise<unknown> } | undefined) =>
+  (client?.close ?? client?.quit)?.call(client).catch(() => {})
+
+function standaloneLink(client: RedisClientLike, owned: boolean, errors: () => void): RedisLink {
+  let subscriber: RedisClientLike | undefined
+  return {
+    kind: 'standalone',
+    get open() {
+      return client.isReady
+    },
+    get healthy() {
+      return client.isReady
+    },
+    send: (args) => client.sendCommand(args),
+    troubled() {},
+    async subscribe(listeners, lost) {
+      subscriber = client.duplicate()
+      subscriber.on('error', () => {
+        errors()
+        lost()
+      })
+      subscriber.on('end', lost)
+      await subscriber.connect()
+      for (const [channel, listener] of listeners) await subscriber.subscribe(channel, listener)
+    },
+    recover() {},
+    async close() {
+      await end(subscriber)
+      if (owned) await end(client)
+    },
+  }
+}
+
+function sentinelLink(sentinel: RedisSentinelLike, owned: boolean, errors: () => void): RedisLink {
+  // A Sentinel client stays "ready" while its primary is away (it waits for the next one): a failed
+  // command is what tells it is not healthy, the next one that succeeds that it is again.
+  let failing = false
+  let closed = false
+  let stopWatching = () => {}
+  let subscribed: ReadonlyMap<string, (message: string) => void> = new Map()
+  return {
+    kind: 'sentinel',
+    get open() {
+      return sentinel.isReady
+    },
+    get healthy() {
+      return sentinel.isReady && !failing
+    },
+    async send(args) {
+      const reply = await sentinel.sendCommand(false, args)
+      failing = false
+      return reply
+    },
+    troubled() {
+      failing = true
+    },
+    async subscribe(listeners, lost) {
+      // Its pub/sub connection is its own, and moves to the new primary with a failover; any trouble on
+      // it comes as an error event, a failover as a topology change.
+      sentinel.on('error', onError)
+      sentinel.on('topology-change', lost)
+      stopWatching = () => {
+        sentinel.off?.('error', onError)
+        sentinel.off?.('topology-change', lost)
+      }
+      subscribed = listeners
+      // It subscribes only once it knows its primary.
+      while (!sentinel.isReady && !closed) await sleep(50, undefined, { ref: false })
+      if (closed) return
+      for (const [channel, listener] of listeners) await sentinel.subscribe(channel, listener)
+      function onError() {
+        errors()
+        lost()
+      }
+    },
+    recover() {},
+    async close() {
+      closed = true
+      stopWatching()
+      if (owned) return void (await end(sentinel))
+      for (const [channel, listener] of subscribed) await sentinel.unsubscribe(channel, listener).catch(() => {})
+    },
+  }
+}
