@@ -19,6 +19,9 @@ import { fmtBytes, fmtInt, fmtMs, fmtNs, fmtPct, fmtRatio, fmtUs, median, table 
  * @property {import('./compare.js').Comparison} [fastify]
  * @property {import('./compare.js').Comparison} [hono]
  * @property {typeof import('./compare.js').waiting} [waiting]
+ * @property {import('./compare.js').Comparison} [limitsExpress]  scenario 11 on Express
+ * @property {import('./compare.js').Comparison} [limitsKoa]  scenario 11 on Koa
+ * @property {import('./fleet-limits.js').FleetLimits} [limitsFleet]  scenario 11, three instances against a limit
  */
 /** @typedef {import('./compare.js').Comparison['rows'][number]} Row */
 
@@ -34,6 +37,10 @@ export const NAMES = {
   key: 'portkeyAuth, API key (warm)',
   jwt: 'portkeyAuth, RS256 JWT (warm)',
   auth0: 'express-oauth2-jwt-bearer, RS256 JWT',
+  /** Scenario 11: the API key sent a key with a requests limit it never reaches; its floor is `key`. */
+  keyLimited: 'portkeyAuth, API key (warm), limit not reached',
+  /** The same, leasing the allowance from a shared Redis. */
+  keyLimitedRedis: 'portkeyAuth, API key (warm), limit not reached, Redis',
 }
 
 /**
@@ -67,12 +74,19 @@ const FRAMEWORKS = /** @type {const} */ ([
   ['koa', 'Koa'],
   ['fastify', 'Fastify'],
   ['hono', 'Hono'],
+  ['limitsExpress', 'Express, rate limits'],
+  ['limitsKoa', 'Koa, rate limits'],
 ])
 /** Issue 14, Express: portkeyAuth's cached JWT against express-oauth2-jwt-bearer, in throughput. */
 const VS_AUTH0 = 2
 /** Scenario 7: a cache hit among many keys costs at most this many times a hit with one key; bytes per key. */
 const SCALE_HIT_RATIO = 1.2
 const SCALE_BYTES_PER_KEY = 1536
+/** Issue 16: a key's limit, never reached, against the same path without limits (throughput, × that). */
+const LIMIT_TARGETS = /** @type {const} */ ([
+  { label: 'a requests limit it never reaches', name: NAMES.keyLimited, minRatio: 0.95 },
+  { label: 'the same, leasing from Redis', name: NAMES.keyLimitedRedis, minRatio: 0.9 },
+])
 
 /**
  * How far the noise gauge (a second copy of the bare server) is from the bare server: as a share of the
@@ -219,6 +233,32 @@ export function targets(results) {
         fmtBytes(largest.heapPerKey),
         largest.heapPerKey <= SCALE_BYTES_PER_KEY,
       )
+  }
+  for (const [framework, comparison] of /** @type {const} */ ([
+    ['Express', results.limitsExpress],
+    ['Koa', results.limitsKoa],
+  ])) {
+    if (!comparison) continue
+    const noise = noiseOf(comparison)
+    for (const { label, name, minRatio } of LIMIT_TARGETS) {
+      if (!comparison.rows.some((r) => r.name === name)) continue
+      const { floor } = withFloor(comparison, name)
+      row(
+        `${framework}: cached API key with ${label} ≥ ${minRatio}× the same key without limits (issue 16)`,
+        `${fmtRatio(floor.ratio)} (${perRound(floor.ratioPerRound, fmtRatio)}; CPU time: ${fmtRatio(floor.cpuRatio)}; ${fmtUs(floor.us)} server CPU/request more)`,
+        floor.ratio >= minRatio,
+        near(floor.ratio, minRatio, noise.ratio * minRatio),
+      )
+    }
+  }
+  if (results.limitsFleet?.withRedis) {
+    const { limit, requests, instances, withRedis } = results.limitsFleet
+    const most = Math.max(...withRedis.map((run) => run.admitted))
+    row(
+      `Fleet (issue 16): ${instances} instances, one Redis, ${fmtInt(requests)} requests at once for a key limited to ${limit} → at most ${limit} admitted`,
+      `${withRedis.map((run) => run.admitted).join(', ')} admitted (${withRedis.length} runs)`,
+      most <= limit,
+    )
   }
   return list
 }
@@ -398,6 +438,53 @@ function scaleSection({ keys, upfront }) {
 }
 
 /**
+ * Scenario 11 (issue 16): the cached API key with a limit it never reaches, against the same key without
+ * limits, on Express and Koa; and three instances against a limit.
+ * @param {Results} results
+ * @returns {string[]}
+ */
+function limitsSection({ limitsExpress, limitsKoa, limitsFleet }) {
+  const lines = []
+  const note =
+    "The floor of the limited contenders is the same contender sent a key without limits (not an empty middleware): \"above the floor\" is what enforcing a limit adds. The limited key is as long as the other and its record has `rate_limits: [{ type: 'requests', unit: 'rpw', value: 1e9 }]`, a limit the run never reaches; its answers carry `RateLimit-Policy` and `RateLimit` (the default). With Redis, the contender's server processes share one redis-server on loopback, and the key's counter, each leasing the allowance 256 requests at a time (one Redis round trip per 256 requests). Before it is measured, each limited contender is checked in a server of its own: 600 requests, all 200 with `RateLimit-Policy`, and with Redis 3 leases and no request counted alone."
+  for (const [framework, comparison] of /** @type {const} */ ([
+    ['Express 5', limitsExpress],
+    ['Koa 3', limitsKoa],
+  ])) {
+    if (comparison) lines.push(...compareSection(`11. Rate limits, ${framework} (issue 16)`, comparison, [note, '']))
+  }
+  if (limitsFleet) {
+    const { limit, requests, instances, withRedis, withoutRedis } = limitsFleet
+    /** @type {(label: string, run: typeof withoutRedis) => string[]} */
+    const fleetRow = (label, run) => [
+      label,
+      `${fmtInt(run.admitted)} (${run.perInstance.map(fmtInt).join(' + ')})`,
+      fmtRatio(run.admitted / limit),
+      statusText(run.statuses),
+      fmtInt(run.leases),
+      fmtMs(run.elapsedMs),
+    ]
+    lines.push(
+      '## 11. Rate limits, three instances against a limit (issue 16)',
+      '',
+      `${instances} verifier instances, each a process of its own (bench/instance.js), get ${fmtInt(requests)} requests at once (${fmtInt(requests / instances)} each, \`verify()\` called for all at once) for one key limited to ${limit} requests a week (\`rpw\`), cold at every instance. Each instance alone counts its own; sharing one redis-server on loopback (bench/fleet-limits.js starts it), the instances lease the allowance in batches (an eighth of what is left, at most 256), each run with a new key. The fleet may admit fewer than the limit: what an instance leased and did not use is refused to the others.`,
+      '',
+      table(
+        ['Fleet', 'Admitted (per instance)', '× the limit', 'Answers', 'Leases from Redis', 'Time'],
+        [
+          fleetRow('each instance alone (no Redis)', withoutRedis),
+          ...(withRedis
+            ? withRedis.map((run, i) => fleetRow(`sharing one Redis, run ${i + 1}`, run))
+            : [['sharing one Redis', 'not measured: no redis-server on this machine', '', '', '', '']]),
+        ],
+      ),
+      '',
+    )
+  }
+  return lines
+}
+
+/**
  * The whole report, as Markdown.
  * @param {Results} results
  */
@@ -566,6 +653,7 @@ export function markdown(results) {
         '',
       ]),
     )
+  lines.push(...limitsSection(results))
   for (const [key, framework] of FRAMEWORKS) {
     const comparison = results[key]
     if (!comparison) continue

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { createTestIssuer } from 'portkey-auth/testing'
 import { killAllNow, runScript, startStub, stopAll } from './children.js'
 import { compare, waiting } from './compare.js'
+import { fleetLimits, limits } from './limits.js'
 import { markdown, NAMES, targets } from './report.js'
 import { coldBurst, flood, scale } from './scenarios.js'
 
@@ -35,17 +36,17 @@ const settings = {
   controlPlaneDelayMs: 50,
 }
 /** @typedef {typeof settings} Settings */
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,11').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 
 const ISSUER = 'https://auth.bench.portkey.test/'
 const AUDIENCE = 'https://api.portkey.bench'
 const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
 
-// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 22
-// contenders' worth for the 21 of scenarios 1–2 and 8–9, and 300 s for the rest; unref'd so it never keeps
-// the process alive by itself) stops everything.
-const budgetMs = (22 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
+// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 32
+// contenders' worth for the 31 of scenarios 1–2, 8–9 and 11, and 300 s for the rest; unref'd so it never
+// keeps the process alive by itself) stops everything.
+const budgetMs = (32 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
 const watchdog = setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs)
 watchdog.unref()
 process.on('exit', killAllNow)
@@ -183,6 +184,13 @@ async function main() {
   if (only.has('9')) {
     log('\n9. Hono 4 on @hono/node-server')
     results.hono = await compare(keyContenders('hono'), ctx)
+  }
+  if (only.has('11')) {
+    log('\n11. Rate limits: a limit never reached, on Express 5 and Koa 3; three instances against a limit')
+    const { express, koa } = await limits(ctx)
+    results.limitsExpress = express
+    results.limitsKoa = koa
+    results.limitsFleet = await fleetLimits()
   }
 
   results.waiting = waiting
