@@ -117,8 +117,20 @@ export async function startStub({ jwks, keys }) {
   return { ...stub, url, jwksUrl }
 }
 
+/**
+ * Starts one verifier instance of the fleet scenarios (bench/instance.js, settings in `env`) and resolves
+ * once it is ready (its Redis connected, when it has one; up to 5 s).
+ * @param {Record<string, string>} env
+ */
+export async function startInstance(env) {
+  const member = start('instance.js', [], { env })
+  member.child.stdout?.resume() // nothing to read; never let a full pipe block it
+  for (let i = 0; i < 50 && !(await member.ask({ op: 'ready' })).ready; i++) await sleep(100)
+  return member
+}
+
 /** What bench/server.js reads from env BENCH_SERVER. */
-/** @typedef {{ controlPlaneUrl: string, jwksUrl: string, issuer: string, audience: string }} ServerSettings */
+/** @typedef {{ controlPlaneUrl: string, jwksUrl: string, issuer: string, audience: string, redisUrl?: string, redisPrefix?: string }} ServerSettings */
 
 const DIST = new URL('../dist/index.js', import.meta.url)
 

@@ -1,5 +1,5 @@
 // @ts-check
-// Scenarios 1–2 and 8–9: contenders side by side under steady load, in alternating rounds.
+// Scenarios 1–2, 8–9 and 11: contenders side by side under steady load, in alternating rounds.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startServer } from './children.js'
 import { machineBusyMs, measure } from './load.js'
@@ -71,7 +71,7 @@ export async function admits(url, contender) {
 /** @typedef {Awaited<ReturnType<typeof compare>>} Comparison */
 
 /**
- * Scenarios 1–2 and 8–9. Each contender runs in `settings.processes` server processes, all started up front:
+ * Scenarios 1–2, 8–9 and 11. Each contender runs in `settings.processes` server processes, all started up front:
  * two processes of the same code can differ by 10–20% (JIT and memory-layout luck, worst with Koa), so
  * one process per contender would measure that luck. Each process is warmed up; then come `rounds`
  * rounds in which every contender runs once (round r on its process r mod processes), the order rotating

@@ -21,10 +21,13 @@ import { fmtBytes, fmtInt, fmtMs, fmtNs, fmtPct, fmtRatio, fmtUs, median, table 
  * @property {import('./compare.js').Comparison} [telemetryExpress]
  * @property {import('./compare.js').Comparison} [telemetryKoa]
  * @property {typeof import('./compare.js').waiting} [waiting]
+ * @property {import('./compare.js').Comparison} [limitsExpress]  scenario 11 on Express
+ * @property {import('./compare.js').Comparison} [limitsKoa]  scenario 11 on Koa
+ * @property {import('./fleet-limits.js').FleetLimits} [limitsFleet]  scenario 11, three instances against a limit
  */
 /** @typedef {import('./compare.js').Comparison['rows'][number]} Row */
 
-/** The contenders' names in scenarios 1–2 and 8–9: the rows the targets read. */
+/** The contenders' names in scenarios 1–2, 8–9 and 11: the rows the targets read. */
 export const NAMES = {
   bare: 'bare',
   /** A second copy of the bare server, measured like a contender: its distance from 1.00× is the noise. */
@@ -38,6 +41,10 @@ export const NAMES = {
   keyTelemetry: 'portkeyAuth, API key (warm), telemetry on',
   jwt: 'portkeyAuth, RS256 JWT (warm)',
   auth0: 'express-oauth2-jwt-bearer, RS256 JWT',
+  /** Scenario 11: the API key sent a key with a requests limit it never reaches; its floor is `key`. */
+  keyLimited: 'portkeyAuth, API key (warm), limit not reached',
+  /** The same, leasing the allowance from a shared Redis. */
+  keyLimitedRedis: 'portkeyAuth, API key (warm), limit not reached, Redis',
 }
 
 /**
@@ -75,12 +82,19 @@ const FRAMEWORKS = /** @type {const} */ ([
   ['hono', 'Hono'],
   ['telemetryExpress', 'Express, telemetry'],
   ['telemetryKoa', 'Koa, telemetry'],
+  ['limitsExpress', 'Express, rate limits'],
+  ['limitsKoa', 'Koa, rate limits'],
 ])
 /** Issue 14, Express: portkeyAuth's cached JWT against express-oauth2-jwt-bearer, in throughput. */
 const VS_AUTH0 = 2
 /** Scenario 7: a cache hit among many keys costs at most this many times a hit with one key; bytes per key. */
 const SCALE_HIT_RATIO = 1.2
 const SCALE_BYTES_PER_KEY = 1536
+/** Issue 16: a key's limit, never reached, against the same path without limits (throughput, × that). */
+const LIMIT_TARGETS = /** @type {const} */ ([
+  { label: 'a requests limit it never reaches', name: NAMES.keyLimited, minRatio: 0.95 },
+  { label: 'the same, leasing from Redis', name: NAMES.keyLimitedRedis, minRatio: 0.9 },
+])
 
 /**
  * How far the noise gauge (a second copy of the bare server) is from the bare server: as a share of the
@@ -241,6 +255,32 @@ export function targets(results) {
         fmtBytes(largest.heapPerKey),
         largest.heapPerKey <= SCALE_BYTES_PER_KEY,
       )
+  }
+  for (const [framework, comparison] of /** @type {const} */ ([
+    ['Express', results.limitsExpress],
+    ['Koa', results.limitsKoa],
+  ])) {
+    if (!comparison) continue
+    const noise = noiseOf(comparison)
+    for (const { label, name, minRatio } of LIMIT_TARGETS) {
+      if (!comparison.rows.some((r) => r.name === name)) continue
+      const { floor } = withFloor(comparison, name)
+      row(
+        `${framework}: cached API key with ${label} ≥ ${minRatio}× the same key without limits (issue 16)`,
+        `${fmtRatio(floor.ratio)} (${perRound(floor.ratioPerRound, fmtRatio)}; CPU time: ${fmtRatio(floor.cpuRatio)}; ${fmtUs(floor.us)} server CPU/request more)`,
+        floor.ratio >= minRatio,
+        near(floor.ratio, minRatio, noise.ratio * minRatio),
+      )
+    }
+  }
+  if (results.limitsFleet?.withRedis) {
+    const { limit, requests, instances, withRedis } = results.limitsFleet
+    const most = Math.max(...withRedis.map((run) => run.admitted))
+    row(
+      `Fleet (issue 16): ${instances} instances, one Redis, ${fmtInt(requests)} requests at once for a key limited to ${limit} → at most ${limit} admitted`,
+      `${withRedis.map((run) => run.admitted).join(', ')} admitted (${withRedis.length} runs)`,
+      most <= limit,
+    )
   }
   return list
 }
@@ -420,6 +460,53 @@ function scaleSection({ keys, upfront }) {
 }
 
 /**
+ * Scenario 11 (issue 16): the cached API key with a limit it never reaches, against the same key without
+ * limits, on Express and Koa; and three instances against a limit.
+ * @param {Results} results
+ * @returns {string[]}
+ */
+function limitsSection({ limitsExpress, limitsKoa, limitsFleet }) {
+  const lines = []
+  const note =
+    "The floor of the limited contenders is the same contender sent a key without limits (not an empty middleware): \"above the floor\" is what enforcing a limit adds. The limited key is as long as the other and its record has `rate_limits: [{ type: 'requests', unit: 'rpw', value: 1e9 }]`, a limit the run never reaches; its answers carry `RateLimit-Policy` and `RateLimit` (the default). With Redis, the contender's server processes share one redis-server on loopback, and the key's counter, each leasing the allowance 256 requests at a time (one Redis round trip per 256 requests). Before it is measured, each limited contender is checked in a server of its own: 600 requests, all 200 with `RateLimit-Policy`, and with Redis 3 leases and no request counted alone."
+  for (const [framework, comparison] of /** @type {const} */ ([
+    ['Express 5', limitsExpress],
+    ['Koa 3', limitsKoa],
+  ])) {
+    if (comparison) lines.push(...compareSection(`11. Rate limits, ${framework} (issue 16)`, comparison, [note, '']))
+  }
+  if (limitsFleet) {
+    const { limit, requests, instances, withRedis, withoutRedis } = limitsFleet
+    /** @type {(label: string, run: typeof withoutRedis) => string[]} */
+    const fleetRow = (label, run) => [
+      label,
+      `${fmtInt(run.admitted)} (${run.perInstance.map(fmtInt).join(' + ')})`,
+      fmtRatio(run.admitted / limit),
+      statusText(run.statuses),
+      fmtInt(run.leases),
+      fmtMs(run.elapsedMs),
+    ]
+    lines.push(
+      '## 11. Rate limits, three instances against a limit (issue 16)',
+      '',
+      `${instances} verifier instances, each a process of its own (bench/instance.js), get ${fmtInt(requests)} requests at once (${fmtInt(requests / instances)} each, \`verify()\` called for all at once) for one key limited to ${limit} requests a week (\`rpw\`), cold at every instance. Each instance alone counts its own; sharing one redis-server on loopback (bench/fleet-limits.js starts it), the instances lease the allowance in batches (an eighth of what is left, at most 256), each run with a new key. The fleet may admit fewer than the limit: what an instance leased and did not use is refused to the others.`,
+      '',
+      table(
+        ['Fleet', 'Admitted (per instance)', '× the limit', 'Answers', 'Leases from Redis', 'Time'],
+        [
+          fleetRow('each instance alone (no Redis)', withoutRedis),
+          ...(withRedis
+            ? withRedis.map((run, i) => fleetRow(`sharing one Redis, run ${i + 1}`, run))
+            : [['sharing one Redis', 'not measured: no redis-server on this machine', '', '', '', '']]),
+        ],
+      ),
+      '',
+    )
+  }
+  return lines
+}
+
+/**
  * The whole report, as Markdown.
  * @param {Results} results
  */
@@ -444,7 +531,7 @@ export function markdown(results) {
     `- CPU: ${machine.cpu}, ${machine.cores} cores (os.cpus()); ${machine.memGb} GB RAM; ${machine.os}`,
     `- Node ${machine.node}; Express ${machine.versions.express}, Koa ${machine.versions.koa}, Fastify ${machine.versions.fastify}, Hono ${machine.versions.hono} on @hono/node-server ${machine.versions.honoNode}, express-oauth2-jwt-bearer ${machine.versions.auth0}, autocannon ${machine.versions.autocannon}, mitata ${machine.versions.mitata}`,
     `- Each contender is its own server process (bench/server.js); the load generator (autocannon, ${settings.connections} connections, no pipelining) runs in the orchestrator process; the control-plane stub (portkey-auth/testing) in a third. All on 127.0.0.1.`,
-    `- Scenarios 1–2 and 8–9: each contender runs in ${settings.processes} server processes (two processes of the same code can differ by 10–20%), each warmed up for ${settings.warmup} s; then ${settings.rounds} rounds × ${settings.duration} s, round r on process r mod ${settings.processes}, contenders alternating round-robin (order rotated each round). Figures are medians over rounds; "× bare" is the ratio of median throughputs, "per round" the median and range of the ratios within each round (contender and baseline measured seconds apart). The VM's speed drifts (host load invisible to it), which is what the many short, rotated rounds, the several processes and the noise gauge are for. Latencies are exact per-response times (not autocannon's whole-millisecond histogram). "server CPU/request" is the server process's CPU time (the run time of its threads, in ns, from /proc/<pid>/task/*/schedstat; user + system ticks from /proc/<pid>/stat where that is missing) divided by the requests it answered, and "× bare (CPU)" the baseline's divided by the contender's: a throughput-like ratio that other processes on the machine disturb less. CPU columns are in cores (100% = one core) during the rounds: the server process, the load generator, and everything else on the machine (other processes: noise).`,
+    `- Scenarios 1–2, 8–9 and 11: each contender runs in ${settings.processes} server processes (two processes of the same code can differ by 10–20%), each warmed up for ${settings.warmup} s; then ${settings.rounds} rounds × ${settings.duration} s, round r on process r mod ${settings.processes}, contenders alternating round-robin (order rotated each round). Figures are medians over rounds; "× bare" is the ratio of median throughputs, "per round" the median and range of the ratios within each round (contender and baseline measured seconds apart). The VM's speed drifts (host load invisible to it), which is what the many short, rotated rounds, the several processes and the noise gauge are for. Latencies are exact per-response times (not autocannon's whole-millisecond histogram). "server CPU/request" is the server process's CPU time (the run time of its threads, in ns, from /proc/<pid>/task/*/schedstat; user + system ticks from /proc/<pid>/stat where that is missing) divided by the requests it answered, and "× bare (CPU)" the baseline's divided by the contender's: a throughput-like ratio that other processes on the machine disturb less. CPU columns are in cores (100% = one core) during the rounds: the server process, the load generator, and everything else on the machine (other processes: noise).`,
     settings.waitQuiet
       ? `- Before each round the machine must be quiet (other processes below a quarter of a core), waited for up to 15 s a time and 60 s a run: waited ${Math.round((waiting?.ms ?? 0) / 1000)} s in all${waiting?.gaveUp ? `, and ${waiting.gaveUp} round(s) started on a busy machine` : ''}. The "other" CPU column shows what was left.`
       : '- Rounds start without waiting for a quiet machine (`BENCH_WAIT_QUIET=1` waits for one); the "other" CPU column shows what other processes took.',
@@ -594,6 +681,7 @@ export function markdown(results) {
     lines.push(...compareSection('10. Telemetry on, Express 5 (issue 17)', results.telemetryExpress, [telemetryNote, '']))
   if (results.telemetryKoa)
     lines.push(...compareSection('10. Telemetry on, Koa 3 (issue 17)', results.telemetryKoa, [telemetryNote, '']))
+  lines.push(...limitsSection(results))
   for (const [key, framework] of FRAMEWORKS) {
     const comparison = results[key]
     if (!comparison) continue

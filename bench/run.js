@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { createTestIssuer } from 'portkey-auth/testing'
 import { killAllNow, runScript, startStub, stopAll } from './children.js'
 import { compare, waiting } from './compare.js'
+import { fleetLimits, limits } from './limits.js'
 import { markdown, NAMES, targets } from './report.js'
 import { coldBurst, flood, scale } from './scenarios.js'
 
@@ -35,17 +36,17 @@ const settings = {
   controlPlaneDelayMs: 50,
 }
 /** @typedef {typeof settings} Settings */
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 
 const ISSUER = 'https://auth.bench.portkey.test/'
 const AUDIENCE = 'https://api.portkey.bench'
 const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
 
-// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 30
-// contenders' worth for the 29 of scenarios 1–2, 8–9 and 10, and 300 s for the rest; unref'd so it never keeps
-// the process alive by itself) stops everything.
-const budgetMs = (30 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
+// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 36
+// contenders' worth for the 35 of scenarios 1–2, 8–9, 10 and 11, and 300 s for the rest; unref'd so it never
+// keeps the process alive by itself) stops everything.
+const budgetMs = (36 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
 const watchdog = setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs)
 watchdog.unref()
 process.on('exit', killAllNow)
@@ -203,6 +204,13 @@ async function main() {
     log('\n10. Telemetry on vs off: Express 5, then Koa 3')
     results.telemetryExpress = await compare(telemetryContenders('express'), ctx)
     results.telemetryKoa = await compare(telemetryContenders('koa'), ctx)
+  }
+  if (only.has('11')) {
+    log('\n11. Rate limits: a limit never reached, on Express 5 and Koa 3; three instances against a limit')
+    const { express, koa } = await limits(ctx)
+    results.limitsExpress = express
+    results.limitsKoa = koa
+    results.limitsFleet = await fleetLimits()
   }
 
   results.waiting = waiting

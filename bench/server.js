@@ -1,9 +1,11 @@
 // @ts-check
 // One contender of the benchmark, alone in its process: `node bench/server.js <scenario>`.
 // Serves GET /v1/ping -> {"ok":true} on 127.0.0.1 and prints {"port":N} as its first stdout line.
-// Settings come from env BENCH_SERVER (JSON: controlPlaneUrl, jwksUrl, issuer, audience); the parent may
-// ask for the verifier's stats over IPC ({ type: 'stats' } -> { stats }).
+// Settings come from env BENCH_SERVER (JSON: controlPlaneUrl, jwksUrl, issuer, audience; redisUrl and
+// redisPrefix for the -redis scenarios); the parent may ask for the verifier's stats over IPC
+// ({ type: 'stats' } -> { stats }).
 import { createServer } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createVerifier } from 'portkey-auth'
 import { answerParent } from './children.js'
 
@@ -25,6 +27,12 @@ const SCENARIOS = [
   'hono-bare',
   'hono-noop',
   'hono-portkey-key',
+  // Scenario 11 (issue 16): the cached API-key path, sent a key whose requests limit the run never reaches;
+  // the -redis ones lease its allowance from a shared redis-server.
+  'express-portkey-limited',
+  'express-portkey-limited-redis',
+  'koa-portkey-limited',
+  'koa-portkey-limited-redis',
 ]
 
 const scenario = process.argv[2] ?? ''
@@ -42,6 +50,7 @@ const BODY = { ok: true }
 // per-request code.
 const verifier = scenario.includes('portkey')
   ? createVerifier({
+      ...(scenario.endsWith('-redis') ? { redis: { url: config.redisUrl, prefix: config.redisPrefix } } : {}),
       controlPlaneUrl: config.controlPlaneUrl,
       ...(scenario.endsWith('-jwt')
         ? { jwt: { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience } }
@@ -146,6 +155,13 @@ if (scenario.startsWith('express')) {
   // What @hono/node-server's serve() runs, on a server made here.
   server = createServer(getRequestListener(app.fetch))
 }
+
+// A -redis contender listens once its Redis is connected (up to 5 s), so that no request is counted alone.
+const redisReady = () => {
+  const redis = verifier?.stats().redis
+  return redis == null || (redis.connected && redis.listening)
+}
+for (let waited = 0; !redisReady() && waited < 5_000; waited += 50) await sleep(50)
 
 server.keepAliveTimeout = 60_000
 // A burst opens 1,000 connections at once: a backlog that holds them all, so none waits for a SYN retry.

@@ -3,6 +3,8 @@
 // (the cold-burst and flood scenarios time them). Driven over IPC by bench/run.js:
 //   { type: 'start', jwks, keys: [raw key, ...] }   -> { url, jwksUrl }
 //   { type: 'keys', keys: [raw key, ...] }          -> {}            (adds known keys)
+//   { type: 'keys', keys, rateLimits: [{ type, unit, value }, ...] } -> {}  (adds them with those rate limits,
+//                                                       the records' `rate_limits`)
 //   { type: 'delay', ms }                           -> {}
 //   { type: 'reset' }                               -> {}            (counters to zero)
 //   { type: 'counts' }                              -> { keyCalls, jwksCalls, peakInFlight }
@@ -13,15 +15,18 @@ import { answerParent } from './children.js'
 let started = null
 let records = 0
 
-const record = () =>
+const record = (/** @type {import('portkey-auth').RateLimit[]} */ rateLimits = []) =>
   keyRecord({
     id: `key_bench_${++records}`,
     organisation_id: 'org_bench',
     workspace_id: 'ws_bench',
     scopes: ['completions.write'],
+    rate_limits: rateLimits,
   })
 
-answerParent(async (/** @type {{ type: string, jwks: { keys: object[] }, keys: string[], ms: number }} */ message) => {
+/** @typedef {{ type: string, jwks: { keys: object[] }, keys: string[], rateLimits?: import('portkey-auth').RateLimit[], ms: number }} Message */
+
+answerParent(async (/** @type {Message} */ message) => {
   if (message.type === 'start') {
     started = await startControlPlaneStub({
       jwks: message.jwks,
@@ -33,7 +38,7 @@ answerParent(async (/** @type {{ type: string, jwks: { keys: object[] }, keys: s
   if (stub === null) throw new Error('the stub is not started')
   switch (message.type) {
     case 'keys':
-      for (const key of message.keys) stub.keys.set(key, record())
+      for (const key of message.keys) stub.keys.set(key, record(message.rateLimits))
       return {}
     case 'delay':
       stub.delayMs = message.ms

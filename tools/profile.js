@@ -12,7 +12,9 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createTestIssuer } from 'portkey-auth/testing'
 import { startServer, startStub, stopAll } from '../bench/children.js'
+import { LIMITED_KEY, UNREACHED } from '../bench/limits.js'
 import { measure } from '../bench/load.js'
+import { startRedis } from '../bench/redis.js'
 import { table } from '../bench/stats.js'
 
 const scenarios = process.argv.length > 2 ? process.argv.slice(2) : ['express-bare', 'express-portkey-key']
@@ -112,9 +114,20 @@ const token = await issuer.sign({
 })
 /** @type {({ scenario: string, run: import('../bench/load.js').Measured, file: string } & ReturnType<typeof analyse>)[]} */
 const results = []
+/** @type {import('../bench/redis.js').Redis | null} */
+let redis = null
 try {
   const stub = await startStub({ jwks: issuer.jwks, keys: [KEY] })
-  const settings = { controlPlaneUrl: stub.url, jwksUrl: stub.jwksUrl, issuer: ISSUER, audience: AUDIENCE }
+  // Scenario 11's -limited contenders are sent a key with a limit they never reach; the -redis ones share a Redis.
+  await stub.ask({ type: 'keys', keys: [LIMITED_KEY], rateLimits: [UNREACHED] })
+  redis = scenarios.some((scenario) => scenario.endsWith('-redis')) ? await startRedis() : null
+  const settings = {
+    controlPlaneUrl: stub.url,
+    jwksUrl: stub.jwksUrl,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    ...(redis ? { redisUrl: redis.url, redisPrefix: 'profile:' } : {}),
+  }
   for (const scenario of scenarios) {
     const dir = `${ROOT}.bench-tmp/profile-${scenario}-${Date.now()}`
     mkdirSync(dir, { recursive: true })
@@ -126,7 +139,7 @@ try {
       ? { 'x-portkey-api-key': token }
       : scenario.endsWith('auth0')
         ? { authorization: `Bearer ${token}` }
-        : { 'x-portkey-api-key': KEY }
+        : { 'x-portkey-api-key': scenario.includes('-limited') ? LIMITED_KEY : KEY }
     if (reject) {
       // One request without a credential first, as `npm run bench` sends to check each contender.
       const answer = await fetch(`${server.url}/v1/ping`)
@@ -141,6 +154,7 @@ try {
   }
 } finally {
   await stopAll()
+  await redis?.stop()
 }
 
 const us = (/** @type {number | undefined} */ n) => (n === undefined ? '–' : n.toFixed(2))
