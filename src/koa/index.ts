@@ -36,8 +36,10 @@ const KOA: Framework<Context, Next, undefined, unknown> = {
     ctx.state.portkey = auth
   },
   attached: (ctx) => ctx.state.portkey as PortkeyAuth | undefined,
+  // Node's response directly: ctx.set() would walk the object and re-check each value.
   setHeaders: (headers, ctx) => {
-    ctx.set(headers)
+    ctx.res.setHeader('ratelimit-policy', headers['ratelimit-policy'])
+    ctx.res.setHeader('ratelimit', headers.ratelimit)
   },
   next: (_ctx, next) => next(),
   send: (error, ctx) => {

@@ -5,7 +5,7 @@ import type { MaybePromise } from '../maybe-promise.js'
 import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
 import { compile, type Policy, windowStart } from './policy.js'
-import { makeQuota, renderHeaders, type Standing, secondsLeft } from './quota.js'
+import { policyHeader, RequestQuota, type Standing, secondsLeft, stateHeader } from './quota.js'
 
 /** Counters of rate limiting, part of `verifier.stats()`. */
 export interface RateLimiterStats {
@@ -46,6 +46,8 @@ interface Subject {
   readonly id: readonly string[]
   policies: readonly Policy[]
   slots: Slot[]
+  /** `RateLimit-Policy` for `policies`, made when they are. */
+  policyHeader: string
 }
 
 const NONE: readonly Policy[] = Object.freeze([])
@@ -189,14 +191,14 @@ export class RateLimiter {
   #subjects(auth: PortkeyAuth, keyPolicies: readonly Policy[], vkPolicies: readonly Policy[]): Subject[] {
     const subjects: Subject[] = []
     if (keyPolicies.length > 0) {
-      const [cache, kind] = auth.method === 'jwt' ? [this.#tokens, 't'] : [this.#keys, 'k']
-      subjects.push(subject(cache, auth.keyId, () => [kind, auth.keyId], keyPolicies))
+      const jwt = auth.method === 'jwt'
+      subjects.push(subject(jwt ? this.#tokens : this.#keys, auth.keyId, jwt ? 't' : 'k', null, keyPolicies))
     }
     const virtualKey = auth.virtualKey
     if (vkPolicies.length > 0 && virtualKey !== null) {
       // A virtual key's allowance is the workspace's, shared by every caller that uses it.
       const id = ['v', auth.workspaceId ?? '', virtualKey.slug]
-      subjects.push(subject(this.#virtualKeys, JSON.stringify(id), () => id, vkPolicies))
+      subjects.push(subject(this.#virtualKeys, JSON.stringify(id), 'v', id, vkPolicies))
     }
     return subjects
   }
@@ -209,8 +211,9 @@ export class RateLimiter {
     round: number,
   ): MaybePromise<PortkeyAuth> {
     const fleet = this.#fleet
-    const refused: Policy[] = []
-    const batches: Promise<void>[] = []
+    // Made only when needed: a request within its limits allocates neither.
+    let refused: Policy[] | null = null
+    let batches: Promise<void>[] | null = null
     let alone = fleet === null
     for (const subject of subjects) {
       const { policies, slots } = subject
@@ -218,28 +221,28 @@ export class RateLimiter {
         const policy = policies[i]!
         const slot = roll(slots[i]!, policy, now)
         if (policy.type === 'tokens') {
-          if (slot.tokens >= policy.quota) refused.push(policy)
+          if (slot.tokens >= policy.quota) refused = push(refused, policy)
           else if (fleet !== null && now - slot.syncedAt >= TOKENS_SYNC_MS) this.#syncTokens(fleet, subject, policy, slot, now)
         } else if (fleet === null) {
-          if (slot.used >= policy.quota) refused.push(policy)
+          if (slot.used >= policy.quota) refused = push(refused, policy)
         } else if (slot.used < slot.leased) {
           // Within this instance's batch: no round trip.
         } else if (slot.exhausted) {
-          refused.push(policy)
+          refused = push(refused, policy)
         } else if (now < slot.offlineUntil || !fleet.connected) {
           alone = true
-          if (slot.used >= policy.quota) refused.push(policy)
+          if (slot.used >= policy.quota) refused = push(refused, policy)
         } else {
           slot.pending ??= this.#lease(fleet, subject, policy, slot)
-          batches.push(slot.pending)
+          batches = push(batches, slot.pending)
         }
       }
     }
-    if (refused.length === 0 && batches.length > 0 && round < MAX_ROUNDS) {
+    if (refused === null && batches !== null && round < MAX_ROUNDS) {
       return Promise.all(batches).then((): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, Date.now(), status, round + 1))
     }
     if (status !== undefined) status.counting = alone ? 'local' : 'fleet'
-    if (refused.length > 0 || batches.length > 0) throw this.#refuse(auth, subjects, refused, now)
+    if (refused !== null || batches !== null) throw this.#refuse(auth, subjects, refused ?? [], now)
     if (fleet !== null && alone) this.#counts.local++
     const standings: Standing[] = []
     for (const { policies, slots } of subjects) {
@@ -250,8 +253,8 @@ export class RateLimiter {
         standings.push(standing(policy, slot, now, fleet !== null && !alone))
       }
     }
-    const quota = makeQuota(standings, alone ? 'local' : 'fleet', this.#headers, (tokens) => this.reportTokens(auth, tokens))
-    return Object.freeze({ ...auth, quota })
+    const headers = this.#headers ? { 'ratelimit-policy': policiesOf(subjects), ratelimit: stateHeader(standings) } : null
+    return withQuota(auth, new RequestQuota(standings, alone ? 'local' : 'fleet', headers, this, auth))
   }
 
   #refuse(auth: PortkeyAuth, subjects: Subject[], refused: Policy[], now: number) {
@@ -270,7 +273,8 @@ export class RateLimiter {
     const first = reached[0]!
     const whose = first.scope === 'virtual_key' ? 'this virtual key' : auth.method === 'jwt' ? 'this token' : 'this API key'
     const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
-    return rateLimitExceeded(what, retryAfter, this.#headers ? renderHeaders(standings) : null)
+    const headers = this.#headers ? { 'ratelimit-policy': policiesOf(subjects), ratelimit: stateHeader(standings) } : null
+    return rateLimitExceeded(what, retryAfter, headers)
   }
 
   async #lease(fleet: FleetCounter, subject: Subject, policy: Policy, slot: Slot): Promise<void> {
@@ -308,23 +312,51 @@ export class RateLimiter {
   }
 }
 
-/** The subject named `name` in `cache`, made if new, its slots matched to `policies` (by name) if they changed. */
+/**
+ * The subject named `name` in `cache`, made if new (its Redis id `[kind, name]`, or `id`), its slots
+ * matched to `policies` (by name) if they changed.
+ */
 function subject(
   cache: LRUCache<string, Subject>,
   name: string,
-  id: () => readonly string[],
+  kind: string,
+  id: readonly string[] | null,
   policies: readonly Policy[],
 ): Subject {
   let found = cache.get(name)
   if (found === undefined) {
-    found = { id: id(), policies, slots: policies.map(newSlot) }
+    found = { id: id ?? [kind, name], policies, slots: policies.map(newSlot), policyHeader: policyHeader(policies) }
     cache.set(name, found)
   } else if (found.policies !== policies) {
     const previous = new Map(found.policies.map((policy, i) => [policy.name, found!.slots[i]!]))
     found.slots = policies.map((policy) => previous.get(policy.name) ?? newSlot())
     found.policies = policies
+    found.policyHeader = policyHeader(policies)
   }
   return found
+}
+
+/** `RateLimit-Policy` for the subjects of a request: the key's limits, then the virtual key's. */
+const policiesOf = (subjects: Subject[]): string =>
+  subjects.length === 1 ? subjects[0]!.policyHeader : subjects.map((s) => s.policyHeader).join(', ')
+
+/** A copy of `auth` carrying this request's quota, frozen like every context. */
+function withQuota(auth: PortkeyAuth, quota: RequestQuota): PortkeyAuth {
+  return Object.freeze({
+    method: auth.method,
+    keyId: auth.keyId,
+    keyType: auth.keyType,
+    organisationId: auth.organisationId,
+    workspaceId: auth.workspaceId,
+    userId: auth.userId,
+    scopes: auth.scopes,
+    virtualKey: auth.virtualKey,
+    defaults: auth.defaults,
+    rateLimits: auth.rateLimits,
+    quota,
+    usageLimits: auth.usageLimits,
+    expiresAt: auth.expiresAt,
+  } satisfies PortkeyAuth)
 }
 
 function slotOf(subjects: Subject[], policy: Policy): Slot {
@@ -333,6 +365,13 @@ function slotOf(subjects: Subject[], policy: Policy): Slot {
     if (i >= 0) return slots[i]!
   }
   throw new Error('unreachable: a policy without its slot')
+}
+
+/** `list` with `item` added: a new list when there was none. */
+function push<T>(list: T[] | null, item: T): T[] {
+  if (list === null) return [item]
+  list.push(item)
+  return list
 }
 
 /** A limit's numbers now. With Redis, what is left is this instance's view (see `RateLimitStatus`). */

@@ -1,3 +1,4 @@
+import type { PortkeyAuth } from '../types.js'
 import type { Policy, RateLimitScope, RateLimitUnit } from './policy.js'
 
 /** One limit's standing after this request. */
@@ -66,46 +67,82 @@ export interface Standing {
 export const secondsLeft = (policy: Policy, start: number, now: number): number =>
   Math.max(1, Math.ceil((start + policy.windowMs - now) / 1000))
 
-/** The two headers for these limits: `"rpm";q=600;w=60` and `"rpm";r=598;t=42`, comma-separated. */
-export function renderHeaders(standings: readonly Standing[]): RateLimitHeaders {
-  let policy = ''
-  let state = ''
-  for (const { policy: p, remaining, resetSeconds } of standings) {
-    const separator = policy === '' ? '' : ', '
-    policy += `${separator}"${p.name}";q=${p.quota};w=${p.windowMs / 1000}`
-    state += `${separator}"${p.name}";r=${remaining};t=${resetSeconds}`
-  }
-  return { 'ratelimit-policy': policy, ratelimit: state }
+/** `RateLimit-Policy` for these limits: `"rpm";q=600;w=60`, comma-separated. */
+export function policyHeader(policies: readonly Policy[]): string {
+  return policies.map((p) => `"${p.name}";q=${p.quota};w=${p.windowMs / 1000}`).join(', ')
 }
 
-/** The quota object the context carries. */
-export function makeQuota(
-  standings: readonly Standing[],
-  counting: 'local' | 'fleet',
-  headers: boolean,
-  reportTokens: TokenReporter,
-): Quota {
-  let least = standings[0]!
-  const limits = standings.map((standing) => {
-    if (standing.remaining < least.remaining) least = standing
-    const { policy, remaining, resetSeconds } = standing
-    return Object.freeze({
-      name: policy.name,
-      scope: policy.scope,
-      type: policy.type,
-      unit: policy.unit,
-      limit: policy.quota,
-      remaining,
-      resetSeconds,
-      windowSeconds: policy.windowMs / 1000,
-    })
-  })
-  return Object.freeze({
-    limits: Object.freeze(limits),
-    remaining: least.remaining,
-    resetSeconds: least.resetSeconds,
-    counting,
-    headers: headers ? Object.freeze(renderHeaders(standings)) : null,
-    reportTokens,
-  })
+/** `RateLimit` for these standings: `"rpm";r=598;t=42`, comma-separated. */
+export function stateHeader(standings: readonly Standing[]): string {
+  let state = ''
+  for (const { policy, remaining, resetSeconds } of standings) {
+    state += `${state === '' ? '' : ', '}"${policy.name}";r=${remaining};t=${resetSeconds}`
+  }
+  return state
+}
+
+/** Whoever counts reported tokens for a context: the limiter. */
+export interface TokenCounter {
+  reportTokens(auth: PortkeyAuth, tokens: number): Promise<void>
+}
+
+/**
+ * The quota a context carries: built per request of a limited key, so it does only what every request
+ * needs (the least remaining, the headers) and describes each limit (`limits`) when asked.
+ */
+export class RequestQuota implements Quota {
+  readonly remaining: number
+  readonly resetSeconds: number
+  readonly counting: 'local' | 'fleet'
+  readonly headers: RateLimitHeaders | null
+  readonly #standings: readonly Standing[]
+  readonly #counter: TokenCounter
+  readonly #auth: PortkeyAuth
+  #limits: readonly RateLimitStatus[] | undefined
+
+  constructor(
+    standings: readonly Standing[],
+    counting: 'local' | 'fleet',
+    headers: RateLimitHeaders | null,
+    counter: TokenCounter,
+    auth: PortkeyAuth,
+  ) {
+    let least = standings[0]!
+    for (const standing of standings) if (standing.remaining < least.remaining) least = standing
+    this.remaining = least.remaining
+    this.resetSeconds = least.resetSeconds
+    this.counting = counting
+    this.headers = headers
+    this.#standings = standings
+    this.#counter = counter
+    this.#auth = auth
+  }
+
+  get limits(): readonly RateLimitStatus[] {
+    this.#limits ??= Object.freeze(
+      this.#standings.map(({ policy, remaining, resetSeconds }) =>
+        Object.freeze({
+          name: policy.name,
+          scope: policy.scope,
+          type: policy.type,
+          unit: policy.unit,
+          limit: policy.quota,
+          remaining,
+          resetSeconds,
+          windowSeconds: policy.windowMs / 1000,
+        }),
+      ),
+    )
+    return this.#limits
+  }
+
+  reportTokens(tokens: number): Promise<void> {
+    return this.#counter.reportTokens(this.#auth, tokens)
+  }
+
+  /** What `JSON.stringify` writes: every field, `limits` included. */
+  toJSON() {
+    const { limits, remaining, resetSeconds, counting, headers } = this
+    return { limits, remaining, resetSeconds, counting, headers }
+  }
 }
