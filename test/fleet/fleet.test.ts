@@ -45,6 +45,20 @@ describe.each(DEPLOYMENTS)('three instances sharing %s', (_name, deployment) => 
     expect(lookups()).toBe(1)
   })
 
+  test('rate limits (issue 16): 60 concurrent requests for a key limited to 30 a week → the fleet admits 30', async () => {
+    h.stub.keys.set('pk-fleet-limited', keyRecord({ rate_limits: [{ type: 'requests', unit: 'rpw', value: 30 }] }))
+    const { a, b, c, verifiers } = await fleet(deployment())
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => [a, b, c][i % 3]!.verify('pk-fleet-limited')))
+    const admitted = answers.filter((answer) => answer.status === 200).length
+    console.log(`[fleet] rate limit 30: ${admitted} of 60 admitted`)
+    // Never more than the limit; fewer only by what an instance holds of its last batch unused, at most an
+    // eighth of what was left when it took it (here 3) per instance.
+    expect(admitted).toBeLessThanOrEqual(30)
+    expect(admitted).toBeGreaterThanOrEqual(30 - 3 * 3)
+    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(60 - admitted)
+    expect(verifiers.a.stats().rateLimits).toMatchObject({ local: 0 })
+  })
+
   test('300 new keys over three instances: one call per key', async () => {
     const keys = Array.from({ length: 300 }, (_, i) => `pk-fleet-many-${i}`)
     for (const key of keys) h.stub.keys.set(key, keyRecord())
