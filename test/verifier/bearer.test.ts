@@ -191,6 +191,19 @@ describe('a Web Headers object', () => {
     })
   })
 
+  test('one of another implementation (a get() method, not the global class) is read as a Headers', async () => {
+    const verifier = createVerifier({ lookup: known().lookup })
+    const values = new Map([['authorization', `Bearer ${KEY}`]])
+    const foreign = { get: (name: string) => values.get(name.toLowerCase()) ?? null } as unknown as Headers
+    expect(await outcome(verifier, foreign)).toEqual({ status: 200, keyId: 'key_bearer' })
+  })
+
+  test('Node’s object with a header named "get" stays Node’s object', async () => {
+    const verifier = createVerifier({ lookup: known().lookup })
+    expect(await outcome(verifier, { get: 'x', 'x-portkey-api-key': KEY })).toEqual({ status: 200, keyId: 'key_bearer' })
+    expect(await outcome(verifier, { get: 'x', authorization: `Bearer ${KEY}` })).toEqual({ status: 200, keyId: 'key_bearer' })
+  })
+
   test('two Authorization headers, which Headers joins with ", ", are a 400', async () => {
     const counting = known()
     const verifier = createVerifier({ lookup: counting.lookup })
