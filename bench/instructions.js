@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createTestIssuer } from 'portkey-auth/testing'
 import { startUnderCallgrind } from './callgrind.js'
 import { startStub, stopAll } from './children.js'
+import { LIMITED_KEY, UNREACHED } from './limits.js'
 import { fmtInt, fmtRatio, median, table } from './stats.js'
 
 /** @type {(name: string, fallback: number) => number} */
@@ -215,6 +216,7 @@ const jwt = { 'x-portkey-api-key': token }
 log(`instructions: ${JSON.stringify(settings)}; frameworks ${frameworks.join(', ')}`)
 try {
   const stub = await startStub({ jwks: issuer.jwks, keys: [KEY] })
+  await stub.ask({ type: 'keys', keys: [LIMITED_KEY], rateLimits: [UNREACHED] })
   const serverSettings = { controlPlaneUrl: stub.url, jwksUrl: stub.jwksUrl, issuer: ISSUER, audience: AUDIENCE }
   for (const framework of frameworks) {
     /** @type {Contender[]} */
@@ -235,6 +237,13 @@ try {
               scenario: `${framework}-portkey-jwt`,
               headers: jwt,
               floor: 'floor, JWT headers',
+            },
+            // Issue 16: what a rate limit the key never reaches adds to the cached key (its floor here).
+            {
+              name: 'portkeyAuth, API key (cached), limit not reached',
+              scenario: `${framework}-portkey-limited`,
+              headers: { 'x-portkey-api-key': LIMITED_KEY },
+              floor: 'portkeyAuth, API key (cached)',
             },
           ]
         : []),
