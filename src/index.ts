@@ -7,7 +7,17 @@ export { AuthError, errorBody } from './errors.js'
 export type { AuthErrorBody, AuthErrorCode } from './errors.js'
 export { CREDENTIAL_HEADER, MAX_CREDENTIAL_BYTES } from './credential/header.js'
 export { DEFAULT_CONTROL_PLANE_URL } from './options/resolve.js'
-export type { BreakerOptions, CacheOptions, RedisClientLike, RedisOptions, VerifierOptions } from './options/verifier-options.js'
+export type {
+  BreakerOptions,
+  CacheOptions,
+  RateLimitOptions,
+  RedisClientLike,
+  RedisOptions,
+  VerifierOptions,
+} from './options/verifier-options.js'
+export type { Quota, RateLimitHeaders, RateLimitStatus } from './rate-limit/quota.js'
+export type { RateLimitScope, RateLimitUnit } from './rate-limit/policy.js'
+export type { RateLimiterStats } from './rate-limit/limiter.js'
 export type { RedisClusterLike, RedisClusterSettings, RedisSentinelLike, RedisSentinelSettings } from './options/redis-options.js'
 export type { JwtOptions } from './options/jwt.js'
 export type { MeterProviderLike, TelemetryProviders, TracerProviderLike } from './telemetry/otel-types.js'
