@@ -43,10 +43,10 @@ const ISSUER = 'https://auth.bench.portkey.test/'
 const AUDIENCE = 'https://api.portkey.bench'
 const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
 
-// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 36
-// contenders' worth for the 35 of scenarios 1–2, 8–9, 10 and 11, and 300 s for the rest; unref'd so it never
-// keeps the process alive by itself) stops everything.
-const budgetMs = (36 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 300) * 1000
+// Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 46
+// contenders' worth for the 39 of scenarios 1–2 and 8–11, and 600 s for the rest; unref'd so it never keeps
+// the process alive by itself) stops everything.
+const budgetMs = (46 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 600) * 1000
 const watchdog = setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs)
 watchdog.unref()
 process.on('exit', killAllNow)
