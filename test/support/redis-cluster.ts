@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createClient } from 'redis'
-import { answering, freePort } from './redis-server.js'
+import { answering, freePort, killServers } from './redis-server.js'
 
 /** A Redis Cluster of the test's own on loopback: three masters, each with one replica. */
 export interface TestCluster {
@@ -69,14 +69,7 @@ export async function startTestCluster(
   const dir = await mkdtemp(join(tmpdir(), 'portkey-cluster-'))
   const ports = options.ports ?? (await clusterPorts())
   const children = new Map<number, ChildProcess>()
-  const stop = async () => {
-    for (const child of children.values()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue
-      child.kill('SIGKILL')
-      await once(child, 'exit')
-    }
-    await rm(dir, { recursive: true, force: true })
-  }
+  const stop = () => killServers(children.values(), dir)
   try {
     for (const port of ports) {
       const args = [

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ask } from './redis-cluster.js'
-import { answering, freePort } from './redis-server.js'
+import { answering, freePort, killServers } from './redis-server.js'
 
 /** One primary, one replica and one sentinel of the test's own on loopback. */
 export interface TestSentinel {
@@ -43,14 +43,7 @@ export async function startTestSentinel(): Promise<TestSentinel> {
     const common = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no']
     children.set(port, spawn('redis-server', [...args, ...common], { stdio: 'ignore' }))
   }
-  const stop = async () => {
-    for (const child of children.values()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue
-      child.kill('SIGKILL')
-      await once(child, 'exit')
-    }
-    await rm(dir, { recursive: true, force: true })
-  }
+  const stop = () => killServers(children.values(), dir)
   try {
     server(primaryPort!, ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'])
     server(replicaPort!, ['--replicaof', '127.0.0.1', String(primaryPort)])

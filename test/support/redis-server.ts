@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { rm } from 'node:fs/promises'
 import { createServer, Socket } from 'node:net'
 
 /** A redis-server of the test's own on a free loopback port, that it can stop and start again. */
@@ -17,6 +18,16 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number }
   await new Promise((done) => server.close(done))
   return port
+}
+
+/** Kills every server still running (SIGKILL, waiting for each to exit) and removes their directory. */
+export async function killServers(children: Iterable<ChildProcess>, dir: string): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+  }
+  await rm(dir, { recursive: true, force: true })
 }
 
 /** Resolves once the server on `port` answers PING. */
