@@ -109,9 +109,12 @@ export interface RateLimiterOptions {
  * admitted when Redis is back.
  */
 export class RateLimiter {
-  readonly #keys: LRUCache<string, Subject>
-  readonly #tokens: LRUCache<string, Subject>
-  readonly #virtualKeys: LRUCache<string, Subject>
+  // One LRU per kind, each made on first use: lru-cache reserves room for `max` entries up front (a `cache.max`
+  // of a million costs about 15 MiB each), which an app without limits of that kind should not pay.
+  readonly #max: number
+  #keys: LRUCache<string, Subject> | undefined
+  #tokens: LRUCache<string, Subject> | undefined
+  #virtualKeys: LRUCache<string, Subject> | undefined
   readonly #headers: boolean
   readonly #fleet: FleetCounter | null
   readonly #logger: Logger
@@ -127,16 +130,15 @@ export class RateLimiter {
   }
 
   constructor({ max, headers, fleet, logger }: RateLimiterOptions) {
-    this.#keys = new LRUCache({ max })
-    this.#tokens = new LRUCache({ max })
-    this.#virtualKeys = new LRUCache({ max })
+    this.#max = max
     this.#headers = headers
     this.#fleet = fleet
     this.#logger = logger
   }
 
   stats(): RateLimiterStats {
-    return { tracked: this.#keys.size + this.#tokens.size + this.#virtualKeys.size, ...this.#counts }
+    const tracked = (this.#keys?.size ?? 0) + (this.#tokens?.size ?? 0) + (this.#virtualKeys?.size ?? 0)
+    return { tracked, ...this.#counts }
   }
 
   /**
@@ -192,15 +194,22 @@ export class RateLimiter {
     const subjects: Subject[] = []
     if (keyPolicies.length > 0) {
       const jwt = auth.method === 'jwt'
-      subjects.push(subject(jwt ? this.#tokens : this.#keys, auth.keyId, jwt ? 't' : 'k', null, keyPolicies))
+      if (jwt) this.#tokens ??= this.#lru()
+      else this.#keys ??= this.#lru()
+      subjects.push(subject(jwt ? this.#tokens! : this.#keys!, auth.keyId, jwt ? 't' : 'k', null, keyPolicies))
     }
     const virtualKey = auth.virtualKey
     if (vkPolicies.length > 0 && virtualKey !== null) {
       // A virtual key's allowance is the workspace's, shared by every caller that uses it.
       const id = ['v', auth.workspaceId ?? '', virtualKey.slug]
+      this.#virtualKeys ??= this.#lru()
       subjects.push(subject(this.#virtualKeys, JSON.stringify(id), 'v', id, vkPolicies))
     }
     return subjects
+  }
+
+  #lru(): LRUCache<string, Subject> {
+    return new LRUCache({ max: this.#max })
   }
 
   #take(
