@@ -16,9 +16,9 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createTestIssuer } from 'portkey-auth/testing'
 import { startUnderCallgrind } from './callgrind.js'
 import { startStub, stopAll } from './children.js'
+import { AUDIENCE, benchToken, ISSUER, KNOWN_KEY as KEY } from './credentials.js'
 import { LIMITED_KEY, UNREACHED } from './limits.js'
 import { fmtInt, fmtRatio, median, table } from './stats.js'
 
@@ -41,9 +41,6 @@ const FRAMEWORKS = ['koa', 'express', 'fastify', 'hono']
 const frameworks = process.argv.length > 2 ? process.argv.slice(2) : ['koa', 'express']
 for (const framework of frameworks) if (!FRAMEWORKS.includes(framework)) throw new TypeError(`unknown framework ${framework}`)
 const WITH_JWT = new Set(['koa', 'express'])
-const ISSUER = 'https://auth.bench.portkey.test/'
-const AUDIENCE = 'https://api.portkey.bench'
-const KEY = 'pk-bench-known-0123456789abcdef0123'
 const DIR = new URL(`../.bench-tmp/instructions-${Date.now()}`, import.meta.url).pathname
 const log = (/** @type {string} */ line) => process.stderr.write(`${line}\n`)
 
@@ -201,16 +198,7 @@ const signed = (/** @type {number} */ n) => `${n < 0 ? '−' : '+'}${fmtInt(Math
 const cut = (/** @type {string} */ s) => (s.length > 110 ? `${s.slice(0, 107)}…` : s)
 
 mkdirSync(DIR, { recursive: true })
-const issuer = await createTestIssuer('bench-key-1')
-const token = await issuer.sign({
-  iss: ISSUER,
-  aud: AUDIENCE,
-  sub: 'user_bench',
-  exp: Math.floor(Date.now() / 1000) + 3 * 3600,
-  portkey_oid: 'org_bench',
-  portkey_workspace: 'ws_bench',
-  scope: 'portkey.completions.write',
-})
+const { issuer, token } = await benchToken()
 const key = { 'x-portkey-api-key': KEY }
 const jwt = { 'x-portkey-api-key': token }
 log(`instructions: ${JSON.stringify(settings)}; frameworks ${frameworks.join(', ')}`)

@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { createTestIssuer } from 'portkey-auth/testing'
 import { killAllNow, runScript, startStub, stopAll } from './children.js'
 import { compare, waiting } from './compare.js'
+import { AUDIENCE, benchToken, ISSUER, KNOWN_KEY } from './credentials.js'
 import { fleetLimits, limits } from './limits.js'
 import { markdown, NAMES, targets } from './report.js'
 import { coldBurst, flood, scale } from './scenarios.js'
@@ -38,10 +38,6 @@ const settings = {
 /** @typedef {typeof settings} Settings */
 const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
-
-const ISSUER = 'https://auth.bench.portkey.test/'
-const AUDIENCE = 'https://api.portkey.bench'
-const KNOWN_KEY = 'pk-bench-known-0123456789abcdef0123'
 
 // Whatever happens, no child outlives the run, and the run cannot hang: the watchdog (generous: 46
 // contenders' worth for the 39 of scenarios 1–2 and 8–11, and 600 s for the rest; unref'd so it never keeps
@@ -106,16 +102,7 @@ async function main() {
   }
   log(`bench: ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}; ${JSON.stringify(settings)}`)
 
-  const issuer = await createTestIssuer('bench-key-1')
-  const token = await issuer.sign({
-    iss: ISSUER,
-    aud: AUDIENCE,
-    sub: 'user_bench',
-    exp: Math.floor(Date.now() / 1000) + 3 * 3600,
-    portkey_oid: 'org_bench',
-    portkey_workspace: 'ws_bench',
-    scope: 'portkey.completions.write',
-  })
+  const { issuer, token } = await benchToken()
   const stub = await startStub({ jwks: issuer.jwks, keys: [KNOWN_KEY] })
   /** @type {import('./scenarios.js').Context} */
   const ctx = {

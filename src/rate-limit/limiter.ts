@@ -5,7 +5,7 @@ import type { MaybePromise } from '../maybe-promise.js'
 import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
 import { compile, type Policy, windowStart } from './policy.js'
-import { policyHeader, RequestQuota, type Standing, secondsLeft, stateHeader } from './quota.js'
+import { policyHeader, type RateLimitHeaders, RequestQuota, type Standing, secondsLeft, stateHeader } from './quota.js'
 
 /** Counters of rate limiting, part of `verifier.stats()`. */
 export interface RateLimiterStats {
@@ -208,6 +208,11 @@ export class RateLimiter {
     return subjects
   }
 
+  /** The two headers for these standings, or `null` when `rateLimits.headers` is off. */
+  #render(subjects: Subject[], standings: readonly Standing[]): RateLimitHeaders | null {
+    return this.#headers ? { 'ratelimit-policy': policiesOf(subjects), ratelimit: stateHeader(standings) } : null
+  }
+
   #lru(): LRUCache<string, Subject> {
     return new LRUCache({ max: this.#max })
   }
@@ -253,25 +258,16 @@ export class RateLimiter {
     if (status !== undefined) status.counting = alone ? 'local' : 'fleet'
     if (refused !== null || batches !== null) throw this.#refuse(auth, subjects, refused ?? [], now)
     if (fleet !== null && alone) this.#counts.local++
-    const standings: Standing[] = []
     for (const { policies, slots } of subjects) {
-      for (let i = 0; i < policies.length; i++) {
-        const policy = policies[i]!
-        const slot = slots[i]!
-        if (policy.type === 'requests') slot.used++
-        standings.push(standing(policy, slot, now, fleet !== null && !alone))
-      }
+      for (let i = 0; i < policies.length; i++) if (policies[i]!.type === 'requests') slots[i]!.used++
     }
-    const headers = this.#headers ? { 'ratelimit-policy': policiesOf(subjects), ratelimit: stateHeader(standings) } : null
-    return withQuota(auth, new RequestQuota(standings, alone ? 'local' : 'fleet', headers, this, auth))
+    const standings = standingsOf(subjects, now, fleet !== null && !alone)
+    return withQuota(auth, new RequestQuota(standings, alone ? 'local' : 'fleet', this.#render(subjects, standings), this, auth))
   }
 
   #refuse(auth: PortkeyAuth, subjects: Subject[], refused: Policy[], now: number) {
     this.#counts.refused++
-    const standings: Standing[] = []
-    for (const { policies, slots } of subjects) {
-      for (let i = 0; i < policies.length; i++) standings.push(standing(policies[i]!, slots[i]!, now, this.#fleet !== null))
-    }
+    const standings = standingsOf(subjects, now, this.#fleet !== null)
     // Ran out of rounds (every batch taken by other requests first): refuse as if exhausted.
     const reached = refused.length > 0 ? refused : [standings.find((s) => s.policy.type === 'requests')!.policy]
     let retryAfter = 1
@@ -282,8 +278,7 @@ export class RateLimiter {
     const first = reached[0]!
     const whose = first.scope === 'virtual_key' ? 'this virtual key' : auth.method === 'jwt' ? 'this token' : 'this API key'
     const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
-    const headers = this.#headers ? { 'ratelimit-policy': policiesOf(subjects), ratelimit: stateHeader(standings) } : null
-    return rateLimitExceeded(what, retryAfter, headers)
+    return rateLimitExceeded(what, retryAfter, this.#render(subjects, standings))
   }
 
   async #lease(fleet: FleetCounter, subject: Subject, policy: Policy, slot: Slot): Promise<void> {
@@ -381,6 +376,15 @@ function push<T>(list: T[] | null, item: T): T[] {
   if (list === null) return [item]
   list.push(item)
   return list
+}
+
+/** Every limit's numbers now, the key's then the virtual key's. */
+function standingsOf(subjects: Subject[], now: number, shared: boolean): Standing[] {
+  const standings: Standing[] = []
+  for (const { policies, slots } of subjects) {
+    for (let i = 0; i < policies.length; i++) standings.push(standing(policies[i]!, slots[i]!, now, shared))
+  }
+  return standings
 }
 
 /** A limit's numbers now. With Redis, what is left is this instance's view (see `RateLimitStatus`). */
