@@ -13,6 +13,21 @@ const ENTRY = /^(?:([A-Z]+) )?(\/[\x21-\x7e]*)$/
 
 const ENCODED_PERCENT = /%25/
 
+const SLASH = 0x2f
+const SEMICOLON = 0x3b
+
+/**
+ * Whether `path`, which starts with a prefix entry's `start` (ending in '/'), names something under it: a
+ * first segment after the prefix that is not empty and does not begin with ';'. The rest (`/docs/`,
+ * `/docs//`, `/docs/;x`) is the prefix's own base route once a router folds a trailing or repeated slash or
+ * ends the path at a ';' (Express and Koa routers by default, Fastify's `ignoreTrailingSlash` and
+ * `useSemicolonDelimiter`, Hono's `strict: false`), and that route is not public.
+ */
+function namesChild(path: string, start: number): boolean {
+  const first = path.charCodeAt(start)
+  return start < path.length && first !== SLASH && first !== SEMICOLON
+}
+
 const allows = (methods: Methods, method: string) => methods === null || methods.has(method)
 
 /**
@@ -20,7 +35,9 @@ const allows = (methods: Methods, method: string) => methods === null || methods
  * request path pays nothing), else the per-request test. Throws a `TypeError` for a malformed entry.
  *
  * A route is public when its path is exactly an entry's path (case-sensitive, byte for byte: no trailing
- * slash, no decoding) or, for an entry ending in `/*`, starts with everything before the `*`; and its method
+ * slash, no decoding) or, for an entry ending in `/*`, names something under its prefix (a first segment
+ * after it that is neither empty nor begins with `;`: `/docs/x`, never `/docs/`, `/docs//` or `/docs/;x`,
+ * which folding routers send to `/docs`); and its method
  * is the entry's (a `GET` entry also covers `HEAD`, which routers answer with the GET handler), or any for an
  * entry without one. A path the scope map would refuse as ambiguous is never public, nor a path under a
  * prefix with an encoded `%` in it.
@@ -49,7 +66,10 @@ export function compilePublicRoutes(entries: unknown): PublicRouteTest | null {
     if (methods !== undefined && allows(methods, method)) return unambiguous(path)
     for (let i = 0; i < starts.length; i++) {
       // The tail under a prefix is the client's: no '%25' either, which a second decoding turns into an escape.
-      if (path.startsWith(starts[i]!) && allows(startMethods[i]!, method)) return unambiguous(path) && !ENCODED_PERCENT.test(path)
+      const start = starts[i]!
+      if (path.startsWith(start) && allows(startMethods[i]!, method)) {
+        return namesChild(path, start.length) && unambiguous(path) && !ENCODED_PERCENT.test(path)
+      }
     }
     return false
   }

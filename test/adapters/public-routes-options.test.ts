@@ -83,9 +83,10 @@ describe('publicRoutes: the matching rule', () => {
     ['POST', '/health'],
     ['GET', '/status'],
     ['HEAD', '/status'],
-    ['GET', '/docs/'],
     ['GET', '/docs/a'],
-    ['GET', '/docs//a'],
+    ['GET', '/docs/a/'],
+    ['GET', '/docs/a//b'],
+    ['GET', '/docs/a;b'],
     ['GET', '/'],
   ])('%s %s is public', (method, path) => {
     expect(at(method, path)).toBe(true)
@@ -100,6 +101,12 @@ describe('publicRoutes: the matching rule', () => {
     ['POST', '/status'],
     ['get', '/status'],
     ['GET', '/docs'],
+    // the prefix's base route once a router folds the slash or ends the path at ';'
+    ['GET', '/docs/'],
+    ['GET', '/docs//'],
+    ['GET', '/docs//a'],
+    ['GET', '/docs/;a'],
+    ['GET', '/docs/;'],
     ['GET', '/docs/../x'],
     ['GET', '/docs/%2e%2e/x'],
     ['GET', '/docs/a\\..\\..\\x'],

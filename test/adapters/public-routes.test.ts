@@ -95,7 +95,6 @@ const PUBLIC_REQUESTS = [
   'GET /status',
   'HEAD /status',
   'GET /status?verbose=1',
-  'GET /docs/',
   'GET /docs/index.html',
   'POST /docs/a/b/c.json',
   'GET /docs/report%20final.pdf',
@@ -134,6 +133,10 @@ const GUARDED_REQUESTS = [
   'GET /status/',
   // a prefix entry: the prefix itself, look-alikes, and escapes out of it
   'GET /docs',
+  // the prefix's base route, which folding routers reach from these
+  'GET /docs/',
+  'GET /docs//',
+  'GET /docs/;x',
   'GET /docsx',
   'GET /DOCS/x',
   'GET /docs%2fx',
