@@ -103,6 +103,19 @@ export const missingApiKey = (bearer = false) =>
     challenge({ bearer }),
   )
 
+/**
+ * `Authorization: Bearer` carries something that is no Portkey credential (a provider's key, or a JWT where JWTs
+ * are not verified): refused like a missing credential, and never sent to the key service.
+ */
+export const notPortkeyCredential = () =>
+  new AuthError(
+    'missing_api_key',
+    401,
+    'Missing credential: the Authorization header carries no Portkey API key (a provider key or another token, ' +
+      'never sent to Portkey); send your Portkey API key in the x-portkey-api-key header.',
+    challenge({ bearer: true }),
+  )
+
 export const invalidApiKey = () =>
   new AuthError('invalid_api_key', 401, 'Invalid Portkey API key.', challenge({ error: 'invalid_api_key' }))
 

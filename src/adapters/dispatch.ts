@@ -1,4 +1,5 @@
-import { AuthError } from '../errors.js'
+import { AUTHORIZATION_HEADER, CREDENTIAL_HEADER, repeatsAuthorization } from '../credential/header.js'
+import { AuthError, invalidRequest } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { scopeGuard } from '../permissions/require.js'
 import type { RateLimitHeaders } from '../rate-limit/quota.js'
@@ -19,6 +20,12 @@ export interface Framework<A, B, C, R> {
   route(a: A): RequestRoute
   /** Node's request, whose header views `hideCredentials` empties of the credential. */
   request(a: A): HeaderViews
+  /**
+   * Node's raw header lines (`rawHeaders`), to refuse a repeated `Authorization` that `headers` keeps only the
+   * first of; `undefined` where the headers are a Web `Headers`, which joins repeats with ', '. Read only when
+   * the credential would come from `Authorization`.
+   */
+  rawHeaders(a: A): readonly string[] | undefined
   /** Where the context lives: `req.portkey`, `ctx.state.portkey`. */
   attach(a: A, auth: PortkeyAuth): void
   /** The context `portkeyAuth()` attached, for `requirePermissions()`; `undefined` when it did not run. */
@@ -89,7 +96,11 @@ export function createDispatch<A extends object, B, C, R>(
     }
     let result: MaybePromise<PortkeyAuth>
     try {
-      result = verifier.check(framework.headers(a), verifier.routed ? (route ?? framework.route(a)) : undefined)
+      const headers = framework.headers(a)
+      if (bearer && readsAuthorization(headers) && repeatsAuthorization(framework.rawHeaders(a))) {
+        throw invalidRequest('Send exactly one Authorization header.')
+      }
+      result = verifier.check(headers, verifier.routed ? (route ?? framework.route(a)) : undefined)
     } catch (error) {
       return refuse(error, a, b, c)
     }
@@ -99,6 +110,13 @@ export function createDispatch<A extends object, B, C, R>(
       (error: unknown) => refuse(error, a, b, c),
     )
   }, verifier)
+}
+
+/** Whether Node's headers would have the credential read from `Authorization` (a Web `Headers` joins repeats). */
+function readsAuthorization(headers: IncomingHeaders | Headers): boolean {
+  const node = headers as IncomingHeaders
+  const credential = node[CREDENTIAL_HEADER]
+  return (credential === undefined || credential === '') && node[AUTHORIZATION_HEADER] !== undefined
 }
 
 /**

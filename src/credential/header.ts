@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto'
-import { invalidApiKey, invalidRequest, missingApiKey } from '../errors.js'
+import { invalidApiKey, invalidRequest, missingApiKey, notPortkeyCredential } from '../errors.js'
 import { LIMITS } from '../options/defaults.js'
 import type { IncomingHeaders } from '../types.js'
 
@@ -8,7 +8,7 @@ export const CREDENTIAL_HEADER = 'x-portkey-api-key'
 
 /**
  * Where the credential is read from, as `Bearer <key>`, when `x-portkey-api-key` is absent and the `bearer`
- * option is on: what the OpenAI SDK sends given `apiKey: <Portkey key>`. Beside `x-portkey-api-key` it is a
+ * option is on (it is off by default): what the OpenAI SDK sends given `apiKey: <Portkey key>`. Beside `x-portkey-api-key` it is a
  * provider's key, never read.
  */
 export const AUTHORIZATION_HEADER = 'authorization'
@@ -30,14 +30,16 @@ const BEARER_SCHEME = /^bearer(?:[ \t]+|$)/i
  * `checkCredential()`, runs only before a look-up: a cached credential passed it when it was first looked
  * up, and the scan is a quarter of the cost of a cached JWT. Nothing is looked up for a value either refuses.
  *
- * With `bearer` (the verifier's option, on by default there), a request with no (or an empty)
- * `x-portkey-api-key` has its credential read from `Authorization: Bearer <key>`; `Authorization` is read
- * only then, so a request that sends `x-portkey-api-key` costs what it always did.
+ * With `source.bearer` (the verifier's `bearer` option, off by default), a request with no (or an empty)
+ * `x-portkey-api-key` has its credential read from `Authorization: Bearer <key>`, unless the token is a
+ * provider's key or (without JWT verification) a JWT: those are refused 401 `missing_api_key` and never looked
+ * up. `Authorization` is read only then, so a request that sends `x-portkey-api-key` costs what it always did.
  */
-export function takeCredential(headers: IncomingHeaders, bearer = false): string {
+export function takeCredential(headers: IncomingHeaders, source: CredentialSource = HEADER_ONLY): string {
   const value = headers?.[CREDENTIAL_HEADER]
   if (value === undefined || value === '') {
-    if (bearer) return takeBearer(headers?.[AUTHORIZATION_HEADER])
+    if (source.bearer) return takeBearer(headers?.[AUTHORIZATION_HEADER], source.jwt)
+    if (headers?.[AUTHORIZATION_HEADER] !== undefined) source.authorizationOnly?.()
     throw missingApiKey()
   }
   if (typeof value !== 'string' || value.includes(',')) {
@@ -54,7 +56,7 @@ export function takeCredential(headers: IncomingHeaders, bearer = false): string
  * an empty token is a missing credential; two headers (an array, or the ", " a Web `Headers` joins them
  * with) and an oversized token are a 400.
  */
-function takeBearer(value: string | readonly string[] | undefined): string {
+function takeBearer(value: string | readonly string[] | undefined, jwt: boolean): string {
   if (typeof value !== 'string') {
     if (value === undefined) throw missingApiKey(true)
     throw invalidRequest('Send exactly one Authorization header.')
@@ -66,13 +68,14 @@ function takeBearer(value: string | readonly string[] | undefined): string {
   if (token.length > MAX_CREDENTIAL_BYTES) {
     throw invalidRequest(`The Bearer token in the Authorization header is longer than ${MAX_CREDENTIAL_BYTES} bytes.`)
   }
+  if (!mayBePortkeyCredential(token, jwt)) throw notPortkeyCredential()
   return token
 }
 
 /**
  * Whether these headers' credential is (or would be) read from `Authorization`, for `hideCredentials`:
- * `bearer` on, no `x-portkey-api-key` (or an empty one), and an `Authorization` with the Bearer scheme,
- * whatever its token. An `Authorization` of another scheme, or beside `x-portkey-api-key`, carried no
+ * `bearer` on, no `x-portkey-api-key` (or an empty one), and an `Authorization` with the Bearer scheme
+ * whose token is not a provider's key. An `Authorization` of another scheme, or beside `x-portkey-api-key`, carried no
  * Portkey credential: it is the app's or a provider's, and stays.
  */
 export function credentialInAuthorization(headers: Readonly<Record<string, unknown>>, bearer: boolean): boolean {
@@ -80,8 +83,65 @@ export function credentialInAuthorization(headers: Readonly<Record<string, unkno
   const value = headers[CREDENTIAL_HEADER]
   if (value !== undefined && value !== '') return false
   const authorization = headers[AUTHORIZATION_HEADER]
-  // Node keeps one Authorization; a plain object may hold several.
-  return [authorization].flat().some((line) => typeof line === 'string' && BEARER_SCHEME.test(line))
+  // Node keeps one Authorization; a plain object may hold several. A provider's key was never the credential.
+  return [authorization].flat().some((line) => {
+    if (typeof line !== 'string') return false
+    const scheme = BEARER_SCHEME.exec(line)
+    return scheme !== null && !PROVIDER_KEY_PREFIX.test(line.slice(scheme[0].length))
+  })
+}
+
+/**
+ * Where the verifier takes the credential from, decided once when it is made. With `bearer` off (the
+ * default) `Authorization` is never a credential; with it on, only a token that could be a Portkey credential
+ * is: never one with a provider's prefix, nor a JWT when no JWT verification is configured.
+ */
+export interface CredentialSource {
+  /** Read `Authorization: Bearer` when `x-portkey-api-key` is absent (the `bearer` option). */
+  readonly bearer: boolean
+  /** Whether a JWT may be the credential (the `jwt` option is set): else a JWT in `Authorization` is not read. */
+  readonly jwt: boolean
+  /** Called when a request carries no `x-portkey-api-key` but an `Authorization`, with `bearer` off. */
+  readonly authorizationOnly?: () => void
+}
+
+/** No Bearer: `x-portkey-api-key` alone. */
+export const HEADER_ONLY: CredentialSource = Object.freeze({ bearer: false, jwt: false })
+
+/**
+ * Prefixes of keys other services issue, which no Portkey key has: OpenAI, Anthropic (`sk-ant-`), DeepSeek and
+ * OpenRouter (`sk-…`), Google (`AIza`), Groq (`gsk_`), xAI (`xai-`), Perplexity (`pplx-`), Hugging Face
+ * (`hf_`), Replicate (`r8_`), NVIDIA (`nvapi-`), AWS access keys (`AKIA`, `ASIA`). A Bearer token starting
+ * with one is another service's secret and is never sent to the key service.
+ */
+export const PROVIDER_KEY_PREFIX = /^(?:sk-|AIza|gsk_|xai-|pplx-|hf_|r8_|nvapi-|AKIA|ASIA)/
+
+// Three base64url parts; the third may be empty (an unsigned token, which verification then refuses).
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
+/** True for a credential shaped like a compact JWS; only then is it verified as a JWT. */
+export const isJwtShaped = (credential: string): boolean => JWT_SHAPE.test(credential)
+
+/**
+ * Whether the Bearer token could be a Portkey credential here: not a provider's key, and not a JWT unless
+ * JWTs are verified (a JWT is then an app's session token, or another issuer's).
+ */
+export function mayBePortkeyCredential(token: string, jwt: boolean): boolean {
+  return !PROVIDER_KEY_PREFIX.test(token) && (jwt || !isJwtShaped(token))
+}
+
+/**
+ * Whether Node's raw header lines hold more than one `Authorization`. Node keeps only the first of them in
+ * `req.headers`, so a second one (which a proxy may read instead) would otherwise pass unseen.
+ */
+export function repeatsAuthorization(rawHeaders: readonly string[] | undefined): boolean {
+  if (rawHeaders === undefined) return false
+  let seen = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length === 13 && name.toLowerCase() === AUTHORIZATION_HEADER && ++seen > 1) return true
+  }
+  return false
 }
 
 /** The second half: a credential with characters no Portkey key or JWT has is a 401 before any look-up. */

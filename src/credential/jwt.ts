@@ -5,12 +5,6 @@ import type { ResolvedJwtOptions } from '../options/jwt.js'
 import type { Outcome } from '../records.js'
 import type { PortkeyAuth } from '../types.js'
 
-// Three base64url parts; the third may be empty (an unsigned token, which verification then refuses).
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
-
-/** True for a credential shaped like a compact JWS; only then is it verified as a JWT. */
-export const isJwtShaped = (credential: string): boolean => JWT_SHAPE.test(credential)
-
 /**
  * Verifies a token locally and builds its context once: an `Outcome` to cache (trusted until `exp` plus
  * the clock tolerance) with the verified `claims` to share through Redis, or a refusal when it fails

@@ -33,6 +33,7 @@ const EXPRESS: Framework<Request, Response, NextFunction, void> = {
   // The mount path and the parsed path below it; a target Node cannot parse gives '', which the map refuses.
   route: (req) => ({ method: req.method, path: typeof req.path === 'string' ? req.baseUrl + req.path : '' }),
   request: (req) => req,
+  rawHeaders: (req) => req.rawHeaders,
   attach: (req, auth) => {
     req.portkey = auth
   },

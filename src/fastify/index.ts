@@ -33,6 +33,7 @@ const FASTIFY: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
   headers: (request) => request.headers,
   route: fastifyRoute,
   request: (request) => request.raw,
+  rawHeaders: (request) => request.raw.rawHeaders,
   attach: (request, auth) => {
     request.portkey = auth
   },

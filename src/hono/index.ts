@@ -48,6 +48,8 @@ const HONO: Framework<Context, Next, undefined, Answer> = {
   route: (c) => requestRoute(c.req.raw),
   // For hideCredentials: views whose deletions reach c.req.raw and, on Node, c.env.incoming.
   request: credentialViews,
+  // Under @hono/node-server the headers read are Node's, which keep only the first Authorization.
+  rawHeaders: (c) => nodeRequest(c.env)?.rawHeaders,
   attach: (c, auth) => {
     c.set('portkey', auth)
   },

@@ -34,6 +34,7 @@ const KOA: Framework<Context, Next, undefined, unknown> = {
   headers: (ctx) => ctx.req.headers,
   route,
   request: (ctx) => ctx.req,
+  rawHeaders: (ctx) => ctx.req.rawHeaders,
   attach: (ctx, auth) => {
     ctx.state.portkey = auth
   },

@@ -1,6 +1,7 @@
 import { type Answer, credentialEntry, found, type Lifetimes, notFound, virtualKeyEntry } from '../cache/answers.js'
 import type { Entry } from '../cache/refreshing-cache.js'
-import { isJwtShaped, verifyJwt } from '../credential/jwt.js'
+import { isJwtShaped } from '../credential/header.js'
+import { verifyJwt } from '../credential/jwt.js'
 import { isKeyRecord } from '../credential/key-record.js'
 import type { ResolvedJwtOptions } from '../options/jwt.js'
 import type { Outcome } from '../records.js'

@@ -5,8 +5,11 @@
 export const DEFAULTS = Object.freeze({
   /** Portkey's control plane, when neither `controlPlaneUrl` nor env `PORTKEY_CONTROL_PLANE_URL` names one. */
   controlPlaneUrl: 'https://api.portkey.ai',
-  /** Read the credential from `Authorization: Bearer` too, when `x-portkey-api-key` is absent, as Portkey does. */
-  bearer: true,
+  /**
+   * Read the credential from `Authorization: Bearer` too, when `x-portkey-api-key` is absent: off, since that
+   * header often carries a provider's key or the app's own token, which must not go to the key service.
+   */
+  bearer: false,
   /** One control-plane call, a retry of a dropped connection included. */
   timeoutMs: 2_000,
   /** Look-ups (distinct keys) under way at once; a miss beyond is a 503 at once. */

@@ -47,11 +47,16 @@ export interface VerifierOptions {
   /**
    * Also take the credential (an API key or a JWT) from `Authorization: Bearer <key>` when `x-portkey-api-key` is
    * absent, as Portkey does: it is what the OpenAI SDK sends when given `apiKey: <Portkey key>` and a `baseURL`.
-   * `x-portkey-api-key` always wins when present, and the `Authorization` beside it (a provider's key) is then
-   * never read. The scheme's case does not matter; another scheme (`Basic …`) or an empty token is a missing
-   * credential. Set `false` in a gateway that forwards `Authorization` to a provider: with it on, a request
-   * carrying only a provider key (`Bearer sk-…`) has that key looked up as a Portkey key (once, then refused 401
-   * `invalid_api_key` from the cache), and `hideCredentials` removes it. @default true
+   *
+   * Off by default, because `Authorization` often carries a secret that is not Portkey's — a provider key a
+   * client sends to an OpenAI-compatible backend, or the app's own session token — and turning this on sends
+   * whatever the header holds to the key service (Portkey's, unless `controlPlaneUrl` names another). With it
+   * on: `x-portkey-api-key` always wins when present (the `Authorization` beside it is a provider's key, never
+   * read); a token with a provider's prefix (`sk-`, `sk-ant-`, `AIza`, `gsk_`, `xai-`, `pplx-`, `hf_`, `r8_`,
+   * `nvapi-`, `AKIA`, `ASIA`) or, without the `jwt` option, a JWT is refused 401 `missing_api_key` and never
+   * looked up; a repeated `Authorization` is a 400; another scheme (`Basic …`) or an empty token is a missing
+   * credential. With it off, the first request that carries only `Authorization` logs one warning saying so.
+   * @default false
    */
   bearer?: boolean
   /** Replaces the HTTP look-up, e.g. to read keys from your own store. @default the control-plane look-up */

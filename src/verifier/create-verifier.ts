@@ -1,5 +1,5 @@
 import { RefreshingCache } from '../cache/refreshing-cache.js'
-import { fingerprint } from '../credential/header.js'
+import { type CredentialSource, fingerprint } from '../credential/header.js'
 import { RedisConnection } from '../fleet/redis.js'
 import { type Invalidation, SharedTier } from '../fleet/shared-tier.js'
 import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from '../lookup/control-plane.js'
@@ -12,7 +12,7 @@ import { compileScopes } from '../permissions/route-scopes.js'
 import { FleetCounter } from '../rate-limit/fleet-counter.js'
 import { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
-import type { PortkeyAuth, VirtualKey } from '../types.js'
+import type { Logger, PortkeyAuth, VirtualKey } from '../types.js'
 import { audited } from './decision.js'
 import { createPipeline } from './pipeline.js'
 import { probe } from './probe.js'
@@ -73,8 +73,9 @@ export function createVerifier(options?: VerifierOptions): Verifier {
 
   const scopes = config.scopes === null ? null : compileScopes(config.scopes)
   const { bearer } = config
+  const source = credentialSource(bearer, config.jwt !== null, logger)
   const redisUp = () => tier?.connected ?? null
-  const pipeline = createPipeline({ keys, virtualKeys, scopes, bearer, limiter })
+  const pipeline = createPipeline({ keys, virtualKeys, scopes, source, limiter })
   const check = audited(pipeline, config.onDecision, redisUp, telemetry?.decisions)
   const stats = () => ({
     ...keys.stats(),
@@ -116,6 +117,29 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     },
     async close() {
       await tier?.close()
+    },
+  }
+}
+
+/**
+ * Where this verifier reads the credential. With `bearer` off, the first request that carries only an
+ * `Authorization` makes one warning (per verifier) that says how to accept it, so an app whose clients send
+ * the key as a Bearer (the OpenAI SDK does) learns why they get 401.
+ */
+function credentialSource(bearer: boolean, jwt: boolean, logger: Logger): CredentialSource {
+  if (bearer) return { bearer, jwt }
+  let warned = false
+  return {
+    bearer,
+    jwt,
+    authorizationOnly() {
+      if (warned) return
+      warned = true
+      logger.warn(
+        'portkey-auth: a request carried an Authorization header but no x-portkey-api-key, and was refused 401: ' +
+          'Authorization is not read by default. If your clients send the Portkey key as Authorization: Bearer ' +
+          '(the OpenAI SDK does), create the middleware with { bearer: true }.',
+      )
     },
   }
 }

@@ -1,5 +1,12 @@
 import type { CacheStatus, RefreshingCache } from '../cache/refreshing-cache.js'
-import { AUTHORIZATION_HEADER, CREDENTIAL_HEADER, checkCredential, fingerprint, takeCredential } from '../credential/header.js'
+import {
+  AUTHORIZATION_HEADER,
+  CREDENTIAL_HEADER,
+  type CredentialSource,
+  checkCredential,
+  fingerprint,
+  takeCredential,
+} from '../credential/header.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
 import type { VirtualKeyRequest } from '../lookup/loaders.js'
 import { andThen, type MaybePromise } from '../maybe-promise.js'
@@ -25,8 +32,8 @@ export interface PipelineParts {
   readonly keys: RefreshingCache<Outcome<PortkeyAuth>, string>
   readonly virtualKeys: RefreshingCache<Outcome<VirtualKey>, VirtualKeyRequest>
   readonly scopes: RouteScopes | null
-  /** The `bearer` option: read `Authorization: Bearer` when `x-portkey-api-key` is absent. */
-  readonly bearer: boolean
+  /** Where the credential is read: `x-portkey-api-key`, and `Authorization: Bearer` with the `bearer` option. */
+  readonly source: CredentialSource
   readonly limiter: RateLimiter | null
 }
 
@@ -37,7 +44,7 @@ export interface PipelineParts {
  * up to the first look-up: a cached request makes no promise at all (nor, with Redis, one whose key is within
  * this instance's batch of its allowance).
  */
-export function createPipeline({ keys, virtualKeys, scopes, bearer, limiter }: PipelineParts): Check {
+export function createPipeline({ keys, virtualKeys, scopes, source, limiter }: PipelineParts): Check {
   // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
   // frozen objects, so requests share the combination instead of copying it.
   const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
@@ -96,9 +103,9 @@ export function createPipeline({ keys, virtualKeys, scopes, bearer, limiter }: P
   }
 
   return function check(input, route, status) {
-    const headers = isWebHeaders(input) ? fromWebHeaders(input, bearer) : input
+    const headers = isWebHeaders(input) ? fromWebHeaders(input) : input
     // The same fingerprint whichever header carried it: a key sent either way is one cache entry.
-    const credential = takeCredential(headers, bearer)
+    const credential = takeCredential(headers, source)
     const slug = readVirtualKeySlug(headers)
     const hash = fingerprint(credential)
     // One clock read for the cache's deadlines and the key's expiry.
@@ -130,14 +137,15 @@ function isWebHeaders(input: IncomingHeaders | Headers): input is Headers {
 /**
  * The headers the pipeline reads, from a Web `Headers` (fetch, Hono, Next.js): it joins a repeated header
  * with ', ', which the credential and slug checks refuse as they refuse Node's join. `Authorization` is read
- * only when it could carry the credential: `bearer` on and no `x-portkey-api-key`.
+ * only when `x-portkey-api-key` is absent: it may carry the credential then (with `bearer`), or be the
+ * reason to say once how to turn `bearer` on.
  */
-function fromWebHeaders(headers: Headers, bearer: boolean): IncomingHeaders {
+function fromWebHeaders(headers: Headers): IncomingHeaders {
   const read = (name: string) => headers.get(name) ?? undefined
   const credential = read(CREDENTIAL_HEADER)
   return {
     [CREDENTIAL_HEADER]: credential,
-    [AUTHORIZATION_HEADER]: bearer && !credential ? read(AUTHORIZATION_HEADER) : undefined,
+    [AUTHORIZATION_HEADER]: credential ? undefined : read(AUTHORIZATION_HEADER),
     [VIRTUAL_KEY_HEADER]: read(VIRTUAL_KEY_HEADER),
     [PROVIDER_HEADER]: read(PROVIDER_HEADER),
   }

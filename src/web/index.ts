@@ -66,6 +66,8 @@ const WEB: Framework<Request, undefined, undefined, Verdict> = {
   route: requestRoute,
   // Never called: hideCredentials is refused when the options are read.
   request: () => NO_VIEWS,
+  // A Web Headers joins a repeated header with ', ', which the credential check refuses.
+  rawHeaders: () => undefined,
   attach: (request, auth) => {
     contexts.set(request, auth)
   },

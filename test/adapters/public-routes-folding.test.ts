@@ -1,10 +1,10 @@
 import express from 'express'
-import Fastify from 'fastify'
+import type Fastify from 'fastify'
 import { Hono } from 'hono'
 import { describe, expect, test } from 'vitest'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
 import { portkeyAuth as fastifyAuth } from '../../src/fastify/index.js'
-import { portkeyAuth as honoAuth } from '../../src/hono/index.js'
+import { portkeyAuth as honoAuth, type PortkeyEnv } from '../../src/hono/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { keyRecord } from '../../src/testing/index.js'
 import { startFastify } from '../fastify/app.js'
@@ -91,12 +91,10 @@ const APPS: Record<string, Start> = {
     ([true, false] as const).map((strict): [string, Start] => [
       `hono (strict: ${strict})`,
       (reached, controlPlaneUrl) => {
-        const app = new Hono({ strict })
+        const app = new Hono<PortkeyEnv>({ strict })
         app.use(honoAuth({ controlPlaneUrl, publicRoutes: PUBLIC }))
-        const guarded = (c: { get(key: 'portkey'): unknown; json(body: unknown): Response }) =>
-          c.json(reached.push({ handler: 'guarded', context: c.get('portkey') !== undefined }))
-        app.post('/docs', guarded)
-        app.get('/webhooks', guarded)
+        app.post('/docs', (c) => c.json(reached.push({ handler: 'guarded', context: c.get('portkey') !== undefined })))
+        app.get('/webhooks', (c) => c.json(reached.push({ handler: 'guarded', context: c.get('portkey') !== undefined })))
         app.all('*', (c) => c.json(reached.push({ handler: 'public', context: c.get('portkey') !== undefined })))
         return startHono(app)
       },

@@ -136,6 +136,7 @@ describe('publicRoutes: cost', () => {
         return { method: 'GET', path: a.path }
       },
       request: () => ({ headers: {}, rawHeaders: [] }),
+      rawHeaders: () => [],
       attach: () => {},
       attached: () => undefined,
       setHeaders: () => {},

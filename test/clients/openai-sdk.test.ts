@@ -135,19 +135,19 @@ describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framewo
       code: 'invalid_api_key',
       errorClass: OpenAI.AuthenticationError,
     },
-    // With no x-portkey-api-key, the SDK's `Authorization: Bearer sk-…` (a provider key) is taken as the
-    // credential, as Portkey takes it (issue 15): looked up, unknown, refused.
+    // With no x-portkey-api-key, the SDK's `Authorization: Bearer sk-…` (a provider key) is never the
+    // credential (issue 22): not read by default, and with bearer: true never sent to the key service either.
     {
-      name: 'no Portkey key (the provider key in Authorization is looked up)',
+      name: 'no Portkey key (the provider key in Authorization is not read)',
       portkey: {},
       status: 401,
-      code: 'invalid_api_key',
+      code: 'missing_api_key',
       errorClass: OpenAI.AuthenticationError,
     },
     {
-      name: 'no Portkey key, with bearer: false',
+      name: 'no Portkey key, with bearer: true (the provider key is never looked up)',
       portkey: {},
-      options: { bearer: false },
+      options: { bearer: true },
       status: 401,
       code: 'missing_api_key',
       errorClass: OpenAI.AuthenticationError,
@@ -223,8 +223,9 @@ function bearerClient(baseUrl: string, apiKey: string, defaultHeaders?: Record<s
 describe.each(FRAMEWORKS)(
   'OpenAI SDK with apiKey: <Portkey key> and a baseURL (Authorization: Bearer) against %s',
   (framework) => {
+    const BEARER = { bearer: true } as const
     test('is admitted: the completion carries the resolved context; the control plane got the key once', async () => {
-      const { stub, backend } = await setup(framework)
+      const { stub, backend } = await setup(framework, BEARER)
       const sdk = bearerClient(backend.url, PORTKEY_KEY)
       for (let i = 0; i < 2; i++) {
         const answer = await sdk.chat.completions.create(chat)
@@ -243,7 +244,7 @@ describe.each(FRAMEWORKS)(
     })
 
     test('a virtual key header beside it is resolved into the context', async () => {
-      const { backend } = await setup(framework)
+      const { backend } = await setup(framework, BEARER)
       const sdk = bearerClient(backend.url, PORTKEY_KEY, { 'x-portkey-virtual-key': 'openai-prod' })
       const answer = await sdk.chat.completions.create(chat)
       expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toMatchObject({
@@ -253,7 +254,7 @@ describe.each(FRAMEWORKS)(
     })
 
     test('an unknown key gets the SDK’s AuthenticationError, 401 invalid_api_key, and never reaches the route', async () => {
-      const { stub, backend } = await setup(framework)
+      const { stub, backend } = await setup(framework, BEARER)
       const unknown = 'pk-unknown-bearer-0123456789'
       const error = (await bearerClient(backend.url, unknown)
         .chat.completions.create(chat)
@@ -265,8 +266,8 @@ describe.each(FRAMEWORKS)(
       expect(backend.reached).toHaveLength(0)
     })
 
-    test('with bearer: false it is refused as a missing credential, with no look-up', async () => {
-      const { stub, backend } = await setup(framework, { bearer: false })
+    test('without bearer: true (the default) it is refused as a missing credential, with no look-up', async () => {
+      const { stub, backend } = await setup(framework)
       const error = (await bearerClient(backend.url, PORTKEY_KEY)
         .chat.completions.create(chat)
         .catch((caught: unknown) => caught)) as APIError
@@ -276,7 +277,7 @@ describe.each(FRAMEWORKS)(
     })
 
     test('with hideCredentials, the route sees no Authorization', async () => {
-      const { backend } = await setup(framework, { hideCredentials: true })
+      const { backend } = await setup(framework, { ...BEARER, hideCredentials: true })
       const seen: Array<string | undefined> = []
       const sdk = new OpenAI({
         apiKey: PORTKEY_KEY,

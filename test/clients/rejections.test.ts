@@ -107,9 +107,8 @@ async function startApp(framework: Framework) {
   })
   const options = {
     controlPlaneUrl: stub.url,
-    // The OpenAI client below sends a provider key as Authorization: Bearer, as a gateway's clients do:
-    // with Bearer read (the default), "no credential" would be that key looked up and refused.
-    bearer: false,
+    // The OpenAI client below sends a provider key as Authorization: Bearer, as a gateway's clients do: Bearer
+    // is off by default, so "no credential" is a missing credential.
     scopes: 'portkey' as const,
     jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
   }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import {
   AUTHORIZATION_HEADER,
+  type CredentialSource,
   checkCredential,
   credentialInAuthorization,
   MAX_CREDENTIAL_BYTES,
@@ -18,7 +19,10 @@ const JWT =
   'eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1c2VyXzEiLCJwb3J0a2V5X29pZCI6Im9yZ18xIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2lnbmF0dXJlLWJ5dGVzX3dpdGgtdXJsc2FmZS1jaGFycw'
 
 /** Both halves with Bearer read, as the verifier runs them before a look-up by default. */
-const read = (headers: IncomingHeaders, bearer = true) => checkCredential(takeCredential(headers, bearer))
+const read = (headers: IncomingHeaders, bearer = true) => checkCredential(takeCredential(headers, source(bearer)))
+
+/** Where a verifier reads the credential: with `bearer`, and JWTs verified (so a JWT may be a Bearer). */
+const source = (bearer: boolean, jwt = true): CredentialSource => ({ bearer, jwt })
 
 const BOTH = 'Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"'
 const ONLY_HEADER = 'Portkey realm="portkey", header="x-portkey-api-key"'
@@ -36,10 +40,28 @@ describe('takeCredential with Bearer on', () => {
     ['several spaces after the scheme', `Bearer    ${KEY}`, KEY],
     ['a tab after the scheme', `Bearer\t${KEY}`, KEY],
     ['a JWT', `Bearer ${JWT}`, JWT],
-    ['a provider key (looked up like any key)', 'Bearer sk-proj-provider-0123456789', 'sk-proj-provider-0123456789'],
+    ['a key that merely contains a provider prefix', 'Bearer pk-sk-AIza-0123456789', 'pk-sk-AIza-0123456789'],
     ['a token of exactly 4096 bytes', `Bearer ${'k'.repeat(4096)}`, 'k'.repeat(4096)],
   ])('reads %s', (_name, authorization, expected) => {
     expect(read({ authorization })).toBe(expected)
+  })
+
+  test.each([
+    ['an OpenAI key', 'sk-proj-provider-0123456789'],
+    ['an Anthropic key', 'sk-ant-api03-0123456789'],
+    ['a Google key', 'AIzaSy0123456789'],
+    ['a Groq key', 'gsk_0123456789'],
+  ])('refuses %s as no Portkey credential (401 missing_api_key), naming neither the key nor sending it', async (_name, token) => {
+    const error = await catchAuthError(() => read({ authorization: `Bearer ${token}` }))
+    expect(error.code).toBe('missing_api_key')
+    expect(error.message).not.toContain(token)
+  })
+
+  test('refuses a JWT where JWTs are not verified; reads it where they are', async () => {
+    expect((await catchAuthError(() => takeCredential({ authorization: `Bearer ${JWT}` }, source(true, false)))).code).toBe(
+      'missing_api_key',
+    )
+    expect(takeCredential({ authorization: `Bearer ${JWT}` }, source(true, true))).toBe(JWT)
   })
 
   test('x-portkey-api-key wins when both are sent: the Authorization (a provider key) is not taken', () => {
@@ -146,19 +168,28 @@ describe('the hot path', () => {
 
   test('with x-portkey-api-key present, Authorization is not even read', () => {
     const { headers, reads } = recording({ 'x-portkey-api-key': KEY, authorization: 'Bearer sk-provider-0123456789' })
-    expect(takeCredential(headers, true)).toBe(KEY)
+    expect(takeCredential(headers, source(true))).toBe(KEY)
     expect(reads).not.toContain('authorization')
   })
 
-  test('with Bearer off, Authorization is not read either', async () => {
+  test('with Bearer off, Authorization is only looked at to say once how to turn it on', async () => {
     const { headers, reads } = recording({ authorization: `Bearer ${KEY}` })
-    await catchAuthError(() => takeCredential(headers, false))
-    expect(reads).not.toContain('authorization')
+    let told = 0
+    const error = await catchAuthError(() =>
+      takeCredential(headers, { bearer: false, jwt: false, authorizationOnly: () => told++ }),
+    )
+    expect(error.code).toBe('missing_api_key')
+    expect(told).toBe(1)
+    expect(reads.filter((name) => name === 'authorization')).toHaveLength(1)
+    const { headers: keyed, reads: keyedReads } = recording({ 'x-portkey-api-key': KEY, authorization: `Bearer ${KEY}` })
+    expect(takeCredential(keyed, { bearer: false, jwt: false, authorizationOnly: () => told++ })).toBe(KEY)
+    expect(keyedReads).not.toContain('authorization')
+    expect(told).toBe(1)
   })
 
   test('with x-portkey-api-key absent and Bearer on, it is read once', () => {
     const { headers, reads } = recording({ authorization: `Bearer ${KEY}` })
-    expect(takeCredential(headers, true)).toBe(KEY)
+    expect(takeCredential(headers, source(true))).toBe(KEY)
     expect(reads.filter((name) => name === 'authorization')).toHaveLength(1)
   })
 })
@@ -182,6 +213,7 @@ describe('credentialInAuthorization (what hideCredentials removes besides x-port
       false,
     ],
     ['Basic credentials', { authorization: 'Basic dXNlcjpwYXNz' }, true, false],
+    ['a provider key alone (never the credential: the app may forward it)', { authorization: 'Bearer sk-proj-1' }, true, false],
     ['"Bearer" glued to a value', { authorization: `Bearer${KEY}` }, true, false],
     ['no Authorization', {}, true, false],
     ['a Bearer alone, Bearer off', { authorization: `Bearer ${KEY}` }, false, false],

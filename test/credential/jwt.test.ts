@@ -11,7 +11,7 @@ import {
   SignJWT,
 } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
-import { isJwtShaped } from '../../src/credential/jwt.js'
+import { isJwtShaped } from '../../src/credential/header.js'
 import { type AuthError, ClaimsError } from '../../src/errors.js'
 import { type JwtOptions, resolveJwtOptions } from '../../src/options/jwt.js'
 import { resolveOptions } from '../../src/options/resolve.js'

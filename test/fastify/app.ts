@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { closeAfterTest, type Running } from '../support/servers.js'
+import { portkeyAuth, portkeyOf } from '../../src/fastify/index.js'
+import { closeAfterTest, registerFramework, type Running, WHOAMI } from '../support/servers.js'
 
 /**
  * Starts a Fastify app (5, or 4 in the project that aliases it) set up by `setup`, listening on 127.0.0.1,
@@ -18,3 +19,16 @@ export async function startFastify(
   let closed: Promise<void> | undefined
   return closeAfterTest({ app, url: `http://127.0.0.1:${port}`, close: () => (closed ??= app.close()) })
 }
+
+// Importing this module makes 'fastify' known to useGuardedApp() and the adapter contract.
+registerFramework('fastify', {
+  portkeyAuth: (options) => portkeyAuth(options),
+  start: (guard, seen) =>
+    startFastify(async (app) => {
+      await app.register(portkeyAuth, guard ?? {})
+      app.all(WHOAMI, (request) => {
+        seen.push(portkeyOf(request))
+        return { portkey: request.portkey }
+      })
+    }),
+})

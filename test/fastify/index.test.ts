@@ -14,31 +14,8 @@ import {
 } from '../../src/fastify/index.js'
 import { createTestIssuer, KEY_DETAILS_PATH, keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
 import { describeAdapterContract } from '../support/adapter-contract.js'
-import {
-  expectRejection,
-  LIVE,
-  registerFramework,
-  seedKeys,
-  send,
-  sendKey,
-  UNKNOWN,
-  useGuardedApp,
-  useStub,
-  WHOAMI,
-} from '../support/servers.js'
+import { expectRejection, LIVE, seedKeys, send, sendKey, UNKNOWN, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 import { startFastify } from './app.js'
-
-registerFramework('fastify', {
-  portkeyAuth: (options) => portkeyAuth(options),
-  start: (guard, seen) =>
-    startFastify(async (app) => {
-      await app.register(portkeyAuth, guard ?? {})
-      app.all(WHOAMI, (request) => {
-        seen.push(portkeyOf(request))
-        return { portkey: request.portkey }
-      })
-    }),
-})
 
 describeAdapterContract('fastify')
 

@@ -259,7 +259,7 @@ describe('hono: hideCredentials', () => {
   })
 
   test('whichever headers the shared rule removes go from every view: Authorization, when it carried the key (Bearer)', async () => {
-    const { app, seen } = await setup({})
+    const { app, seen } = await setup({ bearer: true })
     const res = await send(`${app.url}/x`, { authorization: `Bearer ${LIVE}`, 'x-portkey-provider': 'openai' })
     expect(res.json()).toMatchObject({ keyId: 'key_live' })
     expect(seen).toEqual([{ ...HIDDEN, others: ['openai', null] }])

@@ -10,10 +10,10 @@ const resolve = (options: unknown) => resolveOptions(options as VerifierOptions,
 const OFFLINE = 'http://127.0.0.1:9'
 
 describe('the bearer option', () => {
-  test('on by default (Portkey reads Authorization: Bearer), in the table of defaults', () => {
-    expect(DEFAULTS.bearer).toBe(true)
-    expect(resolve({}).bearer).toBe(true)
-    expect(resolve({ bearer: undefined }).bearer).toBe(true)
+  test('off by default (Authorization often carries a provider key or the app’s token), in the table of defaults', () => {
+    expect(DEFAULTS.bearer).toBe(false)
+    expect(resolve({}).bearer).toBe(false)
+    expect(resolve({ bearer: undefined }).bearer).toBe(false)
     expect(resolve({ bearer: true }).bearer).toBe(true)
     expect(resolve({ bearer: false }).bearer).toBe(false)
   })
@@ -33,9 +33,9 @@ describe('the bearer option', () => {
   })
 
   test('an adapter takes it as a verifier option', () => {
-    expect(expressAuth({ controlPlaneUrl: OFFLINE, bearer: false }).verifier.bearer).toBe(false)
-    expect(koaAuth({ controlPlaneUrl: OFFLINE, bearer: false }).verifier.bearer).toBe(false)
-    expect(koaAuth({ controlPlaneUrl: OFFLINE }).verifier.bearer).toBe(true)
+    expect(expressAuth({ controlPlaneUrl: OFFLINE, bearer: true }).verifier.bearer).toBe(true)
+    expect(koaAuth({ controlPlaneUrl: OFFLINE, bearer: true }).verifier.bearer).toBe(true)
+    expect(koaAuth({ controlPlaneUrl: OFFLINE }).verifier.bearer).toBe(false)
   })
 
   test('beside a verifier it is refused: it belongs to createVerifier()', () => {

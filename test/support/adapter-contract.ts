@@ -44,8 +44,8 @@ const REJECTIONS: RejectionCase[] = [
     key: undefined,
     status: 401,
     code: 'missing_api_key',
-    // Bearer is on by default (issue 15), so the challenge names both places a credential may be sent.
-    headers: { 'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"' },
+    // Bearer is off by default (issue 22), so the challenge names x-portkey-api-key only.
+    headers: { 'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key"' },
     calls: 0,
   },
   {
@@ -200,12 +200,13 @@ export function describeAdapterContract(framework: string): void {
     })
   })
 
-  describe(`${framework}: Authorization: Bearer (issue 15)`, () => {
+  describe(`${framework}: Authorization: Bearer (issue 15), with bearer: true`, () => {
+    const BEARER = { bearer: true } as const
     const bearer = (app: { url: string }, authorization: string, extra: Record<string, string> = {}) =>
       send(app.url + WHOAMI, { authorization, ...extra })
 
     test('a Bearer key alone is admitted with the same context, and the control plane gets it as x-portkey-api-key', async () => {
-      const { stub, app } = await setup()
+      const { stub, app } = await setup(BEARER)
       const res = await bearer(app, `Bearer ${LIVE}`)
       expect(res.status).toBe(200)
       expect(res.json()).toMatchObject({ portkey: { keyId: 'key_live' } })
@@ -219,14 +220,14 @@ export function describeAdapterContract(framework: string): void {
     })
 
     test('beside x-portkey-api-key, the Authorization (a provider key) is never looked up', async () => {
-      const { stub, app } = await setup()
+      const { stub, app } = await setup(BEARER)
       const res = await bearer(app, `Bearer ${OTHER}`, { 'x-portkey-api-key': LIVE })
       expect(res.json()).toMatchObject({ portkey: { keyId: 'key_live' } })
       expect(stub.log.map((call) => call.headers['x-portkey-api-key'])).toEqual([LIVE])
     })
 
-    test('an unknown Bearer key (a provider key sent alone) is looked up once and refused 401 each time', async () => {
-      const { stub, app } = await setup()
+    test('an unknown Bearer key is looked up once and refused 401 each time', async () => {
+      const { stub, app } = await setup(BEARER)
       for (let i = 0; i < 3; i++) expectRejection(await bearer(app, `Bearer ${UNKNOWN}`), 401, 'invalid_api_key', [UNKNOWN])
       expect(lookups(stub)).toBe(1)
       expect(app.seen).toHaveLength(0)
@@ -237,7 +238,7 @@ export function describeAdapterContract(framework: string): void {
       ['Basic credentials', 'Basic dXNlcjpwYXNzd29yZA=='],
       ['"Bearer" glued to the key', `Bearer${LIVE}`],
     ])('%s: 401 missing_api_key naming both headers, no look-up', async (_name, authorization) => {
-      const { stub, app } = await setup()
+      const { stub, app } = await setup(BEARER)
       const res = await bearer(app, authorization)
       expectRejection(res, 401, 'missing_api_key', [LIVE])
       expect(res.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"')
@@ -249,13 +250,13 @@ export function describeAdapterContract(framework: string): void {
       { name: 'a comma in the token', authorization: `Bearer ${LIVE},${OTHER}`, status: 400, code: 'invalid_request' },
       { name: 'a 4097-byte token', authorization: `Bearer ${'k'.repeat(4097)}`, status: 400, code: 'invalid_request' },
     ])('$name: $status $code with no look-up', async ({ authorization, status, code }) => {
-      const { stub, app } = await setup()
+      const { stub, app } = await setup(BEARER)
       expectRejection(await bearer(app, authorization), status, code, [LIVE, OTHER])
       expect(stub.calls()).toBe(0)
     })
 
-    test('bearer: false: Authorization is never read, and the 401 names x-portkey-api-key only', async () => {
-      const { stub, app } = await setup({ bearer: false })
+    test('bearer off (the default): Authorization is never a credential, and the 401 names x-portkey-api-key only', async () => {
+      const { stub, app } = await setup()
       const res = await bearer(app, `Bearer ${LIVE}`)
       expectRejection(res, 401, 'missing_api_key', [LIVE])
       expect(res.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key"')

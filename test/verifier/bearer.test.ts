@@ -8,7 +8,8 @@ import { countingLookup, expectAuthError } from '../support/core-helpers.js'
 import { useStub } from '../support/servers.js'
 
 // Issue 15 at the verifier: `Authorization: Bearer <key>` is read when x-portkey-api-key is absent (the
-// `bearer` option, on by default), from Node's header object and from a Web Headers alike.
+// `bearer` option, off by default), from Node's header object and from a Web Headers alike. Issue 22: a token
+// that cannot be a Portkey credential (a provider's key; a JWT where JWTs are not verified) is never looked up.
 
 const KEY = 'pk-bearer-live-0123456789'
 const OTHER = 'pk-bearer-other-0123456789'
@@ -27,16 +28,16 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
-describe('bearer on (the default)', () => {
-  test('verifier.bearer says so', () => {
-    expect(createVerifier({ lookup: known().lookup }).bearer).toBe(true)
+describe('bearer on', () => {
+  test('verifier.bearer says so, and it is off by default', () => {
+    expect(createVerifier({ lookup: known().lookup }).bearer).toBe(false)
     expect(createVerifier({ lookup: known().lookup, bearer: true }).bearer).toBe(true)
     expect(createVerifier({ lookup: known().lookup, bearer: false }).bearer).toBe(false)
   })
 
   test('a Bearer key gets the same context as the key in x-portkey-api-key, from one look-up and one cache entry', async () => {
     const { lookup, keys } = known()
-    const verifier = createVerifier({ lookup })
+    const verifier = createVerifier({ bearer: true, lookup })
     const viaBearer = await verifier.verify({ authorization: `Bearer ${KEY}` })
     const viaHeader = await verifier.verify({ 'x-portkey-api-key': KEY })
     expect(viaBearer).toMatchObject({ keyId: 'key_bearer', workspaceId: 'ws_b' })
@@ -47,7 +48,7 @@ describe('bearer on (the default)', () => {
 
   test('the control plane is asked with the key in x-portkey-api-key, and never gets the caller’s Authorization', async () => {
     const stub = await useStub({ keys: records() })
-    const verifier = createVerifier({ controlPlaneUrl: stub.url, logger: false })
+    const verifier = createVerifier({ bearer: true, controlPlaneUrl: stub.url, logger: false })
     expect(await outcome(verifier, { authorization: `bearer ${KEY}` })).toEqual({ status: 200, keyId: 'key_bearer' })
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
     expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(KEY)
@@ -56,7 +57,7 @@ describe('bearer on (the default)', () => {
 
   test('both headers: x-portkey-api-key wins and the Authorization beside it is never looked up', async () => {
     const { lookup, keys } = known()
-    const verifier = createVerifier({ lookup })
+    const verifier = createVerifier({ bearer: true, lookup })
     expect(await outcome(verifier, { 'x-portkey-api-key': KEY, authorization: `Bearer ${OTHER}` })).toEqual({
       status: 200,
       keyId: 'key_bearer',
@@ -68,13 +69,33 @@ describe('bearer on (the default)', () => {
     expect(keys).toEqual([KEY])
   })
 
-  test('a provider key alone in Authorization is taken as the credential: looked up once, refused 401 each time', async () => {
+  test.each([
+    PROVIDER,
+    'sk-ant-api03-0123456789abcdef',
+    'sk-or-v1-0123456789abcdef',
+    'AIzaSyA-0123456789abcdef',
+    'gsk_0123456789abcdef',
+    'xai-0123456789abcdef',
+    'hf_0123456789abcdef',
+    'AKIA0123456789ABCDEF',
+  ])('a provider key (%s) alone in Authorization is never sent to the key service: 401 missing_api_key', async (token) => {
     const { lookup, keys } = known()
-    const verifier = createVerifier({ lookup })
+    const verifier = createVerifier({ bearer: true, lookup })
     for (let i = 0; i < 3; i++) {
-      await expectAuthError(() => verifier.verify({ authorization: `Bearer ${PROVIDER}` }), 'invalid_api_key', 401)
+      const error = await expectAuthError(() => verifier.verify({ authorization: `Bearer ${token}` }), 'missing_api_key', 401)
+      expect(error.message).toMatch(/x-portkey-api-key/)
+      expect(error.message).not.toContain(token)
     }
-    expect(keys).toEqual([PROVIDER])
+    expect(keys).toEqual([])
+  })
+
+  test('a JWT (an app’s session token) in Authorization is never looked up when JWTs are not configured', async () => {
+    const issuer = await createTestIssuer()
+    const token = await issuer.sign({ sub: 'user_1', portkey_oid: 'org_1' })
+    const { lookup, keys } = known()
+    const verifier = createVerifier({ bearer: true, lookup })
+    await expectAuthError(() => verifier.verify({ authorization: `Bearer ${token}` }), 'missing_api_key', 401)
+    expect(keys).toEqual([])
   })
 
   test.each<[string, string]>([
@@ -83,7 +104,7 @@ describe('bearer on (the default)', () => {
     ['"Bearer " and blanks', 'Bearer   '],
   ])('%s: 401 missing_api_key naming both headers, no look-up', async (_name, authorization) => {
     const counting = known()
-    const verifier = createVerifier({ lookup: counting.lookup })
+    const verifier = createVerifier({ bearer: true, lookup: counting.lookup })
     const error = await expectAuthError(() => verifier.verify({ authorization }), 'missing_api_key', 401)
     expect(error.message).toMatch(/x-portkey-api-key header or as Authorization: Bearer <key>/)
     expect(error.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"')
@@ -93,6 +114,7 @@ describe('bearer on (the default)', () => {
   test('a Bearer JWT is verified as a JWT', async () => {
     const issuer = await createTestIssuer()
     const verifier = createVerifier({
+      bearer: true,
       lookup: known().lookup,
       jwt: { jwks: issuer.jwks, issuer: issuer.issuer, audience: issuer.audience },
     })
@@ -106,7 +128,7 @@ describe('bearer on (the default)', () => {
 
   test('invalidate(key) forgets a key that was sent as Bearer', async () => {
     const { lookup, keys } = known()
-    const verifier = createVerifier({ lookup })
+    const verifier = createVerifier({ bearer: true, lookup })
     await verifier.verify({ authorization: `Bearer ${KEY}` })
     await verifier.verify({ authorization: `Bearer ${KEY}` })
     expect(keys).toHaveLength(1)
@@ -118,7 +140,7 @@ describe('bearer on (the default)', () => {
   test('the cache is keyed by the token’s fingerprint, never by the token or the header value', async () => {
     const serve = vi.spyOn(RefreshingCache.prototype, 'serve')
     const load = vi.spyOn(RefreshingCache.prototype, 'load')
-    const verifier = createVerifier({ lookup: known().lookup })
+    const verifier = createVerifier({ bearer: true, lookup: known().lookup })
     await verifier.verify({ authorization: `Bearer ${KEY}` })
     await verifier.verify({ authorization: `bearer   ${KEY}` })
     const cacheKeys = [...serve.mock.calls, ...load.mock.calls].map((call) => call[0])
@@ -129,12 +151,12 @@ describe('bearer on (the default)', () => {
 
   test('onDecision never sees the Bearer token', async () => {
     const events: Decision[] = []
-    const verifier = createVerifier({ lookup: known().lookup, onDecision: (event) => events.push(event) })
+    const verifier = createVerifier({ bearer: true, lookup: known().lookup, onDecision: (event) => events.push(event) })
     await verifier.verify({ authorization: `Bearer ${KEY}` })
     await verifier.verify({ authorization: `Bearer ${PROVIDER}` }).catch(() => {})
     expect(events.map((event) => [event.admitted, event.code])).toEqual([
       [true, null],
-      [false, 'invalid_api_key'],
+      [false, 'missing_api_key'],
     ])
     expect(JSON.stringify(events)).not.toContain(KEY)
     expect(JSON.stringify(events)).not.toContain(PROVIDER)
@@ -149,6 +171,24 @@ describe('bearer: false', () => {
     expect(error.message).toBe('Missing credential: send your Portkey API key in the x-portkey-api-key header.')
     expect(error.headers).toStrictEqual({ 'www-authenticate': 'Portkey realm="portkey", header="x-portkey-api-key"' })
     expect(counting.count).toBe(0)
+  })
+
+  test('a request with only Authorization logs one warning (per verifier) saying how to turn Bearer on', async () => {
+    const warnings: string[] = []
+    const logger = { warn: (message: string) => warnings.push(message), info() {} }
+    const verifier = createVerifier({ lookup: known().lookup, logger })
+    for (let i = 0; i < 3; i++) {
+      await expectAuthError(() => verifier.verify({ authorization: `Bearer ${KEY}` }), 'missing_api_key', 401)
+      await expectAuthError(() => verifier.verify(new Headers({ authorization: `Bearer ${KEY}` })), 'missing_api_key', 401)
+    }
+    await expectAuthError(() => verifier.verify({}), 'missing_api_key', 401)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/bearer: true/)
+    expect(warnings[0]).not.toContain(KEY)
+    const quiet: string[] = []
+    const other = createVerifier({ lookup: known().lookup, logger: { warn: (m: string) => quiet.push(m), info() {} } })
+    await expectAuthError(() => other.verify({}), 'missing_api_key', 401)
+    expect(quiet).toEqual([])
   })
 
   test('x-portkey-api-key works as before, the provider Authorization beside it ignored', async () => {
@@ -179,7 +219,7 @@ describe('a Web Headers object', () => {
 
   test('Authorization: Bearer is read from it as from Node’s object', async () => {
     const { lookup } = known()
-    const verifier = createVerifier({ lookup })
+    const verifier = createVerifier({ bearer: true, lookup })
     expect(await outcome(verifier, new Headers({ Authorization: `Bearer ${KEY}` }))).toEqual({ status: 200, keyId: 'key_bearer' })
     expect(await outcome(verifier, new Headers({ 'X-Portkey-Api-Key': KEY, Authorization: `Bearer ${OTHER}` }))).toEqual({
       status: 200,
@@ -192,21 +232,21 @@ describe('a Web Headers object', () => {
   })
 
   test('one of another implementation (a get() method, not the global class) is read as a Headers', async () => {
-    const verifier = createVerifier({ lookup: known().lookup })
+    const verifier = createVerifier({ bearer: true, lookup: known().lookup })
     const values = new Map([['authorization', `Bearer ${KEY}`]])
     const foreign = { get: (name: string) => values.get(name.toLowerCase()) ?? null } as unknown as Headers
     expect(await outcome(verifier, foreign)).toEqual({ status: 200, keyId: 'key_bearer' })
   })
 
   test('Node’s object with a header named "get" stays Node’s object', async () => {
-    const verifier = createVerifier({ lookup: known().lookup })
+    const verifier = createVerifier({ bearer: true, lookup: known().lookup })
     expect(await outcome(verifier, { get: 'x', 'x-portkey-api-key': KEY })).toEqual({ status: 200, keyId: 'key_bearer' })
     expect(await outcome(verifier, { get: 'x', authorization: `Bearer ${KEY}` })).toEqual({ status: 200, keyId: 'key_bearer' })
   })
 
   test('two Authorization headers, which Headers joins with ", ", are a 400', async () => {
     const counting = known()
-    const verifier = createVerifier({ lookup: counting.lookup })
+    const verifier = createVerifier({ bearer: true, lookup: counting.lookup })
     const twice = new Headers()
     twice.append('authorization', `Bearer ${KEY}`)
     twice.append('authorization', `Bearer ${OTHER}`)
@@ -214,7 +254,7 @@ describe('a Web Headers object', () => {
     expect(counting.count).toBe(0)
   })
 
-  test('with bearer: false, Authorization is refused as missing', async () => {
+  test('with bearer: false (the default), Authorization is refused as missing', async () => {
     const verifier = createVerifier({ lookup: known().lookup, bearer: false })
     expect(await outcome(verifier, new Headers({ Authorization: `Bearer ${KEY}` }))).toEqual({
       status: 401,
@@ -222,8 +262,8 @@ describe('a Web Headers object', () => {
     })
   })
 
-  test('Authorization is read only when x-portkey-api-key is absent and Bearer is on', async () => {
-    const on = createVerifier({ lookup: known().lookup })
+  test('Authorization is read only when x-portkey-api-key is absent', async () => {
+    const on = createVerifier({ bearer: true, lookup: known().lookup })
     const off = createVerifier({ lookup: known().lookup, bearer: false })
     const withKey = counting({ 'x-portkey-api-key': KEY, authorization: `Bearer ${PROVIDER}` })
     await on.verify(withKey)
@@ -231,7 +271,8 @@ describe('a Web Headers object', () => {
     expect(withKey.reads).not.toContain('authorization')
     const bearerOff = counting({ authorization: `Bearer ${KEY}` })
     await off.verify(bearerOff).catch(() => {})
-    expect(bearerOff.reads).not.toContain('authorization')
+    // Read once only to say (once per verifier) how to turn Bearer on.
+    expect(bearerOff.reads.filter((name) => name === 'authorization')).toHaveLength(1)
     const bearerOnly = counting({ authorization: `Bearer ${KEY}` })
     await on.verify(bearerOnly)
     expect(bearerOnly.reads.filter((name) => name === 'authorization')).toHaveLength(1)
