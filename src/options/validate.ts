@@ -36,10 +36,22 @@ export function httpUrl(name: string, value: unknown): URL {
     // reported below
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
-    const got = typeof value === 'string' ? JSON.stringify(value) : describe(value)
+    const got = typeof value === 'string' ? JSON.stringify(withoutUserInfo(value)) : describe(value)
     throw new TypeError(`portkey-auth: ${name} must be an http(s) URL without query or fragment, got ${got}`)
   }
+  // A password in the URL would be quoted by fetch's errors, probe() and logs: refused, and never echoed.
+  if (url.username !== '' || url.password !== '') {
+    throw new TypeError(
+      `portkey-auth: ${name} must not carry a user name or password (got ${JSON.stringify(withoutUserInfo(value as string))}); ` +
+        'send the control plane credentials with clientAuth (env PORTKEY_CLIENT_AUTH) instead',
+    )
+  }
   return url
+}
+
+/** A URL-like string with whatever sits between `//` and `@` (user info: a name, a password) replaced by `***`. */
+function withoutUserInfo(text: string): string {
+  return text.replace(/^([^/]*\/\/)[^/?#]*@/, '$1***@')
 }
 
 /**

@@ -80,7 +80,7 @@ async function run(name: ProbeCheck['name'], check: () => Finding | Promise<Find
     finding = await check()
   } catch (error) {
     // A bug here must not break a readiness endpoint: it fails this check, and says so.
-    finding = { ok: false, detail: `probe failed: ${error instanceof Error ? error.message : String(error)}` }
+    finding = { ok: false, detail: `probe failed (${errorClass(error)})` }
   }
   const durationMs = Math.round(performance.now() - started)
   const detail = finding.ok && finding.timed ? `${finding.detail} in ${durationMs} ms` : finding.detail
@@ -97,10 +97,11 @@ async function checkControlPlane(baseUrl: string, clientAuth: string | undefined
   const signal = AbortSignal.timeout(timeoutMs)
   let response: Response
   try {
-    response = await fetch(baseUrl + KEY_DETAILS_PATH, { headers, signal, redirect: 'error' })
+    response = await fetch(baseUrl + KEY_DETAILS_PATH, { headers, signal, redirect: 'manual' })
   } catch (error) {
     return { ok: false, detail: fetchFailure(error, baseUrl, timeoutMs) }
   }
+  if (await redirected(response)) return { ok: false, detail: REDIRECT }
   const { status } = response
   const from = `${status} from ${KEY_DETAILS_PATH}`
   if (status === 404) {
@@ -133,10 +134,11 @@ async function checkJwks(jwksUrl: string, timeoutMs: number): Promise<Finding> {
   const path = new URL(jwksUrl).pathname
   let response: Response
   try {
-    response = await fetch(jwksUrl, { headers: { accept: 'application/json' }, signal, redirect: 'error' })
+    response = await fetch(jwksUrl, { headers: { accept: 'application/json' }, signal, redirect: 'manual' })
   } catch (error) {
     return { ok: false, detail: fetchFailure(error, jwksUrl, timeoutMs) }
   }
+  if (await redirected(response)) return { ok: false, detail: REDIRECT }
   const from = `${response.status} from ${path}`
   if (response.status !== 200) {
     await response.body?.cancel()
@@ -160,7 +162,7 @@ async function checkRedis(ping: () => Promise<boolean>, timeoutMs: number): Prom
     if (answer === 'late') return { ok: false, detail: `no answer to PING within ${timeoutMs} ms` }
     return answer === true ? { ok: true, detail: 'PONG', timed: true } : { ok: false, detail: 'no answer to PING' }
   } catch (error) {
-    return { ok: false, detail: `no answer to PING (${error instanceof Error ? error.message : String(error)})` }
+    return { ok: false, detail: `no answer to PING (${errorCode(error)})` }
   } finally {
     clearTimeout(timer)
   }
@@ -211,9 +213,19 @@ async function peek(response: Response, maxBytes: number): Promise<string | null
 /** Why a fetch failed, in words; names the host (never the URL's user info) so a wrong one stands out. */
 function fetchFailure(error: unknown, url: string, timeoutMs: number): string {
   if (error instanceof Error && error.name === 'TimeoutError') return `unreachable: no answer within ${timeoutMs} ms`
-  const why = reason(error)
-  if (/redirect/i.test(why)) return 'answered with a redirect, which is not followed: give the final URL'
-  return `unreachable: ${why} (${new URL(url).host})`
+  return `unreachable: ${reason(error)} (${new URL(url).host})`
+}
+
+const REDIRECT = 'answered with a redirect, which is not followed: give the final URL'
+
+/**
+ * Whether the answer is a redirect (fetched with `redirect: 'manual'`, which every runtime accepts: a 3xx, or
+ * the opaque answer a browser-like runtime gives); its body is dropped then.
+ */
+async function redirected(response: Response): Promise<boolean> {
+  if (response.type !== 'opaqueredirect' && (response.status < 300 || response.status > 399)) return false
+  await response.body?.cancel()
+  return true
 }
 
 const REASONS: Readonly<Record<string, string>> = {
@@ -226,10 +238,25 @@ const REASONS: Readonly<Record<string, string>> = {
   ENETUNREACH: 'network unreachable',
 }
 
-/** fetch() rejects with a bare "fetch failed"; what happened is in its cause. */
+/**
+ * fetch() rejects with a bare "fetch failed"; what happened is in its cause. Said with a code or a class only:
+ * a foreign error's message may quote a URL, a host's answer or a secret, and the probe's output is meant for
+ * a readiness endpoint's body.
+ */
 function reason(error: unknown): string {
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
-  if (!(cause instanceof Error)) return String(cause)
-  const code = (cause as NodeJS.ErrnoException).code
-  return (code && REASONS[code]) ?? code ?? cause.message
+  const code = errorCode(cause)
+  return Object.hasOwn(REASONS, code) ? REASONS[code]! : code
+}
+
+/** An error's `code` when it is a plain word (ECONNREFUSED, UND_ERR_SOCKET), else its class. */
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? code : errorClass(error)
+}
+
+/** An error's class name (a word), never its message. */
+function errorClass(error: unknown): string {
+  const name = error instanceof Error ? error.name : typeof error
+  return /^\w{1,40}$/.test(name) ? name : 'Error'
 }

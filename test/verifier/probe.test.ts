@@ -355,7 +355,7 @@ describe('probe() never throws', () => {
       ['jwks', false],
       ['redis', false],
     ])
-    expect(result.checks[1]!.detail).toMatch(/^probe failed: /)
+    expect(result.checks[1]!.detail).toMatch(/^probe failed \(\w+\)$/)
     expect(result.checks[2]!.detail).toBe('no answer to PING within 50 ms')
   })
 
@@ -368,6 +368,72 @@ describe('probe() never throws', () => {
       timeoutMs: 50,
     })
 
-    expect(result.checks[1]).toMatchObject({ ok: false, detail: 'no answer to PING (socket gone)' })
+    expect(result.checks[1]).toMatchObject({ ok: false, detail: 'no answer to PING (Error)' })
+  })
+
+  test('a foreign error is named by its code or class, never quoted: its message may hold a URL or a secret', async () => {
+    const secret = 'redis://admin:hunter2@10.0.0.1:6379'
+    const coded = Object.assign(new Error(`connect ECONNREFUSED ${secret}`), { code: 'ECONNREFUSED' })
+    const odd = Object.assign(new Error(secret), { code: `E ${secret}`, name: `Error ${secret}` })
+    for (const [error, detail] of [
+      [coded, 'no answer to PING (ECONNREFUSED)'],
+      [odd, 'no answer to PING (Error)'],
+      [new TypeError(secret), 'no answer to PING (TypeError)'],
+    ] as const) {
+      const result = await probe({
+        controlPlaneUrl: null,
+        clientAuth: undefined,
+        jwksUrl: null,
+        redis: () => Promise.reject(error),
+        timeoutMs: 50,
+      })
+      expect(result.checks[1]!.detail).toBe(detail)
+      expect(String(result)).not.toContain('hunter2')
+    }
+    const thrown = await probe({
+      controlPlaneUrl: null,
+      clientAuth: undefined,
+      jwksUrl: null,
+      redis: () => {
+        throw new Error(secret)
+      },
+      timeoutMs: 50,
+    })
+    expect(String(thrown)).not.toContain('hunter2')
+  })
+})
+
+describe('a URL with a user name or password', () => {
+  test.each([
+    ['controlPlaneUrl', { controlPlaneUrl: 'https://admin:hunter2@cp.example.com' }],
+    ['controlPlaneUrl, a user name alone', { controlPlaneUrl: 'https://hunter2@cp.example.com' }],
+    ['jwt.jwksUrl', { jwt: { jwksUrl: 'https://admin:hunter2@idp.example.com/jwks.json', issuer: 'i', audience: 'a' } }],
+  ])('%s is refused at creation, and the message does not echo it', (_name, options) => {
+    let error: unknown
+    try {
+      createVerifier(options as VerifierOptions)
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as Error).message).toMatch(/user name or password/)
+    expect((error as Error).message).not.toContain('hunter2')
+  })
+
+  test('a malformed URL with user info is refused without echoing it either', () => {
+    expect(() => createVerifier({ controlPlaneUrl: 'https://admin:hunter2@cp.example.com/?x' })).toThrow(TypeError)
+    expect(() => createVerifier({ controlPlaneUrl: 'https://admin:hunter2@cp.example.com/?x' })).not.toThrow(/hunter2/)
+  })
+
+  test.each([['PORTKEY_CONTROL_PLANE_URL']])('from env %s too', (name) => {
+    const before = process.env[name]
+    process.env[name] = 'https://admin:hunter2@cp.example.com'
+    try {
+      expect(() => createVerifier({})).toThrow(/user name or password/)
+      expect(() => createVerifier({})).not.toThrow(/hunter2/)
+    } finally {
+      if (before === undefined) delete process.env[name]
+      else process.env[name] = before
+    }
   })
 })
