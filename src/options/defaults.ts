@@ -77,4 +77,9 @@ export const LIMITS = Object.freeze({
   credentialBytes: 4_096,
   /** Most bytes read of one control-plane answer: a record is a few hundred bytes. */
   controlPlaneBodyBytes: 1_048_576,
+  /**
+   * Verifiers `authenticate()` makes for options of one shape that differ only in functions or clients made
+   * anew: more means the options are written inline with an inline function, a verifier per request.
+   */
+  authenticateVerifiers: 16,
 })

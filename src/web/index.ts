@@ -7,6 +7,8 @@ import type { RateLimitHeaders } from '../rate-limit/quota.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
+import { LIMITS } from '../options/defaults.js'
+import { settingsKey } from './settings-key.js'
 
 /**
  * Takes over the response to a rejected request (from `authenticate()`, `withPortkeyAuth()` and
@@ -109,28 +111,56 @@ function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
   return createDispatch(settings, WEB)
 }
 
-// authenticate() makes one verifier per options object (or verifier), and one from the environment.
-const dispatches = new WeakMap<object, Dispatch>()
+// authenticate() makes one verifier per set of settings (or verifier), and one from the environment.
+const byObject = new WeakMap<object, Dispatch>()
+const bySettings = new Map<string, Dispatch>()
+const madePerShape = new Map<string, number>()
 let fromEnvironment: Dispatch | undefined
 
+/**
+ * The dispatch of these options: the same for the same object, and for another object with the same settings
+ * (options written inline in a handler are a new object on every request, and a verifier each would have no
+ * cache, count every rate limit from zero and open Redis connections per request). Options whose functions
+ * or clients are made anew on every call cannot be told apart from new settings: past
+ * `LIMITS.authenticateVerifiers` verifiers of one shape, `authenticate()` throws a `TypeError` saying so.
+ */
 function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
   if (options === undefined) {
     fromEnvironment ??= webDispatch(undefined)
     return fromEnvironment
   }
-  let dispatch = dispatches.get(options)
-  if (dispatch === undefined) {
+  let dispatch = byObject.get(options)
+  if (dispatch !== undefined) return dispatch
+  if (typeof options !== 'object' || options === null || typeof (options as Partial<Verifier>).check === 'function') {
     dispatch = webDispatch(options)
-    dispatches.set(options, dispatch)
+  } else {
+    const { key, shape } = settingsKey(options)
+    dispatch = bySettings.get(key)
+    if (dispatch === undefined) {
+      const made = (madePerShape.get(shape) ?? 0) + 1
+      if (made > LIMITS.authenticateVerifiers) {
+        throw new TypeError(
+          `portkey-auth/web: authenticate() was given ${made} options objects that differ only in functions or clients ` +
+            'made anew each time, so each would need its own verifier (cache, rate limits, Redis connections). ' +
+            'Create the options (or a verifier with createVerifier()) once, outside the handler, and pass that.',
+        )
+      }
+      dispatch = webDispatch(options)
+      madePerShape.set(shape, made)
+      bySettings.set(key, dispatch)
+    }
   }
+  byObject.set(options, dispatch)
   return dispatch
 }
 
 /**
  * Checks the Portkey credential of a Web `Request` (Next.js, Remix, SvelteKit, Bun, Deno…): resolves to
  * `{ portkey }`, the caller's context, or `{ response }`, the rejection to return as it is (status, headers,
- * JSON body). Give it a verifier, or options kept in one object: a verifier is made once per options object
- * (with none, once, from the environment). Invalid options throw a `TypeError` at once.
+ * JSON body). Give it a verifier, or options: a verifier is made once per set of settings (the same values,
+ * functions and clients), so options written inline share one; with none, once, from the environment. Invalid
+ * options throw a `TypeError` at once, and so do options whose functions are made anew on every call (past a
+ * few: they would need a verifier each).
  *
  * @example
  * ```ts

@@ -62,17 +62,40 @@ describe('web: authenticate()', () => {
     expect(refused.response?.headers.get('www-authenticate')).toContain('error="invalid_api_key"')
   })
 
-  test('one verifier per options object (or verifier); another object is another verifier', async () => {
+  test('one verifier per set of settings (or verifier): options written inline share one; other settings, another', async () => {
     const { stub, options } = await stubbed()
     for (let i = 0; i < 3; i++) await authenticate(request(LIVE), options)
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
-    await authenticate(request(LIVE), { ...options })
+    // Issue 22: the same settings in a new object each request (inline in a handler) are the same verifier.
+    for (let i = 0; i < 5; i++) await authenticate(request(LIVE), { ...options, cache: { ttlMs: 60_000 } })
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(2)
+    await authenticate(request(LIVE), { ...options, cache: { ttlMs: 30_000 } })
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(3)
+    const onError = () => new Response('no', { status: 401 })
+    for (let i = 0; i < 3; i++) await authenticate(request(LIVE), { ...options, onError })
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(4)
 
     const verifier = createVerifier(options)
     await authenticate(request(LIVE), verifier)
     await authenticate(request(LIVE), verifier)
     expect(verifier.stats()).toMatchObject({ lookups: 1, hits: 1 })
+  })
+
+  test('options with a function made anew on every call: a clear TypeError after a few, not a verifier per request', async () => {
+    const { stub, options } = await stubbed()
+    const results: string[] = []
+    for (let i = 0; i < 40; i++) {
+      try {
+        await authenticate(request(LIVE), { ...options, timeoutMs: 1_999, onError: () => new Response('no', { status: 401 }) })
+        results.push('checked')
+      } catch (error) {
+        results.push(error instanceof TypeError ? error.message : 'other')
+      }
+    }
+    expect(results.filter((result) => result === 'checked')).toHaveLength(16)
+    expect(results[16]).toMatch(/Create the options \(or a verifier with createVerifier\(\)\) once, outside the handler/)
+    expect(new Set(results.slice(16))).toEqual(new Set([results[16]]))
+    expect(stub.calls(KEY_DETAILS_PATH)).toBeLessThanOrEqual(16)
   })
 
   test('with no options, one verifier from the environment, made on the first call', async () => {
