@@ -5,10 +5,12 @@ import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { IncomingHeaders, PortkeyAuth } from '../types.js'
-import type { Verifier } from '../verifier/verifier.js'
+import type { PortkeyAuth } from '../types.js'
+import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
+import { getPath } from 'hono/utils/url'
 import { credentialViews, nodeRequest } from './hide-credential.js'
+import { honoHeaders } from './node-request.js'
 
 /**
  * The Hono environment `portkeyAuth()` adds: `c.get('portkey')` (and `c.var.portkey`) typed `PortkeyAuth`.
@@ -40,12 +42,11 @@ type Answer = MaybePromise<Response | undefined>
 const nothing = (): undefined => undefined
 
 const HONO: Framework<Context, Next, undefined, Answer> = {
-  // On @hono/node-server, Node's own header object: reading c.req.raw.headers there builds a whole Web
-  // Headers per request (the bench measured ~10 µs). Elsewhere the Web Headers as it is (a repeated
-  // header joined with ', ', refused as Node's join is).
-  headers: (c) => (nodeRequest(c.env)?.headers as IncomingHeaders | undefined) ?? c.req.raw.headers,
-  // The raw path of c.req.url: the one Hono routes on, before its getPath decodes it.
-  route: (c) => requestRoute(c.req.raw),
+  // What the app sees, c.req.raw's headers; on @hono/node-server Node's own object while the app has not
+  // touched them (building the Web Headers costs ~10 µs). A Web Headers joins a repeated header with ', ',
+  // refused as Node's join is.
+  headers: honoHeaders,
+  route: honoRoute,
   // For hideCredentials: views whose deletions reach c.req.raw and, on Node, c.env.incoming.
   request: credentialViews,
   // Under @hono/node-server the headers read are Node's, which keep only the first Authorization.
@@ -64,6 +65,23 @@ const HONO: Framework<Context, Next, undefined, Answer> = {
   fail: (error) => {
     throw error
   },
+}
+
+/**
+ * The method and the path the router dispatched on. The raw path of `c.req.raw.url` (nothing decoded, so the
+ * scope map can refuse what routers read differently) while it is the one Hono routed: it decodes to
+ * `c.req.path` (or, with `strict: false`, to it plus a trailing slash). When it is not — a middleware put
+ * another `Request` in `c.req.raw`, or the app routes with its own `getPath` — `c.req.path`, the route the
+ * router chose.
+ */
+function honoRoute(c: Context): RequestRoute {
+  const route = requestRoute(c.req.raw)
+  const routed = c.req.path
+  // '' (no path the scope map can read) stays refused.
+  if (route.path === routed || route.path === '') return route
+  const decoded = route.path.includes('%') ? getPath(c.req.raw) : route.path
+  if (decoded === routed || decoded === `${routed}/`) return route
+  return { method: route.method, path: routed }
 }
 
 /** What `portkeyAuth()` returns: a Hono middleware, and `verifier`, the verifier it checks requests with. */

@@ -10,7 +10,7 @@ import {
   portkeyOf,
   requirePermissions,
 } from '../../src/hono/index.js'
-import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
+import { KEY_DETAILS_PATH, keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
 import type { PortkeyAuth } from '../../src/types.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { describeAdapterContract } from '../support/adapter-contract.js'
@@ -478,5 +478,64 @@ describe('hono: types', () => {
     })
     expectTypeOf(typed).not.toBeAny()
     expectTypeOf(chained).not.toBeAny()
+  })
+})
+
+describe('hono: the middleware checks the headers and the route the app and its router see (issue 22)', () => {
+  const READER = 'pk-hono-nobody-0123456789abcdef'
+  async function setup(before: MiddlewareHandler<PortkeyEnv>) {
+    const stub = await useStub({
+      keys: { ...seedKeys(), [READER]: keyRecord({ id: 'key_noscope', scopes: [] }) },
+      virtualKeys: { 'vk-1': virtualKeyRecord({ slug: 'vk-1' }) },
+    })
+    const seen: Array<{ path: string; virtualKey: unknown }> = []
+    const app = await serveApp((app) => {
+      app.use(before)
+      app.use(portkeyAuth({ controlPlaneUrl: stub.url, scopes: 'portkey' }))
+      app.all('*', (c) => {
+        seen.push({ path: c.req.path, virtualKey: c.get('portkey').virtualKey })
+        return c.json({ ok: true })
+      })
+    })
+    return { app, stub, seen }
+  }
+
+  test('a middleware that edits c.req.raw.headers (drops the virtual key): the edit holds on Node too', async () => {
+    const { app, stub, seen } = await setup(async (c, next) => {
+      c.req.raw.headers.delete('x-portkey-virtual-key')
+      await next()
+    })
+    const res = await send(`${app.url}/v1/chat/completions`, { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'vk-1' })
+    expect(res.status).toBe(200)
+    expect(seen).toEqual([{ path: '/v1/chat/completions', virtualKey: null }])
+    expect(stub.calls()).toBe(1)
+  })
+
+  test('a middleware that puts another Request in c.req.raw (without the key): its headers are the ones checked', async () => {
+    const { app, stub } = await setup(async (c, next) => {
+      const headers = new Headers(c.req.raw.headers)
+      headers.delete('x-portkey-api-key')
+      c.req.raw = new Request(c.req.raw.url, { headers })
+      await next()
+    })
+    expectRejection(await send(`${app.url}/v1/chat/completions`, { 'x-portkey-api-key': LIVE }), 401, 'missing_api_key', [LIVE])
+    expect(stub.calls()).toBe(0)
+  })
+
+  test('a middleware that puts a Request for another path in c.req.raw: the scope map checks the route Hono dispatched', async () => {
+    const { app, seen } = await setup(async (c, next) => {
+      c.req.raw = new Request(new URL('/v1/chat/completions', c.req.url), { headers: c.req.raw.headers })
+      await next()
+    })
+    // /v1/logs needs logs.read, which this key lacks; the replaced URL would have asked for completions.write only.
+    expectRejection(await send(`${app.url}/v1/logs`, { 'x-portkey-api-key': READER }), 403, 'insufficient_scope', [READER])
+    expect(seen).toEqual([])
+  })
+
+  test('untouched, the request is read as before: admitted, the virtual key resolved', async () => {
+    const { app, seen } = await setup(async (_c, next) => next())
+    const res = await send(`${app.url}/v1/chat/completions`, { 'x-portkey-api-key': LIVE, 'x-portkey-virtual-key': 'vk-1' })
+    expect(res.status).toBe(200)
+    expect(seen).toMatchObject([{ path: '/v1/chat/completions', virtualKey: { slug: 'vk-1' } }])
   })
 })
