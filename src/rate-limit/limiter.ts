@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { CacheStatus } from '../cache/refreshing-cache.js'
+import { frozenWith, identityOf } from '../credential/identity.js'
 import { rateLimitExceeded } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
@@ -41,7 +42,10 @@ interface Slot {
   syncedAt: number
 }
 
-/** Whose counters: a key, a token or a virtual key; `id` also names its counters in Redis. */
+/**
+ * Whose counters: a caller (an API key, a JWT's user or token) or a virtual key; `id` also names its counters
+ * in Redis. Both are identities (see `Identity`): the kind, the organisation, and for a JWT the issuer first.
+ */
 interface Subject {
   readonly id: readonly string[]
   policies: readonly Policy[]
@@ -62,6 +66,7 @@ const TOKENS_SYNC_MS = 1_000
  */
 const MAX_ROUNDS = 64
 const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
+const WHOSE = { api_key: 'this API key', user: 'this user', token: 'this token' } as const
 
 const newSlot = (): Slot => ({
   start: Number.NEGATIVE_INFINITY,
@@ -192,18 +197,21 @@ export class RateLimiter {
 
   #subjects(auth: PortkeyAuth, keyPolicies: readonly Policy[], vkPolicies: readonly Policy[]): Subject[] {
     const subjects: Subject[] = []
+    const identity = identityOf(auth)
     if (keyPolicies.length > 0) {
+      // A JWT counts per user (issuer, organisation, user claim), not per token: fresh tokens bring no allowance.
       const jwt = auth.method === 'jwt'
       if (jwt) this.#tokens ??= this.#lru()
       else this.#keys ??= this.#lru()
-      subjects.push(subject(jwt ? this.#tokens! : this.#keys!, auth.keyId, jwt ? 't' : 'k', null, keyPolicies))
+      subjects.push(subject(jwt ? this.#tokens! : this.#keys!, identity.name, identity.caller, keyPolicies))
     }
     const virtualKey = auth.virtualKey
     if (vkPolicies.length > 0 && virtualKey !== null) {
-      // A virtual key's allowance is the workspace's, shared by every caller that uses it.
-      const id = ['v', auth.workspaceId ?? '', virtualKey.slug]
+      // A virtual key's allowance is the workspace's, shared by every caller of the organisation that uses it;
+      // workspace ids (an API key's) and slugs (a JWT's) are told apart by the kind the tenant starts with.
+      const id = ['v', ...identity.tenant, auth.workspaceId ?? '', virtualKey.slug]
       this.#virtualKeys ??= this.#lru()
-      subjects.push(subject(this.#virtualKeys, JSON.stringify(id), 'v', id, vkPolicies))
+      subjects.push(subject(this.#virtualKeys, JSON.stringify(id), id, vkPolicies))
     }
     return subjects
   }
@@ -276,7 +284,7 @@ export class RateLimiter {
       retryAfter = Math.max(retryAfter, secondsLeft(policy, slot.start, now))
     }
     const first = reached[0]!
-    const whose = first.scope === 'virtual_key' ? 'this virtual key' : auth.method === 'jwt' ? 'this token' : 'this API key'
+    const whose = first.scope === 'virtual_key' ? 'this virtual key' : WHOSE[identityOf(auth).counted]
     const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
     return rateLimitExceeded(what, retryAfter, this.#render(subjects, standings))
   }
@@ -317,19 +325,13 @@ export class RateLimiter {
 }
 
 /**
- * The subject named `name` in `cache`, made if new (its Redis id `[kind, name]`, or `id`), its slots
- * matched to `policies` (by name) if they changed.
+ * The subject named `name` in `cache`, made if new (its Redis id `id`), its slots matched to `policies` (by
+ * name) if they changed.
  */
-function subject(
-  cache: LRUCache<string, Subject>,
-  name: string,
-  kind: string,
-  id: readonly string[] | null,
-  policies: readonly Policy[],
-): Subject {
+function subject(cache: LRUCache<string, Subject>, name: string, id: readonly string[], policies: readonly Policy[]): Subject {
   let found = cache.get(name)
   if (found === undefined) {
-    found = { id: id ?? [kind, name], policies, slots: policies.map(newSlot), policyHeader: policyHeader(policies) }
+    found = { id, policies, slots: policies.map(newSlot), policyHeader: policyHeader(policies) }
     cache.set(name, found)
   } else if (found.policies !== policies) {
     const previous = new Map(found.policies.map((policy, i) => [policy.name, found!.slots[i]!]))
@@ -346,7 +348,7 @@ const policiesOf = (subjects: Subject[]): string =>
 
 /** A copy of `auth` carrying this request's quota, frozen like every context. */
 function withQuota(auth: PortkeyAuth, quota: RequestQuota): PortkeyAuth {
-  return Object.freeze({
+  const copy = {
     method: auth.method,
     keyId: auth.keyId,
     keyType: auth.keyType,
@@ -360,7 +362,8 @@ function withQuota(auth: PortkeyAuth, quota: RequestQuota): PortkeyAuth {
     quota,
     usageLimits: auth.usageLimits,
     expiresAt: auth.expiresAt,
-  } satisfies PortkeyAuth)
+  } satisfies PortkeyAuth
+  return frozenWith(copy, identityOf(auth))
 }
 
 function slotOf(subjects: Subject[], policy: Policy): Slot {
