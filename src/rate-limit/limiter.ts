@@ -181,7 +181,7 @@ export class RateLimiter {
         const fleet = this.#fleet
         if (fleet === null || now < slot.offlineUntil || !fleet.connected) return
         const { start } = slot
-        const counted = fleet.add(fleet.key(subject.id, policy.name, start), tokens, start + policy.windowMs).then(
+        const counted = fleet.add(fleet.key(subject.id, policy.name, start), tokens, policy.quota, start + policy.windowMs).then(
           (total) => {
             if (slot.start === start) slot.tokens = Math.max(slot.tokens, total)
           },
@@ -317,7 +317,8 @@ export class RateLimiter {
     const { start } = slot
     fleet.read(fleet.key(subject.id, policy.name, start)).then(
       (total) => {
-        if (slot.start === start && Number.isFinite(total)) slot.tokens = Math.max(slot.tokens, total)
+        // `Infinity` for a corrupted count: the window is spent (see `FleetCounter#read`).
+        if (slot.start === start && total > slot.tokens) slot.tokens = total
       },
       () => {},
     )
