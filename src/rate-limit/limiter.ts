@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { CacheStatus } from '../cache/refreshing-cache.js'
-import { frozenWith, identityOf } from '../credential/identity.js'
+import { identityOf } from '../credential/identity.js'
 import { rateLimitExceeded } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
@@ -173,7 +173,9 @@ export class RateLimiter {
     if (tokens === 0 || ![...keyPolicies, ...vkPolicies].some((policy) => policy.type === 'tokens')) return
     const now = Date.now()
     const shared: Promise<void>[] = []
-    for (const subject of this.#subjects(auth, keyPolicies, vkPolicies)) {
+    // A request's context is a copy made by `withQuota`; its identity is on the context the quota was made for.
+    const source = RequestQuota.contextOf(auth.quota) ?? auth
+    for (const subject of this.#subjects(source, keyPolicies, vkPolicies)) {
       subject.policies.forEach((policy, i) => {
         if (policy.type !== 'tokens') return
         const slot = roll(subject.slots[i]!, policy, now)
@@ -349,7 +351,8 @@ const policiesOf = (subjects: Subject[]): string =>
 
 /** A copy of `auth` carrying this request's quota, frozen like every context. */
 function withQuota(auth: PortkeyAuth, quota: RequestQuota): PortkeyAuth {
-  const copy = {
+  // Without the identity (see `RequestQuota.contextOf`).
+  return Object.freeze({
     method: auth.method,
     keyId: auth.keyId,
     keyType: auth.keyType,
@@ -363,8 +366,7 @@ function withQuota(auth: PortkeyAuth, quota: RequestQuota): PortkeyAuth {
     quota,
     usageLimits: auth.usageLimits,
     expiresAt: auth.expiresAt,
-  } satisfies PortkeyAuth
-  return frozenWith(copy, identityOf(auth))
+  } satisfies PortkeyAuth)
 }
 
 function slotOf(subjects: Subject[], policy: Policy): Slot {

@@ -182,4 +182,23 @@ describe('a verifier without HTTP', () => {
     expect(statuses).toEqual([200, 200, 200, 429, 429, 429])
     await verifier.close()
   })
+
+  test("tokens reported for a request (its context's quota, or verifier.reportTokens) count against the user, whatever the token", async () => {
+    const stub = await useStub({ jwks: issuer.jwks })
+    const verifier = createVerifier({
+      controlPlaneUrl: stub.url,
+      jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
+      logger: false,
+    })
+    const limits = [{ type: 'tokens', unit: 'rpm', value: 100 }]
+    const verify = async (jti: string) =>
+      verifier.verify({ 'x-portkey-api-key': await issuer.sign(claimsOf('org_a', { jti, rate_limits: limits })) })
+    await (await verify('t1')).quota!.reportTokens(60)
+    await verifier.reportTokens(await verify('t2'), 40)
+    await expect(verify('t3')).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' })
+    // Another organisation's user with the same sub has all of its own.
+    const orgB = await issuer.sign(claimsOf('org_b', { jti: 't1', rate_limits: limits }))
+    await expect(verifier.verify({ 'x-portkey-api-key': orgB })).resolves.toMatchObject({ organisationId: 'org_b' })
+    await verifier.close()
+  })
 })
