@@ -3,6 +3,7 @@ import { createVerifier } from '../../src/verifier/create-verifier.js'
 import {
   type ControlPlaneStub,
   createTestIssuer,
+  keyRecord,
   type TestIssuer,
   VIRTUAL_KEYS_PATH,
   virtualKeyRecord,
@@ -158,6 +159,37 @@ describe.each(FRAMEWORKS)('%s: JWT identities carry the organisation (issue 22, 
     expect(keyIds[2]).not.toBe(keyIds[0])
     expect(decisions.map((decision) => decision.keyId)).toEqual(keyIds)
     expect(JSON.stringify(decisions)).not.toContain('alice')
+  })
+})
+
+describe.each(FRAMEWORKS)('%s: API keys of two organisations whose records carry the same ids', (framework) => {
+  // A custom lookup, or two control planes' worth of records, may repeat a key id or a workspace id; only the
+  // organisation tells them apart.
+  const KEY_A = 'pk-org-a-0123456789abcdef'
+  const KEY_B = 'pk-org-b-0123456789abcdef'
+  const record = (organisation: string) =>
+    keyRecord({ id: 'key_same', organisation_id: organisation, workspace_id: 'ws_same', rate_limits: THREE_RPM })
+
+  test("count apart: org B's first request is admitted with its own RateLimit", async () => {
+    const stub = await useStub({ keys: { [KEY_A]: record('org_a'), [KEY_B]: record('org_b') } })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
+    for (let i = 0; i < 3; i++) expect((await sendKey(app, KEY_A)).status).toBe(200)
+    expect((await sendKey(app, KEY_A)).status).toBe(429)
+    const first = await sendKey(app, KEY_B)
+    expect(first.status).toBe(200)
+    expect(first.headers.ratelimit).toBe('"rpm";r=2;t=50')
+  })
+
+  test('get their own virtual-key answers: org B is refused what the control plane granted org A, after its own look-up', async () => {
+    const stub = await useStub({
+      keys: { [KEY_A]: record('org_a'), [KEY_B]: record('org_b') },
+      virtualKeys: { [SLUG]: virtualKeyRecord({ slug: SLUG, workspace_id: 'ws_same' }) },
+      virtualKeyAccess: (_slug, _keyId, organisationId) => organisationId === 'org_a',
+    })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
+    expect((await send(app.url + WHOAMI, withSlug(KEY_A))).status).toBe(200)
+    expectRejection(await send(app.url + WHOAMI, withSlug(KEY_B)), 403, 'virtual_key_not_allowed', [KEY_B])
+    expect(vkLookups(stub)).toHaveLength(2)
   })
 })
 
