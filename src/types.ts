@@ -59,6 +59,12 @@ export interface VirtualKey {
 export interface PortkeyAuth {
   /** How the caller authenticated. */
   readonly method: 'api_key' | 'jwt'
+  /**
+   * The API key's id. For a JWT: its `jti`; without one, a pseudonym of its user (`jwt_` and 16 base64url
+   * characters of the SHA-256 of the issuer, organisation and `sub`, else `uid`, else `email_id`), the same for
+   * each of the user's tokens and never the claim itself; for a token naming no user, `jwt_` and 16 characters
+   * of its fingerprint. Safe for logs and metrics, unlike `userId`.
+   */
   readonly keyId: string
   readonly keyType: KeyType
   readonly organisationId: string
@@ -148,7 +154,7 @@ export interface Decision {
   readonly status: number
   /** The rejection's stable code, `null` when admitted. */
   readonly code: AuthErrorCode | null
-  /** The caller's key id when admitted, else `null`. */
+  /** The caller's key id when admitted, else `null`: never a credential nor an e-mail (see `PortkeyAuth.keyId`). */
   readonly keyId: string | null
   readonly method: PortkeyAuth['method'] | null
   /** The virtual key's slug when one was resolved. */

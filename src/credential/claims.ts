@@ -1,4 +1,5 @@
 import type { JWTPayload } from 'jose'
+import { frozenWith, jwtIdentity, userKeyId } from './identity.js'
 import { rateLimits, stringMap } from './key-record.js'
 import { ClaimsError } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
@@ -11,7 +12,9 @@ const text = (value: unknown): string | null => (typeof value === 'string' && va
  * Maps a verified Portkey JWT's claims to the context an API key would give: organisation from
  * `portkey_oid` or `organisation_id` (required); workspace from `portkey_workspace` or `workspace_slug`;
  * scopes from `scope` (space-separated) or `scopes` (array), without their `portkey.` prefix; user from
- * `email_id`, `sub`, then `uid`; key id from `jti`, then `sub`, else `fallbackKeyId`.
+ * `email_id`, `sub`, then `uid`. The key id is `jti`; without one, the user's pseudonym (`userKeyId`:
+ * `jwt_` and 16 base64url characters, never the e-mail a `sub` may hold), else `fallbackKeyId` (the token's fingerprint).
+ * Its identity (counters, virtual-key answers) is the issuer, the organisation and the user, not the token.
  */
 export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): PortkeyAuth {
   const organisationId = text(claims.portkey_oid) ?? text(claims.organisation_id)
@@ -21,9 +24,12 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
   const usageLimits = claims.usage_limits
   const expiresAt = typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null
   if (expiresAt !== null && Number.isNaN(expiresAt.getTime())) throw new ClaimsError('token exp is out of range')
-  return Object.freeze({
+  const issuer = text(claims.iss) ?? ''
+  const jti = text(claims.jti)
+  const user = userKeyId(claims, issuer, organisationId)
+  const auth = {
     method: 'jwt',
-    keyId: text(claims.jti) ?? text(claims.sub) ?? fallbackKeyId,
+    keyId: jti ?? user ?? fallbackKeyId,
     keyType: 'workspace-user',
     organisationId,
     workspaceId: text(claims.portkey_workspace) ?? text(claims.workspace_slug),
@@ -35,7 +41,8 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
     quota: null,
     usageLimits: typeof usageLimits === 'object' && usageLimits !== null ? Object.freeze({ ...usageLimits }) : null,
     expiresAt,
-  } satisfies PortkeyAuth)
+  } satisfies PortkeyAuth
+  return frozenWith(auth, jwtIdentity(claims, issuer, organisationId, jti ?? fallbackKeyId))
 }
 
 function scopesOf(claims: JWTPayload): string[] {

@@ -1,6 +1,7 @@
 import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
 import { decide, hasShape, KEY_RECORD, type Outcome } from '../records.js'
 import type { KeyRecord, KeyType, PortkeyAuth, RateLimit } from '../types.js'
+import { apiKeyIdentity, frozenWith } from './identity.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
 
@@ -25,7 +26,7 @@ export function recordOutcome(record: KeyRecord, now: number): Outcome<PortkeyAu
 function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
   const workspaceId = record.workspace_id || null
   const userId = record.user_id || null
-  return Object.freeze({
+  const auth = {
     method: 'api_key',
     keyId: record.id,
     keyType: keyType(record.type, workspaceId, userId),
@@ -43,7 +44,8 @@ function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
     usageLimits:
       typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,
     expiresAt: Number.isFinite(expiresAtMs) ? new Date(expiresAtMs) : null,
-  } satisfies PortkeyAuth)
+  } satisfies PortkeyAuth
+  return frozenWith(auth, apiKeyIdentity(record.organisation_id, record.id))
 }
 
 /** The record's own type when it is one Portkey knows; otherwise inferred from what the key is bound to. */

@@ -37,8 +37,8 @@ return 0`
 /**
  * The Redis tier between each instance's LRU and the control plane. Key space, under `prefix` (the
  * namespace: the user's prefix and a digest of the settings that make an answer valid):
- * `{k:<sha256>}` a credential's answer · `{v:["<keyId>","<workspace>","<slug>"]}` a virtual key's, for
- * that caller · `{<name>}:lock` the fleet-wide single flight for `<name>` · `{id:<keyId>}` the names
+ * `{k:<sha256>}` a credential's answer · `{v:[...caller,"<workspace>","<slug>"]}` a virtual key's, for
+ * that caller (its `Identity`: kind, organisation, issuer, key id or user) · `{<name>}:lock` the fleet-wide single flight for `<name>` · `{id:<keyId>}` the names
  * holding that key id's record · channel `invalidate` (and `invalidate:probe:<uuid>`, each instance's own).
  * The braces are Redis Cluster hash tags: an answer and its lock hash to one slot, so the fenced write
  * (one script over both) works on a cluster; a deletion of many names is one DEL per name. Every method

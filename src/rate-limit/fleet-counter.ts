@@ -1,10 +1,22 @@
 import type { RedisConnection } from '../fleet/redis.js'
 
+// A counter this package wrote is a whole number of at most 15 digits. Anything else (negative, fractional,
+// garbage: set by hand, or by another program sharing the prefix) is read as a spent window, and stored as
+// one, rather than as room to grant: a corrupted counter must never make a key unlimited. The window's own
+// key expires with it, so the cost is at most the rest of one window. Both scripts take the quota as ARGV[2]
+// and the key's lifetime (ms) as ARGV[3].
+const SPENT_IF_CORRUPT = `local raw = redis.call('GET', KEYS[1])
+if raw and (string.len(raw) > 15 or not string.match(raw, '^%d+$')) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return {0, ARGV[2]}
+end
+`
+
 // Grants an instance a batch of a window's allowance, atomically: an eighth of what is left (so batches
 // shrink near the limit and the last ones are single requests), at least what the instance owes (requests
 // it admitted alone while Redis was away), at most `cap`, never more than is left. Returns the grant and
 // the fleet's count after it.
-const LEASE = `local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+const LEASE = `${SPENT_IF_CORRUPT}local used = tonumber(raw or '0')
 local room = tonumber(ARGV[2]) - used
 if room <= 0 then return {0, used} end
 local grant = math.floor(room / 8)
@@ -15,10 +27,13 @@ used = redis.call('INCRBY', KEYS[1], grant)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {grant, used}`
 
-// Adds reported tokens to a window's count and returns the fleet's total.
-const ADD = `local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return total`
+// Adds reported tokens to a window's count and returns the fleet's total (the quota, for a corrupted count).
+const ADD = `${SPENT_IF_CORRUPT}local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {0, total}`
+
+/** What a counter this package wrote looks like (see `SPENT_IF_CORRUPT`). */
+const COUNT = /^\d{1,15}$/
 
 /** Largest batch one instance takes at once. */
 export const MAX_LEASE = 256
@@ -64,14 +79,19 @@ export class FleetCounter {
     return { granted: granted!, count: count! }
   }
 
-  /** Adds `tokens` to a window's count; resolves to the fleet's total. */
-  async add(key: string, tokens: number, windowEnd: number): Promise<number> {
+  /** Adds `tokens` to a window's count of a `quota`; resolves to the fleet's total (`quota` if it was corrupted). */
+  async add(key: string, tokens: number, quota: number, windowEnd: number): Promise<number> {
     const ttl = String(Math.max(1, windowEnd - Date.now() + EXPIRY_MARGIN_MS))
-    return Number(await this.#redis.command(['EVAL', ADD, '1', key, String(tokens), ttl]))
+    const reply = await this.#redis.command(['EVAL', ADD, '1', key, String(tokens), String(quota), ttl])
+    const total = Array.isArray(reply) ? Number(reply[1]) : Number.NaN
+    if (Number.isNaN(total)) throw new TypeError('unexpected add reply')
+    return total
   }
 
-  /** The fleet's count of a window (0 when none). */
+  /** The fleet's count of a window: 0 when none, `Infinity` (spent) when it is not a count this package wrote. */
   async read(key: string): Promise<number> {
-    return Number((await this.#redis.command(['GET', key])) ?? 0)
+    const count = await this.#redis.command(['GET', key])
+    if (count === null || count === undefined) return 0
+    return typeof count === 'string' && COUNT.test(count) ? Number(count) : Number.POSITIVE_INFINITY
   }
 }

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { CacheStatus } from '../cache/refreshing-cache.js'
+import { identityOf } from '../credential/identity.js'
 import { rateLimitExceeded } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
@@ -41,7 +42,10 @@ interface Slot {
   syncedAt: number
 }
 
-/** Whose counters: a key, a token or a virtual key; `id` also names its counters in Redis. */
+/**
+ * Whose counters: a caller (an API key, a JWT's user or token) or a virtual key; `id` also names its counters
+ * in Redis. Both are identities (see `Identity`): the kind, the organisation, and for a JWT the issuer first.
+ */
 interface Subject {
   readonly id: readonly string[]
   policies: readonly Policy[]
@@ -62,6 +66,7 @@ const TOKENS_SYNC_MS = 1_000
  */
 const MAX_ROUNDS = 64
 const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
+const WHOSE = { api_key: 'this API key', user: 'this user', token: 'this token' } as const
 
 const newSlot = (): Slot => ({
   start: Number.NEGATIVE_INFINITY,
@@ -168,7 +173,9 @@ export class RateLimiter {
     if (tokens === 0 || ![...keyPolicies, ...vkPolicies].some((policy) => policy.type === 'tokens')) return
     const now = Date.now()
     const shared: Promise<void>[] = []
-    for (const subject of this.#subjects(auth, keyPolicies, vkPolicies)) {
+    // A request's context is a copy made by `withQuota`; its identity is on the context the quota was made for.
+    const source = RequestQuota.contextOf(auth.quota) ?? auth
+    for (const subject of this.#subjects(source, keyPolicies, vkPolicies)) {
       subject.policies.forEach((policy, i) => {
         if (policy.type !== 'tokens') return
         const slot = roll(subject.slots[i]!, policy, now)
@@ -176,7 +183,7 @@ export class RateLimiter {
         const fleet = this.#fleet
         if (fleet === null || now < slot.offlineUntil || !fleet.connected) return
         const { start } = slot
-        const counted = fleet.add(fleet.key(subject.id, policy.name, start), tokens, start + policy.windowMs).then(
+        const counted = fleet.add(fleet.key(subject.id, policy.name, start), tokens, policy.quota, start + policy.windowMs).then(
           (total) => {
             if (slot.start === start) slot.tokens = Math.max(slot.tokens, total)
           },
@@ -192,18 +199,21 @@ export class RateLimiter {
 
   #subjects(auth: PortkeyAuth, keyPolicies: readonly Policy[], vkPolicies: readonly Policy[]): Subject[] {
     const subjects: Subject[] = []
+    const identity = identityOf(auth)
     if (keyPolicies.length > 0) {
+      // A JWT counts per user (issuer, organisation, user claim), not per token: fresh tokens bring no allowance.
       const jwt = auth.method === 'jwt'
       if (jwt) this.#tokens ??= this.#lru()
       else this.#keys ??= this.#lru()
-      subjects.push(subject(jwt ? this.#tokens! : this.#keys!, auth.keyId, jwt ? 't' : 'k', null, keyPolicies))
+      subjects.push(subject(jwt ? this.#tokens! : this.#keys!, identity.name, identity.caller, keyPolicies))
     }
     const virtualKey = auth.virtualKey
     if (vkPolicies.length > 0 && virtualKey !== null) {
-      // A virtual key's allowance is the workspace's, shared by every caller that uses it.
-      const id = ['v', auth.workspaceId ?? '', virtualKey.slug]
+      // A virtual key's allowance is the workspace's, shared by every caller of the organisation that uses it;
+      // workspace ids (an API key's) and slugs (a JWT's) are told apart by the kind the tenant starts with.
+      const id = ['v', ...identity.tenant, auth.workspaceId ?? '', virtualKey.slug]
       this.#virtualKeys ??= this.#lru()
-      subjects.push(subject(this.#virtualKeys, JSON.stringify(id), 'v', id, vkPolicies))
+      subjects.push(subject(this.#virtualKeys, JSON.stringify(id), id, vkPolicies))
     }
     return subjects
   }
@@ -276,7 +286,7 @@ export class RateLimiter {
       retryAfter = Math.max(retryAfter, secondsLeft(policy, slot.start, now))
     }
     const first = reached[0]!
-    const whose = first.scope === 'virtual_key' ? 'this virtual key' : auth.method === 'jwt' ? 'this token' : 'this API key'
+    const whose = first.scope === 'virtual_key' ? 'this virtual key' : WHOSE[identityOf(auth).counted]
     const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
     return rateLimitExceeded(what, retryAfter, this.#render(subjects, standings))
   }
@@ -309,7 +319,8 @@ export class RateLimiter {
     const { start } = slot
     fleet.read(fleet.key(subject.id, policy.name, start)).then(
       (total) => {
-        if (slot.start === start && Number.isFinite(total)) slot.tokens = Math.max(slot.tokens, total)
+        // `Infinity` for a corrupted count: the window is spent (see `FleetCounter#read`).
+        if (slot.start === start && total > slot.tokens) slot.tokens = total
       },
       () => {},
     )
@@ -317,19 +328,13 @@ export class RateLimiter {
 }
 
 /**
- * The subject named `name` in `cache`, made if new (its Redis id `[kind, name]`, or `id`), its slots
- * matched to `policies` (by name) if they changed.
+ * The subject named `name` in `cache`, made if new (its Redis id `id`), its slots matched to `policies` (by
+ * name) if they changed.
  */
-function subject(
-  cache: LRUCache<string, Subject>,
-  name: string,
-  kind: string,
-  id: readonly string[] | null,
-  policies: readonly Policy[],
-): Subject {
+function subject(cache: LRUCache<string, Subject>, name: string, id: readonly string[], policies: readonly Policy[]): Subject {
   let found = cache.get(name)
   if (found === undefined) {
-    found = { id: id ?? [kind, name], policies, slots: policies.map(newSlot), policyHeader: policyHeader(policies) }
+    found = { id, policies, slots: policies.map(newSlot), policyHeader: policyHeader(policies) }
     cache.set(name, found)
   } else if (found.policies !== policies) {
     const previous = new Map(found.policies.map((policy, i) => [policy.name, found!.slots[i]!]))
@@ -346,6 +351,7 @@ const policiesOf = (subjects: Subject[]): string =>
 
 /** A copy of `auth` carrying this request's quota, frozen like every context. */
 function withQuota(auth: PortkeyAuth, quota: RequestQuota): PortkeyAuth {
+  // Without the identity (see `RequestQuota.contextOf`).
   return Object.freeze({
     method: auth.method,
     keyId: auth.keyId,

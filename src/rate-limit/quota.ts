@@ -118,6 +118,14 @@ export class RequestQuota implements Quota {
     this.#auth = auth
   }
 
+  /**
+   * The context a quota was made for, when `value` is one: per-request copies of a context do not carry the
+   * caller's identity (copying it would cost every limited request), the context they were made from does.
+   */
+  static contextOf(value: unknown): PortkeyAuth | undefined {
+    return typeof value === 'object' && value !== null && #auth in value ? (value as RequestQuota).#auth : undefined
+  }
+
   get limits(): readonly RateLimitStatus[] {
     this.#limits ??= Object.freeze(
       this.#standings.map(({ policy, remaining, resetSeconds }) =>

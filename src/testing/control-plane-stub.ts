@@ -6,8 +6,12 @@ import type { KeyRecord, VirtualKeyRecord } from '../types.js'
 /** How the stub misbehaves while failing: a 500, a 503, a hang, a 200 that is not JSON, or a reset connection. */
 export type FailureMode = 'error' | 'unavailable' | 'hang' | 'garbled' | 'reset'
 
-/** Decides whether a caller (by its key id; `null` for a JWT, which the stub does not verify) may use a virtual key. */
-export type VirtualKeyAccess = (slug: string, callerKeyId: string | null) => boolean
+/**
+ * Decides whether a caller may use a virtual key: by its key id (`null` for a JWT, which the stub does not
+ * verify) and its organisation (the key record's, or the JWT's `portkey_oid` / `organisation_id` claim read
+ * without verification; `null` when it has none).
+ */
+export type VirtualKeyAccess = (slug: string, callerKeyId: string | null, organisationId: string | null) => boolean
 
 /** One call the stub received. */
 export interface StubCall {
@@ -201,8 +205,20 @@ function portkeyAnswer(stub: ControlPlaneStub, req: IncomingMessage, path: strin
   if (caller === undefined && !JWT_SHAPED.test(credential)) return invalidKey
   const slug = decodeURIComponent(path.slice(VIRTUAL_KEYS_PATH.length))
   const virtualKey = stub.virtualKeys.get(slug)
-  const allowed = virtualKey !== undefined && (stub.virtualKeyAccess?.(slug, caller?.id ?? null) ?? true)
+  const organisationId = caller === undefined ? organisationOfToken(credential) : caller.organisation_id
+  const allowed = virtualKey !== undefined && (stub.virtualKeyAccess?.(slug, caller?.id ?? null, organisationId) ?? true)
   return allowed ? [200, virtualKey] : notFound
+}
+
+/** A JWT's organisation claim, read without verifying the token (the verifier under test does that). */
+function organisationOfToken(token: string): string | null {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
+    const organisation = claims.portkey_oid ?? claims.organisation_id
+    return typeof organisation === 'string' ? organisation : null
+  } catch {
+    return null
+  }
 }
 
 /** A call the stub was told to fail. */

@@ -7,6 +7,7 @@ import {
   fingerprint,
   takeCredential,
 } from '../credential/header.js'
+import { frozenWith, identityOf } from '../credential/identity.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
 import type { VirtualKeyRequest } from '../lookup/loaders.js'
 import { andThen, type MaybePromise } from '../maybe-promise.js'
@@ -71,12 +72,14 @@ export function createPipeline({ keys, virtualKeys, scopes, source, limiter }: P
   }
 
   function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string): MaybePromise<PortkeyAuth> {
-    const { keyId, workspaceId } = auth
+    const { workspaceId } = auth
     // A caller bound to no workspace (an organisation key) may use no virtual key; no look-up needed.
     if (workspaceId === null) throw virtualKeyNotAllowed()
-    // The control plane answers for the credential it is asked with, so the answer is the caller's own:
-    // keyed by key id (a rotated key's two secrets share it), never by workspace and slug alone.
-    const got = virtualKeys.get(JSON.stringify([keyId, workspaceId, slug]), { slug, workspaceId, credential })
+    // The control plane answers for the credential it is asked with, so the answer is the caller's own: keyed
+    // by its identity (kind, organisation, issuer; the key id, which a rotated key's two secrets share, or the
+    // token's user), never by workspace and slug alone, nor by a key id or `sub` another organisation may hold.
+    const { caller } = identityOf(auth)
+    const got = virtualKeys.get(JSON.stringify([...caller, workspaceId, slug]), { slug, workspaceId, credential })
     return andThen(got, combine, auth)
   }
 
@@ -90,7 +93,7 @@ export function createPipeline({ keys, virtualKeys, scopes, source, limiter }: P
     }
     let result = byKey.get(outcome.value)
     if (result === undefined) {
-      result = Object.freeze({ ...auth, virtualKey: outcome.value })
+      result = frozenWith({ ...auth, virtualKey: outcome.value }, identityOf(auth))
       byKey.set(outcome.value, result)
     }
     return result

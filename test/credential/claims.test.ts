@@ -1,10 +1,12 @@
 import type { JWTPayload } from 'jose'
 import { describe, expect, test } from 'vitest'
 import { claimsToAuth } from '../../src/credential/claims.js'
+import { identityOf } from '../../src/credential/identity.js'
 import { ClaimsError } from '../../src/errors.js'
 
 const FALLBACK = 'jwt_fallback0000000'
 const ORG = { portkey_oid: 'org_1' }
+const keyIdOf = (claims: JWTPayload) => claimsToAuth({ ...ORG, iss: 'https://idp.example/', ...claims }, FALLBACK).keyId
 
 describe('claimsToAuth: organisation and workspace', () => {
   test.each([
@@ -91,11 +93,68 @@ describe('claimsToAuth: user and key id', () => {
 
   test.each([
     ['jti first', { jti: 'jti_1', sub: 'sub_1' }, 'jti_1'],
-    ['then sub', { sub: 'sub_1', uid: 'uid_1' }, 'sub_1'],
-    ['not uid: the fallback', { uid: 'uid_1' }, FALLBACK],
-    ['the fallback with neither', {}, FALLBACK],
+    ['the fallback with no jti and no user claim', {}, FALLBACK],
   ])('keyId: %s', (_name, claims, keyId) => {
     expect(claimsToAuth({ ...ORG, ...claims }, FALLBACK).keyId).toBe(keyId)
+  })
+
+  test.each([
+    ['sub', { sub: 'alice@example.com' }],
+    ['uid', { uid: 'alice@example.com' }],
+    ['email_id', { email_id: 'alice@example.com' }],
+  ])('keyId without jti: a pseudonym of the user from %s, never the claim itself', (_name, claims) => {
+    const keyId = keyIdOf(claims)
+    expect(keyId).toMatch(/^jwt_[A-Za-z0-9_-]{16}$/)
+    expect(keyId).not.toContain('alice')
+    expect(keyIdOf({ ...claims, iat: 1, exp: 2 })).toBe(keyId)
+    expect(keyIdOf({ ...claims, portkey_oid: 'org_2' })).not.toBe(keyId)
+    expect(keyIdOf({ ...claims, iss: 'https://other-idp.example/' })).not.toBe(keyId)
+  })
+
+  test('keyId without jti: sub wins over uid and email_id; the same value in another claim is another user', () => {
+    expect(keyIdOf({ sub: 's', uid: 'u', email_id: 'e' })).toBe(keyIdOf({ sub: 's' }))
+    expect(keyIdOf({ uid: 'u', email_id: 'e' })).toBe(keyIdOf({ uid: 'u' }))
+    expect(keyIdOf({ uid: 'x' })).not.toBe(keyIdOf({ sub: 'x' }))
+  })
+})
+
+describe('claimsToAuth: identity (what counters and virtual-key answers are keyed by)', () => {
+  const identity = (claims: JWTPayload) => identityOf(claimsToAuth({ iss: 'https://idp.example/', ...claims }, FALLBACK))
+
+  test('the kind, issuer and organisation, then the user, whatever the jti', () => {
+    const { tenant, caller, name, counted } = identity({ portkey_oid: 'org_1', sub: 'u', jti: 'tok_1' })
+    expect(tenant).toEqual(['jwt', 'https://idp.example/', 'org_1'])
+    expect(caller).toEqual([...tenant, keyIdOf({ sub: 'u' })])
+    expect(name).toBe(JSON.stringify(caller))
+    expect(counted).toBe('user')
+    expect(identity({ portkey_oid: 'org_1', sub: 'u', jti: 'tok_2' })).toEqual(
+      identity({ portkey_oid: 'org_1', sub: 'u', jti: 'tok_1' }),
+    )
+  })
+
+  test('a token naming no user is counted alone: by its jti, else its fingerprint', () => {
+    expect(identity({ portkey_oid: 'org_1', jti: 'tok_1' })).toMatchObject({
+      caller: ['jwt', 'https://idp.example/', 'org_1', 'tok_1'],
+      counted: 'token',
+    })
+    expect(identity({ portkey_oid: 'org_1' })).toMatchObject({
+      caller: ['jwt', 'https://idp.example/', 'org_1', FALLBACK],
+      counted: 'token',
+    })
+  })
+
+  test('a token with no iss: the issuer part is empty, never missing', () => {
+    expect(identityOf(claimsToAuth({ portkey_oid: 'org_1', sub: 'u' }, FALLBACK)).tenant).toEqual(['jwt', '', 'org_1'])
+  })
+
+  test('out of sight: not enumerated, so neither serialised nor compared', () => {
+    const auth = claimsToAuth({ portkey_oid: 'org_1', sub: 'u', jti: 'tok_1', iss: 'https://idp.example/' }, FALLBACK)
+    expect(
+      Reflect.ownKeys(auth).filter((key) => typeof key === 'symbol' && Object.prototype.propertyIsEnumerable.call(auth, key)),
+    ).toEqual([])
+    expect(identityOf(auth).tenant).toContain('https://idp.example/')
+    expect(JSON.stringify(auth)).not.toContain('idp.example')
+    expect({ ...auth }).toStrictEqual(JSON.parse(JSON.stringify({ ...auth, expiresAt: null })))
   })
 })
 

@@ -50,11 +50,12 @@ describe('one Redis, one prefix, two differently configured verifiers', () => {
       portkey_oid: 'org_1',
       portkey_workspace: 'ws_1',
       sub: 'user_1',
+      jti: 'tok_1',
       iss: 'https://idp.test',
       aud: 'app-a',
     })
 
-    expect(await outcome(a, token)).toBe('user_1')
+    expect(await outcome(a, token)).toBe('tok_1')
     expect(await outcome(b, token)).toBe('invalid_token')
   })
 

@@ -99,7 +99,7 @@ describe.each(FRAMEWORKS)('%s: limits the control plane sends oddly', (framework
 })
 
 describe.each(FRAMEWORKS)('%s: JWT callers with a rate_limits claim', (framework) => {
-  test('are limited the same way, by their key id (jti, then sub)', async () => {
+  test('are limited the same way, per user (issuer, organisation, sub), whatever the token', async () => {
     const stub = await useStub({ jwks: issuer.jwks })
     const app = await useGuardedApp(framework, {
       controlPlaneUrl: stub.url,
@@ -112,15 +112,15 @@ describe.each(FRAMEWORKS)('%s: JWT callers with a rate_limits claim', (framework
       sub: 'user_1',
       rate_limits: [{ type: 'requests', unit: 'rpm', value: 2 }],
     }
-    // Two tokens of one subject share its counter.
+    // Two tokens of one user share its counter.
     const [first, second] = [await issuer.sign(claims), await issuer.sign({ ...claims, iat: Math.floor(T0 / 1000) - 1 })]
     expect(first).not.toBe(second)
     expect([(await sendKey(app, first)).status, (await sendKey(app, second)).status]).toEqual([200, 200])
     const refused = await sendKey(app, first)
     const body = expectRejection(refused, 429, 'rate_limit_exceeded', [first])
-    expect(body.message).toContain('for this token')
+    expect(body.message).toContain('for this user')
     expect(refused.headers.ratelimit).toBe('"rpm";r=0;t=50')
-    // Another subject has its own.
+    // Another user has its own.
     expect((await sendKey(app, await issuer.sign({ ...claims, sub: 'user_2' }))).status).toBe(200)
   })
 })

@@ -1,0 +1,94 @@
+import { hash } from 'node:crypto'
+import type { PortkeyAuth } from '../types.js'
+
+/**
+ * Who the caller is, in the one form everything keyed by a caller uses: rate-limit counters (this instance's
+ * and Redis's) and virtual-key answers (the LRU's and Redis's). Made once, when a context is built.
+ *
+ * Every identity starts with the credential kind and the organisation, and for a JWT the issuer too, since one
+ * organisation's ids (a workspace slug, a `sub`) mean nothing in another's, nor in another identity provider's.
+ */
+export interface Identity {
+  /**
+   * The organisation's space: `['key', <organisation>]` for an API key, `['jwt', <iss>, <organisation>]` for a
+   * JWT. A virtual key's counters live in it: two organisations never share a workspace slug's allowance.
+   */
+  readonly tenant: readonly string[]
+  /**
+   * The caller: `tenant` and the API key's id (a rotated key's two secrets share it), or the JWT's user
+   * (`userKeyId`), or, for a token that names no user, the token. Its counters and its virtual-key answers.
+   */
+  readonly caller: readonly string[]
+  /** `caller` as one string, for maps. */
+  readonly name: string
+  /** What `caller` stands for, as a refusal words it. */
+  readonly counted: 'api_key' | 'user' | 'token'
+}
+
+const IDENTITY = Symbol('portkey-auth.identity')
+
+type Identified = PortkeyAuth & { readonly [IDENTITY]?: Identity }
+
+function identity(tenant: readonly string[], id: string, counted: Identity['counted']): Identity {
+  const caller = Object.freeze([...tenant, id])
+  return Object.freeze({ tenant: Object.freeze([...tenant]), caller, name: JSON.stringify(caller), counted })
+}
+
+/** An API key's identity: its organisation and its key id. */
+export const apiKeyIdentity = (organisationId: string, keyId: string): Identity =>
+  identity(['key', organisationId], keyId, 'api_key')
+
+/** The claims that name a token's user, in the order they are read: the standard `sub` first. */
+const USER_CLAIMS = ['sub', 'uid', 'email_id'] as const
+
+/**
+ * A JWT's identity. Its caller is the user: the first of `sub`, `uid`, `email_id` the token has (as
+ * `userKeyId` words it); a token with none of them is counted alone, by its `jti` or else its fingerprint
+ * (`tokenKeyId`).
+ */
+export function jwtIdentity(
+  claims: Readonly<Record<string, unknown>>,
+  issuer: string,
+  organisationId: string,
+  tokenKeyId: string,
+): Identity {
+  const tenant = ['jwt', issuer, organisationId]
+  const user = userKeyId(claims, issuer, organisationId)
+  return user === null ? identity(tenant, tokenKeyId, 'token') : identity(tenant, user, 'user')
+}
+
+/**
+ * A pseudonym for a token's user: `jwt_` and 16 base64url characters (96 bits) of the SHA-256 of its issuer,
+ * organisation and user claim (`sub`, else `uid`, else `email_id`); `null` when it has none. Stable across the
+ * user's tokens, different in another organisation or issuer, and never the claim itself (a `sub` is often an
+ * e-mail).
+ */
+export function userKeyId(claims: Readonly<Record<string, unknown>>, issuer: string, organisationId: string): string | null {
+  for (const claim of USER_CLAIMS) {
+    const value = claims[claim]
+    if (typeof value === 'string' && value !== '') return pseudonym([issuer, organisationId, claim, value])
+  }
+  return null
+}
+
+/** `jwt_` and 16 base64url characters of the SHA-256 of `parts`, as a credential's fingerprint is shortened. */
+export const pseudonym = (parts: readonly string[]): string =>
+  `jwt_${hash('sha256', JSON.stringify(parts), 'base64url').slice(0, 16)}`
+
+/** Freezes `auth` carrying `identity`, out of sight: not enumerated, not serialised, not compared by tests. */
+export function frozenWith<T extends PortkeyAuth>(auth: T, identity: Identity): T {
+  Object.defineProperty(auth, IDENTITY, { value: identity })
+  return Object.freeze(auth)
+}
+
+/**
+ * The identity of a context: the one it was built with, else (a context made by hand, in a test or a custom
+ * integration) one from its fields.
+ */
+export function identityOf(auth: PortkeyAuth): Identity {
+  const own = (auth as Identified)[IDENTITY]
+  if (own !== undefined) return own
+  return auth.method === 'jwt'
+    ? identity(['jwt', '', auth.organisationId], auth.keyId, 'token')
+    : apiKeyIdentity(auth.organisationId, auth.keyId)
+}
