@@ -37,6 +37,9 @@ export class RedisConnection {
   #probing: NodeJS.Timeout | undefined
   #healing: NodeJS.Timeout | undefined
   #closed = false
+  /** A command failed, or the subscription was lost, since the last command that succeeded. */
+  #down = false
+  #epoch = 0
   readonly counts = { errors: 0, reconnects: 0 }
   /** Settles once the client is there (at once for a given client; after the import for settings). */
   readonly ready: Promise<void>
@@ -75,12 +78,23 @@ export class RedisConnection {
   }
 
   /**
-   * Where a failover may promote a replica (a cluster, Sentinel): waits until a replica holds this
-   * connection's writes so far to `key`'s master, or half the command timeout. A no-op on a standalone Redis.
+   * When Redis last came back (epoch ms; 0 if it never went away): the first command that succeeded after
+   * a failed one, or after the subscription was lost, or the subscription's return. What Redis holds from
+   * before may be what a failover or a lost deletion left: answers asked before it are not taken on trust.
    */
-  async replicate(key: string): Promise<void> {
-    if (this.#link === undefined || this.#link.kind === 'standalone') return
-    await this.#send(['WAIT', '1', String(Math.floor(this.#timeoutMs / 2))], key)
+  get epoch(): number {
+    return this.#epoch
+  }
+
+  /**
+   * Where a failover may promote a replica (Sentinel, a cluster with replicas): waits until a replica holds
+   * this connection's writes so far to `key`'s master, or half the command timeout, and resolves to whether
+   * one did. `true` at once where no replica is expected (a standalone Redis).
+   */
+  async replicate(key: string): Promise<boolean> {
+    if (this.#link?.replicasExpected !== true) return true
+    const acks = await this.command(['WAIT', '1', String(Math.floor(this.#timeoutMs / 2))], key)
+    return Number(acks) >= 1
   }
 
   /**
@@ -125,6 +139,7 @@ export class RedisConnection {
     const onProbe = () => {
       if (!this.#lost) return
       this.#lost = false
+      this.#epoch = Date.now()
       clearInterval(this.#probing)
       this.counts.reconnects++
       this.#logger.info('portkey-auth: Redis is back; local caches cleared, since revocations may have been missed meanwhile')
@@ -134,6 +149,7 @@ export class RedisConnection {
       // Before the first subscription, there is nothing to have missed.
       if (this.#lost || this.#closed || !this.#subscribed) return
       this.#lost = true
+      this.#down = true
       this.#logger.warn(
         'portkey-auth: lost the Redis connection; going on without Redis (each instance asks the control plane itself)',
       )
@@ -163,17 +179,26 @@ export class RedisConnection {
 
   async #send(args: string[], key: string | undefined): Promise<unknown> {
     const link = this.#link
-    if (link?.open !== true) throw new RedisUnavailable('redis is not connected')
+    if (link?.open !== true) {
+      this.#down = true
+      throw new RedisUnavailable('redis is not connected')
+    }
     let timer: NodeJS.Timeout | undefined
     try {
-      return await Promise.race([
+      const reply = await Promise.race([
         link.send(args, key),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new RedisUnavailable('redis command timed out')), this.#timeoutMs)
           timer.unref()
         }),
       ])
+      if (this.#down) {
+        this.#down = false
+        this.#epoch = Date.now()
+      }
+      return reply
     } catch (error) {
+      this.#down = true
       link.troubled()
       this.#heal(link)
       throw error
