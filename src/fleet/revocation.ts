@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Answer } from '../cache/answers.js'
+import { type Answer, isAnswer } from '../cache/answers.js'
 import { RedisUnavailable } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
 
@@ -49,3 +49,18 @@ export function trusted(answer: Answer, markers: ReadonlyArray<number | undefine
   for (const revokedAt of markers) if (revokedAt !== undefined && askedAt <= revokedAt + TIMINGS.clockSkewMs) return false
   return epoch === 0 || askedAt > epoch
 }
+
+/** An answer as stored in Redis, or `undefined` (none, malformed, or past its stale deadline). */
+export function parsed(text: unknown): Answer | undefined {
+  if (typeof text !== 'string') return undefined
+  try {
+    const answer: unknown = JSON.parse(text)
+    return isAnswer(answer) && Date.now() < answer.staleUntil ? answer : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A marker's time, or `undefined` for none. */
+export const markerTime = (value: unknown) =>
+  typeof value === 'string' && Number.isFinite(Number(value)) ? Number(value) : undefined

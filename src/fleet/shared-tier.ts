@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Answer, isAnswer } from '../cache/answers.js'
+import type { Answer } from '../cache/answers.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisConnection, RedisStats } from './redis.js'
-import { REVOKE, RevocationUnconfirmed, trusted, withRetries } from './revocation.js'
+import { markerTime, parsed, REVOKE, RevocationUnconfirmed, trusted, withRetries } from './revocation.js'
 
 /**
  * What a verifier learns from the channel: a credential (by its hash) or a key id to forget, or — after
@@ -121,21 +121,17 @@ export class SharedTier {
 
   /**
    * A fresh or stale answer from Redis that may be trusted, or `undefined` (none, malformed, not trusted,
-   * or Redis away). The answer and its own marker come in one `MGET` (one slot); its groups' markers after.
+   * or Redis away). Only an answer found costs more: its own marker and its groups' markers, read at once.
    */
   async read(name: string, groups: Groups = () => []): Promise<Answer | undefined> {
-    const key = this.#key(name)
-    const reply = await this.#tryCommand(['MGET', key, `${key}:revoked`])
-    const [text, marker] = Array.isArray(reply) ? reply : []
-    const answer = parsed(text)
+    const answer = parsed(await this.#tryCommand(['GET', this.#key(name)]))
     if (answer === undefined) return undefined
-    const markers = [time(marker)]
-    for (const group of groups(answer)) {
-      const revokedAt = await this.#tryCommand(['GET', `${this.#key(group)}:revoked`])
-      if (revokedAt === undefined) return undefined // cannot tell: as if Redis were away
-      markers.push(time(revokedAt))
-    }
-    return trusted(answer, markers, this.#redis.epoch) ? answer : undefined
+    const markers = await Promise.all(
+      [name, ...groups(answer)].map((marked) => this.#tryCommand(['GET', `${this.#key(marked)}:revoked`])),
+    )
+    // A marker that cannot be read: cannot tell, so as if Redis were away.
+    if (markers.includes(undefined)) return undefined
+    return trusted(answer, markers.map(markerTime), this.#redis.epoch) ? answer : undefined
   }
 
   /** Stores an answer no look-up fenced (a JWT this instance verified itself). */
@@ -253,16 +249,3 @@ export class SharedTier {
     return `${this.#key(name)}:lock`
   }
 }
-
-function parsed(text: unknown): Answer | undefined {
-  if (typeof text !== 'string') return undefined
-  try {
-    const answer: unknown = JSON.parse(text)
-    return isAnswer(answer) && Date.now() < answer.staleUntil ? answer : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** A marker's time, or `undefined` for none. */
-const time = (value: unknown) => (typeof value === 'string' && Number.isFinite(Number(value)) ? Number(value) : undefined)
