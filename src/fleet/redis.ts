@@ -37,8 +37,8 @@ export class RedisConnection {
   #probing: NodeJS.Timeout | undefined
   #healing: NodeJS.Timeout | undefined
   #closed = false
-  /** A command failed, or the subscription was lost, since the last command that succeeded. */
-  #down = false
+  /** When a command last failed, the subscription was lost or a node stopped answering, if no command succeeded since. */
+  #downSince: number | undefined
   #epoch = 0
   readonly counts = { errors: 0, reconnects: 0 }
   /** Settles once the client is there (at once for a given client; after the import for settings). */
@@ -56,7 +56,11 @@ export class RedisConnection {
     this.#observer = observer
     const events = {
       error: () => void this.counts.errors++,
-      trouble: () => this.#link && this.#heal(this.#link),
+      // A part of Redis stopped answering: what it holds may come back from a replica (see `epoch`).
+      trouble: () => {
+        this.#downSince = Date.now()
+        if (this.#link) this.#heal(this.#link)
+      },
     }
     if (options.client) {
       this.#link = linkTo(options.client, events)
@@ -149,7 +153,7 @@ export class RedisConnection {
       // Before the first subscription, there is nothing to have missed.
       if (this.#lost || this.#closed || !this.#subscribed) return
       this.#lost = true
-      this.#down = true
+      this.#downSince = Date.now()
       this.#logger.warn(
         'portkey-auth: lost the Redis connection; going on without Redis (each instance asks the control plane itself)',
       )
@@ -180,10 +184,11 @@ export class RedisConnection {
   async #send(args: string[], key: string | undefined): Promise<unknown> {
     const link = this.#link
     if (link?.open !== true) {
-      this.#down = true
+      this.#downSince = Date.now()
       throw new RedisUnavailable('redis is not connected')
     }
     let timer: NodeJS.Timeout | undefined
+    const sentAt = Date.now()
     try {
       const reply = await Promise.race([
         link.send(args, key),
@@ -192,13 +197,15 @@ export class RedisConnection {
           timer.unref()
         }),
       ])
-      if (this.#down) {
-        this.#down = false
-        this.#epoch = Date.now()
+      if (this.#downSince !== undefined) {
+        // Back from the moment this command was sent (or the last failure, if later): whatever was asked
+        // of the control plane before then may be what Redis lost or a failover brought back.
+        this.#epoch = Math.max(sentAt, this.#downSince)
+        this.#downSince = undefined
       }
       return reply
     } catch (error) {
-      this.#down = true
+      this.#downSince = Date.now()
       link.troubled()
       this.#heal(link)
       throw error
