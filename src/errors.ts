@@ -11,6 +11,7 @@ export type AuthErrorCode =
   | 'insufficient_scope'
   | 'auth_unavailable'
   | 'auth_misconfigured'
+  | 'revocation_unconfirmed'
 
 /** The `error.type` each HTTP status is reported with, in the OpenAI error-body convention. */
 const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
@@ -158,6 +159,21 @@ export const authUnavailable = (retryAfterSec: number, cause?: unknown) =>
     503,
     'The key service is unavailable; try again shortly.',
     { 'retry-after': String(retryAfterSec) },
+    cause === undefined ? undefined : { cause },
+  )
+
+/**
+ * `invalidate()`, `invalidateKeyId()` or `invalidateVirtualKey()` could not confirm the revocation fleet-wide:
+ * Redis did not take the deletion, the marker or the message (after bounded retries), or fewer replicas than
+ * expected confirmed it. This instance has forgotten the credential; other instances may still admit it
+ * from Redis or their caches until it is retried successfully. `reason` names what failed, never the credential.
+ */
+export const revocationUnconfirmed = (reason: string, cause?: unknown) =>
+  new AuthError(
+    'revocation_unconfirmed',
+    503,
+    `The revocation is not confirmed on every instance (${reason}); this instance forgot the credential. Retry it.`,
+    { 'retry-after': '1' },
     cause === undefined ? undefined : { cause },
   )
 

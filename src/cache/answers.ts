@@ -12,12 +12,19 @@ import { isVirtualKeyRecord, virtualKeyOutcome } from '../virtual-key/virtual-ke
  * credential — with its deadlines in epoch milliseconds. Each instance builds its own frozen context
  * from it.
  */
-export type Answer =
+export type Answer = (
   | { kind: 'key'; record: KeyRecord; freshUntil: number; staleUntil: number }
   | { kind: 'jwt'; claims: JWTPayload; freshUntil: number; staleUntil: number }
   | { kind: 'unknown'; freshUntil: number; staleUntil: number }
   | { kind: 'virtual-key'; record: VirtualKeyRecord; freshUntil: number; staleUntil: number }
   | { kind: 'no-virtual-key'; freshUntil: number; staleUntil: number }
+) & {
+  /**
+   * When the control plane was asked (or the token verified), epoch ms: a reader compares it with
+   * revocation markers and with its own last reconnect to Redis. Missing (an older writer): never trusted then.
+   */
+  askedAt?: number
+}
 
 /** The deadlines the cache options give. */
 export interface Lifetimes {

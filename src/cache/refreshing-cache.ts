@@ -111,12 +111,12 @@ export class RefreshingCache<V, A> {
   }
 
   /**
-   * Drops the entries whose value passes `test`, and every look-up under way (whose answer is not known
-   * yet, so it might be one of them: none writes back). Used to revoke by key id, a rare event.
+   * Drops the entries whose value (or key) passes `test`, and every look-up under way (whose answer is not
+   * known yet, so it might be one of them: none writes back). Used to revoke by key id or slug, a rare event.
    */
-  invalidateWhere(test: (value: V) => boolean): void {
+  invalidateWhere(test: (value: V, key: string) => boolean): void {
     for (const entries of [this.#entries, this.#negatives]) {
-      const doomed = [...entries.entries()].filter(([, entry]) => test(entry.value)).map(([key]) => key)
+      const doomed = [...entries.entries()].filter(([key, entry]) => test(entry.value, key)).map(([key]) => key)
       for (const key of doomed) entries.delete(key)
     }
     this.#pending.clear()

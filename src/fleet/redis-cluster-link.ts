@@ -62,6 +62,11 @@ export function clusterLink(cluster: RedisClusterLike, owned: boolean, events: L
   const relearnSubscriber = throttled(() => subscriber && rediscover(subscriber))
   const link: RedisLink = {
     kind: 'cluster',
+    get replicasExpected() {
+      // node-redis v5 lists the replicas of its slot map; v4 keeps it private: expect them then.
+      const replicas = (cluster as { replicas?: unknown[] }).replicas
+      return replicas === undefined || replicas.length > 0
+    },
     get open() {
       return discovered && cluster.isOpen
     },

@@ -10,6 +10,11 @@ import { clusterLink } from './redis-cluster-link.js'
 export interface RedisLink {
   /** The client kind. On a cluster or Sentinel a failover may promote a replica: deletions wait for one (`WAIT`). */
   readonly kind: 'standalone' | 'cluster' | 'sentinel'
+  /**
+   * Whether a failover may promote a replica, so that a revocation must wait for one to hold it: always
+   * with Sentinel; on a cluster when its slot map lists replicas; never on a standalone Redis.
+   */
+  readonly replicasExpected: boolean
   /** Whether a command may be tried now. */
   readonly open: boolean
   /** Whether every part of Redis is answering now (every master of a cluster; the last command on a Sentinel). */
@@ -88,6 +93,7 @@ function standaloneLink(client: RedisClientLike, owned: boolean, errors: () => v
   let subscriber: RedisClientLike | undefined
   return {
     kind: 'standalone',
+    replicasExpected: false,
     get open() {
       return client.isReady
     },
@@ -123,6 +129,7 @@ function sentinelLink(sentinel: RedisSentinelLike, owned: boolean, errors: () =>
   let subscribed: ReadonlyMap<string, (message: string) => void> = new Map()
   return {
     kind: 'sentinel',
+    replicasExpected: true,
     get open() {
       return sentinel.isReady
     },

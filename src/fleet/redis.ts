@@ -37,6 +37,9 @@ export class RedisConnection {
   #probing: NodeJS.Timeout | undefined
   #healing: NodeJS.Timeout | undefined
   #closed = false
+  /** When a command last failed, the subscription was lost or a node stopped answering, if no command succeeded since. */
+  #downSince: number | undefined
+  #epoch = 0
   readonly counts = { errors: 0, reconnects: 0 }
   /** Settles once the client is there (at once for a given client; after the import for settings). */
   readonly ready: Promise<void>
@@ -53,7 +56,11 @@ export class RedisConnection {
     this.#observer = observer
     const events = {
       error: () => void this.counts.errors++,
-      trouble: () => this.#link && this.#heal(this.#link),
+      // A part of Redis stopped answering: what it holds may come back from a replica (see `epoch`).
+      trouble: () => {
+        this.#downSince = Date.now()
+        if (this.#link) this.#heal(this.#link)
+      },
     }
     if (options.client) {
       this.#link = linkTo(options.client, events)
@@ -75,12 +82,23 @@ export class RedisConnection {
   }
 
   /**
-   * Where a failover may promote a replica (a cluster, Sentinel): waits until a replica holds this
-   * connection's writes so far to `key`'s master, or half the command timeout. A no-op on a standalone Redis.
+   * When Redis last came back (epoch ms; 0 if it never went away): the first command that succeeded after
+   * a failed one, or after the subscription was lost, or the subscription's return. What Redis holds from
+   * before may be what a failover or a lost deletion left: answers asked before it are not taken on trust.
    */
-  async replicate(key: string): Promise<void> {
-    if (this.#link === undefined || this.#link.kind === 'standalone') return
-    await this.#send(['WAIT', '1', String(Math.floor(this.#timeoutMs / 2))], key)
+  get epoch(): number {
+    return this.#epoch
+  }
+
+  /**
+   * Where a failover may promote a replica (Sentinel, a cluster with replicas): waits until a replica holds
+   * this connection's writes so far to `key`'s master, or half the command timeout, and resolves to whether
+   * one did. `true` at once where no replica is expected (a standalone Redis).
+   */
+  async replicate(key: string): Promise<boolean> {
+    if (this.#link?.replicasExpected !== true) return true
+    const acks = await this.command(['WAIT', '1', String(Math.floor(this.#timeoutMs / 2))], key)
+    return Number(acks) >= 1
   }
 
   /**
@@ -125,6 +143,7 @@ export class RedisConnection {
     const onProbe = () => {
       if (!this.#lost) return
       this.#lost = false
+      this.#epoch = Date.now()
       clearInterval(this.#probing)
       this.counts.reconnects++
       this.#logger.info('portkey-auth: Redis is back; local caches cleared, since revocations may have been missed meanwhile')
@@ -134,6 +153,7 @@ export class RedisConnection {
       // Before the first subscription, there is nothing to have missed.
       if (this.#lost || this.#closed || !this.#subscribed) return
       this.#lost = true
+      this.#downSince = Date.now()
       this.#logger.warn(
         'portkey-auth: lost the Redis connection; going on without Redis (each instance asks the control plane itself)',
       )
@@ -163,17 +183,29 @@ export class RedisConnection {
 
   async #send(args: string[], key: string | undefined): Promise<unknown> {
     const link = this.#link
-    if (link?.open !== true) throw new RedisUnavailable('redis is not connected')
+    if (link?.open !== true) {
+      this.#downSince = Date.now()
+      throw new RedisUnavailable('redis is not connected')
+    }
     let timer: NodeJS.Timeout | undefined
+    const sentAt = Date.now()
     try {
-      return await Promise.race([
+      const reply = await Promise.race([
         link.send(args, key),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new RedisUnavailable('redis command timed out')), this.#timeoutMs)
           timer.unref()
         }),
       ])
+      if (this.#downSince !== undefined) {
+        // Back from the moment this command was sent (or the last failure, if later): whatever was asked
+        // of the control plane before then may be what Redis lost or a failover brought back.
+        this.#epoch = Math.max(sentAt, this.#downSince)
+        this.#downSince = undefined
+      }
+      return reply
     } catch (error) {
+      this.#downSince = Date.now()
       link.troubled()
       this.#heal(link)
       throw error

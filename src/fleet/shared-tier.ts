@@ -1,14 +1,21 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Answer, isAnswer } from '../cache/answers.js'
+import type { Answer } from '../cache/answers.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisConnection, RedisStats } from './redis.js'
+import { markerTime, parsed, REVOKE, RevocationUnconfirmed, trusted, withRetries } from './revocation.js'
 
 /**
  * What a verifier learns from the channel: a credential (by its hash) or a key id to forget, or — after
  * a lost connection — everything.
  */
-export type Invalidation = { hash: string } | { keyId: string } | { all: true }
+export type Invalidation = { hash: string } | { keyId: string } | { slug: string } | { all: true }
+
+/**
+ * The group names an answer belongs to, besides its own: `id:<keyId>` (every answer of a key id) and, for
+ * a virtual key, `vk:<slug>`. Each is a set of the names in it, and has a revocation marker of its own.
+ */
+export type Groups = (answer: Answer) => string[]
 
 /** Counters of the shared tier, part of `verifier.stats()`. */
 export interface SharedTierStats extends RedisStats {
@@ -38,22 +45,29 @@ return 0`
  * The Redis tier between each instance's LRU and the control plane. Key space, under `prefix` (the
  * namespace: the user's prefix and a digest of the settings that make an answer valid):
  * `{k:<sha256>}` a credential's answer · `{v:[...caller,"<workspace>","<slug>"]}` a virtual key's, for
- * that caller (its `Identity`: kind, organisation, issuer, key id or user) · `{<name>}:lock` the fleet-wide single flight for `<name>` · `{id:<keyId>}` the names
- * holding that key id's record · channel `invalidate` (and `invalidate:probe:<uuid>`, each instance's own).
+ * that caller (its `Identity`: kind, organisation, issuer, key id or user) · `{<name>}:lock` the fleet-wide
+ * single flight for `<name>` · `{id:<keyId>}` the names holding that key id's record · `{vk:<slug>}` the names
+ * holding that virtual key's answers · `{<name>}:revoked` the time `<name>` (an answer or a group) was last
+ * revoked · channel `invalidate` (and `invalidate:probe:<uuid>`, each instance's own).
  * The braces are Redis Cluster hash tags: an answer and its lock hash to one slot, so the fenced write
- * (one script over both) works on a cluster; a deletion of many names is one DEL per name. Every method
- * survives Redis being away: it answers as if Redis were empty.
+ * (one script over both) works on a cluster; a deletion of many names is one script per name. Every method
+ * but `invalidate` survives Redis being away: it answers as if Redis were empty. An answer read from Redis
+ * is served only when `trusted()`: asked after every revocation marker that concerns it, and after this
+ * instance's connection last came back; otherwise it counts as none, and the control plane is asked.
  */
 export class SharedTier {
   readonly #redis: RedisConnection
   readonly #prefix: string
   readonly #lockMs: number
+  readonly #markerMs: number
   readonly #counts = { hits: 0, fills: 0, waits: 0 }
 
-  constructor(redis: RedisConnection, prefix: string, lockMs: number) {
+  /** @param markerMs - how long a revocation marker lives: at least the longest life of an answer in Redis */
+  constructor(redis: RedisConnection, prefix: string, lockMs: number, markerMs: number) {
     this.#redis = redis
     this.#prefix = prefix
     this.#lockMs = lockMs
+    this.#markerMs = markerMs
   }
 
   get connected(): boolean {
@@ -69,9 +83,9 @@ export class SharedTier {
    * at a time (a lock that expires if its holder dies), the others waiting for its answer. A stale answer
    * is served while another instance refreshes it, and when `fetch` fails.
    */
-  async resolve(name: string, fetch: () => Promise<Answer>, keyId?: (answer: Answer) => string | undefined): Promise<Answer> {
+  async resolve(name: string, fetch: () => Promise<Answer>, groups: Groups = () => []): Promise<Answer> {
     const deadline = Date.now() + this.#lockMs
-    let shared = await this.read(name)
+    let shared = await this.read(name, groups)
     for (;;) {
       if (shared !== undefined && Date.now() < shared.freshUntil) return this.#hit(shared)
       const token = await this.#lock(name)
@@ -81,12 +95,12 @@ export class SharedTier {
         if (Date.now() >= deadline) return fetch()
         this.#counts.waits++
         await sleep(TIMINGS.lockPollMs)
-        shared = await this.read(name)
+        shared = await this.read(name, groups)
         continue
       }
       if (token !== undefined) {
         // Between our read and our lock, the holder before us may have answered and let go.
-        const settled = await this.read(name)
+        const settled = await this.read(name, groups)
         if (settled !== undefined && Date.now() < settled.freshUntil) {
           await this.#unlock(name, token)
           return this.#hit(settled)
@@ -100,21 +114,24 @@ export class SharedTier {
         if (shared !== undefined && Date.now() < shared.staleUntil) return shared
         throw error
       }
-      if (token !== undefined) await this.#store(name, answer, token, keyId?.(answer))
+      if (token !== undefined) await this.#store(name, answer, token, groups(answer))
       return answer
     }
   }
 
-  /** A fresh or stale answer from Redis, or `undefined` (none, malformed, or Redis away). */
-  async read(name: string): Promise<Answer | undefined> {
-    const text = await this.#tryCommand(['GET', this.#key(name)])
-    if (typeof text !== 'string') return undefined
-    try {
-      const answer: unknown = JSON.parse(text)
-      return isAnswer(answer) && Date.now() < answer.staleUntil ? answer : undefined
-    } catch {
-      return undefined
-    }
+  /**
+   * A fresh or stale answer from Redis that may be trusted, or `undefined` (none, malformed, not trusted,
+   * or Redis away). Only an answer found costs more: its own marker and its groups' markers, read at once.
+   */
+  async read(name: string, groups: Groups = () => []): Promise<Answer | undefined> {
+    const answer = parsed(await this.#tryCommand(['GET', this.#key(name)]))
+    if (answer === undefined) return undefined
+    const markers = await Promise.all(
+      [name, ...groups(answer)].map((marked) => this.#tryCommand(['GET', `${this.#key(marked)}:revoked`])),
+    )
+    // A marker that cannot be read: cannot tell, so as if Redis were away.
+    if (markers.includes(undefined)) return undefined
+    return trusted(answer, markers.map(markerTime), this.#redis.epoch) ? answer : undefined
   }
 
   /** Stores an answer no look-up fenced (a JWT this instance verified itself). */
@@ -124,23 +141,32 @@ export class SharedTier {
   }
 
   /**
-   * Forgets `names` fleet-wide and tells every instance to drop `message`'s entries. Where a failover may
-   * promote a replica (cluster, Sentinel), it then waits (up to half the command timeout) for a replica to
-   * hold each deletion, so that a failover after it resolved cannot bring the answer back.
+   * Revokes fleet-wide: for each name (`names()`, asked again each attempt), deletes its answer and lock
+   * and sets its marker; publishes `message`, so every instance drops its copies; and where a failover may
+   * promote a replica, waits (up to half the command timeout) for one to hold each deletion. Retried within
+   * bounds (`withRetries`); rejects with `RevocationUnconfirmed` when it cannot be confirmed.
    */
-  async invalidate(names: string[], message: Invalidation): Promise<void> {
-    // The answer and its lock share a slot: one DEL each name, whatever the deployment.
-    await Promise.all(names.map((name) => this.#tryCommand(['DEL', this.#key(name), this.#lockKey(name)])))
-    // Published before the wait: the others drop their copies at once, and find nothing on the master.
-    await this.#tryCommand(['PUBLISH', this.#prefix + CHANNEL, JSON.stringify(message)])
-    await Promise.all(names.map((name) => this.#redis.replicate(this.#key(name)).catch(() => {})))
+  async invalidate(names: () => Promise<string[]>, message: Invalidation): Promise<void> {
+    await withRetries(async () => {
+      const doomed = await names()
+      const now = String(Date.now())
+      const ttl = String(this.#markerMs)
+      await Promise.all(
+        doomed.map((name) => {
+          const key = this.#key(name)
+          return this.#redis.command(['EVAL', REVOKE, '3', key, this.#lockKey(name), `${key}:revoked`, now, ttl])
+        }),
+      )
+      await this.#redis.command(['PUBLISH', this.#prefix + CHANNEL, JSON.stringify(message)])
+      const held = await Promise.all(doomed.map((name) => this.#redis.replicate(this.#key(name))))
+      if (held.includes(false)) throw new RevocationUnconfirmed('no replica confirmed it')
+    })
   }
 
-  /** The names of the answers that hold this key id's record, and the set that lists them. */
-  async namesOf(keyId: string): Promise<string[]> {
-    const set = `id:${keyId}`
-    const members = await this.#tryCommand(['SMEMBERS', this.#key(set)])
-    return [set, ...(Array.isArray(members) ? members.filter((member): member is string => typeof member === 'string') : [])]
+  /** A group's name (`id:<keyId>`, `vk:<slug>`) and the names of the answers it lists; throws when Redis cannot say. */
+  async namesOf(group: string): Promise<string[]> {
+    const members = await this.#redis.command(['SMEMBERS', this.#key(group)])
+    return [group, ...(Array.isArray(members) ? members.filter((member): member is string => typeof member === 'string') : [])]
   }
 
   /** Listens on the channel; a lost connection that comes back means messages were missed: `{ all: true }`. */
@@ -181,7 +207,7 @@ export class SharedTier {
     await this.#tryCommand(['EVAL', FENCED_UNLOCK, '1', this.#lockKey(name), token])
   }
 
-  async #store(name: string, answer: Answer, token: string, keyId: string | undefined): Promise<void> {
+  async #store(name: string, answer: Answer, token: string, groups: string[]): Promise<void> {
     const ttl = answer.staleUntil - Date.now()
     if (ttl <= 0) return
     const key = this.#key(name)
@@ -197,11 +223,12 @@ export class SharedTier {
     ])
     if (stored !== 1) return
     this.#counts.fills++
-    if (keyId === undefined) return
-    // The set lives as long as the latest answer written into it (they all get the same lifetime).
-    const set = this.#key(`id:${keyId}`)
-    await this.#tryCommand(['SADD', set, name])
-    await this.#tryCommand(['PEXPIRE', set, String(ttl)])
+    // Each set lives as long as the latest answer written into it (they all get the same lifetime).
+    for (const group of groups) {
+      const set = this.#key(group)
+      await this.#tryCommand(['SADD', set, name])
+      await this.#tryCommand(['PEXPIRE', set, String(ttl)])
+    }
   }
 
   async #tryCommand(args: string[]): Promise<unknown> {

@@ -59,6 +59,23 @@ export const TIMINGS = Object.freeze({
    * cluster relearns then which master serves which slot (a replica may have been promoted).
    */
   redisRediscoverMs: 500,
+  /**
+   * A revocation through Redis (`invalidate()` and the like) is tried at most this many times (deletion and
+   * marker, message, and on a cluster or Sentinel the replica's confirmation) before it rejects.
+   */
+  revokeAttempts: 4,
+  /** The pause before the first retry of a revocation; it doubles before each next one (100, 200, 400 ms). */
+  revokeRetryMs: 100,
+  /**
+   * No retry of a revocation starts once this long has passed since the call: with the default `redis.timeoutMs`
+   * it settles within this plus one attempt (at most two commands' timeouts and half a timeout of `WAIT`).
+   */
+  revokeBudgetMs: 2_000,
+  /**
+   * How far instances' clocks may disagree: an answer from Redis asked of the control plane less than this
+   * after a revocation marker was set is not taken on trust (asked again), since it may predate the revocation.
+   */
+  clockSkewMs: 1_000,
   /** The share of `cache.max` kept for "unknown key" answers, so a flood of random keys evicts only its own. */
   negativeShare: 0.1,
 })

@@ -1,10 +1,10 @@
 import { RefreshingCache } from '../cache/refreshing-cache.js'
-import { type CredentialSource, fingerprint } from '../credential/header.js'
+import type { CredentialSource } from '../credential/header.js'
 import { RedisConnection } from '../fleet/redis.js'
-import { type Invalidation, SharedTier } from '../fleet/shared-tier.js'
+import { SharedTier } from '../fleet/shared-tier.js'
 import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from '../lookup/control-plane.js'
 import { LookupGuard } from '../lookup/guard.js'
-import { credentialLoader, credentialName, type Sources, type VirtualKeyRequest, virtualKeyLoader } from '../lookup/loaders.js'
+import { credentialLoader, type Sources, type VirtualKeyRequest, virtualKeyLoader } from '../lookup/loaders.js'
 import { TIMINGS } from '../options/defaults.js'
 import { resolveOptions } from '../options/resolve.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
@@ -16,6 +16,7 @@ import type { Logger, PortkeyAuth, VirtualKey } from '../types.js'
 import { audited } from './decision.js'
 import { createPipeline } from './pipeline.js'
 import { probe } from './probe.js'
+import { revocations } from './revoke.js'
 import type { Verifier } from './verifier.js'
 
 /**
@@ -42,7 +43,10 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     observer,
   })
   const connection = redis && new RedisConnection(redis, redis.timeoutMs, logger, observer)
-  const tier = connection && new SharedTier(connection, redis.namespace, config.timeoutMs + TIMINGS.lockMarginMs)
+  const lockMs = config.timeoutMs + TIMINGS.lockMarginMs
+  // A marker outlives every answer asked before it: an answer lives in Redis at most ttlMs + staleMs.
+  const markerMs = lifetimes.ttlMs + lifetimes.staleMs + lockMs
+  const tier = connection && new SharedTier(connection, redis.namespace, lockMs, markerMs)
   const limiter =
     config.rateLimits &&
     new RateLimiter({
@@ -60,16 +64,8 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     lifetimes.max,
     virtualKeyLoader(config.lookupVirtualKey ?? controlPlaneVirtualKeyLookup(controlPlaneUrl, clientAuth), sources),
   )
-  const forgetKeyId = (keyId: string) => keys.invalidateWhere((outcome) => outcome.value?.keyId === keyId)
-  const clear = () => {
-    keys.clear()
-    virtualKeys.clear()
-  }
-  tier?.listen((message: Invalidation) => {
-    if ('hash' in message) keys.invalidate(message.hash)
-    else if ('keyId' in message) forgetKeyId(message.keyId)
-    else clear() // back from a lost connection: revocations may have been missed
-  })
+  const { onMessage, ...revoke } = revocations({ keys, virtualKeys, tier })
+  tier?.listen(onMessage)
 
   const scopes = config.scopes === null ? null : compileScopes(config.scopes)
   const { bearer } = config
@@ -92,16 +88,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     async verify(headers, route) {
       return check(headers, route)
     },
-    async invalidate(credential) {
-      const hash = fingerprint(credential)
-      keys.invalidate(hash)
-      await tier?.invalidate([credentialName(hash)], { hash })
-    },
-    async invalidateKeyId(keyId) {
-      forgetKeyId(keyId)
-      if (tier) await tier.invalidate(await tier.namesOf(keyId), { keyId })
-    },
-    clear,
+    ...revoke,
     async reportTokens(auth, tokens) {
       await limiter?.reportTokens(auth, tokens)
     },

@@ -9,7 +9,7 @@ import {
 } from '../credential/header.js'
 import { frozenWith, identityOf } from '../credential/identity.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
-import type { VirtualKeyRequest } from '../lookup/loaders.js'
+import { type VirtualKeyRequest, virtualKeyKey } from '../lookup/loaders.js'
 import { andThen, type MaybePromise } from '../maybe-promise.js'
 import type { RouteScopes } from '../permissions/route-scopes.js'
 import type { RateLimiter } from '../rate-limit/limiter.js'
@@ -72,14 +72,14 @@ export function createPipeline({ keys, virtualKeys, scopes, source, limiter }: P
   }
 
   function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string): MaybePromise<PortkeyAuth> {
-    const { workspaceId } = auth
+    const { keyId, workspaceId } = auth
     // A caller bound to no workspace (an organisation key) may use no virtual key; no look-up needed.
     if (workspaceId === null) throw virtualKeyNotAllowed()
     // The control plane answers for the credential it is asked with, so the answer is the caller's own: keyed
     // by its identity (kind, organisation, issuer; the key id, which a rotated key's two secrets share, or the
     // token's user), never by workspace and slug alone, nor by a key id or `sub` another organisation may hold.
     const { caller } = identityOf(auth)
-    const got = virtualKeys.get(JSON.stringify([...caller, workspaceId, slug]), { slug, workspaceId, credential })
+    const got = virtualKeys.get(virtualKeyKey(caller, workspaceId, slug), { keyId, slug, workspaceId, credential })
     return andThen(got, combine, auth)
   }
 

@@ -50,13 +50,29 @@ export interface Verifier {
   /**
    * Forgets one credential, so its next request asks the key service again (e.g. after revoking it);
    * with Redis, on every instance.
+   *
+   * This instance forgets it at once, whatever happens next. With Redis, it resolves only once the
+   * revocation is known done fleet-wide: the answer deleted and a revocation marker set (every instance then
+   * asks the control plane again instead of trusting an answer asked before it), the other instances told,
+   * and, on Sentinel or a cluster with replicas, a replica holding the deletion (`WAIT 1`, up to half of
+   * `redis.timeoutMs`). Otherwise, after at most 4 attempts within about 2 s plus one attempt
+   * (`TIMINGS.revokeAttempts`, `revokeBudgetMs`), it rejects with `AuthError` code `revocation_unconfirmed`
+   * (503): other instances may still admit the credential until a retry succeeds, so retry (e.g. answer
+   * your webhook with a 5xx).
    */
   invalidate(credential: string): Promise<void>
   /**
    * Forgets every credential whose record has this key id — what Portkey's control plane reports when a
-   * key changes; with Redis, on every instance.
+   * key changes — and every virtual-key answer given to that key; with Redis, on every instance. Settles
+   * as `invalidate()` does.
    */
   invalidateKeyId(keyId: string): Promise<void>
+  /**
+   * Forgets every answer about the virtual key `slug`, whichever key asked for it (e.g. after archiving it);
+   * with Redis, on every instance. Settles as `invalidate()` does; a `TypeError` for an empty slug.
+   * @example await verifier.invalidateVirtualKey('openai-prod')
+   */
+  invalidateVirtualKey(slug: string): Promise<void>
   /**
    * Reports the tokens a request of `auth` used (e.g. the provider's `usage.total_tokens`) against the tokens
    * limits of its key and virtual key: what `auth.quota.reportTokens()` does, for any context of this

@@ -16,6 +16,11 @@ export interface TestSentinel {
   primary(): Promise<number>
   /** Kills the primary (SIGKILL); resolves once the sentinel names the replica as the new primary. */
   killPrimary(within?: number): Promise<number>
+  /**
+   * Stalls replication: the replica is pointed at a port nothing listens on, so it keeps its data but
+   * receives no more writes (WAIT then confirms none). The sentinel still counts it as the replica to promote.
+   */
+  stallReplication(): Promise<void>
   /** Kills every process and removes the temp dir. */
   stop(): Promise<void>
 }
@@ -86,6 +91,11 @@ export async function startTestSentinel(): Promise<TestSentinel> {
         return now !== old && String(await ask(now, ['INFO', 'replication'])).includes('role:master')
       })
       return now
+    },
+    async stallReplication() {
+      const current = await primary()
+      const replica = [primaryPort!, replicaPort!].find((port) => port !== current)!
+      await ask(replica, ['REPLICAOF', '127.0.0.1', String(await freePort())])
     },
     stop,
   }
