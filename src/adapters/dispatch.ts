@@ -2,7 +2,7 @@ import { AUTHORIZATION_HEADER, CREDENTIAL_HEADER, repeatsAuthorization } from '.
 import { AuthError, invalidRequest } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { scopeGuard } from '../permissions/require.js'
-import type { RateLimitHeaders } from '../rate-limit/quota.js'
+import { type RateLimitHeaders, RequestQuota } from '../rate-limit/quota.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { type HeaderViews, hideCredential } from './hide-credential.js'
@@ -129,8 +129,11 @@ export function createPermissionCheck<A extends object, B, C, R>(
 ): (a: A, b: B, c: C) => R {
   const guard = scopeGuard(scopes)
   return function permissionCheck(a, b, c) {
-    const error = guard(framework.attached(a))
+    const auth = framework.attached(a)
+    const error = guard(auth)
     if (error === null) return framework.next(a, b, c)
+    // Refused after all: the allowance portkeyAuth() counted the request against goes back.
+    RequestQuota.refund(auth?.quota)
     const onError = (a as Record<symbol, OnError<A, B, C, R> | undefined>)[ON_ERROR] ?? framework.send
     return onError(error, a, b, c)
   }

@@ -99,4 +99,9 @@ export const LIMITS = Object.freeze({
    * anew: more means the options are written inline with an inline function, a verifier per request.
    */
   authenticateVerifiers: 16,
+  /**
+   * Virtual-key look-ups (slugs not in the cache) one caller may make in a minute, per instance: past it, 429
+   * with no look-up, so a caller naming ever new slugs cannot make the control plane work for it.
+   */
+  virtualKeyLookups: 60,
 })

@@ -163,6 +163,49 @@ export class RateLimiter {
     return this.#take(auth, subjects, now, status, 0)
   }
 
+  /**
+   * Throws the 429 `admit()` would throw for `auth`'s own limits (its key's or token's, not a virtual key's)
+   * when, as far as this instance knows, one is already reached; counts nothing. The pipeline asks before it
+   * looks a virtual key up, so a caller at its limit makes the control plane do no work for it.
+   */
+  check(auth: PortkeyAuth, now: number): void {
+    if (auth.rateLimits.length === 0) return
+    const policies = compile(auth.rateLimits, 'api_key', this.#unenforced)
+    if (policies.length === 0) return
+    const subjects = this.#subjects(auth, policies, NONE)
+    const { slots } = subjects[0]!
+    let refused: Policy[] | null = null
+    for (let i = 0; i < policies.length; i++) {
+      const policy = policies[i]!
+      const slot = roll(slots[i]!, policy, now)
+      const reached =
+        policy.type === 'tokens'
+          ? slot.tokens >= policy.quota
+          : this.#fleet === null || now < slot.offlineUntil || !this.#fleet.connected
+            ? slot.used >= policy.quota
+            : slot.used >= slot.leased && slot.exhausted
+      if (reached) refused = push(refused, policy)
+    }
+    if (refused !== null) throw this.#refuse(auth, subjects, refused, now)
+  }
+
+  /**
+   * Gives back what `admit()` counted for the request whose context `auth` was (its `quota` made at `at`), when
+   * it was refused after all (`requirePermissions()`): one request of each requests limit, if its window is
+   * still the one it was counted in. With Redis the request goes back to this instance's batch, for its next
+   * requests; the fleet's count is not lowered.
+   */
+  refund(auth: PortkeyAuth, at: number): void {
+    const keyPolicies = compile(auth.rateLimits, 'api_key', this.#unenforced)
+    const vkPolicies = auth.virtualKey === null ? NONE : compile(auth.virtualKey.rateLimits, 'virtual_key', this.#unenforced)
+    for (const { policies, slots } of this.#subjects(auth, keyPolicies, vkPolicies)) {
+      for (let i = 0; i < policies.length; i++) {
+        const slot = slots[i]!
+        if (policies[i]!.type === 'requests' && slot.start === windowStart(policies[i]!, at) && slot.used > 0) slot.used--
+      }
+    }
+  }
+
   /** `Quota#reportTokens` for a context: adds `tokens` to the tokens limits of its key and virtual key. */
   async reportTokens(auth: PortkeyAuth, tokens: number): Promise<void> {
     if (!Number.isSafeInteger(tokens) || tokens < 0) {
@@ -272,7 +315,10 @@ export class RateLimiter {
       for (let i = 0; i < policies.length; i++) if (policies[i]!.type === 'requests') slots[i]!.used++
     }
     const standings = standingsOf(subjects, now, fleet !== null && !alone)
-    return withQuota(auth, new RequestQuota(standings, alone ? 'local' : 'fleet', this.#render(subjects, standings), this, auth))
+    return withQuota(
+      auth,
+      new RequestQuota(standings, alone ? 'local' : 'fleet', this.#render(subjects, standings), this, auth, now),
+    )
   }
 
   #refuse(auth: PortkeyAuth, subjects: Subject[], refused: Policy[], now: number) {

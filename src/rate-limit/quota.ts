@@ -81,9 +81,10 @@ export function stateHeader(standings: readonly Standing[]): string {
   return state
 }
 
-/** Whoever counts reported tokens for a context: the limiter. */
+/** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */
 export interface TokenCounter {
   reportTokens(auth: PortkeyAuth, tokens: number): Promise<void>
+  refund(auth: PortkeyAuth, at: number): void
 }
 
 /**
@@ -98,6 +99,8 @@ export class RequestQuota implements Quota {
   readonly #standings: readonly Standing[]
   readonly #counter: TokenCounter
   readonly #auth: PortkeyAuth
+  readonly #at: number
+  #refunded = false
   #limits: readonly RateLimitStatus[] | undefined
 
   constructor(
@@ -106,6 +109,7 @@ export class RequestQuota implements Quota {
     headers: RateLimitHeaders | null,
     counter: TokenCounter,
     auth: PortkeyAuth,
+    at: number,
   ) {
     let least = standings[0]!
     for (const standing of standings) if (standing.remaining < least.remaining) least = standing
@@ -116,6 +120,19 @@ export class RequestQuota implements Quota {
     this.#standings = standings
     this.#counter = counter
     this.#auth = auth
+    this.#at = at
+  }
+
+  /**
+   * Gives back the allowance the request of this quota (when `value` is one) was counted against, once: for a
+   * request refused after the guard admitted it (`requirePermissions()`).
+   */
+  static refund(value: unknown): void {
+    if (typeof value !== 'object' || value === null || !(#auth in value)) return
+    const quota = value as RequestQuota
+    if (quota.#refunded) return
+    quota.#refunded = true
+    quota.#counter.refund(quota.#auth, quota.#at)
   }
 
   /**

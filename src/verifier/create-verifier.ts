@@ -71,7 +71,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   const { bearer } = config
   const source = credentialSource(bearer, config.jwt !== null, logger)
   const redisUp = () => tier?.connected ?? null
-  const pipeline = createPipeline({ keys, virtualKeys, scopes, source, limiter })
+  const pipeline = createPipeline({ keys, virtualKeys, scopes, source, limiter, lookupBudgetSize: lifetimes.max })
   const check = audited(pipeline, config.onDecision, redisUp, telemetry?.decisions)
   const stats = () => ({
     ...keys.stats(),

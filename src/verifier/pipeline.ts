@@ -15,6 +15,7 @@ import type { RouteScopes } from '../permissions/route-scopes.js'
 import type { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
 import type { IncomingHeaders, PortkeyAuth, VirtualKey } from '../types.js'
+import { VirtualKeyLookupBudget } from '../virtual-key/lookup-budget.js'
 import { PROVIDER_HEADER, readVirtualKeySlug, VIRTUAL_KEY_HEADER } from '../virtual-key/virtual-key.js'
 import type { RequestRoute } from './verifier.js'
 
@@ -36,19 +37,24 @@ export interface PipelineParts {
   /** Where the credential is read: `x-portkey-api-key`, and `Authorization: Bearer` with the `bearer` option. */
   readonly source: CredentialSource
   readonly limiter: RateLimiter | null
+  /** Callers whose virtual-key look-ups are counted at once (`VirtualKeyLookupBudget`): the cache's `max`. */
+  readonly lookupBudgetSize: number
 }
 
 /**
  * The per-request pipeline: read the credential and the virtual-key slug → the cache (or a look-up) →
- * the key's expiry → the virtual key → the scopes → the rate limits (last, so that a request refused for
- * anything else consumes no allowance). Each step is one function below, called from `admit()`. Synchronous
- * up to the first look-up: a cached request makes no promise at all (nor, with Redis, one whose key is within
- * this instance's batch of its allowance).
+ * the key's expiry → the scopes → with a virtual key, the key's own rate limits (a look at them, counting
+ * nothing) and then the virtual key (from the cache, or a look-up within the caller's budget) → the rate
+ * limits, counted last, so that a request refused for anything else consumes no allowance and a caller refused
+ * for its scopes or its limits costs the control plane nothing. Each step is one function below, called from
+ * `admit()`. Synchronous up to the first look-up: a cached request makes no promise at all (nor, with Redis,
+ * one whose key is within this instance's batch of its allowance).
  */
-export function createPipeline({ keys, virtualKeys, scopes, source, limiter }: PipelineParts): Check {
+export function createPipeline({ keys, virtualKeys, scopes, source, limiter, lookupBudgetSize }: PipelineParts): Check {
   // A key's context with a virtual key, built once per (context, virtual key) pair: both are cached,
   // frozen objects, so requests share the combination instead of copying it.
   const combined = new WeakMap<PortkeyAuth, WeakMap<VirtualKey, PortkeyAuth>>()
+  const budget = new VirtualKeyLookupBudget(lookupBudgetSize)
 
   function admit(
     outcome: Outcome<PortkeyAuth>,
@@ -58,29 +64,30 @@ export function createPipeline({ keys, virtualKeys, scopes, source, limiter }: P
     now: number,
     status: CacheStatus | undefined,
   ): MaybePromise<PortkeyAuth> {
-    const auth = unexpired(outcome, now)
-    if (slug === null) return limit(authorize(auth, route), now, status)
-    return andThen(
-      withVirtualKey(auth, slug, credential),
-      (withKey) => limit(authorize(withKey, route), Date.now(), status),
-      null,
-    )
+    const auth = authorize(unexpired(outcome, now), route)
+    if (slug === null) return limit(auth, now, status)
+    limiter?.check(auth, now)
+    return andThen(withVirtualKey(auth, slug, credential, now), (withKey) => limit(withKey, Date.now(), status), null)
   }
 
   function limit(auth: PortkeyAuth, now: number, status: CacheStatus | undefined): MaybePromise<PortkeyAuth> {
     return limiter === null ? auth : limiter.admit(auth, now, status)
   }
 
-  function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string): MaybePromise<PortkeyAuth> {
+  function withVirtualKey(auth: PortkeyAuth, slug: string, credential: string, now: number): MaybePromise<PortkeyAuth> {
     const { keyId, workspaceId } = auth
     // A caller bound to no workspace (an organisation key) may use no virtual key; no look-up needed.
     if (workspaceId === null) throw virtualKeyNotAllowed()
     // The control plane answers for the credential it is asked with, so the answer is the caller's own: keyed
     // by its identity (kind, organisation, issuer; the key id, which a rotated key's two secrets share, or the
     // token's user), never by workspace and slug alone, nor by a key id or `sub` another organisation may hold.
-    const { caller } = identityOf(auth)
-    const got = virtualKeys.get(virtualKeyKey(caller, workspaceId, slug), { keyId, slug, workspaceId, credential })
-    return andThen(got, combine, auth)
+    const { caller, name } = identityOf(auth)
+    const key = virtualKeyKey(caller, workspaceId, slug)
+    const request = { keyId, slug, workspaceId, credential }
+    const cached = virtualKeys.serve(key, request, undefined, now)
+    if (cached !== undefined) return combine(cached, auth)
+    budget.spend(name, now)
+    return virtualKeys.load(key, request).then((outcome) => combine(outcome, auth))
   }
 
   function combine(outcome: Outcome<VirtualKey>, auth: PortkeyAuth): PortkeyAuth {
