@@ -86,6 +86,18 @@ export const LIMITS = Object.freeze({
   timeoutMs: 2_147_483_647,
   /** lru-cache reserves room for `max` entries up front: past this a typo costs gigabytes, or the process. */
   cacheMax: 10_000_000,
+  /** Look-ups under way at once: each is a socket to the key service; past this a typo floods it. */
+  maxPendingLookups: 100_000,
+  /**
+   * A day, for `cache.ttlMs`, `cache.staleMs` and `cache.negativeTtlMs`: an answer trusted longer outlives the
+   * revocations and key changes the cache exists to catch up with (and Redis's expiries and revocation markers
+   * are made from these).
+   */
+  cacheTtlMs: 86_400_000,
+  /** Failed look-ups in a row that open the breaker: past this it never opens in practice. */
+  breakerFailures: 1_000_000,
+  /** An hour: a breaker open longer than that is an outage made by configuration. */
+  breakerCooldownMs: 3_600_000,
   /** A Redis command slower than a minute is no cache. */
   redisTimeoutMs: 60_000,
   /** Five minutes, RFC 7519's "a few minutes"; more keeps every token alive that long past its `exp`. */

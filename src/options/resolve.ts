@@ -89,10 +89,20 @@ export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.Proces
     lookupVirtualKey: options.lookupVirtualKey,
     scopes: options.scopes ?? null,
     timeoutMs,
-    maxPendingLookups: integer('maxPendingLookups', options.maxPendingLookups ?? DEFAULTS.maxPendingLookups, 1),
+    maxPendingLookups: integer(
+      'maxPendingLookups',
+      options.maxPendingLookups ?? DEFAULTS.maxPendingLookups,
+      1,
+      LIMITS.maxPendingLookups,
+    ),
     breaker: Object.freeze({
-      failureThreshold: integer('breaker.failureThreshold', breaker.failureThreshold ?? DEFAULTS.breaker.failureThreshold, 1),
-      cooldownMs: integer('breaker.cooldownMs', breaker.cooldownMs ?? DEFAULTS.breaker.cooldownMs, 0),
+      failureThreshold: integer(
+        'breaker.failureThreshold',
+        breaker.failureThreshold ?? DEFAULTS.breaker.failureThreshold,
+        1,
+        LIMITS.breakerFailures,
+      ),
+      cooldownMs: integer('breaker.cooldownMs', breaker.cooldownMs ?? DEFAULTS.breaker.cooldownMs, 0, LIMITS.breakerCooldownMs),
     }),
     onDecision: options.onDecision,
     cache,
@@ -200,8 +210,8 @@ function resolveRateLimits(option: unknown, cacheMax: number): Readonly<Required
 function resolveCache(cache: CacheOptions): Readonly<Required<CacheOptions>> {
   return Object.freeze({
     max: integer('cache.max', cache.max ?? DEFAULTS.cache.max, 2, LIMITS.cacheMax),
-    ttlMs: integer('cache.ttlMs', cache.ttlMs ?? DEFAULTS.cache.ttlMs, 0),
-    staleMs: integer('cache.staleMs', cache.staleMs ?? DEFAULTS.cache.staleMs, 0),
-    negativeTtlMs: integer('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.cache.negativeTtlMs, 0),
+    ttlMs: integer('cache.ttlMs', cache.ttlMs ?? DEFAULTS.cache.ttlMs, 0, LIMITS.cacheTtlMs),
+    staleMs: integer('cache.staleMs', cache.staleMs ?? DEFAULTS.cache.staleMs, 0, LIMITS.cacheTtlMs),
+    negativeTtlMs: integer('cache.negativeTtlMs', cache.negativeTtlMs ?? DEFAULTS.cache.negativeTtlMs, 0, LIMITS.cacheTtlMs),
   })
 }

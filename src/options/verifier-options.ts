@@ -20,15 +20,18 @@ export interface CacheOptions {
    * 10,000,000 (the cache reserves room for `max` entries when it is made). @default 10_000
    */
   max?: number
-  /** Fresh life of an answer about a known key, in milliseconds: no look-up during it. @default 60_000 */
+  /** Fresh life of an answer about a known key, in milliseconds: no look-up during it. At most a day. @default 60_000 */
   ttlMs?: Milliseconds
   /**
    * How long after `ttlMs` an entry may still be served, in milliseconds: at once while one background
    * refresh runs, and for as long as the key service keeps failing. Past it the entry is a miss.
-   * Never past the key's own `expires_at`. @default 600_000
+   * Never past the key's own `expires_at`. At most a day (86,400,000). @default 600_000
    */
   staleMs?: Milliseconds
-  /** Life of an "unknown key" answer, in milliseconds, so a flood of bad keys is not a flood of look-ups. @default 10_000 */
+  /**
+   * Life of an "unknown key" answer, in milliseconds, so a flood of bad keys is not a flood of look-ups. At most a
+   * day. @default 10_000
+   */
   negativeTtlMs?: Milliseconds
 }
 
@@ -79,7 +82,7 @@ export interface VerifierOptions {
   timeoutMs?: Milliseconds
   /**
    * Most look-ups (distinct keys) under way at once; a miss beyond that is answered 503 at once instead
-   * of queuing on the key service. Cached keys are never affected. @default 256
+   * of queuing on the key service. Cached keys are never affected. From 1 to 100,000. @default 256
    */
   maxPendingLookups?: number
   /** The circuit breaker in front of the key service. */
@@ -141,11 +144,14 @@ export interface RateLimitOptions {
 
 /** Circuit-breaker settings. */
 export interface BreakerOptions {
-  /** Failed look-ups in a row (timeouts, connection errors, 5xx, garbled answers) that open the breaker. @default 5 */
+  /**
+   * Failed look-ups in a row (timeouts, connection errors, 5xx, garbled answers) that open the breaker. From 1 to
+   * 1,000,000. @default 5
+   */
   failureThreshold?: number
   /**
    * How long an open breaker answers misses with 503 at once, in milliseconds, before one probe call may
-   * try again. @default 5_000
+   * try again. At most an hour (3,600,000). @default 5_000
    */
   cooldownMs?: Milliseconds
 }

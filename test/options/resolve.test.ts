@@ -166,6 +166,18 @@ describe('resolveOptions: TypeErrors for bad values', () => {
     ['cache.staleMs negative', { cache: { staleMs: -1 } }, /cache\.staleMs/],
     ['cache.staleMs NaN', { cache: { staleMs: Number.NaN } }, /cache\.staleMs/],
     ['cache.negativeTtlMs negative', { cache: { negativeTtlMs: -1 } }, /cache\.negativeTtlMs/],
+    // Issue 22: every numeric option has an upper bound too.
+    ['cache.ttlMs past a day', { cache: { ttlMs: 86_400_001 } }, /cache\.ttlMs must be an integer from 0 to 86400000/],
+    ['cache.staleMs past a day', { cache: { staleMs: 86_400_001 } }, /cache\.staleMs must be an integer from 0 to 86400000/],
+    ['cache.negativeTtlMs past a day', { cache: { negativeTtlMs: 1e12 } }, /cache\.negativeTtlMs must be an integer from 0 to/],
+    ['maxPendingLookups past 100,000', { maxPendingLookups: 100_001 }, /maxPendingLookups must be an integer from 1 to 100000/],
+    ['maxPendingLookups a huge number', { maxPendingLookups: Number.MAX_SAFE_INTEGER }, /maxPendingLookups/],
+    [
+      'breaker.cooldownMs past an hour',
+      { breaker: { cooldownMs: 3_600_001 } },
+      /breaker\.cooldownMs must be an integer from 0 to 3600000/,
+    ],
+    ['breaker.failureThreshold past a million', { breaker: { failureThreshold: 1_000_001 } }, /breaker\.failureThreshold/],
   ])('%s', (_name, options, message) => {
     expect(() => resolveOptions(options as VerifierOptions, noEnv)).toThrow(TypeError)
     expect(() => resolveOptions(options as VerifierOptions, noEnv)).toThrow(message)
