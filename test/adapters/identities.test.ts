@@ -9,11 +9,12 @@ import {
   virtualKeyRecord,
 } from '../../src/testing/index.js'
 import type { Decision } from '../../src/types.js'
-import { expectRejection, FRAMEWORKS, type Framework, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS, type AdapterName } from '../support/adapters.js'
+import { expectRejection, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 
 // Issue 22, hole 3: every identity the package keys anything by (counters, virtual-key answers) holds the
 // organisation, the credential kind and, for a JWT, the issuer; a JWT's limits count per user, not per token.
-// Express and Koa apps over real HTTP against the control-plane stub; only Date is faked, so that no test
+// Apps of all five adapters over real HTTP against the control-plane stub; only Date is faked, so that no test
 // straddles a window's edge.
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 10)
 const SLUG = 'openai-shared'
@@ -45,7 +46,7 @@ const claimsOf = (organisation: string, extra: Record<string, unknown> = {}) => 
 })
 const THREE_RPM = [{ type: 'requests', unit: 'rpm', value: 3 }]
 
-async function setup(framework: Framework, stubOptions: Parameters<typeof useStub>[0] = {}, onDecision?: (d: Decision) => void) {
+async function setup(framework: AdapterName, stubOptions: Parameters<typeof useStub>[0] = {}, onDecision?: (d: Decision) => void) {
   const stub = await useStub({ jwks: issuer.jwks, ...stubOptions })
   const app = await useGuardedApp(framework, {
     controlPlaneUrl: stub.url,
@@ -58,7 +59,7 @@ async function setup(framework: Framework, stubOptions: Parameters<typeof useStu
 const vkLookups = (stub: ControlPlaneStub) => stub.log.filter((call) => call.path === VIRTUAL_KEYS_PATH + SLUG)
 const withSlug = (token: string) => ({ 'x-portkey-api-key': token, 'x-portkey-virtual-key': SLUG })
 
-describe.each(FRAMEWORKS)('%s: JWT identities carry the organisation (issue 22, hole 3)', (framework) => {
+describe.each(ADAPTERS)('%s: JWT identities carry the organisation (issue 22, hole 3)', (framework) => {
   test('one user with a fresh jti per token: 4 tokens × 3 requests against 3 rpm → exactly 3 admitted', async () => {
     const { app } = await setup(framework)
     const statuses: number[] = []
@@ -162,7 +163,7 @@ describe.each(FRAMEWORKS)('%s: JWT identities carry the organisation (issue 22, 
   })
 })
 
-describe.each(FRAMEWORKS)('%s: API keys of two organisations whose records carry the same ids', (framework) => {
+describe.each(ADAPTERS)('%s: API keys of two organisations whose records carry the same ids', (framework) => {
   // A custom lookup, or two control planes' worth of records, may repeat a key id or a workspace id; only the
   // organisation tells them apart.
   const KEY_A = 'pk-org-a-0123456789abcdef'
