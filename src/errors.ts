@@ -48,6 +48,14 @@ export class AuthError extends Error {
   get type(): string {
     return TYPE_BY_STATUS[this.status] ?? 'api_error'
   }
+
+  /**
+   * The rejection as a Web `Response`: its status, headers and JSON body. Hono's default error handler (and
+   * any that honours `getResponse()`, as for Hono's `HTTPException`) answers a thrown `AuthError` with it.
+   */
+  getResponse(): Response {
+    return Response.json(errorBody(this), { status: this.status, headers: this.headers })
+  }
 }
 
 /** The JSON body of a rejection: Portkey's `{ status, message }` plus OpenAI's `{ error }`. */

@@ -114,6 +114,25 @@ describe('hono: onError', () => {
     expect(onErrorCalls).toBe(0)
   })
 
+  test('without app.onError, a rethrown AuthError is its own answer (getResponse()), not a 500', async () => {
+    const stub = await useStub({ keys: seedKeys() })
+    const app = new Hono()
+      .use(
+        portkeyAuth({
+          controlPlaneUrl: stub.url,
+          onError: (error) => {
+            throw error
+          },
+        }),
+      )
+      .get('/', (c) => c.text('ok'))
+    const res = await app.request('/', { headers: { 'x-portkey-api-key': UNKNOWN } })
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toContain('error="invalid_api_key"')
+    expect(await res.json()).toMatchObject({ status: 'failure', error: { code: 'invalid_api_key', type: 'authentication_error' } })
+    expect((await app.request('/', { headers: { 'x-portkey-api-key': LIVE } })).status).toBe(200)
+  })
+
   test('without app.onError, a bug is Hono’s plain 500', async () => {
     const broken: Verifier = {
       ...createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' }),
