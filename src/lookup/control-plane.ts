@@ -53,7 +53,9 @@ async function getRecord<T>(
 ): Promise<T | null> {
   const headers: Record<string, string> = { 'x-portkey-api-key': credential, accept: 'application/json' }
   if (clientAuth !== undefined) headers.authorization = clientAuth
-  const response = await fetch(url, { headers, signal, redirect: 'error' })
+  // 'manual', not 'error', which Cloudflare Workers refuse: a redirect is then an answer, refused below, and
+  // the credential never follows it to another host.
+  const response = await fetch(url, { headers, signal, redirect: 'manual' })
   const misfit = notTheKeyService(response, unknown)
   if (misfit !== null) {
     await response.body?.cancel()
@@ -85,6 +87,9 @@ async function getRecord<T>(
 
 /** What about an answer says it cannot come from the key service (an HTML page, a 404 where the path exists), or `null`. */
 function notTheKeyService(response: Response, unknown: readonly number[]): string | null {
+  if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+    return `a redirect (${response.status}), which is not followed`
+  }
   if (/^text\/html\b/i.test(response.headers.get('content-type') ?? '')) return `${response.status} with an HTML page`
   if (response.status === 404 && !unknown.includes(404)) return '404'
   return null

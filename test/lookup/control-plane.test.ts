@@ -194,10 +194,10 @@ describe('controlPlaneLookup', () => {
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(2)
   })
 
-  test('a redirect is not followed', async () => {
-    const server = await startRawServer((_req, res) => res.writeHead(302, { location: `${stub.url}${KEY_DETAILS_PATH}` }).end())
+  test.each([301, 302, 303, 307, 308])('a redirect (%i) is not followed: the key never reaches the other host', async (status) => {
+    const server = await startRawServer((_req, res) => res.writeHead(status, { location: `${stub.url}${KEY_DETAILS_PATH}` }).end())
     try {
-      await expect(controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })).rejects.toThrow()
+      await expect(controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })).rejects.toThrow(/a redirect/)
       expect(stub.calls()).toBe(0)
     } finally {
       await server.close()
