@@ -61,9 +61,11 @@ export interface PortkeyAuth {
   readonly method: 'api_key' | 'jwt'
   /**
    * The API key's id. For a JWT: its `jti`; without one, a pseudonym of its user (`jwt_` and 16 base64url
-   * characters of the SHA-256 of the issuer, organisation and `sub`, else `uid`, else `email_id`), the same for
-   * each of the user's tokens and never the claim itself; for a token naming no user, `jwt_` and 16 characters
-   * of its fingerprint. Safe for logs and metrics, unlike `userId`.
+   * characters of a keyed hash of the issuer, organisation and `sub`, else `uid`, else `email_id`, under a key
+   * of this process), the same for each of the user's tokens in this process, never the claim itself and not
+   * linkable to it by guessing; for a token naming no user, `jwt_` and 16 characters of its fingerprint. Safe
+   * for logs and metrics, unlike `userId`. (It differs between processes: a fleet's rate limits count the user
+   * by an id of their own.)
    */
   readonly keyId: string
   readonly keyType: KeyType

@@ -56,9 +56,10 @@ export function credentialEntry(answer: Answer, fallbackKeyId: string, now: numb
 }
 
 /** A virtual key's answer as a cache entry, decided for the caller's workspace. */
-export function virtualKeyEntry(answer: Answer, workspaceId: string, now: number): Entry<Outcome<VirtualKey>> {
+export function virtualKeyEntry(answer: Answer, slug: string, workspaceId: string, now: number): Entry<Outcome<VirtualKey>> {
   const { freshUntil, staleUntil } = answer
-  if (answer.kind === 'virtual-key') return { value: virtualKeyOutcome(answer.record, workspaceId, now), freshUntil, staleUntil }
+  if (answer.kind === 'virtual-key')
+    return { value: virtualKeyOutcome(answer.record, slug, workspaceId, now), freshUntil, staleUntil }
   return { value: { reject: virtualKeyNotAllowed }, freshUntil, staleUntil, negative: true }
 }
 

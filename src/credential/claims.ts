@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose'
-import { frozenWith, jwtIdentity, userKeyId } from './identity.js'
+import { frozenWith, jwtIdentity, shownUserId, userKeyId } from './identity.js'
 import { rateLimits, stringMap } from './key-record.js'
 import { ClaimsError } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
@@ -29,7 +29,7 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
   const user = userKeyId(claims, issuer, organisationId)
   const auth = {
     method: 'jwt',
-    keyId: jti ?? user ?? fallbackKeyId,
+    keyId: jti ?? (user === null ? fallbackKeyId : shownUserId(user)),
     keyType: 'workspace-user',
     organisationId,
     workspaceId: text(claims.portkey_workspace) ?? text(claims.workspace_slug),

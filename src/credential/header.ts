@@ -111,10 +111,14 @@ export const HEADER_ONLY: CredentialSource = Object.freeze({ bearer: false, jwt:
 /**
  * Prefixes of keys other services issue, which no Portkey key has: OpenAI, Anthropic (`sk-ant-`), DeepSeek and
  * OpenRouter (`sk-…`), Google (`AIza`), Groq (`gsk_`), xAI (`xai-`), Perplexity (`pplx-`), Hugging Face
- * (`hf_`), Replicate (`r8_`), NVIDIA (`nvapi-`), AWS access keys (`AKIA`, `ASIA`). A Bearer token starting
- * with one is another service's secret and is never sent to the key service.
+ * (`hf_`), Replicate (`r8_`), NVIDIA (`nvapi-`), Fireworks (`fw_`), Cerebras (`csk-`), Together (`tgp_`),
+ * Pinecone (`pcsk_`), AWS access keys (`AKIA`, `ASIA`), GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`,
+ * `github_pat_`), GitLab (`glpat-`), Slack (`xox…-`), Stripe (`sk_`, `rk_`). A Bearer token starting with one
+ * is another service's secret and is never sent to the key service. The list cannot be complete: `bearer`
+ * stays off unless the clients send Portkey keys there.
  */
-export const PROVIDER_KEY_PREFIX = /^(?:sk-|AIza|gsk_|xai-|pplx-|hf_|r8_|nvapi-|AKIA|ASIA)/
+export const PROVIDER_KEY_PREFIX =
+  /^(?:sk-|sk_|rk_|AIza|gsk_|xai-|pplx-|hf_|r8_|nvapi-|fw_|csk-|tgp_|pcsk_|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-)/
 
 // Three base64url parts; the third may be empty (an unsigned token, which verification then refuses).
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
@@ -123,11 +127,14 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 export const isJwtShaped = (credential: string): boolean => JWT_SHAPE.test(credential)
 
 /**
- * Whether the Bearer token could be a Portkey credential here: not a provider's key, and not a JWT unless
- * JWTs are verified (a JWT is then an app's session token, or another issuer's).
+ * Whether the Bearer token could be a Portkey credential here: not a provider's key, and nothing with a dot
+ * (no Portkey API key has one) but a JWS-shaped token where JWTs are verified. So never a JWT where JWTs are
+ * not verified (an app's session token, another issuer's), a JWE (five parts: Auth.js sessions), a padded
+ * token, nor an OAuth token such as Google's `ya29.…`.
  */
 export function mayBePortkeyCredential(token: string, jwt: boolean): boolean {
-  return !PROVIDER_KEY_PREFIX.test(token) && (jwt || !isJwtShaped(token))
+  if (PROVIDER_KEY_PREFIX.test(token)) return false
+  return !token.includes('.') || (jwt && isJwtShaped(token))
 }
 
 /**

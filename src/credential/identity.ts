@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto'
+import { createHmac, hash, randomBytes } from 'node:crypto'
 import type { PortkeyAuth } from '../types.js'
 
 /**
@@ -74,6 +74,19 @@ export function userKeyId(claims: Readonly<Record<string, unknown>>, issuer: str
 /** `jwt_` and 16 base64url characters of the SHA-256 of `parts`, as a credential's fingerprint is shortened. */
 export const pseudonym = (parts: readonly string[]): string =>
   `jwt_${hash('sha256', JSON.stringify(parts), 'base64url').slice(0, 16)}`
+
+// This process's own key for the user ids it shows: never stored, never sent.
+const SHOWN_ID_KEY = randomBytes(32)
+
+/**
+ * The `keyId` a JWT without `jti` shows (in the context, `onDecision`, logs, metrics): `jwt_` and 16 base64url
+ * characters of an HMAC of the user's pseudonym under a key of this process. The same for each of a user's
+ * tokens in this process, and unlike the bare pseudonym (a hash of public facts and the claim) it cannot be
+ * linked back to an e-mail by hashing guesses. It differs between processes; `userKeyId`'s pseudonym, which the
+ * fleet shares (rate-limit counters, Redis keys), never leaves the package.
+ */
+export const shownUserId = (pseudonymId: string): string =>
+  `jwt_${createHmac('sha256', SHOWN_ID_KEY).update(pseudonymId).digest('base64url').slice(0, 16)}`
 
 /** Freezes `auth` carrying `identity`, out of sight: not enumerated, not serialised, not compared by tests. */
 export function frozenWith<T extends PortkeyAuth>(auth: T, identity: Identity): T {

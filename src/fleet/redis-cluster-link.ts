@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisClusterLike } from '../options/redis-options.js'
+import { end } from './end-client.js'
 import type { LinkEvents, RedisLink } from './redis-link.js'
 
 // Commands whose first argument is not a key: on a cluster, any node may take them.
@@ -140,5 +141,3 @@ function rediscover(cluster: RedisClusterLike): void {
   const startWith = start ?? (root === undefined ? undefined : { options: root })
   if (startWith !== undefined) slots.rediscover(startWith).catch(() => {})
 }
-
-const end = (client: RedisClusterLike | undefined) => (client?.close ?? client?.quit)?.call(client).catch(() => {})

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClientLike, RedisClusterLike, RedisSentinelLike } from '../options/redis-options.js'
 import type { ResolvedRedisOptions } from '../options/redis.js'
 import { clusterLink } from './redis-cluster-link.js'
+import { end } from './end-client.js'
 
 /**
  * One kind of node-redis client (standalone, cluster, Sentinel) as the connection uses it, so that
@@ -85,9 +86,6 @@ export async function createLink(
   client.connect().catch(() => {}) // it reconnects by itself; until then the verifier goes without Redis
   return standaloneLink(client, true, events.error)
 }
-
-const end = (client: { close?(): Promise<unknown>; quit?(): Promise<unknown> } | undefined) =>
-  (client?.close ?? client?.quit)?.call(client).catch(() => {})
 
 function standaloneLink(client: RedisClientLike, owned: boolean, errors: () => void): RedisLink {
   let subscriber: RedisClientLike | undefined

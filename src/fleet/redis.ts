@@ -35,6 +35,7 @@ export class RedisConnection {
   #subscribed = false
   #lost = false
   #probing: NodeJS.Timeout | undefined
+  #heartbeat: NodeJS.Timeout | undefined
   #healing: NodeJS.Timeout | undefined
   #closed = false
   /** When a command last failed, the subscription was lost or a node stopped answering, if no command succeeded since. */
@@ -102,6 +103,14 @@ export class RedisConnection {
   }
 
   /**
+   * How long after a message was published every subscribed instance has it, or has found its channel lost
+   * and forgotten what it cached: two heartbeats, and the command timeout for a slow event loop.
+   */
+  get gapNoticedWithinMs(): number {
+    return 2 * TIMINGS.redisHeartbeatMs + this.#timeoutMs
+  }
+
+  /**
    * Sends one command; throws `RedisUnavailable` when Redis is not connected, fails, or is too slow. On a
    * cluster it goes to the master of `key` (by default the command's key: a script's first key, else its
    * first argument; keyless commands such as PUBLISH and PING go to any node).
@@ -133,21 +142,27 @@ export class RedisConnection {
   }
 
   /**
-   * Subscribes to `channel` on a connection of its own. `onReconnect` runs each time that connection comes
-   * back after a loss: messages sent meanwhile were missed.
+   * Subscribes to `channel` on a connection of its own. `onGap` runs each time that connection is found lost
+   * (an error, or its heartbeat not back within `TIMINGS.redisHeartbeatMs`) and each time it comes back:
+   * messages sent meanwhile may have been missed.
    */
-  async subscribe(channel: string, onMessage: (message: string) => void, onReconnect: () => void): Promise<void> {
+  async subscribe(channel: string, onMessage: (message: string) => void, onGap: () => void): Promise<void> {
     await this.ready
     const link = this.#link!
     const probe = `${channel}:probe:${randomUUID()}`
+    // Whether the last heartbeat came back through the subscription.
+    let heard = true
     const onProbe = () => {
-      if (!this.#lost) return
+      if (!this.#lost) {
+        heard = true
+        return
+      }
       this.#lost = false
       this.#epoch = Date.now()
       clearInterval(this.#probing)
       this.counts.reconnects++
       this.#logger.info('portkey-auth: Redis is back; local caches cleared, since revocations may have been missed meanwhile')
-      onReconnect()
+      onGap()
     }
     const lose = () => {
       // Before the first subscription, there is nothing to have missed.
@@ -162,7 +177,17 @@ export class RedisConnection {
         this.#send(['PUBLISH', probe, '1'], undefined).catch(() => {})
       }, TIMINGS.redisProbeMs)
       this.#probing.unref()
+      // What was cached may be revoked by now, unheard: forgotten at once, not when the channel is back.
+      onGap()
     }
+    // A connection that stalls (a partition, a dropped NAT entry) raises no error: a heartbeat tells.
+    this.#heartbeat = setInterval(() => {
+      if (this.#lost || this.#closed || !this.#subscribed) return
+      if (!heard) return lose()
+      heard = false
+      this.#send(['PUBLISH', probe, '1'], undefined).catch(() => {})
+    }, TIMINGS.redisHeartbeatMs)
+    this.#heartbeat.unref()
     await link.subscribe(
       new Map([
         [channel, onMessage],
@@ -176,6 +201,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#probing)
+    clearInterval(this.#heartbeat)
     clearInterval(this.#healing)
     await this.ready.catch(() => {})
     await this.#link?.close()

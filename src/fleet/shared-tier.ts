@@ -161,6 +161,9 @@ export class SharedTier {
       const held = await Promise.all(doomed.map((name) => this.#redis.replicate(this.#key(name))))
       if (held.includes(false)) throw new RevocationUnconfirmed('no replica confirmed it')
     })
+    // An instance whose channel stalled got no message and saw no error; by then its heartbeat has told it,
+    // and it has forgotten what it cached (see `RedisConnection#subscribe`).
+    await sleep(this.#redis.gapNoticedWithinMs)
   }
 
   /** A group's name (`id:<keyId>`, `vk:<slug>`) and the names of the answers it lists; throws when Redis cannot say. */

@@ -96,7 +96,7 @@ export function virtualKeyLoader(lookup: VirtualKeyLookup, { guard, lifetimes, t
     // Its answers belong to the caller's key id and to the slug.
     const groups = [keyIdGroup(request.keyId), slugGroup(request.slug)]
     const answer = tier === null ? await fetch() : await tier.resolve(virtualKeyName(key), fetch, () => groups)
-    return virtualKeyEntry(answer, request.workspaceId, Date.now())
+    return virtualKeyEntry(answer, request.slug, request.workspaceId, Date.now())
   }
 }
 

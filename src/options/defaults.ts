@@ -55,6 +55,15 @@ export const TIMINGS = Object.freeze({
   /** While the revocation channel is lost, how often a probe checks whether it is back (a cluster also relearns its slots). */
   redisProbeMs: 200,
   /**
+   * While the revocation channel seems fine, how often each instance sends itself a message through it: one
+   * that has not come back by the next beat means the channel is lost (a stalled or half-open connection
+   * raises no error), and the instance forgets what it cached. A revocation resolves `2 ×` this plus the Redis
+   * timeout after its message went out, when every instance that missed it has noticed.
+   */
+  redisHeartbeatMs: 500,
+  /** How long `verifier.close()` lets a Redis connection finish its commands before ending it at once. */
+  redisCloseMs: 1_000,
+  /**
    * After a command failed or timed out, how often the connection checks whether Redis is whole again; a
    * cluster relearns then which master serves which slot (a replica may have been promoted).
    */

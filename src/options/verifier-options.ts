@@ -55,9 +55,10 @@ export interface VerifierOptions {
    * client sends to an OpenAI-compatible backend, or the app's own session token — and turning this on sends
    * whatever the header holds to the key service (Portkey's, unless `controlPlaneUrl` names another). With it
    * on: `x-portkey-api-key` always wins when present (the `Authorization` beside it is a provider's key, never
-   * read); a token with a provider's prefix (`sk-`, `sk-ant-`, `AIza`, `gsk_`, `xai-`, `pplx-`, `hf_`, `r8_`,
-   * `nvapi-`, `AKIA`, `ASIA`) or, without the `jwt` option, a JWT is refused 401 `missing_api_key` and never
-   * looked up; a repeated `Authorization` is a 400; another scheme (`Basic …`) or an empty token is a missing
+   * read); a token with a known provider's prefix (`sk-`, `sk-ant-`, `AIza`, `gsk_`, `xai-`, `fw_`, `ghp_`…, see
+   * `PROVIDER_KEY_PREFIX`) or a dot (a JWT without the `jwt` option, a JWE, an OAuth token) is refused 401
+   * `missing_api_key` and never looked up; any other token is, so turn this on only where clients send Portkey
+   * keys in `Authorization`; a repeated `Authorization` is a 400; another scheme (`Basic …`) or an empty token is a missing
    * credential. With it off, the first request that carries only `Authorization` logs one warning saying so.
    * @default false
    */

@@ -45,12 +45,13 @@ function checkSlug(slug: string): string {
 export const isVirtualKeyRecord = (value: unknown): value is VirtualKeyRecord => hasShape(value, VIRTUAL_KEY_RECORD)
 
 /**
- * Decides what a virtual-key record means for a caller of `workspaceId`: usable when it is `active` (or
- * has no status; `null` is not that), belongs to that workspace and has not expired; 412 when
- * `exhausted`; otherwise one and the same 403.
+ * Decides what a virtual-key record means for a caller of `workspaceId` who asked for `slug`: usable when it is
+ * that slug, exactly (an answer for another spelling would be cached, and revoked, under a name
+ * `invalidateVirtualKey()` is not given), is `active` (or has no status; `null` is not that), belongs to that
+ * workspace and has not expired; 412 when `exhausted`; otherwise one and the same 403.
  */
-export function virtualKeyOutcome(record: VirtualKeyRecord, workspaceId: string, now: number): Outcome<VirtualKey> {
-  if (record.workspace_id !== workspaceId) return { reject: virtualKeyNotAllowed }
+export function virtualKeyOutcome(record: VirtualKeyRecord, slug: string, workspaceId: string, now: number): Outcome<VirtualKey> {
+  if (record.slug !== slug || record.workspace_id !== workspaceId) return { reject: virtualKeyNotAllowed }
   return decide(record, now, VIRTUAL_KEY_REFUSALS, () =>
     Object.freeze({
       slug: record.slug,

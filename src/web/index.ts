@@ -112,14 +112,13 @@ function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
 }
 
 // authenticate() makes one verifier per set of settings (or verifier), and one from the environment.
-const byObject = new WeakMap<object, Dispatch>()
+const byVerifier = new WeakMap<object, Dispatch>()
 const bySettings = new Map<string, Dispatch>()
 const madePerShape = new Map<string, number>()
 let fromEnvironment: Dispatch | undefined
 
 /**
- * The dispatch of these options: the same for the same object, and for another object with the same settings
- * (options written inline in a handler are a new object on every request, and a verifier each would have no
+ * The dispatch of these options: the same for the same settings, read on every call (options written inline in a handler are a new object on every request, and a verifier each would have no
  * cache, count every rate limit from zero and open Redis connections per request). Options whose functions
  * or clients are made anew on every call cannot be told apart from new settings: past
  * `LIMITS.authenticateVerifiers` verifiers of one shape, `authenticate()` throws a `TypeError` saying so.
@@ -129,28 +128,30 @@ function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
     fromEnvironment ??= webDispatch(undefined)
     return fromEnvironment
   }
-  let dispatch = byObject.get(options)
-  if (dispatch !== undefined) return dispatch
   if (typeof options !== 'object' || options === null || typeof (options as Partial<Verifier>).check === 'function') {
-    dispatch = webDispatch(options)
-  } else {
-    const { key, shape } = settingsKey(options)
-    dispatch = bySettings.get(key)
+    let dispatch = byVerifier.get(options)
     if (dispatch === undefined) {
-      const made = (madePerShape.get(shape) ?? 0) + 1
-      if (made > LIMITS.authenticateVerifiers) {
-        throw new TypeError(
-          `portkey-auth/web: authenticate() was given ${made} options objects that differ only in functions or clients ` +
-            'made anew each time, so each would need its own verifier (cache, rate limits, Redis connections). ' +
-            'Create the options (or a verifier with createVerifier()) once, outside the handler, and pass that.',
-        )
-      }
       dispatch = webDispatch(options)
-      madePerShape.set(shape, made)
-      bySettings.set(key, dispatch)
+      byVerifier.set(options, dispatch)
     }
+    return dispatch
   }
-  byObject.set(options, dispatch)
+  // Read on every call, not once per object: options changed after their first use (a scope map added) hold.
+  const { key, shape } = settingsKey(options)
+  let dispatch = bySettings.get(key)
+  if (dispatch === undefined) {
+    const made = (madePerShape.get(shape) ?? 0) + 1
+    if (made > LIMITS.authenticateVerifiers) {
+      throw new TypeError(
+        `portkey-auth/web: authenticate() was given ${made} options objects that differ only in functions or clients ` +
+          'made anew each time, so each would need its own verifier (cache, rate limits, Redis connections). ' +
+          'Create the options (or a verifier with createVerifier()) once, outside the handler, and pass that.',
+      )
+    }
+    dispatch = webDispatch(options)
+    madePerShape.set(shape, made)
+    bySettings.set(key, dispatch)
+  }
   return dispatch
 }
 

@@ -37,12 +37,22 @@ function write(value: unknown, key: string[], shape: string[], depth: number): v
     return
   }
   if (typeof value !== 'object' || value === null) {
-    const text = value === undefined ? 'u' : typeof value === 'bigint' ? `${value}n` : JSON.stringify(value)
+    // Numbers as String() writes them: JSON would write NaN and ±Infinity as null (the default).
+    const text =
+      value === undefined
+        ? 'u'
+        : typeof value === 'bigint'
+          ? `${value}n`
+          : typeof value === 'number'
+            ? `n${String(value)}`
+            : JSON.stringify(value)
     key.push(text)
     shape.push(text)
     return
   }
-  const entries = Array.isArray(value) ? value.map((item, i) => [String(i), item] as const) : Object.entries(value).sort()
+  const entries = Array.isArray(value)
+    ? value.map((item, i) => [String(i), item] as const)
+    : Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   key.push(Array.isArray(value) ? '[' : '{')
   shape.push(Array.isArray(value) ? '[' : '{')
   for (const [name, item] of entries) {

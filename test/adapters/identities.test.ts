@@ -46,7 +46,11 @@ const claimsOf = (organisation: string, extra: Record<string, unknown> = {}) => 
 })
 const THREE_RPM = [{ type: 'requests', unit: 'rpm', value: 3 }]
 
-async function setup(framework: AdapterName, stubOptions: Parameters<typeof useStub>[0] = {}, onDecision?: (d: Decision) => void) {
+async function setup(
+  framework: AdapterName,
+  stubOptions: Parameters<typeof useStub>[0] = {},
+  onDecision?: (d: Decision) => void,
+) {
   const stub = await useStub({ jwks: issuer.jwks, ...stubOptions })
   const app = await useGuardedApp(framework, {
     controlPlaneUrl: stub.url,

@@ -1,7 +1,7 @@
 import type { JWTPayload } from 'jose'
 import { describe, expect, test } from 'vitest'
 import { claimsToAuth } from '../../src/credential/claims.js'
-import { identityOf } from '../../src/credential/identity.js'
+import { identityOf, userKeyId } from '../../src/credential/identity.js'
 import { ClaimsError } from '../../src/errors.js'
 
 const FALLBACK = 'jwt_fallback0000000'
@@ -124,7 +124,9 @@ describe('claimsToAuth: identity (what counters and virtual-key answers are keye
   test('the kind, issuer and organisation, then the user, whatever the jti', () => {
     const { tenant, caller, name, counted } = identity({ portkey_oid: 'org_1', sub: 'u', jti: 'tok_1' })
     expect(tenant).toEqual(['jwt', 'https://idp.example/', 'org_1'])
-    expect(caller).toEqual([...tenant, keyIdOf({ sub: 'u' })])
+    // The fleet's own id of the user (counters, Redis keys): stable across processes, never shown as keyId.
+    expect(caller).toEqual([...tenant, userKeyId({ sub: 'u' }, 'https://idp.example/', 'org_1')])
+    expect(caller.at(-1)).not.toBe(keyIdOf({ sub: 'u' }))
     expect(name).toBe(JSON.stringify(caller))
     expect(counted).toBe('user')
     expect(identity({ portkey_oid: 'org_1', sub: 'u', jti: 'tok_2' })).toEqual(

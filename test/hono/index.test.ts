@@ -129,7 +129,10 @@ describe('hono: onError', () => {
     const res = await app.request('/', { headers: { 'x-portkey-api-key': UNKNOWN } })
     expect(res.status).toBe(401)
     expect(res.headers.get('www-authenticate')).toContain('error="invalid_api_key"')
-    expect(await res.json()).toMatchObject({ status: 'failure', error: { code: 'invalid_api_key', type: 'authentication_error' } })
+    expect(await res.json()).toMatchObject({
+      status: 'failure',
+      error: { code: 'invalid_api_key', type: 'authentication_error' },
+    })
     expect((await app.request('/', { headers: { 'x-portkey-api-key': LIVE } })).status).toBe(200)
   })
 

@@ -194,15 +194,20 @@ describe('controlPlaneLookup', () => {
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(2)
   })
 
-  test.each([301, 302, 303, 307, 308])('a redirect (%i) is not followed: the key never reaches the other host', async (status) => {
-    const server = await startRawServer((_req, res) => res.writeHead(status, { location: `${stub.url}${KEY_DETAILS_PATH}` }).end())
-    try {
-      await expect(controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })).rejects.toThrow(/a redirect/)
-      expect(stub.calls()).toBe(0)
-    } finally {
-      await server.close()
-    }
-  })
+  test.each([301, 302, 303, 307, 308])(
+    'a redirect (%i) is not followed: the key never reaches the other host',
+    async (status) => {
+      const server = await startRawServer((_req, res) =>
+        res.writeHead(status, { location: `${stub.url}${KEY_DETAILS_PATH}` }).end(),
+      )
+      try {
+        await expect(controlPlaneLookup(server.url, undefined)(KEY, { signal: signal() })).rejects.toThrow(/a redirect/)
+        expect(stub.calls()).toBe(0)
+      } finally {
+        await server.close()
+      }
+    },
+  )
 })
 
 // Issue 11, item 9: what is read of a control-plane answer is capped, whether it says its length or not.

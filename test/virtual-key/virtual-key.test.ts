@@ -137,6 +137,7 @@ describe('virtualKeyOutcome', () => {
   test('an active key of the caller’s workspace: { slug, provider, status }, frozen, until its expires_at', () => {
     const outcome = virtualKeyOutcome(
       virtualKeyRecord({ slug: 'openai-prod', ai_provider_name: 'openai', expires_at: '2026-06-01T00:00:00Z' }),
+      'openai-prod',
       WS,
       NOW,
     )
@@ -151,7 +152,7 @@ describe('virtualKeyOutcome', () => {
     { name: 'no status', fields: { status: undefined } },
     { name: 'no expires_at', fields: { expires_at: undefined } },
   ])('$name: active, with no deadline', ({ fields }) => {
-    const outcome = virtualKeyOutcome(virtualKeyRecord({ slug: 'vk', ai_provider_name: 'anthropic', ...fields }), WS, NOW)
+    const outcome = virtualKeyOutcome(virtualKeyRecord({ slug: 'vk', ai_provider_name: 'anthropic', ...fields }), 'vk', WS, NOW)
     expect(outcome).toStrictEqual({
       value: { slug: 'vk', provider: 'anthropic', status: 'active', rateLimits: [] },
       expiresAtMs: Infinity,
@@ -160,6 +161,14 @@ describe('virtualKeyOutcome', () => {
 
   test.each<{ name: string; fields: Partial<VirtualKeyRecord>; code: string; status: number }>([
     { name: 'another workspace', fields: { workspace_id: 'ws_other' }, code: 'virtual_key_not_allowed', status: 403 },
+    // The record of another spelling (a control plane that ignores case, an alias) is not the slug asked for.
+    { name: 'another slug', fields: { slug: 'VK' }, code: 'virtual_key_not_allowed', status: 403 },
+    {
+      name: 'another slug, exhausted',
+      fields: { slug: 'vk2', status: 'exhausted' },
+      code: 'virtual_key_not_allowed',
+      status: 403,
+    },
     { name: 'no workspace', fields: { workspace_id: null }, code: 'virtual_key_not_allowed', status: 403 },
     { name: "status 'expired'", fields: { status: 'expired' }, code: 'virtual_key_not_allowed', status: 403 },
     { name: "status 'archived'", fields: { status: 'archived' }, code: 'virtual_key_not_allowed', status: 403 },
@@ -187,7 +196,7 @@ describe('virtualKeyOutcome', () => {
       status: 403,
     },
   ])('$name → $status $code', ({ fields, code, status }) => {
-    const outcome = virtualKeyOutcome(virtualKeyRecord(fields), WS, NOW)
+    const outcome = virtualKeyOutcome(virtualKeyRecord({ slug: 'vk', ...fields }), 'vk', WS, NOW)
     expect(outcome.value).toBeUndefined()
     const error = outcome.reject!()
     expect(error).toBeInstanceOf(AuthError)
