@@ -1,5 +1,6 @@
 import type { PortkeyAuth } from '../types.js'
 import type { Policy, RateLimitScope, RateLimitUnit } from './policy.js'
+import type { Reservations } from './reservations.js'
 
 /** One limit's standing after this request. */
 export interface RateLimitStatus {
@@ -61,6 +62,10 @@ export interface Standing {
   readonly policy: Policy
   readonly remaining: number
   readonly resetSeconds: number
+  /** A tokens limit of an admitted request: where it reserved `held` tokens, in `part` (see `Reservations`). */
+  readonly reservations?: Reservations
+  readonly held?: number
+  readonly part?: number
 }
 
 /** Whole seconds from `now` to the end of the window that started at `start` (at least 1). */
@@ -83,7 +88,7 @@ export function stateHeader(standings: readonly Standing[]): string {
 
 /** Whoever counts reported tokens for a context: the limiter. */
 export interface TokenCounter {
-  reportTokens(auth: PortkeyAuth, tokens: number): Promise<void>
+  reportTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<void>
 }
 
 /**
@@ -99,6 +104,8 @@ export class RequestQuota implements Quota {
   readonly #counter: TokenCounter
   readonly #auth: PortkeyAuth
   #limits: readonly RateLimitStatus[] | undefined
+  /** Whether its reservations were released (by a report, or a refusal after admission). */
+  #settled = false
 
   constructor(
     standings: readonly Standing[],
@@ -126,6 +133,22 @@ export class RequestQuota implements Quota {
     return typeof value === 'object' && value !== null && #auth in value ? (value as RequestQuota).#auth : undefined
   }
 
+  /**
+   * Releases the tokens reserved for the request whose quota `value` is, once (a second call does nothing), and
+   * teaches its tokens limits' estimates `tokens`, if reported (`null` for a request refused after admission).
+   */
+  static settle(value: unknown, tokens: number | null): void {
+    if (typeof value !== 'object' || value === null || !(#settled in value)) return
+    const quota = value as RequestQuota
+    if (quota.#settled) return
+    quota.#settled = true
+    for (const { reservations, held, part } of quota.#standings) {
+      if (reservations === undefined) continue
+      reservations.release(part!, held!)
+      if (tokens !== null) reservations.learn(tokens)
+    }
+  }
+
   get limits(): readonly RateLimitStatus[] {
     this.#limits ??= Object.freeze(
       this.#standings.map(({ policy, remaining, resetSeconds }) =>
@@ -145,7 +168,7 @@ export class RequestQuota implements Quota {
   }
 
   reportTokens(tokens: number): Promise<void> {
-    return this.#counter.reportTokens(this.#auth, tokens)
+    return this.#counter.reportTokens(this.#auth, tokens, this)
   }
 
   /** What `JSON.stringify` writes: every field, `limits` included. */
