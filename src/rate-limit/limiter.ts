@@ -115,7 +115,8 @@ export interface RateLimiterOptions {
  * allowance from Redis (an eighth of what is left, at most 256) and admits from its batch without a round
  * trip; so the fleet never admits more than the limit, and may refuse early by what other instances hold
  * unused. While Redis is away it counts alone (each instance up to the whole limit), and owes Redis what it
- * admitted when Redis is back.
+ * admitted when Redis is back. Tokens limits count reported tokens (with Redis, the fleet's), and each admitted
+ * request reserves an estimate of its tokens on this instance until it reports (see `Reservations`).
  */
 export class RateLimiter {
   // One LRU per kind, each made on first use: lru-cache reserves room for `max` entries up front (a `cache.max`
@@ -253,14 +254,9 @@ export class RateLimiter {
         const policy = policies[i]!
         const slot = roll(slots[i]!, policy, now)
         if (policy.type === 'tokens') {
-          // Reported, plus what requests in flight reserved, plus this one's estimate; with nothing in flight,
-          // a request is refused only once the reported tokens reach the limit.
-          const reserved = (slot.reservations ??= new Reservations())
-          reserved.advance(now)
-          const { held } = reserved
-          if (slot.tokens >= policy.quota || (held > 0 && slot.tokens + held + reserved.estimate(policy.quota) > policy.quota)) {
-            refused = push(refused, policy)
-          } else if (fleet !== null && now - slot.syncedAt >= TOKENS_SYNC_MS) this.#syncTokens(fleet, subject, policy, slot, now)
+          slot.reservations ??= new Reservations()
+          if (!slot.reservations.admits(slot.tokens, policy.quota, now)) refused = push(refused, policy)
+          else if (fleet !== null && now - slot.syncedAt >= TOKENS_SYNC_MS) this.#syncTokens(fleet, subject, policy, slot, now)
         } else if (fleet === null) {
           if (slot.used >= policy.quota) refused = push(refused, policy)
         } else if (slot.used < slot.leased) {

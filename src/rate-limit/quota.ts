@@ -49,10 +49,14 @@ export interface Quota {
   readonly headers: RateLimitHeaders | null
   /**
    * Reports the tokens this request used (e.g. the provider's `usage.total_tokens`) against the tokens
-   * limits; once a window's reported tokens reach a limit, the key's next requests get 429 until it ends.
-   * The request that crosses the limit has already been served: a window can overshoot by its tokens.
-   * Resolves once counted (with Redis, once Redis has it or is found away). A negative, fractional or
-   * non-finite number is a TypeError.
+   * limits, and releases the estimate the request reserved when admitted (once: a second report counts its
+   * tokens, releasing nothing). Once a window's reported tokens reach a limit, the key's next requests get
+   * 429 until it ends; while requests are in flight, a request whose estimate would not fit gets 429 too.
+   * A window overshoots by at most what the requests in flight used beyond their estimates (with none in
+   * flight, the last request's tokens); see the README's Rate limits. Report once, the request's total; 0 for
+   * a request that used nothing (an unreported reservation is released after 60 s at most). Resolves once
+   * counted (with Redis, once Redis has it or is found away). A negative, fractional or non-finite number is
+   * a TypeError, and releases nothing.
    */
   reportTokens(tokens: number): Promise<void>
 }

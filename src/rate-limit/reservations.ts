@@ -6,10 +6,10 @@ import { TIMINGS } from '../options/defaults.js'
  */
 const BUCKETS = 4
 const BUCKET_MS = TIMINGS.tokensHoldMs / BUCKETS
-/** Before a key reports any tokens, a request is estimated at the smaller of this and… */
-export const FIRST_ESTIMATE_TOKENS = 1_000
-/** …this share of the limit: a key's first burst admits at most this many requests (more if the limit is large). */
-export const FIRST_ESTIMATE_SHARE = 8
+/** Before a key reports any tokens, a request is estimated at the smaller of this (tokens) and… */
+const FIRST_ESTIMATE_TOKENS = 1_000
+/** …this share of the limit: a key's first burst admits at most 8 requests, or limit ÷ 1,000 if that is more. */
+const FIRST_ESTIMATE_SHARE = 8
 /** The running average moves by this share of the difference at each report (an exponential moving average). */
 const AVERAGE_WEIGHT = 1 / 8
 
@@ -21,7 +21,7 @@ const AVERAGE_WEIGHT = 1 / 8
  */
 export class Reservations {
   /** Tokens held by requests admitted and not yet reported, nor expired. */
-  held = 0
+  #held = 0
   /** The running average of non-zero reports, tokens per request; -1 before the first. */
   #average = -1
   readonly #buckets = [0, 0, 0, 0]
@@ -29,18 +29,29 @@ export class Reservations {
   #part = Number.NEGATIVE_INFINITY
 
   /** Releases what expired by `now`. A clock set back keeps the later part. */
-  advance(now: number): void {
+  #advance(now: number): void {
     const part = Math.floor(now / BUCKET_MS)
     if (part <= this.#part) return
     // The buckets of the parts now begun held the parts `BUCKETS` before them: those expire.
     const begun = Math.min(part - this.#part, BUCKETS)
     for (let k = 1; k <= begun; k++) {
       const i = (part - begun + k) % BUCKETS
-      this.held -= this.#buckets[i]!
+      this.#held -= this.#buckets[i]!
       this.#buckets[i] = 0
     }
-    if (this.held < 0) this.held = 0
+    if (this.#held < 0) this.#held = 0
     this.#part = part
+  }
+
+  /**
+   * Whether a request fits now, with `reported` tokens of `quota` reported in the window: the reported tokens,
+   * plus those requests in flight hold, plus its estimate, within the quota. With nothing in flight, it is
+   * refused only once the reported tokens reach the quota (as it was before any reservation).
+   */
+  admits(reported: number, quota: number, now: number): boolean {
+    this.#advance(now)
+    if (reported >= quota) return false
+    return this.#held === 0 || reported + this.#held + this.estimate(quota) <= quota
   }
 
   /** What a request reserves against a limit of `quota` tokens: at least 1. */
@@ -49,10 +60,10 @@ export class Reservations {
     return Math.max(1, Math.min(FIRST_ESTIMATE_TOKENS, Math.ceil(quota / FIRST_ESTIMATE_SHARE)))
   }
 
-  /** Holds `tokens` for a request admitted now (after `advance`); returns the part to `release` it from. */
+  /** Holds `tokens` for a request admitted now (after `admits`); returns the part to `release` it from. */
   hold(tokens: number): number {
     this.#buckets[this.#part % BUCKETS]! += tokens
-    this.held += tokens
+    this.#held += tokens
     return this.#part
   }
 
@@ -62,7 +73,7 @@ export class Reservations {
     const i = part % BUCKETS
     const released = Math.min(tokens, this.#buckets[i]!)
     this.#buckets[i]! -= released
-    this.held = Math.max(0, this.held - released)
+    this.#held = Math.max(0, this.#held - released)
   }
 
   /** Learns from a request's report; a report of 0 (nothing used, or unknown) teaches nothing. */
