@@ -85,6 +85,11 @@ export const TIMINGS = Object.freeze({
    * after a revocation marker was set is not taken on trust (asked again), since it may predate the revocation.
    */
   clockSkewMs: 1_000,
+  /**
+   * The longest a request of a key with a tokens limit holds its reservation (its estimated tokens, see the
+   * README's Rate limits) when it never reports: released between 3/4 of this and this after it was admitted.
+   */
+  tokensHoldMs: 60_000,
   /** The share of `cache.max` kept for "unknown key" answers, so a flood of random keys evicts only its own. */
   negativeShare: 0.1,
 })

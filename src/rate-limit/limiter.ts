@@ -7,6 +7,7 @@ import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
 import { compile, type Policy, windowStart } from './policy.js'
 import { policyHeader, type RateLimitHeaders, RequestQuota, type Standing, secondsLeft, stateHeader } from './quota.js'
+import { Reservations } from './reservations.js'
 
 /** Counters of rate limiting, part of `verifier.stats()`. */
 export interface RateLimiterStats {
@@ -40,6 +41,8 @@ interface Slot {
   offlineUntil: number
   /** With Redis: when the tokens count was last read from the fleet. */
   syncedAt: number
+  /** A tokens limit's reservations by requests in flight on this instance, made on first use; kept across windows. */
+  reservations: Reservations | null
 }
 
 /**
@@ -78,6 +81,7 @@ const newSlot = (): Slot => ({
   pending: null,
   offlineUntil: 0,
   syncedAt: 0,
+  reservations: null,
 })
 
 /**
@@ -111,7 +115,8 @@ export interface RateLimiterOptions {
  * allowance from Redis (an eighth of what is left, at most 256) and admits from its batch without a round
  * trip; so the fleet never admits more than the limit, and may refuse early by what other instances hold
  * unused. While Redis is away it counts alone (each instance up to the whole limit), and owes Redis what it
- * admitted when Redis is back.
+ * admitted when Redis is back. Tokens limits count reported tokens (with Redis, the fleet's), and each admitted
+ * request reserves an estimate of its tokens on this instance until it reports (see `Reservations`).
  */
 export class RateLimiter {
   // One LRU per kind, each made on first use: lru-cache reserves room for `max` entries up front (a `cache.max`
@@ -206,11 +211,15 @@ export class RateLimiter {
     }
   }
 
-  /** `Quota#reportTokens` for a context: adds `tokens` to the tokens limits of its key and virtual key. */
-  async reportTokens(auth: PortkeyAuth, tokens: number): Promise<void> {
+  /**
+   * `Quota#reportTokens` for a context: adds `tokens` to the tokens limits of its key and virtual key, and
+   * settles the reservations of the request whose quota it is (`quota`, else the context's), once.
+   */
+  async reportTokens(auth: PortkeyAuth, tokens: number, quota: unknown = auth.quota): Promise<void> {
     if (!Number.isSafeInteger(tokens) || tokens < 0) {
       throw new TypeError('portkey-auth: reportTokens() takes a whole number of tokens, 0 or more')
     }
+    RequestQuota.settle(quota, tokens)
     const keyPolicies = compile(auth.rateLimits, 'api_key', this.#unenforced)
     const vkPolicies = auth.virtualKey === null ? NONE : compile(auth.virtualKey.rateLimits, 'virtual_key', this.#unenforced)
     if (tokens === 0 || ![...keyPolicies, ...vkPolicies].some((policy) => policy.type === 'tokens')) return
@@ -288,7 +297,8 @@ export class RateLimiter {
         const policy = policies[i]!
         const slot = roll(slots[i]!, policy, now)
         if (policy.type === 'tokens') {
-          if (slot.tokens >= policy.quota) refused = push(refused, policy)
+          slot.reservations ??= new Reservations()
+          if (!slot.reservations.admits(slot.tokens, policy.quota, now)) refused = push(refused, policy)
           else if (fleet !== null && now - slot.syncedAt >= TOKENS_SYNC_MS) this.#syncTokens(fleet, subject, policy, slot, now)
         } else if (fleet === null) {
           if (slot.used >= policy.quota) refused = push(refused, policy)
@@ -314,7 +324,7 @@ export class RateLimiter {
     for (const { policies, slots } of subjects) {
       for (let i = 0; i < policies.length; i++) if (policies[i]!.type === 'requests') slots[i]!.used++
     }
-    const standings = standingsOf(subjects, now, fleet !== null && !alone)
+    const standings = standingsOf(subjects, now, fleet !== null && !alone, true)
     return withQuota(
       auth,
       new RequestQuota(standings, alone ? 'local' : 'fleet', this.#render(subjects, standings), this, auth, now),
@@ -329,7 +339,12 @@ export class RateLimiter {
     let retryAfter = 1
     for (const policy of reached) {
       const slot = slotOf(subjects, policy)
-      retryAfter = Math.max(retryAfter, secondsLeft(policy, slot.start, now))
+      let seconds = secondsLeft(policy, slot.start, now)
+      // Refused for what requests in flight reserved: their reports, or the reservations expiring, free it sooner.
+      if (policy.type === 'tokens' && slot.tokens < policy.quota) {
+        seconds = Math.min(seconds, Math.max(1, Math.ceil(slot.reservations!.msToRelease(now) / 1000)))
+      }
+      retryAfter = Math.max(retryAfter, seconds)
     }
     const first = reached[0]!
     const whose = first.scope === 'virtual_key' ? 'this virtual key' : WHOSE[identityOf(auth).counted]
@@ -430,19 +445,25 @@ function push<T>(list: T[] | null, item: T): T[] {
   return list
 }
 
-/** Every limit's numbers now, the key's then the virtual key's. */
-function standingsOf(subjects: Subject[], now: number, shared: boolean): Standing[] {
+/** Every limit's numbers now, the key's then the virtual key's; `admitted`: each tokens limit reserves its estimate. */
+function standingsOf(subjects: Subject[], now: number, shared: boolean, admitted = false): Standing[] {
   const standings: Standing[] = []
   for (const { policies, slots } of subjects) {
-    for (let i = 0; i < policies.length; i++) standings.push(standing(policies[i]!, slots[i]!, now, shared))
+    for (let i = 0; i < policies.length; i++) standings.push(standing(policies[i]!, slots[i]!, now, shared, admitted))
   }
   return standings
 }
 
 /** A limit's numbers now. With Redis, what is left is this instance's view (see `RateLimitStatus`). */
-function standing(policy: Policy, slot: Slot, now: number, shared: boolean): Standing {
+function standing(policy: Policy, slot: Slot, now: number, shared: boolean, admitted: boolean): Standing {
   const resetSeconds = secondsLeft(policy, slot.start, now)
-  if (policy.type === 'tokens') return { policy, remaining: Math.max(0, policy.quota - slot.tokens), resetSeconds }
+  if (policy.type === 'tokens') {
+    const remaining = Math.max(0, policy.quota - slot.tokens)
+    const reservations = slot.reservations
+    if (!admitted || reservations === null) return { policy, remaining, resetSeconds }
+    const held = reservations.estimate(policy.quota)
+    return { policy, remaining, resetSeconds, reservations, held, part: reservations.hold(held) }
+  }
   let remaining = policy.quota - slot.used
   if (shared && slot.count > 0) remaining = Math.min(remaining, policy.quota - slot.count + slot.leased - slot.used)
   return { policy, remaining: Math.max(0, remaining), resetSeconds }

@@ -1,5 +1,6 @@
 import type { PortkeyAuth } from '../types.js'
 import type { Policy, RateLimitScope, RateLimitUnit } from './policy.js'
+import type { Reservations } from './reservations.js'
 
 /** One limit's standing after this request. */
 export interface RateLimitStatus {
@@ -48,10 +49,14 @@ export interface Quota {
   readonly headers: RateLimitHeaders | null
   /**
    * Reports the tokens this request used (e.g. the provider's `usage.total_tokens`) against the tokens
-   * limits; once a window's reported tokens reach a limit, the key's next requests get 429 until it ends.
-   * The request that crosses the limit has already been served: a window can overshoot by its tokens.
-   * Resolves once counted (with Redis, once Redis has it or is found away). A negative, fractional or
-   * non-finite number is a TypeError.
+   * limits, and releases the estimate the request reserved when admitted (once: a second report counts its
+   * tokens, releasing nothing). Once a window's reported tokens reach a limit, the key's next requests get
+   * 429 until it ends; while requests are in flight, a request whose estimate would not fit gets 429 too.
+   * A window overshoots by at most what the requests in flight used beyond their estimates (with none in
+   * flight, the last request's tokens); see the README's Rate limits. Report once, the request's total; 0 for
+   * a request that used nothing (an unreported reservation is released after 60 s at most). Resolves once
+   * counted (with Redis, once Redis has it or is found away). A negative, fractional or non-finite number is
+   * a TypeError, and releases nothing.
    */
   reportTokens(tokens: number): Promise<void>
 }
@@ -61,6 +66,10 @@ export interface Standing {
   readonly policy: Policy
   readonly remaining: number
   readonly resetSeconds: number
+  /** A tokens limit of an admitted request: where it reserved `held` tokens, in `part` (see `Reservations`). */
+  readonly reservations?: Reservations
+  readonly held?: number
+  readonly part?: number
 }
 
 /** Whole seconds from `now` to the end of the window that started at `start` (at least 1). */
@@ -83,7 +92,7 @@ export function stateHeader(standings: readonly Standing[]): string {
 
 /** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */
 export interface TokenCounter {
-  reportTokens(auth: PortkeyAuth, tokens: number): Promise<void>
+  reportTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<void>
   refund(auth: PortkeyAuth, at: number): void
 }
 
@@ -102,6 +111,8 @@ export class RequestQuota implements Quota {
   readonly #at: number
   #refunded = false
   #limits: readonly RateLimitStatus[] | undefined
+  /** Whether its reservations were released (by a report, or a refusal after admission). */
+  #settled = false
 
   constructor(
     standings: readonly Standing[],
@@ -133,6 +144,7 @@ export class RequestQuota implements Quota {
     if (quota.#refunded) return
     quota.#refunded = true
     quota.#counter.refund(quota.#auth, quota.#at)
+    RequestQuota.settle(quota, null)
   }
 
   /**
@@ -141,6 +153,22 @@ export class RequestQuota implements Quota {
    */
   static contextOf(value: unknown): PortkeyAuth | undefined {
     return typeof value === 'object' && value !== null && #auth in value ? (value as RequestQuota).#auth : undefined
+  }
+
+  /**
+   * Releases the tokens reserved for the request whose quota `value` is, once (a second call does nothing), and
+   * teaches its tokens limits' estimates `tokens`, if reported (`null` for a request refused after admission).
+   */
+  static settle(value: unknown, tokens: number | null): void {
+    if (typeof value !== 'object' || value === null || !(#settled in value)) return
+    const quota = value as RequestQuota
+    if (quota.#settled) return
+    quota.#settled = true
+    for (const { reservations, held, part } of quota.#standings) {
+      if (reservations === undefined) continue
+      reservations.release(part!, held!)
+      if (tokens !== null) reservations.learn(tokens)
+    }
   }
 
   get limits(): readonly RateLimitStatus[] {
@@ -162,7 +190,7 @@ export class RequestQuota implements Quota {
   }
 
   reportTokens(tokens: number): Promise<void> {
-    return this.#counter.reportTokens(this.#auth, tokens)
+    return this.#counter.reportTokens(this.#auth, tokens, this)
   }
 
   /** What `JSON.stringify` writes: every field, `limits` included. */

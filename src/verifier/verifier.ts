@@ -75,8 +75,8 @@ export interface Verifier {
   invalidateVirtualKey(slug: string): Promise<void>
   /**
    * Reports the tokens a request of `auth` used (e.g. the provider's `usage.total_tokens`) against the tokens
-   * limits of its key and virtual key: what `auth.quota.reportTokens()` does, for any context of this
-   * verifier. Nothing to do when they have no tokens limit or with `rateLimits: false`.
+   * limits of its key and virtual key, and releases the tokens the request reserved (once): what
+   * `auth.quota.reportTokens()` does, for any context of this verifier. Nothing to do when they have no tokens limit or with `rateLimits: false`.
    * @example await verifier.reportTokens(req.portkey, completion.usage.total_tokens)
    */
   reportTokens(auth: PortkeyAuth, tokens: number): Promise<void>

@@ -73,6 +73,26 @@ describe('rate limits across a fleet (issue 16)', () => {
     expect(verifier.stats().rateLimits).toMatchObject({ leases: 3, local: 0, refused: 0 })
   })
 
+  test('tokens: 40 concurrent requests each using 500 (issue 22, item 7): bounded by reservations, with no Redis round trip per request', async () => {
+    stub.keys.set(KEY, keyRecord({ id: `key_${randomUUID()}`, rate_limits: [{ type: 'tokens', unit: 'rpw', value: 10_500 }] }))
+    const verifier = instance({ redis: redis.url, prefix: `rl-${randomUUID()}:` })
+    await until(() => verifier.stats().redis?.connected === true)
+    const verify = () => verifier.verify({ 'x-portkey-api-key': KEY })
+    await (await verify()).quota!.reportTokens(500)
+    const settled = await Promise.allSettled(Array.from({ length: 40 }, verify))
+    const admitted = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+    await Promise.all(admitted.map((auth) => auth.quota!.reportTokens(500)))
+    // 10,000 left at an estimate of 500: 20 admitted, the limit exactly (before: all 40, 20,500 tokens).
+    expect(admitted).toHaveLength(20)
+    expect(settled.filter((result) => result.status === 'rejected')).toHaveLength(20)
+    // Tokens limits take no batches: admission is decided on this instance, reports go to Redis.
+    expect(verifier.stats().rateLimits).toMatchObject({ leases: 0, local: 0, refused: 20 })
+    await expect(verify()).rejects.toMatchObject({
+      status: 429,
+      headers: { ratelimit: expect.stringMatching(/^"tokens-rpw";r=0;/) },
+    })
+  })
+
   test('Redis killed mid-window: counted locally (no 500, nothing hangs); back → shared again, and what was admitted alone is owed', async () => {
     const own = await startTestRedis()
     closing.push(() => own.stop())

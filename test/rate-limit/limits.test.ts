@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
+import { TIMINGS } from '../../src/options/defaults.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { createTestIssuer, type TestIssuer, keyRecord } from '../../src/testing/index.js'
 import type { Decision, RateLimit } from '../../src/types.js'
@@ -181,5 +182,61 @@ describe('counters are bounded, and reported', () => {
     }
     await verifier.reportTokens(auth, 10)
     await expect(verifier.verify({ 'x-portkey-api-key': KEY })).rejects.toMatchObject({ status: 429 })
+  })
+})
+
+// Issue 22, item 7: each admitted request of a key with a tokens limit reserves an estimate of its tokens until
+// it reports them; these are the edges of that (the review's burst is in the adapter contract).
+describe.each(FRAMEWORKS)('%s: tokens reserved by requests in flight', (framework) => {
+  test('a handler that never reports holds its estimate for TIMINGS.tokensHoldMs at most, never the rest of the window', async () => {
+    // Per hour, so the window does not end while the reservations do.
+    const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] }) } })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
+    // Nothing reported yet: an eighth of the limit each, so 8 fit; none reports, one after another.
+    const held = await sendMany(9, () => sendKey(app, KEY))
+    expect(held).toEqual([...Array(8).fill(200), 429])
+    const refused = await sendKey(app, KEY)
+    expectRejection(refused, 429, 'rate_limit_exceeded', [KEY])
+    // Retry when the reservations are released at the latest, not when the hour ends; the headers say the
+    // whole allowance is left, since nothing was reported.
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0)
+    expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(TIMINGS.tokensHoldMs / 1000)
+    expect(refused.headers.ratelimit).toBe('"tokens-rph";r=1000;t=3590')
+    vi.setSystemTime(T0 + TIMINGS.tokensHoldMs)
+    expect(await sendMany(9, () => sendKey(app, KEY))).toEqual([...Array(8).fill(200), 429])
+  })
+
+  test('a request reporting 0 releases its reservation at once, and 0 teaches no estimate', async () => {
+    const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] }) } })
+    const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
+    for (let i = 0; i < 30; i++) {
+      expect((await sendKey(app, KEY)).status).toBe(200)
+      await app.seen.at(-1)!.quota!.reportTokens(0)
+    }
+    // Still estimated at an eighth of the limit: 8 in flight fit.
+    expect(await sendMany(9, () => sendKey(app, KEY))).toEqual([...Array(8).fill(200), 429])
+  })
+})
+
+describe('reportTokens() and reservations', () => {
+  test('reporting twice for one request adds both reports but releases its reservation once', async () => {
+    const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] }) } })
+    const verifier = createVerifier({ controlPlaneUrl: stub.url })
+    const verify = () => verifier.verify({ 'x-portkey-api-key': KEY })
+    // 8 in flight at 125 each hold the whole 1,000.
+    const inFlight = await Promise.all(Array.from({ length: 8 }, verify))
+    await expect(verify()).rejects.toMatchObject({ status: 429 })
+    // One of them reports twice (through its quota, then the verifier): its 125 is released once, so one more fits.
+    await inFlight[0]!.quota!.reportTokens(0)
+    await verifier.reportTokens(inFlight[0]!, 0)
+    await verify()
+    await expect(verify()).rejects.toMatchObject({ status: 429 })
+    // A bad report settles nothing and still never crashes: a TypeError, the reservation kept.
+    await expect(inFlight[1]!.quota!.reportTokens(-1)).rejects.toThrow(TypeError)
+    await expect(verify()).rejects.toMatchObject({ status: 429 })
+    // Two reports of tokens both count: 2 × 400 reported, its reservation released once.
+    await inFlight[1]!.quota!.reportTokens(400)
+    await inFlight[1]!.quota!.reportTokens(400)
+    await expect(verify()).rejects.toMatchObject({ status: 429, headers: { ratelimit: '"tokens-rph";r=200;t=3590' } })
   })
 })

@@ -103,6 +103,31 @@ export function describeRateLimitContract(framework: string): void {
       expect((await sendKey(app, KEY)).status).toBe(200)
     })
 
+    test('tokens: 40 concurrent requests on 1,000 tokens/min, each using 500 (issue 22, item 7): requests in flight reserve an estimate', async () => {
+      const FRESH = 'pk-limited-fresh-0123456789abcdef'
+      const { app } = await setup([{ type: 'tokens', unit: 'rpm', value: 1_000 }], {}, { [FRESH]: 'key_fresh' })
+      const burst = async (key: string) => {
+        const before = app.seen.length
+        const responses = await Promise.all(Array.from({ length: 40 }, () => sendKey(app, key)))
+        // Every request of the burst is admitted or refused before any reports: all of them are in flight.
+        const admitted = app.seen.slice(before)
+        await Promise.all(admitted.map((auth) => auth.quota!.reportTokens(500)))
+        expect(responses.filter((res) => res.status === 200)).toHaveLength(admitted.length)
+        for (const res of responses) if (res.status !== 200) expectRejection(res, 429, 'rate_limit_exceeded', [key])
+        return admitted.length
+      }
+      // The review's case: one request has reported 500 (which teaches the estimate), then 40 at once. Half the
+      // minute is left, one request's estimate: one admitted, 1,000 tokens in all (before: 40, 20,500 tokens).
+      expect((await sendKey(app, KEY)).status).toBe(200)
+      await app.seen[0]!.quota!.reportTokens(500)
+      expect(await burst(KEY)).toBe(1)
+      // The next minute, the estimate learned: two admitted, the limit exactly.
+      vi.setSystemTime(T0 + 50_000)
+      expect(await burst(KEY)).toBe(2)
+      // A key's very first burst, nothing reported yet: each request is estimated at an eighth of the limit.
+      expect(await burst(FRESH)).toBe(8)
+    })
+
     test('rateLimits: false admits past the limit, with the limits on the context and no quota or headers', async () => {
       const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 2 }], { rateLimits: false })
       const responses = await sendMany(4, () => sendKey(app, KEY))
