@@ -7,6 +7,7 @@ import type { RateLimitHeaders } from '../rate-limit/quota.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
+import { hash } from 'node:crypto'
 import { LIMITS } from '../options/defaults.js'
 import { settingsKey } from './settings-key.js'
 
@@ -115,7 +116,22 @@ function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
 const byVerifier = new WeakMap<object, Dispatch>()
 const bySettings = new Map<string, Dispatch>()
 const madePerShape = new Map<string, number>()
-let fromEnvironment: Dispatch | undefined
+const fromEnvironment = new Map<string, Dispatch>()
+
+// The variables the options are read from when none are given.
+const ENVIRONMENT = [
+  'PORTKEY_CONTROL_PLANE_URL',
+  'PORTKEY_CLIENT_AUTH',
+  'PORTKEY_JWKS_URL',
+  'PORTKEY_JWT_ISSUER',
+  'PORTKEY_JWT_AUDIENCE',
+] as const
+
+/** The settings the environment gives, as a key: a digest, since `PORTKEY_CLIENT_AUTH` is a secret. */
+function environmentKey(): string {
+  const env = typeof process === 'undefined' ? {} : process.env
+  return hash('sha256', JSON.stringify(ENVIRONMENT.map((name) => env[name] ?? null)), 'base64url')
+}
 
 /**
  * The dispatch of these options: the same for the same settings, read on every call (options written inline in a handler are a new object on every request, and a verifier each would have no
@@ -125,8 +141,14 @@ let fromEnvironment: Dispatch | undefined
  */
 function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
   if (options === undefined) {
-    fromEnvironment ??= webDispatch(undefined)
-    return fromEnvironment
+    // One per environment the options are read from (a test, or a process that changes it, gets a new one).
+    const key = environmentKey()
+    let dispatch = fromEnvironment.get(key)
+    if (dispatch === undefined) {
+      dispatch = webDispatch(undefined)
+      fromEnvironment.set(key, dispatch)
+    }
+    return dispatch
   }
   if (typeof options !== 'object' || options === null || typeof (options as Partial<Verifier>).check === 'function') {
     let dispatch = byVerifier.get(options)
@@ -203,8 +225,9 @@ function withHeaders(response: Response, headers: RateLimitHeaders): Response {
 /**
  * Wraps a handler that takes a Web `Request`: it runs with `{ portkey }` for a request with a valid Portkey
  * credential; any other gets the rejection (status, headers, JSON body, or `onError`'s response). Arguments the
- * runtime passes after the request (Next.js's `{ params }`, Bun's `server`) follow `{ portkey }`. The verifier
- * is made once, here, from the options (or the environment); `guarded.verifier` is it.
+ * runtime passes after the request (Next.js's `{ params }`, Bun's `server`) follow `{ portkey }`. Handlers
+ * wrapped with the same settings (each `route.ts` of a Next.js app following the quick start, options or none)
+ * share one verifier, so one cache and one count of each rate limit; `guarded.verifier` is it.
  *
  * @example
  * ```ts
@@ -217,7 +240,8 @@ export function withPortkeyAuth<Req extends Request = Request, Args extends unkn
   options?: WebAuthOptions | Verifier,
 ): ((request: Req, ...args: Args) => Promise<Response>) & VerifierHandle {
   if (typeof handler !== 'function') throw new TypeError('portkey-auth/web: withPortkeyAuth() needs a handler function')
-  const dispatch = webDispatch(options)
+  // Shared with every other handler (and authenticate()) of the same settings: one cache, one rate-limit count.
+  const dispatch = dispatchFor(options)
   // A cached credential reaches the handler in this tick: no await before it.
   async function portkeyAuth(request: Req, ...args: Args): Promise<Response> {
     const pending = dispatch(request, undefined, undefined)

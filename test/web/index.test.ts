@@ -196,6 +196,23 @@ describe('web: withPortkeyAuth()', () => {
     expect(guarded.name).toBe('portkeyAuth')
   })
 
+  test('handlers wrapped with the same settings share one verifier: one look-up, one rate-limit count (issue 23)', async () => {
+    const stub = await useStub({
+      keys: { [LIVE]: keyRecord({ id: 'key_live', rate_limits: [{ type: 'requests', unit: 'rpm', value: 600 }] }) },
+    })
+    // Two route.ts files of one app, each with its own options literal.
+    const POST = withPortkeyAuth(() => new Response('post'), { controlPlaneUrl: stub.url })
+    const GET = withPortkeyAuth(() => new Response('get'), { controlPlaneUrl: stub.url })
+    expect(GET.verifier).toBe(POST.verifier)
+    const first = await POST(request(LIVE))
+    const second = await GET(request(LIVE))
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+    const left = (res: Response) => Number(/r=(\d+)/.exec(res.headers.get('ratelimit') ?? '')?.[1])
+    expect(left(second)).toBe(left(first) - 1)
+    // Other settings: another verifier.
+    expect(withPortkeyAuth(() => new Response(), { controlPlaneUrl: stub.url, timeoutMs: 1_000 }).verifier).not.toBe(GET.verifier)
+  })
+
   test('a handler that throws makes the returned promise reject, for the runtime’s 500', async () => {
     const { options } = await stubbed()
     const boom = new Error('handler broke')
