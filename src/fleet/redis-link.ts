@@ -52,13 +52,20 @@ export function linkTo(client: RedisClientLike | RedisClusterLike | RedisSentine
   return standaloneLink(client, false, events.error)
 }
 
+/** The optional peer the verifier makes its clients with, named in a variable (see `createLink`). */
+const REDIS_PACKAGE: string = 'redis'
+
 /** A link over a client the verifier makes from `url`, `cluster` or `sentinel` settings (the `redis` package). */
 export async function createLink(
   options: Pick<ResolvedRedisOptions, 'url' | 'cluster' | 'sentinel'>,
   events: LinkEvents,
 ): Promise<RedisLink> {
-  // Imported only when settings are given, so that `redis` stays an optional peer.
-  const redis = (await import('redis')) as unknown as Record<string, ((options: object) => unknown) | undefined>
+  // Imported only when settings are given, so that `redis` stays an optional peer; by a specifier bundlers do
+  // not follow, so that an app without it (a Worker, an Edge function) bundles without resolving it.
+  const redis = (await import(/* webpackIgnore: true */ /* @vite-ignore */ REDIS_PACKAGE)) as unknown as Record<
+    string,
+    ((options: object) => unknown) | undefined
+  >
   const make = (name: string, settings: object) => {
     const create = redis[name]
     if (create === undefined)
