@@ -11,7 +11,8 @@ import {
   VIRTUAL_KEYS_PATH,
   virtualKeyRecord,
 } from '../../src/testing/index.js'
-import { FRAMEWORKS, type Framework, type RawResponse, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { type RawResponse, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS, type AdapterName } from '../support/adapters.js'
 
 const LIVE = 'pk-live-0123456789abcdef'
 const TEAMMATE = 'pk-teammate-0123456789abcdef'
@@ -63,7 +64,7 @@ function expectError(res: RawResponse, status: number, code: string): string {
   return body.message
 }
 
-describe.each(FRAMEWORKS)('%s: virtual keys', (framework: Framework) => {
+describe.each(ADAPTERS)('%s: virtual keys', (framework: AdapterName) => {
   async function setup(options: MiddlewareOptions = {}) {
     const stub = await useStub({ keys: keys(), virtualKeys: virtualKeys() })
     const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, ...options })

@@ -4,16 +4,8 @@ import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { createTestIssuer, type TestIssuer, keyRecord } from '../../src/testing/index.js'
 import type { Decision, RateLimit } from '../../src/types.js'
 import { recordingLogger } from '../support/core-helpers.js'
-import {
-  expectRejection,
-  FRAMEWORKS,
-  type RawResponse,
-  send,
-  sendKey,
-  useGuardedApp,
-  useStub,
-  WHOAMI,
-} from '../support/servers.js'
+import { expectRejection, type RawResponse, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 
 // Issue 16 beyond the adapter contract: odd limits from the control plane, JWT callers, bounded counters,
 // what onDecision and stats() say. Express and Koa apps over real HTTP; the clock is faked (Date only).
@@ -38,7 +30,7 @@ async function sendMany(count: number, one: () => Promise<RawResponse>): Promise
   return statuses
 }
 
-describe.each(FRAMEWORKS)('%s: limits the control plane sends oddly', (framework) => {
+describe.each(ADAPTERS)('%s: limits the control plane sends oddly', (framework) => {
   async function appWith(limits: unknown[]) {
     const logger = recordingLogger()
     const stub = await useStub({ keys: { [KEY]: keyRecord({ id: 'key_odd', rate_limits: limits as RateLimit[] }) } })
@@ -99,7 +91,7 @@ describe.each(FRAMEWORKS)('%s: limits the control plane sends oddly', (framework
   })
 })
 
-describe.each(FRAMEWORKS)('%s: JWT callers with a rate_limits claim', (framework) => {
+describe.each(ADAPTERS)('%s: JWT callers with a rate_limits claim', (framework) => {
   test('are limited the same way, per user (issuer, organisation, sub), whatever the token', async () => {
     const stub = await useStub({ jwks: issuer.jwks })
     const app = await useGuardedApp(framework, {
@@ -154,7 +146,7 @@ describe('counters are bounded, and reported', () => {
       delayMs: 50,
       keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'requests', unit: 'rpm', value: 10 }] }) },
     })
-    for (const framework of FRAMEWORKS) {
+    for (const framework of ADAPTERS) {
       const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
       const statuses = await Promise.all(Array.from({ length: 50 }, () => sendKey(app, KEY).then((res) => res.status)))
       expect(statuses.filter((status) => status === 200)).toHaveLength(10)
@@ -187,7 +179,7 @@ describe('counters are bounded, and reported', () => {
 
 // Issue 22, item 7: each admitted request of a key with a tokens limit reserves an estimate of its tokens until
 // it reports them; these are the edges of that (the review's burst is in the adapter contract).
-describe.each(FRAMEWORKS)('%s: tokens reserved by requests in flight', (framework) => {
+describe.each(ADAPTERS)('%s: tokens reserved by requests in flight', (framework) => {
   test('a handler that never reports holds its estimate for TIMINGS.tokensHoldMs at most, never the rest of the window', async () => {
     // Per hour, so the window does not end while the reservations do.
     const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] }) } })

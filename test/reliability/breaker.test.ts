@@ -1,16 +1,8 @@
 import { describe, expect, test } from 'vitest'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import {
-  expectRejection,
-  FRAMEWORKS,
-  type GuardedApp,
-  type RawResponse,
-  sendKey,
-  sleep,
-  useGuardedApp,
-  useStub,
-} from '../support/servers.js'
+import { expectRejection, type GuardedApp, type RawResponse, sendKey, sleep, useGuardedApp, useStub } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 
 const TIMEOUT_MS = 300
 const FAILURE_THRESHOLD = 3
@@ -37,7 +29,7 @@ async function breakerBecomes(verifier: Verifier, state: 'half-open' | 'open' | 
 
 const round = (values: number[]) => values.map((ms) => Math.round(ms))
 
-describe.each(FRAMEWORKS)('%s: circuit breaker in front of a hanging key service', (framework) => {
+describe.each(ADAPTERS)('%s: circuit breaker in front of a hanging key service', (framework) => {
   test('misses cost timeoutMs until it opens, then milliseconds with no call; stale entries still served; one probe recovers', {
     timeout: 30_000,
   }, async () => {

@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, test } from 'vitest'
 import type { AuthErrorBody, AuthErrorCode } from '../../src/errors.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { createTestIssuer, type FailureMode, keyRecord, type TestIssuer, virtualKeyRecord } from '../../src/testing/index.js'
-import { FRAMEWORKS, type RawResponse, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { type RawResponse, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 
 const REQUESTS = 3_000
 const CLIENT_CONCURRENCY = 50
@@ -48,7 +49,7 @@ beforeAll(async () => {
 
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!
 
-describe.each(FRAMEWORKS)('%s: a flapping key service', (framework) => {
+describe.each(ADAPTERS)('%s: a flapping key service', (framework) => {
   test(`${REQUESTS} mixed requests with 30% of calls failing: every answer in time, correct, and no bad credential admitted`, {
     timeout: 40_000,
   }, async () => {

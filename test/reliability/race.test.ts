@@ -4,7 +4,8 @@ import type { KeyLookup, KeyRecord } from '../../src/types.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { type Deferred, deferred, expectAuthError, until, withKey } from '../support/core-helpers.js'
-import { expectRejection, FRAMEWORKS, sendKey, useGuardedApp, useStub } from '../support/servers.js'
+import { expectRejection, sendKey, useGuardedApp, useStub } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 
 const KEY = 'pk-race-revoked-0123456789'
 const OTHER = 'pk-race-bystander-0123456789'
@@ -39,7 +40,7 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-describe.each(FRAMEWORKS)('%s: a revoked key does not come back through a look-up that was in flight', (framework) => {
+describe.each(ADAPTERS)('%s: a revoked key does not come back through a look-up that was in flight', (framework) => {
   test.each<[Forget, 'after' | 'while']>([
     ['invalidate', 'after'],
     ['invalidate', 'while'],

@@ -5,18 +5,8 @@ import type { KeyRecord, VirtualKeyRecord } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
 import { countingLookup, expectAuthError } from '../support/core-helpers.js'
-import {
-  closeAfterTest,
-  expectRejection,
-  FRAMEWORKS,
-  type Framework,
-  listen,
-  send,
-  sendKey,
-  useGuardedApp,
-  useStub,
-  WHOAMI,
-} from '../support/servers.js'
+import { closeAfterTest, expectRejection, listen, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS, type AdapterName } from '../support/adapters.js'
 
 const LIVE = 'pk-live-0123456789abcdef'
 const MiB = 1024 * 1024
@@ -54,7 +44,7 @@ async function useHostileControlPlane(body: string, framing: Framing) {
 }
 
 // Issue 11, item 9: a control-plane answer is read up to MAX_CONTROL_PLANE_BODY_BYTES; past that, an outage.
-describe.each(FRAMEWORKS)('%s: an oversized control-plane answer', (framework: Framework) => {
+describe.each(ADAPTERS)('%s: an oversized control-plane answer', (framework: AdapterName) => {
   test.each<[Framing]>([['content-length'], ['chunked']])(
     'a 2 MB record sent with %s framing → 503 auth_unavailable, counted as a failure, not cached',
     async (framing) => {
@@ -143,7 +133,7 @@ const ODD_VIRTUAL_KEY_RECORDS: [string, Record<string, unknown>][] = [
   ['rate_limits a string', { rate_limits: 'rpm' }],
 ]
 
-describe.each(FRAMEWORKS)('%s: a key record with a field of the wrong type', (framework: Framework) => {
+describe.each(ADAPTERS)('%s: a key record with a field of the wrong type', (framework: AdapterName) => {
   test.each(ODD_KEY_RECORDS)('%s → 503 auth_unavailable, the handler is not reached, nothing cached', async (_name, fields) => {
     const stub = await useStub({
       keys: { [LIVE]: { ...keyRecord(), ...fields } as KeyRecord },
@@ -168,7 +158,7 @@ describe.each(FRAMEWORKS)('%s: a key record with a field of the wrong type', (fr
   })
 })
 
-describe.each(FRAMEWORKS)('%s: a virtual-key record with a field of the wrong type', (framework: Framework) => {
+describe.each(ADAPTERS)('%s: a virtual-key record with a field of the wrong type', (framework: AdapterName) => {
   test.each(ODD_VIRTUAL_KEY_RECORDS)(
     '%s → 503 auth_unavailable, the handler is not reached, nothing cached',
     async (_name, fields) => {

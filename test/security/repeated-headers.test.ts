@@ -5,16 +5,8 @@ import type { IncomingHeaders } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { KEY_DETAILS_PATH, keyRecord, VIRTUAL_KEYS_PATH, virtualKeyRecord } from '../../src/testing/index.js'
 import { expectAuthError } from '../support/core-helpers.js'
-import {
-  expectRejection,
-  FRAMEWORKS,
-  type Framework,
-  type RawResponse,
-  type Running,
-  useGuardedApp,
-  useStub,
-  WHOAMI,
-} from '../support/servers.js'
+import { expectRejection, type RawResponse, type Running, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS, type AdapterName } from '../support/adapters.js'
 
 // Issue 11, item 8: Node joins a repeated `x-portkey-provider` into one comma-separated value, so
 // `openai` + `@victim` reached the verifier as `openai, @victim` (no '@' in front: no virtual-key check),
@@ -118,7 +110,7 @@ const REPEATED: { name: string; lines: Lines }[] = [
   },
 ]
 
-describe.each(FRAMEWORKS)('%s: repeated virtual-key headers sent raw over a socket', (framework: Framework) => {
+describe.each(ADAPTERS)('%s: repeated virtual-key headers sent raw over a socket', (framework: AdapterName) => {
   async function setup() {
     const stub = await useStub({ keys: keys(), virtualKeys: virtualKeys() })
     const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })

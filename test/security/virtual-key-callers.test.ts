@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { keyRecord, VIRTUAL_KEYS_PATH, virtualKeyRecord } from '../../src/testing/index.js'
-import { expectRejection, FRAMEWORKS, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { expectRejection, send, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 
 // Two keys of one workspace with different access to one virtual key: the control plane answers the
 // look-up made with each caller's credential, so the answer must never be reused for the other.
@@ -25,7 +26,7 @@ async function setup() {
   return { stub, vkCalls }
 }
 
-describe.each(FRAMEWORKS)('%s: one caller’s virtual-key answer never decides for another', (framework) => {
+describe.each(ADAPTERS)('%s: one caller’s virtual-key answer never decides for another', (framework) => {
   test('the refused caller asks first: the allowed caller is still admitted', async () => {
     const { stub, vkCalls } = await setup()
     const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })

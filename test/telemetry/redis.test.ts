@@ -3,7 +3,8 @@ import { KEY_DETAILS_PATH } from '../../src/testing/index.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { until } from '../support/core-helpers.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
-import { FRAMEWORKS, LIVE, sendKey, seedKeys, UNKNOWN, useGuardedApp, useStub } from '../support/servers.js'
+import { LIVE, sendKey, seedKeys, UNKNOWN, useGuardedApp, useStub } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 import { rows, spanText, useOtel } from './otel.js'
 
 // A real redis-server on loopback, shared by two verifiers (two instances of a fleet), each in a real app.
@@ -24,7 +25,7 @@ afterEach(async () => {
   if (redis) await redis.start().catch(() => {}) // back for the next test, if a test stopped it
 })
 
-describe.each(FRAMEWORKS)('%s: Redis', (framework) => {
+describe.each(ADAPTERS)('%s: Redis', (framework) => {
   test('each command is a point and a span named by its verb; a fleet hit needs no control-plane call; the gauge follows the connection', async () => {
     otel = useOtel()
     const stub = await useStub({ keys: seedKeys() })

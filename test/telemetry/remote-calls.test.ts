@@ -3,7 +3,8 @@ import { JWKS_PATH } from '../../src/testing/control-plane-stub.js'
 import { createTestIssuer, keyRecord, type TestIssuer } from '../../src/testing/index.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { withKey } from '../support/core-helpers.js'
-import { FRAMEWORKS, sendKey, useGuardedApp, useStub } from '../support/servers.js'
+import { sendKey, useGuardedApp, useStub } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 import { rows, spanText, useOtel } from './otel.js'
 
 const CLAIMS = { portkey_oid: 'org_jwt', portkey_workspace: 'ws_jwt', scope: 'portkey.completions.write', sub: 'user_1' }
@@ -30,7 +31,7 @@ async function observed() {
   return { lookups, spans }
 }
 
-describe.each(FRAMEWORKS)('%s: the JWKS', (framework) => {
+describe.each(ADAPTERS)('%s: the JWKS', (framework) => {
   test('one fetch, one point and one span for three new tokens; a cached one costs none; a JWKS that fails is an outage', async () => {
     otel = useOtel()
     const { meterProvider, tracerProvider } = otel
@@ -46,11 +47,17 @@ describe.each(FRAMEWORKS)('%s: the JWKS', (framework) => {
       { 'portkey_auth.outcome': 'admitted', 'portkey_auth.method': 'jwt', 'portkey_auth.cache': 'miss', value: 3 },
     ])
 
-    // A token under a kid jose has not seen makes it fetch again (its cooldown aside: a fresh verifier).
+    // A token under a kid jose has not seen makes it fetch again (its cooldown aside: a fresh verifier, of other
+    // settings, since Web handlers of the same settings share one).
     const other = await createTestIssuer('other-kid')
     stub.fail('unavailable', { times: 1 })
     const unknownKid = await other.sign({ ...CLAIMS, iss: issuer.issuer, aud: issuer.audience })
-    const app2 = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt, telemetry: { meterProvider, tracerProvider } })
+    const app2 = await useGuardedApp(framework, {
+      controlPlaneUrl: stub.url,
+      timeoutMs: 1_999,
+      jwt,
+      telemetry: { meterProvider, tracerProvider },
+    })
     expect((await sendKey(app2, unknownKid)).status).toBe(503)
     const { lookups, spans } = await observed()
     expect(lookups).toEqual(['jwks found: 1', 'jwks outage: 1'])

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../../src/lookup/control-plane.js'
 import { virtualKeyRecord } from '../../src/testing/index.js'
 import { until } from '../support/core-helpers.js'
-import { FRAMEWORKS, LIVE, OTHER, send, sendKey, seedKeys, UNKNOWN, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { LIVE, OTHER, send, sendKey, seedKeys, UNKNOWN, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
 import { type Point, rows, spanText, useOtel } from './otel.js'
 
 // A scripted mix of requests through a real app, over real HTTP, against the control-plane stub, reported to
@@ -19,7 +20,7 @@ afterEach(async () => {
   await otel.shutdown()
 })
 
-describe.each(FRAMEWORKS)('%s: a scripted mix of requests', (framework) => {
+describe.each(ADAPTERS)('%s: a scripted mix of requests', (framework) => {
   test('counters, histogram, spans and gauges match what was sent; no credential anywhere', async () => {
     otel = useOtel()
     const stub = await useStub({ keys: seedKeys(), virtualKeys: { [VK.slug]: VK } })
