@@ -1,5 +1,6 @@
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { createVerifier, type Verifier } from '../verifier/create-verifier.js'
+import { environmentVerifier } from '../verifier/environment.js'
 import { compilePublicRoutes, type PublicRouteTest } from './public-routes.js'
 
 /** What both adapters accept: verifier options (or a verifier to share), and how to treat the request. */
@@ -45,8 +46,9 @@ const isVerifier = (value: unknown): value is Verifier =>
   typeof (value as Verifier).check === 'function'
 
 /**
- * Sorts a middleware's argument into the verifier it uses (the one given, or a new one made from the
- * options and the environment) and its own settings.
+ * Sorts a middleware's argument into the verifier it uses (the one given; the process's one verifier from the
+ * environment when no verifier option is given; else a new one made from the options and the environment) and
+ * its own settings.
  */
 export function middlewareConfig<OnError>(options: MiddlewareOptions<OnError> | Verifier | undefined): MiddlewareConfig<OnError> {
   if (isVerifier(options)) return { verifier: options, hideCredentials: false, onError: undefined, isPublic: null }
@@ -54,7 +56,11 @@ export function middlewareConfig<OnError>(options: MiddlewareOptions<OnError> | 
   if (typeof hideCredentials !== 'boolean') throw new TypeError('portkey-auth: hideCredentials must be a boolean')
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('portkey-auth: onError must be a function')
   const isPublic = compilePublicRoutes(publicRoutes)
-  if (verifier === undefined) return { verifier: createVerifier(verifierOptions), hideCredentials, onError, isPublic }
+  if (verifier === undefined) {
+    // No verifier options: the process's one verifier from the environment, shared by every such middleware.
+    const given = Object.values(verifierOptions).some((value) => value !== undefined)
+    return { verifier: given ? createVerifier(verifierOptions) : environmentVerifier(), hideCredentials, onError, isPublic }
+  }
   if (!isVerifier(verifier)) throw new TypeError('portkey-auth: verifier must come from createVerifier()')
   const extra = Object.entries(verifierOptions).filter(([, value]) => value !== undefined)
   if (extra.length > 0) {

@@ -7,8 +7,8 @@ import type { RateLimitHeaders } from '../rate-limit/quota.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
-import { hash } from 'node:crypto'
 import { LIMITS } from '../options/defaults.js'
+import { environmentVerifier } from '../verifier/environment.js'
 import { settingsKey } from './settings-key.js'
 
 /**
@@ -116,22 +116,6 @@ function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
 const byVerifier = new WeakMap<object, Dispatch>()
 const bySettings = new Map<string, Dispatch>()
 const madePerShape = new Map<string, number>()
-const fromEnvironment = new Map<string, Dispatch>()
-
-// The variables the options are read from when none are given.
-const ENVIRONMENT = [
-  'PORTKEY_CONTROL_PLANE_URL',
-  'PORTKEY_CLIENT_AUTH',
-  'PORTKEY_JWKS_URL',
-  'PORTKEY_JWT_ISSUER',
-  'PORTKEY_JWT_AUDIENCE',
-] as const
-
-/** The settings the environment gives, as a key: a digest, since `PORTKEY_CLIENT_AUTH` is a secret. */
-function environmentKey(): string {
-  const env = typeof process === 'undefined' ? {} : process.env
-  return hash('sha256', JSON.stringify(ENVIRONMENT.map((name) => env[name] ?? null)), 'base64url')
-}
 
 /**
  * The dispatch of these options: the same for the same settings, read on every call (options written inline in a handler are a new object on every request, and a verifier each would have no
@@ -141,12 +125,12 @@ function environmentKey(): string {
  */
 function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
   if (options === undefined) {
-    // One per environment the options are read from (a test, or a process that changes it, gets a new one).
-    const key = environmentKey()
-    let dispatch = fromEnvironment.get(key)
+    // Every call without options shares the process's one verifier from the environment.
+    const verifier = environmentVerifier()
+    let dispatch = byVerifier.get(verifier)
     if (dispatch === undefined) {
-      dispatch = webDispatch(undefined)
-      fromEnvironment.set(key, dispatch)
+      dispatch = webDispatch(verifier)
+      byVerifier.set(verifier, dispatch)
     }
     return dispatch
   }
