@@ -3,9 +3,14 @@ import type { RedisConnection } from '../fleet/redis.js'
 // A counter this package wrote is a whole number of at most 15 digits. Anything else (negative, fractional,
 // garbage: set by hand, or by another program sharing the prefix) is read as a spent window, and stored as
 // one, rather than as room to grant: a corrupted counter must never make a key unlimited. The window's own
-// key expires with it, so the cost is at most the rest of one window. Both scripts take the quota as ARGV[2]
-// and the key's lifetime (ms) as ARGV[3].
-const SPENT_IF_CORRUPT = `local raw = redis.call('GET', KEYS[1])
+// key expires with it, so the cost is at most the rest of one window. A key of another type (a list, a hash:
+// GET fails with WRONGTYPE) is corrupt too: failing, the script would leave every instance counting alone, each
+// up to the whole limit. Both scripts take the quota as ARGV[2] and the key's lifetime (ms) as ARGV[3].
+const SPENT_IF_CORRUPT = `local raw = redis.pcall('GET', KEYS[1])
+if type(raw) == 'table' and raw.err then
+  redis.call('DEL', KEYS[1])
+  raw = 'corrupt'
+end
 if raw and (string.len(raw) > 15 or not string.match(raw, '^%d+$')) then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return {0, ARGV[2]}

@@ -126,7 +126,7 @@ describe('what a fleet shares is keyed by the organisation (issue 22, hole 3)', 
 })
 
 describe('a counter set negative or to garbage in Redis never makes a key unlimited (issue 13)', () => {
-  async function corrupted(value: string): Promise<{ statuses: number[]; counter: string }> {
+  async function corrupted(value: string | string[]): Promise<{ statuses: number[]; counter: string }> {
     stub.keys.set(
       KEY,
       keyRecord({ id: `key_${randomUUID()}`, rate_limits: [{ type: 'requests', unit: 'rpw', value: 5 } as RateLimit] }),
@@ -136,7 +136,9 @@ describe('a counter set negative or to garbage in Redis never makes a key unlimi
     expect(await statusOf(first!, { 'x-portkey-api-key': KEY })).toBe(200)
     const [counter, ...others] = await raw.keys(`${prefix}*{rl:*`)
     expect(others).toEqual([])
-    await raw.set(counter!, value)
+    // A list in its place (WRONGTYPE for GET) is corrupt too: with it, each instance would count alone.
+    if (Array.isArray(value)) await raw.multi().del(counter!).rPush(counter!, value).exec()
+    else await raw.set(counter!, value)
     // A second instance, with no batch of its own: every request it admits is one Redis granted.
     const [second] = await fleet(1, prefix)
     const statuses: number[] = []
@@ -145,7 +147,7 @@ describe('a counter set negative or to garbage in Redis never makes a key unlimi
     return { statuses, counter: counter! }
   }
 
-  test.each(['-1000', '-1', 'abc', '2.5', '1e3', '', '99999999999999999999999'])(
+  test.each<[string | string[]]>([['-1000'], ['-1'], ['abc'], ['2.5'], ['1e3'], [''], ['99999999999999999999999'], [['1', '2']]])(
     'a counter of %j: the rest of the window is refused, the counter repaired as a spent one',
     async (value) => {
       const { statuses, counter } = await corrupted(value)
