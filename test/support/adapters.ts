@@ -4,7 +4,14 @@ import '../fastify/app.js'
 import '../hono/server.js'
 import '../web/server.js'
 
-/** The five adapters, by the name `useGuardedApp()` knows them by. */
-export const ADAPTERS = ['express', 'koa', 'fastify', 'hono', 'web'] as const
+const ALL = ['express', 'koa', 'fastify', 'hono', 'web'] as const
 
-export type AdapterName = (typeof ADAPTERS)[number]
+export type AdapterName = (typeof ALL)[number]
+
+/**
+ * The five adapters, by the name `useGuardedApp()` knows them by; in the project of the previous framework
+ * majors (env `ADAPTERS`), only those that have one.
+ */
+export const ADAPTERS: readonly AdapterName[] = process.env.ADAPTERS
+  ? ALL.filter((name) => process.env.ADAPTERS!.split(',').includes(name))
+  : ALL
