@@ -18,7 +18,8 @@ export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
   /**
    * Routes that go on with no credential check, no look-up and no context (`req.portkey` absent): a path
    * such as `'/health'`, the same for one method (`'GET /health'`, which covers `HEAD` too), or every path
-   * under a prefix (`'/docs/*'`: `/docs/` and below, not `/docs`). Matched against the path routers route on
+   * under a prefix (`'/docs/*'`: what names something below `/docs/`, such as `/docs/x`; never `/docs`, `/docs/`,
+   * `/docs//` or `/docs/;x`, which folding routers send to `/docs`). Matched against the path routers route on
    * (under a mount, the full path), exactly: case-sensitive, no trailing slash, nothing decoded; the query
    * string does not matter. A path with dot segments, backslashes or encoded slashes or letters is never
    * public. Everything that does not match is authenticated. A malformed entry is a `TypeError` here.

@@ -12,9 +12,10 @@ const text = (value: unknown): string | null => (typeof value === 'string' && va
  * Maps a verified Portkey JWT's claims to the context an API key would give: organisation from
  * `portkey_oid` or `organisation_id` (required); workspace from `portkey_workspace` or `workspace_slug`;
  * scopes from `scope` (space-separated) or `scopes` (array), without their `portkey.` prefix; user from
- * `email_id`, `sub`, then `uid`. The key id is `jti`; without one, the user's pseudonym (`userKeyId`:
- * `jwt_` and 16 base64url characters, never the e-mail a `sub` may hold), else `fallbackKeyId` (the token's fingerprint).
- * Its identity (counters, virtual-key answers) is the issuer, the organisation and the user, not the token.
+ * `email_id`, `sub`, then `uid`. The key id is `jti`; without one, the id this process shows for the user
+ * (`shownUserId`: `jwt_` and 16 base64url characters, never the e-mail a `sub` may hold, nor linkable to it),
+ * else `fallbackKeyId` (the token's fingerprint). Its identity (counters, virtual-key answers) is the issuer,
+ * the organisation and the user (`userKeyId`, the same on every instance), not the token.
  */
 export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): PortkeyAuth {
   const organisationId = text(claims.portkey_oid) ?? text(claims.organisation_id)
@@ -42,7 +43,7 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
     usageLimits: typeof usageLimits === 'object' && usageLimits !== null ? Object.freeze({ ...usageLimits }) : null,
     expiresAt,
   } satisfies PortkeyAuth
-  return frozenWith(auth, jwtIdentity(claims, issuer, organisationId, jti ?? fallbackKeyId))
+  return frozenWith(auth, jwtIdentity(issuer, organisationId, user, jti ?? fallbackKeyId))
 }
 
 function scopesOf(claims: JWTPayload): string[] {

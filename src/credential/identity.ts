@@ -42,18 +42,11 @@ export const apiKeyIdentity = (organisationId: string, keyId: string): Identity 
 const USER_CLAIMS = ['sub', 'uid', 'email_id'] as const
 
 /**
- * A JWT's identity. Its caller is the user: the first of `sub`, `uid`, `email_id` the token has (as
- * `userKeyId` words it); a token with none of them is counted alone, by its `jti` or else its fingerprint
- * (`tokenKeyId`).
+ * A JWT's identity. Its caller is the user, `user` (its `userKeyId`); a token that names none is counted alone,
+ * by its `jti` or else its fingerprint (`tokenKeyId`).
  */
-export function jwtIdentity(
-  claims: Readonly<Record<string, unknown>>,
-  issuer: string,
-  organisationId: string,
-  tokenKeyId: string,
-): Identity {
+export function jwtIdentity(issuer: string, organisationId: string, user: string | null, tokenKeyId: string): Identity {
   const tenant = ['jwt', issuer, organisationId]
-  const user = userKeyId(claims, issuer, organisationId)
   return user === null ? identity(tenant, tokenKeyId, 'token') : identity(tenant, user, 'user')
 }
 

@@ -158,6 +158,8 @@ export class RedisConnection {
         return
       }
       this.#lost = false
+      // The channel is whole again: the next heartbeat starts afresh (the one lost with it is not awaited).
+      heard = true
       this.#epoch = Date.now()
       clearInterval(this.#probing)
       this.counts.reconnects++

@@ -43,8 +43,8 @@ export interface PipelineParts {
 
 /**
  * The per-request pipeline: read the credential and the virtual-key slug → the cache (or a look-up) →
- * the key's expiry → the scopes → with a virtual key, the key's own rate limits (a look at them, counting
- * nothing) and then the virtual key (from the cache, or a look-up within the caller's budget) → the rate
+ * the key's expiry → the scopes → the virtual key (from the cache; else a look-up, once a look at the key's own
+ * rate limits, counting nothing, and the caller's look-up budget allow it) → the rate
  * limits, counted last, so that a request refused for anything else consumes no allowance and a caller refused
  * for its scopes or its limits costs the control plane nothing. Each step is one function below, called from
  * `admit()`. Synchronous up to the first look-up: a cached request makes no promise at all (nor, with Redis,
@@ -66,7 +66,6 @@ export function createPipeline({ keys, virtualKeys, scopes, source, limiter, loo
   ): MaybePromise<PortkeyAuth> {
     const auth = authorize(unexpired(outcome, now), route)
     if (slug === null) return limit(auth, now, status)
-    limiter?.check(auth, now)
     return andThen(withVirtualKey(auth, slug, credential, now), (withKey) => limit(withKey, Date.now(), status), null)
   }
 
@@ -86,6 +85,8 @@ export function createPipeline({ keys, virtualKeys, scopes, source, limiter, loo
     const request = { keyId, slug, workspaceId, credential }
     const cached = virtualKeys.serve(key, request, undefined, now)
     if (cached !== undefined) return combine(cached, auth)
+    // Before a look-up: a caller its own limits refuse (counting nothing here) or past its budget costs none.
+    limiter?.check(auth, now)
     budget.spend(name, now)
     return virtualKeys.load(key, request).then((outcome) => combine(outcome, auth))
   }

@@ -16,16 +16,20 @@ interface Spent {
  * cannot make the control plane work for it; the slugs it already knows are answered from the cache as before.
  */
 export class VirtualKeyLookupBudget {
-  readonly #spent: LRUCache<string, Spent>
+  // Made on the first look-up: lru-cache reserves room for `max` entries up front, which an app that never
+  // names a virtual key should not pay (a `cache.max` of a million is about 15 MiB).
+  #spent: LRUCache<string, Spent> | undefined
+  readonly #max: number
 
   /** @param max callers tracked at once (the least recently seen are forgotten first) */
   constructor(max: number) {
-    this.#spent = new LRUCache({ max })
+    this.#max = max
   }
 
   /** Counts one look-up for `caller` (its identity's name), or throws 429 when its minute's look-ups are spent. */
   spend(caller: string, now: number): void {
     const minute = Math.floor(now / MINUTE_MS)
+    this.#spent ??= new LRUCache({ max: this.#max })
     let spent = this.#spent.get(caller)
     if (spent === undefined || spent.minute !== minute) {
       spent = { minute, count: 0 }

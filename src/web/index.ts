@@ -123,7 +123,7 @@ const madePerShape = new Map<string, number>()
  * or clients are made anew on every call cannot be told apart from new settings: past
  * `LIMITS.authenticateVerifiers` verifiers of one shape, `authenticate()` throws a `TypeError` saying so.
  */
-function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
+function dispatchFor(options: WebAuthOptions | Verifier | undefined, perRequest = true): Dispatch {
   if (options === undefined) {
     // Every call without options shares the process's one verifier from the environment.
     const verifier = environmentVerifier()
@@ -147,7 +147,8 @@ function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
   let dispatch = bySettings.get(key)
   if (dispatch === undefined) {
     const made = (madePerShape.get(shape) ?? 0) + 1
-    if (made > LIMITS.authenticateVerifiers) {
+    // Only authenticate() runs per request; withPortkeyAuth() runs once per handler, however many there are.
+    if (perRequest && made > LIMITS.authenticateVerifiers) {
       throw new TypeError(
         `portkey-auth/web: authenticate() was given ${made} options objects that differ only in functions or clients ` +
           'made anew each time, so each would need its own verifier (cache, rate limits, Redis connections). ' +
@@ -155,7 +156,7 @@ function dispatchFor(options: WebAuthOptions | Verifier | undefined): Dispatch {
       )
     }
     dispatch = webDispatch(options)
-    madePerShape.set(shape, made)
+    if (perRequest) madePerShape.set(shape, made)
     bySettings.set(key, dispatch)
   }
   return dispatch
@@ -225,7 +226,7 @@ export function withPortkeyAuth<Req extends Request = Request, Args extends unkn
 ): ((request: Req, ...args: Args) => Promise<Response>) & VerifierHandle {
   if (typeof handler !== 'function') throw new TypeError('portkey-auth/web: withPortkeyAuth() needs a handler function')
   // Shared with every other handler (and authenticate()) of the same settings: one cache, one rate-limit count.
-  const dispatch = dispatchFor(options)
+  const dispatch = dispatchFor(options, false)
   // A cached credential reaches the handler in this tick: no await before it.
   async function portkeyAuth(request: Req, ...args: Args): Promise<Response> {
     const pending = dispatch(request, undefined, undefined)

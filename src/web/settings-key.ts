@@ -45,7 +45,9 @@ function write(value: unknown, key: string[], shape: string[], depth: number): v
           ? `${value}n`
           : typeof value === 'number'
             ? `n${String(value)}`
-            : JSON.stringify(value)
+            : typeof value === 'symbol'
+              ? `#${String(value)}`
+              : JSON.stringify(value)
     key.push(text)
     shape.push(text)
     return
@@ -53,8 +55,9 @@ function write(value: unknown, key: string[], shape: string[], depth: number): v
   const entries = Array.isArray(value)
     ? value.map((item, i) => [String(i), item] as const)
     : Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  key.push(Array.isArray(value) ? '[' : '{')
-  shape.push(Array.isArray(value) ? '[' : '{')
+  const [open, close] = Array.isArray(value) ? ['[', ']'] : ['{', '}']
+  key.push(open)
+  shape.push(open)
   for (const [name, item] of entries) {
     key.push(JSON.stringify(name), ':')
     shape.push(JSON.stringify(name), ':')
@@ -62,8 +65,8 @@ function write(value: unknown, key: string[], shape: string[], depth: number): v
     key.push(',')
     shape.push(',')
   }
-  key.push(']')
-  shape.push(']')
+  key.push(close)
+  shape.push(close)
 }
 
 function isPlain(value: object): boolean {

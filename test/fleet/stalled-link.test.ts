@@ -87,3 +87,31 @@ describe('a silently stalled link (no FIN, no RST)', () => {
     }
   }, 20_000)
 })
+
+describe('after the channel comes back', () => {
+  test('the heartbeat finds it whole: no further loss, the cache kept (one look-up for many requests)', async () => {
+    const own = await startTestRedis()
+    try {
+      const key = 'pk-heartbeat-after-return'
+      h.stub.keys.set(key, keyRecord({ id: 'key_heartbeat' }))
+      const verifier = createVerifier({ controlPlaneUrl: h.stub.url, redis: { url: own.url }, logger: false })
+      h.local(verifier)
+      await ready(verifier)
+      await own.stop()
+      await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ listening: false }), { timeout: 10_000 })
+      await own.start()
+      await ready(verifier)
+      const reconnects = verifier.stats().redis!.reconnects
+      const before = h.stub.calls(KEY_DETAILS_PATH)
+      // Six heartbeats: a channel found lost again would clear the cache each time, and reconnect each time.
+      for (let i = 0; i < 30; i++) {
+        expect(await status(verifier, key)).toMatchObject({ status: 200 })
+        await new Promise((done) => setTimeout(done, 100))
+      }
+      expect(verifier.stats().redis!.reconnects).toBe(reconnects)
+      expect(h.stub.calls(KEY_DETAILS_PATH) - before).toBe(1)
+    } finally {
+      await own.stop()
+    }
+  }, 30_000)
+})

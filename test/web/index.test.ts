@@ -213,6 +213,22 @@ describe('web: withPortkeyAuth()', () => {
     expect(withPortkeyAuth(() => new Response(), { controlPlaneUrl: stub.url, timeoutMs: 1_000 }).verifier).not.toBe(GET.verifier)
   })
 
+  test('many handlers, each wrapped once with its own onError, are never taken for options made per request', async () => {
+    const stub = await useStub({ keys: seedKeys() })
+    const handlers = Array.from({ length: 40 }, (_, i) =>
+      withPortkeyAuth(() => new Response(String(i)), {
+        controlPlaneUrl: stub.url,
+        timeoutMs: 1_998,
+        onError: () => new Response('refused', { status: 401 }),
+      }),
+    )
+    expect(new Set(handlers.map((handler) => handler.verifier)).size).toBe(40)
+    expect(await (await handlers[39]!(request(LIVE))).text()).toBe('39')
+    // Nor do they count against authenticate()'s own bound for that shape.
+    const onError = () => new Response('refused', { status: 401 })
+    expect((await authenticate(request(LIVE), { controlPlaneUrl: stub.url, timeoutMs: 1_998, onError })).portkey).toBeDefined()
+  })
+
   test('a handler that throws makes the returned promise reject, for the runtime’s 500', async () => {
     const { options } = await stubbed()
     const boom = new Error('handler broke')
