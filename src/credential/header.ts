@@ -1,6 +1,6 @@
-import { hash } from 'node:crypto'
 import { invalidApiKey, invalidRequest, missingApiKey, notPortkeyCredential } from '../errors.js'
 import { LIMITS } from '../options/defaults.js'
+import { sha256Base64url } from '../platform/sha256.js'
 import type { IncomingHeaders } from '../types.js'
 
 /** The header that carries the Portkey API key (or a Portkey JWT). */
@@ -162,5 +162,5 @@ export function checkCredential(credential: string): string {
  * the raw value.
  */
 export function fingerprint(credential: string): string {
-  return hash('sha256', credential, 'base64url')
+  return sha256Base64url(credential)
 }

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import { describe, knownNames } from '../options/validate.js'
 import type { MeterProviderLike, TelemetryProviders, TracerProviderLike } from './otel-types.js'
 import { createTelemetry, type Telemetry } from './telemetry.js'
@@ -9,12 +8,19 @@ export interface OpenTelemetryApi {
   trace: { getTracerProvider(): TracerProviderLike }
 }
 
+type ProcessWithBuiltins = { getBuiltinModule?(id: 'node:module'): typeof import('node:module') }
+
 /**
  * Loads `@opentelemetry/api` (an optional peer) synchronously, from where the package is installed, only
- * when `telemetry: true` asks for it: a user without it never loads it.
+ * when `telemetry: true` asks for it: a user without it never loads it. Node's `module` is reached through
+ * `process.getBuiltinModule()`, not imported, so that no bundler and no runtime without Node's modules (a
+ * Worker without `nodejs_compat`, Vercel's Edge runtime) ever meets it; there, providers are passed instead.
  */
 export function requireOpenTelemetryApi(): OpenTelemetryApi {
-  return createRequire(import.meta.url)('@opentelemetry/api') as OpenTelemetryApi
+  const runtime = (globalThis as { process?: ProcessWithBuiltins }).process
+  const builtins = typeof runtime?.getBuiltinModule === 'function' ? runtime.getBuiltinModule('node:module') : undefined
+  if (builtins === undefined) throw new Error('this runtime cannot load a package synchronously')
+  return builtins.createRequire(import.meta.url)('@opentelemetry/api') as OpenTelemetryApi
 }
 
 const PROVIDER_NAMES = ['meterProvider', 'tracerProvider'] as const satisfies readonly (keyof TelemetryProviders)[]
