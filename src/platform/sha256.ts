@@ -58,46 +58,76 @@ export function hmacSha256Base64url(key: Uint8Array, data: string): string {
   return stateBase64url()
 }
 
+// One character code per output character, reused: `String.fromCharCode` makes the string in one step.
+const codes: number[] = new Array(43).fill(0)
+const ALPHABET = Array.from(BASE64URL, (c) => c.charCodeAt(0))
+
 /** `state`, the digest just made, in base64url without padding. */
 function stateBase64url(): string {
-  // 32 bytes are ten 3-byte groups and a last group of two bytes (three characters).
-  let text = ''
-  let bits = 0
-  let pending = 0
-  for (let i = 0; i < 32; i++) {
-    pending = (pending << 8) | (((state[i >> 2] as number) >>> (24 - 8 * (i & 3))) & 0xff)
-    bits += 8
-    while (bits >= 6) {
-      bits -= 6
-      text += BASE64URL[(pending >>> bits) & 63]
-    }
+  // Ten groups of 3 bytes (24 bits, 4 characters), then 2 bytes (16 bits, 3 characters): 43 characters.
+  let at = 0
+  for (let i = 0; i < 30; i += 3) {
+    const group = (byteOf(i) << 16) | (byteOf(i + 1) << 8) | byteOf(i + 2)
+    codes[at++] = ALPHABET[group >>> 18] as number
+    codes[at++] = ALPHABET[(group >>> 12) & 63] as number
+    codes[at++] = ALPHABET[(group >>> 6) & 63] as number
+    codes[at++] = ALPHABET[group & 63] as number
   }
-  return text + BASE64URL[(pending << (6 - bits)) & 63]
+  const last = (byteOf(30) << 8) | byteOf(31)
+  codes[at++] = ALPHABET[last >>> 10] as number
+  codes[at++] = ALPHABET[(last >>> 4) & 63] as number
+  codes[at] = ALPHABET[(last << 2) & 63] as number
+  return String.fromCharCode.apply(null, codes)
 }
+
+/** Byte `i` of `state`, big-endian. */
+const byteOf = (i: number): number => ((state[i >> 2] as number) >>> (24 - 8 * (i & 3))) & 0xff
 
 /** Hashes `data` into `state`. */
 function digestInto(data: string | Uint8Array): void {
-  let length = data.length
+  const words = wordsFor(data.length)
   if (typeof data === 'string') {
-    // A credential is ASCII: its characters are its bytes. Anything else is encoded first.
-    for (let i = 0; i < length; i++) {
-      if (data.charCodeAt(i) > 0x7f) {
-        data = encoder.encode(data)
-        length = data.length
-        break
-      }
+    // A credential is ASCII, its characters its bytes: packed four at a time. Anything else is encoded first.
+    let seen = 0
+    const length = data.length
+    const whole = length >> 2
+    for (let k = 0; k < whole; k++) {
+      const i = k << 2
+      const a = data.charCodeAt(i)
+      const b = data.charCodeAt(i + 1)
+      const c = data.charCodeAt(i + 2)
+      const d = data.charCodeAt(i + 3)
+      seen |= a | b | c | d
+      message[k] = (a << 24) | (b << 16) | (c << 8) | d
     }
+    let tail = 0x80 << (24 - 8 * (length & 3))
+    for (let i = whole << 2; i < length; i++) {
+      const a = data.charCodeAt(i)
+      seen |= a
+      tail |= a << (24 - 8 * (i & 3))
+    }
+    if (seen > 0x7f) return digestInto(encoder.encode(data))
+    message[whole] = tail
+    finish(whole + 1, words, length)
+    return
   }
-  // The message, then 0x80, zeros, and the length in bits as 64 bits big-endian, in 16-word blocks.
+  const length = data.length
+  message.fill(0, 0, (length >> 2) + 1)
+  for (let i = 0; i < length; i++) message[i >> 2] = (message[i >> 2] as number) | ((data[i] as number) << (24 - 8 * (i & 3)))
+  message[length >> 2] = (message[length >> 2] as number) | (0x80 << (24 - 8 * (length & 3)))
+  finish((length >> 2) + 1, words, length)
+}
+
+/** How many words the padded message of `length` bytes takes: the bytes, 0x80, zeros, 8 bytes of length. */
+function wordsFor(length: number): number {
   const words = ((length + 8) >>> 6) * 16 + 16
   if (message.length < words) message = new Int32Array(words * 2)
-  message.fill(0, 0, words)
-  if (typeof data === 'string') {
-    for (let i = 0; i < length; i++) message[i >> 2] = (message[i >> 2] as number) | (data.charCodeAt(i) << (24 - 8 * (i & 3)))
-  } else {
-    for (let i = 0; i < length; i++) message[i >> 2] = (message[i >> 2] as number) | ((data[i] as number) << (24 - 8 * (i & 3)))
-  }
-  message[length >> 2] = (message[length >> 2] as number) | (0x80 << (24 - 8 * (length & 3)))
+  return words
+}
+
+/** Pads `message` from word `from` (zeros, then the length in bits, 64 bits big-endian) and hashes it. */
+function finish(from: number, words: number, length: number): void {
+  message.fill(0, from, words - 2)
   message[words - 2] = Math.floor(length / 0x2000_0000)
   message[words - 1] = (length << 3) | 0
   state.set(INITIAL)

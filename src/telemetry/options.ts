@@ -1,4 +1,5 @@
 import { describe, knownNames } from '../options/validate.js'
+import { nodeBuiltin } from '../platform/node-builtin.js'
 import type { MeterProviderLike, TelemetryProviders, TracerProviderLike } from './otel-types.js'
 import { createTelemetry, type Telemetry } from './telemetry.js'
 
@@ -8,8 +9,6 @@ export interface OpenTelemetryApi {
   trace: { getTracerProvider(): TracerProviderLike }
 }
 
-type ProcessWithBuiltins = { getBuiltinModule?(id: 'node:module'): typeof import('node:module') }
-
 /**
  * Loads `@opentelemetry/api` (an optional peer) synchronously, from where the package is installed, only
  * when `telemetry: true` asks for it: a user without it never loads it. Node's `module` is reached through
@@ -17,8 +16,7 @@ type ProcessWithBuiltins = { getBuiltinModule?(id: 'node:module'): typeof import
  * Worker without `nodejs_compat`, Vercel's Edge runtime) ever meets it; there, providers are passed instead.
  */
 export function requireOpenTelemetryApi(): OpenTelemetryApi {
-  const runtime = (globalThis as { process?: ProcessWithBuiltins }).process
-  const builtins = typeof runtime?.getBuiltinModule === 'function' ? runtime.getBuiltinModule('node:module') : undefined
+  const builtins = nodeBuiltin<typeof import('node:module')>('node:module')
   if (builtins === undefined) throw new Error('this runtime cannot load a package synchronously')
   return builtins.createRequire(import.meta.url)('@opentelemetry/api') as OpenTelemetryApi
 }

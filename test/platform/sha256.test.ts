@@ -50,3 +50,11 @@ describe('hmacSha256Base64url', () => {
     }
   })
 })
+
+describe('fingerprint', () => {
+  it('is the same digest whichever implementation the runtime gets (instances on different runtimes share Redis)', async () => {
+    const { fingerprint } = await import('../../src/credential/header.js')
+    for (const credential of ['pk-abc', 'eyJ'.padEnd(700, 'x'), 'é'])
+      expect(fingerprint(credential)).toBe(sha256Base64url(credential))
+  })
+})
