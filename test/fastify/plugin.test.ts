@@ -10,7 +10,7 @@ import { startFastify } from './app.js'
 
 const whoami = (request: FastifyRequest) => ({ keyId: request.portkey?.keyId ?? null })
 
-/** Whether `register()` of `plugin` with `options` fails, and with what. */
+/** What `register()` fails with; `null` when it succeeds. */
 async function registerFailure(register: () => PromiseLike<unknown>): Promise<unknown> {
   return Promise.resolve(register()).then(
     () => null,
