@@ -132,6 +132,9 @@ function finish(from: number, words: number, length: number): void {
   message[words - 1] = (length << 3) | 0
   state.set(INITIAL)
   for (let offset = 0; offset < words; offset += 16) compress(offset)
+  // The message is a credential: not left behind in memory that outlives the call.
+  message.fill(0, 0, words)
+  schedule.fill(0)
 }
 
 /** One 64-byte block of `message`, from word `offset`, into `state` (FIPS 180-4 §6.2.2). */
