@@ -141,7 +141,6 @@ const matches = (method: string | undefined, actual: string) =>
  */
 async function build(spec: AppSpec): Promise<BuiltApp> {
   if (spec.prefix !== undefined) throw new Error('web: a handler is not mounted under a prefix')
-  if (spec.before !== undefined) throw new Error('web: nothing runs before the guarded handler')
   const { onError } = spec
   const route = async (request: Request, portkey: PortkeyAuth | undefined) => {
     const pathname = new URL(request.url).pathname
@@ -152,7 +151,9 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
     const refused = found.scopes ? await requirePermissions(...found.scopes)(request) : null
     return refused ?? Response.json(await found.answer(seenOf(request, portkey)))
   }
-  if (spec.auth === null) return { ...(await startWeb((request) => route(request, undefined))), verifier: undefined }
+  // `before` runs in the runtime's handler, before the guarded one.
+  const serve = (handler: FetchHandler) => startWeb((request) => (spec.before?.(seenOf(request, undefined)), handler(request)))
+  if (spec.auth === null) return { ...(await serve((request) => route(request, undefined))), verifier: undefined }
   const options =
     onError === undefined
       ? spec.auth
@@ -162,7 +163,7 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
             respond(onError.answer(error, seenOf(request, undefined))),
         }
   const guarded = withPortkeyAuth((request, { portkey }) => route(request, portkey), options as WebAuthOptions)
-  return { ...(await startWeb(guarded)), verifier: guarded.verifier }
+  return { ...(await serve(guarded)), verifier: guarded.verifier }
 }
 
 // Importing this module makes 'web' known to useGuardedApp(), useApp() and the adapter contract.
