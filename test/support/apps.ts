@@ -115,9 +115,14 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   return text === '' ? undefined : JSON.parse(text)
 }
 
+/** Builds `spec` on `adapter`; the caller closes it (see `shared()`). */
+export function startApp(adapter: string, spec: AppSpec): Promise<BuiltApp> {
+  return contractFramework(adapter).build(spec)
+}
+
 /** Builds `spec` on `adapter`, closed when the current test ends. */
 export async function useApp(adapter: string, spec: AppSpec): Promise<BuiltApp> {
-  return closeAfterTest(await contractFramework(adapter).build(spec))
+  return closeAfterTest(await startApp(adapter, spec))
 }
 
 /**
