@@ -33,7 +33,8 @@ export async function startFastify(
 const seenOf = (request: FastifyRequest): Seen => ({
   portkey: request.portkey,
   method: request.method,
-  path: new URL(request.url, 'http://h').pathname,
+  // The target's path as sent (no URL parser: it would resolve dot segments).
+  path: request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0] || '/',
   node: request.raw,
   views: () => nodeViews(request.raw),
   json: async () => request.body,

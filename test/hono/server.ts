@@ -36,7 +36,8 @@ const seenOf = (c: Context): Seen => {
   return {
     portkey: c.get('portkey'),
     method: c.req.method,
-    path: c.req.path,
+    // The path of the Request's URL, undecoded (c.req.path is decoded).
+    path: new URL(c.req.url).pathname,
     node,
     // Node's views under @hono/node-server, and the Request Hono hands to handlers.
     views: () => ({ ...(node ? nodeViews(node) : { headers: {} }), web: Object.fromEntries(c.req.raw.headers) }),

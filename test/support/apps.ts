@@ -26,8 +26,9 @@ export interface Seen {
   readonly portkey: PortkeyAuth | undefined
   readonly method: string
   /**
-   * The path as the handler reads it: Express `req.baseUrl + req.path`, Koa `ctx.path` (under a mount, the
-   * mounted app's own), Fastify the URL's path, Hono `c.req.path`, the Web adapter the URL's pathname.
+   * The path the app got, undecoded: Express `req.baseUrl + req.path`, Koa `ctx.path` (under a mount, the
+   * mounted app's own), Fastify the target's path as sent, Hono and the Web adapter the Request URL's pathname
+   * (which the runtime parsed: dot segments resolved).
    */
   readonly path: string
   /** Node's request, where the adapter has one (all but the Web adapter). */
