@@ -47,11 +47,6 @@ export async function useStub(options?: ControlPlaneStubOptions): Promise<Contro
   return closeAfterTest(await startControlPlaneStub(options))
 }
 
-/** Express and Koa, which the suites not yet on ADAPTERS loop over. */
-export type Framework = 'express' | 'koa'
-
-export const FRAMEWORKS: readonly Framework[] = ['express', 'koa']
-
 /** An app guarded by `portkeyAuth`, whose only route (`/whoami`, any method) answers `{ portkey }`. */
 export interface GuardedApp extends Running {
   /** The contexts the route handler received, in order: a rejected request adds none. */
