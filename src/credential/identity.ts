@@ -67,8 +67,9 @@ export function userKeyId(claims: Readonly<Record<string, unknown>>, issuer: str
 /** `jwt_` and 16 base64url characters of the SHA-256 of `parts`, as a credential's fingerprint is shortened. */
 export const pseudonym = (parts: readonly string[]): string => `jwt_${sha256Base64url(JSON.stringify(parts)).slice(0, 16)}`
 
-// This process's own key for the user ids it shows: never stored, never sent.
-const SHOWN_ID_KEY = crypto.getRandomValues(new Uint8Array(32))
+// This process's own key for the user ids it shows: never stored, never sent. Made on first use: Workers refuse
+// random values in a module's top level ("Disallowed operation called within global scope").
+let shownIdKey: Uint8Array | undefined
 
 /**
  * The `keyId` a JWT without `jti` shows (in the context, `onDecision`, logs, metrics): `jwt_` and 16 base64url
@@ -77,7 +78,8 @@ const SHOWN_ID_KEY = crypto.getRandomValues(new Uint8Array(32))
  * linked back to an e-mail by hashing guesses. It differs between processes; `userKeyId`'s pseudonym, which the
  * fleet shares (rate-limit counters, Redis keys), never leaves the package.
  */
-export const shownUserId = (pseudonymId: string): string => `jwt_${hmacSha256Base64url(SHOWN_ID_KEY, pseudonymId).slice(0, 16)}`
+export const shownUserId = (pseudonymId: string): string =>
+  `jwt_${hmacSha256Base64url((shownIdKey ??= crypto.getRandomValues(new Uint8Array(32))), pseudonymId).slice(0, 16)}`
 
 /** Freezes `auth` carrying `identity`, out of sight: not enumerated, not serialised, not compared by tests. */
 export function frozenWith<T extends PortkeyAuth>(auth: T, identity: Identity): T {

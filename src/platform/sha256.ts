@@ -106,7 +106,10 @@ function digestInto(data: string | Uint8Array): void {
       seen |= a
       tail |= a << (24 - 8 * (i & 3))
     }
-    if (seen > 0x7f) return digestInto(encoder.encode(data))
+    if (seen > 0x7f) {
+      digestInto(encoder.encode(data))
+      return
+    }
     message[whole] = tail
     finish(whole + 1, words, length)
     return

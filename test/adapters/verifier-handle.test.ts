@@ -25,9 +25,6 @@ async function serve(adapter: AdapterName, options: MiddlewareOptions) {
 }
 
 describe.each(ADAPTERS)('%s: auth.verifier', (adapter) => {
-  const portkeyAuth = (options?: MiddlewareOptions | Verifier) =>
-    contractFramework(adapter).portkeyAuth(options) as { readonly verifier: Verifier; readonly name: string }
-
   test('revoking a key through the handle: its next request asks the control plane again and is refused', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const { app, verifier } = await serve(adapter, { controlPlaneUrl: stub.url, cache: { ttlMs: 60_000 } })
@@ -64,39 +61,49 @@ describe.each(ADAPTERS)('%s: auth.verifier', (adapter) => {
     expect(verifier.stats()).toMatchObject({ lookups: 2, misses: 2, hits: 1, entries: 2 })
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(2)
   })
-
-  test('is the very verifier passed in, alone or as { verifier }', () => {
-    const verifier = createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' })
-    expect(portkeyAuth(verifier).verifier).toBe(verifier)
-    expect(portkeyAuth({ verifier }).verifier).toBe(verifier)
-    if (capabilities(adapter).hideCredentials) expect(portkeyAuth({ verifier, hideCredentials: true }).verifier).toBe(verifier)
-  })
-
-  test('the handle cannot be replaced', () => {
-    const a = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' })
-    const b = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:8' })
-    expect(a.verifier).not.toBe(b.verifier)
-    expect(typeof a.verifier.check).toBe('function')
-    expect(() => {
-      ;(a as { verifier: Verifier }).verifier = b.verifier
-    }).toThrow(TypeError)
-    expect(a.verifier).not.toBe(b.verifier)
-  })
-
-  // The Web adapter shares one verifier between handlers wrapped with the same settings (each route file of a
-  // Next.js app wraps its own handler); a middleware made from options has its own.
-  test('one verifier per middleware made from options (the Web adapter: one per set of settings)', () => {
-    const a = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' })
-    const same = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' })
-    if (capabilities(adapter).verifierPerSettings) expect(same.verifier).toBe(a.verifier)
-    else expect(same.verifier).not.toBe(a.verifier)
-    expect(portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:8' }).verifier).not.toBe(a.verifier)
-  })
-
-  test('the middleware keeps its name for stack traces and tracing spans', () => {
-    expect(portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' }).name).toBe('portkeyAuth')
-  })
 })
+
+// The middleware itself carries its verifier, where the adapter makes one (Express, Koa, Hono, Web); Fastify's is
+// a plugin, whose verifier is the instance's `portkeyVerifier` (test/fastify/index.test.ts).
+describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).middlewareHandle))(
+  "%s: the middleware's verifier",
+  (adapter) => {
+    const portkeyAuth = (options?: MiddlewareOptions | Verifier) =>
+      contractFramework(adapter).portkeyAuth(options) as { readonly verifier: Verifier; readonly name: string }
+
+    test('is the very verifier passed in, alone or as { verifier }', () => {
+      const verifier = createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' })
+      expect(portkeyAuth(verifier).verifier).toBe(verifier)
+      expect(portkeyAuth({ verifier }).verifier).toBe(verifier)
+      if (capabilities(adapter).hideCredentials) expect(portkeyAuth({ verifier, hideCredentials: true }).verifier).toBe(verifier)
+    })
+
+    test('the handle cannot be replaced', () => {
+      const a = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' })
+      const b = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:8' })
+      expect(a.verifier).not.toBe(b.verifier)
+      expect(typeof a.verifier.check).toBe('function')
+      expect(() => {
+        ;(a as { verifier: Verifier }).verifier = b.verifier
+      }).toThrow(TypeError)
+      expect(a.verifier).not.toBe(b.verifier)
+    })
+
+    // The Web adapter shares one verifier between handlers wrapped with the same settings (each route file of a
+    // Next.js app wraps its own handler); a middleware made from options has its own.
+    test('one verifier per middleware made from options (the Web adapter: one per set of settings)', () => {
+      const a = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' })
+      const same = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' })
+      if (capabilities(adapter).verifierPerSettings) expect(same.verifier).toBe(a.verifier)
+      else expect(same.verifier).not.toBe(a.verifier)
+      expect(portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:8' }).verifier).not.toBe(a.verifier)
+    })
+
+    test('the middleware keeps its name for stack traces and tracing spans', () => {
+      expect(portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' }).name).toBe('portkeyAuth')
+    })
+  },
+)
 
 describe('auth.verifier: types', () => {
   test('Express: a RequestHandler with a readonly verifier', () => {

@@ -65,5 +65,12 @@ registerFramework('express', {
       })
     }),
   build,
-  capabilities: { publicRoutes: true, hideCredentials: true, nodeRequest: true, mount: true, verifierPerSettings: false },
+  capabilities: {
+    publicRoutes: true,
+    hideCredentials: true,
+    nodeRequest: true,
+    mount: true,
+    verifierPerSettings: false,
+    middlewareHandle: true,
+  },
 })

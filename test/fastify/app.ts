@@ -115,5 +115,12 @@ registerFramework('fastify', {
       })
     }),
   build,
-  capabilities: { publicRoutes: true, hideCredentials: true, nodeRequest: true, mount: true, verifierPerSettings: false },
+  capabilities: {
+    publicRoutes: true,
+    hideCredentials: true,
+    nodeRequest: true,
+    mount: true,
+    verifierPerSettings: false,
+    middlewareHandle: false,
+  },
 })

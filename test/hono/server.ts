@@ -103,5 +103,12 @@ registerFramework('hono', {
       }),
     ),
   build,
-  capabilities: { publicRoutes: true, hideCredentials: true, nodeRequest: true, mount: true, verifierPerSettings: false },
+  capabilities: {
+    publicRoutes: true,
+    hideCredentials: true,
+    nodeRequest: true,
+    mount: true,
+    verifierPerSettings: false,
+    middlewareHandle: true,
+  },
 })

@@ -83,5 +83,12 @@ registerFramework('koa', {
       })
     }),
   build,
-  capabilities: { publicRoutes: true, hideCredentials: true, nodeRequest: true, mount: true, verifierPerSettings: false },
+  capabilities: {
+    publicRoutes: true,
+    hideCredentials: true,
+    nodeRequest: true,
+    mount: true,
+    verifierPerSettings: false,
+    middlewareHandle: true,
+  },
 })

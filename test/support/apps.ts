@@ -94,6 +94,8 @@ export interface Capabilities {
    * wraps its own handler); elsewhere each middleware made from options has its own.
    */
   verifierPerSettings: boolean
+  /** `portkeyAuth(options)` returns the middleware, which carries `verifier` (not Fastify: a plugin). */
+  middlewareHandle: boolean
 }
 
 /** Reads `options` as the object form, for adding `onError` to a verifier passed alone. */

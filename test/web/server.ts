@@ -179,5 +179,12 @@ registerFramework('web', {
       }, guard as WebAuthOptions),
     ),
   build,
-  capabilities: { publicRoutes: false, hideCredentials: false, nodeRequest: false, mount: false, verifierPerSettings: true },
+  capabilities: {
+    publicRoutes: false,
+    hideCredentials: false,
+    nodeRequest: false,
+    mount: false,
+    verifierPerSettings: true,
+    middlewareHandle: true,
+  },
 })
