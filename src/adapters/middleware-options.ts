@@ -5,7 +5,11 @@ import { compilePublicRoutes, type PublicRouteTest } from './public-routes.js'
 
 /** What both adapters accept: verifier options (or a verifier to share), and how to treat the request. */
 export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
-  /** A verifier to use (and share between apps or routers) instead of creating one from these options. */
+  /**
+   * A verifier to use (and share between apps or routers) instead of creating one from these options; no
+   * verifier option may stand beside it.
+   * @default the process's one verifier from the environment when no verifier option is given, else a new one made from them
+   */
   verifier?: Verifier
   /**
    * Remove the credential from the request (`headers`, `headersDistinct`, `rawHeaders`) on every outcome,

@@ -1,6 +1,7 @@
-import { hash } from 'node:crypto'
 import { invalidApiKey, invalidRequest, missingApiKey, notPortkeyCredential } from '../errors.js'
 import { LIMITS } from '../options/defaults.js'
+import { nodeBuiltin } from '../platform/node-builtin.js'
+import { sha256Base64url } from '../platform/sha256.js'
 import type { IncomingHeaders } from '../types.js'
 
 /** The header that carries the Portkey API key (or a Portkey JWT). */
@@ -157,10 +158,15 @@ export function checkCredential(credential: string): string {
   return credential
 }
 
+const nodeCrypto = nodeBuiltin<typeof import('node:crypto')>('node:crypto')
+
 /**
- * The cache key of a credential: its SHA-256, so that no cache (nor a later shared tier) ever holds
- * the raw value.
+ * The cache key of a credential: its SHA-256 in base64url, so that no cache (nor the shared tier) ever holds
+ * the raw value. Computed on every request, cached or not: with Node's `crypto.hash` where the runtime has it
+ * (about twice as fast as JavaScript on an API key, seven times on a JWT), else in JavaScript, synchronously
+ * on every runtime. Both give the same digest, so instances on different runtimes share a Redis tier.
  */
-export function fingerprint(credential: string): string {
-  return hash('sha256', credential, 'base64url')
-}
+export const fingerprint: (credential: string) => string =
+  typeof nodeCrypto?.hash === 'function'
+    ? (credential) => (nodeCrypto.hash as typeof import('node:crypto').hash)('sha256', credential, 'base64url')
+    : sha256Base64url

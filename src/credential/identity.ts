@@ -1,4 +1,4 @@
-import { createHmac, hash, randomBytes } from 'node:crypto'
+import { hmacSha256Base64url, sha256Base64url } from '../platform/sha256.js'
 import type { PortkeyAuth } from '../types.js'
 
 /**
@@ -65,11 +65,10 @@ export function userKeyId(claims: Readonly<Record<string, unknown>>, issuer: str
 }
 
 /** `jwt_` and 16 base64url characters of the SHA-256 of `parts`, as a credential's fingerprint is shortened. */
-export const pseudonym = (parts: readonly string[]): string =>
-  `jwt_${hash('sha256', JSON.stringify(parts), 'base64url').slice(0, 16)}`
+export const pseudonym = (parts: readonly string[]): string => `jwt_${sha256Base64url(JSON.stringify(parts)).slice(0, 16)}`
 
 // This process's own key for the user ids it shows: never stored, never sent.
-const SHOWN_ID_KEY = randomBytes(32)
+const SHOWN_ID_KEY = crypto.getRandomValues(new Uint8Array(32))
 
 /**
  * The `keyId` a JWT without `jti` shows (in the context, `onDecision`, logs, metrics): `jwt_` and 16 base64url
@@ -78,8 +77,7 @@ const SHOWN_ID_KEY = randomBytes(32)
  * linked back to an e-mail by hashing guesses. It differs between processes; `userKeyId`'s pseudonym, which the
  * fleet shares (rate-limit counters, Redis keys), never leaves the package.
  */
-export const shownUserId = (pseudonymId: string): string =>
-  `jwt_${createHmac('sha256', SHOWN_ID_KEY).update(pseudonymId).digest('base64url').slice(0, 16)}`
+export const shownUserId = (pseudonymId: string): string => `jwt_${hmacSha256Base64url(SHOWN_ID_KEY, pseudonymId).slice(0, 16)}`
 
 /** Freezes `auth` carrying `identity`, out of sight: not enumerated, not serialised, not compared by tests. */
 export function frozenWith<T extends PortkeyAuth>(auth: T, identity: Identity): T {

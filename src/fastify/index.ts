@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
+import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
@@ -10,22 +10,50 @@ import { fastifyRoute } from './route.js'
 declare module 'fastify' {
   interface FastifyRequest {
     /**
-     * The caller's Portkey context, set by the `portkeyAuth` plugin; absent on routes it does not guard (and
-     * on its `publicRoutes`). `portkeyOf(request)` reads it as `PortkeyAuth`, or throws if it is absent.
+     * The caller's Portkey context, set by `portkeyAuth` (its hook, or `verifyPortkey`); absent on routes
+     * neither guards, on its `publicRoutes`, and where another `@fastify/auth` strategy admitted the request.
+     * `portkeyOf(request)` reads it as `PortkeyAuth`, or throws if it is absent.
      */
     portkey?: PortkeyAuth
+  }
+  interface FastifyInstance {
+    /**
+     * The check as a function for `@fastify/auth` (`app.auth([app.verifyPortkey, …])`) or a route's
+     * `onRequest`: sets `request.portkey` and calls `done()`, or calls `done(error)` with the `AuthError` for
+     * your error handler. Decorated by `register(portkeyAuth, { addHook: false })`, on that context and its
+     * children only: elsewhere it is `undefined`, and a route given `onRequest: undefined` is open.
+     */
+    verifyPortkey: PortkeyVerify
+    /** The verifier `portkeyAuth` checks requests with (`invalidate()`, `stats()`, `probe()`…), on its context. */
+    portkeyVerifier: Verifier
   }
 }
 
 /**
- * Takes over the response to a rejected request (from `portkeyAuth` and the `requirePermissions()` after
+ * Takes over the response to a rejected request (from `portkeyAuth`'s hook and the `requirePermissions()` after
  * it): answer with `reply`, or `throw error` to hand it to your Fastify error handler (the error carries
  * `status`, `headers` and `expose`, which Fastify's default handler uses). It may be async.
  */
 export type FastifyErrorHandler = (error: AuthError, request: FastifyRequest, reply: FastifyReply) => unknown
 
 /** Options of the Fastify plugin. */
-export type FastifyAuthOptions = MiddlewareOptions<FastifyErrorHandler>
+export interface FastifyAuthOptions extends MiddlewareOptions<FastifyErrorHandler> {
+  /**
+   * `true`: check every request of the context the plugin is registered in, in an `onRequest` hook, and
+   * answer refusals (status, headers, JSON body; or `onError`). `false`: add no hook; decorate the context
+   * with `verifyPortkey` instead, for `@fastify/auth` or a route's `onRequest`, which hands refusals to
+   * `done(error)` (so to `@fastify/auth`, then your error handler) and never answers itself; `onError` is
+   * refused with it (handle the `AuthError` in `setErrorHandler`). The name is `@fastify/bearer-auth`'s.
+   * @default true
+   */
+  addHook?: boolean
+}
+
+/** `app.verifyPortkey`: a callback hook, and an `@fastify/auth` strategy. It returns nothing (no promise). */
+export type PortkeyVerify = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void
+
+/** The plugin's type: register it with its options, or a verifier from `createVerifier()`. */
+export type PortkeyAuthPlugin = FastifyPluginCallback<FastifyAuthOptions | Verifier>
 
 type Done = HookHandlerDoneFunction
 
@@ -46,116 +74,126 @@ const FASTIFY: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
   fail: (error, _request, _reply, done) => done(error as Error),
 }
 
-type Dispatch = ReturnType<typeof createDispatch<FastifyRequest, FastifyReply, Done, unknown>>
-
-/** What `portkeyAuth(options)` returns: a Fastify plugin, and `verifier`, the verifier it checks requests with. */
-export type PortkeyAuthPlugin = FastifyPluginCallback & VerifierHandle
+/**
+ * `verifyPortkey`'s refusals: the error to `done()`, the reply's status set to it (as `@fastify/bearer-auth`
+ * does; `@fastify/auth` puts 200 back when another strategy admits the request). The error's headers are
+ * left to the error handler, so that they never reach a response another strategy admitted.
+ */
+const DECORATOR: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
+  ...FASTIFY,
+  send: (error, _request, reply, done) => {
+    reply.code(error.status)
+    done(error)
+  },
+  fail: (error, _request, reply, done) => {
+    reply.code(500)
+    done(error as Error)
+  },
+}
 
 /**
  * Fastify plugin: admits requests with a valid Portkey credential and sets `request.portkey`; answers the
- * others with the error's status and JSON body. It guards the context that registers it: at the root every
- * route, in an encapsulated plugin that plugin's routes. Register it with its options, or call it with them
- * for a plugin that carries `verifier`, the verifier it uses.
+ * others with the error's status and JSON body. It guards the context that registers it (it skips
+ * encapsulation, as `fastify-plugin` would): at the root every route, in an encapsulated plugin that plugin's
+ * routes and its children's. With `addHook: false` it guards nothing itself and decorates `verifyPortkey`.
+ * Either way it decorates `portkeyVerifier`. Registering it again where it is registered (the same context
+ * or one inside it) fails: each request would be checked, and counted against its key's limits, twice.
  *
  * @example
  * ```ts
  * await app.register(portkeyAuth, { scopes: 'portkey' })
  * app.get('/v1/models', (request) => listModels(portkeyOf(request).workspaceId))
- *
- * const auth = portkeyAuth({ hideCredentials: true })
- * await app.register(auth)
- * await auth.verifier.invalidate(revokedKey)
+ * await app.portkeyVerifier.invalidate(revokedKey)
  * ```
  */
-export function portkeyAuth(options?: FastifyAuthOptions | Verifier): PortkeyAuthPlugin
-export function portkeyAuth(
-  instance: FastifyInstance,
-  options: FastifyAuthOptions | Verifier,
-  done: (error?: Error) => void,
-): void
-export function portkeyAuth(
-  first?: FastifyInstance | FastifyAuthOptions | Verifier,
-  options?: FastifyAuthOptions | Verifier,
-  done?: (error?: Error) => void,
-): PortkeyAuthPlugin | undefined {
-  // Fastify calls a plugin with a `done` callback; a user calls the factory with the options alone.
-  if (typeof done !== 'function') return plugin(createDispatch(ownOptions(first as FastifyAuthOptions | Verifier), FASTIFY))
-  let dispatch: Dispatch
+export const portkeyAuth: PortkeyAuthPlugin = asPlugin(function portkeyAuth(instance, options, done) {
+  if (typeof done !== 'function') {
+    throw new TypeError(
+      'portkey-auth: portkeyAuth is a Fastify plugin, not a factory: app.register(portkeyAuth, options); ' +
+        'its verifier is then app.portkeyVerifier (or pass your own: { verifier: createVerifier(…) })',
+    )
+  }
   try {
-    dispatch = createDispatch(ownOptions(options), FASTIFY)
+    install(instance, options)
   } catch (error) {
-    done(error as Error)
-    return
+    return done(error as Error)
   }
-  install(first as FastifyInstance, dispatch)
   done()
-}
-asPlugin(portkeyAuth)
+})
+export default portkeyAuth
 
-/** A plugin made by `portkeyAuth(options)`: its options are set, so `register()` may give Fastify's own alone. */
-function plugin(dispatch: Dispatch): PortkeyAuthPlugin {
-  const made: FastifyPluginCallback = function portkeyAuth(instance, options, done) {
-    let extra: string[]
-    try {
-      extra = Object.keys(ownOptions(options) ?? {})
-    } catch (error) {
-      return done(error as Error)
-    }
-    if (extra.length > 0) {
-      return done(new TypeError(`portkey-auth: pass ${extra.join(', ')} to portkeyAuth(options), not to register()`))
-    }
-    install(instance, dispatch)
-    done()
+/** Adds the check to `instance`'s context: a hook or `verifyPortkey`, `portkeyVerifier`, and `request.portkey`. */
+function install(instance: FastifyInstance, options: FastifyAuthOptions | Verifier | undefined): void {
+  if (instance.hasDecorator('portkeyVerifier')) {
+    throw new Error(
+      'portkey-auth: portkeyAuth is already registered in this context or one around it: register it once per ' +
+        'context (sibling plugins may each have their own)',
+    )
   }
-  return withVerifier(asPlugin(made), dispatch.verifier)
-}
-
-/** Adds the check to `instance`'s context: an onRequest hook, and `request.portkey`. */
-function install(instance: FastifyInstance, dispatch: Dispatch): void {
-  // Declared on the request, so that every request of the context has one shape, guarded or not.
-  if (!instance.hasRequestDecorator('portkey')) instance.decorateRequest('portkey', undefined)
-  // A callback hook, not an async one: a cached credential calls done() in this tick, with no promise.
-  instance.addHook('onRequest', function portkeyAuth(request, reply, done) {
+  const { addHook, own } = ownOptions(options)
+  const dispatch = createDispatch(own, addHook ? FASTIFY : DECORATOR)
+  // A callback hook, not an async one: a cached credential calls done() in this tick, with no promise. It
+  // returns nothing: @fastify/auth would take a promise's settling for a pass.
+  const verify: PortkeyVerify = function verifyPortkey(request, reply, done) {
     const result = dispatch(request, reply, done)
     // An onError that throws after a look-up (or an async one that rejects) reaches the error handler.
     if (result instanceof Promise) result.catch(done)
-  })
+  }
+  instance.decorate('portkeyVerifier', dispatch.verifier)
+  // Declared on the request, so that every request of the context has one shape, guarded or not.
+  if (!instance.hasRequestDecorator('portkey')) instance.decorateRequest('portkey', undefined)
+  if (addHook) instance.addHook('onRequest', verify)
+  else instance.decorate('verifyPortkey', verify)
 }
 
 /**
- * Skip-override (what `fastify-plugin` sets): the hook goes into the context that registers the plugin —
- * at the root that is every route, in an encapsulated plugin that plugin's routes and its children's.
- * Without it, Fastify would give the hook a child context of its own, holding no route: it would guard nothing.
+ * What `fastify-plugin` sets: skip-override, so the hook goes into the context that registers the plugin (without
+ * it Fastify would give the hook a child context of its own, holding no route: it would guard nothing); the
+ * name Fastify shows (`printPlugins()`, `hasPlugin()`); the Fastify majors it supports, which Fastify checks.
  */
 function asPlugin<P extends object>(plugin: P): P {
   return Object.defineProperties(plugin, {
     [Symbol.for('skip-override')]: { value: true },
     [Symbol.for('fastify.display-name')]: { value: 'portkey-auth' },
-    [Symbol.for('plugin-meta')]: { value: { name: 'portkey-auth', fastify: '^4.26.0 || ^5.0.0' } },
+    [Symbol.for('plugin-meta')]: { value: { name: 'portkey-auth', fastify: '4.x || 5.x' } },
   })
 }
 
 /**
- * The plugin's options less those `register()` reads itself. `prefix` is refused: a plugin that guards the
- * context registering it has no prefix of its own. An `onError` is awaited only when it returns a promise (a
- * Fastify reply, which it may return, is thenable too).
+ * The plugin's options less those `register()` reads itself, and `addHook` apart. `prefix` is refused: a
+ * plugin that guards the context registering it has no prefix of its own. An `onError` is awaited only when
+ * it returns a promise (a Fastify reply, which it may return, is thenable too).
  */
-function ownOptions(options: FastifyAuthOptions | Verifier | undefined): FastifyAuthOptions | Verifier | undefined {
-  if (typeof options !== 'object' || options === null) return options
+function ownOptions(options: FastifyAuthOptions | Verifier | undefined): {
+  addHook: boolean
+  own: FastifyAuthOptions | Verifier | undefined
+} {
+  if (typeof options !== 'object' || options === null || typeof (options as Verifier).check === 'function') {
+    return { addHook: true, own: options }
+  }
   if ('prefix' in options) {
     throw new TypeError(
       'portkey-auth: portkeyAuth guards the context it is registered in, and takes no prefix: register it inside ' +
         "the plugin that has the prefix, e.g. app.register(async (v1) => { await v1.register(portkeyAuth); … }, { prefix: '/v1' })",
     )
   }
-  const { onError, logLevel, logSerializers, ...own } = options as FastifyAuthOptions & Record<string, unknown>
-  if (logLevel === undefined && logSerializers === undefined && typeof onError !== 'function') return options
-  if (typeof onError !== 'function') return onError === undefined ? own : { ...own, onError }
+  const { addHook = true, onError, logLevel, logSerializers, ...own } = options as FastifyAuthOptions & Record<string, unknown>
+  if (typeof addHook !== 'boolean') throw new TypeError('portkey-auth: addHook must be a boolean')
+  if (!addHook && onError !== undefined) {
+    throw new TypeError(
+      'portkey-auth: onError takes over the answer of the hook, and addHook: false adds none: verifyPortkey hands ' +
+        'the AuthError to done(), for @fastify/auth and your error handler (setErrorHandler)',
+    )
+  }
+  if (typeof onError !== 'function') return { addHook, own: onError === undefined ? own : { ...own, onError } }
   return {
-    ...own,
-    onError(error, request, reply) {
-      const result = onError(error, request, reply)
-      return result instanceof Promise ? result : undefined
+    addHook,
+    own: {
+      ...own,
+      onError(error, request, reply) {
+        const result = onError(error, request, reply)
+        return result instanceof Promise ? result : undefined
+      },
     },
   }
 }

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { TIMINGS } from '../options/defaults.js'
+import { sleep } from '../platform/timers.js'
 
 /** A client's ways to end: gracefully (v5 `close`, v4 `quit`), or at once (v5 `destroy`, v4 `disconnect`). */
 interface Closable {
@@ -19,7 +19,7 @@ export async function end(client: Closable | undefined): Promise<void> {
     () => true,
     () => true,
   )
-  const late = sleep(TIMINGS.redisCloseMs, false, { ref: false })
+  const late = sleep(TIMINGS.redisCloseMs, { value: false, unref: true })
   if ((await Promise.race([graceful ?? Promise.resolve(false), late])) === true) return
   try {
     await (client.destroy ?? client.disconnect)?.call(client)

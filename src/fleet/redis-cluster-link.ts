@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisClusterLike } from '../options/redis-options.js'
 import { end } from './end-client.js'
 import type { LinkEvents, RedisLink } from './redis-link.js'
+import { sleep, unref } from '../platform/timers.js'
 
 // Commands whose first argument is not a key: on a cluster, any node may take them.
 const KEYLESS = new Set(['PING', 'PUBLISH', 'WAIT', 'INFO', 'TIME', 'ECHO'])
@@ -47,7 +47,7 @@ export function clusterLink(cluster: RedisClusterLike, owned: boolean, events: L
   const connect = (client: RedisClusterLike, connected: () => void) => {
     client.connect().then(connected, () => {
       errors()
-      if (!closed) setTimeout(() => connect(client, connected), TIMINGS.redisRediscoverMs * 2).unref()
+      if (!closed) unref(setTimeout(() => connect(client, connected), TIMINGS.redisRediscoverMs * 2))
     })
   }
   if (owned)
@@ -99,7 +99,7 @@ export function clusterLink(cluster: RedisClusterLike, owned: boolean, events: L
         } catch {
           errors()
           rediscover(duplicate)
-          await sleep(TIMINGS.redisRediscoverMs, undefined, { ref: false })
+          await sleep(TIMINGS.redisRediscoverMs, { unref: true })
         }
       }
     },

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClientLike, RedisClusterLike, RedisSentinelLike } from '../options/redis-options.js'
 import type { ResolvedRedisOptions } from '../options/redis.js'
 import { clusterLink } from './redis-cluster-link.js'
 import { end } from './end-client.js'
+import { sleep } from '../platform/timers.js'
 
 /**
  * One kind of node-redis client (standalone, cluster, Sentinel) as the connection uses it, so that
@@ -160,7 +160,7 @@ function sentinelLink(sentinel: RedisSentinelLike, owned: boolean, errors: () =>
       }
       subscribed = listeners
       // It subscribes only once it knows its primary.
-      while (!sentinel.isReady && !closed) await sleep(50, undefined, { ref: false })
+      while (!sentinel.isReady && !closed) await sleep(50, { unref: true })
       if (closed) return
       for (const [channel, listener] of listeners) await sentinel.subscribe(channel, listener)
       function onError() {

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import { RedisUnavailable } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { ResolvedRedisOptions } from '../options/redis.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
+import { unref } from '../platform/timers.js'
 import type { Logger } from '../types.js'
 import { createLink, linkTo, type RedisLink } from './redis-link.js'
 
@@ -34,9 +34,9 @@ export class RedisConnection {
   readonly #observer: RemoteCallObserver | undefined
   #subscribed = false
   #lost = false
-  #probing: NodeJS.Timeout | undefined
-  #heartbeat: NodeJS.Timeout | undefined
-  #healing: NodeJS.Timeout | undefined
+  #probing: ReturnType<typeof setTimeout> | undefined
+  #heartbeat: ReturnType<typeof setTimeout> | undefined
+  #healing: ReturnType<typeof setTimeout> | undefined
   #closed = false
   /** When a command last failed, the subscription was lost or a node stopped answering, if no command succeeded since. */
   #downSince: number | undefined
@@ -149,7 +149,7 @@ export class RedisConnection {
   async subscribe(channel: string, onMessage: (message: string) => void, onGap: () => void): Promise<void> {
     await this.ready
     const link = this.#link!
-    const probe = `${channel}:probe:${randomUUID()}`
+    const probe = `${channel}:probe:${crypto.randomUUID()}`
     // Whether the last heartbeat came back through the subscription.
     let heard = true
     const onProbe = () => {
@@ -178,7 +178,7 @@ export class RedisConnection {
         link.recover()
         this.#send(['PUBLISH', probe, '1'], undefined).catch(() => {})
       }, TIMINGS.redisProbeMs)
-      this.#probing.unref()
+      unref(this.#probing)
       // What was cached may be revoked by now, unheard: forgotten at once, not when the channel is back.
       onGap()
     }
@@ -189,7 +189,7 @@ export class RedisConnection {
       heard = false
       this.#send(['PUBLISH', probe, '1'], undefined).catch(() => {})
     }, TIMINGS.redisHeartbeatMs)
-    this.#heartbeat.unref()
+    unref(this.#heartbeat)
     await link.subscribe(
       new Map([
         [channel, onMessage],
@@ -215,14 +215,14 @@ export class RedisConnection {
       this.#downSince = Date.now()
       throw new RedisUnavailable('redis is not connected')
     }
-    let timer: NodeJS.Timeout | undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
     const sentAt = Date.now()
     try {
       const reply = await Promise.race([
         link.send(args, key),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new RedisUnavailable('redis command timed out')), this.#timeoutMs)
-          timer.unref()
+          unref(timer)
         }),
       ])
       if (this.#downSince !== undefined) {
@@ -258,6 +258,6 @@ export class RedisConnection {
       clearInterval(this.#healing)
       this.#healing = undefined
     }, TIMINGS.redisRediscoverMs)
-    this.#healing.unref()
+    unref(this.#healing)
   }
 }

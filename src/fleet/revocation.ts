@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { type Answer, isAnswer } from '../cache/answers.js'
 import { RedisUnavailable } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
+import { sleep } from '../platform/timers.js'
 
 /**
  * Deletes a name's answer and lock and sets its revocation marker (the time of the revocation, epoch ms),

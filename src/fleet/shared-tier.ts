@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Answer } from '../cache/answers.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisConnection, RedisStats } from './redis.js'
 import { markerTime, parsed, REVOKE, RevocationUnconfirmed, trusted, withRetries } from './revocation.js'
+import { sleep } from '../platform/timers.js'
 
 /**
  * What a verifier learns from the channel: a credential (by its hash) or a key id to forget, or — after
@@ -200,7 +199,7 @@ export class SharedTier {
 
   /** A lock token; `null` when another instance holds the lock; `undefined` when Redis is away (go alone). */
   async #lock(name: string): Promise<string | null | undefined> {
-    const token = randomUUID()
+    const token = crypto.randomUUID()
     const reply = await this.#tryCommand(['SET', this.#lockKey(name), token, 'NX', 'PX', String(this.#lockMs)])
     if (reply === undefined) return undefined
     return reply === 'OK' ? token : null

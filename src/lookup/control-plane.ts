@@ -1,6 +1,7 @@
 import { ControlPlaneError, ControlPlaneMisconfigured } from '../errors.js'
 import { LIMITS } from '../options/defaults.js'
 import type { KeyLookup, KeyRecord, VirtualKeyLookup, VirtualKeyRecord } from '../types.js'
+import { readCapped } from './capped-body.js'
 
 /** Path of the key-details call on Portkey's control plane. */
 export const KEY_DETAILS_PATH = '/v2/api-keys/self/details'
@@ -71,7 +72,7 @@ async function getRecord<T>(
     await response.body?.cancel()
     throw new ControlPlaneError(`key service answered ${response.status}`)
   }
-  const text = await readCapped(response, signal)
+  const text = await readBody(response, signal)
   let body: unknown
   try {
     body = JSON.parse(text)
@@ -96,32 +97,21 @@ function notTheKeyService(response: Response, unknown: readonly number[]): strin
 }
 
 /** The body as text, read only up to `MAX_CONTROL_PLANE_BODY_BYTES`: parsing a huge answer would block the event loop. */
-async function readCapped(response: Response, signal: AbortSignal): Promise<string> {
+async function readBody(response: Response, signal: AbortSignal): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? 0)
   if (declared > MAX_CONTROL_PLANE_BODY_BYTES) {
     await response.body?.cancel()
     throw new ControlPlaneError(`key service answer has a content-length over ${MAX_CONTROL_PLANE_BODY_BYTES} bytes`)
   }
-  if (response.body === null) return ''
-  const reader = response.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
+  let text: string | null
   try {
-    for (let read = await reader.read(); !read.done; read = await reader.read()) {
-      size += read.value.byteLength
-      // Counted as it streams: a content-length may be absent (chunked) or, decompressed, understate it.
-      if (size > MAX_CONTROL_PLANE_BODY_BYTES) {
-        await reader.cancel()
-        throw new ControlPlaneError(`key service answer is larger than ${MAX_CONTROL_PLANE_BODY_BYTES} bytes`)
-      }
-      chunks.push(read.value)
-    }
+    text = await readCapped(response, MAX_CONTROL_PLANE_BODY_BYTES)
   } catch (cause) {
-    if (cause instanceof ControlPlaneError || signal.aborted) throw cause
+    if (signal.aborted) throw cause
     throw new ControlPlaneError('key service answer was cut off', { cause })
   }
-  // TextDecoder, like response.json(), drops a leading byte-order mark.
-  return new TextDecoder().decode(Buffer.concat(chunks, size))
+  if (text === null) throw new ControlPlaneError(`key service answer is larger than ${MAX_CONTROL_PLANE_BODY_BYTES} bytes`)
+  return text
 }
 
 /** Portkey answers some calls with the record at top level, others under `data`. */

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { authUnavailable, ControlPlaneError, ControlPlaneMisconfigured, outageCause } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import type { Logger } from '../types.js'
+import { sleep } from '../platform/timers.js'
 
 /** State of the breaker in front of the key service. */
 export type BreakerState = 'closed' | 'open' | 'half-open'
@@ -33,7 +33,7 @@ const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_E
 /** A refused or dropped connection: worth one quick retry, unlike a timeout (the budget is spent) or an answer. */
 function isConnectionError(error: unknown): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
-    if (CONNECTION_ERRORS.has((e as NodeJS.ErrnoException).code ?? '')) return true
+    if (CONNECTION_ERRORS.has((e as { code?: string }).code ?? '')) return true
   }
   return false
 }
@@ -133,7 +133,7 @@ export class LookupGuard {
       if (signal.aborted || !isConnectionError(error)) throw error
       this.#counts.retries++
       const { min, max } = TIMINGS.retryJitterMs
-      await sleep(min + Math.random() * (max - min), undefined, { signal })
+      await sleep(min + Math.random() * (max - min), { signal })
       return await deadline(lookup, signal)
     }
   }

@@ -9,6 +9,7 @@ import {
 } from 'jose'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import { httpUrl, knownNames, named, numberIn } from './validate.js'
+import type { Environment } from '../platform/process-env.js'
 
 /**
  * JWT settings; giving `jwksUrl` or `jwks` turns JWT credentials on. `issuer` and `audience` are then
@@ -74,7 +75,7 @@ const JWT_NAMES = [
 /** Validates JWT options once; `null` when JWT is not configured. `fetchJwks` replaces fetch for the JWKS (telemetry). */
 export function resolveJwtOptions(
   options: JwtOptions | undefined,
-  env: NodeJS.ProcessEnv,
+  env: Environment,
   timeoutMs: number,
   fetchJwks?: FetchImplementation,
 ): ResolvedJwtOptions | null {

@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto'
+import { sha256Base64url } from '../platform/sha256.js'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import type { ResolvedJwtOptions } from './jwt.js'
 import { integer, knownNames } from './validate.js'
@@ -125,5 +125,5 @@ function needRedisPackage(): void {
  */
 function digest({ controlPlaneUrl, jwt, jwtSource }: AnswerValidity): string {
   const jwtPart = jwt && [jwtSource, jwt.issuer, jwt.audience, jwt.algorithms]
-  return hash('sha256', JSON.stringify([controlPlaneUrl, jwtPart]), 'base64url').slice(0, 16)
+  return sha256Base64url(JSON.stringify([controlPlaneUrl, jwtPart])).slice(0, 16)
 }

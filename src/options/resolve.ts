@@ -6,6 +6,7 @@ import { type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import { type ResolvedRedisOptions, resolveRedis } from './redis.js'
 import { describe, httpUrl, integer, knownNames, named } from './validate.js'
 import type { BreakerOptions, CacheOptions, RateLimitOptions, VerifierOptions } from './verifier-options.js'
+import { type Environment, processEnv } from '../platform/process-env.js'
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -70,7 +71,7 @@ const MIDDLEWARE_ONLY = {
  * Applies defaults (the environment, then built-in values) and validates. Misconfiguration is a
  * `TypeError` here, at construction, never a failure per request.
  */
-export function resolveOptions(options: VerifierOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+export function resolveOptions(options: VerifierOptions = {}, env: Environment = processEnv()): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('portkey-auth: options must be an object')
   knownNames('', options, OPTION_NAMES, MIDDLEWARE_ONLY)
   checkShapes(options)

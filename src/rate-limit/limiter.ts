@@ -215,14 +215,12 @@ export class RateLimiter {
    * `Quota#reportTokens` for a context: adds `tokens` to the tokens limits of its key and virtual key, and
    * settles the reservations of the request whose quota it is (`quota`, else the context's), once.
    */
-  async reportTokens(auth: PortkeyAuth, tokens: number, quota: unknown = auth.quota): Promise<void> {
-    if (!Number.isSafeInteger(tokens) || tokens < 0) {
-      throw new TypeError('portkey-auth: reportTokens() takes a whole number of tokens, 0 or more')
-    }
+  async reportTokens(auth: PortkeyAuth, tokens: number, quota: unknown = auth?.quota): Promise<boolean> {
+    if (!this.takesReport(auth, tokens)) return false
     RequestQuota.settle(quota, tokens)
     const keyPolicies = compile(auth.rateLimits, 'api_key', this.#unenforced)
     const vkPolicies = auth.virtualKey === null ? NONE : compile(auth.virtualKey.rateLimits, 'virtual_key', this.#unenforced)
-    if (tokens === 0 || ![...keyPolicies, ...vkPolicies].some((policy) => policy.type === 'tokens')) return
+    if (tokens === 0 || ![...keyPolicies, ...vkPolicies].some((policy) => policy.type === 'tokens')) return true
     const now = Date.now()
     const shared: Promise<void>[] = []
     // A request's context is a copy made by `withQuota`; its identity is on the context the quota was made for.
@@ -247,6 +245,25 @@ export class RateLimiter {
       })
     }
     await Promise.all(shared)
+    return true
+  }
+
+  /**
+   * Whether a report is a context and a whole number of tokens, 0 or more. A misuse is logged (once per
+   * verifier) and refused, never thrown: a report is usually made after the response, un-awaited, where a
+   * rejection would be unhandled and end the process.
+   */
+  takesReport(auth: PortkeyAuth | undefined, tokens: unknown): boolean {
+    const context = typeof auth === 'object' && auth !== null
+    if (context && Number.isSafeInteger(tokens) && (tokens as number) >= 0) return true
+    if (!this.#warned.has('reportTokens')) {
+      this.#warned.add('reportTokens')
+      const got = context ? (typeof tokens === 'number' ? String(tokens) : `a ${typeof tokens}`) : `no context (${typeof auth})`
+      this.#logger.warn(
+        `portkey-auth: reportTokens() takes a request's context and a whole number of tokens, 0 or more; got ${got}: not counted (logged once)`,
+      )
+    }
+    return false
   }
 
   #subjects(auth: PortkeyAuth, keyPolicies: readonly Policy[], vkPolicies: readonly Policy[]): Subject[] {

@@ -55,10 +55,11 @@ export interface Quota {
    * A window overshoots by at most what the requests in flight used beyond their estimates (with none in
    * flight, the last request's tokens); see the README's Rate limits. Report once, the request's total; 0 for
    * a request that used nothing (an unreported reservation is released after 60 s at most). Resolves once
-   * counted (with Redis, once Redis has it or is found away). A negative, fractional or non-finite number is
-   * a TypeError, and releases nothing.
+   * counted (with Redis, once Redis has it or is found away), to `true`; to `false` for a negative,
+   * fractional, non-finite or non-number value, which counts and releases nothing and is logged once (it never
+   * rejects: a report made un-awaited after the response cannot end the process).
    */
-  reportTokens(tokens: number): Promise<void>
+  reportTokens(tokens: number): Promise<boolean>
 }
 
 /** One limit's numbers at the moment a request is decided. */
@@ -92,7 +93,7 @@ export function stateHeader(standings: readonly Standing[]): string {
 
 /** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */
 export interface TokenCounter {
-  reportTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<void>
+  reportTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<boolean>
   refund(auth: PortkeyAuth, at: number): void
 }
 
@@ -189,7 +190,7 @@ export class RequestQuota implements Quota {
     return this.#limits
   }
 
-  reportTokens(tokens: number): Promise<void> {
+  reportTokens(tokens: number): Promise<boolean> {
     return this.#counter.reportTokens(this.#auth, tokens, this)
   }
 

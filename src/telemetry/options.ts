@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module'
 import { describe, knownNames } from '../options/validate.js'
+import { nodeBuiltin } from '../platform/node-builtin.js'
 import type { MeterProviderLike, TelemetryProviders, TracerProviderLike } from './otel-types.js'
 import { createTelemetry, type Telemetry } from './telemetry.js'
 
@@ -11,10 +11,14 @@ export interface OpenTelemetryApi {
 
 /**
  * Loads `@opentelemetry/api` (an optional peer) synchronously, from where the package is installed, only
- * when `telemetry: true` asks for it: a user without it never loads it.
+ * when `telemetry: true` asks for it: a user without it never loads it. Node's `module` is reached through
+ * `process.getBuiltinModule()`, not imported, so that no bundler and no runtime without Node's modules (a
+ * Worker without `nodejs_compat`, Vercel's Edge runtime) ever meets it; there, providers are passed instead.
  */
 export function requireOpenTelemetryApi(): OpenTelemetryApi {
-  return createRequire(import.meta.url)('@opentelemetry/api') as OpenTelemetryApi
+  const builtins = nodeBuiltin<typeof import('node:module')>('node:module')
+  if (builtins === undefined) throw new Error('this runtime cannot load a package synchronously')
+  return builtins.createRequire(import.meta.url)('@opentelemetry/api') as OpenTelemetryApi
 }
 
 const PROVIDER_NAMES = ['meterProvider', 'tracerProvider'] as const satisfies readonly (keyof TelemetryProviders)[]

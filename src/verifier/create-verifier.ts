@@ -90,7 +90,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     },
     ...revoke,
     async reportTokens(auth, tokens) {
-      await limiter?.reportTokens(auth, tokens)
+      return limiter === null ? Number.isSafeInteger(tokens) && tokens >= 0 : limiter.reportTokens(auth, tokens)
     },
     stats,
     probe() {

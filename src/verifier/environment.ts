@@ -1,4 +1,5 @@
-import { hash } from 'node:crypto'
+import { processEnv } from '../platform/process-env.js'
+import { sha256Base64url } from '../platform/sha256.js'
 import { createVerifier } from './create-verifier.js'
 import type { Verifier } from './verifier.js'
 
@@ -19,8 +20,8 @@ const byEnvironment = new Map<string, Verifier>()
  * environment's settings change (a test that stubs them). Keyed by a digest: `PORTKEY_CLIENT_AUTH` is a secret.
  */
 export function environmentVerifier(): Verifier {
-  const env = typeof process === 'undefined' ? {} : process.env
-  const key = hash('sha256', JSON.stringify(ENVIRONMENT.map((name) => env[name] ?? null)), 'base64url')
+  const env = processEnv()
+  const key = sha256Base64url(JSON.stringify(ENVIRONMENT.map((name) => env[name] ?? null)))
   let verifier = byEnvironment.get(key)
   if (verifier === undefined) {
     verifier = createVerifier()

@@ -1,4 +1,5 @@
 import { KEY_DETAILS_PATH } from '../lookup/control-plane.js'
+import { readCapped } from '../lookup/capped-body.js'
 
 /** One part of the set-up, checked by `verifier.probe()`. */
 export interface ProbeCheck {
@@ -181,7 +182,7 @@ async function readJson(
   const type = response.headers.get('content-type') ?? 'no content-type'
   let text: string | null
   try {
-    text = await peek(response, maxBytes)
+    text = await readCapped(response, maxBytes)
   } catch (error) {
     return signal.aborted ? `but its body did not come within ${timeoutMs} ms` : `but its body was cut off (${reason(error)})`
   }
@@ -191,23 +192,6 @@ async function readJson(
   } catch {
     return /html/i.test(type) || /^\s*</.test(text) ? `with an HTML page (${type})` : `with a body that is not JSON (${type})`
   }
-}
-
-/** Up to `maxBytes` of the body as text; `null` when there is more. */
-async function peek(response: Response, maxBytes: number): Promise<string | null> {
-  if (response.body === null) return ''
-  const reader = response.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (let read = await reader.read(); !read.done; read = await reader.read()) {
-    size += read.value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel()
-      return null
-    }
-    chunks.push(read.value)
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks, size))
 }
 
 /** Why a fetch failed, in words; names the host (never the URL's user info) so a wrong one stands out. */

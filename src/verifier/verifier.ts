@@ -77,9 +77,11 @@ export interface Verifier {
    * Reports the tokens a request of `auth` used (e.g. the provider's `usage.total_tokens`) against the tokens
    * limits of its key and virtual key, and releases the tokens the request reserved (once): what
    * `auth.quota.reportTokens()` does, for any context of this verifier. Nothing to do when they have no tokens limit or with `rateLimits: false`.
+   * Resolves to `true` once counted; to `false`, logged once, for a value that is not a whole number of
+   * tokens (0 or more) or no context: a misuse never rejects, so an un-awaited report never ends the process.
    * @example await verifier.reportTokens(req.portkey, completion.usage.total_tokens)
    */
-  reportTokens(auth: PortkeyAuth, tokens: number): Promise<void>
+  reportTokens(auth: PortkeyAuth, tokens: number): Promise<boolean>
   /** Forgets every credential and virtual key (on this instance). */
   clear(): void
   /** Counters of cache and look-up activity. */

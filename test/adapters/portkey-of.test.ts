@@ -1,12 +1,15 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type Koa from 'koa'
 import type { Middleware, ParameterizedContext } from 'koa'
 import { describe, expect, expectTypeOf, test } from 'vitest'
 import { AuthError } from '../../src/errors.js'
 import { portkeyAuth as expressAuth, portkeyOf as expressPortkeyOf } from '../../src/express/index.js'
+import { portkeyAuth as fastifyAuth, portkeyOf as fastifyPortkeyOf } from '../../src/fastify/index.js'
 import { type PortkeyState, portkeyAuth as koaAuth, portkeyOf as koaPortkeyOf } from '../../src/koa/index.js'
 import type { PortkeyAuth } from '../../src/types.js'
 import { closeAfterTest, LIVE, seedKeys, send, startExpress, startKoa, useStub } from '../support/servers.js'
+import { startFastify } from '../fastify/app.js'
 
 // `req.portkey` is optional (absent on routes portkeyAuth() does not guard); portkeyOf() returns the context
 // or throws the 500 `auth_misconfigured` AuthError, so a route that forgot its guard fails loudly.
@@ -129,6 +132,70 @@ describe('koa: portkeyOf(ctx)', () => {
   })
 })
 
+describe('fastify: portkeyOf(request)', () => {
+  async function startApp(errorHandler = true) {
+    const stub = await useStub({ keys: seedKeys() })
+    const route = (request: FastifyRequest) => ({
+      keyId: fastifyPortkeyOf(request).keyId,
+      same: fastifyPortkeyOf(request) === request.portkey,
+    })
+    return startFastify(async (app) => {
+      if (errorHandler)
+        app.setErrorHandler((error, _request, reply) => {
+          const { status, body } = answered(error)
+          return reply.code(status).send(body)
+        })
+      app.get('/open', route)
+      await app.register(
+        async (v1) => {
+          await v1.register(fastifyAuth, { controlPlaneUrl: stub.url, publicRoutes: ['/v1/health'] })
+          v1.get('/me', route)
+          v1.get('/health', route)
+        },
+        { prefix: '/v1' },
+      )
+      await app.register(
+        async (decorated) => {
+          await decorated.register(fastifyAuth, { controlPlaneUrl: stub.url, addHook: false })
+          decorated.get('/guarded', { onRequest: decorated.verifyPortkey }, route)
+          decorated.get('/unguarded', route)
+        },
+        { prefix: '/d' },
+      )
+    })
+  }
+
+  test.each(['/v1/me', '/d/guarded'])('on a guarded route (%s): the context the hook or verifyPortkey set', async (path) => {
+    const app = await startApp()
+    const res = await send(`${app.url}${path}`, { 'x-portkey-api-key': LIVE })
+    expect([res.status, res.json()]).toEqual([200, { keyId: 'key_live', same: true }])
+  })
+
+  test.each(['/open', '/v1/health', '/d/unguarded'])(
+    'on an unguarded route (%s): 500 auth_misconfigured to the app error handler',
+    async (path) => {
+      const app = await startApp()
+      const res = await send(`${app.url}${path}`, { 'x-portkey-api-key': LIVE })
+      expect(res.status).toBe(500)
+      expect(res.json()).toEqual({
+        handledBy: 'app',
+        code: 'auth_misconfigured',
+        message: expect.stringContaining('portkeyAuth()'),
+        expose: true,
+        isAuthError: true,
+      })
+    },
+  )
+
+  test("on an unguarded route, without an error handler of the app's own: Fastify answers 500 with the code", async () => {
+    const app = await startApp(false)
+    const res = await send(`${app.url}/open`, { 'x-portkey-api-key': LIVE })
+    expect(res.status).toBe(500)
+    expect(res.json()).toMatchObject({ statusCode: 500, code: 'auth_misconfigured' })
+    expect(res.text).not.toContain(LIVE)
+  })
+})
+
 describe('portkeyOf and req.portkey: types', () => {
   test('Express: req.portkey may be absent, portkeyOf(req) is PortkeyAuth', () => {
     expectTypeOf<Request['portkey']>().toEqualTypeOf<PortkeyAuth | undefined>()
@@ -143,6 +210,25 @@ describe('portkeyOf and req.portkey: types', () => {
     // A request with typed params is accepted too.
     const typed = (req: Request<{ id: string }>) => expressPortkeyOf(req).keyId
     expectTypeOf(typed).returns.toEqualTypeOf<string>()
+  })
+
+  test('Fastify: request.portkey may be absent (hook, verifyPortkey or neither), portkeyOf(request) is PortkeyAuth', () => {
+    expectTypeOf<FastifyRequest['portkey']>().toEqualTypeOf<PortkeyAuth | undefined>()
+    expectTypeOf(fastifyPortkeyOf).returns.toEqualTypeOf<PortkeyAuth>()
+    const handler: RouteHandlerMethod = (request) => {
+      expectTypeOf(request.portkey).toEqualTypeOf<PortkeyAuth | undefined>()
+      expectTypeOf(fastifyPortkeyOf(request).workspaceId).toEqualTypeOf<string | null>()
+      // @ts-expect-error possibly undefined: read it through portkeyOf(request) or request.portkey?.
+      return request.portkey.keyId
+    }
+    expectTypeOf(handler).toBeFunction()
+    // A typed route's request, and one behind verifyPortkey, read the same way.
+    const typed = (app: FastifyInstance) =>
+      app.get<{ Params: { id: string } }>('/v1/:id', { onRequest: app.verifyPortkey }, (request) => {
+        expectTypeOf(request.portkey).toEqualTypeOf<PortkeyAuth | undefined>()
+        return { id: request.params.id, keyId: fastifyPortkeyOf(request).keyId }
+      })
+    expectTypeOf(typed).toBeFunction()
   })
 
   test('Koa: ctx.state.portkey stays PortkeyAuth under Middleware<PortkeyState>; portkeyOf(ctx) takes any context', () => {

@@ -22,7 +22,11 @@ export async function startFastify(
 
 // Importing this module makes 'fastify' known to useGuardedApp() and the adapter contract.
 registerFramework('fastify', {
-  portkeyAuth: (options) => portkeyAuth(options),
+  // The plugin run on a throwaway instance, so that its construction errors are thrown here, as a factory would.
+  portkeyAuth: (options) =>
+    portkeyAuth(Fastify(), options ?? {}, (error) => {
+      if (error) throw error
+    }),
   start: (guard, seen) =>
     startFastify(async (app) => {
       await app.register(portkeyAuth, guard ?? {})

@@ -8,6 +8,7 @@ import { createVerifier, type Verifier } from '../../src/verifier/create-verifie
 import {
   type FastifyAuthOptions,
   type PortkeyAuthPlugin,
+  type PortkeyVerify,
   portkeyAuth,
   portkeyOf,
   requirePermissions,
@@ -124,42 +125,49 @@ describe('fastify: the hook', () => {
 })
 
 describe('fastify: the plugin, its options and its verifier', () => {
-  test('portkeyAuth(options) makes a plugin carrying its verifier; registered in two apps, they share its cache', async () => {
+  test('app.portkeyVerifier is the verifier it checks with; a { verifier } given to two apps shares its cache', async () => {
     const stub = await useStub({ keys: seedKeys() })
-    const auth = portkeyAuth({ controlPlaneUrl: stub.url })
+    const verifier = createVerifier({ controlPlaneUrl: stub.url })
     const start = () =>
       startFastify(async (app) => {
-        await app.register(auth)
+        await app.register(portkeyAuth, { verifier })
         app.get('/', whoami)
       })
     const [first, second] = [await start(), await start()]
+    expect([first.app.portkeyVerifier, second.app.portkeyVerifier]).toEqual([verifier, verifier])
     expect((await send(first.url, { 'x-portkey-api-key': LIVE })).status).toBe(200)
     expect((await send(second.url, { 'x-portkey-api-key': LIVE })).status).toBe(200)
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
 
     stub.keys.delete(LIVE)
-    auth.verifier.invalidate(LIVE)
+    first.app.portkeyVerifier.invalidate(LIVE)
     expectRejection(await send(first.url, { 'x-portkey-api-key': LIVE }), 401, 'invalid_api_key', [LIVE])
-    expect(auth.verifier.stats()).toMatchObject({ hits: 1, lookups: 2 })
+    expect(verifier.stats()).toMatchObject({ hits: 1, lookups: 2 })
   })
 
-  test('the verifier it carries is the one passed in', () => {
+  test('the verifier it decorates is the one passed in, as options or alone; one made from options otherwise', async () => {
     const verifier = createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9' })
-    expect(portkeyAuth(verifier).verifier).toBe(verifier)
-    expect(portkeyAuth({ verifier }).verifier).toBe(verifier)
-    expect(Object.keys(portkeyAuth({ verifier }))).toEqual(['verifier'])
+    for (const options of [verifier, { verifier }]) {
+      const app = Fastify()
+      await app.register(portkeyAuth, options)
+      expect(app.portkeyVerifier).toBe(verifier)
+    }
+    const app = Fastify()
+    await app.register(portkeyAuth, { controlPlaneUrl: 'http://127.0.0.1:9' })
+    expect(app.portkeyVerifier).not.toBe(verifier)
+    expect(typeof app.portkeyVerifier.invalidate).toBe('function')
   })
 
-  test('invalid options: portkeyAuth(options) throws a TypeError, app.register(portkeyAuth, options) fails with it', async () => {
-    const bad = { controlPlaneUrl: 'ftp://127.0.0.1' }
-    expect(() => portkeyAuth(bad)).toThrow(TypeError)
-    const app = Fastify()
-    const failure = await Promise.resolve(app.register(portkeyAuth, bad)).then(
-      () => null,
-      (error: unknown) => error,
-    )
-    expect(failure).toBeInstanceOf(TypeError)
-    expect(String(failure)).toMatch(/controlPlaneUrl/)
+  test('invalid options: app.register(portkeyAuth, options) fails with a TypeError', async () => {
+    for (const bad of [{ controlPlaneUrl: 'ftp://127.0.0.1' }, { addHook: 'no' }, { addHook: false, onError: () => {} }]) {
+      const app = Fastify()
+      const failure = await Promise.resolve(app.register(portkeyAuth, bad as FastifyAuthOptions)).then(
+        () => null,
+        (error: unknown) => error,
+      )
+      expect(failure).toBeInstanceOf(TypeError)
+      expect(String(failure)).toMatch(/controlPlaneUrl|addHook must be a boolean|onError takes over the answer of the hook/)
+    }
   })
 
   test("register()'s prefix is refused: the plugin guards the context it is registered in", async () => {
@@ -167,15 +175,6 @@ describe('fastify: the plugin, its options and its verifier', () => {
     await expect(
       Promise.resolve(app.register(portkeyAuth, { controlPlaneUrl: 'http://127.0.0.1:9', prefix: '/v1' })),
     ).rejects.toThrow(/register it inside the plugin that has the prefix/)
-    expect(() => portkeyAuth({ prefix: '/v1' } as FastifyAuthOptions)).toThrow(TypeError)
-  })
-
-  test('a plugin made by portkeyAuth(options) takes no options from register(), except its log settings', async () => {
-    const auth = portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9' })
-    await expect(Promise.resolve(Fastify().register(auth, { hideCredentials: true } as never))).rejects.toThrow(
-      /pass hideCredentials to portkeyAuth\(options\), not to register\(\)/,
-    )
-    await expect(Promise.resolve(Fastify().register(auth, { logLevel: 'warn' }))).resolves.toBeDefined()
   })
 
   test('log settings given to register() beside the options are left to Fastify', async () => {
@@ -441,13 +440,15 @@ describe('fastify: types', () => {
     expectTypeOf(handler).toBeFunction()
   })
 
-  test('the plugin, its options, its onError and requirePermissions() fit where Fastify takes them', () => {
-    expectTypeOf(portkeyAuth({})).toEqualTypeOf<PortkeyAuthPlugin>()
-    expectTypeOf<PortkeyAuthPlugin['verifier']>().toEqualTypeOf<Verifier>()
+  test('the plugin, its options, its decorators, its onError and requirePermissions() fit where Fastify takes them', () => {
+    expectTypeOf(portkeyAuth).toEqualTypeOf<PortkeyAuthPlugin>()
+    expectTypeOf<FastifyInstance['portkeyVerifier']>().toEqualTypeOf<Verifier>()
+    expectTypeOf<FastifyInstance['verifyPortkey']>().toEqualTypeOf<PortkeyVerify>()
+    expectTypeOf<FastifyAuthOptions['addHook']>().toEqualTypeOf<boolean | undefined>()
     expectTypeOf<Parameters<NonNullable<FastifyAuthOptions['onError']>>>().toEqualTypeOf<
       [AuthError, FastifyRequest, FastifyReply]
     >()
-    // Compiled, never run: registration in both forms, with options inferred, and the hooks on a typed route.
+    // Compiled, never run: registration in every form, with options inferred, and the hooks on a typed route.
     const registrations = async (app: FastifyInstance, verifier: Verifier) => {
       await app.register(portkeyAuth)
       await app.register(portkeyAuth, verifier)
@@ -455,12 +456,14 @@ describe('fastify: types', () => {
         scopes: 'portkey',
         onError: (error, request, reply) => reply.code(error.status).send({ url: request.url }),
       })
-      await app.register(portkeyAuth({ hideCredentials: true }))
+      await app.register(portkeyAuth, { addHook: false, hideCredentials: true })
+      // @ts-expect-error: a plugin, no longer a factory
+      portkeyAuth({ hideCredentials: true })
       // @ts-expect-error: not an option
       await app.register(portkeyAuth, { hideCredential: true })
       app.get<{ Querystring: { page: string } }>(
         '/v1/logs',
-        { onRequest: requirePermissions('logs.read'), preHandler: [requirePermissions('logs.export')] },
+        { onRequest: [app.verifyPortkey, requirePermissions('logs.read')], preHandler: [requirePermissions('logs.export')] },
         (request) => ({ page: request.query.page, workspace: portkeyOf(request).workspaceId }),
       )
     }

@@ -165,14 +165,22 @@ describe('counters are bounded, and reported', () => {
     expect(await sendMany(2, () => sendKey(app, KEY))).toEqual([200, 429])
   })
 
-  test('reportTokens() refuses what is not a whole number of tokens', async () => {
+  test('reportTokens() refuses what is not a whole number of tokens: false and one warning, never a rejection', async () => {
     const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rpm', value: 10 }] }) } })
-    const verifier = createVerifier({ controlPlaneUrl: stub.url })
+    const warnings: string[] = []
+    const logger = { warn: (message: string) => warnings.push(message), info: () => {} }
+    const verifier = createVerifier({ controlPlaneUrl: stub.url, logger })
     const auth = await verifier.verify({ 'x-portkey-api-key': KEY })
     for (const bad of [-1, 1.5, Number.NaN, Infinity, '5' as unknown as number]) {
-      await expect(auth.quota!.reportTokens(bad)).rejects.toThrow(TypeError)
+      await expect(auth.quota!.reportTokens(bad)).resolves.toBe(false)
+      await expect(verifier.reportTokens(auth, bad)).resolves.toBe(false)
     }
-    await verifier.reportTokens(auth, 10)
+    await expect(verifier.reportTokens(undefined as never, 5)).resolves.toBe(false)
+    expect(warnings.filter((w) => w.includes('reportTokens()'))).toEqual([
+      "portkey-auth: reportTokens() takes a request's context and a whole number of tokens, 0 or more; got -1: not counted (logged once)",
+    ])
+    // None of them counted: 10 still fit, then the window is spent.
+    await expect(verifier.reportTokens(auth, 10)).resolves.toBe(true)
     await expect(verifier.verify({ 'x-portkey-api-key': KEY })).rejects.toMatchObject({ status: 429 })
   })
 })
@@ -223,8 +231,8 @@ describe('reportTokens() and reservations', () => {
     await verifier.reportTokens(inFlight[0]!, 0)
     await verify()
     await expect(verify()).rejects.toMatchObject({ status: 429 })
-    // A bad report settles nothing and still never crashes: a TypeError, the reservation kept.
-    await expect(inFlight[1]!.quota!.reportTokens(-1)).rejects.toThrow(TypeError)
+    // A bad report settles nothing and never crashes: false, the reservation kept.
+    await expect(inFlight[1]!.quota!.reportTokens(-1)).resolves.toBe(false)
     await expect(verify()).rejects.toMatchObject({ status: 429 })
     // Two reports of tokens both count: 2 × 400 reported, its reservation released once.
     await inFlight[1]!.quota!.reportTokens(400)

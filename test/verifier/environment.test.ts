@@ -1,3 +1,4 @@
+import Fastify from 'fastify'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
 import { portkeyAuth as fastifyAuth } from '../../src/fastify/index.js'
@@ -22,11 +23,13 @@ describe('one verifier per process from the environment', () => {
       keys: { [KEY]: keyRecord({ id: 'key_env', rate_limits: [{ type: 'requests', unit: 'rpm', value: 100 }] }) },
     })
     vi.stubEnv('PORTKEY_CONTROL_PLANE_URL', stub.url)
+    const fastify = Fastify()
+    await fastify.register(fastifyAuth)
     const verifiers = [
       expressAuth().verifier,
       expressAuth({ hideCredentials: true, publicRoutes: ['/health'] }).verifier,
       koaAuth().verifier,
-      fastifyAuth().verifier,
+      fastify.portkeyVerifier,
       honoAuth().verifier,
       withPortkeyAuth(() => new Response()).verifier,
       withPortkeyAuth(() => new Response()).verifier,
