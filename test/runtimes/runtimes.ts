@@ -118,14 +118,14 @@ async function startChild(
   command: string,
   args: (dir: string) => string[],
   code: string,
-  env: Record<string, string>,
+  env: (dir: string) => Record<string, string>,
 ): Promise<Running> {
   const dir = await mkdtemp(join(tmpdir(), 'portkey-auth-runtime-'))
   await writeFile(join(dir, 'worker.mjs'), code)
   await writeFile(join(dir, 'serve.mjs'), SERVE)
   const child = spawn(command, args(dir), {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '', HOME: dir, NO_COLOR: '1', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: dir, NO_COLOR: '1', ...env(dir) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
@@ -169,15 +169,25 @@ function stop(child: ChildProcess): Promise<void> {
 /** Deno (the `deno` npm package's binary), `deno run` with every permission: it reads its settings from env. */
 export function startDeno(code: string, settings: Settings): Promise<Running> {
   const deno = binary('deno/deno', '@deno/linux-x64-glibc/deno')
-  return startChild(deno, () => ['run', '-A', '--no-prompt', 'serve.mjs'], code, {
-    ...settings,
-    DENO_DIR: join(tmpdir(), 'portkey-auth-deno-dir'),
-    DENO_NO_UPDATE_CHECK: '1',
-  })
+  return startChild(
+    deno,
+    () => ['run', '-A', '--no-prompt', 'serve.mjs'],
+    code,
+    (dir) => ({
+      ...settings,
+      DENO_DIR: join(dir, '.deno'),
+      DENO_NO_UPDATE_CHECK: '1',
+    }),
+  )
 }
 
 /** Bun (the `bun` npm package's binary: put in place by its postinstall, else in @oven/bun-linux-x64). */
 export function startBun(code: string, settings: Settings): Promise<Running> {
   const bun = binary('bun/bin/bun.exe', '@oven/bun-linux-x64/bin/bun', '@oven/bun-linux-x64-baseline/bin/bun')
-  return startChild(bun, () => ['serve.mjs'], code, settings)
+  return startChild(
+    bun,
+    () => ['serve.mjs'],
+    code,
+    () => settings,
+  )
 }
