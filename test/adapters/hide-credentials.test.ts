@@ -1,53 +1,44 @@
-import { type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http'
+import { request } from 'node:http'
 import { describe, expect, test } from 'vitest'
 import type { Decision } from '../../src/types.js'
-import type { AuthError } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
-import { portkeyAuth as expressAuth } from '../../src/express/index.js'
-import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import {
-  closeAfterTest,
-  expectRejection,
-  FRAMEWORKS,
-  type Framework,
-  listen,
-  type RawResponse,
-  send,
-  startExpress,
-  startKoa,
-  useStub,
-} from '../support/servers.js'
+import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
+import { type HeaderViews, useApp } from '../support/apps.js'
+import { closeAfterTest, expectRejection, listen, type RawResponse, send, useStub } from '../support/servers.js'
 
 const KEY = 'pk-hide-live-0123456789abcdef'
 const UNKNOWN = 'pk-hide-unknown-0123456789abcdef'
 
 /** What a handler (or the upstream behind it) saw of a request's headers. */
 interface Seen {
-  headers: IncomingHttpHeaders
+  headers: Record<string, unknown>
   rawHeaders: string[]
+  /** The Web Request's headers, where the handler gets one (Hono, the Web adapter). */
+  web?: Record<string, string>
 }
-const seenOf = (req: IncomingMessage): Seen => ({ headers: { ...req.headers }, rawHeaders: [...req.rawHeaders] })
+const seenOf = (views: HeaderViews): Seen =>
+  JSON.parse(JSON.stringify({ headers: views.headers, rawHeaders: views.raw ?? [], web: views.web })) as Seen
 
 /** How the app forwards a request upstream: its parsed headers, or its raw header lines (names as sent). */
 type Forward = 'headers' | 'rawHeaders'
 
-function forwardedHeaders(req: IncomingMessage, how: Forward): Record<string, string | string[]> {
+function forwardedHeaders(seen: Seen, how: Forward): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
   if (how === 'headers') {
-    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) out[name] = value
+    for (const [name, value] of Object.entries(seen.headers)) if (value !== undefined) out[name] = value as string | string[]
   } else {
-    for (let i = 0; i < req.rawHeaders.length; i += 2) out[req.rawHeaders[i]!] = req.rawHeaders[i + 1]!
+    for (let i = 0; i < seen.rawHeaders.length; i += 2) out[seen.rawHeaders[i]!] = seen.rawHeaders[i + 1]!
   }
   for (const name of Object.keys(out)) if (/^(host|connection|content-length)$/i.test(name)) delete out[name]
   return out
 }
 
 /** Sends the request on to `upstream` the way a proxying route would, and resolves to what the upstream saw. */
-function proxy(upstream: string, req: IncomingMessage, how: Forward): Promise<Seen> {
+function proxy(upstream: string, seen: Seen, how: Forward): Promise<Seen> {
   return new Promise((resolve, reject) => {
-    const out = request(upstream, { headers: forwardedHeaders(req, how), agent: false }, (res) => {
+    const out = request(upstream, { headers: forwardedHeaders(seen, how), agent: false }, (res) => {
       let text = ''
       res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')))
       res.on('end', () => resolve(JSON.parse(text) as Seen))
@@ -60,71 +51,49 @@ function proxy(upstream: string, req: IncomingMessage, how: Forward): Promise<Se
 /** An upstream that answers with the headers it received. */
 async function useUpstream() {
   return closeAfterTest(
-    await listen((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(seenOf(req)))),
+    await listen((req, res) =>
+      res.setHeader('content-type', 'application/json').end(JSON.stringify({ headers: req.headers, rawHeaders: req.rawHeaders })),
+    ),
   )
 }
 
 /**
- * An app of `framework` with `portkeyAuth(options)` in front of `/proxy`, whose handler records what it
- * sees and forwards the request to an upstream. Its onError records what a rejected request still holds.
+ * An app with `portkeyAuth(options)` in front of `/proxy`, whose handler records what it sees and forwards the
+ * request to an upstream. Its onError records what a rejected request still holds.
  */
-async function useProxyApp(framework: Framework, options: MiddlewareOptions, how: Forward = 'headers') {
+async function useProxyApp(framework: AdapterName, options: MiddlewareOptions, how: Forward = 'headers') {
   const upstream = await useUpstream()
   const handler: Seen[] = []
   const atUpstream: Seen[] = []
   const rejected: Seen[] = []
-  const running =
-    framework === 'express'
-      ? await startExpress((app) => {
-          app.use(
-            expressAuth({
-              ...options,
-              onError: (error: AuthError, req, res) => {
-                rejected.push(seenOf(req))
-                res
-                  .status(error.status)
-                  .set(error.headers)
-                  .json({
-                    status: 'failure',
-                    message: error.message,
-                    error: { message: error.message, type: error.type, code: error.code },
-                  })
-              },
-            }),
-          )
-          app.get('/proxy', async (req, res) => {
-            handler.push(seenOf(req))
-            const upstreamSaw = await proxy(upstream.url, req, how)
-            atUpstream.push(upstreamSaw)
-            res.json({ ok: true })
-          })
-        })
-      : await startKoa((app) => {
-          app
-            .use(
-              koaAuth({
-                ...options,
-                onError: (error: AuthError, ctx) => {
-                  rejected.push(seenOf(ctx.req))
-                  ctx.status = error.status
-                  ctx.set(error.headers as Record<string, string>)
-                  ctx.body = {
-                    status: 'failure',
-                    message: error.message,
-                    error: { message: error.message, type: error.type, code: error.code },
-                  }
-                },
-              }),
-            )
-            .use(async (ctx) => {
-              handler.push(seenOf(ctx.req))
-              // Koa's own view of the headers is the same object as Node's.
-              expect(ctx.headers).toBe(ctx.req.headers)
-              atUpstream.push(await proxy(upstream.url, ctx.req, how))
-              ctx.body = { ok: true }
-            })
-        })
-  return { app: closeAfterTest(running), handler, atUpstream, rejected }
+  const app = await useApp(framework, {
+    auth: options,
+    onError: {
+      via: 'option',
+      answer: (error, seen) => {
+        rejected.push(seenOf(seen.views()))
+        const { status, headers, message, type, code } = error
+        return {
+          status,
+          headers: headers as Record<string, string>,
+          body: { status: 'failure', message, error: { message, type, code } },
+        }
+      },
+    },
+    routes: [
+      {
+        method: 'GET',
+        path: '/proxy',
+        answer: async (seen) => {
+          const views = seenOf(seen.views())
+          handler.push(views)
+          atUpstream.push(await proxy(upstream.url, views, how))
+          return { ok: true }
+        },
+      },
+    ],
+  })
+  return { app, handler, atUpstream, rejected }
 }
 
 const mentions = (seen: Seen, secret: string) =>
@@ -140,7 +109,25 @@ const clientHeaders = (key: string, name = 'X-Portkey-Api-Key') => ({
   'x-trace': 'trace-1',
 })
 
-describe.each(FRAMEWORKS)('%s: hideCredentials', (framework) => {
+describe.each(ADAPTERS.filter((adapter) => !capabilities(adapter).hideCredentials))('%s: hideCredentials', (framework) => {
+  // A Web Request's headers may be immutable (Deno, Workers): the app forwards a request built without the key.
+  test('true is refused when the guard is made, with a TypeError saying what to do instead', async () => {
+    const stub = await stubWithKey()
+    await expect(useProxyApp(framework, { controlPlaneUrl: stub.url, hideCredentials: true })).rejects.toThrow(
+      /hideCredentials is not supported: .* build the headers of a forwarded request without x-portkey-api-key/,
+    )
+  })
+
+  test('by default the handler does see it', async () => {
+    const stub = await stubWithKey()
+    const { app, handler, atUpstream } = await useProxyApp(framework, { controlPlaneUrl: stub.url })
+    expect((await send(`${app.url}/proxy`, clientHeaders(KEY))).status).toBe(200)
+    expect(handler[0]?.headers['x-portkey-api-key']).toBe(KEY)
+    expect(atUpstream[0]?.headers['x-portkey-api-key']).toBe(KEY)
+  })
+})
+
+describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials))('%s: hideCredentials', (framework) => {
   test.each<[Forward, string]>([
     ['headers', 'X-Portkey-Api-Key'],
     ['headers', 'x-portkey-api-key'],
@@ -173,6 +160,7 @@ describe.each(FRAMEWORKS)('%s: hideCredentials', (framework) => {
     expect((await send(`${app.url}/proxy`, clientHeaders(KEY))).status).toBe(200)
     expect(handler[0]?.headers['x-portkey-api-key']).toBe(KEY)
     expect(handler[0]?.rawHeaders).toEqual(expect.arrayContaining(['X-Portkey-Api-Key', KEY]))
+    if (handler[0]?.web) expect(handler[0].web['x-portkey-api-key']).toBe(KEY)
     expect(atUpstream[0]?.headers['x-portkey-api-key']).toBe(KEY)
   })
 

@@ -1,9 +1,6 @@
-import type { Middleware } from 'koa'
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
 import type { AuthErrorBody } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
-import { portkeyAuth as expressAuth, requirePermissions as expressRequire } from '../../src/express/index.js'
-import { type PortkeyState, portkeyAuth as koaAuth, requirePermissions as koaRequire } from '../../src/koa/index.js'
 import {
   type ControlPlaneStub,
   createTestIssuer,
@@ -14,16 +11,14 @@ import {
   VIRTUAL_KEYS_PATH,
   virtualKeyRecord,
 } from '../../src/testing/index.js'
+import { ADAPTERS, type AdapterName } from '../support/adapters.js'
+import { useApp } from '../support/apps.js'
 import {
-  closeAfterTest,
+  contractFramework,
   expectRejection,
-  FRAMEWORKS,
-  type Framework,
   type RawResponse,
   send,
   sendKey,
-  startExpress,
-  startKoa,
   useGuardedApp,
   useStub,
   WHOAMI,
@@ -67,7 +62,7 @@ const keyLookups = (stub: ControlPlaneStub) => stub.calls(KEY_DETAILS_PATH)
 const jwtOf = (stub: ControlPlaneStub) => ({ jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience })
 
 /** A stub serving the issuer's JWKS, and an app of `framework` verifying JWTs against it. */
-async function setup(framework: Framework, options: MiddlewareOptions = {}) {
+async function setup(framework: AdapterName, options: MiddlewareOptions = {}) {
   const stub = await useStub({ jwks: issuer.jwks })
   const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url, jwt: jwtOf(stub), ...options })
   return { stub, app }
@@ -98,7 +93,7 @@ const REFUSED_TOKENS: { name: string; token: () => Promise<string>; fetches: num
   },
 ]
 
-describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
+describe.each(ADAPTERS)('%s: JWT credentials', (framework) => {
   test('a valid token is admitted with its context, and no key look-up', async () => {
     const { stub, app } = await setup(framework)
     const exp = nowSec() + 900
@@ -292,7 +287,7 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
       vi.stubEnv('PORTKEY_JWKS_URL', stub.jwksUrl)
       vi.stubEnv('PORTKEY_JWT_ISSUER', undefined)
       vi.stubEnv('PORTKEY_JWT_AUDIENCE', undefined)
-      const factory = framework === 'express' ? expressAuth : koaAuth
+      const factory = () => contractFramework(framework).portkeyAuth()
       expect(() => factory()).toThrow(TypeError)
       expect(() => factory()).toThrow(
         /set jwt\.issuer \(or env PORTKEY_JWT_ISSUER\) to .* jwt\.audience \(or env PORTKEY_JWT_AUDIENCE\) to/,
@@ -387,31 +382,15 @@ describe.each(FRAMEWORKS)('%s: JWT credentials', (framework) => {
 
   describe('permissions', () => {
     /** `/logs` needs logs.read, `/logs/new` logs.write, both behind `portkeyAuth(options)`. */
-    async function startGuarded(options: MiddlewareOptions) {
-      const routes: Record<string, string> = { '/logs': 'logs.read', '/logs/new': 'logs.write' }
-      if (framework === 'express') {
-        return closeAfterTest(
-          await startExpress((app) => {
-            app.use(expressAuth(options))
-            for (const [path, scope] of Object.entries(routes))
-              app.all(path, expressRequire(scope), (_req, res) => res.json({ ok: path }))
-            app.post('/v1/chat/completions', (_req, res) => res.json({ ok: 'chat' }))
-          }),
-        )
-      }
-      const guards = Object.fromEntries(Object.entries(routes).map(([path, scope]) => [path, koaRequire(scope)]))
-      const route: Middleware<PortkeyState> = async (ctx) => {
-        const guard = guards[ctx.path]
-        if (guard === undefined) {
-          ctx.body = { ok: 'chat' }
-          return
-        }
-        await guard(ctx, async () => {
-          ctx.body = { ok: ctx.path }
-        })
-      }
-      return closeAfterTest(await startKoa((app) => app.use(koaAuth(options)).use(route)))
-    }
+    const startGuarded = (options: MiddlewareOptions) =>
+      useApp(framework, {
+        auth: options,
+        routes: [
+          { path: '/logs', scopes: ['logs.read'], answer: () => ({ ok: '/logs' }) },
+          { path: '/logs/new', scopes: ['logs.write'], answer: () => ({ ok: '/logs/new' }) },
+          { method: 'POST', path: '/v1/chat/completions', answer: () => ({ ok: 'chat' }) },
+        ],
+      })
 
     test('requirePermissions checks the scopes of the token, prefix removed', async () => {
       const stub = await useStub({ jwks: issuer.jwks })

@@ -1,23 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http'
-import type { Request, Response } from 'express'
-import type { Middleware } from 'koa'
-import { describe, expect, test } from 'vitest'
+import { beforeEach, describe, expect, test } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
-import type { ScopeMap } from '../../src/types.js'
-import type { PortkeyAuth } from '../../src/types.js'
-import { portkeyAuth as expressAuth, requirePermissions as expressRequire } from '../../src/express/index.js'
-import { type PortkeyState, portkeyAuth as koaAuth, requirePermissions as koaRequire } from '../../src/koa/index.js'
-import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import {
-  closeAfterTest,
-  FRAMEWORKS,
-  type Framework,
-  type RawResponse,
-  send,
-  startExpress,
-  startKoa,
-  useStub,
-} from '../support/servers.js'
+import type { PortkeyAuth, ScopeMap } from '../../src/types.js'
+import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
+import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
+import { shared, startApp as build } from '../support/apps.js'
+import { closeAfterTest, contractFramework, type RawResponse, send, useStub } from '../support/servers.js'
 
 /** Keys by what they hold. */
 const KEYS = {
@@ -49,7 +37,7 @@ interface AppSetup {
   auth: MiddlewareOptions | null
   /** Scopes of a `requirePermissions()` guard on every route. */
   guard?: string[]
-  /** Express only: where `portkeyAuth()` is mounted (`app.use(prefix, portkeyAuth())`). */
+  /** Where `portkeyAuth()` and the routes are mounted. */
   prefix?: string
 }
 
@@ -57,35 +45,22 @@ interface App {
   readonly url: string
   /** What each request that reached the route handler carried: its context, or `null`. */
   readonly reached: Array<PortkeyAuth | null>
+  close(): Promise<void>
 }
 
-/** An Express or Koa app whose one handler answers every path and method with `{ keyId }`. */
-async function startApp(framework: Framework, { auth, guard, prefix = '/' }: AppSetup): Promise<App> {
+/** An app whose one handler answers every path and method with `{ keyId }`; the caller closes it. */
+async function startApp(adapter: AdapterName, { auth, guard, prefix }: AppSetup): Promise<App> {
   const reached: Array<PortkeyAuth | null> = []
-  const running =
-    framework === 'express'
-      ? await startExpress((app) => {
-          if (auth !== null) app.use(prefix, expressAuth(auth))
-          // app.use, not app.all('/{*rest}'): the same catch-all in Express 4 and 5.
-          app.use(...(guard ? [expressRequire(...guard)] : []), (req: Request, res: Response) => {
-            reached.push((req.portkey as PortkeyAuth | undefined) ?? null)
-            res.json({ keyId: req.portkey?.keyId ?? null })
-          })
-        })
-      : await startKoa((app) => {
-          if (auth !== null) app.use(koaAuth(auth))
-          if (guard) app.use(koaRequire(...guard))
-          const handler: Middleware<PortkeyState> = (ctx) => {
-            reached.push((ctx.state.portkey as PortkeyAuth | undefined) ?? null)
-            ctx.body = { keyId: ctx.state.portkey?.keyId ?? null }
-          }
-          app.use(handler)
-        })
-  return { url: closeAfterTest(running).url, reached }
+  const app = await build(adapter, {
+    auth,
+    prefix,
+    routes: [{ scopes: guard, answer: ({ portkey }) => (reached.push(portkey ?? null), { keyId: portkey?.keyId ?? null }) }],
+  })
+  return { url: app.url, reached, close: app.close }
 }
 
 function request(
-  app: App,
+  app: { readonly url: string },
   method: string,
   path: string,
   holder: Holder,
@@ -113,13 +88,11 @@ function expectInsufficient(res: RawResponse, scope?: string): void {
   expect(res.headers['www-authenticate']).toBe(challenge(scope))
 }
 
-describe.each(FRAMEWORKS)('%s: requirePermissions', (framework: Framework) => {
+describe.each(ADAPTERS)('%s: requirePermissions', (framework: AdapterName) => {
   async function setup(app: Omit<AppSetup, 'auth'> & { auth?: MiddlewareOptions | null }) {
     const stub = await useStub({ keys: records() })
-    return {
-      stub,
-      app: await startApp(framework, { ...app, auth: app.auth === undefined ? { controlPlaneUrl: stub.url } : app.auth }),
-    }
+    const auth = app.auth === undefined ? { controlPlaneUrl: stub.url } : app.auth
+    return { stub, app: closeAfterTest(await startApp(framework, { ...app, auth })) }
   }
 
   test('passes a caller holding every scope', async () => {
@@ -156,7 +129,7 @@ describe.each(FRAMEWORKS)('%s: requirePermissions', (framework: Framework) => {
   })
 
   test('requirePermissions() with no scope, or an empty one, throws a TypeError when called', () => {
-    const requirePermissions = framework === 'express' ? expressRequire : koaRequire
+    const { requirePermissions } = contractFramework(framework)
     expect(() => requirePermissions()).toThrow(TypeError)
     expect(() => requirePermissions('logs.read', '')).toThrow(TypeError)
   })
@@ -221,18 +194,48 @@ const CUSTOM_ROUTES: Array<{ method: string; path: string; holder: CustomHolder;
   { method: 'POST', path: '/api/run', holder: 'org', denied: null },
 ]
 
-describe.each(FRAMEWORKS)('%s: the scopes option of portkeyAuth()', (framework: Framework) => {
-  async function setup(
-    scopes: MiddlewareOptions['scopes'],
-    keys: Record<string, ReturnType<typeof keyRecord>> = records(),
-    prefix?: string,
-  ) {
-    const stub = await useStub({ keys })
-    const app = await startApp(framework, { auth: { controlPlaneUrl: stub.url, scopes }, ...(prefix ? { prefix } : {}) })
-    return { stub, app }
+/** A stub with `keys` and an app with `portkeyAuth({ scopes })` in front of it, shared by a describe's tests. */
+async function startScoped(
+  adapter: AdapterName,
+  scopes: MiddlewareOptions['scopes'],
+  keys: Record<string, ReturnType<typeof keyRecord>>,
+) {
+  const stub = await startControlPlaneStub({ keys })
+  const reached: Array<PortkeyAuth | null> = []
+  const app = await build(adapter, {
+    auth: { controlPlaneUrl: stub.url, scopes },
+    routes: [{ answer: ({ portkey }) => (reached.push(portkey ?? null), { keyId: portkey?.keyId ?? null }) }],
+  })
+  return {
+    stub,
+    app: { url: app.url, reached },
+    // Each test starts with an empty cache, no calls counted and nothing reached.
+    reset() {
+      app.verifier!.clear()
+      stub.resetCounts()
+      reached.length = 0
+    },
+    close: () => Promise.all([app.close(), stub.close()]).then(() => {}),
   }
+}
 
-  function expectOutcome(res: RawResponse, app: App, stub: ControlPlaneStub, denied: string | null, keyId: string) {
+const CUSTOM_KEYS = Object.fromEntries(Object.entries(CUSTOM_RECORDS).map(([name, record]) => [`pk-${name}-0123456789`, record]))
+
+describe.each(ADAPTERS)('%s: the scopes option of portkeyAuth()', (framework: AdapterName) => {
+  const portkey = shared(() => startScoped(framework, 'portkey', records()))
+  const custom = shared(() => startScoped(framework, CUSTOM, CUSTOM_KEYS))
+  beforeEach(() => {
+    portkey().reset()
+    custom().reset()
+  })
+
+  function expectOutcome(
+    res: RawResponse,
+    app: Pick<App, 'reached'>,
+    stub: ControlPlaneStub,
+    denied: string | null,
+    keyId: string,
+  ) {
     if (denied === null) {
       expect(res.status).toBe(200)
       expect(res.json()).toStrictEqual({ keyId })
@@ -246,7 +249,7 @@ describe.each(FRAMEWORKS)('%s: the scopes option of portkeyAuth()', (framework: 
   }
 
   test.each(PORTKEY_ROUTES)("'portkey': $holder $method $path → denied: $denied", async ({ method, path, holder, denied }) => {
-    const { stub, app } = await setup('portkey')
+    const { stub, app } = portkey()
     const res = await request(app, method, path, holder)
     expectOutcome(res, app, stub, denied, records()[KEYS[holder]].id)
   })
@@ -255,54 +258,59 @@ describe.each(FRAMEWORKS)('%s: the scopes option of portkeyAuth()', (framework: 
     ['reader', 403],
     ['lister', 200],
   ])("'portkey': a GET rule guards HEAD too (%s → %i)", async (holder, status) => {
-    const { app } = await setup('portkey')
+    const { app } = portkey()
     const res = await send(`${app.url}/v1/models`, { 'x-portkey-api-key': KEYS[holder] }, { method: 'HEAD' })
     expect(res.status).toBe(status)
     expect(app.reached).toHaveLength(status === 200 ? 1 : 0)
   })
 
   test.each(CUSTOM_ROUTES)('a custom map: $holder $method $path → denied: $denied', async ({ method, path, holder, denied }) => {
-    const keys = Object.fromEntries(Object.entries(CUSTOM_RECORDS).map(([name, record]) => [`pk-${name}-0123456789`, record]))
-    const { stub, app } = await setup(CUSTOM, keys)
+    const { stub, app } = custom()
     const res = await send(app.url + path, { 'x-portkey-api-key': `pk-${holder}-0123456789` }, { method })
     expectOutcome(res, app, stub, denied, CUSTOM_RECORDS[holder].id)
   })
 
   test('a malformed scopes map throws a TypeError when the middleware is created', () => {
-    const portkeyAuth = framework === 'express' ? expressAuth : koaAuth
+    const { portkeyAuth } = contractFramework(framework)
     expect(() => portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9', scopes: { 'post /v1/x': 'a' } })).toThrow(TypeError)
     expect(() => portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9', scopes: { 'POST /v1/x': [] } })).toThrow(TypeError)
     expect(() => portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9', scopes: 'openai' as 'portkey' })).toThrow(TypeError)
   })
 })
 
-describe("express: portkeyAuth({ scopes: 'portkey' }) mounted under a prefix", () => {
-  test.each<{ prefix: string; method: string; path: string; holder: Holder; denied: string | null }>([
-    { prefix: '/v1', method: 'POST', path: '/v1/chat/completions', holder: 'writer', denied: null },
-    { prefix: '/v1', method: 'POST', path: '/v1/chat/completions', holder: 'reader', denied: 'completions.write' },
-    { prefix: '/v1', method: 'POST', path: '/v1/prompts/p1/render', holder: 'writer', denied: 'prompts.render' },
-    { prefix: '/v1', method: 'GET', path: '/v1/models', holder: 'lister', denied: null },
-    { prefix: '/v1', method: 'POST', path: '/v1/chat/completions', holder: 'org', denied: '' },
-    { prefix: '/v1/prompts', method: 'POST', path: '/v1/prompts/p1/render', holder: 'lister', denied: 'prompts.render' },
-  ])('app.use($prefix, …): $holder $method $path → denied: $denied', async ({ prefix, method, path, holder, denied }) => {
-    const stub = await useStub({ keys: records() })
-    const app = await startApp('express', { auth: { controlPlaneUrl: stub.url, scopes: 'portkey' }, prefix })
-    const res = await request(app, method, path, holder)
-    if (denied === null) {
-      expect(res.status).toBe(200)
-      expect(app.reached).toHaveLength(1)
-    } else {
-      expectInsufficient(res, denied === '' ? undefined : denied)
-      expect(app.reached).toHaveLength(0)
-    }
-  })
+// Where an app can be mounted, the scope map checks the full path (the Web adapter's handler is not mounted).
+describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).mount))(
+  "%s: portkeyAuth({ scopes: 'portkey' }) mounted under a prefix",
+  (framework) => {
+    test.each<{ prefix: string; method: string; path: string; holder: Holder; denied: string | null }>([
+      { prefix: '/v1', method: 'POST', path: '/v1/chat/completions', holder: 'writer', denied: null },
+      { prefix: '/v1', method: 'POST', path: '/v1/chat/completions', holder: 'reader', denied: 'completions.write' },
+      { prefix: '/v1', method: 'POST', path: '/v1/prompts/p1/render', holder: 'writer', denied: 'prompts.render' },
+      { prefix: '/v1', method: 'GET', path: '/v1/models', holder: 'lister', denied: null },
+      { prefix: '/v1', method: 'POST', path: '/v1/chat/completions', holder: 'org', denied: '' },
+      { prefix: '/v1/prompts', method: 'POST', path: '/v1/prompts/p1/render', holder: 'lister', denied: 'prompts.render' },
+    ])('$prefix: $holder $method $path → denied: $denied', async ({ prefix, method, path, holder, denied }) => {
+      const stub = await useStub({ keys: records() })
+      const app = closeAfterTest(await startApp(framework, { auth: { controlPlaneUrl: stub.url, scopes: 'portkey' }, prefix }))
+      const res = await request(app, method, path, holder)
+      if (denied === null) {
+        expect(res.status).toBe(200)
+        expect(app.reached).toHaveLength(1)
+      } else {
+        expectInsufficient(res, denied === '' ? undefined : denied)
+        expect(app.reached).toHaveLength(0)
+      }
+    })
 
-  test('routes outside the prefix are not guarded at all', async () => {
-    const stub = await useStub({ keys: records() })
-    const app = await startApp('express', { auth: { controlPlaneUrl: stub.url, scopes: 'portkey' }, prefix: '/v1' })
-    const res = await send(`${app.url}/health`)
-    expect(res.status).toBe(200)
-    expect(res.json()).toStrictEqual({ keyId: null })
-    expect(stub.calls()).toBe(0)
-  })
-})
+    test('a path outside the prefix never meets the guard: no 401, no look-up', async () => {
+      const stub = await useStub({ keys: records() })
+      const app = closeAfterTest(
+        await startApp(framework, { auth: { controlPlaneUrl: stub.url, scopes: 'portkey' }, prefix: '/v1' }),
+      )
+      const res = await send(`${app.url}/health`)
+      expect(res.status).toBe(404)
+      expect(app.reached).toEqual([])
+      expect(stub.calls()).toBe(0)
+    })
+  },
+)

@@ -1,15 +1,13 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import express from 'express'
 import OpenAI from 'openai'
 import { createHeaders } from 'portkey-ai'
 import { describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import type { PortkeyAuth } from '../../src/types.js'
-import { portkeyAuth as expressAuth, portkeyOf } from '../../src/express/index.js'
-import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { KEY_DETAILS_PATH, keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
-import { closeAfterTest, FRAMEWORKS, type Framework, startExpress, startKoa, useStub } from '../support/servers.js'
+import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
+import { type HeaderViews, useApp } from '../support/apps.js'
+import { useStub } from '../support/servers.js'
 
 // The real OpenAI SDK, pointed at our app with Portkey's headers from the real portkey-ai SDK.
 const PROVIDER_KEY = 'sk-provider-dummy'
@@ -41,36 +39,26 @@ function completion(body: ChatRequest, auth: PortkeyAuth) {
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<ChatRequest> {
-  let text = ''
-  for await (const chunk of req) text += String(chunk)
-  return JSON.parse(text) as ChatRequest
-}
-
 /** Our app, guarded by `portkeyAuth`, serving POST /v1/chat/completions. Counts the requests the route saw. */
-async function startBackend(framework: Framework, options: MiddlewareOptions) {
+async function startBackend(adapter: AdapterName, options: MiddlewareOptions) {
   const reached: PortkeyAuth[] = []
-  /** The request headers the route saw, in order. */
-  const headers: IncomingHttpHeaders[] = []
-  const running =
-    framework === 'express'
-      ? await startExpress((app) => {
-          app.use(expressAuth(options))
-          app.post('/v1/chat/completions', express.json(), (req, res) => {
-            reached.push(portkeyOf(req))
-            headers.push({ ...req.headers })
-            res.json(completion(req.body as ChatRequest, portkeyOf(req)))
-          })
-        })
-      : await startKoa((app) => {
-          app.use(koaAuth(options)).use(async (ctx) => {
-            if (ctx.method !== 'POST' || ctx.path !== '/v1/chat/completions') return
-            reached.push(ctx.state.portkey)
-            headers.push({ ...ctx.req.headers })
-            ctx.body = completion(await readJson(ctx.req), ctx.state.portkey)
-          })
-        })
-  return closeAfterTest({ ...running, reached, headers })
+  /** The request headers the route saw (every view of them), in order. */
+  const headers: HeaderViews[] = []
+  const running = await useApp(adapter, {
+    auth: options,
+    routes: [
+      {
+        method: 'POST',
+        path: '/v1/chat/completions',
+        answer: async (seen) => {
+          reached.push(seen.portkey!)
+          headers.push(JSON.parse(JSON.stringify(seen.views())) as HeaderViews)
+          return completion((await seen.json()) as ChatRequest, seen.portkey!)
+        },
+      },
+    ],
+  })
+  return { ...running, reached, headers }
 }
 
 function client(baseUrl: string, portkey: Record<string, unknown>) {
@@ -81,7 +69,7 @@ type APIError = InstanceType<typeof OpenAI.APIError>
 
 const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hello' }] }
 
-async function setup(framework: Framework, options: MiddlewareOptions = {}) {
+async function setup(framework: AdapterName, options: MiddlewareOptions = {}) {
   const stub = await useStub({
     keys: {
       [PORTKEY_KEY]: keyRecord({ id: 'key_sdk', workspace_id: 'ws_sdk', scopes: ['completions.write'] }),
@@ -93,7 +81,7 @@ async function setup(framework: Framework, options: MiddlewareOptions = {}) {
   return { stub, backend }
 }
 
-describe.each(FRAMEWORKS)('OpenAI SDK with createHeaders() against %s', (framework) => {
+describe.each(ADAPTERS)('OpenAI SDK with createHeaders() against %s', (framework) => {
   test('a valid key gets the completion, whose content is the resolved context', async () => {
     const { stub, backend } = await setup(framework)
     const answer = await client(backend.url, { apiKey: PORTKEY_KEY }).chat.completions.create(chat)
@@ -220,79 +208,81 @@ function bearerClient(baseUrl: string, apiKey: string, defaultHeaders?: Record<s
   return new OpenAI({ apiKey, baseURL: `${baseUrl}/v1`, maxRetries: 0, ...(defaultHeaders && { defaultHeaders }) })
 }
 
-describe.each(FRAMEWORKS)(
-  'OpenAI SDK with apiKey: <Portkey key> and a baseURL (Authorization: Bearer) against %s',
-  (framework) => {
-    const BEARER = { bearer: true } as const
-    test('is admitted: the completion carries the resolved context; the control plane got the key once', async () => {
-      const { stub, backend } = await setup(framework, BEARER)
-      const sdk = bearerClient(backend.url, PORTKEY_KEY)
-      for (let i = 0; i < 2; i++) {
-        const answer = await sdk.chat.completions.create(chat)
-        expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toStrictEqual({
-          said: 'hello',
-          keyId: 'key_sdk',
-          workspaceId: 'ws_sdk',
-          scopes: ['completions.write'],
-          virtualKey: null,
-        })
-      }
-      expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
-      expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(PORTKEY_KEY)
-      expect(stub.log[0]?.headers.authorization).toBeUndefined()
-      expect(backend.reached).toHaveLength(2)
-    })
-
-    test('a virtual key header beside it is resolved into the context', async () => {
-      const { backend } = await setup(framework, BEARER)
-      const sdk = bearerClient(backend.url, PORTKEY_KEY, { 'x-portkey-virtual-key': 'openai-prod' })
+describe.each(ADAPTERS)('OpenAI SDK with apiKey: <Portkey key> and a baseURL (Authorization: Bearer) against %s', (framework) => {
+  const BEARER = { bearer: true } as const
+  test('is admitted: the completion carries the resolved context; the control plane got the key once', async () => {
+    const { stub, backend } = await setup(framework, BEARER)
+    const sdk = bearerClient(backend.url, PORTKEY_KEY)
+    for (let i = 0; i < 2; i++) {
       const answer = await sdk.chat.completions.create(chat)
-      expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toMatchObject({
+      expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toStrictEqual({
+        said: 'hello',
         keyId: 'key_sdk',
-        virtualKey: { slug: 'openai-prod', provider: 'openai' },
+        workspaceId: 'ws_sdk',
+        scopes: ['completions.write'],
+        virtualKey: null,
       })
-    })
+    }
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+    expect(stub.log[0]?.headers['x-portkey-api-key']).toBe(PORTKEY_KEY)
+    expect(stub.log[0]?.headers.authorization).toBeUndefined()
+    expect(backend.reached).toHaveLength(2)
+  })
 
-    test('an unknown key gets the SDK’s AuthenticationError, 401 invalid_api_key, and never reaches the route', async () => {
-      const { stub, backend } = await setup(framework, BEARER)
-      const unknown = 'pk-unknown-bearer-0123456789'
-      const error = (await bearerClient(backend.url, unknown)
-        .chat.completions.create(chat)
-        .catch((caught: unknown) => caught)) as APIError
-      expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
-      expect(error).toMatchObject({ status: 401, code: 'invalid_api_key' })
-      expect(error.message).not.toContain(unknown)
-      expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
-      expect(backend.reached).toHaveLength(0)
+  test('a virtual key header beside it is resolved into the context', async () => {
+    const { backend } = await setup(framework, BEARER)
+    const sdk = bearerClient(backend.url, PORTKEY_KEY, { 'x-portkey-virtual-key': 'openai-prod' })
+    const answer = await sdk.chat.completions.create(chat)
+    expect(JSON.parse(answer.choices[0]?.message.content ?? 'null')).toMatchObject({
+      keyId: 'key_sdk',
+      virtualKey: { slug: 'openai-prod', provider: 'openai' },
     })
+  })
 
-    test('without bearer: true (the default) it is refused as a missing credential, with no look-up', async () => {
-      const { stub, backend } = await setup(framework)
-      const error = (await bearerClient(backend.url, PORTKEY_KEY)
-        .chat.completions.create(chat)
-        .catch((caught: unknown) => caught)) as APIError
-      expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
-      expect(error).toMatchObject({ status: 401, code: 'missing_api_key' })
-      expect(stub.calls()).toBe(0)
-    })
+  test('an unknown key gets the SDK’s AuthenticationError, 401 invalid_api_key, and never reaches the route', async () => {
+    const { stub, backend } = await setup(framework, BEARER)
+    const unknown = 'pk-unknown-bearer-0123456789'
+    const error = (await bearerClient(backend.url, unknown)
+      .chat.completions.create(chat)
+      .catch((caught: unknown) => caught)) as APIError
+    expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
+    expect(error).toMatchObject({ status: 401, code: 'invalid_api_key' })
+    expect(error.message).not.toContain(unknown)
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+    expect(backend.reached).toHaveLength(0)
+  })
 
-    test('with hideCredentials, the route sees no Authorization', async () => {
-      const { backend } = await setup(framework, { ...BEARER, hideCredentials: true })
-      const seen: Array<string | undefined> = []
-      const sdk = new OpenAI({
-        apiKey: PORTKEY_KEY,
-        baseURL: `${backend.url}/v1`,
-        maxRetries: 0,
-        // Records what the SDK sent, to show the header was there to remove.
-        fetch: async (url, init) => {
-          seen.push(new Headers(init?.headers).get('authorization') ?? undefined)
-          return fetch(url, init)
-        },
-      })
-      await sdk.chat.completions.create(chat)
-      expect(seen).toEqual([`Bearer ${PORTKEY_KEY}`])
-      expect(backend.reached).toHaveLength(1)
-      expect(backend.headers[0]).not.toHaveProperty('authorization')
+  test('without bearer: true (the default) it is refused as a missing credential, with no look-up', async () => {
+    const { stub, backend } = await setup(framework)
+    const error = (await bearerClient(backend.url, PORTKEY_KEY)
+      .chat.completions.create(chat)
+      .catch((caught: unknown) => caught)) as APIError
+    expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
+    expect(error).toMatchObject({ status: 401, code: 'missing_api_key' })
+    expect(stub.calls()).toBe(0)
+  })
+
+  test('with hideCredentials, the route sees no Authorization (the Web adapter refuses the option)', async () => {
+    if (!capabilities(framework).hideCredentials) {
+      await expect(setup(framework, { ...BEARER, hideCredentials: true })).rejects.toThrow(/hideCredentials is not supported/)
+      return
+    }
+    const { backend } = await setup(framework, { ...BEARER, hideCredentials: true })
+    const seen: Array<string | undefined> = []
+    const sdk = new OpenAI({
+      apiKey: PORTKEY_KEY,
+      baseURL: `${backend.url}/v1`,
+      maxRetries: 0,
+      // Records what the SDK sent, to show the header was there to remove.
+      fetch: async (url, init) => {
+        seen.push(new Headers(init?.headers).get('authorization') ?? undefined)
+        return fetch(url, init)
+      },
     })
-  },
-)
+    await sdk.chat.completions.create(chat)
+    expect(seen).toEqual([`Bearer ${PORTKEY_KEY}`])
+    expect(backend.reached).toHaveLength(1)
+    expect(backend.headers[0]?.headers).not.toHaveProperty('authorization')
+    expect(JSON.stringify(backend.headers[0])).not.toContain(PORTKEY_KEY)
+  })
+})

@@ -1,13 +1,11 @@
-import type { IncomingHttpHeaders } from 'node:http'
-import express from 'express'
 import { Portkey } from 'portkey-ai'
 import { APIError, InternalServerError, PermissionDeniedError } from 'portkey-ai/dist/src/error.js'
 import { describe, expect, test } from 'vitest'
 import type { PortkeyAuth } from '../../src/types.js'
-import { portkeyAuth as expressAuth, portkeyOf } from '../../src/express/index.js'
-import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { type ControlPlaneStub, keyRecord, VIRTUAL_KEYS_PATH, virtualKeyRecord } from '../../src/testing/index.js'
-import { closeAfterTest, FRAMEWORKS, type Framework, startExpress, startKoa, useStub } from '../support/servers.js'
+import { ADAPTERS, type AdapterName } from '../support/adapters.js'
+import { useApp } from '../support/apps.js'
+import { useStub } from '../support/servers.js'
 
 const LIVE = 'pk-live-0123456789abcdef'
 const MODEL = 'gpt-4o-mini'
@@ -40,39 +38,20 @@ function completion(auth: PortkeyAuth, body: unknown) {
 interface Gateway {
   readonly baseURL: string
   /** Headers of every request that reached the app, guarded or not: one entry per SDK attempt. */
-  readonly arrived: IncomingHttpHeaders[]
+  readonly arrived: Record<string, unknown>[]
 }
 
-/** An Express or Koa app guarding /v1 with portkeyAuth({ scopes: 'portkey' }) and answering chat completions. */
-async function startGateway(framework: Framework, stub: ControlPlaneStub): Promise<Gateway> {
-  const arrived: IncomingHttpHeaders[] = []
-  const options = { controlPlaneUrl: stub.url, scopes: 'portkey' as const }
-  const running =
-    framework === 'express'
-      ? await startExpress((app) => {
-          app.use((req, _res, next) => {
-            arrived.push(req.headers)
-            next()
-          })
-          app.use('/v1', expressAuth(options))
-          app.post('/v1/chat/completions', express.json(), (req, res) => {
-            res.json(completion(portkeyOf(req), req.body))
-          })
-        })
-      : await startKoa((app) => {
-          app.use(async (ctx, next) => {
-            arrived.push(ctx.headers)
-            await next()
-          })
-          app.use(koaAuth(options))
-          app.use(async (ctx) => {
-            if (ctx.method !== 'POST' || ctx.path !== '/v1/chat/completions') return
-            const chunks: Buffer[] = []
-            for await (const chunk of ctx.req) chunks.push(chunk as Buffer)
-            ctx.body = completion(ctx.state.portkey, JSON.parse(Buffer.concat(chunks).toString('utf8')))
-          })
-        })
-  return { baseURL: `${closeAfterTest(running).url}/v1`, arrived }
+/** An app guarding every route with portkeyAuth({ scopes: 'portkey' }) and answering chat completions. */
+async function startGateway(adapter: AdapterName, stub: ControlPlaneStub): Promise<Gateway> {
+  const arrived: Record<string, unknown>[] = []
+  const app = await useApp(adapter, {
+    auth: { controlPlaneUrl: stub.url, scopes: 'portkey' },
+    before: (seen) => void arrived.push({ ...seen.views().headers }),
+    routes: [
+      { method: 'POST', path: '/v1/chat/completions', answer: async (seen) => completion(seen.portkey!, await seen.json()) },
+    ],
+  })
+  return { baseURL: `${app.url}/v1`, arrived }
 }
 
 /** Portkey's SDK pointed at `gateway`, with its one retry (on 5xx and network errors) turned off. */
@@ -98,7 +77,7 @@ async function rejection(promise: Promise<unknown>): Promise<APIError> {
 
 const errorCode = (error: APIError) => (error.error as { error?: { code?: string } } | undefined)?.error?.code
 
-describe.each(FRAMEWORKS)('%s: the portkey-ai SDK as a client', (framework: Framework) => {
+describe.each(ADAPTERS)('%s: the portkey-ai SDK as a client', (framework: AdapterName) => {
   async function setup() {
     const stub = await useStub({
       keys: { [LIVE]: keyRecord({ id: 'key_live', workspace_id: 'ws_test', scopes: ['completions.write'] }) },

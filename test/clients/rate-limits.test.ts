@@ -1,11 +1,11 @@
 import OpenAI from 'openai'
 import { createHeaders } from 'portkey-ai'
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { portkeyAuth as expressAuth } from '../../src/express/index.js'
-import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { keyRecord } from '../../src/testing/index.js'
 import type { Decision } from '../../src/types.js'
-import { closeAfterTest, FRAMEWORKS, startExpress, startKoa, useStub } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
+import { useApp } from '../support/apps.js'
+import { useStub } from '../support/servers.js'
 
 // Issue 16: the OpenAI SDK meets our 429 as its RateLimitError, and by default retries it after the
 // Retry-After we send: the retry lands in the next window and succeeds. (Both SDKs' error classes for
@@ -16,7 +16,7 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-describe.each(FRAMEWORKS)('%s: the OpenAI SDK and a rate-limited key', (framework) => {
+describe.each(ADAPTERS)('%s: the OpenAI SDK and a rate-limited key', (framework) => {
   test('a 429 is retried after Retry-After (1 s, the end of the minute), and the retry is admitted', async () => {
     // Half a second before a minute ends; the faked clock moves with real time, so the SDK's wait crosses it.
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true })
@@ -25,13 +25,13 @@ describe.each(FRAMEWORKS)('%s: the OpenAI SDK and a rate-limited key', (framewor
     const decisions: Decision[] = []
     const options = { controlPlaneUrl: stub.url, bearer: false, onDecision: (decision: Decision) => decisions.push(decision) }
     const reply = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }
-    const running =
-      framework === 'express'
-        ? await startExpress((app) => app.use(expressAuth(options)).post('/v1/chat/completions', (_req, res) => res.json(reply)))
-        : await startKoa((app) => app.use(koaAuth(options)).use((ctx) => void (ctx.body = reply)))
+    const running = await useApp(framework, {
+      auth: options,
+      routes: [{ method: 'POST', path: '/v1/chat/completions', answer: () => reply }],
+    })
     const client = new OpenAI({
       apiKey: 'sk-provider-dummy',
-      baseURL: `${closeAfterTest(running).url}/v1`,
+      baseURL: `${running.url}/v1`,
       defaultHeaders: createHeaders({ apiKey: KEY }),
     })
     const ask = () => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] })

@@ -3,10 +3,10 @@ import { createHeaders, Portkey } from 'portkey-ai'
 import * as PortkeyErrors from 'portkey-ai/dist/src/error.js'
 import { beforeAll, describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
-import { portkeyAuth as expressAuth } from '../../src/express/index.js'
-import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { type ControlPlaneStub, createTestIssuer, keyRecord, type TestIssuer, virtualKeyRecord } from '../../src/testing/index.js'
-import { closeAfterTest, FRAMEWORKS, type Framework, startExpress, startKoa, useStub } from '../support/servers.js'
+import { ADAPTERS, type AdapterName } from '../support/adapters.js'
+import { useApp } from '../support/apps.js'
+import { useStub } from '../support/servers.js'
 
 // Every rejection, as each real client meets it: the SDK's own error class, the status, and our code.
 const KEYS = {
@@ -93,7 +93,7 @@ const CASES: Case[] = [
   },
 ]
 
-async function startApp(framework: Framework) {
+async function startApp(framework: AdapterName) {
   const stub = await useStub({
     keys: {
       [KEYS.live]: keyRecord({ id: 'key_c', workspace_id: 'ws_c', scopes: ['completions.write'] }),
@@ -113,11 +113,11 @@ async function startApp(framework: Framework) {
     jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
   }
   const reply = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }
-  const running =
-    framework === 'express'
-      ? await startExpress((app) => app.use(expressAuth(options)).post('/v1/chat/completions', (_req, res) => res.json(reply)))
-      : await startKoa((app) => app.use(koaAuth(options)).use((ctx) => void (ctx.body = reply)))
-  return { stub, baseURL: `${closeAfterTest(running).url}/v1` }
+  const running = await useApp(framework, {
+    auth: options,
+    routes: [{ method: 'POST', path: '/v1/chat/completions', answer: () => reply }],
+  })
+  return { stub, baseURL: `${running.url}/v1` }
 }
 
 type Ask = (baseURL: string, apiKey: string | null, virtualKey: string | undefined) => Promise<unknown>
@@ -150,7 +150,7 @@ const SDKS: Array<{ sdk: string; ask: Ask; codeOf: (error: any) => unknown; clas
   },
 ]
 
-describe.each(FRAMEWORKS)('%s', (framework) => {
+describe.each(ADAPTERS)('%s', (framework) => {
   describe.each(SDKS)('$sdk', ({ ask, codeOf, classes }) => {
     test.each(CASES)(
       '$name: $className, status $status, code $code',

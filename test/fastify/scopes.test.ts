@@ -1,15 +1,16 @@
 import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { describe, expect, test } from 'vitest'
-import type { AuthError } from '../../src/errors.js'
 import { portkeyAuth, requirePermissions } from '../../src/fastify/index.js'
 import { fastifyRoute } from '../../src/fastify/route.js'
-import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
+import { keyRecord } from '../../src/testing/index.js'
 import { sendRaw } from '../support/raw-socket.js'
 import { expectRejection, type RawResponse, send, useStub } from '../support/servers.js'
 import { startFastify } from './app.js'
 
-// The scope checks behind the Fastify plugin: requirePermissions() as a route hook, and the scopes and
-// publicRoutes options against the path Fastify's router routes on (which differs between majors).
+// What only Fastify has of the scope checks: requirePermissions() as a route's onRequest hook and in a child
+// context, the router's ';' setting, and the route read from a Fastify request. The rest (requirePermissions,
+// the scopes and publicRoutes options, raw targets, under a prefix) is the shared suites' in test/adapters, which
+// run on every adapter.
 
 const MAJOR = process.env.FASTIFY_MAJOR
 
@@ -68,98 +69,19 @@ function expectInsufficient(res: RawResponse, scope: string | null, holder: Hold
 }
 
 describe('fastify: requirePermissions() as a route hook', () => {
-  async function setup(options: { auth?: boolean; onError?: boolean } = {}) {
-    const seen: AuthError[] = []
-    const app = await startApp(async (app, controlPlaneUrl) => {
-      if (options.auth !== false) {
-        await app.register(portkeyAuth, {
-          controlPlaneUrl,
-          ...(options.onError && {
-            onError: (error, _request, reply) => {
-              seen.push(error)
-              return reply.code(418).send({ mine: error.code })
-            },
-          }),
-        })
-      }
+  test('passes a caller holding every scope, as preHandler or as a route onRequest hook, in a child context too', async () => {
+    const { url } = await startApp(async (app, controlPlaneUrl) => {
+      await app.register(portkeyAuth, { controlPlaneUrl })
       app.get('/v1/logs', { preHandler: requirePermissions('logs.read', 'logs.export') }, () => 'logs')
       app.register(async (child) => {
         child.get('/v1/exports', { onRequest: [requirePermissions('logs.export')] }, () => 'exports')
       })
     })
-    return { ...app, seen }
-  }
-
-  test('passes a caller holding every scope, as preHandler or as a route onRequest hook, in a child context too', async () => {
-    const { url } = await setup()
     for (const path of ['/v1/logs', '/v1/exports']) {
       const res = await call(url, 'GET', path, 'reader')
       expect([res.status, res.text]).toEqual([200, path.slice(4)])
     }
-  })
-
-  test('refuses a caller missing one: 403 naming what is missing, and the handler never runs', async () => {
-    const { url } = await setup()
-    expectInsufficient(await call(url, 'GET', '/v1/logs', 'writer'), 'logs.read logs.export', 'writer')
     expectInsufficient(await call(url, 'GET', '/v1/exports', 'writer'), 'logs.export', 'writer')
-  })
-
-  test("a missing scope reaches portkeyAuth's onError, not the default body", async () => {
-    const { url, seen } = await setup({ onError: true })
-    const res = await call(url, 'GET', '/v1/logs', 'writer')
-    expect({ status: res.status, body: res.json() }).toEqual({ status: 418, body: { mine: 'insufficient_scope' } })
-    expect(seen.map((error) => [error.status, error.code])).toEqual([[403, 'insufficient_scope']])
-  })
-
-  test('without portkeyAuth before it: 500 auth_misconfigured, with no look-up', async () => {
-    const { url, stub } = await setup({ auth: false })
-    const res = await call(url, 'GET', '/v1/logs', 'reader')
-    expectRejection(res, 500, 'auth_misconfigured', [KEYS.reader])
-    expect(res.json<{ message: string }>().message).toMatch(/portkeyAuth\(\)/)
-    expect(stub.calls()).toBe(0)
-  })
-
-  test('requirePermissions() with no scope, or an empty one, throws a TypeError when called', () => {
-    expect(() => requirePermissions()).toThrow(TypeError)
-    expect(() => requirePermissions('logs.read', '')).toThrow(TypeError)
-  })
-})
-
-describe("fastify: portkeyAuth({ scopes: 'portkey' })", () => {
-  test.each<{ method: string; path: string; holder: Holder; denied: string | null }>([
-    { method: 'POST', path: '/v1/chat/completions', holder: 'writer', denied: null },
-    { method: 'POST', path: '/v1/chat/completions', holder: 'reader', denied: 'completions.write' },
-    { method: 'POST', path: '/v1/chat/completions?stream=false', holder: 'reader', denied: 'completions.write' },
-    { method: 'POST', path: '/V1/Chat/Completions', holder: 'reader', denied: 'completions.write' },
-    { method: 'GET', path: '/v1/models', holder: 'lister', denied: null },
-    { method: 'HEAD', path: '/v1/models', holder: 'reader', denied: 'completions.write virtual_keys.list' },
-    { method: 'GET', path: '/v1/logs', holder: 'reader', denied: null },
-    { method: 'POST', path: '/v1/chat/completions', holder: 'org', denied: '' },
-  ])('$holder $method $path → denied: $denied', async ({ method, path, holder, denied }) => {
-    const { url, reached, stub } = await startApp(withScopes)
-    const res = await send(url + path, { 'x-portkey-api-key': KEYS[holder] }, { method })
-    if (denied === null) expect(res.status).toBe(200)
-    else if (method === 'HEAD') expect(res.status).toBe(403)
-    else expectInsufficient(res, denied === '' ? null : denied, holder)
-    expect(reached).toHaveLength(denied === null ? 1 : 0)
-    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
-  })
-
-  test("registered in a plugin with a prefix, it checks the full path of that plugin's routes only", async () => {
-    const { url, reached } = await startApp((app, controlPlaneUrl) =>
-      app.register(
-        async (v1) => {
-          await v1.register(portkeyAuth, { controlPlaneUrl, scopes: 'portkey' })
-          v1.post('/prompts/:id/render', () => 'rendered')
-        },
-        { prefix: '/v1' },
-      ),
-    )
-    expectInsufficient(await call(url, 'POST', '/v1/prompts/p1/render', 'writer'), 'prompts.render', 'writer')
-    expect((await send(`${url}/v1/prompts/p1/render`, {}, { method: 'POST' })).status).toBe(401)
-    // The chat route is the root's, outside the plugin: not guarded at all.
-    expect((await send(`${url}/v1/chat/completions`, {}, { method: 'POST' })).json()).toEqual({ keyId: null })
-    expect(reached).toEqual([{ route: 'chat', url: '/v1/chat/completions' }])
   })
 })
 
@@ -170,51 +92,7 @@ const post = (url: string, target: string, holder: Holder) =>
     body: '{}',
   })
 
-describe('fastify: raw request targets against the scope map', () => {
-  test.each([
-    '/v1/chat/completions',
-    '/v1/chat/completions#x',
-    '/v1/chat/completions?stream=true#x',
-    '/v1/chat/completions#x?y',
-    'http://a/v1/chat/completions',
-    'http://a/v1/chat/completions?stream=true',
-  ])('POST %s reaches the chat route with the scope, and is refused 403 without it', async (target) => {
-    const { url, reached } = await startApp(withScopes)
-    expect((await post(url, target, 'writer')).status).toBe(200)
-    expect(reached).toEqual([{ route: 'chat', url: target }])
-    expectInsufficient(await post(url, target, 'reader'), 'completions.write', 'reader')
-    expect(reached).toHaveLength(1)
-  })
-
-  test.each([
-    '/v1/x/../chat/completions',
-    '/v1/./chat/completions',
-    '/v1/x/%2e%2e/chat/completions',
-    '/v1/chat/%63ompletions',
-    '/v1/chat%2fcompletions',
-    '/v1\\chat\\completions',
-    '/v1/chat/completions%7e',
-    'http://a/v1/x/../chat/completions',
-    // Targets that cannot be read as a path: no route a scope map could name.
-    '*',
-    'http://a?b/v1/chat/completions',
-  ])('POST %s is refused 400 invalid_request, even for a key holding the scope', async (target) => {
-    const { url, reached } = await startApp(withScopes)
-    for (const holder of ['writer', 'reader'] as const) expectRejection(await post(url, target, holder), 400, 'invalid_request')
-    expect(reached).toEqual([])
-  })
-
-  test.each(['/v1/chat/completions%', '/v1/chat/completions%g0'])(
-    'POST %s: Fastify refuses a malformed escape itself, before any hook',
-    async (target) => {
-      const { url, reached, stub } = await startApp(withScopes)
-      const res = await post(url, target, 'writer')
-      expect([res.status, res.json<{ code: string }>().code]).toEqual([400, 'FST_ERR_BAD_URL'])
-      expect(reached).toEqual([])
-      expect(stub.calls()).toBe(0)
-    },
-  )
-
+describe("fastify: the router's ';' setting", () => {
   // Fastify 4 ends the path at ';' by default (useSemicolonDelimiter), Fastify 5 does not: the map sees what routes.
   test.each<[string, FastifyServerOptions, boolean]>([
     ['by default', {}, MAJOR === '4'],
@@ -275,39 +153,5 @@ describe('fastify: the route the scope map is given', () => {
   ])('a ; with %s', (_name, config, path) => {
     expect(route('/v1/a;b?c', config).path).toBe(path)
     expect(route('/v1/a?b;c', config).path).toBe('/v1/a')
-  })
-})
-
-describe('fastify: publicRoutes', () => {
-  const open = (app: FastifyInstance, controlPlaneUrl: string) =>
-    app.register(portkeyAuth, { controlPlaneUrl, publicRoutes: ['GET /health', '/docs/*'] })
-
-  test('a public route goes on with no credential, no look-up and no request.portkey; the rest is guarded', async () => {
-    const { url, reached, stub } = await startApp(open)
-    for (const [method, path] of [
-      ['GET', '/health'],
-      ['HEAD', '/health'],
-      ['GET', '/health?probe=1'],
-      ['POST', '/docs/a'],
-    ]) {
-      expect((await send(url + path, {}, { method })).status).toBe(200)
-    }
-    expect(reached.map((seen) => seen.url)).toEqual(['/health', '/health', '/health?probe=1', '/docs/a'])
-    for (const [method, path] of [
-      ['POST', '/health'],
-      ['GET', '/health/'],
-      ['GET', '/docs'],
-      ['GET', '/docs/%2e%2e/admin'],
-    ]) {
-      expect((await send(url + path, {}, { method })).status).toBe(401)
-    }
-    expect(stub.calls()).toBe(0)
-  })
-
-  test('a ; after a public path is public only where the router routes it to that path', async () => {
-    const { url, reached } = await startApp(open)
-    const res = await send(`${url}/health;x`)
-    expect(res.status).toBe(MAJOR === '4' ? 200 : 401)
-    expect(reached).toHaveLength(MAJOR === '4' ? 1 : 0)
   })
 })

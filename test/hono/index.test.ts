@@ -16,12 +16,10 @@ import { createVerifier, type Verifier } from '../../src/verifier/create-verifie
 import { describeAdapterContract } from '../support/adapter-contract.js'
 import { sendRaw } from '../support/raw-socket.js'
 import { closeAfterTest, expectRejection, LIVE, seedKeys, send, sleep, UNKNOWN, useStub } from '../support/servers.js'
-import { describeExpressParity } from '../web/parity.js'
 import { RUNTIME, servedUrl } from '../web/server.js'
 import { startHono } from './server.js'
 
 describeAdapterContract('hono')
-describeExpressParity('hono')
 
 /** A Hono app served on Node: `setup` adds middleware and routes; errors reaching app.onError are kept. */
 async function serveApp(setup: (app: Hono<PortkeyEnv>) => void) {

@@ -4,7 +4,8 @@ import { describe, expect, test } from 'vitest'
 import type { AuthErrorBody } from '../../src/errors.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
-import { FRAMEWORKS, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { ADAPTERS } from '../support/adapters.js'
+import { send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 
 const REQUESTS = 20_000
 const CLIENT_CONCURRENCY = 200
@@ -17,7 +18,11 @@ const KNOWN_EVERY = 25
 /** GET over a kept-alive connection of `agent`. */
 const get = (agent: Agent, url: string, headers: Record<string, string>) => send(url, headers, { agent })
 
-describe.each(FRAMEWORKS)('%s: a flood of random keys against a slow key service', (framework) => {
+// Two adapters of the registry, not five: 20 000 requests take seconds each, and what is bounded (look-ups,
+// entries) is the shared verifier's, which every adapter hands the same requests to.
+const FLOODED = ADAPTERS.filter((adapter) => adapter === 'express' || adapter === 'koa')
+
+describe.each(FLOODED)('%s: a flood of random keys against a slow key service', (framework) => {
   test(`${REQUESTS} requests: look-ups bounded by maxPendingLookups, entries by cache.max, the known key always served`, {
     timeout: 40_000,
   }, async () => {

@@ -17,6 +17,7 @@ import {
   useStub,
   WHOAMI,
 } from './servers.js'
+import './adapters.js'
 import { describeRateLimitContract } from './rate-limit-contract.js'
 
 /**

@@ -1,8 +1,13 @@
-// Every adapter, registered for useGuardedApp(): importing this module registers the three whose test folders
-// do (Express and Koa register in servers.ts). A suite that loops over ADAPTERS runs on all five.
+// Every adapter, registered once by its test folder's app module for useGuardedApp(), useApp() and the
+// adapter contract: importing this module registers all five. A suite that loops over ADAPTERS runs on all five.
+import '../express/app.js'
+import '../koa/app.js'
 import '../fastify/app.js'
 import '../hono/server.js'
 import '../web/server.js'
+
+import type { Capabilities } from './apps.js'
+import { contractFramework } from './servers.js'
 
 const ALL = ['express', 'koa', 'fastify', 'hono', 'web'] as const
 
@@ -15,3 +20,6 @@ export type AdapterName = (typeof ALL)[number]
 export const ADAPTERS: readonly AdapterName[] = process.env.ADAPTERS
   ? ALL.filter((name) => process.env.ADAPTERS!.split(',').includes(name))
   : ALL
+
+/** What `adapter` does differently by design (see `Capabilities`). */
+export const capabilities = (adapter: AdapterName): Capabilities => contractFramework(adapter).capabilities

@@ -3,12 +3,11 @@ import express, { type Express } from 'express'
 import Koa from 'koa'
 import { expect, onTestFinished } from 'vitest'
 import { startRawServer } from './core-helpers.js'
+import type { AppSpec, BuiltApp, Capabilities } from './apps.js'
 import type { AuthErrorBody, AuthErrorCode } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import type { PortkeyAuth } from '../../src/types.js'
 import type { Verifier } from '../../src/verifier/create-verifier.js'
-import { portkeyAuth as expressAuth, portkeyOf } from '../../src/express/index.js'
-import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { type ControlPlaneStub, type ControlPlaneStubOptions, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
 
 /** A server listening on 127.0.0.1. */
@@ -48,11 +47,6 @@ export async function useStub(options?: ControlPlaneStubOptions): Promise<Contro
   return closeAfterTest(await startControlPlaneStub(options))
 }
 
-/** Express and Koa, which most adapter suites loop over; other frameworks register for the contract. */
-export type Framework = 'express' | 'koa'
-
-export const FRAMEWORKS: readonly Framework[] = ['express', 'koa']
-
 /** An app guarded by `portkeyAuth`, whose only route (`/whoami`, any method) answers `{ portkey }`. */
 export interface GuardedApp extends Running {
   /** The contexts the route handler received, in order: a rejected request adds none. */
@@ -61,17 +55,26 @@ export interface GuardedApp extends Running {
 
 export const WHOAMI = '/whoami'
 
-/** What the adapter contract needs of a framework: its middleware factory, and an app guarded by it. */
+/**
+ * An adapter, registered once (by its test folder's app module, all imported by test/support/adapters.ts): what
+ * `useGuardedApp()`, `useApp()` and the adapter contract need of it.
+ */
 export interface ContractFramework {
   /** The adapter's factory, called for its construction errors (TypeError) only. */
   portkeyAuth(options?: MiddlewareOptions | Verifier): unknown
+  /** The adapter's `requirePermissions()`, called for its construction errors only. */
+  requirePermissions(...scopes: string[]): unknown
   /** Serves `/whoami` (any method) behind `portkeyAuth(guard)`, answering `{ portkey }`; pushes each context it sees. */
   start(guard: MiddlewareOptions | Verifier | undefined, seen: PortkeyAuth[]): Promise<Running>
+  /** Builds the app `spec` describes with this framework's router, middleware and error handling. */
+  build(spec: AppSpec): Promise<BuiltApp>
+  /** What this adapter does differently by design. */
+  capabilities: Capabilities
 }
 
 const CONTRACT_FRAMEWORKS = new Map<string, ContractFramework>()
 
-/** Makes a framework known to `useGuardedApp()` and the adapter contract (its test file calls this). */
+/** Makes a framework known to `useGuardedApp()`, `useApp()` and the adapter contract (its app module calls this). */
 export function registerFramework(name: string, framework: ContractFramework): void {
   CONTRACT_FRAMEWORKS.set(name, framework)
 }
@@ -79,33 +82,9 @@ export function registerFramework(name: string, framework: ContractFramework): v
 /** A registered framework, or a clear failure. */
 export function contractFramework(name: string): ContractFramework {
   const framework = CONTRACT_FRAMEWORKS.get(name)
-  if (framework === undefined) throw new Error(`no framework registered as ${name}: call registerFramework() first`)
+  if (framework === undefined) throw new Error(`no framework registered as ${name}: import test/support/adapters.js`)
   return framework
 }
-
-registerFramework('express', {
-  portkeyAuth: expressAuth,
-  start: (guard, seen) =>
-    startExpress((app) => {
-      app.use(expressAuth(guard))
-      app.all(WHOAMI, (req, res) => {
-        seen.push(portkeyOf(req))
-        res.json({ portkey: req.portkey })
-      })
-    }),
-})
-
-registerFramework('koa', {
-  portkeyAuth: koaAuth,
-  start: (guard, seen) =>
-    startKoa((app) => {
-      app.use(koaAuth(guard)).use((ctx) => {
-        if (ctx.path !== WHOAMI) return
-        seen.push(ctx.state.portkey)
-        ctx.body = { portkey: ctx.state.portkey }
-      })
-    }),
-})
 
 /**
  * Starts an app of `framework` with `portkeyAuth(guard)` in front of `/whoami`, closed when the current

@@ -25,11 +25,9 @@ import {
   UNKNOWN,
   useStub,
 } from '../support/servers.js'
-import { describeExpressParity } from './parity.js'
 import { servedUrl, startWeb } from './server.js'
 
 describeAdapterContract('web')
-describeExpressParity('web')
 
 const READER = 'pk-reader-0123456789abcdef'
 

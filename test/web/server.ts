@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { sendRaw } from '../support/raw-socket.js'
 import { listen, registerFramework, type Running, WHOAMI } from '../support/servers.js'
-import { type WebAuthOptions, withPortkeyAuth } from '../../src/web/index.js'
+import { type Answer, type AppSpec, asOptions, type BuiltApp, type Seen } from '../support/apps.js'
+import type { PortkeyAuth } from '../../src/types.js'
+import { requirePermissions, type WebAuthOptions, withPortkeyAuth } from '../../src/web/index.js'
 import { rawPath } from '../../src/adapters/request-route.js'
 
 /** A handler taking a Web Request, as Next.js, Remix, Bun.serve and Deno.serve call it. */
@@ -119,9 +121,55 @@ export async function servedUrl(target: string): Promise<string> {
   }
 }
 
-// Importing this module makes 'web' known to useGuardedApp() and the adapter contract.
+const seenOf = (request: Request, portkey: PortkeyAuth | undefined): Seen => ({
+  portkey,
+  method: request.method,
+  path: new URL(request.url).pathname,
+  node: undefined,
+  views: () => ({ headers: Object.fromEntries(request.headers), web: Object.fromEntries(request.headers) }),
+  json: () => request.json(),
+})
+
+const respond = ({ status, headers = {}, body }: Answer) => Response.json(body, { status, headers })
+
+const matches = (method: string | undefined, actual: string) =>
+  method === undefined || method === actual || (method === 'GET' && actual === 'HEAD')
+
+/**
+ * The app `spec` describes, as one guarded handler (a runtime's fetch handler) that routes on the method and the
+ * URL's pathname. There is no mounting, and no error handling of the app's own: `onError` answers.
+ */
+async function build(spec: AppSpec): Promise<BuiltApp> {
+  if (spec.prefix !== undefined) throw new Error('web: a handler is not mounted under a prefix')
+  const { onError } = spec
+  const route = async (request: Request, portkey: PortkeyAuth | undefined) => {
+    const pathname = new URL(request.url).pathname
+    const found = spec.routes.find(
+      ({ method, path }) => matches(method, request.method) && (path === undefined || path === pathname),
+    )
+    if (found === undefined) return Response.json({ error: 'not found' }, { status: 404 })
+    const refused = found.scopes ? await requirePermissions(...found.scopes)(request) : null
+    return refused ?? Response.json(await found.answer(seenOf(request, portkey)))
+  }
+  // `before` runs in the runtime's handler, before the guarded one.
+  const serve = (handler: FetchHandler) => startWeb((request) => (spec.before?.(seenOf(request, undefined)), handler(request)))
+  if (spec.auth === null) return { ...(await serve((request) => route(request, undefined))), verifier: undefined }
+  const options =
+    onError === undefined
+      ? spec.auth
+      : {
+          ...asOptions(spec.auth),
+          onError: (error: Parameters<typeof onError.answer>[0], request: Request) =>
+            respond(onError.answer(error, seenOf(request, undefined))),
+        }
+  const guarded = withPortkeyAuth((request, { portkey }) => route(request, portkey), options as WebAuthOptions)
+  return { ...(await serve(guarded)), verifier: guarded.verifier }
+}
+
+// Importing this module makes 'web' known to useGuardedApp(), useApp() and the adapter contract.
 registerFramework('web', {
   portkeyAuth: (options) => withPortkeyAuth(() => new Response(), options as WebAuthOptions),
+  requirePermissions,
   start: (guard, seen) =>
     startWeb(
       withPortkeyAuth((request, { portkey }) => {
@@ -130,4 +178,6 @@ registerFramework('web', {
         return Response.json({ portkey })
       }, guard as WebAuthOptions),
     ),
+  build,
+  capabilities: { publicRoutes: false, hideCredentials: false, nodeRequest: false, mount: false, verifierPerSettings: true },
 })
