@@ -78,8 +78,10 @@ let shownIdKey: Uint8Array | undefined
  * linked back to an e-mail by hashing guesses. It differs between processes; `userKeyId`'s pseudonym, which the
  * fleet shares (rate-limit counters, Redis keys), never leaves the package.
  */
-export const shownUserId = (pseudonymId: string): string =>
-  `jwt_${hmacSha256Base64url((shownIdKey ??= crypto.getRandomValues(new Uint8Array(32))), pseudonymId).slice(0, 16)}`
+export function shownUserId(pseudonymId: string): string {
+  shownIdKey ??= crypto.getRandomValues(new Uint8Array(32))
+  return `jwt_${hmacSha256Base64url(shownIdKey, pseudonymId).slice(0, 16)}`
+}
 
 /** Freezes `auth` carrying `identity`, out of sight: not enumerated, not serialised, not compared by tests. */
 export function frozenWith<T extends PortkeyAuth>(auth: T, identity: Identity): T {
