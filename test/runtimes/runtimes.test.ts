@@ -164,3 +164,34 @@ describe.each(ENTRIES)('%s', (_entry, fixture) => {
     })
   })
 })
+
+// The README's Workers quick starts, run as written: the bindings passed as options (with and without
+// nodejs_compat), and, with nodejs_compat, no options at all (process.env filled from the bindings).
+describe.each([
+  ['the quick start (options from env)', 'readme-worker.js', true],
+  ['the quick start (options from env)', 'readme-worker.js', false],
+  ['no options, process.env', 'readme-worker-env.js', true],
+] as const)('README, Workers: %s, nodejs_compat %s', (_name, fixture, nodejsCompat) => {
+  let stub: ControlPlaneStub
+  let running: Running
+
+  beforeAll(async () => {
+    stub = await startControlPlaneStub({ keys: { [LIVE]: keyRecord({ id: 'key_rt_live', workspace_id: 'ws_readme' }) } })
+    const { code } = await bundleWorker(fixture, { keepNodeImports: true })
+    running = await startWorkerd(code, { PORTKEY_CONTROL_PLANE_URL: stub.url }, { nodejsCompat })
+  }, 60_000)
+  afterAll(async () => {
+    await running?.close()
+    await stub?.close()
+  })
+
+  test('admits a key the control plane knows, once looked up, and refuses one it does not', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await running.fetch(PATH, { 'x-portkey-api-key': LIVE })
+      expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { workspace: 'ws_readme' } })
+    }
+    const unknown = await running.fetch(PATH, { 'x-portkey-api-key': UNKNOWN })
+    expect(unknown.status).toBe(401)
+    expect(stub.calls(KEY_DETAILS_PATH)).toBe(2)
+  })
+})

@@ -10,10 +10,8 @@ import { pathToFileURL } from 'node:url'
 // (`npm install --no-save --prefix "$RUNTIMES_PREFIX" miniflare@4.20260426.0 edge-runtime deno bun`).
 
 /** The settings a user gives: a Worker's bindings, or the process's environment elsewhere. */
-export type Settings = Record<
-  'PORTKEY_CONTROL_PLANE_URL' | 'PORTKEY_JWKS_URL' | 'PORTKEY_JWT_ISSUER' | 'PORTKEY_JWT_AUDIENCE',
-  string
->
+export type Settings = Record<'PORTKEY_CONTROL_PLANE_URL', string> &
+  Partial<Record<'PORTKEY_JWKS_URL' | 'PORTKEY_JWT_ISSUER' | 'PORTKEY_JWT_AUDIENCE', string>>
 
 /** A Worker running on a runtime: send it a request (path and headers), get the runtime's answer. */
 export interface Running {
