@@ -56,6 +56,8 @@ export function resolveRedis(options: VerifierOptions, validity: AnswerValidity)
   const long: RedisOptions = typeof option === 'string' ? { url: option } : isClient(option) ? { client: option } : option
   const given = typeof long === 'object' && long !== null ? TARGETS.filter((name) => long[name] !== undefined) : []
   if (given.length !== 1) {
+    // `{ uri }` and the like: named, with the option it is near.
+    if (given.length === 0 && typeof long === 'object' && long !== null) knownNames('redis', long, REDIS_NAMES)
     throw new TypeError(
       'portkey-auth: redis must be a node-redis client, a redis:// URL, or one of { client }, { url }, { cluster }, { sentinel }',
     )

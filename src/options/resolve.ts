@@ -139,7 +139,9 @@ function checkShapes(options: VerifierOptions): void {
     options.scopes !== 'portkey' &&
     (typeof options.scopes !== 'object' || options.scopes === null)
   ) {
-    throw new TypeError("portkey-auth: scopes must be 'portkey' or a map of routes to scopes")
+    throw new TypeError(
+      `portkey-auth: scopes must be 'portkey' or a map of routes to scopes (e.g. { 'POST /v1/chat/completions': 'completions.write' }), got ${describe(options.scopes)}`,
+    )
   }
 }
 

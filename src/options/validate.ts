@@ -69,9 +69,13 @@ export function knownNames(
     if (known.includes(name)) continue
     const path = where === '' ? name : `${where}.${name}`
     if (name in elsewhere) throw new TypeError(`portkey-auth: ${path} is an option of ${elsewhere[name]}, not of this function`)
-    const guess = closest(name, known)
+    // A typo of another function's option (the middleware's `publicRoute`) is named as that option.
+    const guess = closest(name, [...known, ...Object.keys(elsewhere)])
+    const of = guess !== undefined && guess in elsewhere ? ` (an option of ${elsewhere[guess]})` : ''
     const hint =
-      guess === undefined ? `known options: ${known.join(', ')}` : `did you mean ${where === '' ? guess : `${where}.${guess}`}?`
+      guess === undefined
+        ? `known options: ${known.join(', ')}`
+        : `did you mean ${where === '' ? guess : `${where}.${guess}`}${of}?`
     throw new TypeError(`portkey-auth: unknown option ${path}: ${hint}`)
   }
 }

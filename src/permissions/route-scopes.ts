@@ -29,15 +29,23 @@ export interface RouteScopes {
 export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
   const portkey = map === 'portkey'
   const rules: Rule[] = Object.entries(portkey ? PORTKEY_SCOPES : map).map(([route, scopes]) => {
-    const anyOf = typeof scopes === 'string' ? [scopes] : [...scopes]
+    const anyOf: unknown[] = typeof scopes === 'string' ? [scopes] : Array.isArray(scopes) ? [...scopes] : []
     if (anyOf.length === 0 || anyOf.some((scope) => typeof scope !== 'string' || scope === '')) {
-      throw new TypeError(`portkey-auth: scopes for ${JSON.stringify(route)} must be a scope or a non-empty list of scopes`)
+      throw new TypeError(
+        `portkey-auth: scopes[${JSON.stringify(route)}] must be a scope or a non-empty list of scopes, got ${JSON.stringify(scopes) ?? typeof scopes}`,
+      )
     }
     const match = /^(?:([A-Z]+) )?(\/\S*)$/.exec(route)
     if (!match) throw new TypeError(`portkey-auth: scope route ${JSON.stringify(route)} must look like 'POST /v1/path'`)
     const path = match[2]!
     const first = /^\/+([^/:*])/.exec(path)?.[1]?.charCodeAt(0) ?? null
-    return { method: match[1] ?? null, pattern: routePattern(path), first, anyOf, inference: portkey && scopes === INFERENCE }
+    return {
+      method: match[1] ?? null,
+      pattern: routePattern(path),
+      first,
+      anyOf: anyOf as string[],
+      inference: portkey && scopes === INFERENCE,
+    }
   })
   const starts = firstCharacters(rules)
   return {

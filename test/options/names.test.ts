@@ -130,3 +130,55 @@ describe('logger', () => {
     expect(() => resolve({ logger })).toThrow(/logger must be false or have warn\(\) and info\(\)/)
   })
 })
+
+// Issue 24: a typo of a middleware option, given to a middleware, is guessed among the middleware's own options
+// too; a wrong scope map names the entry; a Redis option near `url` says so.
+describe('misconfiguration a new user made, named', () => {
+  test.each(['express', 'koa', 'hono', 'web'] as const)(
+    '%s: typos of the middleware options get a did-you-mean',
+    async (adapter) => {
+      const make = {
+        express: async () => (await import('../../src/express/index.js')).portkeyAuth,
+        koa: async () => (await import('../../src/koa/index.js')).portkeyAuth,
+        hono: async () => (await import('../../src/hono/index.js')).portkeyAuth,
+        web: async () => {
+          const { withPortkeyAuth } = await import('../../src/web/index.js')
+          return (options: object) => withPortkeyAuth(() => new Response(), options)
+        },
+      }[adapter]
+      const portkeyAuth = (await make()) as (options: object) => unknown
+      const cases: [object, RegExp][] = [
+        [{ verifer: 1 }, /unknown option verifer: did you mean verifier \(an option of portkeyAuth\(\)\)\?/],
+        [{ onErr: () => null }, /unknown option onErr: did you mean onError/],
+      ]
+      if (adapter !== 'web') {
+        cases.push([{ publicRoute: ['/x'] }, /unknown option publicRoute: did you mean publicRoutes/])
+        cases.push([{ hideCredential: true }, /unknown option hideCredential: did you mean hideCredentials/])
+      }
+      for (const [options, message] of cases) {
+        expect(() => portkeyAuth({ controlPlaneUrl: 'http://127.0.0.1:9', ...options })).toThrow(message)
+      }
+    },
+  )
+
+  test.each<[string, unknown, RegExp]>([
+    [
+      'a scope that is a number',
+      { scopes: { 'POST /x': 5 } },
+      /^portkey-auth: scopes\["POST \/x"\] must be a scope or a non-empty list of scopes, got 5$/,
+    ],
+    ['a scope list with an empty scope', { scopes: { 'GET /x': ['a', ''] } }, /scopes\["GET \/x"\] must be .*, got \["a",""\]/],
+    [
+      'a typo of portkey',
+      { scopes: 'portkeys' },
+      /^portkey-auth: scopes must be 'portkey' or a map of routes to scopes .*got "portkeys"/,
+    ],
+    [
+      'redis.uri',
+      { redis: { uri: 'redis://127.0.0.1:1' } },
+      /^portkey-auth: unknown option redis\.uri: did you mean redis\.url\?$/,
+    ],
+  ])('%s', (_name, options, message) => {
+    expect(() => createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9', ...(options as VerifierOptions) })).toThrow(message)
+  })
+})
