@@ -19,6 +19,8 @@ export interface GuardStats {
 }
 
 export interface GuardConfig {
+  /** What the look-ups reach, as the logs name it: the control plane's URL, or the custom lookup. */
+  readonly target: string
   readonly timeoutMs: number
   readonly maxPendingLookups: number
   readonly failureThreshold: number
@@ -52,6 +54,7 @@ export class LookupGuard {
   #probing = false
   /** Whether a wrong control-plane URL was reported since the last answer that worked: said once, not per request. */
   #misconfigurationLogged = false
+  #failureLogged = false
   readonly #counts = { shed: 0, shortCircuited: 0, retries: 0 }
 
   constructor(config: GuardConfig) {
@@ -107,19 +110,24 @@ export class LookupGuard {
       this.#config.logger.info('portkey-auth: the control plane answers again: circuit breaker closed')
     this.#failures = 0
     this.#misconfigurationLogged = false
+    this.#failureLogged = false
   }
 
   #failed(cause: unknown): void {
-    const { failureThreshold, cooldownMs, logger } = this.#config
+    const { failureThreshold, cooldownMs, logger, target } = this.#config
     if (cause instanceof ControlPlaneMisconfigured && !this.#misconfigurationLogged) {
       this.#misconfigurationLogged = true
       logger.warn(`portkey-auth: ${cause.message} Every look-up fails with 503 until it is fixed.`)
+    } else if (this.#failures === 0 && !this.#failureLogged) {
+      // The first of a run of failures, once until a look-up succeeds again: a wrong URL shows at once.
+      this.#failureLogged = true
+      logger.warn(`portkey-auth: a key look-up at ${target} failed (${outageCause(cause)}): answered 503 with Retry-After`)
     }
     if (++this.#failures < failureThreshold) return
     this.#openUntil = Date.now() + cooldownMs
     if (this.#failures === failureThreshold) {
       logger.warn(
-        `portkey-auth: circuit breaker open: ${failureThreshold} control-plane look-ups failed in a row (last: ${outageCause(cause)}); ` +
+        `portkey-auth: circuit breaker open: ${failureThreshold} look-ups at ${target} failed in a row (last: ${outageCause(cause)}); ` +
           `misses are answered 503 for ${cooldownMs} ms, cached keys are still served`,
       )
     }

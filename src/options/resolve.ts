@@ -28,6 +28,8 @@ export interface ResolvedOptions {
   /** `null` with `rateLimits: false`. */
   readonly rateLimits: Readonly<Required<RateLimitOptions>> | null
   readonly logger: Logger
+  /** Where `controlPlaneUrl` came from, for the line a verifier logs when it is made. */
+  readonly controlPlaneSource: 'option' | 'env' | 'default'
   /** The instruments the `telemetry` option asks for; `null` when it is off. */
   readonly telemetry: Telemetry | null
 }
@@ -110,6 +112,7 @@ export function resolveOptions(options: VerifierOptions = {}, env: Environment =
     jwt,
     rateLimits: resolveRateLimits(options.rateLimits, cache.max),
     logger: resolveLogger(options.logger),
+    controlPlaneSource: options.controlPlaneUrl != null ? 'option' : env.PORTKEY_CONTROL_PLANE_URL ? 'env' : 'default',
     telemetry,
     redis: resolveRedis(options, {
       controlPlaneUrl: resolvedUrl,

@@ -43,8 +43,11 @@ export interface VerifierOptions {
    */
   controlPlaneUrl?: string
   /**
-   * Sent verbatim as `Authorization` on every control-plane call (a self-hosted data plane's client auth).
-   * @default process.env.PORTKEY_CLIENT_AUTH
+   * Sent verbatim as `Authorization` on every control-plane call: the credential a self-hosted (hybrid) data
+   * plane's control-plane calls carry, as Portkey gives it for that deployment. Not needed against Portkey's
+   * own control plane with Portkey API keys (the caller's key is what authenticates the look-up), and never a
+   * Portkey API key of yours. A secret: never logged (the start-up line says only whether it is set).
+   * @default process.env.PORTKEY_CLIENT_AUTH (none when unset)
    */
   clientAuth?: string
   /**

@@ -6,7 +6,7 @@ import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from '../lookup/cont
 import { LookupGuard } from '../lookup/guard.js'
 import { credentialLoader, type Sources, type VirtualKeyRequest, virtualKeyLoader } from '../lookup/loaders.js'
 import { TIMINGS } from '../options/defaults.js'
-import { resolveOptions } from '../options/resolve.js'
+import { type ResolvedOptions, resolveOptions } from '../options/resolve.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { compileScopes } from '../permissions/route-scopes.js'
 import { FleetCounter } from '../rate-limit/fleet-counter.js'
@@ -35,7 +35,10 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   const { controlPlaneUrl, clientAuth, cache: lifetimes, redis } = config
   const { logger, telemetry } = config
   const observer = telemetry?.calls
+  const target = config.lookup ? 'the custom lookup' : controlPlaneUrl
+  logger.info(startupLine(config))
   const guard = new LookupGuard({
+    target,
     timeoutMs: config.timeoutMs,
     maxPendingLookups: config.maxPendingLookups,
     ...config.breaker,
@@ -132,3 +135,24 @@ function credentialSource(bearer: boolean, jwt: boolean, logger: Logger): Creden
 }
 
 export type { RequestRoute, Verifier, VerifierStats } from './verifier.js'
+
+const SOURCES = {
+  option: 'the controlPlaneUrl option',
+  env: 'PORTKEY_CONTROL_PLANE_URL',
+  default: 'the default; set PORTKEY_CONTROL_PLANE_URL or controlPlaneUrl for another',
+} as const
+
+/**
+ * The one line a verifier logs when it is made: where keys are looked up and where that came from, and what is
+ * on. Never a secret: `clientAuth` only as on or off (URLs with user info are refused).
+ */
+function startupLine(config: ResolvedOptions): string {
+  const where = config.lookup
+    ? 'keys looked up by the custom lookup option'
+    : `control plane ${config.controlPlaneUrl} (${SOURCES[config.controlPlaneSource]})`
+  const on = (value: unknown) => (value ? 'on' : 'off')
+  return (
+    `portkey-auth: verifier ready: ${where}; clientAuth ${on(config.clientAuth)}, JWT ${on(config.jwt)}, ` +
+    `Redis ${on(config.redis)}, rate limits ${on(config.rateLimits)}, Bearer ${on(config.bearer)}`
+  )
+}

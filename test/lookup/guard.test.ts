@@ -7,7 +7,15 @@ const T0 = Date.parse('2030-01-01T00:00:00.000Z')
 
 const silent = { warn() {}, info() {} }
 const guardWith = (config: Partial<GuardConfig> = {}) =>
-  new LookupGuard({ timeoutMs: 1_000, maxPendingLookups: 8, failureThreshold: 3, cooldownMs: 5_000, logger: silent, ...config })
+  new LookupGuard({
+    target: 'http://control-plane.test',
+    timeoutMs: 1_000,
+    maxPendingLookups: 8,
+    failureThreshold: 3,
+    cooldownMs: 5_000,
+    logger: silent,
+    ...config,
+  })
 
 /** A look-up that counts its calls and answers what `answer` says for the n-th call (0-based). */
 function counted<T>(answer: (call: number, signal: AbortSignal) => Promise<T>) {
@@ -206,23 +214,33 @@ describe('what the guard logs', () => {
     vi.setSystemTime(T0)
     const logger = recordingLogger()
     const guard = guardWith({ failureThreshold: 3, cooldownMs: 5_000, logger })
-    await failTimes(guard, 2)
-    expect(logger.lines).toEqual([])
+    // The first failure names where the look-up went, and why: a wrong URL shows at once.
+    await failTimes(guard, 1)
+    expect(logger.lines).toEqual([
+      expect.stringMatching(
+        /^warn: portkey-auth: a key look-up at http:\/\/control-plane\.test failed \(.+\): answered 503 with Retry-After$/,
+      ),
+    ])
     await failTimes(guard, 1)
     expect(logger.lines).toHaveLength(1)
-    expect(logger.lines[0]).toMatch(
-      /^warn: portkey-auth: circuit breaker open: 3 control-plane look-ups failed in a row \(last: .+\); misses are answered 503 for 5000 ms/,
+    await failTimes(guard, 1)
+    expect(logger.lines).toHaveLength(2)
+    expect(logger.lines[1]).toMatch(
+      /^warn: portkey-auth: circuit breaker open: 3 look-ups at http:\/\/control-plane\.test failed in a row \(last: .+\); misses are answered 503 for 5000 ms/,
     )
     // Short-circuited calls and a failed probe say nothing more.
     for (let i = 0; i < 3; i++) await expectUnavailable(() => guard.call(ok))
     vi.setSystemTime(T0 + 5_000)
     await failTimes(guard, 1)
-    expect(logger.lines).toHaveLength(1)
+    expect(logger.lines).toHaveLength(2)
     vi.setSystemTime(T0 + 10_001)
     await guard.call(ok)
-    expect(logger.lines).toEqual([logger.lines[0], 'info: portkey-auth: the control plane answers again: circuit breaker closed'])
+    expect(logger.lines.slice(2)).toEqual(['info: portkey-auth: the control plane answers again: circuit breaker closed'])
     await guard.call(ok)
-    expect(logger.lines).toHaveLength(2)
+    expect(logger.lines).toHaveLength(3)
+    // A new run of failures is told again, once.
+    await failTimes(guard, 2)
+    expect(logger.lines.slice(3)).toEqual([expect.stringMatching(/^warn: portkey-auth: a key look-up at .+ failed/)])
   })
 
   test('a wrong control-plane URL once, until a look-up works again', async () => {

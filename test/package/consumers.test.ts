@@ -87,6 +87,9 @@ const exists = (path: string) =>
   )
 const node = (file: string) => run(process.execPath, [file], { cwd: dir, timeout: 30_000 })
 
+/** A consumer program's result: the last line it prints (a verifier logs a line when it is made). */
+const lastLine = (stdout: string): unknown => JSON.parse(stdout.trim().split('\n').at(-1) ?? '')
+
 describe('the packed tarball, installed into a fresh project', () => {
   test('ships only dist/, README, LICENSE and package.json, and is small', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball])
@@ -122,7 +125,11 @@ import { withPortkeyAuth } from 'portkey-auth/web'
 import { keyRecord, startControlPlaneStub } from 'portkey-auth/testing'`),
     )
     const { stdout } = await node('esm.mjs')
-    expect(JSON.parse(stdout)).toEqual(GUARDED)
+    expect(lastLine(stdout)).toEqual(GUARDED)
+    // Made with no options, the verifier says once where it looks keys up, and where that came from.
+    expect(stdout).toMatch(
+      /^portkey-auth: verifier ready: control plane http:\/\/127\.0\.0\.1:\d+ \(.+\); clientAuth off, JWT off/m,
+    )
   })
 
   // No CommonJS build: Node >= 20.19 (the engines floor) loads this ESM-only package through require(esm).
@@ -144,7 +151,7 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
 })().catch((error) => { console.error(error); process.exit(1) })`,
     )
     const { stdout } = await node('cjs.cjs')
-    expect(JSON.parse(stdout)).toEqual(GUARDED)
+    expect(lastLine(stdout)).toEqual(GUARDED)
   })
 
   describe('TypeScript', () => {
@@ -233,7 +240,7 @@ try { createVerifier({ lookup, telemetry: true }) } catch (error) { message = er
 console.log(JSON.stringify(message))`,
     )
     const { stdout } = await node('telemetry.mjs')
-    expect(JSON.parse(stdout)).toMatch(/^TypeError: .*npm install @opentelemetry\/api/)
+    expect(lastLine(stdout)).toMatch(/^TypeError: .*npm install @opentelemetry\/api/)
     // Its types are written out in the package, so that a project without it still compiles.
     const { stdout: listing } = await run('tar', ['-xzOf', tarball, '--wildcards', 'package/dist/*.d.ts'])
     expect(listing).not.toMatch(/from '@opentelemetry/)
