@@ -36,7 +36,7 @@ export default defineConfig({
           name: 'express4-koa2',
           include: ADAPTER_SUITES,
           // @fastify/auth 5 refuses Fastify 4 (FST_ERR_PLUGIN_VERSION_MISMATCH): its composition runs on Fastify 5 only.
-          exclude: ['test/fastify/auth-composition.test.ts'],
+          exclude: ['test/fastify/auth-composition.test.ts', 'test/fastify/verify-portkey*.attack.test.ts'],
           // Hono and Web have one supported major, which the first project runs: here only the aliased three.
           env: { EXPRESS_MAJOR: '4', KOA_MAJOR: '2', FASTIFY_MAJOR: '4', ADAPTERS: 'express,koa,fastify' },
         },

@@ -6,6 +6,8 @@ import { type AuthError, errorBody } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { fastifyRoute } from './route.js'
+import { hideCredential } from '../adapters/hide-credential.js'
+import { RequestQuota } from '../rate-limit/quota.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -131,7 +133,8 @@ function install(instance: FastifyInstance, options: FastifyAuthOptions | Verifi
     )
   }
   const { addHook, own } = ownOptions(options)
-  const dispatch = createDispatch(own, addHook ? FASTIFY : DECORATOR)
+  const hides = !addHook && typeof own === 'object' && own !== null && (own as FastifyAuthOptions).hideCredentials === true
+  const dispatch = createDispatch(own, addHook ? FASTIFY : hides ? decoratorReadingKept : DECORATOR)
   // A callback hook, not an async one: a cached credential calls done() in this tick, with no promise. It
   // returns nothing: @fastify/auth would take a promise's settling for a pass.
   const verify: PortkeyVerify = function verifyPortkey(request, reply, done) {
@@ -142,8 +145,50 @@ function install(instance: FastifyInstance, options: FastifyAuthOptions | Verifi
   instance.decorate('portkeyVerifier', dispatch.verifier)
   // Declared on the request, so that every request of the context has one shape, guarded or not.
   if (!instance.hasRequestDecorator('portkey')) instance.decorateRequest('portkey', undefined)
-  if (addHook) instance.addHook('onRequest', verify)
-  else instance.decorate('verifyPortkey', verify)
+  if (addHook) {
+    instance.addHook('onRequest', verify)
+    return
+  }
+  instance.decorate('verifyPortkey', verify)
+  // With hideCredentials, the credential leaves every request of the context before any strategy runs (one
+  // that admits first would leave it there for the handler), and verifyPortkey reads it from where it is kept.
+  if (hides) {
+    const bearer = dispatch.verifier.bearer !== false
+    instance.addHook('onRequest', function portkeyHideCredentials(request, _reply, done) {
+      kept.set(request, { headers: { ...request.headers }, rawHeaders: [...request.raw.rawHeaders] })
+      hideCredential(request.raw, bearer)
+      done()
+    })
+  }
+  instance.addHook('onSend', givesBackRefused)
+}
+
+/** The credential headers of a request taken out by `hideCredentials` before `verifyPortkey` ran. */
+const kept = new WeakMap<FastifyRequest, { headers: FastifyRequest['headers']; rawHeaders: readonly string[] }>()
+
+const decoratorReadingKept: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
+  ...DECORATOR,
+  headers: (request) => kept.get(request)?.headers ?? request.headers,
+  rawHeaders: (request) => kept.get(request)?.rawHeaders ?? request.raw.rawHeaders,
+}
+
+/**
+ * `verifyPortkey` admits before the strategies after it decide: a request it admitted that is then refused (401
+ * or 403: another strategy of `@fastify/auth` under `relation: 'and'`, or the app) gives back the allowance it
+ * was counted against, and its answer carries no `RateLimit` headers, as a refused request costs nothing.
+ */
+function givesBackRefused(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+  done: (error: null, payload: unknown) => void,
+) {
+  if (request.portkey !== undefined && (reply.statusCode === 401 || reply.statusCode === 403)) {
+    RequestQuota.refund(request.portkey.quota)
+    reply.removeHeader('ratelimit')
+    reply.removeHeader('ratelimit-policy')
+  }
+  done(null, payload)
 }
 
 /**

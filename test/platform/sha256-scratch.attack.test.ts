@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 
-// FAILED when written (low severity, hardening): the JavaScript SHA-256 keeps its input in module-level scratch
+// FAILED when written, passes since (low severity, hardening): the JavaScript SHA-256 keeps its input in module-level scratch
 // (`message`, and the last block in `schedule`) after it returns. Where Node's crypto is absent (a Worker,
 // Vercel's Edge runtime) fingerprint() hashes every raw credential with it, so the last credential, and the
 // tail of the longest one ever hashed (a JWT, say), stay readable in memory for the life of the isolate,
@@ -28,7 +28,7 @@ function asText(words: Int32Array): string {
   return bytes.toString('latin1')
 }
 
-describe('attack (failing): raw credentials left in the JavaScript hash scratch space', () => {
+describe('attack: raw credentials left in the JavaScript hash scratch space', () => {
   test('after hashing a JWT, then a short API key, neither is recoverable from module memory', async () => {
     const module = await scratchModule()
     const jwt = `eyJhbGciOiJSUzI1NiJ9.${'eyJzdWIiOiJ1c2VyLTEifQ'.repeat(20)}.SECRETSIGNATUREsecretsignature0123456789`
