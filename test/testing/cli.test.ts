@@ -6,7 +6,8 @@ import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../../src/testing/index.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { details, run, start } from '../support/stub-cli.js'
 
-// `portkey-auth-stub` with its demo keys, run as a user runs it (test/support/stub-cli.ts).
+// `portkey-auth-stub` with its demo keys, run as a user runs it (test/support/stub-cli.ts). The --keys file
+// and the admin endpoints: cli-keys.test.ts.
 
 /** A port that was free a moment ago, on 127.0.0.1. */
 async function freePort(): Promise<number> {
@@ -26,6 +27,12 @@ describe('portkey-auth-stub: serving the demo keys', () => {
     expect(output).toMatch(/pk-demo-workspace +admitted: workspace ws_demo, scopes completions\.write, logs\.read/)
     expect(output).toMatch(/pk-demo-exhausted +refused \(412 usage_limit_exceeded\)/)
     expect(output).toMatch(/pk-demo-expired +refused \(401 expired_api_key\)/)
+    // Under each key: its id, its rate limits and the virtual keys of its workspace (an admitted key only).
+    expect(output).toMatch(
+      /pk-demo-workspace +admitted.*\n +id key_demo_workspace; rate limits 600 requests a minute; virtual keys openai-demo\n/,
+    )
+    expect(output).toMatch(/pk-demo-exhausted +refused.*\n +id key_demo_exhausted\n/)
+    expect(output).toContain(`curl -s ${url}${KEY_DETAILS_PATH} -H 'x-portkey-api-key: pk-demo-workspace'`)
     expect(output).toContain(`PORTKEY_CONTROL_PLANE_URL=${url} `)
   })
 
@@ -79,7 +86,7 @@ describe('portkey-auth-stub: ports', () => {
     expect(cli.stderr()).toMatch(/in use/)
   })
 
-  test.each(['--port x', '--port 65536', '--port -1', '--port=', '--nope', 'extra'])(
+  test.each(['--port x', '--port 65536', '--port -1', '--port=', '--nope', 'extra', '--keys'])(
     'bad usage (%s) exits 2',
     async (args) => {
       const cli = run(args.split(' '))
