@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net'
 import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../lookup/control-plane.js'
 import type { KeyRecord, VirtualKeyRecord } from '../types.js'
+import { answerAdmin, STUB_ADMIN_PATH } from './stub-admin.js'
 
 /** How the stub misbehaves while failing: a 500, a 503, a hang, a 200 that is not JSON, or a reset connection. */
 export type FailureMode = 'error' | 'unavailable' | 'hang' | 'garbled' | 'reset'
@@ -40,6 +41,13 @@ export interface ControlPlaneStubOptions {
   delayMs?: number
   /** Port to listen on, on 127.0.0.1. @default 0 (a free port) */
   port?: number
+  /**
+   * Serve admin endpoints under `/_stub/` that change `keys` and `virtualKeys` over HTTP, as
+   * `portkey-auth-stub` does: `GET /_stub` (every record), `PUT | PATCH | DELETE /_stub/keys/{raw key}` and
+   * `/_stub/virtual-keys/{slug}`. They answer only a `Host` of 127.0.0.1 or localhost at the stub's port, and
+   * no request with an `Origin`; they are neither counted in `calls()` nor delayed nor failed. @default false
+   */
+  admin?: boolean
 }
 
 /** A running stub of Portkey's control plane. */
@@ -108,8 +116,13 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
     return mode
   }
 
+  const admin = options.admin ?? false
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://stub').pathname
+    if (admin && (path === STUB_ADMIN_PATH || path.startsWith(`${STUB_ADMIN_PATH}/`))) {
+      answerAdmin(stub, req, res, path)
+      return
+    }
     calls.record(req, res, path)
     const reply = () => {
       const mode = failing()

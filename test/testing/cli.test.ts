@@ -1,75 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { resolve } from 'node:path'
-import { afterEach, describe, expect, test } from 'vitest'
-import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../../src/testing/index.js'
+import { describe, expect, test } from 'vitest'
 import { demoKeys, demoVirtualKeys } from '../../src/testing/demo-keys.js'
+import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../../src/testing/index.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
+import { details, run, start } from '../support/stub-cli.js'
 
-// `portkey-auth-stub` as a user runs it: the built bin (dist/ is built by `npm test`'s pretest), a child process.
-const ROOT = resolve(import.meta.dirname, '../..')
-const CLI = resolve(ROOT, 'dist/testing/cli.js')
-const WAIT_MS = 10_000
-
-const running: ChildProcess[] = []
-
-afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue
-    child.kill('SIGKILL')
-    await once(child, 'exit')
-  }
-})
-
-interface Run {
-  readonly child: ChildProcess
-  /** What it printed so far. */
-  readonly stdout: () => string
-  readonly stderr: () => string
-  /** Resolves to how it ended, failing after `WAIT_MS`. */
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const childEnv = { ...process.env, ...env }
-  if (!('PORT' in env)) delete childEnv.PORT
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-  running.push(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (chunk) => (stdout += String(chunk)))
-  child.stderr!.on('data', (chunk) => (stderr += String(chunk)))
-  const exit = within(
-    once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null })),
-    'exit',
-  )
-  return { child, stdout: () => stdout, stderr: () => stderr, exit }
-}
-
-/** Starts the stub and resolves once it printed everything (up to "Ctrl-C to stop."), with its URL. */
-async function start(args = ['--port', '0'], env: NodeJS.ProcessEnv = {}): Promise<Run & { url: string }> {
-  const cli = run(args, env)
-  const ready = new Promise<void>((done, fail) => {
-    const check = () => cli.stdout().includes('Ctrl-C to stop.') && done()
-    cli.child.stdout!.on('data', check)
-    cli.exit.then(({ code }) => fail(new Error(`exited with ${code} before it was ready: ${cli.stderr()}`)), fail)
-  })
-  await within(ready, 'the banner')
-  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(cli.stdout())?.[1]
-  expect(url).toBeDefined()
-  return { ...cli, url: url! }
-}
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new Error(`no ${what} within ${WAIT_MS} ms`)), WAIT_MS)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-const details = (url: string, key: string) => fetch(url + KEY_DETAILS_PATH, { headers: { 'x-portkey-api-key': key } })
+// `portkey-auth-stub` with its demo keys, run as a user runs it (test/support/stub-cli.ts). The --keys file
+// and the admin endpoints: cli-keys.test.ts.
 
 /** A port that was free a moment ago, on 127.0.0.1. */
 async function freePort(): Promise<number> {
@@ -89,6 +27,12 @@ describe('portkey-auth-stub: serving the demo keys', () => {
     expect(output).toMatch(/pk-demo-workspace +admitted: workspace ws_demo, scopes completions\.write, logs\.read/)
     expect(output).toMatch(/pk-demo-exhausted +refused \(412 usage_limit_exceeded\)/)
     expect(output).toMatch(/pk-demo-expired +refused \(401 expired_api_key\)/)
+    // Under each key: its id, its rate limits and the virtual keys of its workspace (an admitted key only).
+    expect(output).toMatch(
+      /pk-demo-workspace +admitted.*\n +id key_demo_workspace; rate limits 600 requests a minute; virtual keys openai-demo\n/,
+    )
+    expect(output).toMatch(/pk-demo-exhausted +refused.*\n +id key_demo_exhausted\n/)
+    expect(output).toContain(`curl -s ${url}${KEY_DETAILS_PATH} -H 'x-portkey-api-key: pk-demo-workspace'`)
     expect(output).toContain(`PORTKEY_CONTROL_PLANE_URL=${url} `)
   })
 
@@ -142,12 +86,15 @@ describe('portkey-auth-stub: ports', () => {
     expect(cli.stderr()).toMatch(/in use/)
   })
 
-  test.each(['--port x', '--port 65536', '--port -1', '--port=', '--nope', 'extra'])('bad usage (%s) exits 2', async (args) => {
-    const cli = run(args.split(' '))
-    expect(await cli.exit).toEqual({ code: 2, signal: null })
-    expect(cli.stderr()).toContain('--help')
-    expect(cli.stdout()).toBe('')
-  })
+  test.each(['--port x', '--port 65536', '--port -1', '--port=', '--nope', 'extra', '--keys'])(
+    'bad usage (%s) exits 2',
+    async (args) => {
+      const cli = run(args.split(' '))
+      expect(await cli.exit).toEqual({ code: 2, signal: null })
+      expect(cli.stderr()).toContain('--help')
+      expect(cli.stdout()).toBe('')
+    },
+  )
 })
 
 describe('portkey-auth-stub: usage and stopping', () => {

@@ -237,6 +237,36 @@ describe('control-plane stub: failing on demand', () => {
   })
 })
 
+describe('control-plane stub: admin endpoints (the admin option)', () => {
+  const put = (url: string, path: string, body: unknown) =>
+    fetch(url + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  test('off by default: /_stub is a 404, as on Portkey, and changes nothing', async () => {
+    const stub = await useStub()
+    const res = await put(stub.url, '/_stub/keys/pk-stub-added', keyRecord())
+    expect(res.status).toBe(404)
+    expect(stub.keys.has('pk-stub-added')).toBe(false)
+  })
+
+  test('on: they change the very maps stub.keys and stub.virtualKeys, and are not counted nor failed', async () => {
+    const stub = await useStub({ admin: true })
+    const record = keyRecord({ id: 'key_added' })
+    expect((await put(stub.url, '/_stub/keys/pk-stub-added', record)).status).toBe(201)
+    expect(stub.keys.get('pk-stub-added')).toStrictEqual(record)
+    stub.virtualKeys.set('openai-set', virtualKeyRecord({ slug: 'openai-set' }))
+    stub.fail('error')
+    const listed = await (await fetch(`${stub.url}/_stub`)).json()
+    expect(listed).toStrictEqual({
+      keys: { 'pk-stub-added': record },
+      virtualKeys: { 'openai-set': stub.virtualKeys.get('openai-set') },
+    })
+    expect((await fetch(`${stub.url}/_stub/virtual-keys/openai-set`, { method: 'DELETE' })).status).toBe(200)
+    expect(stub.virtualKeys.size).toBe(0)
+    expect(stub.calls()).toBe(0)
+    expect(stub.log).toHaveLength(0)
+  })
+})
+
 describe('control-plane stub: close', () => {
   test('close() drops hanging calls at once, and the port stops answering', async () => {
     const stub = await startControlPlaneStub({ keys: { [KEY]: keyRecord() } })
