@@ -82,7 +82,7 @@ describe.each(DEPLOYMENTS)('three instances sharing %s', (_name, deployment) => 
   test.each([
     ['by key', (verifier: Verifier) => verifier.invalidate('pk-fleet-revoked')],
     ['by key id', (verifier: Verifier) => verifier.invalidateKeyId('key_revoked')],
-  ])('revocation %s on A reaches B and C within 200 ms', async (_how, revoke) => {
+  ])('revocation %s on A reaches B and C by its message, before invalidate() resolves', async (_how, revoke) => {
     h.stub.keys.set('pk-fleet-revoked', keyRecord({ id: 'key_revoked' }))
     const { a, b, c, verifiers } = await fleet(deployment())
     for (const instance of [a, b, c]) expect((await instance.verify('pk-fleet-revoked')).status).toBe(200)
@@ -90,23 +90,29 @@ describe.each(DEPLOYMENTS)('three instances sharing %s', (_name, deployment) => 
 
     h.stub.keys.delete('pk-fleet-revoked')
     const started = performance.now()
-    // Resolves once every instance has it or has found its channel lost (two heartbeats); the message is faster.
-    const revoking = revoke(verifiers.a)
+    // invalidate() resolves once every instance has it or has found its channel lost (two heartbeats and the
+    // command timeout, over a second after the message): B and C, on a healthy link, must refuse before then,
+    // while their cached entries would live another minute. How long it took is printed, not asserted: a
+    // latency is the bench's to measure, not a test's.
+    let settled = false
+    const revoking = revoke(verifiers.a).finally(() => {
+      settled = true
+    })
     const rejectedAfter = await Promise.all(
       [b, c].map(async (instance) => {
-        for (;;) {
+        while (!settled) {
           const answer = await instance.verify('pk-fleet-revoked')
           if (answer.status === 401) return performance.now() - started
-          if (performance.now() - started > 2_000) return Infinity
           // A cache hit answers within microtasks: yield, or the pub/sub message could never arrive.
           await new Promise((done) => setTimeout(done, 2))
         }
+        return Infinity
       }),
     )
     console.log(
       `[fleet] revocation ${_how}: B rejected after ${rejectedAfter[0]!.toFixed(1)} ms, C after ${rejectedAfter[1]!.toFixed(1)} ms`,
     )
-    for (const elapsed of rejectedAfter) expect(elapsed).toBeLessThan(200)
+    expect(rejectedAfter.every(Number.isFinite), `B and C refused after ${rejectedAfter.join(', ')} ms`).toBe(true)
     await revoking
     expect((await a.verify('pk-fleet-revoked')).code).toBe('invalid_api_key')
   })
