@@ -158,7 +158,7 @@ export function checkCredential(credential: string): string {
   return credential
 }
 
-const nodeCrypto = nodeBuiltin<typeof import('node:crypto')>('node:crypto')
+const nodeHash = nodeBuiltin<typeof import('node:crypto')>('node:crypto')?.hash
 
 /**
  * The cache key of a credential: its SHA-256 in base64url, so that no cache (nor the shared tier) ever holds
@@ -167,6 +167,4 @@ const nodeCrypto = nodeBuiltin<typeof import('node:crypto')>('node:crypto')
  * on every runtime. Both give the same digest, so instances on different runtimes share a Redis tier.
  */
 export const fingerprint: (credential: string) => string =
-  typeof nodeCrypto?.hash === 'function'
-    ? (credential) => (nodeCrypto.hash as typeof import('node:crypto').hash)('sha256', credential, 'base64url')
-    : sha256Base64url
+  typeof nodeHash === 'function' ? (credential) => nodeHash('sha256', credential, 'base64url') : sha256Base64url

@@ -54,7 +54,6 @@ export class LookupGuard {
   #probing = false
   /** Whether a wrong control-plane URL was reported since the last answer that worked: said once, not per request. */
   #misconfigurationLogged = false
-  #failureLogged = false
   readonly #counts = { shed: 0, shortCircuited: 0, retries: 0 }
 
   constructor(config: GuardConfig) {
@@ -110,7 +109,6 @@ export class LookupGuard {
       this.#config.logger.info('portkey-auth: the control plane answers again: circuit breaker closed')
     this.#failures = 0
     this.#misconfigurationLogged = false
-    this.#failureLogged = false
   }
 
   #failed(cause: unknown): void {
@@ -118,9 +116,8 @@ export class LookupGuard {
     if (cause instanceof ControlPlaneMisconfigured && !this.#misconfigurationLogged) {
       this.#misconfigurationLogged = true
       logger.warn(`portkey-auth: ${cause.message} Every look-up fails with 503 until it is fixed.`)
-    } else if (this.#failures === 0 && !this.#failureLogged) {
-      // The first of a run of failures, once until a look-up succeeds again: a wrong URL shows at once.
-      this.#failureLogged = true
+    } else if (this.#failures === 0) {
+      // The first of a run of failures (a success ends the run): a wrong URL shows at once.
       logger.warn(`portkey-auth: a key look-up at ${target} failed (${outageCause(cause)}): answered 503 with Retry-After`)
     }
     if (++this.#failures < failureThreshold) return

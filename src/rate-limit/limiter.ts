@@ -216,7 +216,7 @@ export class RateLimiter {
    * settles the reservations of the request whose quota it is (`quota`, else the context's), once.
    */
   async reportTokens(auth: PortkeyAuth, tokens: number, quota: unknown = auth?.quota): Promise<boolean> {
-    if (!this.takesReport(auth, tokens)) return false
+    if (!this.#takesReport(auth, tokens)) return false
     RequestQuota.settle(quota, tokens)
     const keyPolicies = compile(auth.rateLimits, 'api_key', this.#unenforced)
     const vkPolicies = auth.virtualKey === null ? NONE : compile(auth.virtualKey.rateLimits, 'virtual_key', this.#unenforced)
@@ -253,7 +253,7 @@ export class RateLimiter {
    * verifier) and refused, never thrown: a report is usually made after the response, un-awaited, where a
    * rejection would be unhandled and end the process.
    */
-  takesReport(auth: PortkeyAuth | undefined, tokens: unknown): boolean {
+  #takesReport(auth: PortkeyAuth | undefined, tokens: unknown): boolean {
     const context = typeof auth === 'object' && auth !== null
     if (context && Number.isSafeInteger(tokens) && (tokens as number) >= 0) return true
     if (!this.#warned.has('reportTokens')) {
