@@ -165,13 +165,13 @@ describe.each(ENTRIES)('%s', (_entry, fixture) => {
   })
 })
 
-// The README's Workers quick starts, run as written: the bindings passed as options (with and without
+// The Workers quick starts of docs/runtimes.md, run as written: the bindings passed as options (with and without
 // nodejs_compat), and, with nodejs_compat, no options at all (process.env filled from the bindings).
 describe.each([
   ['the quick start (options from env)', 'readme-worker.js', true],
   ['the quick start (options from env)', 'readme-worker.js', false],
   ['no options, process.env', 'readme-worker-env.js', true],
-] as const)('README, Workers: %s, nodejs_compat %s', (_name, fixture, nodejsCompat) => {
+] as const)('docs/runtimes.md, Workers: %s, nodejs_compat %s', (_name, fixture, nodejsCompat) => {
   let stub: ControlPlaneStub
   let running: Running
 
