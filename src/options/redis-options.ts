@@ -44,7 +44,10 @@ export interface RedisSentinelLike {
   sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>
   getSentinelNode(): unknown
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>
-  unsubscribe(channel: string, listener: (message: string) => void): Promise<unknown>
+  // node-redis v5 types this listener as taking a string or a Buffer (either mode), where `subscribe` gives strings:
+  // `any` lets the listener given to `subscribe` be handed back here, as a Sentinel client's own types require.
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  unsubscribe(channel: string, listener: (message: any) => void): Promise<unknown>
   on(event: string, listener: (...args: unknown[]) => void): unknown
   off?(event: string, listener: (...args: unknown[]) => void): unknown
   close?(): Promise<unknown>
