@@ -1,8 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isObject } from '../records.js'
 import type { KeyRecord, VirtualKeyRecord } from '../types.js'
-import type { ControlPlaneStub } from './control-plane-stub.js'
 import { keyRecordProblem, maskKey, rawKeyProblem, type StubRecords, virtualKeyRecordProblem, withSlug } from './stub-records.js'
+
+/** What the admin endpoints change: the stub's address and its records (a `ControlPlaneStub` is one). */
+interface HeldRecords {
+  readonly url: string
+  readonly keys: Map<string, KeyRecord>
+  readonly virtualKeys: Map<string, VirtualKeyRecord>
+}
 
 /** Path prefix of the stub's own endpoints, which Portkey's control plane has not: `/_stub/...`. */
 export const STUB_ADMIN_PATH = '/_stub'
@@ -26,7 +32,7 @@ const failure = (status: number, message: string): Answer => [status, { status: 
  * is `127.0.0.1` or `localhost` at the stub's port and which carries no `Origin` (no web page, not even
  * through DNS rebinding); a PUT or PATCH body must be `application/json`.
  */
-export function answerAdmin(stub: ControlPlaneStub, req: IncomingMessage, res: ServerResponse, path: string): void {
+export function answerAdmin(stub: HeldRecords, req: IncomingMessage, res: ServerResponse, path: string): void {
   const refused = refusal(stub, req)
   const method = req.method ?? 'GET'
   if (refused !== null) send(res, refused)
@@ -39,7 +45,7 @@ export function answerAdmin(stub: ControlPlaneStub, req: IncomingMessage, res: S
   }
 }
 
-function refusal(stub: ControlPlaneStub, req: IncomingMessage): Answer | null {
+function refusal(stub: HeldRecords, req: IncomingMessage): Answer | null {
   const { port } = new URL(stub.url)
   const host = req.headers.host ?? ''
   if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
@@ -54,7 +60,7 @@ function refusal(stub: ControlPlaneStub, req: IncomingMessage): Answer | null {
   return null
 }
 
-function answer(stub: ControlPlaneStub, method: string, path: string, body: unknown): Answer {
+function answer(stub: HeldRecords, method: string, path: string, body: unknown): Answer {
   if (path === STUB_ADMIN_PATH || path === `${STUB_ADMIN_PATH}/`) {
     if (method !== 'GET') return failure(405, `${STUB_ADMIN_PATH} answers GET only`)
     const held: StubRecords = { keys: Object.fromEntries(stub.keys), virtualKeys: Object.fromEntries(stub.virtualKeys) }
