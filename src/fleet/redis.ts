@@ -40,6 +40,10 @@ export class RedisConnection {
   #closed = false
   /** When a command last failed, the subscription was lost or a node stopped answering, if no command succeeded since. */
   #downSince: number | undefined
+  /** Where Redis is, for the log: a host and port, never a password. */
+  readonly #where: string
+  /** Whether it was reported not to answer before its first subscription (said once, and once when it does). */
+  #reportedAway = false
   #epoch = 0
   readonly counts = { errors: 0, reconnects: 0 }
   /** Settles once the client is there (at once for a given client; after the import for settings). */
@@ -55,8 +59,12 @@ export class RedisConnection {
     this.#timeoutMs = timeoutMs
     this.#logger = logger
     this.#observer = observer
+    this.#where = describeTarget(options)
     const events = {
-      error: () => void this.counts.errors++,
+      error: () => {
+        this.counts.errors++
+        this.#away()
+      },
       // A part of Redis stopped answering: what it holds may come back from a replica (see `epoch`).
       trouble: () => {
         this.#downSince = Date.now()
@@ -137,6 +145,7 @@ export class RedisConnection {
       return await this.#send(args, key)
     } catch (cause) {
       this.counts.errors++
+      this.#away()
       throw cause instanceof RedisUnavailable ? cause : new RedisUnavailable('redis command failed', { cause })
     }
   }
@@ -198,6 +207,17 @@ export class RedisConnection {
       lose,
     )
     this.#subscribed = true
+    if (this.#reportedAway)
+      this.#logger.info(`portkey-auth: Redis ${this.#where} answers now; rate limits and revocations are shared from here on`)
+  }
+
+  /** Before the first subscription, Redis not answering is said once: nothing else would show it. */
+  #away(): void {
+    if (this.#subscribed || this.#reportedAway || this.#closed) return
+    this.#reportedAway = true
+    this.#logger.warn(
+      `portkey-auth: Redis ${this.#where} does not answer; going on without it (each instance counts rate limits alone and asks the control plane itself) until it does`,
+    )
   }
 
   async close(): Promise<void> {
@@ -260,4 +280,23 @@ export class RedisConnection {
     }, TIMINGS.redisRediscoverMs)
     unref(this.#healing)
   }
+}
+
+/** Where the `redis` option points, as the log names it: host and port only (a URL's password stays out). */
+function describeTarget({
+  client,
+  url,
+  cluster,
+  sentinel,
+}: Pick<ResolvedRedisOptions, 'client' | 'url' | 'cluster' | 'sentinel'>): string {
+  if (url !== undefined) {
+    try {
+      return `at ${new URL(url).host}`
+    } catch {
+      return 'at the URL given'
+    }
+  }
+  if (cluster !== undefined) return 'Cluster'
+  if (sentinel !== undefined) return `Sentinel primary "${sentinel.name}"`
+  return client === undefined ? '' : '(the client given)'
 }

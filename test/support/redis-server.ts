@@ -52,8 +52,8 @@ export async function answering(port: number, within = 5_000): Promise<void> {
 /**
  * Starts `redis-server` (Debian's package; .ci/run installs it) with no persistence, bound to 127.0.0.1.
  */
-export async function startTestRedis(): Promise<TestRedis> {
-  const port = await freePort()
+export async function startTestRedis(on?: number): Promise<TestRedis> {
+  const port = on ?? (await freePort())
   let child: ChildProcess | undefined
   const redis: TestRedis = {
     url: `redis://127.0.0.1:${port}`,
