@@ -1,3 +1,8 @@
+/**
+ * Hono (4): `portkeyAuth()`, a middleware that sets `c.get('portkey')`, and `requirePermissions()` after it.
+ * @packageDocumentation
+ */
+
 import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
