@@ -38,7 +38,7 @@ export type HonoErrorHandler = (error: AuthError, c: Context) => Response | Prom
 
 /**
  * Options of the Hono middleware. `hideCredentials` removes the key from `c.req.raw` (and, under
- * @hono/node-server, from Node's request in `c.env.incoming`).
+ * `@hono/node-server`, from Node's request in `c.env.incoming`).
  */
 export type HonoAuthOptions = MiddlewareOptions<HonoErrorHandler>
 

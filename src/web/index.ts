@@ -31,7 +31,7 @@ export type WebErrorHandler = (error: AuthError, request: Request) => Response |
  * `x-portkey-api-key`.
  */
 export interface WebAuthOptions extends Omit<MiddlewareOptions<WebErrorHandler>, 'hideCredentials' | 'publicRoutes'> {
-  /** Not supported here: a `TypeError` when `true`. */
+  /** Not supported here: a `TypeError` when `true`. @default false */
   hideCredentials?: false
   /** Not supported here: a `TypeError`. */
   publicRoutes?: never

@@ -107,8 +107,10 @@ describe('the packed tarball, installed into a fresh project', () => {
     // retries, identities, the look-up budget, Bearer's checks, the settings key) bring it to about 130 KiB (138 KiB
     // before issue 23); the edge platform code and issue 24's stub command (--keys, its checks, the admin endpoints)
     // add about 9 KiB, won back by moving contributor material (performance, examples, code layout) to
-    // CONTRIBUTING.md and unpadding the README's tables: 143 KiB. The bound catches accidental inclusions.
-    expect(size).toBeLessThan(144 * 1024)
+    // CONTRIBUTING.md and unpadding the README's tables: 143 KiB. The TSDoc that docs/api.md showed missing (the
+    // entry points' summaries, the public records' and statistics' fields) adds 1.7 KiB of .d.ts: 145 KiB. The
+    // bound catches accidental inclusions.
+    expect(size).toBeLessThan(146 * 1024)
   })
 
   test('ESM: import from every entry point and guard an app', async () => {
