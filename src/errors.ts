@@ -30,14 +30,19 @@ const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
  * Its message never contains the credential.
  */
 export class AuthError extends Error {
+  /** `'AuthError'`. */
   override name = 'AuthError'
   /** The message is safe to show to the client. */
   readonly expose = true
 
+  /** Made by the verifier and the adapters. `message` is sent to the client: never put a credential in it. */
   constructor(
+    /** The stable code, as `error.code` in the response body: what to branch on, never the message. */
     readonly code: AuthErrorCode,
+    /** The HTTP status to answer with: 400, 401, 403, 412, 429, 500 or 503. */
     readonly status: number,
     message: string,
+    /** Headers to answer with, lower-case: `www-authenticate` (401, 403), `retry-after` (429, 503), `ratelimit-policy` and `ratelimit` (429). */
     readonly headers: Readonly<Record<string, string>> = {},
     options?: ErrorOptions,
   ) {
@@ -60,12 +65,15 @@ export class AuthError extends Error {
 
 /** The JSON body of a rejection: Portkey's `{ status, message }` plus OpenAI's `{ error }`. */
 export interface AuthErrorBody {
+  /** Always `'failure'`, as Portkey's gateway answers. */
   status: 'failure'
+  /** The error's message: what went wrong, safe to show (never the credential). */
   message: string
+  /** The OpenAI-style error: the same message, the `type` of the status (`authentication_error`…) and the `code`. */
   error: { message: string; type: string; code: string }
 }
 
-/** Builds the response body for an error; both adapters write exactly this. */
+/** Builds the response body for an error; every adapter writes exactly this. */
 export function errorBody(error: AuthError): AuthErrorBody {
   return {
     status: 'failure',

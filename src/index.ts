@@ -1,3 +1,9 @@
+/**
+ * The verifier every adapter checks requests with (`createVerifier()`, to make one and share it), its options,
+ * its errors, and the types the adapters share.
+ * @packageDocumentation
+ */
+
 export { createVerifier } from './verifier/create-verifier.js'
 export type { RequestRoute, Verifier, VerifierStats } from './verifier/verifier.js'
 export type { ProbeCheck, ProbeResult } from './verifier/probe.js'

@@ -9,15 +9,24 @@ export type KeyType = 'organisation-service' | 'workspace-service' | 'workspace-
 
 /** One rate limit of a key, as Portkey stores it (`{ type: 'requests', unit: 'rpm', value: 100 }`). */
 export interface RateLimit {
+  /** What is counted: `requests` or `tokens` (another type is not enforced). */
   readonly type: string
+  /** The window: `rpm`, `rph`, `rpd` or `rpw`, per minute, hour, day or week (another unit is not enforced). */
   readonly unit: string
+  /** The allowance per window, in requests or tokens (a fraction is rounded down; 0 refuses every request). */
   readonly value: number
 }
 
 /** A key's usage (budget) limit, as Portkey stores it; fields other than these are kept as they come. */
 export interface UsageLimits {
+  /**
+   * The budget, as Portkey stores it; `null` for none. Carried for your own use: spend is not counted here,
+   * the control plane marks a key that spent it `exhausted` (a 412).
+   */
   readonly credit_limit?: number | null
+  /** The kind of limit, as Portkey stores it. */
   readonly type?: string
+  /** Any other field of Portkey's record, as it came. */
   readonly [field: string]: unknown
 }
 
@@ -26,17 +35,27 @@ export interface UsageLimits {
  * (snake_case). A custom `lookup` returns the same shape.
  */
 export interface KeyRecord {
+  /** The key's id (never the key itself): `PortkeyAuth.keyId`. */
   id: string
+  /** The organisation the key belongs to: `PortkeyAuth.organisationId`. */
   organisation_id: string
+  /** Dotted permission strings, e.g. `completions.write`: `PortkeyAuth.scopes`. */
   scopes: string[]
+  /** The key's kind; another value (or none) is inferred from `workspace_id` and `user_id`. */
   type?: KeyType | string | null
+  /** The key's display name. */
   name?: string | null
+  /** The workspace the key is bound to; `null` for an organisation key. */
   workspace_id?: string | null
+  /** The user a workspace-user key belongs to. */
   user_id?: string | null
   /** `'active'` passes; `'exhausted'` is 412; `'expired'` is 401 `expired_api_key`; anything else 401. */
   status?: string
+  /** The config and metadata Portkey applies to the key's requests: `PortkeyAuth.defaults`. */
   defaults?: { config_id?: string | null; metadata?: Record<string, string> | null } | null
+  /** The key's rate limits, which the verifier enforces (the `rateLimits` option). */
   rate_limits?: RateLimit[] | null
+  /** The key's usage (budget) limit, carried to `PortkeyAuth.usageLimits`. */
   usage_limits?: UsageLimits | null
   /** ISO 8601 date-time after which the key no longer works. */
   expires_at?: string | null
@@ -44,15 +63,19 @@ export interface KeyRecord {
 
 /** The virtual key a request resolved to. */
 export interface VirtualKey {
+  /** Its slug, as the request named it: in `x-portkey-virtual-key`, or in `x-portkey-provider` after an at sign (Model Catalog). */
   readonly slug: string
+  /** The provider its stored credential is for, e.g. `openai`. */
   readonly provider: string
+  /** Its status, `active`: a virtual key in any other state is refused. */
   readonly status: string
   /** The virtual key's own rate limits, enforced on top of the caller's key's (unless `rateLimits: false`). */
   readonly rateLimits: readonly RateLimit[]
 }
 
 /**
- * What a successful check attaches to the request: `req.portkey` (Express), `ctx.state.portkey` (Koa).
+ * What a successful check attaches to the request: `req.portkey` (Express), `ctx.state.portkey` (Koa),
+ * `request.portkey` (Fastify), `c.get('portkey')` (Hono), `{ portkey }` (Web handlers).
  * Frozen, and shared by every request of the same key while it is cached (a key with rate limits gets a copy
  * per request, carrying its `quota`). It never holds the raw key.
  */
@@ -68,14 +91,22 @@ export interface PortkeyAuth {
    * by an id of their own.)
    */
   readonly keyId: string
+  /** The kind of key; `workspace-user` for a JWT. */
   readonly keyType: KeyType
+  /** The caller's organisation. */
   readonly organisationId: string
+  /** The caller's workspace; `null` for an organisation key (or a JWT naming none). */
   readonly workspaceId: string | null
+  /**
+   * The user of a workspace-user key; for a JWT, its `email_id`, else `sub`, else `uid`. It may be an e-mail
+   * address: log `keyId` instead.
+   */
   readonly userId: string | null
   /** Dotted permission strings, e.g. `completions.write`. */
   readonly scopes: readonly string[]
   /** The virtual key named by the request, or `null`. */
   readonly virtualKey: VirtualKey | null
+  /** The config and metadata Portkey applies to the caller's requests (the record's `defaults`, a JWT's `defaults` claim). */
   readonly defaults: {
     readonly configId: string | null
     readonly metadata: Readonly<Record<string, string>>
@@ -87,6 +118,7 @@ export interface PortkeyAuth {
    * the window resets, and `reportTokens()`. `null` when no limit applies or with `rateLimits: false`.
    */
   readonly quota: Quota | null
+  /** The key's (or token's) usage limit, as it came; `null` when it has none. */
   readonly usageLimits: UsageLimits | null
   /** When the credential stops working, or `null` if it does not expire. */
   readonly expiresAt: Date | null
@@ -103,16 +135,21 @@ export type KeyLookup = (apiKey: string, init: { signal: AbortSignal }) => Promi
 
 /** A virtual key record as the control plane returns it from `GET /v2/virtual-keys/{slug}` (snake_case). */
 export interface VirtualKeyRecord {
+  /** Its slug; a record for another slug is refused. */
   slug: string
   /** The provider the stored credential is for, e.g. `openai`. */
   ai_provider_name: string
   /** `'active'` passes; `'exhausted'` is 412; anything else (`'expired'`, `'archived'`) is 403. */
   status?: string
+  /** The workspace it belongs to: a caller of another workspace is refused (403). */
   workspace_id?: string | null
+  /** Its display name. */
   name?: string
   /** ISO 8601 date-time after which the virtual key no longer works. */
   expires_at?: string | null
+  /** Its usage (budget) limit, as Portkey stores it. */
   usage_limits?: UsageLimits | null
+  /** Its own rate limits, enforced on top of the caller's: `VirtualKey.rateLimits`. */
   rate_limits?: RateLimit[] | null
 }
 
@@ -158,9 +195,11 @@ export interface Decision {
   readonly code: AuthErrorCode | null
   /** The caller's key id when admitted, else `null`: never a credential nor an e-mail (see `PortkeyAuth.keyId`). */
   readonly keyId: string | null
+  /** How the caller authenticated, when admitted; else `null`. */
   readonly method: PortkeyAuth['method'] | null
   /** The virtual key's slug when one was resolved. */
   readonly virtualKey: string | null
+  /** How the cache answered: `hit`, `stale`, `miss`, or `none` when the request was refused before it. */
   readonly cache: CacheState
   /** Whether the Redis tier was connected when the request was decided; `null` without Redis. */
   readonly redis: boolean | null

@@ -42,7 +42,10 @@ export interface Framework<A, B, C, R> {
 
 type OnError<A, B, C, R> = (error: AuthError, a: A, b: B, c: C) => R
 
-/** What `portkeyAuth()` carries besides being a middleware: the verifier it checks requests with. */
+/**
+ * What the middleware of `portkeyAuth()` (Express, Koa, Hono) and a handler wrapped by `withPortkeyAuth()` (Web)
+ * carry: the verifier they check requests with. The Fastify plugin decorates `app.portkeyVerifier` instead.
+ */
 export interface VerifierHandle {
   /** The verifier this middleware uses (the one passed in, if any): `invalidate()`, `stats()`, `probe()`… */
   readonly verifier: Verifier

@@ -3,7 +3,11 @@ import { createVerifier, type Verifier } from '../verifier/create-verifier.js'
 import { environmentVerifier } from '../verifier/environment.js'
 import { compilePublicRoutes, type PublicRouteTest } from './public-routes.js'
 
-/** What both adapters accept: verifier options (or a verifier to share), and how to treat the request. */
+/**
+ * What every adapter accepts (`ExpressAuthOptions`, `KoaAuthOptions`, `FastifyAuthOptions`, `HonoAuthOptions`,
+ * and `WebAuthOptions` less `hideCredentials` and `publicRoutes`): verifier options (or a verifier to share),
+ * and how to treat the request. `OnError` is the adapter's error handler type.
+ */
 export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
   /**
    * A verifier to use (and share between apps or routers) instead of creating one from these options; no

@@ -1,3 +1,9 @@
+/**
+ * Express (4 and 5): `portkeyAuth()`, a middleware that sets `req.portkey`, and `requirePermissions()`
+ * after it.
+ * @packageDocumentation
+ */
+
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'

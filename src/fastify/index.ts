@@ -1,3 +1,9 @@
+/**
+ * Fastify (4 and 5): `portkeyAuth`, a plugin that sets `request.portkey` (or decorates `verifyPortkey` for
+ * `@fastify/auth`), and `requirePermissions()`, a route hook.
+ * @packageDocumentation
+ */
+
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'

@@ -1,3 +1,8 @@
+/**
+ * Hono (4): `portkeyAuth()`, a middleware that sets `c.get('portkey')`, and `requirePermissions()` after it.
+ * @packageDocumentation
+ */
+
 import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
@@ -33,7 +38,7 @@ export type HonoErrorHandler = (error: AuthError, c: Context) => Response | Prom
 
 /**
  * Options of the Hono middleware. `hideCredentials` removes the key from `c.req.raw` (and, under
- * @hono/node-server, from Node's request in `c.env.incoming`).
+ * `@hono/node-server`, from Node's request in `c.env.incoming`).
  */
 export type HonoAuthOptions = MiddlewareOptions<HonoErrorHandler>
 

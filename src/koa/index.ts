@@ -1,3 +1,9 @@
+/**
+ * Koa (2 and 3): `portkeyAuth()`, a middleware that sets `ctx.state.portkey`, and `requirePermissions()`
+ * after it.
+ * @packageDocumentation
+ */
+
 import type { Middleware, Next, ParameterizedContext } from 'koa'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'

@@ -9,6 +9,7 @@ export type BreakerState = 'closed' | 'open' | 'half-open'
 
 /** Counters of the guard, part of `verifier.stats()`. */
 export interface GuardStats {
+  /** The breaker's state now: `closed` (calls go through), `open` (misses answered 503 at once), `half-open` (one probe call). */
   breaker: BreakerState
   /** Misses answered 503 at once because `maxPendingLookups` look-ups were under way. */
   shed: number

@@ -28,7 +28,7 @@ export interface JwtOptions {
    * @default process.env.PORTKEY_JWKS_URL
    */
   jwksUrl?: string
-  /** An inline JWKS, instead of a URL. */
+  /** An inline JWKS, instead of a URL. @default none (`jwksUrl`) */
   jwks?: JSONWebKeySet
   /** Accepted signature algorithms; `none` and HMAC are never accepted. @default ['RS256'] */
   algorithms?: string[]

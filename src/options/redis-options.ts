@@ -93,13 +93,19 @@ export interface RedisSentinelSettings {
 
 /** The `redis` option in its long form: one of `client`, `url`, `cluster` or `sentinel`, and the settings below. */
 export interface RedisOptions {
-  /** A node-redis client your app already has: a standalone client, a cluster client or a Sentinel client. */
+  /**
+   * A node-redis client your app already has: a standalone client, a cluster client or a Sentinel client.
+   * @default none: give one of `client`, `url`, `cluster` or `sentinel`
+   */
   client?: RedisClientLike | RedisClusterLike | RedisSentinelLike
-  /** A Redis URL (`redis://127.0.0.1:6379`): the verifier creates its own client (the `redis` package must be installed). */
+  /**
+   * A Redis URL (`redis://127.0.0.1:6379`): the verifier creates its own client (the `redis` package must be installed).
+   * @default none
+   */
   url?: string
-  /** A Redis Cluster: the verifier creates its own cluster client. */
+  /** A Redis Cluster: the verifier creates its own cluster client. @default none */
   cluster?: RedisClusterSettings
-  /** A primary behind Sentinel: the verifier creates its own Sentinel client. */
+  /** A primary behind Sentinel: the verifier creates its own Sentinel client. @default none */
   sentinel?: RedisSentinelSettings
   /**
    * Prefix of every Redis key and of the channel, so that apps can share one Redis. Braces in it would

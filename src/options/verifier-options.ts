@@ -35,7 +35,7 @@ export interface CacheOptions {
   negativeTtlMs?: Milliseconds
 }
 
-/** Options of `createVerifier()` and of both adapters. Explicit options win over the environment. */
+/** Options of `createVerifier()` and of every adapter. Explicit options win over the environment. */
 export interface VerifierOptions {
   /**
    * Base URL of Portkey's control plane (the key service), without a path.
@@ -58,8 +58,8 @@ export interface VerifierOptions {
    * client sends to an OpenAI-compatible backend, or the app's own session token — and turning this on sends
    * whatever the header holds to the key service (Portkey's, unless `controlPlaneUrl` names another). With it
    * on: `x-portkey-api-key` always wins when present (the `Authorization` beside it is a provider's key, never
-   * read); a token with a known provider's prefix (`sk-`, `sk-ant-`, `AIza`, `gsk_`, `xai-`, `fw_`, `ghp_`…, see
-   * `PROVIDER_KEY_PREFIX`) or a dot (a JWT without the `jwt` option, a JWE, an OAuth token) is refused 401
+   * read); a token with a known provider's prefix (`sk-`, `sk-ant-`, `AIza`, `gsk_`, `xai-`, `fw_`, `ghp_`…)
+   * or a dot (a JWT without the `jwt` option, a JWE, an OAuth token) is refused 401
    * `missing_api_key` and never looked up; any other token is, so turn this on only where clients send Portkey
    * keys in `Authorization`; a repeated `Authorization` is a 400; another scheme (`Basic …`) or an empty token is a missing
    * credential. With it off, the first request that carries only `Authorization` logs one warning saying so.
@@ -89,14 +89,17 @@ export interface VerifierOptions {
    * of queuing on the key service. Cached keys are never affected. From 1 to 100,000. @default 256
    */
   maxPendingLookups?: number
-  /** The circuit breaker in front of the key service. */
+  /** The circuit breaker in front of the key service. @default `{ failureThreshold: 5, cooldownMs: 5_000 }` */
   breaker?: BreakerOptions
   /**
    * Called once per verified request with its outcome, for logs and metrics. It never sees the
    * credential; if it throws, the error is ignored. @default none
    */
   onDecision?: DecisionListener
-  /** Cache settings. */
+  /**
+   * Cache settings (each instance's LRU).
+   * @default `{ max: 10_000, ttlMs: 60_000, staleMs: 600_000, negativeTtlMs: 10_000 }`
+   */
   cache?: CacheOptions
   /**
    * Accept Portkey JWTs in `x-portkey-api-key`, verified locally against a JWKS. Without it (and without
@@ -120,7 +123,8 @@ export interface VerifierOptions {
   rateLimits?: boolean | RateLimitOptions
   /**
    * Where to report the breaker opening and closing, Redis going and coming back, and a control plane that
-   * answers like no key service (each once, when it happens); `false` for silence. @default console
+   * answers like no key service (each once, when it happens): any object with `warn(message)` and
+   * `info(message)`; `false` for silence. @default console
    */
   logger?: Logger | false
   /**

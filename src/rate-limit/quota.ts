@@ -8,7 +8,9 @@ export interface RateLimitStatus {
   readonly name: string
   /** Whose limit: the caller's API key (or token), or the virtual key. */
   readonly scope: RateLimitScope
+  /** What is counted: requests, or tokens (reported with `reportTokens()`). */
   readonly type: 'requests' | 'tokens'
+  /** The window: per minute, hour, day or week. */
   readonly unit: RateLimitUnit
   /** The allowance per window. */
   readonly limit: number

@@ -19,9 +19,9 @@ export interface TracerProviderLike {
 
 /** The `telemetry` option in its long form: the providers to report to. */
 export interface TelemetryProviders {
-  /** Where the metrics go; without it, no metrics. */
+  /** Where the metrics go; without it, no metrics. @default none */
   meterProvider?: MeterProviderLike
-  /** Where the spans go; without it, no spans. */
+  /** Where the spans go; without it, no spans. @default none */
   tracerProvider?: TracerProviderLike
 }
 

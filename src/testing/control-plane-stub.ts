@@ -16,8 +16,11 @@ export type VirtualKeyAccess = (slug: string, callerKeyId: string | null, organi
 
 /** One call the stub received. */
 export interface StubCall {
+  /** The request's method. */
   readonly method: string
+  /** The request's path, without the query string. */
   readonly path: string
+  /** The request's headers, as Node gives them (the caller's credential among them). */
   readonly headers: IncomingHttpHeaders
 }
 
@@ -30,7 +33,10 @@ export interface ControlPlaneStubOptions {
    * 404 for an unknown slug) and leaves the workspace check to the verifier. @default {}
    */
   virtualKeys?: Record<string, VirtualKeyRecord>
-  /** A JWKS to serve at `/.well-known/jwks.json` (`stub.jwksUrl`); its JWT callers may look up virtual keys. */
+  /**
+   * A JWKS to serve at `/.well-known/jwks.json` (`stub.jwksUrl`); its JWT callers may look up virtual keys.
+   * @default `{ keys: [] }`
+   */
   jwks?: { keys: object[] }
   /**
    * Which callers may use which virtual key, as a data plane sees it when two keys of one workspace have
@@ -70,8 +76,9 @@ export interface ControlPlaneStub {
   readonly log: readonly StubCall[]
   /** How many calls were received, to `path` only when given (e.g. `'/v2/api-keys/self/details'`). */
   calls(path?: string): number
-  /** Calls being answered now, and the most there ever were at once. */
+  /** Calls being answered now. */
   readonly inFlight: number
+  /** The most calls in flight at once since the stub started, or since `resetCounts()`. */
   readonly peakInFlight: number
   /**
    * Makes calls fail in `mode`: every call, the next `times` calls, or a random `rate` (0..1) of them.

@@ -21,6 +21,7 @@ export interface ProbeCheck {
  * `{ ok, checks }`, ready for a readiness endpoint's body.
  */
 export interface ProbeResult {
+  /** Whether every check passed. */
   readonly ok: boolean
   /** The parts in use, in this order: control plane, then JWKS and Redis when configured. */
   readonly checks: readonly ProbeCheck[]

@@ -20,9 +20,13 @@ export interface RequestRoute {
  * `rateLimits` (`null` with `rateLimits: false`).
  */
 export interface VerifierStats extends CacheStats {
+  /** The same counters for virtual-key answers. */
   virtualKeys: CacheStats
+  /** The circuit breaker and load shedding. */
   guard: GuardStats
+  /** The Redis tier; `null` without the `redis` option. */
   redis: SharedTierStats | null
+  /** Rate limiting; `null` with `rateLimits: false`. */
   rateLimits: RateLimiterStats | null
 }
 
@@ -55,8 +59,8 @@ export interface Verifier {
    * revocation is known done fleet-wide: the answer deleted and a revocation marker set (every instance then
    * asks the control plane again instead of trusting an answer asked before it), the other instances told,
    * and, on Sentinel or a cluster with replicas, a replica holding the deletion (`WAIT 1`, up to half of
-   * `redis.timeoutMs`). Otherwise, after at most 4 attempts within about 2 s plus one attempt
-   * (`TIMINGS.revokeAttempts`, `revokeBudgetMs`), it rejects with `AuthError` code `revocation_unconfirmed`
+   * `redis.timeoutMs`). Otherwise, after at most 4 attempts (none started after 2 s; so about 2 s plus one
+   * attempt in all), it rejects with `AuthError` code `revocation_unconfirmed`
    * (503): other instances may still admit the credential until a retry succeeds, so retry (e.g. answer
    * your webhook with a 5xx).
    */

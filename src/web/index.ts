@@ -1,3 +1,9 @@
+/**
+ * Web-standard `Request` handlers (Next.js, Remix, SvelteKit, Bun, Deno, Cloudflare Workers):
+ * `withPortkeyAuth()` wraps a handler, `authenticate()` checks a request, `requirePermissions()` checks scopes.
+ * @packageDocumentation
+ */
+
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { HeaderViews } from '../adapters/hide-credential.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
@@ -25,7 +31,7 @@ export type WebErrorHandler = (error: AuthError, request: Request) => Response |
  * `x-portkey-api-key`.
  */
 export interface WebAuthOptions extends Omit<MiddlewareOptions<WebErrorHandler>, 'hideCredentials' | 'publicRoutes'> {
-  /** Not supported here: a `TypeError` when `true`. */
+  /** Not supported here: a `TypeError` when `true`. @default false */
   hideCredentials?: false
   /** Not supported here: a `TypeError`. */
   publicRoutes?: never
