@@ -17,7 +17,7 @@ function slug(heading: string): string {
     .replace(/ /g, '-')
 }
 
-/** The anchors of a page's headings (outside code blocks), with GitHub's -1, -2… for repeats. */
+/** The anchors of a page's headings (outside code blocks), with GitHub's -1, -2… for repeats, and its `<a id>`s. */
 function anchors(text: string): Set<string> {
   const seen = new Map<string, number>()
   const found = new Set<string>()
@@ -27,6 +27,8 @@ function anchors(text: string): Set<string> {
     seen.set(base, count + 1)
     found.add(count === 0 ? base : `${base}-${count}`)
   }
+  // And the explicit anchors a page sets (the generated API reference does: `<a id="portkey-auth.createVerifier">`).
+  for (const [, id] of text.matchAll(/<a (?:id|name)="([^"]+)"/g)) found.add(id!)
   return found
 }
 
