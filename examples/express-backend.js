@@ -3,7 +3,7 @@
 // Run: npm start   (or: node examples/express-backend.js, with PORTKEY_CONTROL_PLANE_URL for a real control plane)
 import express from 'express'
 import { portkeyAuth } from 'portkey-auth/express'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, listening, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub } = await useLocalControlPlane()
 
@@ -32,12 +32,12 @@ app.post('/v1/chat/completions', (req, res) => {
   })
 })
 
-const server = app.listen(Number(process.env.PORT ?? 8787), '127.0.0.1', () =>
-  announce('portkey-auth demo: an Express AI backend', server, (url) => [
-    `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'`,
-    `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-workspace' -H 'x-portkey-virtual-key: openai-demo'`,
-    `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-readonly'   # 403 insufficient_scope`,
-    `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-nope'            # 401 invalid_api_key`,
-  ]),
-)
+const server = app.listen(Number(process.env.PORT ?? 8787), '127.0.0.1')
+await listening(server)
+announce('portkey-auth demo: an Express AI backend', server, (url) => [
+  `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'`,
+  `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-workspace' -H 'x-portkey-virtual-key: openai-demo'`,
+  `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-readonly'   # 403 insufficient_scope`,
+  `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-nope'            # 401 invalid_api_key`,
+])
 stopOnSignal(server, stub)

@@ -9,7 +9,7 @@ import { createServer, request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import express from 'express'
 import { portkeyAuth } from 'portkey-auth/express'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, listening, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub } = await useLocalControlPlane()
 const echo = process.env.UPSTREAM_URL ? null : await startEcho()
@@ -36,11 +36,12 @@ app.use('/v1', portkeyAuth({ scopes: 'portkey', hideCredentials: true, bearer: f
   req.pipe(forwarded)
 })
 
-const server = app.listen(Number(process.env.PORT ?? 8789), '127.0.0.1', () =>
-  announce(`Express gateway to ${upstream.origin}`, server, (url) => [
-    `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'authorization: Bearer sk-provider-key' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[]}'`,
-  ]),
-)
+// 8789: the backend examples take 8787 (the demo's port), and the upstream may be one of your own on it.
+const server = app.listen(Number(process.env.PORT ?? 8789), '127.0.0.1')
+await listening(server)
+announce(`Express gateway to ${upstream.origin}`, server, (url) => [
+  `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'authorization: Bearer sk-provider-key' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[]}'`,
+])
 stopOnSignal(server, echo, stub)
 
 /** The query string of a request target, `?` included, as sent (a fragment is not part of it). */

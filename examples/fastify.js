@@ -4,7 +4,7 @@
 // Run: npm run build && node examples/fastify.js   (with PORTKEY_CONTROL_PLANE_URL for a real control plane)
 import Fastify from 'fastify'
 import { portkeyAuth, portkeyOf, requirePermissions } from 'portkey-auth/fastify'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, cannotListen, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub } = await useLocalControlPlane()
 
@@ -50,7 +50,7 @@ await app.register(
   { prefix: '/v1' },
 )
 
-await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 8789) })
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 8787) }).catch(cannotListen)
 announce('portkey-auth demo: a Fastify AI backend', app.server, (url) => [
   `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'`,
   `curl -s ${url}/v1/whoami -H 'x-portkey-api-key: pk-demo-workspace' -H 'x-portkey-virtual-key: openai-demo'`,

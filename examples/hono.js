@@ -4,7 +4,7 @@
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { portkeyAuth, requirePermissions } from 'portkey-auth/hono'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, listening, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub } = await useLocalControlPlane()
 
@@ -37,13 +37,13 @@ app.get('/v1/audit', requirePermissions('logs.read'), (c) =>
   c.json({ object: 'list', data: [], workspaceId: c.get('portkey').workspaceId }),
 )
 
-const server = serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 8789), hostname: '127.0.0.1' }, () =>
-  announce('Hono backend', server, (url) => [
-    `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini"}'`,
-    `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-workspace' -H 'x-portkey-virtual-key: openai-demo'`,
-    `curl -s ${url}/v1/audit -H 'x-portkey-api-key: pk-demo-readonly'`,
-    `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-readonly'   # 403 insufficient_scope`,
-    `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-nope'            # 401 invalid_api_key`,
-  ]),
-)
+const server = serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 8787), hostname: '127.0.0.1' })
+await listening(server)
+announce('Hono backend', server, (url) => [
+  `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini"}'`,
+  `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-workspace' -H 'x-portkey-virtual-key: openai-demo'`,
+  `curl -s ${url}/v1/audit -H 'x-portkey-api-key: pk-demo-readonly'`,
+  `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-readonly'   # 403 insufficient_scope`,
+  `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-nope'            # 401 invalid_api_key`,
+])
 stopOnSignal(server, stub)

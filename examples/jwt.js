@@ -5,7 +5,7 @@
 // Run: node examples/jwt.js   (locally, a stand-in identity provider signs a demo token and serves its JWKS)
 import express from 'express'
 import { portkeyAuth } from 'portkey-auth/express'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, listening, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub, token } = await useLocalControlPlane({ jwt: true })
 
@@ -18,10 +18,10 @@ app.get('/whoami', (req, res) => {
   res.json({ method, keyId, userId, organisationId, workspaceId, scopes, expiresAt })
 })
 
-const server = app.listen(Number(process.env.PORT ?? 8790), '127.0.0.1', () =>
-  announce('JWT-guarded backend', server, (url) => [
-    ...(token ? [`curl -s ${url}/whoami -H 'x-portkey-api-key: ${token}'`] : []),
-    `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
-  ]),
-)
+const server = app.listen(Number(process.env.PORT ?? 8787), '127.0.0.1')
+await listening(server)
+announce('JWT-guarded backend', server, (url) => [
+  ...(token ? [`curl -s ${url}/whoami -H 'x-portkey-api-key: ${token}'`] : []),
+  `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
+])
 stopOnSignal(server, stub)

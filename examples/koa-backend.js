@@ -2,7 +2,7 @@
 // Run: node examples/koa-backend.js
 import Koa from 'koa'
 import { portkeyAuth, requirePermissions } from 'portkey-auth/koa'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, listening, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub } = await useLocalControlPlane()
 
@@ -17,11 +17,11 @@ app.use((ctx) => {
   ctx.body = ctx.path === '/v1/logs' ? { object: 'list', data: [], workspaceId } : { keyId, workspaceId, scopes }
 })
 
-const server = app.listen(Number(process.env.PORT ?? 8788), '127.0.0.1', () =>
-  announce('Koa backend', server, (url) => [
-    `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
-    `curl -s ${url}/v1/logs -H 'x-portkey-api-key: pk-demo-readonly'`,
-    `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-exhausted'   # 412 usage_limit_exceeded`,
-  ]),
-)
+const server = app.listen(Number(process.env.PORT ?? 8787), '127.0.0.1')
+await listening(server)
+announce('Koa backend', server, (url) => [
+  `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
+  `curl -s ${url}/v1/logs -H 'x-portkey-api-key: pk-demo-readonly'`,
+  `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-exhausted'   # 412 usage_limit_exceeded`,
+])
 stopOnSignal(server, stub)

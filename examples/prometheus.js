@@ -6,7 +6,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import express from 'express'
 import { portkeyAuth } from 'portkey-auth/express'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, listening, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub } = await useLocalControlPlane()
 
@@ -21,11 +21,11 @@ app.get('/metrics', (req, res) => exporter.getMetricsRequestHandler(req, res))
 app.use('/v1', portkeyAuth({ telemetry: { meterProvider } }))
 app.get('/v1/whoami', (req, res) => res.json({ keyId: req.portkey.keyId, workspaceId: req.portkey.workspaceId }))
 
-const server = app.listen(Number(process.env.PORT ?? 8789), '127.0.0.1', () =>
-  announce('Express backend with Prometheus metrics', server, (url) => [
-    `curl -s ${url}/v1/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
-    `curl -s ${url}/v1/whoami -H 'x-portkey-api-key: pk-nope'   # 401 invalid_api_key`,
-    `curl -s ${url}/metrics | grep portkey_auth`,
-  ]),
-)
+const server = app.listen(Number(process.env.PORT ?? 8787), '127.0.0.1')
+await listening(server)
+announce('Express backend with Prometheus metrics', server, (url) => [
+  `curl -s ${url}/v1/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
+  `curl -s ${url}/v1/whoami -H 'x-portkey-api-key: pk-nope'   # 401 invalid_api_key`,
+  `curl -s ${url}/metrics | grep portkey_auth`,
+])
 stopOnSignal(server, stub, meterProvider)

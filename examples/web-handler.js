@@ -5,7 +5,7 @@ import { createServer } from 'node:http'
 import { Readable } from 'node:stream'
 import { createVerifier } from 'portkey-auth'
 import { authenticate, requirePermissions, withPortkeyAuth } from 'portkey-auth/web'
-import { announce, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
+import { announce, listening, stopOnSignal, useLocalControlPlane } from './support/local-control-plane.js'
 
 const { stub } = await useLocalControlPlane()
 
@@ -71,13 +71,13 @@ const server = createServer(async (req, res) => {
   }
 })
 
-server.listen(Number(process.env.PORT ?? 8790), '127.0.0.1', () =>
-  announce('Web-standard handlers', server, (url) => [
-    `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini"}'`,
-    `curl -s ${url}/v1/audit -H 'x-portkey-api-key: pk-demo-readonly'`,
-    `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
-    `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-readonly'   # 403 insufficient_scope`,
-    `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-exhausted'                      # 412 usage_limit_exceeded`,
-  ]),
-)
+server.listen(Number(process.env.PORT ?? 8787), '127.0.0.1')
+await listening(server)
+announce('Web-standard handlers', server, (url) => [
+  `curl -s ${url}/v1/chat/completions -H 'x-portkey-api-key: pk-demo-workspace' -H 'content-type: application/json' -d '{"model":"gpt-4o-mini"}'`,
+  `curl -s ${url}/v1/audit -H 'x-portkey-api-key: pk-demo-readonly'`,
+  `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-workspace'`,
+  `curl -s ${url}/v1/chat/completions -X POST -H 'x-portkey-api-key: pk-demo-readonly'   # 403 insufficient_scope`,
+  `curl -s ${url}/whoami -H 'x-portkey-api-key: pk-demo-exhausted'                      # 412 usage_limit_exceeded`,
+])
 stopOnSignal(server, stub)

@@ -2,6 +2,8 @@
 // the package's own control-plane stub on a free loopback port, seeded with its demo keys (the ones
 // `npx portkey-auth-stub` serves), and point the environment at it. In your own app you need none of
 // this: portkeyAuth() reads the same variables.
+import { once } from 'node:events'
+import { relative } from 'node:path'
 import { createTestIssuer, demoKeys, demoVirtualKeys, startControlPlaneStub } from 'portkey-auth/testing'
 
 /**
@@ -33,6 +35,30 @@ export async function useLocalControlPlane({ jwt = false } = {}) {
   )
   process.once('exit', () => void stub.close())
   return { stub, token }
+}
+
+/**
+ * Resolves once `server` listens. When it cannot (its port is taken: by another example, or by
+ * `npx portkey-auth-stub`, which listens on 8788), it says so in one line and exits: see cannotListen().
+ */
+export async function listening(server) {
+  try {
+    await once(server, 'listening')
+  } catch (error) {
+    cannotListen(error)
+  }
+}
+
+/** Ends the process with one line saying which port it could not listen on and how to pick another, instead of a stack trace. */
+export function cannotListen(error) {
+  const port = error.port ?? process.env.PORT
+  const reason = { EADDRINUSE: 'it is in use', EACCES: 'permission denied' }[error.code] ?? error.message
+  const code = error.code ? ` (${error.code})` : ''
+  const script = relative(process.cwd(), process.argv[1])
+  console.error(
+    `Cannot listen on 127.0.0.1:${port}: ${reason}${code}. Pick another port with PORT=, e.g. PORT=0 node ${script} for any free one.`,
+  )
+  process.exit(1)
 }
 
 /** Prints where the app listens and a few requests to try. */
