@@ -11,6 +11,11 @@ import { type Block, blockSlug, type ProgramRequest } from './blocks.js'
 export const DEMO_KEY = 'pk-demo-workspace'
 
 const RUNNER = fileURLToPath(new URL('./handler-runner.mjs', import.meta.url))
+// Preloaded into a server: it exits when the test process goes (its IPC channel closes), without the channel
+// keeping alive a program that would end by itself.
+const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
+  "process.on('disconnect', () => process.exit(1)); process.channel?.unref()",
+)}`
 const START_TIMEOUT_MS = 10_000
 const REQUEST_TIMEOUT_MS = 5_000
 
@@ -73,13 +78,12 @@ export async function startProgram(block: Block, dir: string): Promise<StartedPr
   const output = { stdout: '', stderr: '' }
   const port = block.run === 'server' ? await freePort() : 0
   if (block.run === 'server') env.PORT = String(port)
-  const child =
+  // Both with an IPC channel: a server exits when it closes (the test process died without stopping it).
+  const args =
     block.run === 'server'
-      ? spawn(process.execPath, [program], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [RUNNER, program, JSON.stringify({ ...block.request, requests: requestHeaders() })], {
-          env,
-          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        })
+      ? ['--import', EXIT_WITH_PARENT, program]
+      : [RUNNER, program, JSON.stringify({ ...block.request, requests: requestHeaders() })]
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   record(child, output)
   // Listening from the start: a runner that fails to import the module says so at once.
   const answered = block.run === 'handler' ? handlerAnswers(child) : undefined

@@ -45,13 +45,25 @@ beforeAll(async () => {
   // their requests wait until it is done); TypeScript is loaded only then.
   const programs = blocks.filter((block) => block.run !== undefined && block.problems.length === 0)
   const started = await Promise.all(programs.map((block) => startProgram(block, workspace!.dir)))
-  const { typecheck, writeBlocks } = await import('./typecheck.js')
-  const written = writeBlocks(workspace.dir, blocks)
-  generated = new Map(written.map((file) => [file.block, file]))
-  checked = typecheck(workspace.dir, written)
-  programs.forEach((block, i) => {
-    runs.set(block, started[i]!.finish())
+  // Each program is finished (its child stopped) after the type-check, even one that throws.
+  let typechecked!: () => void
+  const gate = new Promise<void>((resolve) => {
+    typechecked = resolve
   })
+  programs.forEach((block, i) => {
+    runs.set(
+      block,
+      gate.then(() => started[i]!.finish()),
+    )
+  })
+  try {
+    const { typecheck, writeBlocks } = await import('./typecheck.js')
+    const written = writeBlocks(workspace.dir, blocks)
+    generated = new Map(written.map((file) => [file.block, file]))
+    checked = typecheck(workspace.dir, written)
+  } finally {
+    typechecked()
+  }
 }, 60_000)
 
 afterAll(async () => {
