@@ -172,7 +172,7 @@ describe('the fixtures, type-checked and run', () => {
     expect(outcome.answers.map((answer) => answer.status)).toEqual([200, 200])
     expect(runProblems(openServer, outcome)).toEqual([
       `${FIXTURES}/open-server.md:7 (run=server, POST /chat/completions): without a key: expected 401 with error.code missing_api_key, got 200 "{\\"workspace\\":null}"`,
-      `${FIXTURES}/open-server.md:7 (run=server, POST /chat/completions): expected exactly one key look-up at the control-plane stub for the two requests, saw 0`,
+      `${FIXTURES}/open-server.md:7 (run=server, POST /chat/completions): expected exactly one look-up of the demo key at the control-plane stub for the two requests, saw 0`,
     ])
   })
 
@@ -184,6 +184,19 @@ describe('the fixtures, type-checked and run', () => {
     expect(problems).toEqual([
       expect.stringMatching(
         /^q\.md:2 \(run=server, GET \/\): it exited \(0\) without listening on PORT=\d+\n--- its stderr ---\nno server here$/,
+      ),
+    ])
+  })
+
+  test('a server listening elsewhere than PORT is named so', async () => {
+    const [elsewhere] = parseMarkdown(
+      'e.md',
+      "<!-- check: run=server -->\n```js\nimport { createServer } from 'node:http'\ncreateServer().listen(0)\n```",
+    ).blocks as [Block]
+    const problems = runProblems(elsewhere, await runProgram(elsewhere, workspace.dir, 1_500))
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^e\.md:2 \(run=server, GET \/\): nothing listened on PORT=\d+ within 1500 ms \(does it read process\.env\.PORT\?\): it listens on \d+ instead$/,
       ),
     ])
   })

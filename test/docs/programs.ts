@@ -4,18 +4,20 @@ import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { transform } from 'esbuild'
-import { demoKeys, demoVirtualKeys, KEY_DETAILS_PATH, startControlPlaneStub } from '../../src/testing/index.js'
+import {
+  type ControlPlaneStub,
+  demoKeys,
+  demoVirtualKeys,
+  KEY_DETAILS_PATH,
+  startControlPlaneStub,
+} from '../../src/testing/index.js'
 import { type Block, blockSlug, type ProgramRequest } from './blocks.js'
 
 /** The demo key the programs are sent (from `demoKeys()`): active, scopes `completions.write` and `logs.read`. */
 export const DEMO_KEY = 'pk-demo-workspace'
 
 const RUNNER = fileURLToPath(new URL('./handler-runner.mjs', import.meta.url))
-// Preloaded into a server: it exits when the test process goes (its IPC channel closes), without the channel
-// keeping alive a program that would end by itself.
-const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
-  "process.on('disconnect', () => process.exit(1)); process.channel?.unref()",
-)}`
+const PRELOAD = new URL('./server-preload.mjs', import.meta.url).href
 const START_TIMEOUT_MS = 10_000
 const REQUEST_TIMEOUT_MS = 5_000
 
@@ -28,7 +30,7 @@ export interface Answer {
 /** What running a program gave: its two answers (no key, then the demo key), the stub's look-ups, its output. */
 export interface RunOutcome {
   readonly answers: readonly Answer[]
-  /** Calls the stub received at the key look-up path. */
+  /** Look-ups of the demo key the stub received. */
   readonly lookups: number
   /** Why it could not be run to the end (did not start, crashed, timed out), with its output; else undefined. */
   readonly error: string | undefined
@@ -63,7 +65,7 @@ export interface StartedProgram {
  * test/docs/handler-runner.mjs in a child process, which then waits for `finish()`. Starting is apart from
  * sending so that the children boot while the test process is busy type-checking.
  */
-export async function startProgram(block: Block, dir: string): Promise<StartedProgram> {
+export async function startProgram(block: Block, dir: string, startTimeoutMs = START_TIMEOUT_MS): Promise<StartedProgram> {
   let program: string
   try {
     program = await compileProgram(block, dir)
@@ -78,13 +80,18 @@ export async function startProgram(block: Block, dir: string): Promise<StartedPr
   const output = { stdout: '', stderr: '' }
   const port = block.run === 'server' ? await freePort() : 0
   if (block.run === 'server') env.PORT = String(port)
-  // Both with an IPC channel: a server exits when it closes (the test process died without stopping it).
+  // Both with an IPC channel: the handler runner answers through it; a server tells the ports it listens on, and
+  // exits when it closes (the test process died without stopping it).
   const args =
     block.run === 'server'
-      ? ['--import', EXIT_WITH_PARENT, program]
+      ? ['--import', PRELOAD, program]
       : [RUNNER, program, JSON.stringify({ ...block.request, requests: requestHeaders() })]
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   record(child, output)
+  const listening: number[] = []
+  child.on('message', (message: { listening?: number }) => {
+    if (typeof message.listening === 'number') listening.push(message.listening)
+  })
   // Listening from the start: a runner that fails to import the module says so at once.
   const answered = block.run === 'handler' ? handlerAnswers(child) : undefined
   answered?.catch(() => {})
@@ -93,19 +100,19 @@ export async function startProgram(block: Block, dir: string): Promise<StartedPr
       try {
         let answers: Answer[]
         if (answered === undefined) {
-          await waitForPort(port, child)
+          await waitForPort(port, child, listening, startTimeoutMs)
           answers = []
           for (const headers of requestHeaders()) answers.push(await send(`http://127.0.0.1:${port}`, block.request, headers))
         } else {
           // With a callback, a channel already closed (the runner failed) is no error event.
           if (child.connected) child.send('go', () => {})
-          answers = await within(answered, START_TIMEOUT_MS, `no answer within ${START_TIMEOUT_MS} ms`)
+          answers = await within(answered, startTimeoutMs, `no answer within ${startTimeoutMs} ms`)
         }
-        return { answers, lookups: stub.calls(KEY_DETAILS_PATH), error: undefined }
+        return { answers, lookups: lookups(stub), error: undefined }
       } catch (error) {
         return {
           answers: [],
-          lookups: stub.calls(KEY_DETAILS_PATH),
+          lookups: lookups(stub),
           error: `${(error as Error).message}${describeOutput(output)}`,
         }
       } finally {
@@ -116,9 +123,14 @@ export async function startProgram(block: Block, dir: string): Promise<StartedPr
   }
 }
 
+/** The key look-ups of the demo key the stub received (not a start-up `probe()`, which sends no key). */
+function lookups(stub: ControlPlaneStub): number {
+  return stub.log.filter((call) => call.path === KEY_DETAILS_PATH && call.headers['x-portkey-api-key'] === DEMO_KEY).length
+}
+
 /** Compiles, starts and runs a program block at once. */
-export async function runProgram(block: Block, dir: string): Promise<RunOutcome> {
-  return (await startProgram(block, dir)).finish()
+export async function runProgram(block: Block, dir: string, startTimeoutMs?: number): Promise<RunOutcome> {
+  return (await startProgram(block, dir, startTimeoutMs)).finish()
 }
 
 /** The headers of the two requests: none, then the demo key. */
@@ -146,7 +158,7 @@ export function runProblems(block: Block, outcome: RunOutcome): string[] {
   }
   if (outcome.lookups !== 1) {
     problems.push(
-      `${at}: expected exactly one key look-up at the control-plane stub for the two requests, saw ${outcome.lookups}`,
+      `${at}: expected exactly one look-up of the demo key at the control-plane stub for the two requests, saw ${outcome.lookups}`,
     )
   }
   return problems
@@ -183,16 +195,17 @@ async function freePort(): Promise<number> {
   return port
 }
 
-/** Resolves once `port` accepts a connection; rejects when the child exits first or after START_TIMEOUT_MS. */
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS
+/** Resolves once `port` accepts a connection; rejects when the child exits first or after `timeoutMs`. */
+async function waitForPort(port: number, child: ChildProcess, listening: readonly number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`it exited (${child.exitCode ?? child.signalCode}) without listening on PORT=${port}`)
     }
     if (await accepts(port)) return
     if (Date.now() > deadline) {
-      throw new Error(`nothing listened on PORT=${port} within ${START_TIMEOUT_MS} ms (does it read process.env.PORT?)`)
+      const elsewhere = listening.length > 0 ? `: it listens on ${listening.join(', ')} instead` : ''
+      throw new Error(`nothing listened on PORT=${port} within ${timeoutMs} ms (does it read process.env.PORT?)${elsewhere}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
