@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Block, blockTitle, docsFiles, parseMarkdown, readMarkdown } from './blocks.js'
 import { runProblems, runProgram } from './programs.js'
-import { type Generated, type TypecheckResult, typecheck, writeBlocks } from './typecheck.js'
+import { type Generated, preludeHint, type TypecheckResult, typecheck, writeBlocks } from './typecheck.js'
 import { createWorkspace } from './workspace.js'
 
 // The docs checker's own parts (snippets.test.ts runs them on README.md and docs/), on the fixtures of
@@ -121,6 +121,16 @@ test('docsFiles: README.md and docs/**/*.md, or DOCS_CHECK_FILES', () => {
     `${FIXTURES}/passing.md`,
     'README.md',
   ])
+})
+
+test('preludeHint: the preludes that declare what a fragment lacks, besides those it has', () => {
+  const [block] = parseMarkdown('h.md', '<!-- check: prelude=koa -->\n```ts\napp.use(listLogs)\n```').blocks as [Block]
+  const messages = ["h.md:3:9 TS2304: Cannot find name 'listLogs'.", "h.md:3:1 TS2304: Cannot find name 'app'."]
+  expect(preludeHint(block, messages)).toBe(
+    'hint: a fragment? These are declared by a prelude, named in <!-- check: prelude=… --> on the line before its fence: ' +
+      '`listLogs` (prelude placeholders), `app` (prelude express or fastify or hono)',
+  )
+  expect(preludeHint(block, ["h.md:3:1 TS2304: Cannot find name 'nowhere'."])).toBeUndefined()
 })
 
 describe('the fixtures, type-checked and run', () => {

@@ -21,10 +21,10 @@
  *   - There is no skip: a block that cannot be checked is not TypeScript or JavaScript (fence it as `text`).
  */
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, assert, beforeAll, describe, test } from 'vitest'
 import { type Block, blockTitle, docsFiles, readMarkdown } from './blocks.js'
 import { type RunOutcome, runProblems, startProgram } from './programs.js'
-import type { Generated, TypecheckResult } from './typecheck.js'
+import { type Generated, preludeHint, type TypecheckResult } from './typecheck.js'
 import { createWorkspace, packageBuilt } from './workspace.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -74,23 +74,28 @@ afterAll(async () => {
 for (const { file, blocks: fileBlocks, stray } of markdown) {
   describe(file, () => {
     test(`${file}: exists, and every check directive precedes a checked block`, () => {
-      expect(stray.length, `\n${stray.join('\n')}\n`).toBe(0)
+      failWith(stray)
     })
 
     for (const block of fileBlocks) {
       test(blockTitle(block), async () => {
         const file = generated.get(block)!
         const typeErrors = [...block.problems, ...file.problems, ...(checked?.byBlock.get(file) ?? [])]
-        expect(typeErrors.length, `\n${typeErrors.join('\n')}\n`).toBe(0)
+        failWith(typeErrors, preludeHint(block, typeErrors))
         if (block.run === undefined) return
         const problems = runProblems(block, await runs.get(block)!)
-        expect(problems.length, `\n${problems.join('\n')}\n`).toBe(0)
-      })
+        failWith(problems)
+      }, 40_000) // a program waits for the type-check, then up to 10 s to start and 5 s a request
     }
   })
 }
 
 test('the preludes (test/docs/preludes.ts) and the compiler options type-check', () => {
   const messages = [...checked!.global, ...checked!.preludes]
-  expect(messages.length, `\n${messages.join('\n')}\n`).toBe(0)
+  failWith(messages)
 })
+
+/** Fails the test with `messages`, one a line (and a hint after them), when there are any. */
+function failWith(messages: readonly string[], hint?: string): void {
+  if (messages.length > 0) assert.fail(`\n${messages.join('\n')}${hint ? `\n${hint}` : ''}\n`)
+}

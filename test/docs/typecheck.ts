@@ -78,6 +78,30 @@ export function writeBlocks(dir: string, blocks: readonly Block[]): Generated[] 
 }
 
 /**
+ * For a block whose messages name what a prelude declares (`Cannot find name 'app'`), which preludes do:
+ * `hint: a fragment? … <!-- check: prelude=… -->`; undefined when none does.
+ */
+export function preludeHint(block: Block, messages: readonly string[]): string | undefined {
+  const missing = new Set(
+    messages.flatMap(
+      (message) =>
+        /TS(?:2304|2552|18004): (?:Cannot find name|No value exists in scope for the shorthand property) '(\w+)'/.exec(
+          message,
+        )?.[1] ?? [],
+    ),
+  )
+  const offers: string[] = []
+  for (const name of missing) {
+    const preludes = Object.keys(PRELUDES).filter(
+      (prelude) => !block.preludes.includes(prelude) && declaredNames(PRELUDES[prelude]!, 'prelude.mts', true).includes(name),
+    )
+    if (preludes.length > 0) offers.push(`\`${name}\` (prelude ${preludes.join(' or ')})`)
+  }
+  if (offers.length === 0) return undefined
+  return `hint: a fragment? These are declared by a prelude, named in <!-- check: prelude=… --> on the line before its fence: ${offers.join(', ')}`
+}
+
+/**
  * The names `source` declares at its top level: its exported declarations only (`exportedOnly`), or every
  * declaration and import (a block's own, which its preludes then leave out).
  */
