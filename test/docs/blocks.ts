@@ -38,6 +38,8 @@ export interface Block {
   readonly language: BlockLanguage
   /** The code, the fence's indentation removed. */
   readonly code: string
+  /** Columns of that indentation (a block in a list item), added back to the columns of messages. */
+  readonly indent: number
   /** Names from `prelude=`, in order. */
   readonly preludes: readonly string[]
   readonly run: RunMode | undefined
@@ -121,7 +123,7 @@ export function parseMarkdown(file: string, text: string): MarkdownCheck {
         .slice(i + 1, end)
         .map((text) => (text.startsWith(indent) ? text.slice(indent.length) : text.trimStart()))
         .join('\n')
-      blocks.push(makeBlock(file, i + 1, language, code, pending))
+      blocks.push(makeBlock(file, i + 1, language, code, indent.length, pending))
     }
     pending = []
     i = end
@@ -136,8 +138,9 @@ function makeBlock(
   fenceLine: number,
   language: BlockLanguage,
   code: string,
+  indent: number,
   directives: { line: number; text: string }[],
-) {
+): Block {
   const problems: string[] = []
   const preludes: string[] = []
   let run: RunMode | undefined
@@ -186,6 +189,7 @@ function makeBlock(
     firstLine: fenceLine + 1,
     language,
     code,
+    indent,
     preludes,
     run,
     request: { method, path, body: body ?? (BODY_METHODS.has(method) ? '{}' : undefined) },

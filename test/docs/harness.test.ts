@@ -37,11 +37,12 @@ describe('parseMarkdown', () => {
     )
     expect(stray).toEqual([])
     expect(
-      blocks.map(({ fenceLine, firstLine, language, code, preludes, run, request, problems }) => ({
+      blocks.map(({ fenceLine, firstLine, language, code, indent, preludes, run, request, problems }) => ({
         fenceLine,
         firstLine,
         language,
         code,
+        indent,
         preludes,
         run,
         request,
@@ -53,6 +54,7 @@ describe('parseMarkdown', () => {
         firstLine: 7,
         language: 'ts',
         code: 'app.use(listLogs)',
+        indent: 0,
         preludes: ['express', 'placeholders'],
         run: undefined,
         request: { method: 'GET', path: '/', body: undefined },
@@ -63,6 +65,7 @@ describe('parseMarkdown', () => {
         firstLine: 14,
         language: 'js',
         code: 'export const POST = () => new Response(`\n```\n`)',
+        indent: 2,
         preludes: [],
         run: 'handler',
         request: { method: 'POST', path: '/api/chat', body: '{"a":1}' },
@@ -136,7 +139,7 @@ test('preludeHint: the preludes that declare what a fragment lacks, besides thos
 describe('the fixtures, type-checked and run', () => {
   const read = (name: string) => readMarkdown(ROOT, `${FIXTURES}/${name}`).blocks
   const passing = read('passing.md')
-  const [typeError] = read('type-error.md') as [Block]
+  const [typeError, indented] = read('type-error.md') as [Block, Block]
   const [openServer] = read('open-server.md') as [Block]
   let workspace: ReturnType<typeof createWorkspace>
   let generated: Generated[]
@@ -144,7 +147,7 @@ describe('the fixtures, type-checked and run', () => {
 
   beforeAll(() => {
     workspace = createWorkspace(ROOT, 'harness')
-    generated = writeBlocks(workspace.dir, [...passing, typeError, openServer])
+    generated = writeBlocks(workspace.dir, [...passing, typeError, indented, openServer])
     checked = typecheck(workspace.dir, generated)
   }, 60_000)
   afterAll(() => workspace.remove())
@@ -165,15 +168,18 @@ describe('the fixtures, type-checked and run', () => {
     expect(outcomes.flatMap((outcome, i) => runProblems(programs[i]!, outcome))).toEqual([])
   })
 
-  test('a type error is reported at its line of the markdown', () => {
+  test('a type error is reported at its line and column of the markdown', () => {
     const text = readFileSync(`${ROOT}${FIXTURES}/type-error.md`, 'utf8').split('\n')
-    const line = text.findIndex((l) => l.includes('hasPermissions(req.portkey')) + 1
-    const column = text[line - 1]!.indexOf('req.portkey') + 1
+    const at = (code: string, from = 0) => {
+      const line = text.findIndex((l, i) => i >= from && l.includes(code)) + 1
+      return `${FIXTURES}/type-error.md:${line}:${text[line - 1]!.indexOf('req.portkey') + 1}`
+    }
     expect(messages(typeError)).toEqual([
       expect.stringMatching(
-        new RegExp(`^${FIXTURES}/type-error\\.md:${line}:${column} TS2345: Argument of type 'PortkeyAuth \\| undefined'`),
+        new RegExp(`^${at('hasPermissions(req.portkey')} TS2345: Argument of type 'PortkeyAuth \\| undefined'`),
       ),
     ])
+    expect(messages(indented)).toEqual([`${at('req.portkey.workspaceId')} TS18048: 'req.portkey' is possibly 'undefined'.`])
   })
 
   test('a server that admits a request without a key fails its run', async () => {

@@ -170,7 +170,7 @@ export function typecheck(dir: string, generated: readonly Generated[]): Typeche
     const diagnostics = source === undefined ? [] : syntax.length > 0 ? syntax : ts.getPreEmitDiagnostics(program, source)
     byBlock.set(
       file,
-      diagnostics.map((diagnostic) => describe(diagnostic, (line) => blockLocation(file, line))),
+      diagnostics.map((diagnostic) => describe(diagnostic, (line, column) => blockLocation(file, line, column))),
     )
   }
   const preludeMessages = preludes.flatMap((path) => {
@@ -178,7 +178,9 @@ export function typecheck(dir: string, generated: readonly Generated[]): Typeche
     const name = path.slice(path.lastIndexOf('/') + 1, -'.mts'.length)
     return ts
       .getPreEmitDiagnostics(program, source)
-      .map((diagnostic) => describe(diagnostic, (line) => `test/docs/preludes.ts (prelude ${name}, line ${line})`))
+      .map((diagnostic) =>
+        describe(diagnostic, (line, column) => `test/docs/preludes.ts (prelude ${name}, line ${line}:${column})`),
+      )
   })
   const global = [...parsed.errors, ...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((diagnostic) =>
     describe(diagnostic, () => 'compiler options'),
@@ -186,17 +188,17 @@ export function typecheck(dir: string, generated: readonly Generated[]): Typeche
   return { byBlock, preludes: preludeMessages, global }
 }
 
-/** `FILE.md:LINE` of the generated file's 1-based `line` (the prelude import line is the fence's). */
-function blockLocation(file: Generated, line: number): string {
+/** Where the generated file's 1-based `line` and `column` are in the markdown (the prelude import line: the fence). */
+function blockLocation(file: Generated, line: number, column: number): string {
   const { block, offset } = file
   if (line <= offset) return `${block.file}:${block.fenceLine} (the import of prelude ${block.preludes.join(', ')})`
-  return `${block.file}:${block.firstLine + line - offset - 1}`
+  return `${block.file}:${block.firstLine + line - offset - 1}:${column + block.indent}`
 }
 
-function describe(diagnostic: ts.Diagnostic, location: (line: number) => string): string {
+function describe(diagnostic: ts.Diagnostic, location: (line: number, column: number) => string): string {
   const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n    ')
-  if (diagnostic.file === undefined || diagnostic.start === undefined) return `${location(0)}: TS${diagnostic.code}: ${message}`
+  if (diagnostic.file === undefined || diagnostic.start === undefined)
+    return `${location(0, 0)}: TS${diagnostic.code}: ${message}`
   const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start)
-  const where = location(line + 1)
-  return `${where}${where.includes(' ') ? '' : `:${character + 1}`} TS${diagnostic.code}: ${message}`
+  return `${location(line + 1, character + 1)} TS${diagnostic.code}: ${message}`
 }
