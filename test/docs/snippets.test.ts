@@ -15,7 +15,7 @@
  *     control-plane stub holding `demoKeys()` (PORTKEY_CONTROL_PLANE_URL set, the other PORTKEY_* removed) and
  *     sent `request="METHOD /path"` (default `GET /`; a JSON `body='…'`, default `{}` for POST, PUT, PATCH,
  *     DELETE) twice: without a key it must answer 401 `missing_api_key`, with `pk-demo-workspace` a 2xx, and the
- *     stub must see exactly one key look-up.
+ *     stub must see exactly one look-up of that key (a start-up probe() is not counted).
  *   - `run=handler`: a module of Web-standard handlers (`export const POST = …`, or `export default { fetch }`
  *     called with `env` = the PORTKEY_* variables), called the same way in a child process, same checks.
  *   - There is no skip: a block that cannot be checked is not TypeScript or JavaScript (fence it as `text`).
