@@ -136,6 +136,7 @@ test('preludeHint: the preludes that declare what a fragment lacks, besides thos
   expect(preludeHint(block, ["h.md:3:1 TS2304: Cannot find name 'nowhere'."])).toBeUndefined()
 })
 
+// The programs' tests get 40 s: a loaded machine (the whole suite at once) makes a Node start take seconds.
 describe('the fixtures, type-checked and run', () => {
   const read = (name: string) => readMarkdown(ROOT, `${FIXTURES}/${name}`).blocks
   const passing = read('passing.md')
@@ -166,7 +167,7 @@ describe('the fixtures, type-checked and run', () => {
     const programs = passing.filter((block) => block.run)
     const outcomes = await Promise.all(programs.map((block) => runProgram(block, workspace.dir)))
     expect(outcomes.flatMap((outcome, i) => runProblems(programs[i]!, outcome))).toEqual([])
-  })
+  }, 40_000)
 
   test('a type error is reported at its line and column of the markdown', () => {
     const text = readFileSync(`${ROOT}${FIXTURES}/type-error.md`, 'utf8').split('\n')
@@ -190,7 +191,7 @@ describe('the fixtures, type-checked and run', () => {
       `${FIXTURES}/open-server.md:7 (run=server, POST /chat/completions): without a key: expected 401 with error.code missing_api_key, got 200 "{\\"workspace\\":null}"`,
       `${FIXTURES}/open-server.md:7 (run=server, POST /chat/completions): expected exactly one look-up of the demo key at the control-plane stub for the two requests, saw 0`,
     ])
-  })
+  }, 40_000)
 
   test('a program that does not listen on PORT fails with what it printed', async () => {
     const [quiet] = parseMarkdown('q.md', "<!-- check: run=server -->\n```js\nconsole.error('no server here')\n```").blocks as [
@@ -202,7 +203,7 @@ describe('the fixtures, type-checked and run', () => {
         /^q\.md:2 \(run=server, GET \/\): it exited \(0\) without listening on PORT=\d+\n--- its stderr ---\nno server here$/,
       ),
     ])
-  })
+  }, 40_000)
 
   test('a server listening elsewhere than PORT is named so', async () => {
     const [elsewhere] = parseMarkdown(
@@ -215,5 +216,5 @@ describe('the fixtures, type-checked and run', () => {
         /^e\.md:2 \(run=server, GET \/\): nothing listened on PORT=\d+ within 1500 ms \(does it read process\.env\.PORT\?\): it listens on \d+ instead$/,
       ),
     ])
-  })
+  }, 40_000)
 })
