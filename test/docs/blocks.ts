@@ -63,8 +63,13 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /**
  * The markdown files checked: `DOCS_CHECK_FILES` (comma-separated, relative to `root` or absolute) when set,
- * else README.md and every `docs/**\/*.md`, sorted. Paths are returned relative to `root`.
+ * else README.md and every `docs/**\/*.md`, sorted, but the generated API reference: its fences are the
+ * package's own declarations, which the build type-checks where they are written (`npm run docs:api` makes it).
+ * Paths are returned relative to `root`.
  */
+/** The API reference, generated from the .d.ts files by tools/api-reference.js. */
+const GENERATED = 'docs/api.md'
+
 export function docsFiles(root: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const listed = env.DOCS_CHECK_FILES?.split(',')
     .map((file) => file.trim())
@@ -75,7 +80,7 @@ export function docsFiles(root: string, env: NodeJS.ProcessEnv = process.env): s
     for (const name of readdirSync(join(root, dir)).sort()) {
       const path = `${dir}/${name}`
       if (statSync(join(root, path)).isDirectory()) walk(path)
-      else if (name.endsWith('.md')) files.push(path)
+      else if (name.endsWith('.md') && path !== GENERATED) files.push(path)
     }
   }
   if (existsSync(join(root, 'docs'))) walk('docs')

@@ -120,6 +120,8 @@ describe('parseMarkdown', () => {
 
 test('docsFiles: README.md and docs/**/*.md, or DOCS_CHECK_FILES', () => {
   expect(docsFiles(ROOT, {})[0]).toBe('README.md')
+  expect(docsFiles(ROOT, {})).toContain('docs/frameworks.md')
+  expect(docsFiles(ROOT, {})).not.toContain('docs/api.md') // generated from the type-checked .d.ts files
   expect(docsFiles(ROOT, { DOCS_CHECK_FILES: ` ${FIXTURES}/passing.md, ${ROOT}README.md` })).toEqual([
     `${FIXTURES}/passing.md`,
     'README.md',
