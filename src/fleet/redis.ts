@@ -1,6 +1,7 @@
 import { RedisUnavailable } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { ResolvedRedisOptions } from '../options/redis.js'
+import { withoutUserInfo } from '../options/validate.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import { unref } from '../platform/timers.js'
 import type { Logger } from '../types.js'
@@ -282,20 +283,14 @@ export class RedisConnection {
   }
 }
 
-/** Where the `redis` option points, as the log names it: host and port only (a URL's password stays out). */
+/** Where the `redis` option points, as the log names it: a URL without its user info (never a password). */
 function describeTarget({
   client,
   url,
   cluster,
   sentinel,
 }: Pick<ResolvedRedisOptions, 'client' | 'url' | 'cluster' | 'sentinel'>): string {
-  if (url !== undefined) {
-    try {
-      return `at ${new URL(url).host}`
-    } catch {
-      return 'at the URL given'
-    }
-  }
+  if (url !== undefined) return `at ${withoutUserInfo(url)}`
   if (cluster !== undefined) return 'Cluster'
   if (sentinel !== undefined) return `Sentinel primary "${sentinel.name}"`
   return client === undefined ? '' : '(the client given)'

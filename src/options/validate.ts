@@ -49,9 +49,15 @@ export function httpUrl(name: string, value: unknown): URL {
   return url
 }
 
-/** A URL-like string with whatever sits between `//` and `@` (user info: a name, a password) replaced by `***`. */
-function withoutUserInfo(text: string): string {
-  return text.replace(/^([^/]*\/\/)[^/?#]*@/, '$1***@')
+/**
+ * A URL-like string with everything between its scheme and its last `@` (user info: a name, a password, which may
+ * hold a `/`, `?` or `#` the URL parser would stop at) replaced by `***`. Over-redacts a path with an `@` in it.
+ */
+export function withoutUserInfo(text: string): string {
+  const at = text.lastIndexOf('@')
+  if (at === -1) return text
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? ''
+  return `${scheme}***${text.slice(at)}`
 }
 
 /**

@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net'
 import { KEY_DETAILS_PATH, VIRTUAL_KEYS_PATH } from '../lookup/control-plane.js'
 import type { KeyRecord, VirtualKeyRecord } from '../types.js'
-import { answerAdmin, STUB_ADMIN_PATH } from './stub-admin.js'
+import { answerAdmin, foreignHost, STUB_ADMIN_PATH } from './stub-admin.js'
 
 /** How the stub misbehaves while failing: a 500, a 503, a hang, a 200 that is not JSON, or a reset connection. */
 export type FailureMode = 'error' | 'unavailable' | 'hang' | 'garbled' | 'reset'
@@ -125,7 +125,10 @@ export async function startControlPlaneStub(options: ControlPlaneStubOptions = {
 
   const admin = options.admin ?? false
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://stub').pathname
+    const path = URL.parse(req.url ?? '/', 'http://stub')?.pathname
+    if (path === undefined) return void res.writeHead(400).end()
+    // The stub command (admin endpoints on) answers its own address only, on every path (DNS rebinding).
+    if (admin && foreignHost(stub, req)) return void res.writeHead(403).end()
     if (admin && (path === STUB_ADMIN_PATH || path.startsWith(`${STUB_ADMIN_PATH}/`))) {
       answerAdmin(stub, req, res, path)
       return
@@ -223,10 +226,10 @@ function portkeyAnswer(stub: ControlPlaneStub, req: IncomingMessage, path: strin
   if (path === KEY_DETAILS_PATH) return caller ? [200, caller] : invalidKey
   if (!path.startsWith(VIRTUAL_KEYS_PATH)) return notFound
   if (caller === undefined && !JWT_SHAPED.test(credential)) return invalidKey
-  const slug = decodeURIComponent(path.slice(VIRTUAL_KEYS_PATH.length))
-  const virtualKey = stub.virtualKeys.get(slug)
+  const slug = decoded(path.slice(VIRTUAL_KEYS_PATH.length))
+  const virtualKey = slug === null ? undefined : stub.virtualKeys.get(slug)
   const organisationId = caller === undefined ? organisationOfToken(credential) : caller.organisation_id
-  const allowed = virtualKey !== undefined && (stub.virtualKeyAccess?.(slug, caller?.id ?? null, organisationId) ?? true)
+  const allowed = virtualKey !== undefined && (stub.virtualKeyAccess?.(slug!, caller?.id ?? null, organisationId) ?? true)
   return allowed ? [200, virtualKey] : notFound
 }
 
@@ -253,4 +256,13 @@ function send(res: ServerResponse, status: number, body: unknown, type = 'applic
   if (res.destroyed) return
   const text = typeof body === 'string' ? body : JSON.stringify(body)
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) }).end(text)
+}
+
+/** A path segment decoded, or `null` for a malformed percent-encoding (which names no virtual key). */
+function decoded(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return null
+  }
 }

@@ -45,13 +45,27 @@ export function answerAdmin(stub: HeldRecords, req: IncomingMessage, res: Server
   }
 }
 
+/**
+ * Whether a request names another host than the stub's own address (`127.0.0.1` or `localhost` at its port): a
+ * page that rebound its DNS name to 127.0.0.1 sends its own. With the admin endpoints on, the stub answers none.
+ */
+export function foreignHost(stub: Pick<HeldRecords, 'url'>, req: IncomingMessage): boolean {
+  const { host } = new URL(stub.url)
+  const port = host.slice(host.lastIndexOf(':') + 1)
+  const given = req.headers.host ?? ''
+  return given !== `127.0.0.1:${port}` && given !== `localhost:${port}`
+}
+
 function refusal(stub: HeldRecords, req: IncomingMessage): Answer | null {
-  const { port } = new URL(stub.url)
-  const host = req.headers.host ?? ''
-  if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
+  if (foreignHost(stub, req)) {
+    const { port } = new URL(stub.url)
     return failure(403, `the stub's admin endpoints answer Host 127.0.0.1:${port} or localhost:${port} only`)
   }
   if (req.headers.origin !== undefined) return failure(403, "the stub's admin endpoints answer no web page (Origin)")
+  const site = req.headers['sec-fetch-site']
+  if (site !== undefined && site !== 'none' && site !== 'same-origin') {
+    return failure(403, "the stub's admin endpoints answer no web page (Sec-Fetch-Site)")
+  }
   const method = req.method ?? 'GET'
   const type = String(req.headers['content-type'] ?? '')
   if ((method === 'PUT' || method === 'PATCH') && !/^application\/json\s*(;|$)/i.test(type)) {

@@ -75,7 +75,9 @@ export function parseStubRecords(text: string): StubRecords {
   try {
     json = JSON.parse(text)
   } catch (error) {
-    throw new Error(`not JSON: ${(error as Error).message}`)
+    // The parser's message may quote the text around the fault (a raw key, perhaps): only its position is given.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1]
+    throw new Error(position === undefined ? 'not JSON' : `not JSON (at character ${position})`)
   }
   if (!isObject(json)) throw new Error('expected a JSON object { "keys": { ... }, "virtualKeys": { ... } }')
   const unknown = Object.keys(json).filter((name) => name !== 'keys' && name !== 'virtualKeys' && !name.startsWith('$'))
@@ -106,11 +108,11 @@ function entries(value: unknown, where: string, expected: string): [string, unkn
 
 /**
  * How the stub shows a raw key in its output: its first and last few characters around an ellipsis, a quarter
- * of the key each at most (6 and 4 at most), e.g. `pk-lo…9c2e` for `pk-local-alice-7f3a9c2e`. Enough to tell
+ * of the key each at most (less than a quarter for a short key; 6 and 4 at most), e.g. `pk-lo…9c2e` for `pk-local-alice-7f3a9c2e`. Enough to tell
  * keys apart, with their record's id; never the whole key, nor half of it.
  */
 export function maskKey(key: string): string {
-  const quarter = Math.floor(key.length / 4)
+  const quarter = Math.floor((key.length - 1) / 4)
   const tail = Math.min(4, quarter)
   return `${key.slice(0, Math.min(6, quarter))}…${tail === 0 ? '' : key.slice(-tail)}`
 }

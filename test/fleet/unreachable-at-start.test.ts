@@ -34,14 +34,29 @@ describe('a Redis that does not answer when the verifier is made', () => {
     await waitFor(() => logger.lines.length > 0)
     expect(logger.lines).toEqual([
       expect.stringMatching(
-        new RegExp(`^warn: portkey-auth: Redis at 127\\.0\\.0\\.1:${port} does not answer; going on without it`),
+        new RegExp(
+          `^warn: portkey-auth: Redis at redis://\\*\\*\\*@127\\.0\\.0\\.1:${port} does not answer; going on without it`,
+        ),
       ),
     ])
     expect(logger.lines.join('\n')).not.toContain('s3cret-pass')
+    expect(logger.lines.join('\n')).not.toContain('app:')
     // Reconnection attempts and requests go on: still the one line.
     await verifier.verify({ 'x-portkey-api-key': 'pk-a' })
     await new Promise((done) => setTimeout(done, 1_500))
     expect(logger.lines).toHaveLength(1)
+  })
+
+  // Attack: URLs the parser reads otherwise than a reader does (a `/` or `#` in the password) must not show it.
+  test.each([
+    ['a / in the password', 'redis://admin0:12345/s3cret@127.0.0.1:1'],
+    ['a # in the user name', 'redis://s3cret#x@127.0.0.1:1'],
+  ])('%s: the line shows no part of it', async (_name, url) => {
+    const logger = recordingLogger()
+    verifiers.push(createVerifier({ lookup, logger, redis: { url, prefix: 'unreachable:' } }))
+    await waitFor(() => logger.lines.length > 0)
+    expect(logger.lines).toHaveLength(1)
+    expect(logger.lines[0]).not.toMatch(/s3cret|admin0|12345/)
   })
 
   test('and once more when it answers, from when revocations and limits are shared', async () => {
@@ -54,8 +69,8 @@ describe('a Redis that does not answer when the verifier is made', () => {
     await waitFor(() => verifier.stats().redis?.listening === true && logger.lines.length > 1)
     expect(verifier.stats().redis).toMatchObject({ listening: true })
     expect(logger.lines).toEqual([
-      expect.stringMatching(/^warn: portkey-auth: Redis at 127\.0\.0\.1:\d+ does not answer/),
-      expect.stringMatching(/^info: portkey-auth: Redis at 127\.0\.0\.1:\d+ answers now/),
+      expect.stringMatching(/^warn: portkey-auth: Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer/),
+      expect.stringMatching(/^info: portkey-auth: Redis at redis:\/\/127\.0\.0\.1:\d+ answers now/),
     ])
   })
 

@@ -86,7 +86,7 @@ describe('portkey-auth-stub --keys: the example file', () => {
       /\n {2}pk-lo…9c2e +admitted: workspace ws_local, scopes completions\.write, logs\.read\n +id key_local_alice; rate limits 5 requests a minute; virtual keys openai-local\n/,
     )
     expect(output).toMatch(
-      /\n {2}pk-loc…d0e6 +admitted: workspace ws_local, scopes logs\.read\n +id key_local_reader; virtual keys openai-local\n/,
+      /\n {2}pk-lo…d0e6 +admitted: workspace ws_local, scopes logs\.read\n +id key_local_reader; virtual keys openai-local\n/,
     )
     expect(output).toMatch(/\n {2}pk-lo…5a77 +refused \(412 usage_limit_exceeded\)\n +id key_local_spent\n/)
     expect(output).toMatch(/\n {2}openai-local +openai, for callers in ws_local; rate limits 100 requests a minute\n/)
@@ -142,7 +142,7 @@ describe('portkey-auth-stub --keys: what a verifier makes of the records', () =>
 describe('portkey-auth-stub --keys: a bad file is refused with exit code 2, naming the file and the entry', () => {
   const good = { id: 'key_ok', organisation_id: 'org_1', scopes: ['completions.write'] }
   test.each<[string, unknown, RegExp]>([
-    ['not JSON', '{ "keys": ', /: not JSON: /],
+    ['not JSON', '{ "keys": ', /: not JSON/],
     ['not an object', [good], /expected a JSON object \{ "keys"/],
     ['an unknown top-level field', { key: {} }, /unknown field "key" \(expected "keys" and "virtualKeys"\)/],
     ['keys not an object', { keys: [good] }, /"keys" must be an object of records by raw API key/],
@@ -154,7 +154,7 @@ describe('portkey-auth-stub --keys: a bad file is refused with exit code 2, nami
     [
       'an empty id',
       { keys: { 'pk-empty-id-1234': { ...good, id: '' } } },
-      /keys entry pk-e…1234: "id" must be a non-empty string \(got ""\)/,
+      /keys entry pk-…234: "id" must be a non-empty string \(got ""\)/,
     ],
     [
       'a rate limit of an unknown unit',

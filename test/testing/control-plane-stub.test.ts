@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import {
   type ControlPlaneStubOptions,
@@ -264,6 +265,63 @@ describe('control-plane stub: admin endpoints (the admin option)', () => {
     expect(stub.virtualKeys.size).toBe(0)
     expect(stub.calls()).toBe(0)
     expect(stub.log).toHaveLength(0)
+  })
+})
+
+// Attack (issue 24's review): one malformed request killed the stub (an uncaught URIError), and with the admin
+// endpoints on (the stub command), a DNS-rebinding page could still read its virtual keys through the Portkey paths.
+describe('control-plane stub: hostile requests', () => {
+  /** Exact bytes on a socket: the Host and the target as given. */
+  const raw = (url: string, request: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(url).port), '127.0.0.1')
+      let answer = ''
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
+      socket.on('error', reject)
+      socket.on('end', () => resolve(answer))
+      socket.write(request)
+    })
+
+  test('a malformed percent-encoding in a virtual-key path is a 404, and the stub goes on', async () => {
+    const stub = await useStub()
+    const host = new URL(stub.url).host
+    const answer = await raw(
+      stub.url,
+      `GET /v2/virtual-keys/%E0%A4%A HTTP/1.1\r\nHost: ${host}\r\nx-portkey-api-key: a.b.c\r\nConnection: close\r\n\r\n`,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 404 /)
+    expect((await get(stub.url, KEY_DETAILS_PATH, KEY)).status).toBe(200)
+  })
+
+  test('a target no URL parser takes is a 400, and the stub goes on', async () => {
+    const stub = await useStub({ admin: true, keys: { [KEY]: keyRecord() } })
+    const host = new URL(stub.url).host
+    const answer = await raw(stub.url, `GET http://[bad/x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+    expect((await get(stub.url, KEY_DETAILS_PATH, KEY)).status).toBe(200)
+  })
+
+  test('with the admin endpoints on, a foreign Host is refused on every path, the Portkey ones too', async () => {
+    const stub = await useStub({ admin: true })
+    stub.virtualKeys.set('openai-demo', virtualKeyRecord({ slug: 'openai-demo' }))
+    for (const target of ['/v2/virtual-keys/openai-demo', KEY_DETAILS_PATH, '/_stub']) {
+      const answer = await raw(
+        stub.url,
+        `GET ${target} HTTP/1.1\r\nHost: rebind.attacker.example\r\nx-portkey-api-key: a.b.c\r\nConnection: close\r\n\r\n`,
+      )
+      expect(answer, target).toMatch(/^HTTP\/1\.1 403 /)
+      expect(answer, target).not.toContain('openai')
+    }
+  })
+
+  test('with the admin endpoints on, a cross-site request (Sec-Fetch-Site) is refused, even a GET', async () => {
+    const stub = await useStub({ admin: true })
+    const host = new URL(stub.url).host
+    const answer = await raw(
+      stub.url,
+      `GET /_stub HTTP/1.1\r\nHost: ${host}\r\nSec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n`,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 403 /)
   })
 })
 

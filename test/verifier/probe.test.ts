@@ -425,6 +425,19 @@ describe('a URL with a user name or password', () => {
     expect(() => createVerifier({ controlPlaneUrl: 'https://admin:hunter2@cp.example.com/?x' })).not.toThrow(/hunter2/)
   })
 
+  // Attack: a password with a `/`, `?` or `#` in it (base64 has `/`) ended the user info early for the redaction,
+  // and the whole URL was quoted.
+  test.each([
+    ['a / in the password', 'https://svc:AbC/hunter2+g==@cp.internal'],
+    ['a # in the password', 'https://svc:123#hunter2@cp.internal'],
+    ['a ? in the password', 'https://svc:123?hunter2@cp.internal/'],
+    ['no scheme', 'svc:hunter2@cp.internal'],
+  ])('%s: refused without echoing it', (_name, controlPlaneUrl) => {
+    expect(() => createVerifier({ controlPlaneUrl })).toThrow(TypeError)
+    expect(() => createVerifier({ controlPlaneUrl })).not.toThrow(/hunter2/)
+    expect(() => createVerifier({ jwt: { jwksUrl: controlPlaneUrl, issuer: 'i', audience: 'a' } })).not.toThrow(/hunter2/)
+  })
+
   test.each([['PORTKEY_CONTROL_PLANE_URL']])('from env %s too', (name) => {
     const before = process.env[name]
     process.env[name] = 'https://admin:hunter2@cp.example.com'
