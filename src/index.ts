@@ -15,8 +15,6 @@ export type {
   RedisOptions,
   VerifierOptions,
 } from './options/verifier-options.js'
-export type { Quota, RateLimitHeaders, RateLimitStatus } from './rate-limit/quota.js'
-export type { RateLimitScope, RateLimitUnit } from './rate-limit/policy.js'
 export type { RateLimiterStats } from './rate-limit/limiter.js'
 export type { RedisClusterLike, RedisClusterSettings, RedisSentinelLike, RedisSentinelSettings } from './options/redis-options.js'
 export type { JwtOptions } from './options/jwt.js'
@@ -37,7 +35,12 @@ export type {
   KeyType,
   Milliseconds,
   PortkeyAuth,
+  Quota,
   RateLimit,
+  RateLimitHeaders,
+  RateLimitScope,
+  RateLimitStatus,
+  RateLimitUnit,
   ScopeMap,
   UsageLimits,
   VirtualKey,
