@@ -17,7 +17,7 @@ export type {
 } from './options/verifier-options.js'
 export type { RateLimiterStats } from './rate-limit/limiter.js'
 export type { RedisClusterLike, RedisClusterSettings, RedisSentinelLike, RedisSentinelSettings } from './options/redis-options.js'
-export type { JwtOptions } from './options/jwt.js'
+export type { JwtOptions } from './options/jwt-options.js'
 export type { MeterProviderLike, TelemetryProviders, TracerProviderLike } from './telemetry/otel-types.js'
 export type { BreakerState, GuardStats } from './lookup/guard.js'
 export type { MiddlewareOptions } from './adapters/middleware-options.js'
