@@ -1,3 +1,4 @@
+import { MIDDLEWARE_NAMES, type Names } from '../options/names.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { createVerifier, type Verifier } from '../verifier/create-verifier.js'
 import { environmentVerifier } from '../verifier/environment.js'
@@ -34,6 +35,9 @@ export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
   /** Takes over the response to a rejected request. @default writes the status, headers and JSON body */
   onError?: OnError
 }
+
+// Express's, Koa's and Hono's own options, every one in their table of names: one added above and not there fails to compile.
+MIDDLEWARE_NAMES.node satisfies Names<Omit<MiddlewareOptions, keyof VerifierOptions>>
 
 /** A middleware's settings, checked once when it is created. */
 export interface MiddlewareConfig<OnError> {

@@ -1,7 +1,8 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import type { JwtOptions } from './jwt-options.js'
-import { httpUrl, knownNames, named, numberIn } from './validate.js'
+import { checkNames } from './names.js'
+import { httpUrl, named, numberIn } from './validate.js'
 import type { Environment } from '../platform/process-env.js'
 
 /** Validated JWT settings. */
@@ -17,15 +18,6 @@ export interface ResolvedJwtOptions {
   readonly jwksUrl: string | null
 }
 
-const JWT_NAMES = [
-  'jwksUrl',
-  'jwks',
-  'algorithms',
-  'issuer',
-  'audience',
-  'clockToleranceSec',
-] as const satisfies readonly (keyof JwtOptions)[]
-
 /** Validates JWT options once; `null` when JWT is not configured. `fetchJwks` replaces fetch for the JWKS (telemetry). */
 export function resolveJwtOptions(
   options: JwtOptions | undefined,
@@ -33,7 +25,7 @@ export function resolveJwtOptions(
   timeoutMs: number,
   fetchJwks?: FetchImplementation,
 ): ResolvedJwtOptions | null {
-  if (options != null) knownNames('jwt', options, JWT_NAMES)
+  if (options != null) checkNames('jwt', options)
   const fromEnv =
     options?.jwksUrl === undefined && options?.jwks === undefined && env.PORTKEY_JWKS_URL ? 'PORTKEY_JWKS_URL' : undefined
   const jwksUrl = options?.jwksUrl ?? (options?.jwks === undefined ? env.PORTKEY_JWKS_URL || undefined : undefined)

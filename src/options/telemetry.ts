@@ -1,9 +1,8 @@
 import { type OpenTelemetryApi, requireOpenTelemetryApi } from '../telemetry/otel-api.js'
 import type { TelemetryProviders } from '../telemetry/otel-types.js'
 import { createTelemetry, type Telemetry } from '../telemetry/telemetry.js'
-import { describe, knownNames } from './validate.js'
-
-const PROVIDER_NAMES = ['meterProvider', 'tracerProvider'] as const satisfies readonly (keyof TelemetryProviders)[]
+import { checkNames } from './names.js'
+import { describe } from './validate.js'
 
 /**
  * Validates the `telemetry` option and makes the instruments; `null` when it is off (unset or `false`).
@@ -30,7 +29,7 @@ export function resolveTelemetry(option: unknown, loadApi: () => OpenTelemetryAp
     throw new TypeError(
       `portkey-auth: telemetry must be true, false or { meterProvider, tracerProvider }, got ${describe(option)}`,
     )
-  knownNames('telemetry', option, PROVIDER_NAMES)
+  checkNames('telemetry', option)
   const { meterProvider, tracerProvider } = option as TelemetryProviders
   if (meterProvider === undefined && tracerProvider === undefined)
     throw new TypeError('portkey-auth: telemetry needs a meterProvider, a tracerProvider, or both (or true, for the global ones)')
