@@ -57,17 +57,27 @@ const OPTION_NAMES = {
 }
 
 /**
- * The options a middleware reads itself, beside the verifier options: `createVerifier()` names one given to it
- * as `portkeyAuth()`'s. Checked against the middleware's options type where that type is declared
- * (`satisfies Names<…>`): no type of the adapters is imported here.
+ * The options a middleware reads itself, beside the verifier options, by adapter: Express, Koa and Hono share
+ * `node`; Fastify's plugin adds `addHook`; a Web handler takes neither `publicRoutes` nor `hideCredentials`
+ * (both refused with a message of their own). Each adapter checks its table against its options type where
+ * that type is declared (`satisfies Names<…>`): no type of theirs is imported here.
  */
 export const MIDDLEWARE_NAMES = {
   node: { verifier: true, hideCredentials: true, onError: true, publicRoutes: true },
+  fastify: { verifier: true, hideCredentials: true, onError: true, publicRoutes: true, addHook: true },
+  web: { verifier: true, onError: true },
 } as const
 
-/** Refuses a name `options` has and its level's table lacks, naming the closest known one (see `knownNames`). */
-export function checkNames(level: keyof typeof OPTION_NAMES, options: object): void {
-  const elsewhere = level === '' ? Object.keys(MIDDLEWARE_NAMES.node) : []
+/** Whose middleware options: Express's, Koa's and Hono's (`node`), Fastify's plugin's, a Web handler's. */
+export type Middleware = keyof typeof MIDDLEWARE_NAMES
+
+/**
+ * Refuses a name `options` has and its level's table lacks, naming the closest known one (see `knownNames`).
+ * At the top level that may be an option of `middleware`'s (by default the table `createVerifier()` names a
+ * middleware option by), said to be `portkeyAuth()`'s.
+ */
+export function checkNames(level: keyof typeof OPTION_NAMES, options: object, middleware: Middleware = 'node'): void {
+  const elsewhere = level === '' ? Object.keys(MIDDLEWARE_NAMES[middleware]) : []
   knownNames(
     level,
     options,

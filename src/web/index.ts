@@ -7,6 +7,8 @@ import type { PortkeyAuth, RateLimitHeaders } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
 import { LIMITS } from '../options/defaults.js'
+import { MIDDLEWARE_NAMES, type Names } from '../options/names.js'
+import type { VerifierOptions } from '../options/verifier-options.js'
 import { environmentVerifier } from '../verifier/environment.js'
 import { settingsKey } from './settings-key.js'
 
@@ -29,6 +31,10 @@ export interface WebAuthOptions extends Omit<MiddlewareOptions<WebErrorHandler>,
   /** Not supported here: a `TypeError`. */
   publicRoutes?: never
 }
+
+// A Web handler's own options, every one in its table of names (hideCredentials and publicRoutes are refused):
+// one added above and not there fails to compile.
+MIDDLEWARE_NAMES.web satisfies Names<Omit<WebAuthOptions, keyof VerifierOptions | 'hideCredentials' | 'publicRoutes'>>
 
 /** What a guarded handler receives besides the request. */
 export interface WebAuth {
@@ -108,7 +114,7 @@ function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
       settings = { ...options, onError: (error, request) => ({ response: onError(error, request) }) }
     }
   }
-  return createDispatch(settings, WEB)
+  return createDispatch(settings, WEB, 'web')
 }
 
 // authenticate() makes one verifier per set of settings (or verifier), and one from the environment.
