@@ -21,11 +21,9 @@ export type {
   RedisOptions,
   VerifierOptions,
 } from './options/verifier-options.js'
-export type { Quota, RateLimitHeaders, RateLimitStatus } from './rate-limit/quota.js'
-export type { RateLimitScope, RateLimitUnit } from './rate-limit/policy.js'
 export type { RateLimiterStats } from './rate-limit/limiter.js'
 export type { RedisClusterLike, RedisClusterSettings, RedisSentinelLike, RedisSentinelSettings } from './options/redis-options.js'
-export type { JwtOptions } from './options/jwt.js'
+export type { JwtOptions } from './options/jwt-options.js'
 export type { MeterProviderLike, TelemetryProviders, TracerProviderLike } from './telemetry/otel-types.js'
 export type { BreakerState, GuardStats } from './lookup/guard.js'
 export type { MiddlewareOptions } from './adapters/middleware-options.js'
@@ -43,7 +41,12 @@ export type {
   KeyType,
   Milliseconds,
   PortkeyAuth,
+  Quota,
   RateLimit,
+  RateLimitHeaders,
+  RateLimitScope,
+  RateLimitStatus,
+  RateLimitUnit,
   ScopeMap,
   UsageLimits,
   VirtualKey,

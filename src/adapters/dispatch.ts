@@ -1,9 +1,10 @@
 import { AUTHORIZATION_HEADER, CREDENTIAL_HEADER, repeatsAuthorization } from '../credential/header.js'
 import { AuthError, invalidRequest } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
+import type { Middleware } from '../options/names.js'
 import { scopeGuard } from '../permissions/require.js'
-import { type RateLimitHeaders, RequestQuota } from '../rate-limit/quota.js'
-import type { IncomingHeaders, PortkeyAuth } from '../types.js'
+import { RequestQuota } from '../rate-limit/quota.js'
+import type { IncomingHeaders, PortkeyAuth, RateLimitHeaders } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { type HeaderViews, hideCredential } from './hide-credential.js'
 import { type MiddlewareOptions, middlewareConfig } from './middleware-options.js'
@@ -62,13 +63,15 @@ const ON_ERROR = Symbol('portkey-auth.onError')
 /**
  * The body of every adapter's `portkeyAuth()`: pass a public route on unchecked, else check the request,
  * then admit (attach, go on) or refuse (`onError`, else the default answer), synchronously for a cached
- * credential. With `hideCredentials` the credential leaves the request on every outcome.
+ * credential. With `hideCredentials` the credential leaves the request on every outcome. `middleware` says whose
+ * options these are (by default Express's, Koa's and Hono's), for the did-you-mean of a misspelt one.
  */
 export function createDispatch<A extends object, B, C, R>(
   options: MiddlewareOptions<OnError<A, B, C, R>> | MiddlewareOptions['verifier'],
   framework: Framework<A, B, C, R>,
+  middleware?: Middleware,
 ): ((a: A, b: B, c: C) => MaybePromise<R>) & VerifierHandle {
-  const { verifier, hideCredentials, onError, isPublic } = middlewareConfig(options)
+  const { verifier, hideCredentials, onError, isPublic } = middlewareConfig(options, middleware)
   const answer = onError ?? framework.send
   // Whether Authorization may carry the credential, so hideCredentials removes it then (a verifier made
   // elsewhere without the field reads it, as the default does).

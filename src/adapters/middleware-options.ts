@@ -1,3 +1,4 @@
+import { checkNames, MIDDLEWARE_NAMES, type Middleware, type Names } from '../options/names.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { createVerifier, type Verifier } from '../verifier/create-verifier.js'
 import { environmentVerifier } from '../verifier/environment.js'
@@ -39,6 +40,9 @@ export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
   onError?: OnError
 }
 
+// Express's, Koa's and Hono's own options, every one in their table of names: one added above and not there fails to compile.
+MIDDLEWARE_NAMES.node satisfies Names<Omit<MiddlewareOptions, keyof VerifierOptions>>
+
 /** A middleware's settings, checked once when it is created. */
 export interface MiddlewareConfig<OnError> {
   readonly verifier: Verifier
@@ -57,9 +61,12 @@ const isVerifier = (value: unknown): value is Verifier =>
 /**
  * Sorts a middleware's argument into the verifier it uses (the one given; the process's one verifier from the
  * environment when no verifier option is given; else a new one made from the options and the environment) and
- * its own settings.
+ * its own settings. A misspelt option is named with the closest of `middleware`'s options and the verifier's.
  */
-export function middlewareConfig<OnError>(options: MiddlewareOptions<OnError> | Verifier | undefined): MiddlewareConfig<OnError> {
+export function middlewareConfig<OnError>(
+  options: MiddlewareOptions<OnError> | Verifier | undefined,
+  middleware: Middleware = 'node',
+): MiddlewareConfig<OnError> {
   if (isVerifier(options)) return { verifier: options, hideCredentials: false, onError: undefined, isPublic: null }
   const { verifier, hideCredentials = false, onError, publicRoutes, ...verifierOptions } = options ?? {}
   if (typeof hideCredentials !== 'boolean') throw new TypeError('portkey-auth: hideCredentials must be a boolean')
@@ -68,6 +75,7 @@ export function middlewareConfig<OnError>(options: MiddlewareOptions<OnError> | 
   if (verifier === undefined) {
     // No verifier options: the process's one verifier from the environment, shared by every such middleware.
     const given = Object.values(verifierOptions).some((value) => value !== undefined)
+    if (given) checkNames('', verifierOptions, middleware)
     return { verifier: given ? createVerifier(verifierOptions) : environmentVerifier(), hideCredentials, onError, isPublic }
   }
   if (!isVerifier(verifier)) throw new TypeError('portkey-auth: verifier must come from createVerifier()')

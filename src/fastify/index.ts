@@ -9,6 +9,8 @@ import { createDispatch, createPermissionCheck, type Framework, type VerifierHan
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
+import { MIDDLEWARE_NAMES, type Names } from '../options/names.js'
+import type { VerifierOptions } from '../options/verifier-options.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { fastifyRoute } from './route.js'
@@ -56,6 +58,9 @@ export interface FastifyAuthOptions extends MiddlewareOptions<FastifyErrorHandle
    */
   addHook?: boolean
 }
+
+// The plugin's own options, every one in its table of names: one added above and not there fails to compile.
+MIDDLEWARE_NAMES.fastify satisfies Names<Omit<FastifyAuthOptions, keyof VerifierOptions>>
 
 /** `app.verifyPortkey`: a callback hook, and an `@fastify/auth` strategy. It returns nothing (no promise). */
 export type PortkeyVerify = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void
@@ -140,7 +145,7 @@ function install(instance: FastifyInstance, options: FastifyAuthOptions | Verifi
   }
   const { addHook, own } = ownOptions(options)
   const hides = !addHook && typeof own === 'object' && own !== null && (own as FastifyAuthOptions).hideCredentials === true
-  const dispatch = createDispatch(own, addHook ? FASTIFY : hides ? decoratorReadingKept : DECORATOR)
+  const dispatch = createDispatch(own, addHook ? FASTIFY : hides ? decoratorReadingKept : DECORATOR, 'fastify')
   // A callback hook, not an async one: a cached credential calls done() in this tick, with no promise. It
   // returns nothing: @fastify/auth would take a promise's settling for a pass.
   const verify: PortkeyVerify = function verifyPortkey(request, reply, done) {

@@ -1,7 +1,7 @@
 import { TIMINGS } from '../options/defaults.js'
 import type { RedisClusterLike } from '../options/redis-options.js'
 import { end } from './end-client.js'
-import type { LinkEvents, RedisLink } from './redis-link.js'
+import type { LinkEvents, RedisLink } from './link.js'
 import { sleep, unref } from '../platform/timers.js'
 
 // Commands whose first argument is not a key: on a cluster, any node may take them.

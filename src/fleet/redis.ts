@@ -5,7 +5,8 @@ import { withoutUserInfo } from '../options/validate.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import { unref } from '../platform/timers.js'
 import type { Logger } from '../types.js'
-import { createLink, linkTo, type RedisLink } from './redis-link.js'
+import type { RedisLink } from './link.js'
+import { createLink, linkTo } from './redis-link.js'
 
 /** Health counters of the Redis tier, part of `verifier.stats()`. */
 export interface RedisStats {

@@ -1,54 +1,9 @@
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  customFetch,
-  errors,
-  type FetchImplementation,
-  type JSONWebKeySet,
-  type JWTVerifyGetKey,
-} from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
 import { DEFAULTS, LIMITS } from './defaults.js'
-import { httpUrl, knownNames, named, numberIn } from './validate.js'
+import type { JwtOptions } from './jwt-options.js'
+import { checkNames } from './names.js'
+import { httpUrl, named, numberIn } from './validate.js'
 import type { Environment } from '../platform/process-env.js'
-
-/**
- * JWT settings; giving `jwksUrl` or `jwks` turns JWT credentials on. `issuer` and `audience` are then
- * required (here or in the environment): one identity provider signs tokens for many applications with
- * the same keys, and only `iss` and `aud` tell a token meant for this API from one meant for another.
- *
- * @example
- * ```ts
- * const jwt = { jwksUrl: 'https://idp.example.com/.well-known/jwks.json', issuer: 'https://idp.example.com/' }
- * portkeyAuth({ jwt: { ...jwt, audience: 'https://api.example.com' } })
- * ```
- */
-export interface JwtOptions {
-  /**
-   * URL of the organisation's JWKS, fetched once and again on an unknown `kid` (at most every 30 s).
-   * @default process.env.PORTKEY_JWKS_URL
-   */
-  jwksUrl?: string
-  /** An inline JWKS, instead of a URL. @default none (`jwksUrl`) */
-  jwks?: JSONWebKeySet
-  /** Accepted signature algorithms; `none` and HMAC are never accepted. @default ['RS256'] */
-  algorithms?: string[]
-  /**
-   * The `iss` a token must carry (one of them, for a list): your identity provider's issuer identifier.
-   * `false` accepts any issuer, on purpose. Required: without it (and without the env variable),
-   * creating the middleware throws a `TypeError`.
-   * @default process.env.PORTKEY_JWT_ISSUER (a comma-separated list, or `false`)
-   */
-  issuer?: string | string[] | false
-  /**
-   * The `aud` a token must carry (one of them, for a list): the identifier your identity provider puts in
-   * tokens meant for this API. `false` accepts any audience, on purpose. Required: without it (and without
-   * the env variable), creating the middleware throws a `TypeError`.
-   * @default process.env.PORTKEY_JWT_AUDIENCE (a comma-separated list, or `false`)
-   */
-  audience?: string | string[] | false
-  /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds, from 0 to 300. @default 5 */
-  clockToleranceSec?: number
-}
 
 /** Validated JWT settings. */
 export interface ResolvedJwtOptions {
@@ -63,15 +18,6 @@ export interface ResolvedJwtOptions {
   readonly jwksUrl: string | null
 }
 
-const JWT_NAMES = [
-  'jwksUrl',
-  'jwks',
-  'algorithms',
-  'issuer',
-  'audience',
-  'clockToleranceSec',
-] as const satisfies readonly (keyof JwtOptions)[]
-
 /** Validates JWT options once; `null` when JWT is not configured. `fetchJwks` replaces fetch for the JWKS (telemetry). */
 export function resolveJwtOptions(
   options: JwtOptions | undefined,
@@ -79,7 +25,7 @@ export function resolveJwtOptions(
   timeoutMs: number,
   fetchJwks?: FetchImplementation,
 ): ResolvedJwtOptions | null {
-  if (options != null) knownNames('jwt', options, JWT_NAMES)
+  if (options != null) checkNames('jwt', options)
   const fromEnv =
     options?.jwksUrl === undefined && options?.jwks === undefined && env.PORTKEY_JWKS_URL ? 'PORTKEY_JWKS_URL' : undefined
   const jwksUrl = options?.jwksUrl ?? (options?.jwks === undefined ? env.PORTKEY_JWKS_URL || undefined : undefined)

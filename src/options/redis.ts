@@ -1,7 +1,8 @@
 import { sha256Base64url } from '../platform/sha256.js'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import type { ResolvedJwtOptions } from './jwt.js'
-import { integer, knownNames } from './validate.js'
+import { checkNames } from './names.js'
+import { integer } from './validate.js'
 import type {
   RedisClientLike,
   RedisClusterLike,
@@ -37,15 +38,6 @@ export interface AnswerValidity {
   readonly jwtSource: unknown
 }
 
-const REDIS_NAMES = [
-  'client',
-  'url',
-  'cluster',
-  'sentinel',
-  'prefix',
-  'timeoutMs',
-] as const satisfies readonly (keyof RedisOptions)[]
-
 const isClient = (value: unknown): value is RedisClientLike | RedisClusterLike | RedisSentinelLike =>
   typeof value === 'object' && value !== null && typeof (value as RedisClientLike).sendCommand === 'function'
 
@@ -57,12 +49,12 @@ export function resolveRedis(options: VerifierOptions, validity: AnswerValidity)
   const given = typeof long === 'object' && long !== null ? TARGETS.filter((name) => long[name] !== undefined) : []
   if (given.length !== 1) {
     // `{ uri }` and the like: named, with the option it is near.
-    if (given.length === 0 && typeof long === 'object' && long !== null) knownNames('redis', long, REDIS_NAMES)
+    if (given.length === 0 && typeof long === 'object' && long !== null) checkNames('redis', long)
     throw new TypeError(
       'portkey-auth: redis must be a node-redis client, a redis:// URL, or one of { client }, { url }, { cluster }, { sentinel }',
     )
   }
-  knownNames('redis', long, REDIS_NAMES)
+  checkNames('redis', long)
   if (long.client !== undefined && !isClient(long.client))
     throw new TypeError('portkey-auth: redis.client must be a node-redis client (createClient, createCluster or createSentinel)')
   if (long.url !== undefined) checkUrl(long.url)
@@ -93,7 +85,7 @@ function checkCluster(cluster: RedisClusterSettings): void {
     throw new TypeError(
       "portkey-auth: redis.cluster.rootNodes must list some of the cluster's nodes, e.g. [{ url: 'redis://10.0.0.1:6379' }]",
     )
-  knownNames('redis.cluster', cluster, ['rootNodes', 'defaults', 'nodeAddressMap'])
+  checkNames('redis.cluster', cluster)
   needRedisPackage()
 }
 
@@ -104,7 +96,7 @@ function checkSentinel(sentinel: RedisSentinelSettings): void {
     throw new TypeError(
       "portkey-auth: redis.sentinel.sentinelRootNodes must list some sentinels, e.g. [{ host: '10.0.0.5', port: 26379 }]",
     )
-  knownNames('redis.sentinel', sentinel, ['name', 'sentinelRootNodes', 'nodeClientOptions', 'sentinelClientOptions'])
+  checkNames('redis.sentinel', sentinel)
   needRedisPackage()
 }
 

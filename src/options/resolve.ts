@@ -1,10 +1,11 @@
-import { resolveTelemetry } from '../telemetry/options.js'
 import type { Telemetry } from '../telemetry/telemetry.js'
 import type { DecisionListener, KeyLookup, Logger, ScopeMap, VirtualKeyLookup } from '../types.js'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import { type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import { type ResolvedRedisOptions, resolveRedis } from './redis.js'
-import { describe, httpUrl, integer, knownNames, named } from './validate.js'
+import { resolveTelemetry } from './telemetry.js'
+import { checkNames } from './names.js'
+import { describe, httpUrl, integer, named } from './validate.js'
 import type { BreakerOptions, CacheOptions, RateLimitOptions, VerifierOptions } from './verifier-options.js'
 import { type Environment, processEnv } from '../platform/process-env.js'
 
@@ -37,45 +38,13 @@ export interface ResolvedOptions {
 /** The control plane used when neither the options nor the environment name one. */
 export const DEFAULT_CONTROL_PLANE_URL = DEFAULTS.controlPlaneUrl
 
-// Every option name, checked against VerifierOptions by the type below: a name added there must be added here.
-const OPTION_NAMES = [
-  'controlPlaneUrl',
-  'clientAuth',
-  'bearer',
-  'lookup',
-  'lookupVirtualKey',
-  'scopes',
-  'timeoutMs',
-  'maxPendingLookups',
-  'breaker',
-  'onDecision',
-  'cache',
-  'jwt',
-  'redis',
-  'rateLimits',
-  'logger',
-  'telemetry',
-] as const satisfies readonly (keyof VerifierOptions)[]
-const allListed: Exclude<keyof VerifierOptions, (typeof OPTION_NAMES)[number]> extends never ? true : never = true
-void allListed
-const CACHE_NAMES = ['max', 'ttlMs', 'staleMs', 'negativeTtlMs'] as const satisfies readonly (keyof CacheOptions)[]
-const BREAKER_NAMES = ['failureThreshold', 'cooldownMs'] as const satisfies readonly (keyof BreakerOptions)[]
-const RATE_LIMIT_NAMES = ['headers', 'maxCounters'] as const satisfies readonly (keyof RateLimitOptions)[]
-/** Options of the middleware, which createVerifier() does not take. */
-const MIDDLEWARE_ONLY = {
-  verifier: 'portkeyAuth()',
-  hideCredentials: 'portkeyAuth()',
-  onError: 'portkeyAuth()',
-  publicRoutes: 'portkeyAuth()',
-}
-
 /**
  * Applies defaults (the environment, then built-in values) and validates. Misconfiguration is a
  * `TypeError` here, at construction, never a failure per request.
  */
 export function resolveOptions(options: VerifierOptions = {}, env: Environment = processEnv()): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('portkey-auth: options must be an object')
-  knownNames('', options, OPTION_NAMES, MIDDLEWARE_ONLY)
+  checkNames('', options)
   checkShapes(options)
   const clientAuth = resolveClientAuth(options.clientAuth || env.PORTKEY_CLIENT_AUTH || undefined)
   const resolvedUrl = resolveControlPlaneUrl(options.controlPlaneUrl, env.PORTKEY_CONTROL_PLANE_URL)
@@ -135,8 +104,8 @@ function checkShapes(options: VerifierOptions): void {
     if (typeof value !== 'object' || value === null)
       throw new TypeError(`portkey-auth: ${name} must be an object, got ${describe(value)}`)
   }
-  if (options.cache != null) knownNames('cache', options.cache, CACHE_NAMES)
-  if (options.breaker != null) knownNames('breaker', options.breaker, BREAKER_NAMES)
+  if (options.cache != null) checkNames('cache', options.cache)
+  if (options.breaker != null) checkNames('breaker', options.breaker)
   if (
     options.scopes !== undefined &&
     options.scopes !== 'portkey' &&
@@ -203,7 +172,7 @@ function resolveRateLimits(option: unknown, cacheMax: number): Readonly<Required
     throw new TypeError(`portkey-auth: rateLimits must be true, false or an object, got ${describe(option)}`)
   }
   const given: RateLimitOptions = typeof option === 'object' ? option : {}
-  knownNames('rateLimits', given, RATE_LIMIT_NAMES)
+  checkNames('rateLimits', given)
   if (given.headers !== undefined && typeof given.headers !== 'boolean') {
     throw new TypeError(`portkey-auth: rateLimits.headers must be true or false, got ${describe(given.headers)}`)
   }

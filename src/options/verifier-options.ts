@@ -1,6 +1,6 @@
 import type { DecisionListener, KeyLookup, Logger, Milliseconds, ScopeMap, VirtualKeyLookup } from '../types.js'
 import type { TelemetryProviders } from '../telemetry/otel-types.js'
-import type { JwtOptions } from './jwt.js'
+import type { JwtOptions } from './jwt-options.js'
 import type { RedisClientLike, RedisClusterLike, RedisOptions, RedisSentinelLike } from './redis-options.js'
 
 export type {

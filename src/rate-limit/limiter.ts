@@ -3,10 +3,10 @@ import type { CacheStatus } from '../cache/refreshing-cache.js'
 import { identityOf } from '../credential/identity.js'
 import { rateLimitExceeded } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { Logger, PortkeyAuth, RateLimit } from '../types.js'
+import type { Logger, PortkeyAuth, RateLimit, RateLimitHeaders } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
 import { compile, type Policy, windowStart } from './policy.js'
-import { policyHeader, type RateLimitHeaders, RequestQuota, type Standing, secondsLeft, stateHeader } from './quota.js'
+import { policyHeader, RequestQuota, type Standing, secondsLeft, stateHeader } from './quota.js'
 import { Reservations } from './reservations.js'
 
 /** Counters of rate limiting, part of `verifier.stats()`. */

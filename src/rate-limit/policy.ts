@@ -1,10 +1,4 @@
-import type { RateLimit } from '../types.js'
-
-/** The windows Portkey's limits are counted in: per minute, hour, day, week. */
-export type RateLimitUnit = 'rpm' | 'rph' | 'rpd' | 'rpw'
-
-/** Whose limit it is: the caller's API key (or token), or the virtual key the request names. */
-export type RateLimitScope = 'api_key' | 'virtual_key'
+import type { RateLimit, RateLimitScope, RateLimitUnit } from '../types.js'
 
 const WINDOW_SECONDS: Readonly<Record<RateLimitUnit, number>> = { rpm: 60, rph: 3_600, rpd: 86_400, rpw: 604_800 }
 

@@ -1,68 +1,9 @@
-import type { PortkeyAuth } from '../types.js'
-import type { Policy, RateLimitScope, RateLimitUnit } from './policy.js'
+import type { PortkeyAuth, Quota, RateLimitHeaders, RateLimitStatus } from '../types.js'
+import type { Policy } from './policy.js'
 import type { Reservations } from './reservations.js'
-
-/** One limit's standing after this request. */
-export interface RateLimitStatus {
-  /** The policy's name in the response headers: `rpm`, `tokens-rpm`, `vk-rpm`, `vk-tokens-rpm`… */
-  readonly name: string
-  /** Whose limit: the caller's API key (or token), or the virtual key. */
-  readonly scope: RateLimitScope
-  /** What is counted: requests, or tokens (reported with `reportTokens()`). */
-  readonly type: 'requests' | 'tokens'
-  /** The window: per minute, hour, day or week. */
-  readonly unit: RateLimitUnit
-  /** The allowance per window. */
-  readonly limit: number
-  /**
-   * What is left of it in this window after this request. With Redis, this instance's view: what the fleet
-   * had left when this instance last asked Redis, less what it admitted since.
-   */
-  readonly remaining: number
-  /** Whole seconds until the window ends and the allowance is whole again (at least 1). */
-  readonly resetSeconds: number
-  /** The window's length in seconds. */
-  readonly windowSeconds: number
-}
-
-/** The `RateLimit-Policy` and `RateLimit` response headers (IETF httpapi rate-limit-headers draft -11). */
-export type RateLimitHeaders = Readonly<Record<'ratelimit-policy' | 'ratelimit', string>>
 
 /** Reports tokens a request used against the tokens limits of its key and virtual key. */
 export type TokenReporter = (tokens: number) => Promise<void>
-
-/**
- * This request's standing against its key's (and virtual key's) rate limits: `req.portkey.quota`,
- * `ctx.state.portkey.quota`. `null` on the context when no limit applies or enforcement is off.
- */
-export interface Quota {
-  /** Every limit that applies to the request. */
-  readonly limits: readonly RateLimitStatus[]
-  /** The least `remaining` among the limits. */
-  readonly remaining: number
-  /** `resetSeconds` of the limit with the least `remaining`. */
-  readonly resetSeconds: number
-  /**
-   * How the request was counted: `fleet` against counters shared in Redis, `local` by this instance alone
-   * (no `redis` option, or Redis away).
-   */
-  readonly counting: 'local' | 'fleet'
-  /** The two response headers, as the adapters send them; `null` when `rateLimits.headers` is `false`. */
-  readonly headers: RateLimitHeaders | null
-  /**
-   * Reports the tokens this request used (e.g. the provider's `usage.total_tokens`) against the tokens
-   * limits, and releases the estimate the request reserved when admitted (once: a second report counts its
-   * tokens, releasing nothing). Once a window's reported tokens reach a limit, the key's next requests get
-   * 429 until it ends; while requests are in flight, a request whose estimate would not fit gets 429 too.
-   * A window overshoots by at most what the requests in flight used beyond their estimates (with none in
-   * flight, the last request's tokens); see the README's Rate limits. Report once, the request's total; 0 for
-   * a request that used nothing (an unreported reservation is released after 60 s at most). Resolves once
-   * counted (with Redis, once Redis has it or is found away), to `true`; to `false` for a negative,
-   * fractional, non-finite or non-number value, which counts and releases nothing and is logged once (it never
-   * rejects: a report made un-awaited after the response cannot end the process).
-   */
-  reportTokens(tokens: number): Promise<boolean>
-}
 
 /** One limit's numbers at the moment a request is decided. */
 export interface Standing {

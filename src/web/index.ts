@@ -9,11 +9,12 @@ import type { HeaderViews } from '../adapters/hide-credential.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { RateLimitHeaders } from '../rate-limit/quota.js'
-import type { PortkeyAuth } from '../types.js'
+import type { PortkeyAuth, RateLimitHeaders } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
 import { LIMITS } from '../options/defaults.js'
+import { MIDDLEWARE_NAMES, type Names } from '../options/names.js'
+import type { VerifierOptions } from '../options/verifier-options.js'
 import { environmentVerifier } from '../verifier/environment.js'
 import { settingsKey } from './settings-key.js'
 
@@ -36,6 +37,10 @@ export interface WebAuthOptions extends Omit<MiddlewareOptions<WebErrorHandler>,
   /** Not supported here: a `TypeError`. */
   publicRoutes?: never
 }
+
+// A Web handler's own options, every one in its table of names (hideCredentials and publicRoutes are refused):
+// one added above and not there fails to compile.
+MIDDLEWARE_NAMES.web satisfies Names<Omit<WebAuthOptions, keyof VerifierOptions | 'hideCredentials' | 'publicRoutes'>>
 
 /** What a guarded handler receives besides the request. */
 export interface WebAuth {
@@ -115,7 +120,7 @@ function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
       settings = { ...options, onError: (error, request) => ({ response: onError(error, request) }) }
     }
   }
-  return createDispatch(settings, WEB)
+  return createDispatch(settings, WEB, 'web')
 }
 
 // authenticate() makes one verifier per set of settings (or verifier), and one from the environment.

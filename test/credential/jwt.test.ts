@@ -13,7 +13,8 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
 import { isJwtShaped } from '../../src/credential/header.js'
 import { type AuthError, ClaimsError } from '../../src/errors.js'
-import { type JwtOptions, resolveJwtOptions } from '../../src/options/jwt.js'
+import type { JwtOptions } from '../../src/options/jwt-options.js'
+import { resolveJwtOptions } from '../../src/options/jwt.js'
 import { resolveOptions } from '../../src/options/resolve.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import {

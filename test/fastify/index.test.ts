@@ -170,6 +170,15 @@ describe('fastify: the plugin, its options and its verifier', () => {
     }
   })
 
+  test("a typo of the plugin's own addHook is named as it (options/names.ts: Fastify's table)", async () => {
+    const app = Fastify()
+    await expect(
+      Promise.resolve(
+        app.register(portkeyAuth, { controlPlaneUrl: 'http://127.0.0.1:9', addHooks: false } as FastifyAuthOptions),
+      ),
+    ).rejects.toThrow(/^portkey-auth: unknown option addHooks: did you mean addHook \(an option of portkeyAuth\(\)\)\?$/)
+  })
+
   test("register()'s prefix is refused: the plugin guards the context it is registered in", async () => {
     const app = Fastify()
     await expect(

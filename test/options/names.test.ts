@@ -161,6 +161,14 @@ describe('misconfiguration a new user made, named', () => {
     },
   )
 
+  test('web: a typo of publicRoutes or hideCredentials, which a Web handler refuses, is not guessed as them', async () => {
+    const { withPortkeyAuth } = await import('../../src/web/index.js')
+    for (const typo of [{ publicRoute: ['/x'] }, { hideCredential: true }]) {
+      const make = () => withPortkeyAuth(() => new Response(), { controlPlaneUrl: 'http://127.0.0.1:9', ...typo } as object)
+      expect(make).toThrow(/^portkey-auth: unknown option \w+: known options: controlPlaneUrl, clientAuth/)
+    }
+  })
+
   test.each<[string, unknown, RegExp]>([
     [
       'a scope that is a number',

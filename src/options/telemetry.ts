@@ -1,27 +1,8 @@
-import { describe, knownNames } from '../options/validate.js'
-import { nodeBuiltin } from '../platform/node-builtin.js'
-import type { MeterProviderLike, TelemetryProviders, TracerProviderLike } from './otel-types.js'
-import { createTelemetry, type Telemetry } from './telemetry.js'
-
-/** The global providers, as `@opentelemetry/api` gives them. */
-export interface OpenTelemetryApi {
-  metrics: { getMeterProvider(): MeterProviderLike }
-  trace: { getTracerProvider(): TracerProviderLike }
-}
-
-/**
- * Loads `@opentelemetry/api` (an optional peer) synchronously, from where the package is installed, only
- * when `telemetry: true` asks for it: a user without it never loads it. Node's `module` is reached through
- * `process.getBuiltinModule()`, not imported, so that no bundler and no runtime without Node's modules (a
- * Worker without `nodejs_compat`, Vercel's Edge runtime) ever meets it; there, providers are passed instead.
- */
-export function requireOpenTelemetryApi(): OpenTelemetryApi {
-  const builtins = nodeBuiltin<typeof import('node:module')>('node:module')
-  if (builtins === undefined) throw new Error('this runtime cannot load a package synchronously')
-  return builtins.createRequire(import.meta.url)('@opentelemetry/api') as OpenTelemetryApi
-}
-
-const PROVIDER_NAMES = ['meterProvider', 'tracerProvider'] as const satisfies readonly (keyof TelemetryProviders)[]
+import { type OpenTelemetryApi, requireOpenTelemetryApi } from '../telemetry/otel-api.js'
+import type { TelemetryProviders } from '../telemetry/otel-types.js'
+import { createTelemetry, type Telemetry } from '../telemetry/telemetry.js'
+import { checkNames } from './names.js'
+import { describe } from './validate.js'
 
 /**
  * Validates the `telemetry` option and makes the instruments; `null` when it is off (unset or `false`).
@@ -48,7 +29,7 @@ export function resolveTelemetry(option: unknown, loadApi: () => OpenTelemetryAp
     throw new TypeError(
       `portkey-auth: telemetry must be true, false or { meterProvider, tracerProvider }, got ${describe(option)}`,
     )
-  knownNames('telemetry', option, PROVIDER_NAMES)
+  checkNames('telemetry', option)
   const { meterProvider, tracerProvider } = option as TelemetryProviders
   if (meterProvider === undefined && tracerProvider === undefined)
     throw new TypeError('portkey-auth: telemetry needs a meterProvider, a tracerProvider, or both (or true, for the global ones)')
