@@ -154,7 +154,9 @@ export async function startServer(scenario, settings, { execArgv = [] } = {}) {
     try {
       const line = await new Promise((resolve, reject) => {
         setTimeout(() => reject(new Error('printed no port in 15 s')), 15_000).unref()
-        createInterface({ input: /** @type {import('node:stream').Readable} */ (server.child.stdout) }).once('line', resolve)
+        // The port is the line of JSON; the others (the line each verifier logs when made) pass.
+        const lines = createInterface({ input: /** @type {import('node:stream').Readable} */ (server.child.stdout) })
+        lines.on('line', (line) => line.startsWith('{"port":') && resolve(line))
         server.child.once('exit', (code) => reject(new Error(`exited (${code}) before listening`)))
       })
       return { ...server, url: `http://127.0.0.1:${JSON.parse(line).port}` }
