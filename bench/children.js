@@ -46,9 +46,8 @@ function start(/** @type {string} */ script, /** @type {string[]} */ args, /** @
 /**
  * In a child: answers each IPC message `{ id, ... }` with `{ id, ...(await handle(message)) }`, or `{ id, error }`.
  * Exits when the parent goes away or on SIGTERM / SIGINT, through process.exit() (so `--cpu-prof` writes its profile).
- * @param {(message: any) => object | Promise<object>} handle
  */
-export function answerParent(handle) {
+export function answerParent(/** @type {(message: any) => object | Promise<object>} */ handle) {
   process.on('message', async (/** @type {{ id: number }} */ message) => {
     const answer = await Promise.resolve(message)
       .then(handle)
@@ -70,12 +69,9 @@ export async function runScript(script, args = [], execArgv = []) {
   return JSON.parse(out.trim().split('\n').at(-1) ?? '')
 }
 /**
- * Starts `bench/server.js <scenario>` and resolves once it printed its port (other lines, such as the one each
- * verifier logs when made, pass); once more if it fails to start.
- * @param {string} scenario
- * @param {ServerSettings} settings
- * @param {StartOptions & { timeoutMs?: number }} [options]
- * @returns {Promise<Server>}
+ * Starts `bench/server.js <scenario>`, resolved once it printed its port (other lines, such as the one each verifier
+ * logs when made, pass); once more if it fails to start.
+ * @type {(scenario: string, settings: ServerSettings, options?: StartOptions & { timeoutMs?: number }, attempt?: number) => Promise<Server>}
  */
 export async function startServer(scenario, settings, { timeoutMs = 15_000, ...options } = {}, attempt = 1) {
   const server = start('server.js', [scenario], { ...options, env: { BENCH_SERVER: JSON.stringify(settings) } })

@@ -155,7 +155,7 @@ const HITS = [
   ['× 1 key', (k) => fmtRatio(k.nsPerHit.median / k.one)],
   ['heap per key', (k) => (k.keys < 1_000 ? '–' : fmtBytes(k.heapPerKey))],
   ['RSS per key', (k) => (k.keys < 10_000 ? '–' : fmtBytes(k.rssPerKey))],
-  ['filled in', (k) => fmtMs(k.fillMs)],
+  ['filled in', (k) => (k.fillMs < 10 ? fmtMs(k.fillMs) : `${fmtInt(k.fillMs)} ms`)],
 ]
 /** @type {[string, (u: import('./scale.js').ScaleUpfront) => unknown][]} */
 const UPFRONT = [

@@ -15,7 +15,10 @@ import { markdown, targets } from './report.js'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const quick = process.env.BENCH_QUICK === '1'
 const [warmup, duration] = [setting('BENCH_WARMUP', quick ? 0.5 : 1), setting('BENCH_DURATION', quick ? 1 : 1.5)]
-const [rounds, processes] = [Math.round(setting('BENCH_ROUNDS', quick ? 3 : 10)), Math.round(setting('BENCH_PROCESSES', 3))]
+const [rounds, processes] = [
+  Math.round(setting('BENCH_ROUNDS', quick ? 3 : 10)),
+  Math.round(setting('BENCH_PROCESSES', quick ? 1 : 3)),
+]
 const connections = Math.round(setting('BENCH_CONNECTIONS', 50))
 const settings = { warmup, duration, rounds, processes, connections, burstSize: 1_000, burstKeys: 100, delayMs: 50 }
 /** @typedef {typeof settings} Settings */
@@ -146,8 +149,7 @@ async function main() {
   if (!existsSync(`${ROOT}dist/index.js`)) throw new Error('bench: no dist/; run `npm run bench` (it builds first)')
   const [started, cpu] = [Date.now(), os.cpus()]
   const packages = ['express', 'koa', 'fastify', 'hono', '@hono/node-server', 'express-oauth2-jwt-bearer', 'autocannon', 'mitata']
-  const version = (/** @type {string} */ name) =>
-    JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')).version
+  const version = (/** @type {string} */ n) => JSON.parse(readFileSync(`${ROOT}node_modules/${n}/package.json`, 'utf8')).version
   const machine = {
     ...{ cores: cpu.length, cpu: cpu[0]?.model.trim() ?? 'unknown', memGb: Math.round(os.totalmem() / 2 ** 30) },
     ...{ os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version },
@@ -193,7 +195,4 @@ async function main() {
   const missed = targets(results).filter((t) => !t[2]).length
   log(`\nbench: done in ${Math.round((Date.now() - started) / 1000)} s; wrote ${fileURLToPath(out)}; targets missed: ${missed}`)
 }
-main().then(async () => {
-  await stopAll()
-  process.exit(0)
-}, fail)
+main().then(() => stopAll().then(() => process.exit(0)), fail)
