@@ -1,6 +1,5 @@
 // @ts-check
 // What the bench scripts share: the credentials and contenders every benchmark uses, statistics, formatting, tables.
-import { createTestIssuer } from 'portkey-auth/testing'
 
 export const log = (/** @type {string} */ line) => process.stderr.write(`${line}\n`)
 export const PING = '/v1/ping'
@@ -43,6 +42,7 @@ export function contenders(/** @type {string} */ framework, /** @type {string[]}
 }
 /** The test issuer (its JWKS served by the stub) and a token of it valid for three hours. */
 export async function benchToken() {
+  const { createTestIssuer } = await import('portkey-auth/testing') // not loaded by every server that imports lib.js
   const issuer = await createTestIssuer('bench-key-1')
   const exp = Math.floor(Date.now() / 1000) + 3 * 3600
   const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'user_bench', exp, portkey_oid: 'org_bench', portkey_workspace: 'ws_bench' }
