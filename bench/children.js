@@ -1,192 +1,130 @@
 // @ts-check
-// Child processes of the benchmark. Parent side: start() forks a bench/ script, ask() talks to it over IPC,
-// stopAll() stops every child (run.js calls it on every way out). Child side: answerParent() answers those
-// questions and exits when the parent goes away.
-import { fork } from 'node:child_process'
-import { existsSync } from 'node:fs'
+// The bench's child processes: startServer() forks bench/server.js and ask() talks to it over IPC, answerParent() is
+// the child's side; runScript() runs a script to its end; startRedis() a redis-server; stopAll() stops them all.
+import { execFileSync, fork, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { connect, createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { log } from './lib.js'
 
-/** @typedef {import('node:child_process').ChildProcess} ChildProcess */
 /** @typedef {ReturnType<typeof start>} Child */
-
-/** @type {Set<ChildProcess>} */
+/** @typedef {Child & { url: string }} Server */
+/** @typedef {{ execArgv?: string[], execPath?: string, cwd?: string, env?: Record<string, string> }} StartOptions */
+/** @typedef {Partial<Record<'controlPlaneUrl' | 'jwksUrl' | 'issuer' | 'audience' | 'redisUrl' | 'redisPrefix', string>> & { jwks?: object }} ServerSettings */
+/** @type {Set<import('node:child_process').ChildProcess>} */
 const running = new Set()
-
-/**
- * Forks `bench/<script>` with IPC; its stdout is piped, stderr shared.
- * @param {string} script
- * @param {string[]} [args]
- * @param {{ env?: Record<string, string>, execArgv?: string[] }} [options]
- */
-export function start(script, args = [], { env = {}, execArgv = [] } = {}) {
-  const child = fork(new URL(script, import.meta.url), args, {
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    env: { ...process.env, ...env },
-    execArgv,
-  })
+/** Forks `bench/<script>` with IPC (under `execPath` when given, e.g. valgrind); its stdout piped, stderr shared. */
+function start(/** @type {string} */ script, /** @type {string[]} */ args, /** @type {StartOptions} */ { env = {}, ...options }) {
+  /** @type {import('node:child_process').StdioOptions} */
+  const stdio = ['ignore', 'pipe', 'inherit', 'ipc']
+  const child = fork(new URL(script, import.meta.url), args, { stdio, ...options, env: { ...process.env, ...env } })
   running.add(child)
-  /** @type {Map<number, { resolve: (answer: unknown) => void, reject: (error: Error) => void }>} */
+  /** @type {Map<number, (answer: any) => void>} */
   const waiting = new Map()
   let sequence = 0
-  child.on('message', (/** @type {{ id?: number, error?: string }} */ message) => {
-    const id = message?.id ?? 0
-    const answer = waiting.get(id)
-    if (answer === undefined) return
-    waiting.delete(id)
-    if (message.error !== undefined) answer.reject(new Error(`${script}: ${message.error}`))
-    else answer.resolve(message)
-  })
+  child.on('message', (/** @type {{ id: number }} */ message) => waiting.get(message.id)?.(message))
   child.once('exit', (code, signal) => {
     running.delete(child)
-    for (const { reject } of waiting.values()) reject(new Error(`${script} exited (${code ?? signal})`))
-    waiting.clear()
+    for (const answer of waiting.values()) answer({ error: `exited (${code ?? signal})` })
   })
-  return {
-    child,
-    pid: /** @type {number} */ (child.pid),
-    /**
-     * Sends `message` and resolves with the answer carrying the same id (a JSON object, so `any`).
-     * @type {(message: { type?: string, op?: string, [field: string]: unknown }, timeoutMs?: number) => Promise<any>}
-     */
-    ask: (message, timeoutMs = 10_000) =>
-      new Promise((resolve, reject) => {
-        const id = ++sequence
-        const timer = setTimeout(() => {
-          waiting.delete(id)
-          reject(new Error(`${script}: no answer to ${message.type ?? message.op} in ${timeoutMs} ms`))
-        }, timeoutMs)
-        waiting.set(id, {
-          resolve: (answer) => (clearTimeout(timer), resolve(answer)),
-          reject: (error) => (clearTimeout(timer), reject(error)),
-        })
-        child.send({ ...message, id })
-      }),
-    /** SIGTERM, then SIGKILL if it is still there after 2 s. */
-    stop: () => stop(child),
-  }
+  /** @type {(message: Record<string, unknown>, timeoutMs?: number) => Promise<any>} Resolves with the answer (a JSON object). */
+  const ask = (message, timeoutMs = 10_000) =>
+    new Promise((resolve, reject) => {
+      const id = ++sequence
+      const timer = setTimeout(() => waiting.get(id)?.({ error: `no answer in ${timeoutMs} ms` }), timeoutMs)
+      waiting.set(id, (answer) => {
+        clearTimeout(timer)
+        waiting.delete(id)
+        if (answer.error === undefined) resolve(answer)
+        else reject(new Error(`${script} ${args.join(' ')}: ${JSON.stringify(message)}: ${answer.error}`))
+      })
+      child.send({ ...message, id })
+    })
+  return { child, pid: /** @type {number} */ (child.pid), ask, stop: () => stop(child) }
 }
-
 /**
- * In a child: answers each IPC message `{ id, ... }` with `{ id, ...(await handle(message)) }`, or with
- * `{ id, error }`. Exits when the parent goes away (the IPC channel closes) or on SIGTERM / SIGINT, through
- * process.exit() so that `node --cpu-prof` writes its profile.
- * @param {(message: any) => object | Promise<object>} handle
+ * In a child: answers each IPC message `{ id, ... }` with `{ id, ...(await handle(message)) }`, or `{ id, error }`.
+ * Exits when the parent goes away or on SIGTERM / SIGINT, through process.exit() (so `--cpu-prof` writes its profile).
  */
-export function answerParent(handle) {
-  process.on('message', (/** @type {{ id: number }} */ message) => {
-    Promise.resolve(message)
+export function answerParent(/** @type {(message: any) => object | Promise<object>} */ handle) {
+  process.on('message', async (/** @type {{ id: number }} */ message) => {
+    const answer = await Promise.resolve(message)
       .then(handle)
-      .then(
-        (answer) => process.send?.({ ...answer, id: message.id }),
-        (error) => process.send?.({ id: message.id, error: String(error?.stack ?? error) }),
-      )
+      .catch((error) => ({ error: String(error?.stack ?? error) }))
+    process.send?.({ ...answer, id: message.id })
   })
-  const quit = () => process.exit(0)
-  for (const event of ['disconnect', 'SIGTERM', 'SIGINT']) process.on(event, quit)
+  for (const event of ['disconnect', 'SIGTERM', 'SIGINT']) process.on(event, () => process.exit(0))
 }
-
-/**
- * Runs `bench/<script> ...args` to its end and resolves with the last line it printed on stdout, parsed as JSON.
- * @param {string} script
- * @param {string[]} [args]
- * @param {{ timeoutMs?: number, execArgv?: string[] }} [options]
- * @returns {Promise<any>}
- */
-export async function runScript(script, args = [], { timeoutMs = 120_000, execArgv = [] } = {}) {
+/** Runs `bench/<script> ...args` to its end; resolves with the last line it printed on stdout, parsed as JSON. */
+/** @type {(script: string, args?: string[], execArgv?: string[]) => Promise<any>} */
+export async function runScript(script, args = [], execArgv = []) {
   const { child, stop } = start(script, args, { execArgv })
   let out = ''
   child.stdout?.setEncoding('utf8').on('data', (chunk) => (out += chunk))
-  const timer = setTimeout(stop, timeoutMs)
-  const [code, signal] = await new Promise((resolve) => child.once('exit', (...args) => resolve(args)))
+  const timer = setTimeout(stop, 120_000)
+  const [code, signal] = await once(child, 'exit')
   clearTimeout(timer)
   if (code !== 0) throw new Error(`${script} exited (${code ?? signal})`)
   return JSON.parse(out.trim().split('\n').at(-1) ?? '')
 }
-
-/** @typedef {Child & { url: string, jwksUrl: string }} Stub */
-
 /**
- * Starts the control-plane stub child (bench/stub.js) and resolves once it listens.
- * @param {{ jwks: object, keys: string[] }} options
- * @returns {Promise<Stub>}
+ * Starts `bench/server.js <scenario>`, resolved once it printed its port (other lines, such as the one each verifier
+ * logs when made, pass); once more if it fails to start.
+ * @type {(scenario: string, settings: ServerSettings, options?: StartOptions & { timeoutMs?: number }, attempt?: number) => Promise<Server>}
  */
-export async function startStub({ jwks, keys }) {
-  const stub = start('stub.js')
-  const { url, jwksUrl } = await stub.ask({ type: 'start', jwks, keys })
-  return { ...stub, url, jwksUrl }
-}
-
-/**
- * Starts one verifier instance of the fleet scenarios (bench/instance.js, settings in `env`) and resolves
- * once it is ready (its Redis connected, when it has one; up to 5 s).
- * @param {Record<string, string>} env
- */
-export async function startInstance(env) {
-  const member = start('instance.js', [], { env })
-  member.child.stdout?.resume() // nothing to read; never let a full pipe block it
-  for (let i = 0; i < 50 && !(await member.ask({ op: 'ready' })).ready; i++) await sleep(100)
-  return member
-}
-
-/** What bench/server.js reads from env BENCH_SERVER. */
-/** @typedef {{ controlPlaneUrl: string, jwksUrl: string, issuer: string, audience: string, redisUrl?: string, redisPrefix?: string }} ServerSettings */
-
-const DIST = new URL('../dist/index.js', import.meta.url)
-
-/**
- * Starts `bench/server.js <scenario>` and resolves with its URL once it printed its port. Another
- * `npm run build` in the same tree (rm -rf dist, then tsc) leaves dist/ missing for a few seconds: waits for
- * it (up to a minute), and starts the server once more if it died at start.
- * @param {string} scenario
- * @param {ServerSettings} settings
- * @param {{ execArgv?: string[] }} [options]
- * @returns {Promise<Child & { url: string }>}
- */
-export async function startServer(scenario, settings, { execArgv = [] } = {}) {
-  for (let attempt = 1; ; attempt++) {
-    for (let waited = 0; !existsSync(DIST); waited += 500) {
-      if (waited >= 60_000) throw new Error('bench: dist/ is missing; run `npm run build`')
-      await sleep(500)
-    }
-    await sleep(200) // tsc writes its files one by one
-    const server = start('server.js', [scenario], { env: { BENCH_SERVER: JSON.stringify(settings) }, execArgv })
-    try {
-      const line = await new Promise((resolve, reject) => {
-        setTimeout(() => reject(new Error('printed no port in 15 s')), 15_000).unref()
-        createInterface({ input: /** @type {import('node:stream').Readable} */ (server.child.stdout) }).once('line', resolve)
-        server.child.once('exit', (code) => reject(new Error(`exited (${code}) before listening`)))
-      })
-      return { ...server, url: `http://127.0.0.1:${JSON.parse(line).port}` }
-    } catch (error) {
-      await server.stop()
-      if (attempt === 2) throw error
-      process.stderr.write(`  server ${scenario}: ${error instanceof Error ? error.message : error}; trying once more\n`)
-      await sleep(2_000)
-    }
+export async function startServer(scenario, settings, { timeoutMs = 15_000, ...options } = {}, attempt = 1) {
+  const server = start('server.js', [scenario], { ...options, env: { BENCH_SERVER: JSON.stringify(settings) } })
+  try {
+    const line = await new Promise((resolve, reject) => {
+      setTimeout(() => reject(new Error(`printed no port in ${timeoutMs} ms`)), timeoutMs).unref()
+      createInterface({ input: Object(server.child.stdout) }).on('line', (line) => line.startsWith('{"port":') && resolve(line))
+      server.child.once('exit', (code) => reject(new Error(`exited (${code}) before listening`)))
+    })
+    return { ...server, url: `http://127.0.0.1:${JSON.parse(line).port}` }
+  } catch (error) {
+    await server.stop()
+    if (attempt === 2) throw error
+    log(`  server ${scenario}: ${error instanceof Error ? error.message : error}; trying once more`)
+    await sleep(2_000)
+    return startServer(scenario, settings, { timeoutMs, ...options }, 2)
   }
 }
-
-/**
- * @param {ChildProcess} child
- * @returns {Promise<void>}
- */
-function stop(child) {
+/** SIGTERM, then SIGKILL if the child is still there after 5 s. */
+function stop(/** @type {import('node:child_process').ChildProcess} */ child) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2_000)
-    child.once('exit', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+  child.kill('SIGTERM')
+  return once(child, 'exit').then(() => clearTimeout(timer))
 }
-
-/** Stops every child still running. */
 export const stopAll = () => Promise.all([...running].map(stop))
-
 /** Synchronous last resort for process 'exit': SIGKILL whatever is left. */
 export function killAllNow() {
   for (const child of running) child.kill('SIGKILL')
+}
+/** @returns {Promise<{ url: string, stop: () => Promise<void> } | null>} A redis-server on a free port, or null without one. */
+export async function startRedis() {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
+  } catch {
+    return null
+  }
+  const probe = createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const { port } = Object(probe.address())
+  probe.close()
+  const child = spawn('redis-server', ['--port', `${port}`, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  /** @type {() => Promise<boolean>} */
+  const accepts = () =>
+    new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1')
+      socket.once('connect', () => (socket.destroy(), resolve(true))).once('error', () => resolve(false))
+    })
+  for (let waited = 0; !(await accepts()); waited += 50) {
+    if (waited >= 5_000 || child.exitCode !== null) throw new Error(`bench: redis-server on port ${port} did not start`)
+    await sleep(50)
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: () => stop(child) }
 }

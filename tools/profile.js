@@ -10,21 +10,16 @@
 // portkey-auth, writev called by res.json() to express). Not part of `npm run bench`.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { createTestIssuer } from 'portkey-auth/testing'
-import { startServer, startStub, stopAll } from '../bench/children.js'
-import { LIMITED_KEY, UNREACHED } from '../bench/limits.js'
+import { JWKS_PATH } from 'portkey-auth/testing'
+import { startRedis, startServer, stopAll } from '../bench/children.js'
+import { AUDIENCE, benchToken, ISSUER, KNOWN_KEY as KEY, LIMITED_KEY, table, UNREACHED } from '../bench/lib.js'
 import { measure } from '../bench/load.js'
-import { startRedis } from '../bench/redis.js'
-import { table } from '../bench/stats.js'
 
 const scenarios = process.argv.length > 2 ? process.argv.slice(2) : ['express-bare', 'express-portkey-key']
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10)
 const interval = Number(process.env.PROFILE_INTERVAL_US ?? 250)
 const reject = process.env.PROFILE_REJECT === '1'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const KEY = 'pk-bench-known-0123456789abcdef0123'
-const ISSUER = 'https://auth.bench.portkey.test/'
-const AUDIENCE = 'https://api.portkey.bench'
 
 /** @typedef {import('node:inspector').Profiler.Profile} Profile */
 /** @typedef {import('node:inspector').Runtime.CallFrame} CallFrame */
@@ -104,26 +99,20 @@ function analyse(profile, requests) {
   }
 }
 
-const issuer = await createTestIssuer('bench-key-1')
-const token = await issuer.sign({
-  iss: ISSUER,
-  aud: AUDIENCE,
-  sub: 'user_bench',
-  portkey_oid: 'org_bench',
-  portkey_workspace: 'ws_bench',
-})
+const { issuer, token } = await benchToken()
 /** @type {({ scenario: string, run: import('../bench/load.js').Measured, file: string } & ReturnType<typeof analyse>)[]} */
 const results = []
-/** @type {import('../bench/redis.js').Redis | null} */
+/** @type {Awaited<ReturnType<typeof startRedis>>} */
 let redis = null
 try {
-  const stub = await startStub({ jwks: issuer.jwks, keys: [KEY] })
+  const stub = await startServer('stub', { jwks: issuer.jwks })
+  await stub.ask({ type: 'keys', keys: [KEY] })
   // Scenario 11's -limited contenders are sent a key with a limit they never reach; the -redis ones share a Redis.
   await stub.ask({ type: 'keys', keys: [LIMITED_KEY], rateLimits: [UNREACHED] })
   redis = scenarios.some((scenario) => scenario.endsWith('-redis')) ? await startRedis() : null
   const settings = {
     controlPlaneUrl: stub.url,
-    jwksUrl: stub.jwksUrl,
+    jwksUrl: stub.url + JWKS_PATH,
     issuer: ISSUER,
     audience: AUDIENCE,
     ...(redis ? { redisUrl: redis.url, redisPrefix: 'profile:' } : {}),
@@ -147,7 +136,7 @@ try {
     }
     const run = await measure({ url: `${server.url}/v1/ping`, headers, seconds, connections: 50, serverPid: server.pid })
     await server.stop() // SIGTERM -> process.exit(0): the profile is written
-    if (run.non2xx + run.errors > 0) throw new Error(`${scenario}: ${run.non2xx} non-2xx, ${run.errors} errors`)
+    if (run.bad > 0) throw new Error(`${scenario}: ${run.bad} non-2xx answers or errors`)
     const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'))
     const analysis = analyse(JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')), run.total)
     results.push({ scenario, run, file: `${rel(dir)}/${file}`, ...analysis })
