@@ -132,8 +132,9 @@ export type StubbedApp = BuiltApp & { readonly stub: ControlPlaneStub }
 
 /**
  * Starts the app `spec` describes on `adapter`, with its router, middleware and error handling (and, given
- * `spec.stub`, a control-plane stub first); the caller closes it (see `shared()`). Every test app of the adapter
- * suites but the framework-native ones (a framework's own API, which an AppSpec does not describe) starts here.
+ * `spec.stub`, a control-plane stub first); the caller closes it (see `shared()`). An app that needs what only one
+ * framework has (its error handler's signature, a mount, a plugin) is set up natively instead: `startExpress()`,
+ * `startKoa()` (servers.ts), `startFastify()` (test/fastify/app.ts).
  */
 export function startApp(adapter: string, spec: StartSpec & { stub: ControlPlaneStubOptions }): Promise<StubbedApp>
 export function startApp(adapter: string, spec: StartSpec): Promise<BuiltApp>
