@@ -46,7 +46,7 @@ export interface Answer {
   body: unknown
 }
 
-export interface Route {
+interface Route {
   /** Only this method (`GET` takes `HEAD` too); any when absent. */
   method?: string
   /** The path, routed by the framework's router (Koa and Web: matched exactly); every path when absent (the catch-all, last). */
@@ -128,7 +128,7 @@ export interface StartSpec extends Omit<AppSpec, 'auth'> {
 }
 
 /** An app started with a stub of its own. */
-export type StubbedApp = BuiltApp & { readonly stub: ControlPlaneStub }
+type StubbedApp = BuiltApp & { readonly stub: ControlPlaneStub }
 
 /**
  * Starts the app `spec` describes on `adapter`, with its router, middleware and error handling (and, given
