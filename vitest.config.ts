@@ -1,9 +1,9 @@
 import { configDefaults, defineConfig } from 'vitest/config'
 
-// `npm test` runs every project; `npm run test:unit` (or `vitest run --project unit`) the fast part alone.
-// Each test file belongs to exactly one of unit, adapters and integration; adapters-previous runs the adapter
-// suites again on the previous framework majors. The projects that open sockets share one pool (vitest's default
-// size, one worker on two cores): their timings assume little else runs beside them.
+// `npm test` runs every project; `npm run test:unit` (or `vitest run --project unit`) the fast part alone, with no
+// build. Each test file belongs to exactly one of unit, adapters and integration; adapters-previous runs the adapter
+// suites again on the previous framework majors. The projects that open sockets keep vitest's default pool (a fresh
+// fork per file, as many workers as cores less one: one on two cores), as the whole suite had before.
 
 // Files that open no socket, start no server, child process or Redis, and read no build output (dist/): pure
 // functions, options, the cache and the verifier with a fake look-up, property tests. Listed by name: a new file
@@ -57,9 +57,10 @@ export default defineConfig({
           include: UNIT,
           exclude: EXCLUDE,
           // No file here leaves a server, a process or a module-level setting behind (fake timers and stubbed env
-          // are restored after each test), so they share a worker thread and its loaded modules: a third of the
-          // time of a fresh fork per file. As many workers as the other projects (more made the few wall-clock
-          // budgets here, e.g. guard.test's retry, miss on a loaded two-core machine). Run first, for a quick answer.
+          // are restored after each test), so they share a worker thread and its loaded modules: about half the
+          // time of a fresh fork per file. As many workers as the other projects (two made the few wall-clock
+          // budgets here, e.g. guard.test's retry, miss on a loaded two-core machine). Run first (groupOrder), for a
+          // quick answer.
           pool: 'threads',
           isolate: false,
           sequence: { groupOrder: 0 },
