@@ -4,7 +4,7 @@ import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { sendRaw } from '../support/raw-socket.js'
 import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
-import { useApp } from '../support/apps.js'
+import { type StartSpec, useApp } from '../support/apps.js'
 import { send, useStub } from '../support/servers.js'
 
 // Issue 15 over HTTP, on every adapter, with `bearer: true`: `Authorization: Bearer <key>` when
@@ -31,13 +31,15 @@ interface Views {
  * go to the app's own error handling; handler and error handler answer with the header views (and the
  * context, or the code).
  */
-async function startApp(framework: AdapterName, options: MiddlewareOptions) {
-  const stub = await useStub({ keys: { [KEY]: keyRecord({ id: 'key_bearer' }) } })
-  const guard: MiddlewareOptions = { ...(capabilities(framework).publicRoutes && { publicRoutes: ['/health'] }), ...options }
-  // Bearer is what this suite is about: on unless the options say otherwise (it is off by default).
-  if (!('verifier' in options)) Object.assign(guard, { controlPlaneUrl: stub.url, bearer: options.bearer ?? true })
-  const app = await useApp(framework, {
-    auth: guard,
+const viewsApp = (framework: AdapterName, options: MiddlewareOptions) =>
+  ({
+    stub: { keys: { [KEY]: keyRecord({ id: 'key_bearer' }) } },
+    auth: (stub) => {
+      const guard: MiddlewareOptions = { ...(capabilities(framework).publicRoutes && { publicRoutes: ['/health'] }), ...options }
+      // Bearer is what this suite is about: on unless the options say otherwise (it is off by default).
+      if (!('verifier' in options)) Object.assign(guard, { controlPlaneUrl: stub.url, bearer: options.bearer ?? true })
+      return guard
+    },
     onError: {
       via: 'app',
       answer: (error, seen) => ({
@@ -47,9 +49,7 @@ async function startApp(framework: AdapterName, options: MiddlewareOptions) {
       }),
     },
     routes: [{ answer: (seen) => ({ portkey: seen.portkey, ...seen.views() }) }],
-  })
-  return { stub, app }
-}
+  }) satisfies StartSpec
 
 /** Two Authorization lines, as one header value for sendRaw(). */
 const twice = (first: string, second: string) => `Bearer ${first}\r\nauthorization: Bearer ${second}`
@@ -73,7 +73,7 @@ function expectAuthorization(views: Views, value: string) {
 
 describe.each(ADAPTERS)('%s: Authorization: Bearer', (framework) => {
   test('a Bearer key is admitted (any case of the scheme); the handler sees it unless hideCredentials', async () => {
-    const { stub, app } = await startApp(framework, {})
+    const app = await useApp(framework, viewsApp(framework, {}))
     for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
       const res = await send(`${app.url}/v1/models`, { Authorization: `${scheme} ${KEY}` })
       expect(res.status).toBe(200)
@@ -81,12 +81,12 @@ describe.each(ADAPTERS)('%s: Authorization: Bearer', (framework) => {
       expect(views.portkey?.keyId).toBe('key_bearer')
       expect(views.headers.authorization).toBe(`${scheme} ${KEY}`)
     }
-    expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+    expect(app.stub.calls(KEY_DETAILS_PATH)).toBe(1)
   })
 
   test('a missing credential is 401 naming both headers; with bearer: false, x-portkey-api-key only', async () => {
-    const on = await startApp(framework, {})
-    const missing = await send(`${on.app.url}/v1/models`, { authorization: 'Basic dXNlcjpwYXNz' })
+    const on = await useApp(framework, viewsApp(framework, {}))
+    const missing = await send(`${on.url}/v1/models`, { authorization: 'Basic dXNlcjpwYXNz' })
     expect(missing.status).toBe(401)
     expect(missing.headers['www-authenticate']).toBe(
       'Portkey realm="portkey", header="x-portkey-api-key", Bearer realm="portkey"',
@@ -94,8 +94,8 @@ describe.each(ADAPTERS)('%s: Authorization: Bearer', (framework) => {
     expect(missing.json<{ message: string }>().message).toBe(
       'Missing credential: send your Portkey API key in the x-portkey-api-key header or as Authorization: Bearer <key>.',
     )
-    const off = await startApp(framework, { bearer: false })
-    const refused = await send(`${off.app.url}/v1/models`, { authorization: `Bearer ${KEY}` })
+    const off = await useApp(framework, viewsApp(framework, { bearer: false }))
+    const refused = await send(`${off.url}/v1/models`, { authorization: `Bearer ${KEY}` })
     expect(refused.status).toBe(401)
     expect(refused.json()).toMatchObject({
       code: 'missing_api_key',
@@ -109,7 +109,9 @@ describe.each(ADAPTERS)('%s: Authorization: Bearer', (framework) => {
 describe.each(ADAPTERS.filter((adapter) => !capabilities(adapter).hideCredentials))('%s: hideCredentials', (framework) => {
   // A Web Request's headers may be immutable (Deno, Workers): forward a request built without the key instead.
   test('is refused when the guard is made, with a TypeError saying what to do instead', async () => {
-    await expect(startApp(framework, { hideCredentials: true })).rejects.toThrow(/hideCredentials is not supported/)
+    await expect(useApp(framework, viewsApp(framework, { hideCredentials: true }))).rejects.toThrow(
+      /hideCredentials is not supported/,
+    )
   })
 })
 
@@ -117,7 +119,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
   '%s: hideCredentials removes the header that carried the credential, and only that one',
   (framework) => {
     test('Bearer-only, admitted (a miss, then from the cache): Authorization is gone from every view', async () => {
-      const { stub, app } = await startApp(framework, { hideCredentials: true })
+      const app = await useApp(framework, viewsApp(framework, { hideCredentials: true }))
       for (let i = 0; i < 2; i++) {
         const res = await send(`${app.url}/v1/models`, { Authorization: `Bearer ${KEY}`, 'X-Trace': 'trace-1' })
         expect(res.status).toBe(200)
@@ -127,7 +129,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
         expect(views.headers).toMatchObject({ 'x-trace': 'trace-1' })
         expect(views.raw).toEqual(expect.arrayContaining(['X-Trace', 'trace-1']))
       }
-      expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+      expect(app.stub.calls(KEY_DETAILS_PATH)).toBe(1)
     })
 
     test.each<[string, Record<string, string>, number, string]>([
@@ -135,7 +137,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
       ['a malformed Bearer token', { authorization: `Bearer ${UNKNOWN} x` }, 401, 'invalid_api_key'],
       ['an oversize Bearer token', { authorization: `Bearer ${UNKNOWN}${'k'.repeat(4096)}` }, 400, 'invalid_request'],
     ])('refused (%s): the error handler sees no Authorization either', async (_name, headers, status, code) => {
-      const { app } = await startApp(framework, { hideCredentials: true })
+      const app = await useApp(framework, viewsApp(framework, { hideCredentials: true }))
       const res = await send(`${app.url}/v1/models`, headers)
       expect(res.status).toBe(status)
       const views = res.json<Views>()
@@ -144,7 +146,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
     })
 
     test('with x-portkey-api-key present, that goes and the provider’s Authorization stays, in every view', async () => {
-      const { app } = await startApp(framework, { hideCredentials: true })
+      const app = await useApp(framework, viewsApp(framework, { hideCredentials: true }))
       const res = await send(`${app.url}/v1/models`, { 'X-Portkey-Api-Key': KEY, Authorization: PROVIDER })
       expect(res.status).toBe(200)
       const views = res.json<Views>()
@@ -154,14 +156,14 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
     })
 
     test('with x-portkey-api-key present but refused, the provider’s Authorization stays too', async () => {
-      const { app } = await startApp(framework, { hideCredentials: true })
+      const app = await useApp(framework, viewsApp(framework, { hideCredentials: true }))
       const res = await send(`${app.url}/v1/models`, { 'X-Portkey-Api-Key': UNKNOWN, Authorization: PROVIDER })
       expect(res.status).toBe(401)
       expectAuthorization(res.json<Views>(), PROVIDER)
     })
 
     test('an Authorization of another scheme (Basic) carried nothing and stays, on a refused and on a public route', async () => {
-      const { app } = await startApp(framework, { hideCredentials: true })
+      const app = await useApp(framework, viewsApp(framework, { hideCredentials: true }))
       const basic = 'Basic dXNlcjpwYXNzd29yZA=='
       const refused = await send(`${app.url}/v1/models`, { Authorization: basic })
       expect(refused.status).toBe(401)
@@ -172,11 +174,11 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
     })
 
     test('a public route: a Bearer (a Portkey credential slot) goes, as x-portkey-api-key always went', async () => {
-      const { stub, app } = await startApp(framework, { hideCredentials: true })
+      const app = await useApp(framework, viewsApp(framework, { hideCredentials: true }))
       const res = await send(`${app.url}/health`, { Authorization: `Bearer ${KEY}` })
       expect(res.status).toBe(200)
       expectNoAuthorization(res.json<Views>(), KEY)
-      expect(stub.calls()).toBe(0)
+      expect(app.stub.calls()).toBe(0)
     })
 
     test.each<[string, (url: string) => MiddlewareOptions]>([
@@ -187,7 +189,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
       ],
     ])('%s: Authorization is a provider key and is never removed', async (_name, options) => {
       const stub = await useStub({ keys: { [KEY]: keyRecord({ id: 'key_bearer' }) } })
-      const { app } = await startApp(framework, options(stub.url))
+      const app = await useApp(framework, viewsApp(framework, options(stub.url)))
       const admitted = await send(`${app.url}/v1/models`, { 'X-Portkey-Api-Key': KEY, Authorization: PROVIDER })
       expect(admitted.status).toBe(200)
       expectAuthorization(admitted.json<Views>(), PROVIDER)
@@ -200,7 +202,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).hideCredentials
     })
 
     test('a repeated Authorization, sent raw: every line goes from every view of the refused request', async () => {
-      const { app } = await startApp(framework, { hideCredentials: true })
+      const app = await useApp(framework, viewsApp(framework, { hideCredentials: true }))
       const res = await sendRaw(app.url, '/v1/models', { headers: { Authorization: twice(KEY, UNKNOWN), 'X-Trace': 'trace-1' } })
       expect(res.status).toBe(400)
       const views = res.json<Views>()
@@ -216,7 +218,7 @@ describe.each(ADAPTERS)('%s: a repeated Authorization header, sent raw', (framew
   // headers whose duplicates it discards); headersDistinct and rawHeaders keep both.
 
   test('Node keeps only the first in req.headers: the request is refused 400, neither line looked up', async () => {
-    const { stub, app } = await startApp(framework, {})
+    const app = await useApp(framework, viewsApp(framework, {}))
     for (const [first, second] of [
       [KEY, UNKNOWN],
       [UNKNOWN, KEY],
@@ -230,6 +232,6 @@ describe.each(ADAPTERS)('%s: a repeated Authorization header, sent raw', (framew
         expect(views.distinct.authorization).toEqual([`Bearer ${first}`, `Bearer ${second}`])
       else expect(views.web?.authorization).toBe(`Bearer ${first}, Bearer ${second}`)
     }
-    expect(stub.calls()).toBe(0)
+    expect(app.stub.calls()).toBe(0)
   })
 })

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest'
 import { keyRecord } from '../../src/testing/index.js'
-import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
-import { useApp } from '../support/apps.js'
-import { send, useStub } from '../support/servers.js'
+import { ADAPTERS, capabilities } from '../support/adapters.js'
+import { type StartSpec, useApp } from '../support/apps.js'
+import { send } from '../support/servers.js'
 
 // hideCredentials removes the key from all three of Node's header views (headers, headersDistinct,
 // rawHeaders), whichever was read first, without leaving one that throws when read; and it does so on
@@ -27,20 +27,17 @@ interface Views {
  * (Express `next(error)`, Koa, Fastify and Hono a throw). Handler and error handler both answer with the views.
  * With `early`, a middleware before portkeyAuth reads `headersDistinct` (Node then caches it).
  */
-async function startApp(framework: AdapterName, early: boolean) {
-  const stub = await useStub({
-    keys: { [KEY]: keyRecord({ id: 'key_views' }), [NO_SCOPE]: keyRecord({ id: 'key_noscope', scopes: [] }) },
-  })
-  return useApp(framework, {
-    auth: { controlPlaneUrl: stub.url, hideCredentials: true, scopes: { 'GET /scoped': 'completions.write' } },
+const viewsApp = (early: boolean) =>
+  ({
+    stub: { keys: { [KEY]: keyRecord({ id: 'key_views' }), [NO_SCOPE]: keyRecord({ id: 'key_noscope', scopes: [] }) } },
+    auth: (stub) => ({ controlPlaneUrl: stub.url, hideCredentials: true, scopes: { 'GET /scoped': 'completions.write' } }),
     before: early ? (seen) => void seen.node?.headersDistinct : undefined,
     onError: {
       via: 'app',
       answer: (error, seen) => ({ status: error.status, body: { code: error.code, ...seen.views() } }),
     },
     routes: [{ answer: (seen) => seen.views() }],
-  })
-}
+  }) satisfies StartSpec
 
 interface Case {
   name: string
@@ -70,7 +67,7 @@ describe.each(HIDING.flatMap((framework) => [false, true].map((early) => ({ fram
     test.each(CASES)(
       '$name: $status, and no view holds the key or throws',
       async ({ key, path = '/anything', status, code, times = 1 }) => {
-        const app = await startApp(framework, early)
+        const app = await useApp(framework, viewsApp(early))
         let res
         for (let i = 0; i < times; i++)
           res = await send(app.url + path, { 'X-Portkey-Api-Key': key, 'X-Trace': 'trace-1', 'x-multi': ['a', 'b'] })

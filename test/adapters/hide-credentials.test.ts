@@ -6,7 +6,8 @@ import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
 import { type HeaderViews, useApp } from '../support/apps.js'
-import { closeAfterTest, expectRejection, listen, type RawResponse, send, useStub } from '../support/servers.js'
+import { startRawServer } from '../support/core-helpers.js'
+import { closeAfterTest, expectRejection, type RawResponse, send, useStub } from '../support/servers.js'
 
 const KEY = 'pk-hide-live-0123456789abcdef'
 const UNKNOWN = 'pk-hide-unknown-0123456789abcdef'
@@ -51,7 +52,7 @@ function proxy(upstream: string, seen: Seen, how: Forward): Promise<Seen> {
 /** An upstream that answers with the headers it received. */
 async function useUpstream() {
   return closeAfterTest(
-    await listen((req, res) =>
+    await startRawServer((req, res) =>
       res.setHeader('content-type', 'application/json').end(JSON.stringify({ headers: req.headers, rawHeaders: req.rawHeaders })),
     ),
   )

@@ -22,7 +22,7 @@ const keys = () => ({
 /** How `portkeyAuth({ scopes: 'portkey' })` and the catch-all handler after it are mounted. */
 type Mounting = 'express sub-app' | 'express router' | 'koa mount' | 'plain express' | 'plain koa'
 
-async function startApp(mounting: Mounting, prefix = '/api') {
+async function mountedApp(mounting: Mounting, prefix = '/api') {
   const stub = await useStub({ keys: keys() })
   const auth = { controlPlaneUrl: stub.url, scopes: 'portkey' as const }
   /** The path each request that reached the handler had there. */
@@ -62,7 +62,7 @@ const MOUNTED: readonly Mounting[] = ['express sub-app', 'express router', 'koa 
 
 describe.each(MOUNTED)("portkeyAuth({ scopes: 'portkey' }) inside an %s mounted at /api", (mounting) => {
   test('POST /api/v1/chat/completions needs completions.write', async () => {
-    const app = await startApp(mounting)
+    const app = await mountedApp(mounting)
     expectInsufficient(await call(app.url, 'POST', '/api/v1/chat/completions', READER), 'completions.write')
     expect(app.reached).toEqual([])
     expect((await call(app.url, 'POST', '/api/v1/chat/completions', WRITER)).status).toBe(200)
@@ -70,7 +70,7 @@ describe.each(MOUNTED)("portkeyAuth({ scopes: 'portkey' }) inside an %s mounted 
   })
 
   test('POST /api/v1/prompts/p1/render needs prompts.render; GET /api/v1/logs passes on logs.read', async () => {
-    const app = await startApp(mounting)
+    const app = await mountedApp(mounting)
     expectInsufficient(await call(app.url, 'POST', '/api/v1/prompts/p1/render', WRITER), 'prompts.render')
     expect((await call(app.url, 'GET', '/api/v1/logs', READER)).status).toBe(200)
     expect(app.reached).toEqual(['/v1/logs'])
@@ -85,7 +85,7 @@ describe.each<Mounting>(['plain express', 'plain koa'])('%s: the tail of a path 
     '/api//v1/chat//completions/',
     '/API/V1/Chat/Completions',
   ])('POST %s needs completions.write', async (target) => {
-    const app = await startApp(mounting)
+    const app = await mountedApp(mounting)
     expectInsufficient(await call(app.url, 'POST', target, READER), 'completions.write')
     expect(app.reached).toEqual([])
   })
@@ -93,7 +93,7 @@ describe.each<Mounting>(['plain express', 'plain koa'])('%s: the tail of a path 
   test.each(['/v1/chat/completions/extra', '/xv1/chat/completions', '/v1/chat/completionsx', '/chat/completions'])(
     'POST %s is no listed route: a valid key passes',
     async (target) => {
-      const app = await startApp(mounting)
+      const app = await mountedApp(mounting)
       expect((await call(app.url, 'POST', target, READER)).status).toBe(200)
       expect(app.reached).toHaveLength(1)
     },
@@ -102,7 +102,7 @@ describe.each<Mounting>(['plain express', 'plain koa'])('%s: the tail of a path 
 
 describe('koa: portkeyAuth mounted under the prefix its scope map names', () => {
   test("mount('/v1', app with portkeyAuth): the full path is checked, not the stripped ctx.path", async () => {
-    const app = await startApp('koa mount', '/v1')
+    const app = await mountedApp('koa mount', '/v1')
     expectInsufficient(await call(app.url, 'POST', '/v1/chat/completions', READER), 'completions.write')
     expectInsufficient(await call(app.url, 'POST', '/v1/chat/completions#x', READER), 'completions.write')
     expectInsufficient(await call(app.url, 'POST', 'http://a/v1/chat/completions', READER), 'completions.write')

@@ -2,10 +2,10 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { beforeEach, describe, expect, test } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import type { PortkeyAuth, ScopeMap } from '../../src/types.js'
-import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
+import { type ControlPlaneStub, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
-import { shared, startApp as build } from '../support/apps.js'
-import { closeAfterTest, contractFramework, type RawResponse, send, useStub } from '../support/servers.js'
+import { shared, startApp } from '../support/apps.js'
+import { closeAfterTest, contractFramework, type RawResponse, send } from '../support/servers.js'
 
 /** Keys by what they hold. */
 const KEYS = {
@@ -33,30 +33,37 @@ const records = () => ({
 })
 
 interface AppSetup {
-  /** Options of `portkeyAuth()`; `null` leaves it out. */
-  auth: MiddlewareOptions | null
+  /** The keys the app's stub knows. @default records() */
+  keys?: Record<string, ReturnType<typeof keyRecord>>
+  /** Options of `portkeyAuth()` besides the stub's URL; `null` leaves it out. @default {} */
+  auth?: Omit<MiddlewareOptions, 'controlPlaneUrl'> | null
   /** Scopes of a `requirePermissions()` guard on every route. */
   guard?: string[]
   /** Where `portkeyAuth()` and the routes are mounted. */
   prefix?: string
 }
 
-interface App {
-  readonly url: string
-  /** What each request that reached the route handler carried: its context, or `null`. */
-  readonly reached: Array<PortkeyAuth | null>
-  close(): Promise<void>
-}
-
-/** An app whose one handler answers every path and method with `{ keyId }`; the caller closes it. */
-async function startApp(adapter: AdapterName, { auth, guard, prefix }: AppSetup): Promise<App> {
+/**
+ * A stub and an app whose one handler answers every path and method with `{ keyId }`, recording in `reached` what
+ * each request that reached it carried (its context, or `null`); the caller closes it.
+ */
+async function keyIdApp(adapter: AdapterName, { keys = records(), auth = {}, guard, prefix }: AppSetup = {}) {
   const reached: Array<PortkeyAuth | null> = []
-  const app = await build(adapter, {
-    auth,
+  const app = await startApp(adapter, {
+    stub: { keys },
+    auth: (stub) => (auth === null ? null : { controlPlaneUrl: stub.url, ...auth }),
     prefix,
     routes: [{ scopes: guard, answer: ({ portkey }) => (reached.push(portkey ?? null), { keyId: portkey?.keyId ?? null }) }],
   })
-  return { url: app.url, reached, close: app.close }
+  return Object.assign(app, {
+    reached,
+    // For an app shared by a describe's tests: each starts with an empty cache, no calls counted and nothing reached.
+    reset() {
+      app.verifier!.clear()
+      app.stub.resetCounts()
+      reached.length = 0
+    },
+  })
 }
 
 function request(
@@ -89,14 +96,10 @@ function expectInsufficient(res: RawResponse, scope?: string): void {
 }
 
 describe.each(ADAPTERS)('%s: requirePermissions', (framework: AdapterName) => {
-  async function setup(app: Omit<AppSetup, 'auth'> & { auth?: MiddlewareOptions | null }) {
-    const stub = await useStub({ keys: records() })
-    const auth = app.auth === undefined ? { controlPlaneUrl: stub.url } : app.auth
-    return { stub, app: closeAfterTest(await startApp(framework, { ...app, auth })) }
-  }
+  const setup = async (app: AppSetup) => closeAfterTest(await keyIdApp(framework, app))
 
   test('passes a caller holding every scope', async () => {
-    const { app } = await setup({ guard: ['logs.read', 'logs.export'] })
+    const app = await setup({ guard: ['logs.read', 'logs.export'] })
     const res = await request(app, 'GET', '/logs', 'reader')
     expect(res.status).toBe(200)
     expect(res.json()).toStrictEqual({ keyId: 'key_reader' })
@@ -108,14 +111,14 @@ describe.each(ADAPTERS)('%s: requirePermissions', (framework: AdapterName) => {
     { holder: 'writer', guard: ['logs.read', 'completions.write'], missing: 'logs.read' },
     { holder: 'reader', guard: ['logs.read', 'logs.write', 'feedbacks.write'], missing: 'logs.write feedbacks.write' },
   ])('refuses $holder on requirePermissions($guard): 403 naming "$missing"', async ({ holder, guard, missing }) => {
-    const { app } = await setup({ guard })
+    const app = await setup({ guard })
     const res = await request(app, 'GET', '/logs', holder)
     expectInsufficient(res, missing)
     expect(app.reached).toHaveLength(0)
   })
 
   test('without portkeyAuth() before it: 500 auth_misconfigured saying so, and the route never runs', async () => {
-    const { stub, app } = await setup({ auth: null, guard: ['logs.read'] })
+    const app = await setup({ auth: null, guard: ['logs.read'] })
     for (const holder of ['reader', 'nothing'] as const) {
       const res = await request(app, 'GET', '/logs', holder)
       expect(res.status).toBe(500)
@@ -125,7 +128,7 @@ describe.each(ADAPTERS)('%s: requirePermissions', (framework: AdapterName) => {
       expect(body.message).toMatch(/without|missing|before/i)
     }
     expect(app.reached).toHaveLength(0)
-    expect(stub.calls()).toBe(0)
+    expect(app.stub.calls()).toBe(0)
   })
 
   test('requirePermissions() with no scope, or an empty one, throws a TypeError when called', () => {
@@ -194,36 +197,12 @@ const CUSTOM_ROUTES: Array<{ method: string; path: string; holder: CustomHolder;
   { method: 'POST', path: '/api/run', holder: 'org', denied: null },
 ]
 
-/** A stub with `keys` and an app with `portkeyAuth({ scopes })` in front of it, shared by a describe's tests. */
-async function startScoped(
-  adapter: AdapterName,
-  scopes: MiddlewareOptions['scopes'],
-  keys: Record<string, ReturnType<typeof keyRecord>>,
-) {
-  const stub = await startControlPlaneStub({ keys })
-  const reached: Array<PortkeyAuth | null> = []
-  const app = await build(adapter, {
-    auth: { controlPlaneUrl: stub.url, scopes },
-    routes: [{ answer: ({ portkey }) => (reached.push(portkey ?? null), { keyId: portkey?.keyId ?? null }) }],
-  })
-  return {
-    stub,
-    app: { url: app.url, reached },
-    // Each test starts with an empty cache, no calls counted and nothing reached.
-    reset() {
-      app.verifier!.clear()
-      stub.resetCounts()
-      reached.length = 0
-    },
-    close: () => Promise.all([app.close(), stub.close()]).then(() => {}),
-  }
-}
-
 const CUSTOM_KEYS = Object.fromEntries(Object.entries(CUSTOM_RECORDS).map(([name, record]) => [`pk-${name}-0123456789`, record]))
 
 describe.each(ADAPTERS)('%s: the scopes option of portkeyAuth()', (framework: AdapterName) => {
-  const portkey = shared(() => startScoped(framework, 'portkey', records()))
-  const custom = shared(() => startScoped(framework, CUSTOM, CUSTOM_KEYS))
+  // A stub and an app with `portkeyAuth({ scopes })` in front of it, shared by the describe's tests.
+  const portkey = shared(() => keyIdApp(framework, { auth: { scopes: 'portkey' } }))
+  const custom = shared(() => keyIdApp(framework, { keys: CUSTOM_KEYS, auth: { scopes: CUSTOM } }))
   beforeEach(() => {
     portkey().reset()
     custom().reset()
@@ -231,7 +210,7 @@ describe.each(ADAPTERS)('%s: the scopes option of portkeyAuth()', (framework: Ad
 
   function expectOutcome(
     res: RawResponse,
-    app: Pick<App, 'reached'>,
+    app: { readonly reached: Array<PortkeyAuth | null> },
     stub: ControlPlaneStub,
     denied: string | null,
     keyId: string,
@@ -249,25 +228,25 @@ describe.each(ADAPTERS)('%s: the scopes option of portkeyAuth()', (framework: Ad
   }
 
   test.each(PORTKEY_ROUTES)("'portkey': $holder $method $path → denied: $denied", async ({ method, path, holder, denied }) => {
-    const { stub, app } = portkey()
+    const app = portkey()
     const res = await request(app, method, path, holder)
-    expectOutcome(res, app, stub, denied, records()[KEYS[holder]].id)
+    expectOutcome(res, app, app.stub, denied, records()[KEYS[holder]].id)
   })
 
   test.each<[Holder, number]>([
     ['reader', 403],
     ['lister', 200],
   ])("'portkey': a GET rule guards HEAD too (%s → %i)", async (holder, status) => {
-    const { app } = portkey()
+    const app = portkey()
     const res = await send(`${app.url}/v1/models`, { 'x-portkey-api-key': KEYS[holder] }, { method: 'HEAD' })
     expect(res.status).toBe(status)
     expect(app.reached).toHaveLength(status === 200 ? 1 : 0)
   })
 
   test.each(CUSTOM_ROUTES)('a custom map: $holder $method $path → denied: $denied', async ({ method, path, holder, denied }) => {
-    const { stub, app } = custom()
+    const app = custom()
     const res = await send(app.url + path, { 'x-portkey-api-key': `pk-${holder}-0123456789` }, { method })
-    expectOutcome(res, app, stub, denied, CUSTOM_RECORDS[holder].id)
+    expectOutcome(res, app, app.stub, denied, CUSTOM_RECORDS[holder].id)
   })
 
   test('a malformed scopes map throws a TypeError when the middleware is created', () => {
@@ -290,8 +269,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).mount))(
       { prefix: '/v1', method: 'POST', path: '/v1/chat/completions', holder: 'org', denied: '' },
       { prefix: '/v1/prompts', method: 'POST', path: '/v1/prompts/p1/render', holder: 'lister', denied: 'prompts.render' },
     ])('$prefix: $holder $method $path → denied: $denied', async ({ prefix, method, path, holder, denied }) => {
-      const stub = await useStub({ keys: records() })
-      const app = closeAfterTest(await startApp(framework, { auth: { controlPlaneUrl: stub.url, scopes: 'portkey' }, prefix }))
+      const app = closeAfterTest(await keyIdApp(framework, { auth: { scopes: 'portkey' }, prefix }))
       const res = await request(app, method, path, holder)
       if (denied === null) {
         expect(res.status).toBe(200)
@@ -303,14 +281,11 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).mount))(
     })
 
     test('a path outside the prefix never meets the guard: no 401, no look-up', async () => {
-      const stub = await useStub({ keys: records() })
-      const app = closeAfterTest(
-        await startApp(framework, { auth: { controlPlaneUrl: stub.url, scopes: 'portkey' }, prefix: '/v1' }),
-      )
+      const app = closeAfterTest(await keyIdApp(framework, { auth: { scopes: 'portkey' }, prefix: '/v1' }))
       const res = await send(`${app.url}/health`)
       expect(res.status).toBe(404)
       expect(app.reached).toEqual([])
-      expect(stub.calls()).toBe(0)
+      expect(app.stub.calls()).toBe(0)
     })
   },
 )

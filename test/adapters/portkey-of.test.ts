@@ -21,7 +21,7 @@ const answered = (error: unknown) => {
 }
 
 describe('express: portkeyOf(req)', () => {
-  async function startApp(errorHandler?: (error: unknown, req: Request, res: Response, next: NextFunction) => void) {
+  async function portkeyOfApp(errorHandler?: (error: unknown, req: Request, res: Response, next: NextFunction) => void) {
     const stub = await useStub({ keys: seedKeys() })
     const running = await startExpress((app) => {
       app.get('/open', (req, res) => void res.json({ keyId: expressPortkeyOf(req).keyId }))
@@ -37,7 +37,7 @@ describe('express: portkeyOf(req)', () => {
   }
 
   test('on a guarded route: the context portkeyAuth() set', async () => {
-    const app = await startApp()
+    const app = await portkeyOfApp()
     const res = await send(`${app.url}/v1/me`, { 'x-portkey-api-key': LIVE })
     expect([res.status, res.json()]).toEqual([200, { keyId: 'key_live', same: true }])
   })
@@ -45,7 +45,7 @@ describe('express: portkeyOf(req)', () => {
   test.each(['/open', '/v1/health'])(
     'on an unguarded route (%s): 500 auth_misconfigured to the app error handler',
     async (path) => {
-      const app = await startApp((error, _req, res, _next) => {
+      const app = await portkeyOfApp((error, _req, res, _next) => {
         const { status, body } = answered(error)
         res.status(status).json(body)
       })
@@ -62,7 +62,7 @@ describe('express: portkeyOf(req)', () => {
   )
 
   test("on an unguarded route, without an error handler of the app's own: Express answers 500", async () => {
-    const app = await startApp()
+    const app = await portkeyOfApp()
     const res = await send(`${app.url}/open`)
     expect(res.status).toBe(500)
     expect(res.text).not.toContain('key_live')
@@ -81,7 +81,7 @@ describe('express: portkeyOf(req)', () => {
 })
 
 describe('koa: portkeyOf(ctx)', () => {
-  async function startApp(outer?: Koa.Middleware) {
+  async function portkeyOfApp(outer?: Koa.Middleware) {
     const stub = await useStub({ keys: seedKeys() })
     const errors: unknown[] = []
     const running = await startKoa((app) => {
@@ -99,7 +99,7 @@ describe('koa: portkeyOf(ctx)', () => {
   }
 
   test('on a guarded route: the context portkeyAuth() set', async () => {
-    const app = await startApp()
+    const app = await portkeyOfApp()
     const res = await send(`${app.url}/v1/me`, { 'x-portkey-api-key': LIVE })
     expect([res.status, res.json()]).toEqual([200, { keyId: 'key_live', same: true }])
   })
@@ -107,7 +107,7 @@ describe('koa: portkeyOf(ctx)', () => {
   test.each(['/open', '/v1/health'])(
     "on an unguarded route (%s): Koa's error handling answers 500 with the message",
     async (path) => {
-      const app = await startApp()
+      const app = await portkeyOfApp()
       const res = await send(`${app.url}${path}`, { 'x-portkey-api-key': LIVE })
       expect(res.status).toBe(500)
       expect(res.text).toMatch(/portkeyAuth\(\)/)
@@ -117,7 +117,7 @@ describe('koa: portkeyOf(ctx)', () => {
   )
 
   test('on an unguarded route: an outer middleware catches the AuthError and can render it', async () => {
-    const app = await startApp(async (ctx, next) => {
+    const app = await portkeyOfApp(async (ctx, next) => {
       try {
         await next()
       } catch (error) {
@@ -133,7 +133,7 @@ describe('koa: portkeyOf(ctx)', () => {
 })
 
 describe('fastify: portkeyOf(request)', () => {
-  async function startApp(errorHandler = true) {
+  async function portkeyOfApp(errorHandler = true) {
     const stub = await useStub({ keys: seedKeys() })
     const route = (request: FastifyRequest) => ({
       keyId: fastifyPortkeyOf(request).keyId,
@@ -166,7 +166,7 @@ describe('fastify: portkeyOf(request)', () => {
   }
 
   test.each(['/v1/me', '/d/guarded'])('on a guarded route (%s): the context the hook or verifyPortkey set', async (path) => {
-    const app = await startApp()
+    const app = await portkeyOfApp()
     const res = await send(`${app.url}${path}`, { 'x-portkey-api-key': LIVE })
     expect([res.status, res.json()]).toEqual([200, { keyId: 'key_live', same: true }])
   })
@@ -174,7 +174,7 @@ describe('fastify: portkeyOf(request)', () => {
   test.each(['/open', '/v1/health', '/d/unguarded'])(
     'on an unguarded route (%s): 500 auth_misconfigured to the app error handler',
     async (path) => {
-      const app = await startApp()
+      const app = await portkeyOfApp()
       const res = await send(`${app.url}${path}`, { 'x-portkey-api-key': LIVE })
       expect(res.status).toBe(500)
       expect(res.json()).toEqual({
@@ -188,7 +188,7 @@ describe('fastify: portkeyOf(request)', () => {
   )
 
   test("on an unguarded route, without an error handler of the app's own: Fastify answers 500 with the code", async () => {
-    const app = await startApp(false)
+    const app = await portkeyOfApp(false)
     const res = await send(`${app.url}/open`, { 'x-portkey-api-key': LIVE })
     expect(res.status).toBe(500)
     expect(res.json()).toMatchObject({ statusCode: 500, code: 'auth_misconfigured' })

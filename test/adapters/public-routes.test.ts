@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, test } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
-import { keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
+import { keyRecord } from '../../src/testing/index.js'
 import type { Decision } from '../../src/types.js'
 import { sendRaw } from '../support/raw-socket.js'
 import { ADAPTERS, type AdapterName, capabilities } from '../support/adapters.js'
-import { shared, startApp as build } from '../support/apps.js'
+import { shared, startApp } from '../support/apps.js'
 import { closeAfterTest, contractFramework, expectRejection } from '../support/servers.js'
 
 // `publicRoutes` lets a request through with no credential check when the path the adapter routes on is
@@ -28,17 +28,17 @@ interface Reached {
  * A stub and an app with `portkeyAuth({ publicRoutes: PUBLIC, ...options })` (none for `null`) and a catch-all;
  * the caller closes them.
  */
-async function startApp(adapter: AdapterName, options: Partial<MiddlewareOptions> | null = {}, prefix?: string) {
-  const stub = await startControlPlaneStub({
-    keys: {
-      [KEY]: keyRecord({ id: 'key_public', scopes: ['completions.write'] }),
-      [READER]: keyRecord({ id: 'key_reader', scopes: ['logs.read'] }),
-    },
-  })
+async function publicApp(adapter: AdapterName, options: Partial<MiddlewareOptions> | null = {}, prefix?: string) {
   const decisions: Decision[] = []
   const reached: Reached[] = []
-  const app = await build(adapter, {
-    auth:
+  const app = await startApp(adapter, {
+    stub: {
+      keys: {
+        [KEY]: keyRecord({ id: 'key_public', scopes: ['completions.write'] }),
+        [READER]: keyRecord({ id: 'key_reader', scopes: ['logs.read'] }),
+      },
+    },
+    auth: (stub) =>
       options === null
         ? null
         : { controlPlaneUrl: stub.url, publicRoutes: PUBLIC, onDecision: (d: Decision) => decisions.push(d), ...options },
@@ -54,23 +54,20 @@ async function startApp(adapter: AdapterName, options: Partial<MiddlewareOptions
       },
     ],
   })
-  return {
-    url: app.url,
+  return Object.assign(app, {
     reached,
-    stub,
     decisions,
     reset() {
       app.verifier?.clear()
-      stub.resetCounts()
+      app.stub.resetCounts()
       reached.length = 0
       decisions.length = 0
     },
-    close: () => Promise.all([app.close(), stub.close()]).then(() => {}),
-  }
+  })
 }
 
-/** `startApp()`, closed when the current test ends. */
-const useApp = async (...args: Parameters<typeof startApp>) => closeAfterTest(await startApp(...args))
+/** `publicApp()`, closed when the current test ends. */
+const usePublicApp = async (...args: Parameters<typeof publicApp>) => closeAfterTest(await publicApp(...args))
 
 const request = (url: string, line: string, headers: Record<string, string> = {}) => {
   const space = line.indexOf(' ')
@@ -169,8 +166,8 @@ describe.each(ADAPTERS.filter((adapter) => !capabilities(adapter).publicRoutes))
 })
 
 describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).publicRoutes))('%s: publicRoutes', (framework) => {
-  const app = shared(() => startApp(framework))
-  const unguarded = shared(() => startApp(framework, null))
+  const app = shared(() => publicApp(framework))
+  const unguarded = shared(() => publicApp(framework, null))
   beforeEach(() => {
     app().reset()
     unguarded().reset()
@@ -243,14 +240,14 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).publicRoutes))(
   })
 
   test('hideCredentials still takes the credential off a public request', async () => {
-    const hiding = await useApp(framework, { hideCredentials: true })
+    const hiding = await usePublicApp(framework, { hideCredentials: true })
     const res = await request(hiding.url, 'GET /health', { 'x-portkey-api-key': KEY })
     expect(res.status).toBe(200)
     expect(hiding.reached).toEqual([{ path: '/health', context: false, credential: false }])
   })
 
   test('beside a scope map: public routes skip it, an ambiguous look-alike is refused 400 by it', async () => {
-    const scoped = await useApp(framework, { scopes: 'portkey' })
+    const scoped = await usePublicApp(framework, { scopes: 'portkey' })
     expect((await request(scoped.url, 'GET /health')).status).toBe(200)
     for (const [line, key] of [
       ['POST /docs/../v1/chat/completions', KEY],
@@ -265,13 +262,13 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).publicRoutes))(
   })
 
   test('an empty list makes nothing public', async () => {
-    const none = await useApp(framework, { publicRoutes: [] })
+    const none = await usePublicApp(framework, { publicRoutes: [] })
     expectRejection(await request(none.url, 'GET /health'), 401, 'missing_api_key')
     expect(none.reached).toEqual([])
   })
 
   test('under a mount prefix, entries name the full path the app is reached on', async () => {
-    const mounted = await useApp(framework, { publicRoutes: ['/api/health'] }, '/api')
+    const mounted = await usePublicApp(framework, { publicRoutes: ['/api/health'] }, '/api')
     expect((await request(mounted.url, 'GET /api/health')).status).toBe(200)
     // Koa's mounted app sees its own path.
     expect(mounted.reached).toEqual([
@@ -279,7 +276,7 @@ describe.each(ADAPTERS.filter((adapter) => capabilities(adapter).publicRoutes))(
     ])
     expectRejection(await request(mounted.url, 'GET /api/HEALTH'), 401, 'missing_api_key')
 
-    const unprefixed = await useApp(framework, { publicRoutes: ['/health'] }, '/api')
+    const unprefixed = await usePublicApp(framework, { publicRoutes: ['/health'] }, '/api')
     expectRejection(await request(unprefixed.url, 'GET /api/health'), 401, 'missing_api_key')
     expect(unprefixed.reached).toEqual([])
   })

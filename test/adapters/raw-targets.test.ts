@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, test } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
-import { keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
+import { keyRecord } from '../../src/testing/index.js'
 import { sendRaw } from '../support/raw-socket.js'
 import { ADAPTERS, type AdapterName } from '../support/adapters.js'
-import { shared, startApp as build } from '../support/apps.js'
+import { shared, startApp } from '../support/apps.js'
 import { expectRejection, type RawResponse } from '../support/servers.js'
 
 // Request targets sent byte for byte over a socket: the scope map must be checked against the path the
@@ -22,22 +22,22 @@ interface Reached {
  * A stub and an app with `portkeyAuth({ scopes })` (none for `null`), a `POST /v1/chat/completions` route and a
  * catch-all, shared by a describe's tests.
  */
-async function startShared(adapter: AdapterName, scopes: MiddlewareOptions['scopes'] | null, guarded = true) {
-  const stub = await startControlPlaneStub({
-    keys: {
-      [WRITER]: keyRecord({ id: 'key_writer', scopes: ['completions.write'] }),
-      [READER]: keyRecord({ id: 'key_reader', scopes: ['logs.read'] }),
-    },
-  })
+async function chatApp(adapter: AdapterName, scopes: MiddlewareOptions['scopes'] | null, guarded = true) {
   const reached: Reached[] = []
-  const app = await build(adapter, {
-    auth: guarded ? { controlPlaneUrl: stub.url, ...(scopes === null ? {} : { scopes }) } : null,
+  const app = await startApp(adapter, {
+    stub: {
+      keys: {
+        [WRITER]: keyRecord({ id: 'key_writer', scopes: ['completions.write'] }),
+        [READER]: keyRecord({ id: 'key_reader', scopes: ['logs.read'] }),
+      },
+    },
+    auth: (stub) => (guarded ? { controlPlaneUrl: stub.url, ...(scopes === null ? {} : { scopes }) } : null),
     routes: [
       { method: 'POST', path: '/v1/chat/completions', answer: ({ path }) => reached.push({ route: 'chat', path }) },
       { answer: ({ path }) => reached.push({ route: 'other', path }) },
     ],
   })
-  return { url: app.url, reached, close: () => Promise.all([app.close(), stub.close()]).then(() => {}) }
+  return Object.assign(app, { reached })
 }
 
 /** The path of a target as sent: no scheme and host, no query or fragment. */
@@ -85,9 +85,9 @@ const AMBIGUOUS_TARGETS = [
 ]
 
 describe.each(ADAPTERS)('%s: raw request targets against the scope map', (framework: AdapterName) => {
-  const scoped = shared(() => startShared(framework, 'portkey'))
-  const open = shared(() => startShared(framework, null))
-  const unguarded = shared(() => startShared(framework, null, false))
+  const scoped = shared(() => chatApp(framework, 'portkey'))
+  const open = shared(() => chatApp(framework, null))
+  const unguarded = shared(() => chatApp(framework, null, false))
   beforeEach(() => {
     scoped().reached.length = 0
     open().reached.length = 0

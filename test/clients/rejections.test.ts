@@ -4,9 +4,8 @@ import * as PortkeyErrors from 'portkey-ai/dist/src/error.js'
 import { beforeAll, describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
 import { type ControlPlaneStub, createTestIssuer, keyRecord, type TestIssuer, virtualKeyRecord } from '../../src/testing/index.js'
-import { ADAPTERS, type AdapterName } from '../support/adapters.js'
+import { ADAPTERS } from '../support/adapters.js'
 import { useApp } from '../support/apps.js'
-import { useStub } from '../support/servers.js'
 
 // Every rejection, as each real client meets it: the SDK's own error class, the status, and our code.
 const KEYS = {
@@ -93,8 +92,11 @@ const CASES: Case[] = [
   },
 ]
 
-async function startApp(framework: AdapterName) {
-  const stub = await useStub({
+const reply = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }
+
+/** A gateway's chat route behind `portkeyAuth()`, with a stub knowing KEYS (made once the issuer is). */
+const gateway = () => ({
+  stub: {
     keys: {
       [KEYS.live]: keyRecord({ id: 'key_c', workspace_id: 'ws_c', scopes: ['completions.write'] }),
       [KEYS.readonly]: keyRecord({ workspace_id: 'ws_c', scopes: ['logs.read'] }),
@@ -104,21 +106,16 @@ async function startApp(framework: AdapterName) {
     },
     virtualKeys: { 'vk-elsewhere': virtualKeyRecord({ slug: 'vk-elsewhere', workspace_id: 'ws_other' }) },
     jwks: issuer.jwks,
-  })
-  const options = {
+  },
+  auth: (stub: ControlPlaneStub) => ({
     controlPlaneUrl: stub.url,
     // The OpenAI client below sends a provider key as Authorization: Bearer, as a gateway's clients do: Bearer
     // is off by default, so "no credential" is a missing credential.
     scopes: 'portkey' as const,
     jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
-  }
-  const reply = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [] }
-  const running = await useApp(framework, {
-    auth: options,
-    routes: [{ method: 'POST', path: '/v1/chat/completions', answer: () => reply }],
-  })
-  return { stub, baseURL: `${running.url}/v1` }
-}
+  }),
+  routes: [{ method: 'POST', path: '/v1/chat/completions', answer: () => reply }],
+})
 
 type Ask = (baseURL: string, apiKey: string | null, virtualKey: string | undefined) => Promise<unknown>
 
@@ -155,7 +152,8 @@ describe.each(ADAPTERS)('%s', (framework) => {
     test.each(CASES)(
       '$name: $className, status $status, code $code',
       async ({ apiKey, virtualKey, prepare, status, code, className }) => {
-        const { stub, baseURL } = await startApp(framework)
+        const { stub, url } = await useApp(framework, gateway())
+        const baseURL = `${url}/v1`
         prepare?.(stub)
         const credential = typeof apiKey === 'function' ? await apiKey() : apiKey
         const error = await ask(baseURL, credential, virtualKey).then(

@@ -3,7 +3,8 @@ import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { afterAll, beforeEach, describe, expect, test } from 'vitest'
 import { sendRaw } from '../support/raw-socket.js'
-import { expectRejection, listen, type RawResponse } from '../support/servers.js'
+import { startRawServer } from '../support/core-helpers.js'
+import { expectRejection, type RawResponse } from '../support/servers.js'
 
 // examples/express-gateway.js must forward exactly the path it checked, to the upstream it was given and
 // nowhere else. Targets are written raw on a socket: clients would resolve dot segments and strip the
@@ -19,7 +20,7 @@ interface Arrival {
 /** A server that records what reaches it and answers 200 with `name`. */
 async function recorder(name: string) {
   const arrivals: Arrival[] = []
-  const server = await listen((req: IncomingMessage, res) => {
+  const server = await startRawServer((req: IncomingMessage, res) => {
     arrivals.push({ method: req.method!, url: req.url!, host: req.headers.host ?? '', authorization: req.headers.authorization })
     req.resume().on('end', () => res.setHeader('content-type', 'application/json').end(JSON.stringify({ upstream: name })))
   })

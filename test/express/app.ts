@@ -2,7 +2,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { AuthError } from '../../src/errors.js'
 import { portkeyAuth, portkeyOf, requirePermissions } from '../../src/express/index.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, nodeViews, readJson, type Seen } from '../support/apps.js'
-import { listen, registerFramework, startExpress, WHOAMI } from '../support/servers.js'
+import { startRawServer } from '../support/core-helpers.js'
+import { registerFramework, startExpress, WHOAMI } from '../support/servers.js'
 
 const seenOf = (req: Request): Seen => ({
   portkey: req.portkey,
@@ -49,7 +50,7 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
       write(res, onError.answer(error, seenOf(req))),
     )
   }
-  return { ...(await listen(app)), verifier: auth?.verifier }
+  return { ...(await startRawServer(app)), verifier: auth?.verifier }
 }
 
 // Importing this module makes 'express' known to useGuardedApp(), useApp() and the adapter contract.

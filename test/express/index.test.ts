@@ -11,7 +11,7 @@ import { closeAfterTest, LIVE, seedKeys, send, startExpress, UNKNOWN, useStub } 
 describeAdapterContract('express')
 
 /** An Express app: `portkeyAuth(options)`, then `GET /` counting the requests it reaches, then `errorHandler` if given. */
-async function startApp(
+async function guardedApp(
   options: ExpressAuthOptions | Verifier,
   errorHandler?: (error: unknown, req: Request, res: Response, next: NextFunction) => void,
 ) {
@@ -31,7 +31,7 @@ describe('express: onError', () => {
   test('(error, req, res, next) => next(error) hands the AuthError to the app error handler', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const handled: unknown[] = []
-    const app = await startApp(
+    const app = await guardedApp(
       { controlPlaneUrl: stub.url, onError: (error, _req, _res, next) => next(error) },
       (error, _req, res, _next) => {
         handled.push(error)
@@ -55,7 +55,7 @@ describe('express: onError', () => {
 
   test("next(error) with no handler of the app's own: Express answers with the error's status and headers", async () => {
     const stub = await useStub({ keys: seedKeys() })
-    const app = await startApp({ controlPlaneUrl: stub.url, onError: (error, _req, _res, next) => next(error) })
+    const app = await guardedApp({ controlPlaneUrl: stub.url, onError: (error, _req, _res, next) => next(error) })
     const res = await send(app.url, { 'x-portkey-api-key': UNKNOWN })
     expect(res.status).toBe(401)
     expect(res.headers['www-authenticate']).toBe('Portkey realm="portkey", header="x-portkey-api-key", error="invalid_api_key"')
@@ -66,7 +66,7 @@ describe('express: onError', () => {
   test('an onError that throws (the Koa habit) reaches the app error handler instead of hanging', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const handled: unknown[] = []
-    const app = await startApp(
+    const app = await guardedApp(
       {
         controlPlaneUrl: stub.url,
         onError: (error) => {
@@ -89,7 +89,7 @@ describe('express: onError', () => {
   test('onError can write a response of its own', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const seen: Array<{ code: string; path: string }> = []
-    const app = await startApp({
+    const app = await guardedApp({
       controlPlaneUrl: stub.url,
       onError(error, req, res) {
         seen.push({ code: error.code, path: req.path })
@@ -114,7 +114,7 @@ describe('express: onError', () => {
   test('onError beside a shared { verifier } is used, and the verifier too', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const verifier = createVerifier({ controlPlaneUrl: stub.url })
-    const app = await startApp({ verifier, onError: (error, _req, res) => void res.status(418).send(error.code) })
+    const app = await guardedApp({ verifier, onError: (error, _req, res) => void res.status(418).send(error.code) })
     expect((await send(app.url, { 'x-portkey-api-key': UNKNOWN })).status).toBe(418)
     expect((await send(app.url, { 'x-portkey-api-key': LIVE })).status).toBe(200)
     expect(verifier.stats().lookups).toBe(2)
@@ -138,7 +138,7 @@ describe('express: onError', () => {
     }
     const handled: unknown[] = []
     let onErrorCalls = 0
-    const app = await startApp({ verifier: broken, onError: () => void onErrorCalls++ }, (error, _req, res, _next) => {
+    const app = await guardedApp({ verifier: broken, onError: () => void onErrorCalls++ }, (error, _req, res, _next) => {
       handled.push(error)
       res.status(500).send('handled')
     })

@@ -46,7 +46,7 @@ interface Reached {
  * with the other strategy (`/or-last` with verifyPortkey last), `/hook` uses verifyPortkey as a route's
  * onRequest, `/open` uses neither.
  */
-async function startApp(options: { errorHandler?: 'package' | 'slow' | 'none' } = {}) {
+async function composedApp(options: { errorHandler?: 'package' | 'slow' | 'none' } = {}) {
   const stub = await useStub({ keys: seedKeys() })
   const reached: Reached[] = []
   const handler = (route: string) => (request: FastifyRequest) => {
@@ -74,7 +74,7 @@ describe('fastify: verifyPortkey in @fastify/auth', () => {
   test("relation 'or' or 'and', the other strategy refusing too: a bad key never passes, looked up or cached", async () => {
     // A slow error handler leaves the request unanswered for a while: a strategy that settled twice (done(error),
     // then a pass) would run the handler in that time.
-    const app = await startApp({ errorHandler: 'slow' })
+    const app = await composedApp({ errorHandler: 'slow' })
     for (const route of ['/or', '/or-last', '/and']) {
       for (let i = 0; i < 2; i++) {
         const res = await send(app.url + route, key(UNKNOWN))
@@ -89,7 +89,7 @@ describe('fastify: verifyPortkey in @fastify/auth', () => {
   })
 
   test("relation 'or', the other strategy refusing: an outage is no pass either", async () => {
-    const app = await startApp()
+    const app = await composedApp()
     app.stub.fail('error')
     // @fastify/auth answers with the last strategy's refusal: the other's 401, or verifyPortkey's 503.
     expect((await send(`${app.url}/or`, key(LIVE))).status).toBe(401)
@@ -99,7 +99,7 @@ describe('fastify: verifyPortkey in @fastify/auth', () => {
   })
 
   test("relation 'or': a valid key passes with request.portkey set; the other strategy alone passes without it", async () => {
-    const app = await startApp()
+    const app = await composedApp()
     expect((await send(`${app.url}/or`, key(LIVE))).json()).toEqual({ route: '/or', keyId: 'key_live' })
     expect((await send(`${app.url}/or-last`, key(LIVE))).json()).toEqual({ route: '/or-last', keyId: 'key_live' })
     // The other strategy admits a bad key's request on its own: request.portkey stays absent.
@@ -110,7 +110,7 @@ describe('fastify: verifyPortkey in @fastify/auth', () => {
   })
 
   test("relation 'or', verifyPortkey last: its refusal is the answer, 401 with the package's body, 503 with Retry-After", async () => {
-    const app = await startApp()
+    const app = await composedApp()
     const unknown = await send(`${app.url}/or-last`, key(UNKNOWN))
     expectRejection(unknown, 401, 'invalid_api_key', [UNKNOWN])
     expect(unknown.headers['www-authenticate']).toMatch(/error="invalid_api_key"/)
@@ -123,7 +123,7 @@ describe('fastify: verifyPortkey in @fastify/auth', () => {
   })
 
   test("relation 'and': both must pass; verifyPortkey's refusal is 401 with the package's body, an outage 503", async () => {
-    const app = await startApp()
+    const app = await composedApp()
     expect((await send(`${app.url}/and`, key(LIVE, true))).json()).toEqual({ route: '/and', keyId: 'key_live' })
     expect((await send(`${app.url}/and`, key(LIVE))).status).toBe(401)
     expectRejection(await send(`${app.url}/and`, key(UNKNOWN, true)), 401, 'invalid_api_key', [UNKNOWN])
@@ -135,13 +135,13 @@ describe('fastify: verifyPortkey in @fastify/auth', () => {
   })
 
   test("as a route's onRequest: admits with request.portkey, refuses through the error handler", async () => {
-    const app = await startApp()
+    const app = await composedApp()
     expect((await send(`${app.url}/hook`, key(LIVE))).json()).toEqual({ route: '/hook', keyId: 'key_live' })
     expectRejection(await send(`${app.url}/hook`, key(UNKNOWN)), 401, 'invalid_api_key', [UNKNOWN])
   })
 
   test("without an error handler of the app's own: Fastify's answer, with the error's status, headers and code", async () => {
-    const app = await startApp({ errorHandler: 'none' })
+    const app = await composedApp({ errorHandler: 'none' })
     const unknown = await send(`${app.url}/and`, key(UNKNOWN, true))
     expect(unknown.status).toBe(401)
     expect(unknown.json()).toMatchObject({ statusCode: 401, code: 'invalid_api_key' })
@@ -153,7 +153,7 @@ describe('fastify: verifyPortkey in @fastify/auth', () => {
   })
 
   test('a route that uses neither stays open: no check, no look-up, no request.portkey', async () => {
-    const app = await startApp()
+    const app = await composedApp()
     for (const headers of [{}, key(UNKNOWN), key(LIVE)]) {
       expect((await send(`${app.url}/open`, headers)).json()).toEqual({ route: '/open', keyId: null })
     }

@@ -197,7 +197,7 @@ describe('fastify: the plugin, its options and its verifier', () => {
 })
 
 /** A Fastify app: `portkeyAuth` with `options`, `GET /` counting the requests it reaches, `setup` for the rest. */
-async function startApp(options: FastifyAuthOptions | Verifier, setup?: (app: FastifyInstance) => void) {
+async function guardedApp(options: FastifyAuthOptions | Verifier, setup?: (app: FastifyInstance) => void) {
   const reached: PortkeyAuth[] = []
   const running = await startFastify(async (app) => {
     setup?.(app)
@@ -238,7 +238,7 @@ describe('fastify: onError', () => {
   ])('%s hands the AuthError to the app error handler, cached or looked up', async (_name, onError) => {
     const stub = await useStub({ keys: seedKeys() })
     const handled: unknown[] = []
-    const app = await startApp({ controlPlaneUrl: stub.url, onError }, appErrorHandler(handled))
+    const app = await guardedApp({ controlPlaneUrl: stub.url, onError }, appErrorHandler(handled))
     for (const headers of [{ 'x-portkey-api-key': UNKNOWN }, {}]) {
       const res = await send(app.url, headers)
       expect(res.status).toBe(401)
@@ -253,7 +253,7 @@ describe('fastify: onError', () => {
 
   test("thrown with no handler of the app's own: Fastify answers with the error's status and headers", async () => {
     const stub = await useStub({ keys: seedKeys() })
-    const app = await startApp({
+    const app = await guardedApp({
       controlPlaneUrl: stub.url,
       onError: (error) => {
         throw error
@@ -273,7 +273,7 @@ describe('fastify: onError', () => {
   test('onError can answer with the reply (returning it or not), before or after a look-up', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const seen: Array<{ code: string; url: string }> = []
-    const app = await startApp({
+    const app = await guardedApp({
       controlPlaneUrl: stub.url,
       onError: (error, request, reply) => {
         seen.push({ code: error.code, url: request.url })
@@ -301,7 +301,7 @@ describe('fastify: onError', () => {
   test('onError beside a shared { verifier } is used, and the verifier too', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const verifier = createVerifier({ controlPlaneUrl: stub.url })
-    const app = await startApp({ verifier, onError: (error, _request, reply) => void reply.code(418).send(error.code) })
+    const app = await guardedApp({ verifier, onError: (error, _request, reply) => void reply.code(418).send(error.code) })
     expect((await send(app.url, { 'x-portkey-api-key': UNKNOWN })).status).toBe(418)
     expect((await send(app.url, { 'x-portkey-api-key': LIVE })).status).toBe(200)
     expect(verifier.stats().lookups).toBe(2)
@@ -324,7 +324,7 @@ describe('fastify: onError', () => {
     }
     const handled: unknown[] = []
     let onErrorCalls = 0
-    const app = await startApp({ verifier: broken, onError: () => void onErrorCalls++ }, appErrorHandler(handled))
+    const app = await guardedApp({ verifier: broken, onError: () => void onErrorCalls++ }, appErrorHandler(handled))
     const res = await send(app.url, { 'x-portkey-api-key': LIVE })
     expect(res.status).toBe(500)
     expect(handled).toEqual([boom])

@@ -36,7 +36,7 @@ type Reached = { route: 'chat' | 'other'; url: string }
  * A Fastify app with a stub, `setup` run first (to register the plugin), then `POST /v1/chat/completions` and
  * a catch-all for every other path and method, each recording what it was reached by.
  */
-async function startApp(setup: (app: FastifyInstance, controlPlaneUrl: string) => unknown, options?: FastifyServerOptions) {
+async function scopedApp(setup: (app: FastifyInstance, controlPlaneUrl: string) => unknown, options?: FastifyServerOptions) {
   const stub = await useStub({ keys: records() })
   const reached: Reached[] = []
   const reach = (route: Reached['route']) => (request: FastifyRequest) => {
@@ -70,7 +70,7 @@ function expectInsufficient(res: RawResponse, scope: string | null, holder: Hold
 
 describe('fastify: requirePermissions() as a route hook', () => {
   test('passes a caller holding every scope, as preHandler or as a route onRequest hook, in a child context too', async () => {
-    const { url } = await startApp(async (app, controlPlaneUrl) => {
+    const { url } = await scopedApp(async (app, controlPlaneUrl) => {
       await app.register(portkeyAuth, { controlPlaneUrl })
       app.get('/v1/logs', { preHandler: requirePermissions('logs.read', 'logs.export') }, () => 'logs')
       app.register(async (child) => {
@@ -105,7 +105,7 @@ describe("fastify: the router's ';' setting", () => {
       MAJOR !== '4',
     ],
   ])('a ; in the path %s: checked as the path the router routes on', async (_when, options, cuts) => {
-    const { url, reached } = await startApp(withScopes, options)
+    const { url, reached } = await scopedApp(withScopes, options)
     const target = '/v1/chat/completions;jsessionid=1'
     const res = await post(url, target, 'reader')
     if (cuts) expectInsufficient(res, 'completions.write', 'reader')

@@ -3,7 +3,8 @@ import { AuthError } from '../../src/errors.js'
 import { portkeyAuth, requirePermissions } from '../../src/koa/index.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, nodeViews, readJson, type Seen } from '../support/apps.js'
 import { mount } from '../support/koa-mount.js'
-import { listen, registerFramework, startKoa, WHOAMI } from '../support/servers.js'
+import { startRawServer } from '../support/core-helpers.js'
+import { registerFramework, startKoa, WHOAMI } from '../support/servers.js'
 
 const seenOf = (ctx: Context): Seen => ({
   portkey: ctx.state.portkey,
@@ -67,7 +68,7 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
     else await answer()
   })
   if (inner !== app) app.use(mount(spec.prefix!, inner))
-  return { ...(await listen(app.callback())), verifier: auth?.verifier }
+  return { ...(await startRawServer(app.callback())), verifier: auth?.verifier }
 }
 
 // Importing this module makes 'koa' known to useGuardedApp(), useApp() and the adapter contract.

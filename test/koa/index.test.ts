@@ -15,7 +15,7 @@ describeAdapterContract('koa')
  * A Koa app: `outer` (if given, e.g. an error-catching middleware), then `portkeyAuth(options)`, then a
  * handler counting the requests it reaches. Koa's `error` events are collected.
  */
-async function startApp(options: KoaAuthOptions | Verifier, outer?: Koa.Middleware) {
+async function guardedApp(options: KoaAuthOptions | Verifier, outer?: Koa.Middleware) {
   const reached: PortkeyAuth[] = []
   const errors: unknown[] = []
   const running = await startKoa((app) => {
@@ -32,7 +32,7 @@ async function startApp(options: KoaAuthOptions | Verifier, outer?: Koa.Middlewa
 describe('koa: onError', () => {
   test("(error) => { throw error } reaches Koa's own error handling, with the error's status, headers and message", async () => {
     const stub = await useStub({ keys: seedKeys() })
-    const app = await startApp({
+    const app = await guardedApp({
       controlPlaneUrl: stub.url,
       onError: (error) => {
         throw error
@@ -54,7 +54,7 @@ describe('koa: onError', () => {
 
   test('a thrown AuthError can be caught by an outer middleware', async () => {
     const stub = await useStub({ keys: seedKeys() })
-    const app = await startApp(
+    const app = await guardedApp(
       {
         controlPlaneUrl: stub.url,
         onError: (error) => {
@@ -81,7 +81,7 @@ describe('koa: onError', () => {
   test('onError can write a response of its own, and is awaited when async', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const seen: Array<{ code: string; path: string }> = []
-    const app = await startApp({
+    const app = await guardedApp({
       controlPlaneUrl: stub.url,
       async onError(error, ctx) {
         await sleep(10)
@@ -99,7 +99,7 @@ describe('koa: onError', () => {
   test('onError beside a shared { verifier } is used, and the verifier too', async () => {
     const stub = await useStub({ keys: seedKeys() })
     const verifier = createVerifier({ controlPlaneUrl: stub.url })
-    const app = await startApp({
+    const app = await guardedApp({
       verifier,
       onError: (error, ctx) => {
         ctx.status = 418
@@ -128,7 +128,7 @@ describe('koa: onError', () => {
       check,
     }
     let onErrorCalls = 0
-    const app = await startApp({ verifier: broken, onError: () => void onErrorCalls++ })
+    const app = await guardedApp({ verifier: broken, onError: () => void onErrorCalls++ })
     const res = await send(app.url, { 'x-portkey-api-key': LIVE })
     expect(res.status).toBe(500)
     expect(res.text).not.toContain('verifier broke')

@@ -4,8 +4,8 @@ import { KEY_DETAILS_PATH, MAX_CONTROL_PLANE_BODY_BYTES, VIRTUAL_KEYS_PATH } fro
 import type { KeyRecord, VirtualKeyRecord } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
-import { countingLookup, expectAuthError } from '../support/core-helpers.js'
-import { closeAfterTest, expectRejection, listen, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
+import { countingLookup, expectAuthError, startRawServer } from '../support/core-helpers.js'
+import { closeAfterTest, expectRejection, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 import { ADAPTERS, type AdapterName } from '../support/adapters.js'
 
 const LIVE = 'pk-live-0123456789abcdef'
@@ -34,7 +34,7 @@ function answer(res: ServerResponse, body: string, framing: Framing): void {
 /** A control plane that answers every key-details call 200 with `hostile.body`, framed as `hostile.framing`. */
 async function useHostileControlPlane(body: string, framing: Framing) {
   const hostile = { body, framing, calls: 0 }
-  const running = await listen((req, res) => {
+  const running = await startRawServer((req, res) => {
     if (new URL(req.url ?? '/', 'http://cp').pathname !== KEY_DETAILS_PATH) return void res.writeHead(404).end()
     hostile.calls++
     answer(res, hostile.body, hostile.framing)

@@ -4,6 +4,7 @@ import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js
 import type { AuthError } from '../../src/errors.js'
 import type { PortkeyAuth } from '../../src/types.js'
 import type { Verifier } from '../../src/verifier/create-verifier.js'
+import { type ControlPlaneStub, type ControlPlaneStubOptions, startControlPlaneStub } from '../../src/testing/index.js'
 import { closeAfterTest, contractFramework, type Running } from './servers.js'
 
 // An app described once, without a framework, and built by each registered adapter with its own router,
@@ -45,7 +46,7 @@ export interface Answer {
   body: unknown
 }
 
-export interface Route {
+interface Route {
   /** Only this method (`GET` takes `HEAD` too); any when absent. */
   method?: string
   /** The path, routed by the framework's router (Koa and Web: matched exactly); every path when absent (the catch-all, last). */
@@ -118,13 +119,45 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   return text === '' ? undefined : JSON.parse(text)
 }
 
-/** Builds `spec` on `adapter`; the caller closes it (see `shared()`). */
-export function startApp(adapter: string, spec: AppSpec): Promise<BuiltApp> {
-  return contractFramework(adapter).build(spec)
+/** What `startApp()` and `useApp()` take: an `AppSpec`, whose app may come with a control-plane stub of its own. */
+export interface StartSpec extends Omit<AppSpec, 'auth'> {
+  /** Starts a control-plane stub with these options before the app, closed after it (`app.stub`). */
+  stub?: ControlPlaneStubOptions
+  /** `AppSpec`'s `auth`, or a function of the stub `stub` started that gives it. */
+  auth: AppSpec['auth'] | ((stub: ControlPlaneStub) => AppSpec['auth'])
 }
 
-/** Builds `spec` on `adapter`, closed when the current test ends. */
-export async function useApp(adapter: string, spec: AppSpec): Promise<BuiltApp> {
+/** An app started with a stub of its own. */
+type StubbedApp = BuiltApp & { readonly stub: ControlPlaneStub }
+
+/**
+ * Starts the app `spec` describes on `adapter`, with its router, middleware and error handling (and, given
+ * `spec.stub`, a control-plane stub first); the caller closes it (see `shared()`). An app that needs what only one
+ * framework has (its error handler's signature, a mount, a plugin) is set up natively instead: `startExpress()`,
+ * `startKoa()` (servers.ts), `startFastify()` (test/fastify/app.ts).
+ */
+export function startApp(adapter: string, spec: StartSpec & { stub: ControlPlaneStubOptions }): Promise<StubbedApp>
+export function startApp(adapter: string, spec: StartSpec): Promise<BuiltApp>
+export async function startApp(adapter: string, { stub: stubOptions, auth, ...spec }: StartSpec): Promise<BuiltApp | StubbedApp> {
+  const { build } = contractFramework(adapter)
+  if (stubOptions === undefined) {
+    if (typeof auth === 'function') throw new Error('startApp(): auth is a function of the stub, but there is no stub')
+    return build({ ...spec, auth })
+  }
+  const stub = await startControlPlaneStub(stubOptions)
+  try {
+    const app = await build({ ...spec, auth: typeof auth === 'function' ? auth(stub) : auth })
+    return { ...app, stub, close: () => app.close().then(() => stub.close()) }
+  } catch (error) {
+    await stub.close()
+    throw error
+  }
+}
+
+/** `startApp()`, closed when the current test ends. */
+export async function useApp(adapter: string, spec: StartSpec & { stub: ControlPlaneStubOptions }): Promise<StubbedApp>
+export async function useApp(adapter: string, spec: StartSpec): Promise<BuiltApp>
+export async function useApp(adapter: string, spec: StartSpec): Promise<BuiltApp> {
   return closeAfterTest(await startApp(adapter, spec))
 }
 

@@ -22,10 +22,10 @@ export function deferred<T>(): Deferred<T> {
 }
 
 /** What a counting look-up answers for one call: a record, `null`, or anything else a broken key service gives. */
-export type Answer = (apiKey: string, init: { signal: AbortSignal }) => unknown
+type Answer = (apiKey: string, init: { signal: AbortSignal }) => unknown
 
 /** A fake `lookup` that counts its calls; `answer` may be swapped at any time. */
-export interface CountingLookup {
+interface CountingLookup {
   readonly lookup: KeyLookup
   /** The keys it was asked about, in order. */
   readonly keys: string[]

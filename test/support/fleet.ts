@@ -19,7 +19,7 @@ export interface Instance {
 }
 
 /** Redis as the test reads it around the verifiers: every master of a cluster. */
-export interface RawRedis {
+interface RawRedis {
   /** Every key name matching `pattern` (SCAN on every master). */
   keys(pattern: string): Promise<string[]>
   /** The names matching `pattern` and everything stored under them. */
@@ -238,4 +238,4 @@ export function useFleet() {
   }
 }
 
-export type JwtSetup = { jwksUrl: string; issuer: string; audience: string }
+type JwtSetup = { jwksUrl: string; issuer: string; audience: string }

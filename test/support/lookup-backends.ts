@@ -33,7 +33,7 @@ export interface LookupBackend {
 /** How long the stub delays an answer while `hold()` is in force. */
 const STUB_HOLD_MS = 100
 
-export async function startFakeBackend(): Promise<LookupBackend> {
+async function startFakeBackend(): Promise<LookupBackend> {
   const records = new Map<string, KeyRecord>()
   let gate: Deferred<void> | null = null
   let failing = false
@@ -85,7 +85,7 @@ export async function startFakeBackend(): Promise<LookupBackend> {
   }
 }
 
-export async function startStubBackend(): Promise<LookupBackend> {
+async function startStubBackend(): Promise<LookupBackend> {
   const stub: ControlPlaneStub = await startControlPlaneStub()
   return {
     options: () => ({ controlPlaneUrl: stub.url }),

@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import type { RawResponse } from './servers.js'
 
 /** What to send besides the request target. */
-export interface RawRequest {
+interface RawRequest {
   /** @default 'GET' */
   method?: string
   headers?: Record<string, string>

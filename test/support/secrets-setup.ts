@@ -22,7 +22,7 @@ export interface OutputRecorder {
   installed(): boolean
 }
 
-export const RECORDER = Symbol.for('portkey-auth.test.output-recorder')
+const RECORDER = Symbol.for('portkey-auth.test.output-recorder')
 const WRAPPED = Symbol.for('portkey-auth.test.wrapped')
 
 const CREDENTIAL_SHAPES = [/pk-[A-Za-z0-9_-]{6,}/g, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g]

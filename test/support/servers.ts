@@ -1,4 +1,4 @@
-import { type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders, request, type RequestListener } from 'node:http'
+import { type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders, request } from 'node:http'
 import express, { type Express } from 'express'
 import Koa from 'koa'
 import { expect, onTestFinished } from 'vitest'
@@ -18,14 +18,11 @@ export interface Running {
   close(): Promise<void>
 }
 
-/** Serves `listener` on 127.0.0.1, on a free port. */
-export const listen: (listener: RequestListener) => Promise<Running> = startRawServer
-
 /** Starts an Express 5 app set up by `setup` (middleware, routes, error handlers). */
 export function startExpress(setup: (app: Express) => void): Promise<Running> {
   const app = express()
   setup(app)
-  return listen(app)
+  return startRawServer(app)
 }
 
 /** Starts a Koa 3 app set up by `setup`. Errors Koa would log are kept quiet (tests assert them). */
@@ -33,7 +30,7 @@ export function startKoa(setup: (app: Koa) => void): Promise<Running> {
   const app = new Koa()
   app.silent = true
   setup(app)
-  return listen(app.callback())
+  return startRawServer(app.callback())
 }
 
 /** Closes `resource` when the current test ends, passed or failed. */
@@ -59,7 +56,7 @@ export const WHOAMI = '/whoami'
  * An adapter, registered once (by its test folder's app module, all imported by test/support/adapters.ts): what
  * `useGuardedApp()`, `useApp()` and the adapter contract need of it.
  */
-export interface ContractFramework {
+interface ContractFramework {
   /** The adapter's factory, called for its construction errors (TypeError) only. */
   portkeyAuth(options?: MiddlewareOptions | Verifier): unknown
   /** The adapter's `requirePermissions()`, called for its construction errors only. */

@@ -20,7 +20,7 @@ afterEach(async () => {
   }
 })
 
-export interface Run {
+interface Run {
   readonly child: ChildProcess
   /** What it printed so far. */
   readonly stdout: () => string

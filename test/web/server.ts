@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { sendRaw } from '../support/raw-socket.js'
-import { listen, registerFramework, type Running, WHOAMI } from '../support/servers.js'
+import { startRawServer } from '../support/core-helpers.js'
+import { registerFramework, type Running, WHOAMI } from '../support/servers.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, type Seen } from '../support/apps.js'
 import type { PortkeyAuth } from '../../src/types.js'
 import { requirePermissions, type WebAuthOptions, withPortkeyAuth } from '../../src/web/index.js'
@@ -87,7 +88,7 @@ export async function startWeb(handler: FetchHandler): Promise<WebServer> {
   const native = serveNatively(handler)
   if (native !== undefined) return native
   const errors: unknown[] = []
-  const running = await listen((req, res) => {
+  const running = await startRawServer((req, res) => {
     let request: Request
     try {
       request = toRequest(req)
