@@ -1,20 +1,12 @@
 import { connect } from 'node:net'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { MAX_CREDENTIAL_BYTES } from '../../src/credential/header.js'
 import { portkeyAuth } from '../../src/express/index.js'
 import { countingLookup } from '../support/core-helpers.js'
 import { closeAfterTest, startExpress, WHOAMI } from '../support/servers.js'
+import { acceptable } from './acceptable.js'
 
 // The property of parsing.property.test.ts over a real socket: an app, so not a unit test (vitest.config.ts).
-
-/** What the spec accepts as a credential: one value of visible ASCII but the comma, 1 to 4096 bytes (parsing.property.test.ts). */
-const acceptable = (value: unknown): value is string =>
-  typeof value === 'string' &&
-  value.length >= 1 &&
-  value.length <= MAX_CREDENTIAL_BYTES &&
-  /^[\x21-\x7e]+$/.test(value) &&
-  !value.includes(',')
 
 describe('the verifier on arbitrary input', () => {
   test('through a real Express app, arbitrary header bytes get 400/401 and only well-formed values are looked up', async () => {

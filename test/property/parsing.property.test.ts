@@ -9,6 +9,7 @@ import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { readVirtualKeySlug } from '../../src/virtual-key/virtual-key.js'
 import { keyRecord } from '../../src/testing/index.js'
 import { countingLookup } from '../support/core-helpers.js'
+import { acceptable } from './acceptable.js'
 
 /** Both halves of the credential check, as the verifier runs them before a look-up. */
 const readCredential = (headers: IncomingHeaders) => checkCredential(takeCredential(headers))
@@ -29,14 +30,6 @@ const headerValue: fc.Arbitrary<string | string[] | undefined> = fc.oneof(
   fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
   fc.constantFrom(undefined, '', ' ', ',', 'pk-a, pk-b'),
 )
-
-/** What the spec accepts as a credential: one value of visible ASCII but the comma, 1 to 4096 bytes. */
-const acceptable = (value: unknown): value is string =>
-  typeof value === 'string' &&
-  value.length >= 1 &&
-  value.length <= MAX_CREDENTIAL_BYTES &&
-  /^[\x21-\x7e]+$/.test(value) &&
-  !value.includes(',')
 
 /** The refusal the earlier issues specify for a value that is not `acceptable`. */
 function refusal(value: unknown): string {
