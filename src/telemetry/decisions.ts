@@ -9,9 +9,6 @@ export interface DecisionCounter {
   refused(code: AuthErrorCode | null, cache: CacheState): void
 }
 
-/** The refusal a rate limit gives (429); the code is added with rate limits, so it is named here as a string. */
-const RATE_LIMITED: string = 'rate_limit_exceeded'
-
 interface Tally {
   readonly attributes: TelemetryAttributes
   count: number
@@ -60,7 +57,7 @@ export class DecisionTally implements DecisionCounter {
   }
 
   refused(code: AuthErrorCode | null, cache: CacheState): void {
-    if (code === RATE_LIMITED) this.#rateLimited++
+    if (code === 'rate_limit_exceeded') this.#rateLimited++
     const key = `${code}:${cache}`
     let slot = this.#refused.get(key)
     if (slot === undefined) {

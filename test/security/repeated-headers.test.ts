@@ -44,7 +44,7 @@ function sendRaw(app: Running, lines: Lines): Promise<RawResponse> {
         headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
       }
       let text = raw.slice(split + 4)
-      // Express and Koa answer with a content-length; a chunked answer would need decoding.
+      // Every adapter answers these refusals with a content-length; a chunked answer would need decoding.
       if (headers['transfer-encoding'] === 'chunked') reject(new Error('chunked answer: not expected here'))
       if (headers['content-length'] !== undefined)
         text = Buffer.from(text).subarray(0, Number(headers['content-length'])).toString('utf8')
