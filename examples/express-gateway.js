@@ -16,10 +16,19 @@ const echo = process.env.UPSTREAM_URL ? null : await startEcho()
 const upstream = new URL(process.env.UPSTREAM_URL ?? `http://127.0.0.1:${echo.address().port}`)
 const request = upstream.protocol === 'https:' ? httpsRequest : httpRequest
 
+// What goes upstream from the client's request: the provider's own key and the body's description, no more
+// (never the client's hop-by-hop headers, x-portkey-* or x-forwarded-*).
+const FORWARDED = ['accept', 'authorization', 'content-type', 'content-length', 'openai-organization', 'user-agent']
+// What never comes back from the upstream's answer (RFC 9110, 7.6.1): the client's connection is the gateway's own.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+
 const app = express()
 app.use('/v1', portkeyAuth({ scopes: 'portkey', hideCredentials: true, bearer: false }), (req, res) => {
-  const headers = { ...req.headers, host: upstream.host, 'x-portkey-workspace-id': req.portkey.workspaceId ?? '' }
-  delete headers.connection
+  const headers = { host: upstream.host, 'x-portkey-workspace-id': req.portkey.workspaceId ?? '' }
+  for (const name of FORWARDED) {
+    const value = req.headers[name]
+    if (typeof value === 'string') headers[name] = value
+  }
   // The checked path (req.baseUrl + req.path, as portkeyAuth reads it) and the query as sent; given as
   // `path`, Node sends it verbatim, where new URL() would resolve it and an absolute target would pick the host.
   const options = {
@@ -29,7 +38,10 @@ app.use('/v1', portkeyAuth({ scopes: 'portkey', hideCredentials: true, bearer: f
     path: req.baseUrl + req.path + search(req.originalUrl),
   }
   const forwarded = request({ ...options, method: req.method, headers }, (answer) => {
-    res.writeHead(answer.statusCode ?? 502, answer.headers)
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.includes(name)) res.setHeader(name, value)
+    }
+    res.status(answer.statusCode ?? 502)
     answer.pipe(res)
   })
   forwarded.on('error', () => res.headersSent || res.status(502).json({ status: 'failure', message: 'Upstream unreachable.' }))

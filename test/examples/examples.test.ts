@@ -105,7 +105,14 @@ describe('examples/express-gateway.js', async () => {
   test('forwards /v1/* upstream without the Portkey key, with the provider key', async () => {
     const { status, body } = await call(
       `${url}/v1/chat/completions`,
-      { 'x-portkey-api-key': 'pk-demo-workspace', authorization: 'Bearer sk-provider-key' },
+      {
+        'x-portkey-api-key': 'pk-demo-workspace',
+        authorization: 'Bearer sk-provider-key',
+        // None of these is the gateway's to pass on: a spoofed client address, a caller-chosen config, a cookie.
+        'x-forwarded-for': '10.0.0.1',
+        'x-portkey-config': 'pc-attacker',
+        cookie: 'session=1',
+      },
       { body: { model: 'm' } },
     )
     expect(status).toBe(200)
@@ -114,6 +121,7 @@ describe('examples/express-gateway.js', async () => {
     expect(JSON.stringify(body)).not.toContain('pk-demo-workspace')
     expect(body.headers.authorization).toBe('Bearer sk-provider-key')
     expect(body.headers['x-portkey-workspace-id']).toBe('ws_demo')
+    for (const name of ['x-forwarded-for', 'x-portkey-config', 'cookie']) expect(body.headers[name]).toBeUndefined()
   })
 
   test('a request without a valid key never reaches the upstream', async () => {

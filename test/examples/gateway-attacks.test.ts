@@ -72,7 +72,12 @@ const post = (target: string, key: string): Promise<RawResponse> =>
 
 describe('examples/express-gateway.js under attack', () => {
   test('baseline: a key with completions.write is forwarded; one without is refused 403', async () => {
-    expect((await post('/v1/chat/completions?stream=false', 'pk-demo-workspace')).status).toBe(200)
+    const forwarded = await post('/v1/chat/completions?stream=false', 'pk-demo-workspace')
+    expect(forwarded.status).toBe(200)
+    // The upstream's hop-by-hop headers stay between the gateway and the upstream: the client asked to close, and
+    // an upstream's `connection: keep-alive` copied back would hold its socket open until the server's timeout.
+    expect(forwarded.headers.connection).toBe('close')
+    expect(forwarded.headers['keep-alive']).toBeUndefined()
     expectRejection(await post('/v1/chat/completions', 'pk-demo-readonly'), 403, 'insufficient_scope', ['pk-demo-readonly'])
     expect(upstream.arrivals.map(({ method, url }) => ({ method, url }))).toEqual([
       { method: 'POST', url: '/v1/chat/completions?stream=false' },
