@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
-import { isKeyRecord, rateLimits, recordOutcome, stringMap } from '../../src/credential/key-record.js'
+import { isKeyRecord, recordOutcome, stringMap } from '../../src/credential/key-record.js'
 import type { Outcome } from '../../src/records.js'
 import type { KeyRecord, PortkeyAuth } from '../../src/types.js'
 import { keyRecord } from '../../src/testing/records.js'
@@ -353,9 +353,8 @@ describe('recordOutcome: the context', () => {
   })
 })
 
-describe('stringMap and rateLimits', () => {
-  test('are frozen even when empty', () => {
+describe('stringMap', () => {
+  test('is frozen even when empty', () => {
     expect(Object.isFrozen(stringMap(undefined))).toBe(true)
-    expect(Object.isFrozen(rateLimits(undefined))).toBe(true)
   })
 })
