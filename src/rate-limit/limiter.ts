@@ -3,6 +3,7 @@ import type { CacheStatus } from '../cache/refreshing-cache.js'
 import { identityOf } from '../credential/identity.js'
 import { rateLimitExceeded } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
+import { TIMINGS } from '../options/defaults.js'
 import type { Logger, PortkeyAuth, RateLimit, RateLimitHeaders } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
 import { compile, type Policy, windowStart } from './policy.js'
@@ -58,16 +59,6 @@ interface Subject {
 }
 
 const NONE: readonly Policy[] = Object.freeze([])
-/** How long after a failed Redis call the limiter counts alone before asking Redis again. */
-const OFFLINE_RETRY_MS = 1_000
-/** How often, at most, an instance reads the fleet's tokens count of a limit it checks. */
-const TOKENS_SYNC_MS = 1_000
-/**
- * Rounds of asking Redis for a batch before a request is refused: a round ends with a batch granted (which
- * the requests waiting share, in arrival order), nothing left, or Redis away, so each round is progress for
- * the fleet; the bound only caps one request's wait (each round is a Redis round trip) under heavy contention.
- */
-const MAX_ROUNDS = 64
 const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
 const WHOSE = { api_key: 'this API key', user: 'this user', token: 'this token' } as const
 
@@ -112,7 +103,7 @@ export interface RateLimiterOptions {
 /**
  * Enforces the rate limits of API keys, tokens and virtual keys, in fixed, clock-aligned windows (see
  * `Policy`). Alone, it counts in memory. With a `FleetCounter`, an instance takes batches of a window's
- * allowance from Redis (an eighth of what is left, at most 256) and admits from its batch without a round
+ * allowance from Redis (an eighth of what is left, at most `TIMINGS.leaseMax`) and admits from its batch without a round
  * trip; so the fleet never admits more than the limit, and may refuse early by what other instances hold
  * unused. While Redis is away it counts alone (each instance up to the whole limit), and owes Redis what it
  * admitted when Redis is back. Tokens limits count reported tokens (with Redis, the fleet's), and each admitted
@@ -238,7 +229,7 @@ export class RateLimiter {
             if (slot.start === start) slot.tokens = Math.max(slot.tokens, total)
           },
           () => {
-            slot.offlineUntil = Date.now() + OFFLINE_RETRY_MS
+            slot.offlineUntil = Date.now() + TIMINGS.rateLimitOfflineMs
           },
         )
         shared.push(counted)
@@ -316,7 +307,8 @@ export class RateLimiter {
         if (policy.type === 'tokens') {
           slot.reservations ??= new Reservations()
           if (!slot.reservations.admits(slot.tokens, policy.quota, now)) refused = push(refused, policy)
-          else if (fleet !== null && now - slot.syncedAt >= TOKENS_SYNC_MS) this.#syncTokens(fleet, subject, policy, slot, now)
+          else if (fleet !== null && now - slot.syncedAt >= TIMINGS.tokensSyncMs)
+            this.#syncTokens(fleet, subject, policy, slot, now)
         } else if (fleet === null) {
           if (slot.used >= policy.quota) refused = push(refused, policy)
         } else if (slot.used < slot.leased) {
@@ -332,7 +324,7 @@ export class RateLimiter {
         }
       }
     }
-    if (refused === null && batches !== null && round < MAX_ROUNDS) {
+    if (refused === null && batches !== null && round < TIMINGS.leaseRounds) {
       return Promise.all(batches).then((): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, Date.now(), status, round + 1))
     }
     if (status !== undefined) status.counting = alone ? 'local' : 'fleet'
@@ -386,7 +378,7 @@ export class RateLimiter {
       slot.count = count
       slot.exhausted = count >= policy.quota
     } catch {
-      slot.offlineUntil = Date.now() + OFFLINE_RETRY_MS
+      slot.offlineUntil = Date.now() + TIMINGS.rateLimitOfflineMs
     } finally {
       slot.pending = null
     }
