@@ -1,3 +1,4 @@
+import { RedisUnavailable } from '../errors.js'
 import type { RedisConnection } from '../fleet/redis.js'
 import { TIMINGS } from '../options/defaults.js'
 
@@ -50,7 +51,8 @@ export interface Lease {
 /**
  * The fleet's rate-limit counters in Redis: one key per limit and window, `<namespace>{rl:<json>}`, each
  * touched by one single-key script (atomic, and on a cluster in one slot). Every method throws
- * `RedisUnavailable` when Redis cannot answer; the limiter then counts on this instance alone.
+ * `RedisUnavailable` when Redis cannot answer, or answers what no script of this package returns (another
+ * program on the prefix, a proxy that mangles replies); the limiter then counts on this instance alone.
  */
 export class FleetCounter {
   readonly #redis: RedisConnection
@@ -75,7 +77,7 @@ export class FleetCounter {
     const ttl = String(Math.max(1, windowEnd - Date.now() + TIMINGS.rateLimitExpiryMarginMs))
     const reply = await this.#redis.command(['EVAL', LEASE, '1', key, String(owed), String(quota), ttl, String(TIMINGS.leaseMax)])
     const [granted, count] = Array.isArray(reply) ? reply.map(Number) : []
-    if (!Number.isFinite(granted) || !Number.isFinite(count)) throw new TypeError('unexpected lease reply')
+    if (!Number.isFinite(granted) || !Number.isFinite(count)) throw new RedisUnavailable('unexpected reply to a rate-limit lease')
     return { granted: granted!, count: count! }
   }
 
@@ -84,7 +86,7 @@ export class FleetCounter {
     const ttl = String(Math.max(1, windowEnd - Date.now() + TIMINGS.rateLimitExpiryMarginMs))
     const reply = await this.#redis.command(['EVAL', ADD, '1', key, String(tokens), String(quota), ttl])
     const total = Array.isArray(reply) ? Number(reply[1]) : Number.NaN
-    if (Number.isNaN(total)) throw new TypeError('unexpected add reply')
+    if (Number.isNaN(total)) throw new RedisUnavailable('unexpected reply to a tokens report')
     return total
   }
 
