@@ -40,7 +40,6 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
     virtualKey: null,
     defaults: Object.freeze({ configId: text(defaults.config_id), metadata: stringMap(defaults.metadata) }),
     rateLimits: parseRateLimits(claims.rate_limits),
-    quota: null,
     usageLimits: typeof usageLimits === 'object' && usageLimits !== null ? Object.freeze({ ...usageLimits }) : null,
     expiresAt,
   } satisfies PortkeyAuth

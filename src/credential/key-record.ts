@@ -41,7 +41,6 @@ function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
       metadata: stringMap(record.defaults?.metadata),
     }),
     rateLimits: parseRateLimits(record.rate_limits),
-    quota: null,
     usageLimits:
       typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,
     expiresAt: Number.isFinite(expiresAtMs) ? new Date(expiresAtMs) : null,

@@ -1,10 +1,9 @@
 import { LRUCache } from 'lru-cache'
-import type { CacheStatus } from '../cache/refreshing-cache.js'
 import { identityOf } from '../credential/identity.js'
 import { rateLimitExceeded } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { TIMINGS } from '../options/defaults.js'
-import type { Logger, PortkeyAuth, RateLimit, RateLimitHeaders } from '../types.js'
+import type { CheckStatus, Logger, PortkeyAuth, Quota, RateLimit, RateLimitHeaders } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
 import { compile, type Policy, windowStart } from './policy.js'
 import { policyHeader, RequestQuota, type Standing, secondsLeft, stateHeader } from './quota.js'
@@ -143,11 +142,11 @@ export class RateLimiter {
   }
 
   /**
-   * Counts one request of `auth` against its limits and returns the context with its `quota`; `auth` as it
-   * is when no limit applies. Throws 429 `rate_limit_exceeded` when a limit is reached (the request is
-   * then counted nowhere). A promise only when a batch must be asked of Redis.
+   * Counts one request of `auth` against its limits and returns `auth`, having noted in `status` (when given and
+   * a limit applies) how it counted and the request's `quota`. Throws 429 `rate_limit_exceeded` when a limit is
+   * reached (the request is then counted nowhere). A promise only when a batch must be asked of Redis.
    */
-  admit(auth: PortkeyAuth, now: number, status: CacheStatus | undefined): MaybePromise<PortkeyAuth> {
+  admit(auth: PortkeyAuth, now: number, status: CheckStatus | undefined): MaybePromise<PortkeyAuth> {
     const keyPolicies = auth.rateLimits.length === 0 ? NONE : compile(auth.rateLimits, 'api_key', this.#unenforced)
     const virtualKey = auth.virtualKey
     const vkPolicies =
@@ -203,10 +202,18 @@ export class RateLimiter {
   }
 
   /**
-   * `Quota#reportTokens` for a context: adds `tokens` to the tokens limits of its key and virtual key, and
-   * settles the reservations of the request whose quota it is (`quota`, else the context's), once.
+   * `verifier.reportTokens()`: through the request's quota when `of` is one (`Quota#reportTokens`), else counted
+   * for the context `of`, with no reservation released.
    */
-  async reportTokens(auth: PortkeyAuth, tokens: number, quota: unknown = auth?.quota): Promise<boolean> {
+  reportTokens(of: PortkeyAuth | Quota, tokens: number): Promise<boolean> {
+    return of instanceof RequestQuota ? of.reportTokens(tokens) : this.countTokens(of as PortkeyAuth, tokens, null)
+  }
+
+  /**
+   * Adds `tokens` to the tokens limits of the key and virtual key of `auth`, and settles the reservations of the
+   * request whose quota `quota` is, once.
+   */
+  async countTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota | null): Promise<boolean> {
     if (!this.#takesReport(auth, tokens)) return false
     RequestQuota.settle(quota, tokens)
     const keyPolicies = compile(auth.rateLimits, 'api_key', this.#unenforced)
@@ -214,9 +221,7 @@ export class RateLimiter {
     if (tokens === 0 || ![...keyPolicies, ...vkPolicies].some((policy) => policy.type === 'tokens')) return true
     const now = Date.now()
     const shared: Promise<void>[] = []
-    // A request's context is a copy made by `withQuota`; its identity is on the context the quota was made for.
-    const source = RequestQuota.contextOf(auth.quota) ?? auth
-    for (const subject of this.#subjects(source, keyPolicies, vkPolicies)) {
+    for (const subject of this.#subjects(auth, keyPolicies, vkPolicies)) {
       subject.policies.forEach((policy, i) => {
         if (policy.type !== 'tokens') return
         const slot = roll(subject.slots[i]!, policy, now)
@@ -240,18 +245,22 @@ export class RateLimiter {
   }
 
   /**
-   * Whether a report is a context and a whole number of tokens, 0 or more. A misuse is logged (once per
+   * Whether a report is for a context and a whole number of tokens, 0 or more. A misuse is logged (once per
    * verifier) and refused, never thrown: a report is usually made after the response, un-awaited, where a
    * rejection would be unhandled and end the process.
    */
   #takesReport(auth: PortkeyAuth | undefined, tokens: unknown): boolean {
-    const context = typeof auth === 'object' && auth !== null
+    const context = typeof auth === 'object' && auth !== null && Array.isArray(auth.rateLimits)
     if (context && Number.isSafeInteger(tokens) && (tokens as number) >= 0) return true
     if (!this.#warned.has('reportTokens')) {
       this.#warned.add('reportTokens')
-      const got = context ? (typeof tokens === 'number' ? String(tokens) : `a ${typeof tokens}`) : `no context (${typeof auth})`
+      const got = context
+        ? typeof tokens === 'number'
+          ? String(tokens)
+          : `a ${typeof tokens}`
+        : `neither a quota nor a context (${auth === null ? 'null' : typeof auth})`
       this.#logger.warn(
-        `portkey-auth: reportTokens() takes a request's context and a whole number of tokens, 0 or more; got ${got}: not counted (logged once)`,
+        `portkey-auth: reportTokens() takes a request's quota (or context) and a whole number of tokens, 0 or more; got ${got}: not counted (logged once)`,
       )
     }
     return false
@@ -291,7 +300,7 @@ export class RateLimiter {
     auth: PortkeyAuth,
     subjects: Subject[],
     now: number,
-    status: CacheStatus | undefined,
+    status: CheckStatus | undefined,
     round: number,
   ): MaybePromise<PortkeyAuth> {
     const fleet = this.#fleet
@@ -334,10 +343,10 @@ export class RateLimiter {
       for (let i = 0; i < policies.length; i++) if (policies[i]!.type === 'requests') slots[i]!.used++
     }
     const standings = standingsOf(subjects, now, fleet !== null && !alone, true)
-    return withQuota(
-      auth,
-      new RequestQuota(standings, alone ? 'local' : 'fleet', this.#render(subjects, standings), this, auth, now),
-    )
+    if (status !== undefined) {
+      status.quota = new RequestQuota(standings, alone ? 'local' : 'fleet', this.#render(subjects, standings), this, auth, now)
+    }
+    return auth
   }
 
   #refuse(auth: PortkeyAuth, subjects: Subject[], refused: Policy[], now: number) {
@@ -418,26 +427,6 @@ function subject(cache: LRUCache<string, Subject>, name: string, id: readonly st
 /** `RateLimit-Policy` for the subjects of a request: the key's limits, then the virtual key's. */
 const policiesOf = (subjects: Subject[]): string =>
   subjects.length === 1 ? subjects[0]!.policyHeader : subjects.map((s) => s.policyHeader).join(', ')
-
-/** A copy of `auth` carrying this request's quota, frozen like every context. */
-function withQuota(auth: PortkeyAuth, quota: RequestQuota): PortkeyAuth {
-  // Without the identity (see `RequestQuota.contextOf`).
-  return Object.freeze({
-    method: auth.method,
-    keyId: auth.keyId,
-    keyType: auth.keyType,
-    organisationId: auth.organisationId,
-    workspaceId: auth.workspaceId,
-    userId: auth.userId,
-    scopes: auth.scopes,
-    virtualKey: auth.virtualKey,
-    defaults: auth.defaults,
-    rateLimits: auth.rateLimits,
-    quota,
-    usageLimits: auth.usageLimits,
-    expiresAt: auth.expiresAt,
-  } satisfies PortkeyAuth)
-}
 
 function slotOf(subjects: Subject[], policy: Policy): Slot {
   for (const { policies, slots } of subjects) {

@@ -36,13 +36,13 @@ export function stateHeader(standings: readonly Standing[]): string {
 
 /** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */
 export interface TokenCounter {
-  reportTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<boolean>
+  countTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<boolean>
   refund(auth: PortkeyAuth, at: number): void
 }
 
 /**
- * The quota a context carries: built per request of a limited key, so it does only what every request
- * needs (the least remaining, the headers) and describes each limit (`limits`) when asked.
+ * The quota of one request, beside its (shared) context `auth`: built per request of a limited key, so it does
+ * only what every request needs (the least remaining, the headers) and describes each limit (`limits`) when asked.
  */
 export class RequestQuota implements Quota {
   readonly remaining: number
@@ -92,14 +92,6 @@ export class RequestQuota implements Quota {
   }
 
   /**
-   * The context a quota was made for, when `value` is one: per-request copies of a context do not carry the
-   * caller's identity (copying it would cost every limited request), the context they were made from does.
-   */
-  static contextOf(value: unknown): PortkeyAuth | undefined {
-    return typeof value === 'object' && value !== null && #auth in value ? (value as RequestQuota).#auth : undefined
-  }
-
-  /**
    * Releases the tokens reserved for the request whose quota `value` is, once (a second call does nothing), and
    * teaches its tokens limits' estimates `tokens`, if reported (`null` for a request refused after admission).
    */
@@ -134,7 +126,7 @@ export class RequestQuota implements Quota {
   }
 
   reportTokens(tokens: number): Promise<boolean> {
-    return this.#counter.reportTokens(this.#auth, tokens, this)
+    return this.#counter.countTokens(this.#auth, tokens, this)
   }
 
   /** What `JSON.stringify` writes: every field, `limits` included. */

@@ -186,7 +186,6 @@ describe('recordOutcome: the context', () => {
       virtualKey: null,
       defaults: { configId: 'pc-default', metadata: { team: 'search', env: 'prod' } },
       rateLimits: [{ type: 'requests', unit: 'rpm', value: 100 }],
-      quota: null,
       usageLimits: { credit_limit: 50, type: 'cost', alert_threshold: 40 },
       expiresAt: new Date('2031-01-01T00:00:00.000Z'),
     })
@@ -204,7 +203,6 @@ describe('recordOutcome: the context', () => {
       virtualKey: null,
       defaults: { configId: null, metadata: {} },
       rateLimits: [],
-      quota: null,
       usageLimits: null,
       expiresAt: null,
     })
@@ -341,7 +339,6 @@ describe('recordOutcome: the context', () => {
         'keyType',
         'method',
         'organisationId',
-        'quota',
         'rateLimits',
         'scopes',
         'usageLimits',

@@ -3,8 +3,7 @@ import { AuthError, RedisUnavailable } from '../../src/errors.js'
 import type { RedisConnection } from '../../src/fleet/redis.js'
 import { FleetCounter } from '../../src/rate-limit/fleet-counter.js'
 import { RateLimiter } from '../../src/rate-limit/limiter.js'
-import type { CacheStatus as CheckStatus } from '../../src/cache/refreshing-cache.js'
-import type { PortkeyAuth } from '../../src/types.js'
+import type { CheckStatus, PortkeyAuth } from '../../src/types.js'
 import { authWith, recordingLogger } from '../support/core-helpers.js'
 
 // 10 s into a minute: the window does not end during a test.
