@@ -57,6 +57,7 @@ export interface Lease {
 export class FleetCounter {
   readonly #redis: RedisConnection
   readonly #namespace: string
+  #leases = 0
 
   constructor(redis: RedisConnection, namespace: string) {
     this.#redis = redis
@@ -65,6 +66,11 @@ export class FleetCounter {
 
   get connected(): boolean {
     return this.#redis.connected
+  }
+
+  /** Batches Redis granted (or refused: nothing left) since the verifier was made. */
+  get leases(): number {
+    return this.#leases
   }
 
   /** The Redis key of one counter: `subject` names the key, token or virtual key; `start` the window. */
@@ -78,6 +84,7 @@ export class FleetCounter {
     const reply = await this.#redis.command(['EVAL', LEASE, '1', key, String(owed), String(quota), ttl, String(TIMINGS.leaseMax)])
     const [granted, count] = Array.isArray(reply) ? reply.map(Number) : []
     if (!Number.isFinite(granted) || !Number.isFinite(count)) throw new RedisUnavailable('unexpected reply to a rate-limit lease')
+    this.#leases++
     return { granted: granted!, count: count! }
   }
 
