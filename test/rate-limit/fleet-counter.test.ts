@@ -50,14 +50,11 @@ describe('FleetCounter, given a reply none of its scripts gives', () => {
 
 describe('the limiter, on a Redis that answers nonsense', () => {
   const limited = (rateLimits: PortkeyAuth['rateLimits']): PortkeyAuth => Object.freeze({ ...authWith([]), rateLimits })
+  const onNonsense = () =>
+    new RateLimiter({ max: 10, headers: true, fleet: new FleetCounter(answering('OK'), 'ns:'), logger: recordingLogger() })
 
   test('counts alone, as when Redis fails: the whole limit on this instance, then 429; nothing leased', async () => {
-    const limiter = new RateLimiter({
-      max: 10,
-      headers: true,
-      fleet: new FleetCounter(answering('OK'), 'ns:'),
-      logger: recordingLogger(),
-    })
+    const limiter = onNonsense()
     const auth = limited([{ type: 'requests', unit: 'rpm', value: 2 }])
     const counted: CheckStatus['counting'][] = []
     for (let i = 0; i < 2; i++) {
@@ -71,12 +68,7 @@ describe('the limiter, on a Redis that answers nonsense', () => {
   })
 
   test('a tokens report is counted here, and resolves to true', async () => {
-    const limiter = new RateLimiter({
-      max: 10,
-      headers: true,
-      fleet: new FleetCounter(answering('OK'), 'ns:'),
-      logger: recordingLogger(),
-    })
+    const limiter = onNonsense()
     const auth = limited([{ type: 'tokens', unit: 'rpm', value: 100 }])
     await limiter.admit(auth, Date.now(), { cache: 'hit' })
     await expect(limiter.reportTokens(auth, 100)).resolves.toBe(true)

@@ -57,13 +57,19 @@ describe('decisions, through audited()', () => {
     ])
   })
 
-  test('off, the check runs bare (no status object); on, a cached answer stays synchronous', () => {
+  /** A check answering AUTH from the cache, keeping each status it is given. */
+  function cachedCheck() {
     const statuses: unknown[] = []
     const check: Check = (_headers, _route, status) => {
       statuses.push(status)
       if (status) status.cache = 'hit'
       return AUTH
     }
+    return { check, statuses }
+  }
+
+  test('off, the check runs bare (no status object); on, a cached answer stays synchronous', () => {
+    const { check, statuses } = cachedCheck()
     expect(audited(check, undefined)(withKey('pk-bare-0123456789'))).toBe(AUTH)
     otel = useOtel()
     const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
@@ -72,12 +78,7 @@ describe('decisions, through audited()', () => {
   })
 
   test("given the caller's status, each form hands the check that one (no second object), and reads it", () => {
-    const statuses: unknown[] = []
-    const check: Check = (_headers, _route, status) => {
-      statuses.push(status)
-      if (status) status.cache = 'hit'
-      return AUTH
-    }
+    const { check, statuses } = cachedCheck()
     otel = useOtel()
     const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
     const heard: Decision[] = []
