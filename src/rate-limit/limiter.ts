@@ -2,7 +2,7 @@ import type { MaybePromise } from '../maybe-promise.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { CheckStatus, Logger, PortkeyAuth, Quota } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
-import { countsTokens, type Policy } from './policy.js'
+import { countsTokens, hasLimits, type Policy } from './policy.js'
 import { headersOf, RequestQuota, standingsOf } from './quota.js'
 import { refusal } from './refusal.js'
 import { type Subject, Subjects } from './subjects.js'
@@ -53,10 +53,11 @@ export class RateLimiter {
 
   /**
    * Counts one request of `auth` against its limits and returns `auth`, having noted in `status` (when given and a
-   * limit applies) how it counted and the request's `quota`. Throws 429 `rate_limit_exceeded` when a limit is
-   * reached. A promise only when a batch must be asked of Redis.
+   * limit applies) how it counted and the request's `quota`. Throws 429 when a limit is reached. A promise only
+   * when a batch must be asked of Redis.
    */
   admit(auth: PortkeyAuth, now: number, status: CheckStatus | undefined): MaybePromise<PortkeyAuth> {
+    if (!hasLimits(auth)) return auth
     const subjects = this.#subjects.of(auth)
     return subjects.length === 0 ? auth : this.#take(auth, subjects, now, status, 0)
   }
@@ -142,9 +143,5 @@ export class RateLimiter {
   }
 }
 
-/** `list` with `item` added: a new list when there was none. */
-function push<T>(list: T[] | null, item: T): T[] {
-  if (list === null) return [item]
-  list.push(item)
-  return list
-}
+/** `list` with `item` added (a list made only then: only a request refused, or waiting for Redis, makes one). */
+const push = <T>(list: T[] | null, item: T): T[] => (list === null ? [item] : [...list, item])

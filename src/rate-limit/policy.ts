@@ -59,6 +59,10 @@ export function compile(limits: readonly RateLimit[], scope: RateLimitScope, une
   return policies
 }
 
+/** Whether a context has any limit, enforced or not, of its own or its virtual key's: for a quick way out. */
+export const hasLimits = (auth: PortkeyAuth): boolean =>
+  auth.rateLimits.length > 0 || (auth.virtualKey != null && auth.virtualKey.rateLimits.length > 0)
+
 /** No policy: a context without limits of its own, or without a limited virtual key. */
 export const NONE: readonly Policy[] = Object.freeze([])
 
