@@ -18,6 +18,7 @@ const UNIT = [
   'test/options/{bearer,names,redis,redis-client-types,resolve}.test.ts',
   'test/permissions/{paths,route-scopes}.test.ts',
   'test/platform/{sha256,timers.attack}.test.ts',
+  'test/rate-limit/{fleet-counter,parse}.test.ts',
   'test/property/parsing.property.test.ts',
   'test/telemetry/decisions.test.ts',
   'test/testing/stub-records.test.ts',

@@ -33,6 +33,7 @@ export type { SharedTierStats } from './fleet/shared-tier.js'
 export type { CacheStats } from './cache/refreshing-cache.js'
 export type {
   CacheState,
+  CheckStatus,
   Decision,
   DecisionListener,
   IncomingHeaders,

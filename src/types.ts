@@ -81,8 +81,8 @@ export interface VirtualKey {
 /**
  * What a successful check attaches to the request: `req.portkey` (Express), `ctx.state.portkey` (Koa),
  * `request.portkey` (Fastify), `c.get('portkey')` (Hono), `{ portkey }` (Web handlers).
- * Frozen, and shared by every request of the same key while it is cached (a key with rate limits gets a copy
- * per request, carrying its `quota`). It never holds the raw key.
+ * Frozen, and shared by every request of the same key while it is cached, a key with rate limits included: what
+ * is per request travels beside it (its `Quota`: `quotaOf(req)`). It never holds the raw key.
  */
 export interface PortkeyAuth {
   /** How the caller authenticated. */
@@ -118,11 +118,6 @@ export interface PortkeyAuth {
   }
   /** The key's (or token's) rate limits, as the record or the `rate_limits` claim gives them. */
   readonly rateLimits: readonly RateLimit[]
-  /**
-   * This request's standing against the rate limits (the key's and the virtual key's): what is left, when
-   * the window resets, and `reportTokens()`. `null` when no limit applies or with `rateLimits: false`.
-   */
-  readonly quota: Quota | null
   /** The key's (or token's) usage limit, as it came; `null` when it has none. */
   readonly usageLimits: UsageLimits | null
   /** When the credential stops working, or `null` if it does not expire. */
@@ -156,8 +151,10 @@ export interface RateLimitStatus {
 export type RateLimitHeaders = Readonly<Record<'ratelimit-policy' | 'ratelimit', string>>
 
 /**
- * This request's standing against its key's (and virtual key's) rate limits: `req.portkey.quota`,
- * `ctx.state.portkey.quota`. `null` on the context when no limit applies or enforcement is off.
+ * One request's standing against its key's (and virtual key's) rate limits, beside its context: `quotaOf(req)`
+ * (Express), `quotaOf(ctx)` (Koa), `quotaOf(request)` (Fastify), `quotaOf(c)` (Hono), `{ quota }` (Web handlers),
+ * `CheckStatus.quota` (a verifier's `check()` and `verify()`). `null` there when no limit applies or enforcement
+ * is off. Made per request of a limited key; the context it belongs to is shared.
  */
 export interface Quota {
   /** Every limit that applies to the request. */
@@ -248,6 +245,29 @@ export type ScopeMap = Readonly<Record<string, string | readonly string[]>>
 
 /** How the cache answered one request: `none` when it was refused before the cache (a malformed credential). */
 export type CacheState = 'hit' | 'stale' | 'miss' | 'none'
+
+/**
+ * Facts about one call of `check()` or `verify()`, filled in as it runs (as lru-cache's `status` argument): made
+ * by the caller, never shared between requests. Pass one to have the request's `quota`.
+ *
+ * @example
+ * ```ts
+ * const status: CheckStatus = { cache: 'none' }
+ * const portkey = await verifier.verify(request.headers, undefined, status)
+ * await status.quota?.reportTokens(usage.total_tokens)
+ * ```
+ */
+export interface CheckStatus {
+  /** How the cache answered; start it at `'none'`, which stays when the request is refused before the cache. */
+  cache: CacheState
+  /** How the rate limits counted the request (see `Decision#counting`); set only when a limit applied. */
+  counting?: 'local' | 'fleet'
+  /**
+   * The request's standing against its rate limits, set when one applied and the request was admitted; left as
+   * the caller made it (`undefined`, `null`) when none applied or with `rateLimits: false`.
+   */
+  quota?: Quota | null
+}
 
 /** One request's outcome, as `onDecision` receives it. It never holds the credential. */
 export interface Decision {

@@ -4,7 +4,7 @@ import type { MaybePromise } from '../maybe-promise.js'
 import type { Middleware } from '../options/names.js'
 import { scopeGuard } from '../permissions/require.js'
 import { RequestQuota } from '../rate-limit/quota.js'
-import type { IncomingHeaders, PortkeyAuth, RateLimitHeaders } from '../types.js'
+import type { CheckStatus, IncomingHeaders, PortkeyAuth, Quota, RateLimitHeaders } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { type HeaderViews, hideCredential } from './hide-credential.js'
 import { type MiddlewareOptions, middlewareConfig } from './middleware-options.js'
@@ -27,11 +27,16 @@ export interface Framework<A, B, C, R> {
    * the credential would come from `Authorization`.
    */
   rawHeaders(a: A): readonly string[] | undefined
-  /** Where the context lives: `req.portkey`, `ctx.state.portkey`. */
-  attach(a: A, auth: PortkeyAuth): void
+  /**
+   * Where the context lives (`req.portkey`, `ctx.state.portkey`), and beside it the request's quota, when it has
+   * one (`req.portkeyQuota`, `ctx.state.portkeyQuota`).
+   */
+  attach(a: A, auth: PortkeyAuth, quota: Quota | null): void
   /** The context `portkeyAuth()` attached, for `requirePermissions()`; `undefined` when it did not run. */
   attached(a: A): PortkeyAuth | undefined
-  /** Adds `RateLimit-Policy` and `RateLimit` to the response of an admitted request (one with a `quota`). */
+  /** The quota `portkeyAuth()` attached, for `requirePermissions()` to give back when it refuses; else `null`. */
+  attachedQuota(a: A): Quota | null
+  /** Adds `RateLimit-Policy` and `RateLimit` to the response of an admitted request (one with a quota). */
   setHeaders(headers: RateLimitHeaders, a: A, b: B): void
   /** Goes on to the next handler. */
   next(a: A, b: B, c: C): R
@@ -76,16 +81,19 @@ export function createDispatch<A extends object, B, C, R>(
   // Whether Authorization may carry the credential, so hideCredentials removes it then (a verifier made
   // elsewhere without the field reads it, as the default does).
   const bearer = verifier.bearer !== false
+  // Whether a request may have a quota, so needs a status to carry it (a verifier made elsewhere without the
+  // field may, as the default does).
+  const limited = verifier.limited !== false
   // A public route goes on as an admitted request does, minus the context.
   const pass = (a: A, b: B, c: C): R => {
     if (onError !== undefined) (a as Record<symbol, unknown>)[ON_ERROR] = onError
     if (hideCredentials) hideCredential(framework.request(a), bearer)
     return framework.next(a, b, c)
   }
-  const admit = (auth: PortkeyAuth, a: A, b: B, c: C): R => {
-    framework.attach(a, auth)
-    // A verifier made elsewhere (a test double) may give contexts without `quota`.
-    const headers = auth.quota?.headers
+  const admit = (auth: PortkeyAuth, quota: Quota | null | undefined, a: A, b: B, c: C): R => {
+    // A verifier made elsewhere (a test double) may leave the status as it was made.
+    framework.attach(a, auth, quota ?? null)
+    const headers = quota?.headers
     if (headers != null) framework.setHeaders(headers, a, b)
     return pass(a, b, c)
   }
@@ -100,19 +108,21 @@ export function createDispatch<A extends object, B, C, R>(
       route = framework.route(a)
       if (isPublic(route)) return pass(a, b, c)
     }
+    // The one object a request makes here: every field set, so the check's writes keep its shape.
+    const status: CheckStatus | undefined = limited ? { cache: 'none', counting: undefined, quota: null } : undefined
     let result: MaybePromise<PortkeyAuth>
     try {
       const headers = framework.headers(a)
       if (bearer && readsAuthorization(headers) && repeatsAuthorization(framework.rawHeaders(a))) {
         throw invalidRequest('Send exactly one Authorization header.')
       }
-      result = verifier.check(headers, verifier.routed ? (route ?? framework.route(a)) : undefined)
+      result = verifier.check(headers, verifier.routed ? (route ?? framework.route(a)) : undefined, status)
     } catch (error) {
       return refuse(error, a, b, c)
     }
-    if (!(result instanceof Promise)) return admit(result, a, b, c)
+    if (!(result instanceof Promise)) return admit(result, status?.quota, a, b, c)
     return result.then(
-      (auth) => admit(auth, a, b, c),
+      (auth) => admit(auth, status?.quota, a, b, c),
       (error: unknown) => refuse(error, a, b, c),
     )
   }, verifier)
@@ -131,15 +141,14 @@ function readsAuthorization(headers: IncomingHeaders | Headers): boolean {
  */
 export function createPermissionCheck<A extends object, B, C, R>(
   scopes: readonly string[],
-  framework: Pick<Framework<A, B, C, R>, 'attached' | 'next' | 'send'>,
+  framework: Pick<Framework<A, B, C, R>, 'attached' | 'attachedQuota' | 'next' | 'send'>,
 ): (a: A, b: B, c: C) => R {
   const guard = scopeGuard(scopes)
   return function permissionCheck(a, b, c) {
-    const auth = framework.attached(a)
-    const error = guard(auth)
+    const error = guard(framework.attached(a))
     if (error === null) return framework.next(a, b, c)
     // Refused after all: the allowance portkeyAuth() counted the request against goes back.
-    RequestQuota.refund(auth?.quota)
+    RequestQuota.refund(framework.attachedQuota(a))
     const onError = (a as Record<symbol, OnError<A, B, C, R> | undefined>)[ON_ERROR] ?? framework.send
     return onError(error, a, b, c)
   }

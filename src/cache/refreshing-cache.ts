@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import { TIMINGS } from '../options/defaults.js'
-import type { CacheState } from '../types.js'
+import type { CheckStatus } from '../types.js'
 
 /** A stored answer with its deadlines, in epoch milliseconds. */
 export interface Entry<V> {
@@ -20,15 +20,8 @@ export interface Entry<V> {
  */
 export type Loader<V, A> = (key: string, arg: A) => Promise<Entry<V>>
 
-/**
- * Where one call notes how the cache answered, as lru-cache's `status` argument: made by the caller only
- * when someone listens, and never shared between requests.
- */
-export interface CacheStatus {
-  cache: CacheState
-  /** How the rate limits counted the request (see `Decision#counting`); set only when limits applied. */
-  counting?: 'local' | 'fleet'
-}
+/** What the cache notes in a call's `CheckStatus`: how it answered. */
+type CacheStatus = Pick<CheckStatus, 'cache'>
 
 /** Counters since the verifier was created. */
 export interface CacheStats {

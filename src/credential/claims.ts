@@ -1,7 +1,8 @@
 import type { JWTPayload } from 'jose'
 import { frozenWith, jwtIdentity, shownUserId, userKeyId } from './identity.js'
-import { rateLimits, stringMap } from './key-record.js'
+import { stringMap } from './key-record.js'
 import { ClaimsError } from '../errors.js'
+import { parseRateLimits } from '../rate-limit/parse.js'
 import type { PortkeyAuth } from '../types.js'
 
 const PREFIX = 'portkey.'
@@ -38,8 +39,7 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
     scopes: Object.freeze(scopesOf(claims)),
     virtualKey: null,
     defaults: Object.freeze({ configId: text(defaults.config_id), metadata: stringMap(defaults.metadata) }),
-    rateLimits: rateLimits(claims.rate_limits),
-    quota: null,
+    rateLimits: parseRateLimits(claims.rate_limits),
     usageLimits: typeof usageLimits === 'object' && usageLimits !== null ? Object.freeze({ ...usageLimits }) : null,
     expiresAt,
   } satisfies PortkeyAuth

@@ -1,6 +1,7 @@
 import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
 import { decide, hasShape, KEY_RECORD, type Outcome } from '../records.js'
-import type { KeyRecord, KeyType, PortkeyAuth, RateLimit } from '../types.js'
+import { parseRateLimits } from '../rate-limit/parse.js'
+import type { KeyRecord, KeyType, PortkeyAuth } from '../types.js'
 import { apiKeyIdentity, frozenWith } from './identity.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
@@ -39,8 +40,7 @@ function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
       configId: record.defaults?.config_id || null,
       metadata: stringMap(record.defaults?.metadata),
     }),
-    rateLimits: rateLimits(record.rate_limits),
-    quota: null,
+    rateLimits: parseRateLimits(record.rate_limits),
     usageLimits:
       typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,
     expiresAt: Number.isFinite(expiresAtMs) ? new Date(expiresAtMs) : null,
@@ -62,18 +62,4 @@ export function stringMap(value: unknown): Readonly<Record<string, string>> {
     for (const [name, entry] of Object.entries(value)) if (typeof entry === 'string') out[name] = entry
   }
   return Object.freeze(out)
-}
-
-/** Keeps well-formed limits only, frozen. */
-export function rateLimits(value: unknown): readonly RateLimit[] {
-  if (!Array.isArray(value)) return Object.freeze([])
-  const limits = value.filter(
-    (limit): limit is RateLimit =>
-      limit !== null &&
-      typeof limit === 'object' &&
-      typeof limit.type === 'string' &&
-      typeof limit.unit === 'string' &&
-      typeof limit.value === 'number',
-  )
-  return Object.freeze(limits.map((limit) => Object.freeze({ type: limit.type, unit: limit.unit, value: limit.value })))
 }

@@ -1,6 +1,6 @@
 /**
- * Express (4 and 5): `portkeyAuth()`, a middleware that sets `req.portkey`, and `requirePermissions()`
- * after it.
+ * Express (4 and 5): `portkeyAuth()`, a middleware that sets `req.portkey` (and, for a rate-limited key,
+ * `req.portkeyQuota`), and `requirePermissions()` after it.
  * @packageDocumentation
  */
 
@@ -9,7 +9,7 @@ import { createDispatch, createPermissionCheck, type Framework, type VerifierHan
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
-import type { PortkeyAuth } from '../types.js'
+import type { PortkeyAuth, Quota } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 
 declare global {
@@ -20,6 +20,11 @@ declare global {
        * `publicRoutes`). `portkeyOf(req)` reads it as `PortkeyAuth`, or throws if it is absent.
        */
       portkey?: PortkeyAuth
+      /**
+       * This request's standing against its rate limits, set by `portkeyAuth()` beside `portkey` when a limit
+       * applies. `quotaOf(req)` reads it, or `null`.
+       */
+      portkeyQuota?: Quota
     }
   }
 }
@@ -40,10 +45,12 @@ const EXPRESS: Framework<Request, Response, NextFunction, void> = {
   route: (req) => ({ method: req.method, path: typeof req.path === 'string' ? req.baseUrl + req.path : '' }),
   request: (req) => req,
   rawHeaders: (req) => req.rawHeaders,
-  attach: (req, auth) => {
+  attach: (req, auth, quota) => {
     req.portkey = auth
+    if (quota !== null) req.portkeyQuota = quota
   },
   attached: (req) => req.portkey,
+  attachedQuota: quotaOf,
   setHeaders: (headers, _req, res) => {
     res.setHeader('ratelimit-policy', headers['ratelimit-policy'])
     res.setHeader('ratelimit', headers.ratelimit)
@@ -103,4 +110,15 @@ export function portkeyOf(req: { readonly portkey?: PortkeyAuth | undefined }): 
   return contextOrThrow(req.portkey)
 }
 
-export type { PortkeyAuth, Verifier, VerifierHandle }
+/**
+ * This request's standing against its key's (and virtual key's) rate limits, beside its context: what is left,
+ * when the window resets, `reportTokens()`. `null` when no limit applies (or with `rateLimits: false`), and where
+ * `portkeyAuth()` did not run.
+ *
+ * @example await quotaOf(req)?.reportTokens(completion.usage.total_tokens)
+ */
+export function quotaOf(req: { readonly portkeyQuota?: Quota | undefined }): Quota | null {
+  return req.portkeyQuota ?? null
+}
+
+export type { PortkeyAuth, Quota, Verifier, VerifierHandle }

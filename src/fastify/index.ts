@@ -1,6 +1,6 @@
 /**
- * Fastify (4 and 5): `portkeyAuth`, a plugin that sets `request.portkey` (or decorates `verifyPortkey` for
- * `@fastify/auth`), and `requirePermissions()`, a route hook.
+ * Fastify (4 and 5): `portkeyAuth`, a plugin that sets `request.portkey` and, for a rate-limited key,
+ * `request.portkeyQuota` (or decorates `verifyPortkey` for `@fastify/auth`), and `requirePermissions()`, a route hook.
  * @packageDocumentation
  */
 
@@ -11,7 +11,7 @@ import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
 import { MIDDLEWARE_NAMES, type Names } from '../options/names.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
-import type { PortkeyAuth } from '../types.js'
+import type { PortkeyAuth, Quota } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { fastifyRoute } from './route.js'
 import { hideCredential } from '../adapters/hide-credential.js'
@@ -25,6 +25,11 @@ declare module 'fastify' {
      * `portkeyOf(request)` reads it as `PortkeyAuth`, or throws if it is absent.
      */
     portkey?: PortkeyAuth
+    /**
+     * This request's standing against its rate limits, set by `portkeyAuth` beside `portkey` when a limit
+     * applies. `quotaOf(request)` reads it, or `null`.
+     */
+    portkeyQuota?: Quota
   }
   interface FastifyInstance {
     /**
@@ -75,10 +80,12 @@ const FASTIFY: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
   route: fastifyRoute,
   request: (request) => request.raw,
   rawHeaders: (request) => request.raw.rawHeaders,
-  attach: (request, auth) => {
+  attach: (request, auth, quota) => {
     request.portkey = auth
+    if (quota !== null) request.portkeyQuota = quota
   },
   attached: (request) => request.portkey,
+  attachedQuota: quotaOf,
   setHeaders: (headers, _request, reply) => {
     reply.headers(headers)
   },
@@ -135,7 +142,10 @@ export const portkeyAuth: PortkeyAuthPlugin = asPlugin(function portkeyAuth(inst
 })
 export default portkeyAuth
 
-/** Adds the check to `instance`'s context: a hook or `verifyPortkey`, `portkeyVerifier`, and `request.portkey`. */
+/**
+ * Adds the check to `instance`'s context: a hook or `verifyPortkey`, `portkeyVerifier`, and `request.portkey` and
+ * `request.portkeyQuota`.
+ */
 function install(instance: FastifyInstance, options: FastifyAuthOptions | Verifier | undefined): void {
   if (instance.hasDecorator('portkeyVerifier')) {
     throw new Error(
@@ -156,6 +166,7 @@ function install(instance: FastifyInstance, options: FastifyAuthOptions | Verifi
   instance.decorate('portkeyVerifier', dispatch.verifier)
   // Declared on the request, so that every request of the context has one shape, guarded or not.
   if (!instance.hasRequestDecorator('portkey')) instance.decorateRequest('portkey', undefined)
+  if (!instance.hasRequestDecorator('portkeyQuota')) instance.decorateRequest('portkeyQuota', undefined)
   if (addHook) {
     instance.addHook('onRequest', verify)
     return
@@ -195,7 +206,7 @@ function givesBackRefused(
   done: (error: null, payload: unknown) => void,
 ) {
   if (request.portkey !== undefined && (reply.statusCode === 401 || reply.statusCode === 403)) {
-    RequestQuota.refund(request.portkey.quota)
+    RequestQuota.refund(request.portkeyQuota)
     reply.removeHeader('ratelimit')
     reply.removeHeader('ratelimit-policy')
   }
@@ -282,4 +293,15 @@ export function portkeyOf(request: { readonly portkey?: PortkeyAuth | undefined 
   return contextOrThrow(request.portkey)
 }
 
-export type { PortkeyAuth, Verifier, VerifierHandle }
+/**
+ * This request's standing against its key's (and virtual key's) rate limits, beside its context: what is left,
+ * when the window resets, `reportTokens()`. `null` when no limit applies (or with `rateLimits: false`), and where
+ * `portkeyAuth` did not check the request.
+ *
+ * @example await quotaOf(request)?.reportTokens(completion.usage.total_tokens)
+ */
+export function quotaOf(request: { readonly portkeyQuota?: Quota | undefined }): Quota | null {
+  return request.portkeyQuota ?? null
+}
+
+export type { PortkeyAuth, Quota, Verifier, VerifierHandle }

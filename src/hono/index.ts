@@ -1,5 +1,6 @@
 /**
- * Hono (4): `portkeyAuth()`, a middleware that sets `c.get('portkey')`, and `requirePermissions()` after it.
+ * Hono (4): `portkeyAuth()`, a middleware that sets `c.get('portkey')` (and, for a rate-limited key,
+ * `c.get('portkeyQuota')`), and `requirePermissions()` after it.
  * @packageDocumentation
  */
 
@@ -10,7 +11,7 @@ import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { PortkeyAuth } from '../types.js'
+import type { PortkeyAuth, Quota } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
 import { getPath } from 'hono/utils/url'
@@ -26,6 +27,8 @@ export type PortkeyEnv = {
   Variables: {
     /** The caller's Portkey context. */
     portkey: PortkeyAuth
+    /** This request's standing against its rate limits, when a limit applies: `quotaOf(c)` reads it, or `null`. */
+    portkeyQuota?: Quota
   }
 }
 
@@ -56,10 +59,12 @@ const HONO: Framework<Context, Next, undefined, Answer> = {
   request: credentialViews,
   // Under @hono/node-server the headers read are Node's, which keep only the first Authorization.
   rawHeaders: (c) => nodeRequest(c.env)?.rawHeaders,
-  attach: (c, auth) => {
+  attach: (c, auth, quota) => {
     c.set('portkey', auth)
+    if (quota !== null) c.set('portkeyQuota', quota)
   },
   attached: (c) => c.get('portkey') as PortkeyAuth | undefined,
+  attachedQuota: quotaOf,
   setHeaders: (headers, c) => {
     c.header('ratelimit-policy', headers['ratelimit-policy'])
     c.header('ratelimit', headers.ratelimit)
@@ -138,4 +143,15 @@ export function portkeyOf(c: Context): PortkeyAuth {
   return contextOrThrow(c.get('portkey') as PortkeyAuth | undefined)
 }
 
-export type { PortkeyAuth, Verifier, VerifierHandle }
+/**
+ * This request's standing against its key's (and virtual key's) rate limits, beside its context
+ * (`c.get('portkeyQuota')`): what is left, when the window resets, `reportTokens()`. `null` when no limit applies
+ * (or with `rateLimits: false`), and where `portkeyAuth()` did not run.
+ *
+ * @example await quotaOf(c)?.reportTokens(completion.usage.total_tokens)
+ */
+export function quotaOf(c: Context): Quota | null {
+  return (c.get('portkeyQuota') as Quota | undefined) ?? null
+}
+
+export type { PortkeyAuth, Quota, Verifier, VerifierHandle }

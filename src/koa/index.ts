@@ -1,6 +1,6 @@
 /**
- * Koa (2 and 3): `portkeyAuth()`, a middleware that sets `ctx.state.portkey`, and `requirePermissions()`
- * after it.
+ * Koa (2 and 3): `portkeyAuth()`, a middleware that sets `ctx.state.portkey` (and, for a rate-limited key,
+ * `ctx.state.portkeyQuota`), and `requirePermissions()` after it.
  * @packageDocumentation
  */
 
@@ -9,7 +9,7 @@ import { createDispatch, createPermissionCheck, type Framework, type VerifierHan
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
-import type { PortkeyAuth } from '../types.js'
+import type { PortkeyAuth, Quota } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 
 /**
@@ -20,6 +20,8 @@ import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 export interface PortkeyState {
   /** The caller's Portkey context. */
   portkey: PortkeyAuth
+  /** This request's standing against its rate limits, when a limit applies: `quotaOf(ctx)` reads it, or `null`. */
+  portkeyQuota?: Quota
 }
 
 /**
@@ -41,10 +43,12 @@ const KOA: Framework<Context, Next, undefined, unknown> = {
   route,
   request: (ctx) => ctx.req,
   rawHeaders: (ctx) => ctx.req.rawHeaders,
-  attach: (ctx, auth) => {
+  attach: (ctx, auth, quota) => {
     ctx.state.portkey = auth
+    if (quota !== null) ctx.state.portkeyQuota = quota
   },
   attached: (ctx) => ctx.state.portkey as PortkeyAuth | undefined,
+  attachedQuota: quotaOf,
   // Node's response directly: ctx.set() would walk the object and re-check each value.
   setHeaders: (headers, ctx) => {
     ctx.res.setHeader('ratelimit-policy', headers['ratelimit-policy'])
@@ -131,4 +135,15 @@ export function portkeyOf(ctx: { readonly state: object }): PortkeyAuth {
   return contextOrThrow((ctx.state as Partial<PortkeyState>).portkey)
 }
 
-export type { PortkeyAuth, Verifier, VerifierHandle }
+/**
+ * This request's standing against its key's (and virtual key's) rate limits, beside its context
+ * (`ctx.state.portkeyQuota`): what is left, when the window resets, `reportTokens()`. `null` when no limit applies
+ * (or with `rateLimits: false`), and where `portkeyAuth()` did not run.
+ *
+ * @example await quotaOf(ctx)?.reportTokens(completion.usage.total_tokens)
+ */
+export function quotaOf(ctx: { readonly state: object }): Quota | null {
+  return (ctx.state as Partial<PortkeyState>).portkeyQuota ?? null
+}
+
+export type { PortkeyAuth, Quota, Verifier, VerifierHandle }

@@ -90,6 +90,23 @@ export const TIMINGS = Object.freeze({
    * README's Rate limits) when it never reports: released between 3/4 of this and this after it was admitted.
    */
   tokensHoldMs: 60_000,
+  /**
+   * After a rate limiter's Redis call fails (a batch, a tokens report), how long that limit is counted by this
+   * instance alone before Redis is asked again.
+   */
+  rateLimitOfflineMs: 1_000,
+  /** With Redis, how often at most an instance reads the fleet's count of a tokens limit it checks. */
+  tokensSyncMs: 1_000,
+  /**
+   * Rounds (each a Redis round trip) of asking Redis for a batch of a requests limit before a request is refused:
+   * a round ends with a batch granted (which the requests waiting share, in arrival order), nothing left, or Redis
+   * away, so each round is progress for the fleet; the bound only caps one request's wait under heavy contention.
+   */
+  leaseRounds: 64,
+  /** The largest batch of a requests limit's window one instance takes from Redis at once, in requests. */
+  leaseMax: 256,
+  /** A rate-limit counter in Redis outlives its window by this much, for instances' clocks a little apart. */
+  rateLimitExpiryMarginMs: 60_000,
   /** The share of `cache.max` kept for "unknown key" answers, so a flood of random keys evicts only its own. */
   negativeShare: 0.1,
 })

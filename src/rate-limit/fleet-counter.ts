@@ -1,4 +1,6 @@
+import { RedisUnavailable } from '../errors.js'
 import type { RedisConnection } from '../fleet/redis.js'
+import { TIMINGS } from '../options/defaults.js'
 
 // A counter this package wrote is a whole number of at most 15 digits. Anything else (negative, fractional,
 // garbage: set by hand, or by another program sharing the prefix) is read as a spent window, and stored as
@@ -40,12 +42,6 @@ return {0, total}`
 /** What a counter this package wrote looks like (see `SPENT_IF_CORRUPT`). */
 const COUNT = /^\d{1,15}$/
 
-/** Largest batch one instance takes at once. */
-export const MAX_LEASE = 256
-
-/** A window's counter outlives its window by this much, for clocks a little apart. */
-const EXPIRY_MARGIN_MS = 60_000
-
 /** What Redis granted: a batch of the allowance, and the fleet's count after it. */
 export interface Lease {
   readonly granted: number
@@ -55,11 +51,13 @@ export interface Lease {
 /**
  * The fleet's rate-limit counters in Redis: one key per limit and window, `<namespace>{rl:<json>}`, each
  * touched by one single-key script (atomic, and on a cluster in one slot). Every method throws
- * `RedisUnavailable` when Redis cannot answer; the limiter then counts on this instance alone.
+ * `RedisUnavailable` when Redis cannot answer, or answers what no script of this package returns (another
+ * program on the prefix, a proxy that mangles replies); the limiter then counts on this instance alone.
  */
 export class FleetCounter {
   readonly #redis: RedisConnection
   readonly #namespace: string
+  #leases = 0
 
   constructor(redis: RedisConnection, namespace: string) {
     this.#redis = redis
@@ -70,6 +68,11 @@ export class FleetCounter {
     return this.#redis.connected
   }
 
+  /** Batches Redis granted (or refused: nothing left) since the verifier was made. */
+  get leases(): number {
+    return this.#leases
+  }
+
   /** The Redis key of one counter: `subject` names the key, token or virtual key; `start` the window. */
   key(subject: readonly string[], name: string, start: number): string {
     return `${this.#namespace}{rl:${JSON.stringify([...subject, name, start])}}`
@@ -77,19 +80,20 @@ export class FleetCounter {
 
   /** Takes a batch of `quota` for the window ending at `windowEnd`: at least `owed`, if that much is left. */
   async lease(key: string, owed: number, quota: number, windowEnd: number): Promise<Lease> {
-    const ttl = String(Math.max(1, windowEnd - Date.now() + EXPIRY_MARGIN_MS))
-    const reply = await this.#redis.command(['EVAL', LEASE, '1', key, String(owed), String(quota), ttl, String(MAX_LEASE)])
+    const ttl = String(Math.max(1, windowEnd - Date.now() + TIMINGS.rateLimitExpiryMarginMs))
+    const reply = await this.#redis.command(['EVAL', LEASE, '1', key, String(owed), String(quota), ttl, String(TIMINGS.leaseMax)])
     const [granted, count] = Array.isArray(reply) ? reply.map(Number) : []
-    if (!Number.isFinite(granted) || !Number.isFinite(count)) throw new TypeError('unexpected lease reply')
+    if (!Number.isFinite(granted) || !Number.isFinite(count)) throw new RedisUnavailable('unexpected reply to a rate-limit lease')
+    this.#leases++
     return { granted: granted!, count: count! }
   }
 
   /** Adds `tokens` to a window's count of a `quota`; resolves to the fleet's total (`quota` if it was corrupted). */
   async add(key: string, tokens: number, quota: number, windowEnd: number): Promise<number> {
-    const ttl = String(Math.max(1, windowEnd - Date.now() + EXPIRY_MARGIN_MS))
+    const ttl = String(Math.max(1, windowEnd - Date.now() + TIMINGS.rateLimitExpiryMarginMs))
     const reply = await this.#redis.command(['EVAL', ADD, '1', key, String(tokens), String(quota), ttl])
     const total = Array.isArray(reply) ? Number(reply[1]) : Number.NaN
-    if (Number.isNaN(total)) throw new TypeError('unexpected add reply')
+    if (Number.isNaN(total)) throw new RedisUnavailable('unexpected reply to a tokens report')
     return total
   }
 

@@ -1,4 +1,4 @@
-import type { RateLimit, RateLimitScope, RateLimitUnit } from '../types.js'
+import type { PortkeyAuth, RateLimit, RateLimitScope, RateLimitUnit } from '../types.js'
 
 const WINDOW_SECONDS: Readonly<Record<RateLimitUnit, number>> = { rpm: 60, rph: 3_600, rpd: 86_400, rpw: 604_800 }
 
@@ -58,3 +58,27 @@ export function compile(limits: readonly RateLimit[], scope: RateLimitScope, une
   compiled.set(limits, policies)
   return policies
 }
+
+/** Whether a context has any limit, enforced or not, of its own or its virtual key's: for a quick way out. */
+export const hasLimits = (auth: PortkeyAuth): boolean =>
+  auth.rateLimits.length > 0 || (auth.virtualKey != null && auth.virtualKey.rateLimits.length > 0)
+
+/** No policy: a context without limits of its own, or without a limited virtual key. */
+export const NONE: readonly Policy[] = Object.freeze([])
+
+/** The policies of the limits of a context's own key (or token). */
+export const keyPolicies = (auth: PortkeyAuth, unenforced: Unenforced): readonly Policy[] =>
+  auth.rateLimits.length === 0 ? NONE : compile(auth.rateLimits, 'api_key', unenforced)
+
+/** The policies of the limits of the virtual key a context names, if it names one. */
+export function virtualKeyPolicies(auth: PortkeyAuth, unenforced: Unenforced): readonly Policy[] {
+  const virtualKey = auth.virtualKey
+  return virtualKey == null || virtualKey.rateLimits.length === 0
+    ? NONE
+    : compile(virtualKey.rateLimits, 'virtual_key', unenforced)
+}
+
+/** Whether a context's key (or token), or the virtual key it names, has a tokens limit. */
+export const countsTokens = (auth: PortkeyAuth, unenforced: Unenforced): boolean =>
+  keyPolicies(auth, unenforced).some((policy) => policy.type === 'tokens') ||
+  virtualKeyPolicies(auth, unenforced).some((policy) => policy.type === 'tokens')

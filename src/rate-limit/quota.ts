@@ -1,9 +1,8 @@
 import type { PortkeyAuth, Quota, RateLimitHeaders, RateLimitStatus } from '../types.js'
 import type { Policy } from './policy.js'
 import type { Reservations } from './reservations.js'
-
-/** Reports tokens a request used against the tokens limits of its key and virtual key. */
-export type TokenReporter = (tokens: number) => Promise<void>
+import type { Subject } from './subjects.js'
+import type { Window } from './window.js'
 
 /** One limit's numbers at the moment a request is decided. */
 export interface Standing {
@@ -26,7 +25,7 @@ export function policyHeader(policies: readonly Policy[]): string {
 }
 
 /** `RateLimit` for these standings: `"rpm";r=598;t=42`, comma-separated. */
-export function stateHeader(standings: readonly Standing[]): string {
+function stateHeader(standings: readonly Standing[]): string {
   let state = ''
   for (const { policy, remaining, resetSeconds } of standings) {
     state += `${state === '' ? '' : ', '}"${policy.name}";r=${remaining};t=${resetSeconds}`
@@ -34,15 +33,56 @@ export function stateHeader(standings: readonly Standing[]): string {
   return state
 }
 
+/** `RateLimit-Policy` (the key's limits, then the virtual key's) and `RateLimit` of a request counted against `subjects`. */
+export function headersOf(subjects: readonly Subject[], standings: readonly Standing[]): RateLimitHeaders {
+  const policies = subjects.length === 1 ? subjects[0]!.policyHeader : subjects.map((s) => s.policyHeader).join(', ')
+  return { 'ratelimit-policy': policies, ratelimit: stateHeader(standings) }
+}
+
+/**
+ * Every limit's numbers now, the key's then the virtual key's. `shared`: counted with Redis (what is left is then
+ * this instance's view of the fleet's, see `RateLimitStatus`). `admitted`: for a request admitted now, which they
+ * count: one more in each requests limit's window, its estimate held in each tokens limit's (see `Reservations`).
+ */
+export function standingsOf(subjects: readonly Subject[], now: number, shared: boolean, admitted = false): Standing[] {
+  const standings: Standing[] = []
+  for (const { policies, windows } of subjects) {
+    for (let i = 0; i < policies.length; i++) {
+      const policy = policies[i]!
+      const window = windows[i]!
+      if (admitted && policy.type === 'requests') window.used++
+      standings.push(standing(policy, window, now, shared, admitted))
+    }
+  }
+  return standings
+}
+
+function standing(policy: Policy, window: Window, now: number, shared: boolean, admitted: boolean): Standing {
+  const resetSeconds = secondsLeft(policy, window.start, now)
+  if (policy.type === 'tokens') {
+    const remaining = Math.max(0, policy.quota - window.tokens)
+    const reservations = window.reservations
+    if (!admitted || reservations === null) return { policy, remaining, resetSeconds }
+    const held = reservations.estimate(policy.quota)
+    return { policy, remaining, resetSeconds, reservations, held, part: reservations.hold(held) }
+  }
+  let remaining = policy.quota - window.used
+  // With Redis: what the fleet had left when this instance last asked, less what this instance admitted since.
+  const lease = window.lease
+  if (shared && lease !== null && lease.count > 0)
+    remaining = Math.min(remaining, policy.quota - lease.count + lease.leased - window.used)
+  return { policy, remaining: Math.max(0, remaining), resetSeconds }
+}
+
 /** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */
 export interface TokenCounter {
-  reportTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<boolean>
+  countTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<boolean>
   refund(auth: PortkeyAuth, at: number): void
 }
 
 /**
- * The quota a context carries: built per request of a limited key, so it does only what every request
- * needs (the least remaining, the headers) and describes each limit (`limits`) when asked.
+ * The quota of one request, beside its (shared) context `auth`: built per request of a limited key, so it does
+ * only what every request needs (the least remaining, the headers) and describes each limit (`limits`) when asked.
  */
 export class RequestQuota implements Quota {
   readonly remaining: number
@@ -92,14 +132,6 @@ export class RequestQuota implements Quota {
   }
 
   /**
-   * The context a quota was made for, when `value` is one: per-request copies of a context do not carry the
-   * caller's identity (copying it would cost every limited request), the context they were made from does.
-   */
-  static contextOf(value: unknown): PortkeyAuth | undefined {
-    return typeof value === 'object' && value !== null && #auth in value ? (value as RequestQuota).#auth : undefined
-  }
-
-  /**
    * Releases the tokens reserved for the request whose quota `value` is, once (a second call does nothing), and
    * teaches its tokens limits' estimates `tokens`, if reported (`null` for a request refused after admission).
    */
@@ -134,7 +166,7 @@ export class RequestQuota implements Quota {
   }
 
   reportTokens(tokens: number): Promise<boolean> {
-    return this.#counter.reportTokens(this.#auth, tokens, this)
+    return this.#counter.countTokens(this.#auth, tokens, this)
   }
 
   /** What `JSON.stringify` writes: every field, `limits` included. */

@@ -87,13 +87,14 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   return {
     check,
     routed: scopes !== null,
+    limited: limiter !== null,
     bearer,
-    async verify(headers, route) {
-      return check(headers, route)
+    async verify(headers, route, status) {
+      return check(headers, route, status)
     },
     ...revoke,
-    async reportTokens(auth, tokens) {
-      return limiter === null ? Number.isSafeInteger(tokens) && tokens >= 0 : limiter.reportTokens(auth, tokens)
+    async reportTokens(of, tokens) {
+      return limiter === null ? Number.isSafeInteger(tokens) && tokens >= 0 : limiter.reportTokens(of, tokens)
     },
     stats,
     probe() {

@@ -1,31 +1,37 @@
-import type { CacheStatus } from '../cache/refreshing-cache.js'
 import { AuthError, outageCause } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'
-import type { Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
+import type { CheckStatus, Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { Check } from './pipeline.js'
 import type { RequestRoute } from './verifier.js'
+
+/** A check as the verifier offers it: `route` and `status` optional. */
+export type AuditedCheck = (
+  headers: IncomingHeaders | Headers,
+  route?: RequestRoute,
+  status?: CheckStatus,
+) => MaybePromise<PortkeyAuth>
 
 /**
  * Wraps a check so that `listener` hears each outcome, and `counter` (telemetry's) counts it, keeping it
  * synchronous where it was. Without either the check runs bare: no clock reads, no event objects. With the
- * counter alone, a request costs one small status object and an increment: still no clock read, no event.
+ * counter alone, a request costs an increment, and one small status object when the caller gave none: still no
+ * clock read, no event. Either reads the caller's status when there is one (an adapter's, which carries the quota).
  */
 export function audited(
   check: Check,
   listener: DecisionListener | undefined,
   redisUp: () => boolean | null = () => null,
   counter?: DecisionCounter,
-) {
+): AuditedCheck {
   if (listener === undefined) {
-    if (counter === undefined)
-      return (headers: IncomingHeaders | Headers, route?: RequestRoute) => check(headers, route, undefined)
+    if (counter === undefined) return (headers, route, status) => check(headers, route, status)
     return counted(check, counter)
   }
   const emit = (
     decision: Omit<Decision, 'redis' | 'durationMs' | 'cause' | 'counting'>,
     started: number,
-    status: CacheStatus,
+    status: CheckStatus,
     cause: string | null = null,
   ) => {
     try {
@@ -40,9 +46,9 @@ export function audited(
       // An audit hook must never be the reason a request fails.
     }
   }
-  return function auditedCheck(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth> {
+  return function auditedCheck(headers, route, given) {
     const started = performance.now()
-    const status: CacheStatus = { cache: 'none' }
+    const status: CheckStatus = given ?? { cache: 'none' }
     const admitted = (auth: PortkeyAuth) => {
       const { keyId, method, virtualKey } = auth
       counter?.admitted(method, status.cache)
@@ -81,15 +87,15 @@ export function audited(
 
 /**
  * The check with only the counter listening: the cache state noted per call, nothing else. The cached
- * (synchronous) path makes one small object and no closure.
+ * (synchronous) path makes no closure, and one small object only when the caller gave no status.
  */
-function counted(check: Check, counter: DecisionCounter) {
-  const refused = (error: unknown, status: CacheStatus): never => {
+function counted(check: Check, counter: DecisionCounter): AuditedCheck {
+  const refused = (error: unknown, status: CheckStatus): never => {
     counter.refused(error instanceof AuthError ? error.code : null, status.cache)
     throw error
   }
-  return function countedCheck(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth> {
-    const status: CacheStatus = { cache: 'none' }
+  return function countedCheck(headers, route, given) {
+    const status: CheckStatus = given ?? { cache: 'none' }
     let result: MaybePromise<PortkeyAuth>
     try {
       result = check(headers, route, status)

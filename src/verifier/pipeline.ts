@@ -1,4 +1,4 @@
-import type { CacheStatus, RefreshingCache } from '../cache/refreshing-cache.js'
+import type { RefreshingCache } from '../cache/refreshing-cache.js'
 import {
   AUTHORIZATION_HEADER,
   CREDENTIAL_HEADER,
@@ -14,7 +14,7 @@ import { andThen, type MaybePromise } from '../maybe-promise.js'
 import type { RouteScopes } from '../permissions/route-scopes.js'
 import type { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
-import type { IncomingHeaders, PortkeyAuth, VirtualKey } from '../types.js'
+import type { CheckStatus, IncomingHeaders, PortkeyAuth, VirtualKey } from '../types.js'
 import { VirtualKeyLookupBudget } from '../virtual-key/lookup-budget.js'
 import { PROVIDER_HEADER, readVirtualKeySlug, VIRTUAL_KEY_HEADER } from '../virtual-key/virtual-key.js'
 import type { RequestRoute } from './verifier.js'
@@ -23,7 +23,7 @@ import type { RequestRoute } from './verifier.js'
 export type Check = (
   headers: IncomingHeaders | Headers,
   route: RequestRoute | undefined,
-  status: CacheStatus | undefined,
+  status: CheckStatus | undefined,
 ) => MaybePromise<PortkeyAuth>
 
 /**
@@ -62,14 +62,14 @@ export function createPipeline({ keys, virtualKeys, scopes, source, limiter, loo
     credential: string,
     route: RequestRoute | undefined,
     now: number,
-    status: CacheStatus | undefined,
+    status: CheckStatus | undefined,
   ): MaybePromise<PortkeyAuth> {
     const auth = authorize(unexpired(outcome, now), route)
     if (slug === null) return limit(auth, now, status)
     return andThen(withVirtualKey(auth, slug, credential, now), (withKey) => limit(withKey, Date.now(), status), null)
   }
 
-  function limit(auth: PortkeyAuth, now: number, status: CacheStatus | undefined): MaybePromise<PortkeyAuth> {
+  function limit(auth: PortkeyAuth, now: number, status: CheckStatus | undefined): MaybePromise<PortkeyAuth> {
     return limiter === null ? auth : limiter.admit(auth, now, status)
   }
 

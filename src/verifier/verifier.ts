@@ -3,7 +3,7 @@ import type { SharedTierStats } from '../fleet/shared-tier.js'
 import type { GuardStats } from '../lookup/guard.js'
 import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { IncomingHeaders, PortkeyAuth } from '../types.js'
+import type { CheckStatus, IncomingHeaders, PortkeyAuth, Quota } from '../types.js'
 import type { ProbeResult } from './probe.js'
 
 /** The request line, for route-to-scope checks (the `scopes` option). */
@@ -34,18 +34,24 @@ export interface VerifierStats extends CacheStats {
 export interface Verifier {
   /**
    * Checks the credential in `headers` (Node's header object, or a Web `Headers`), resolves the virtual key
-   * they name, applies the `scopes` option when `route` is given, and resolves to the caller's context; or
-   * rejects with `AuthError` (only that).
+   * they name, applies the `scopes` option when `route` is given, counts the request against its rate limits,
+   * and resolves to the caller's context; or rejects with `AuthError` (only that). Given a `status`, it notes
+   * there how the cache answered and, when a limit applied, the request's `quota`.
    */
-  verify(headers: IncomingHeaders | Headers, route?: RequestRoute): Promise<PortkeyAuth>
+  verify(headers: IncomingHeaders | Headers, route?: RequestRoute, status?: CheckStatus): Promise<PortkeyAuth>
   /**
    * `verify()` without a promise where none is needed: for a cached credential it returns the context
    * (or throws `AuthError`) synchronously; otherwise it returns a promise, as `verify()` does. What the
    * adapters use, so that a cached request costs no microtask.
    */
-  check(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth>
+  check(headers: IncomingHeaders | Headers, route?: RequestRoute, status?: CheckStatus): MaybePromise<PortkeyAuth>
   /** Whether `check()` and `verify()` read their `route` argument (the `scopes` option); callers may skip building it. */
   readonly routed: boolean
+  /**
+   * Whether `check()` and `verify()` may count a request against rate limits, so fill in `CheckStatus.quota`
+   * (`false` with `rateLimits: false`); callers may skip making a status for it.
+   */
+  readonly limited: boolean
   /**
    * Whether `Authorization: Bearer` carries the credential when `x-portkey-api-key` is absent (the `bearer`
    * option); `hideCredentials` reads it to know which header to remove.
@@ -78,14 +84,16 @@ export interface Verifier {
    */
   invalidateVirtualKey(slug: string): Promise<void>
   /**
-   * Reports the tokens a request of `auth` used (e.g. the provider's `usage.total_tokens`) against the tokens
-   * limits of its key and virtual key, and releases the tokens the request reserved (once): what
-   * `auth.quota.reportTokens()` does, for any context of this verifier. Nothing to do when they have no tokens limit or with `rateLimits: false`.
-   * Resolves to `true` once counted; to `false`, logged once, for a value that is not a whole number of
-   * tokens (0 or more) or no context: a misuse never rejects, so an un-awaited report never ends the process.
-   * @example await verifier.reportTokens(req.portkey, completion.usage.total_tokens)
+   * Reports the tokens a request used (e.g. the provider's `usage.total_tokens`) against the tokens limits of its
+   * key and virtual key. Given the request's `Quota`, it does what `quota.reportTokens()` does: counts them, and
+   * releases the tokens the request reserved (once). Given a context, it counts them and releases no reservation:
+   * to release the request's reservation too, report through its quota: `quotaOf(req).reportTokens(n)`. Nothing
+   * to do when there is no tokens limit or with `rateLimits: false`. Resolves to `true` once counted; to `false`,
+   * logged once, for a value that is not a whole number of tokens (0 or more), or neither a quota nor a context:
+   * a misuse never rejects, so an un-awaited report never ends the process.
+   * @example await verifier.reportTokens(quota ?? portkey, completion.usage.total_tokens)
    */
-  reportTokens(auth: PortkeyAuth, tokens: number): Promise<boolean>
+  reportTokens(of: PortkeyAuth | Quota, tokens: number): Promise<boolean>
   /** Forgets every credential and virtual key (on this instance). */
   clear(): void
   /** Counters of cache and look-up activity. */

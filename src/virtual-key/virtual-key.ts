@@ -1,5 +1,5 @@
 import { invalidRequest, virtualKeyNotAllowed, virtualKeyUsageLimitExceeded } from '../errors.js'
-import { rateLimits } from '../credential/key-record.js'
+import { parseRateLimits } from '../rate-limit/parse.js'
 import { decide, hasShape, type Outcome, VIRTUAL_KEY_RECORD } from '../records.js'
 import type { IncomingHeaders, VirtualKey, VirtualKeyRecord } from '../types.js'
 
@@ -57,7 +57,7 @@ export function virtualKeyOutcome(record: VirtualKeyRecord, slug: string, worksp
       slug: record.slug,
       provider: record.ai_provider_name,
       status: record.status ?? 'active',
-      rateLimits: rateLimits(record.rate_limits),
+      rateLimits: parseRateLimits(record.rate_limits),
     }),
   )
 }

@@ -9,7 +9,7 @@ import type { HeaderViews } from '../adapters/hide-credential.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { PortkeyAuth, RateLimitHeaders } from '../types.js'
+import type { PortkeyAuth, Quota, RateLimitHeaders } from '../types.js'
 import type { Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
 import { LIMITS } from '../options/defaults.js'
@@ -46,15 +46,20 @@ MIDDLEWARE_NAMES.web satisfies Names<Omit<WebAuthOptions, keyof VerifierOptions 
 export interface WebAuth {
   /** The caller's Portkey context. */
   readonly portkey: PortkeyAuth
+  /**
+   * This request's standing against its key's (and virtual key's) rate limits: what is left, when the window
+   * resets, `reportTokens()`. `null` when no limit applies (or with `rateLimits: false`).
+   */
+  readonly quota: Quota | null
 }
 
 /**
- * What `authenticate()` resolves to: the caller's context, or the rejection to send back as it is (its
- * status, headers and JSON body, or what `onError` returned).
+ * What `authenticate()` resolves to: the caller's context and the request's quota, or the rejection to send back
+ * as it is (its status, headers and JSON body, or what `onError` returned).
  */
 export type AuthResult =
-  | { readonly portkey: PortkeyAuth; readonly response?: undefined }
-  | { readonly portkey?: undefined; readonly response: Response }
+  | { readonly portkey: PortkeyAuth; readonly quota: Quota | null; readonly response?: undefined }
+  | { readonly portkey?: undefined; readonly quota?: undefined; readonly response: Response }
 
 /** A handler `withPortkeyAuth()` guards: the request, the context, then whatever the runtime passes after the request. */
 export type GuardedHandler<Req extends Request, Args extends unknown[]> = (
@@ -66,8 +71,8 @@ export type GuardedHandler<Req extends Request, Args extends unknown[]> = (
 /** What the shared dispatch answers here: the context, or the rejection. */
 type Verdict = WebAuth | { readonly response: MaybePromise<Response> }
 
-// Contexts by request: for requirePermissions(), which gets the request only.
-const contexts = new WeakMap<Request, PortkeyAuth>()
+// What a request was admitted with, by request: for requirePermissions(), which gets the request only.
+const admitted = new WeakMap<Request, WebAuth>()
 
 const NO_VIEWS: HeaderViews = Object.freeze({ headers: Object.freeze({}), rawHeaders: [] })
 
@@ -82,14 +87,15 @@ const WEB: Framework<Request, undefined, undefined, Verdict> = {
   request: () => NO_VIEWS,
   // A Web Headers joins a repeated header with ', ', which the credential check refuses.
   rawHeaders: () => undefined,
-  attach: (request, auth) => {
-    contexts.set(request, auth)
+  attach: (request, portkey, quota) => {
+    admitted.set(request, { portkey, quota })
   },
-  attached: (request) => contexts.get(request),
-  // withPortkeyAuth() adds them to the handler's response; authenticate()'s caller finds them in `portkey.quota`.
+  attached: (request) => admitted.get(request)?.portkey,
+  attachedQuota: (request) => admitted.get(request)?.quota ?? null,
+  // withPortkeyAuth() adds them to the handler's response; authenticate()'s caller finds them in `quota.headers`.
   setHeaders: () => {},
   // publicRoutes is refused, so next() always follows attach().
-  next: (request) => ({ portkey: contexts.get(request)! }),
+  next: (request) => admitted.get(request)!,
   send: (error) => ({ response: rejection(error) }),
   fail: (error) => {
     throw error
@@ -175,8 +181,9 @@ function dispatchFor(options: WebAuthOptions | Verifier | undefined, perRequest 
 
 /**
  * Checks the Portkey credential of a Web `Request` (Next.js, Remix, SvelteKit, Bun, Deno…): resolves to
- * `{ portkey }`, the caller's context, or `{ response }`, the rejection to return as it is (status, headers,
- * JSON body). Give it a verifier, or options: a verifier is made once per set of settings (the same values,
+ * `{ portkey, quota }`, the caller's context and the request's rate-limit quota (`null` when no limit applies), or
+ * `{ response }`, the rejection to return as it is (status, headers, JSON body; add `quota.headers` to your own
+ * response). Give it a verifier, or options: a verifier is made once per set of settings (the same values,
  * functions and clients), so options written inline share one; with none, once, from the environment. Invalid
  * options throw a `TypeError` at once, and so do options whose functions are made anew on every call (past a
  * few: they would need a verifier each).
@@ -219,9 +226,9 @@ function withHeaders(response: Response, headers: RateLimitHeaders): Response {
 }
 
 /**
- * Wraps a handler that takes a Web `Request`: it runs with `{ portkey }` for a request with a valid Portkey
+ * Wraps a handler that takes a Web `Request`: it runs with `{ portkey, quota }` for a request with a valid Portkey
  * credential; any other gets the rejection (status, headers, JSON body, or `onError`'s response). Arguments the
- * runtime passes after the request (Next.js's `{ params }`, Bun's `server`) follow `{ portkey }`. Handlers
+ * runtime passes after the request (Next.js's `{ params }`, Bun's `server`) follow `{ portkey, quota }`. Handlers
  * wrapped with the same settings (each `route.ts` of a Next.js app following the quick start, options or none)
  * share one verifier, so one cache and one count of each rate limit; `guarded.verifier` is it.
  *
@@ -243,15 +250,19 @@ export function withPortkeyAuth<Req extends Request = Request, Args extends unkn
     const pending = dispatch(request, undefined, undefined)
     const verdict = pending instanceof Promise ? await pending : pending
     if (!('portkey' in verdict)) return verdict.response
-    const headers = verdict.portkey.quota?.headers
+    const headers = verdict.quota?.headers
     if (headers == null) return handler(request, verdict, ...args)
     return withHeaders(await handler(request, verdict, ...args), headers)
   }
   return withVerifier(portkeyAuth, dispatch.verifier)
 }
 
-const PERMISSION_CHECK: Pick<Framework<Request, undefined, undefined, Verdict | null>, 'attached' | 'next' | 'send'> = {
+const PERMISSION_CHECK: Pick<
+  Framework<Request, undefined, undefined, Verdict | null>,
+  'attached' | 'attachedQuota' | 'next' | 'send'
+> = {
   attached: WEB.attached,
+  attachedQuota: WEB.attachedQuota,
   next: () => null,
   send: WEB.send,
 }
@@ -275,4 +286,4 @@ export function requirePermissions(...scopes: string[]): (request: Request) => R
   }
 }
 
-export type { PortkeyAuth, Verifier, VerifierHandle }
+export type { PortkeyAuth, Quota, Verifier, VerifierHandle }

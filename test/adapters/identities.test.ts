@@ -10,6 +10,7 @@ import {
 } from '../../src/testing/index.js'
 import type { Decision } from '../../src/types.js'
 import { ADAPTERS, type AdapterName } from '../support/adapters.js'
+import { verifyWithQuota } from '../support/core-helpers.js'
 import { expectRejection, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 
 // Issue 22, hole 3: every identity the package keys anything by (counters, virtual-key answers) holds the
@@ -220,7 +221,7 @@ describe('a verifier without HTTP', () => {
     await verifier.close()
   })
 
-  test("tokens reported for a request (its context's quota, or verifier.reportTokens) count against the user, whatever the token", async () => {
+  test('tokens reported for a request (its quota, or verifier.reportTokens of its context) count against the user, whatever the token', async () => {
     const stub = await useStub({ jwks: issuer.jwks })
     const verifier = createVerifier({
       controlPlaneUrl: stub.url,
@@ -229,9 +230,9 @@ describe('a verifier without HTTP', () => {
     })
     const limits = [{ type: 'tokens', unit: 'rpm', value: 100 }]
     const verify = async (jti: string) =>
-      verifier.verify({ 'x-portkey-api-key': await issuer.sign(claimsOf('org_a', { jti, rate_limits: limits })) })
+      verifyWithQuota(verifier, { 'x-portkey-api-key': await issuer.sign(claimsOf('org_a', { jti, rate_limits: limits })) })
     await (await verify('t1')).quota!.reportTokens(60)
-    await verifier.reportTokens(await verify('t2'), 40)
+    await verifier.reportTokens((await verify('t2')).auth, 40)
     await expect(verify('t3')).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' })
     // Another organisation's user with the same sub has all of its own.
     const orgB = await issuer.sign(claimsOf('org_b', { jti: 't1', rate_limits: limits }))

@@ -112,10 +112,10 @@ describe.each(ADAPTERS)('%s: JWT credentials', (framework) => {
         virtualKey: null,
         defaults: { configId: null, metadata: {} },
         rateLimits: [],
-        quota: null,
         usageLimits: null,
         expiresAt: new Date(exp * 1000).toISOString(),
       },
+      quota: null,
     })
     expect(res.text).not.toContain(token)
     expect(app.seen[0]?.expiresAt).toEqual(new Date(exp * 1000))

@@ -141,6 +141,7 @@ describe('publicRoutes: cost', () => {
       rawHeaders: () => [],
       attach: () => {},
       attached: () => undefined,
+      attachedQuota: () => null,
       setHeaders: () => {},
       next: () => 'next',
       send: (error) => error.code,

@@ -189,7 +189,6 @@ describe('claimsToAuth: the whole context', () => {
       virtualKey: null,
       defaults: { configId: 'pc-default', metadata: { team: 'search' } },
       rateLimits: [{ type: 'requests', unit: 'rpm', value: 60 }],
-      quota: null,
       usageLimits: { credit_limit: 10, type: 'cost', periodic_reset: 'monthly' },
       expiresAt: new Date(exp * 1000),
     })
@@ -215,7 +214,6 @@ describe('claimsToAuth: the whole context', () => {
       virtualKey: null,
       defaults: { configId: null, metadata: {} },
       rateLimits: [],
-      quota: null,
       usageLimits: null,
       expiresAt: null,
     })

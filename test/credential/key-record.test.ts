@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
-import { isKeyRecord, rateLimits, recordOutcome, stringMap } from '../../src/credential/key-record.js'
+import { isKeyRecord, recordOutcome, stringMap } from '../../src/credential/key-record.js'
 import type { Outcome } from '../../src/records.js'
 import type { KeyRecord, PortkeyAuth } from '../../src/types.js'
 import { keyRecord } from '../../src/testing/records.js'
@@ -186,7 +186,6 @@ describe('recordOutcome: the context', () => {
       virtualKey: null,
       defaults: { configId: 'pc-default', metadata: { team: 'search', env: 'prod' } },
       rateLimits: [{ type: 'requests', unit: 'rpm', value: 100 }],
-      quota: null,
       usageLimits: { credit_limit: 50, type: 'cost', alert_threshold: 40 },
       expiresAt: new Date('2031-01-01T00:00:00.000Z'),
     })
@@ -204,7 +203,6 @@ describe('recordOutcome: the context', () => {
       virtualKey: null,
       defaults: { configId: null, metadata: {} },
       rateLimits: [],
-      quota: null,
       usageLimits: null,
       expiresAt: null,
     })
@@ -341,7 +339,6 @@ describe('recordOutcome: the context', () => {
         'keyType',
         'method',
         'organisationId',
-        'quota',
         'rateLimits',
         'scopes',
         'usageLimits',
@@ -353,9 +350,8 @@ describe('recordOutcome: the context', () => {
   })
 })
 
-describe('stringMap and rateLimits', () => {
-  test('are frozen even when empty', () => {
+describe('stringMap', () => {
+  test('is frozen even when empty', () => {
     expect(Object.isFrozen(stringMap(undefined))).toBe(true)
-    expect(Object.isFrozen(rateLimits(undefined))).toBe(true)
   })
 })

@@ -1,12 +1,13 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { AuthError } from '../../src/errors.js'
-import { portkeyAuth, portkeyOf, requirePermissions } from '../../src/express/index.js'
+import { portkeyAuth, portkeyOf, quotaOf, requirePermissions } from '../../src/express/index.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, nodeViews, readJson, type Seen } from '../support/apps.js'
 import { startRawServer } from '../support/core-helpers.js'
 import { registerFramework, startExpress, WHOAMI } from '../support/servers.js'
 
 const seenOf = (req: Request): Seen => ({
   portkey: req.portkey,
+  quota: quotaOf(req),
   method: req.method,
   path: req.baseUrl + req.path,
   node: req,
@@ -57,12 +58,13 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
 registerFramework('express', {
   portkeyAuth,
   requirePermissions,
-  start: (guard, seen) =>
+  start: (guard, seen, quotas) =>
     startExpress((app) => {
       app.use(portkeyAuth(guard))
       app.all(WHOAMI, (req, res) => {
         seen.push(portkeyOf(req))
-        res.json({ portkey: req.portkey })
+        quotas.push(quotaOf(req))
+        res.json({ portkey: req.portkey, quota: quotaOf(req) })
       })
     }),
   build,

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { AuthError } from '../../src/errors.js'
-import { portkeyAuth, portkeyOf, requirePermissions } from '../../src/fastify/index.js'
+import { portkeyAuth, portkeyOf, quotaOf, requirePermissions } from '../../src/fastify/index.js'
 import type { Verifier } from '../../src/verifier/verifier.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, nodeViews, type Seen } from '../support/apps.js'
 import { closeAfterTest, registerFramework, type Running, WHOAMI } from '../support/servers.js'
@@ -43,6 +43,7 @@ function routedPath(request: FastifyRequest): string {
 
 const seenOf = (request: FastifyRequest): Seen => ({
   portkey: request.portkey,
+  quota: quotaOf(request),
   method: request.method,
   path: routedPath(request),
   node: request.raw,
@@ -106,12 +107,13 @@ registerFramework('fastify', {
       if (error) throw error
     }),
   requirePermissions,
-  start: (guard, seen) =>
+  start: (guard, seen, quotas) =>
     serveFastify(async (app) => {
       await app.register(portkeyAuth, guard ?? {})
       app.all(WHOAMI, (request) => {
         seen.push(portkeyOf(request))
-        return { portkey: request.portkey }
+        quotas.push(quotaOf(request))
+        return { portkey: request.portkey, quota: quotaOf(request) }
       })
     }),
   build,

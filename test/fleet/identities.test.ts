@@ -12,7 +12,7 @@ import {
   virtualKeyRecord,
 } from '../../src/testing/index.js'
 import type { IncomingHeaders, RateLimit } from '../../src/types.js'
-import { until } from '../support/core-helpers.js'
+import { until, verifyWithQuota } from '../support/core-helpers.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
 // Issue 22, hole 3 across a fleet: what instances share through one real redis-server (virtual-key answers,
@@ -165,12 +165,12 @@ describe('a counter set negative or to garbage in Redis never makes a key unlimi
     )
     const prefix = `id-${randomUUID()}:`
     const [first] = await fleet(1, prefix)
-    await (await first!.verify({ 'x-portkey-api-key': KEY })).quota!.reportTokens(10)
+    await (await verifyWithQuota(first!, { 'x-portkey-api-key': KEY })).quota!.reportTokens(10)
     const [counter, ...others] = await raw.keys(`${prefix}*{rl:*`)
     expect(others).toEqual([])
     await raw.set(counter!, value)
     const [second] = await fleet(1, prefix)
-    await (await second!.verify({ 'x-portkey-api-key': KEY })).quota!.reportTokens(1)
+    await (await verifyWithQuota(second!, { 'x-portkey-api-key': KEY })).quota!.reportTokens(1)
     expect(await statusOf(second!, { 'x-portkey-api-key': KEY })).toBe(429)
     // Repaired as a spent window, which expires with its window.
     expect(await raw.get(counter!)).toBe('100')

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
 import type { Decision, RateLimit } from '../../src/types.js'
-import { until } from '../support/core-helpers.js'
+import { until, verifyWithQuota } from '../support/core-helpers.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
 // Issue 16 across a fleet: verifier instances sharing one real redis-server, or none. (Three instances, one in
@@ -77,11 +77,11 @@ describe('rate limits across a fleet (issue 16)', () => {
     stub.keys.set(KEY, keyRecord({ id: `key_${randomUUID()}`, rate_limits: [{ type: 'tokens', unit: 'rpw', value: 10_500 }] }))
     const verifier = instance({ redis: redis.url, prefix: `rl-${randomUUID()}:` })
     await until(() => verifier.stats().redis?.connected === true)
-    const verify = () => verifier.verify({ 'x-portkey-api-key': KEY })
+    const verify = () => verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })
     await (await verify()).quota!.reportTokens(500)
     const settled = await Promise.allSettled(Array.from({ length: 40 }, verify))
     const admitted = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
-    await Promise.all(admitted.map((auth) => auth.quota!.reportTokens(500)))
+    await Promise.all(admitted.map(({ quota }) => quota!.reportTokens(500)))
     // 10,000 left at an estimate of 500: 20 admitted, the limit exactly (before: all 40, 20,500 tokens).
     expect(admitted).toHaveLength(20)
     expect(settled.filter((result) => result.status === 'rejected')).toHaveLength(20)

@@ -5,7 +5,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { AuthError } from '../../src/errors.js'
 import { nodeRequest } from '../../src/hono/hide-credential.js'
-import { portkeyAuth, portkeyOf, requirePermissions } from '../../src/hono/index.js'
+import { portkeyAuth, portkeyOf, quotaOf, requirePermissions } from '../../src/hono/index.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, nodeViews, type Seen } from '../support/apps.js'
 import { registerFramework, type Running, WHOAMI } from '../support/servers.js'
 import { serveNatively } from '../web/server.js'
@@ -35,6 +35,7 @@ const seenOf = (c: Context): Seen => {
   const node = nodeRequest(c.env) as Seen['node']
   return {
     portkey: c.get('portkey'),
+    quota: quotaOf(c),
     method: c.req.method,
     // The path of the Request's URL, undecoded (c.req.path is decoded).
     path: new URL(c.req.url).pathname,
@@ -94,12 +95,13 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
 registerFramework('hono', {
   portkeyAuth,
   requirePermissions,
-  start: (guard, seen) =>
+  start: (guard, seen, quotas) =>
     startHono(
-      // A plain new Hono(): use() alone types c.get('portkey').
+      // A plain new Hono(): use() alone types c.get('portkey') and c.get('portkeyQuota').
       new Hono().use(portkeyAuth(guard)).all(WHOAMI, (c) => {
         seen.push(portkeyOf(c))
-        return c.json({ portkey: c.get('portkey') })
+        quotas.push(quotaOf(c))
+        return c.json({ portkey: c.get('portkey'), quota: c.get('portkeyQuota') ?? null })
       }),
     ),
   build,

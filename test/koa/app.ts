@@ -1,6 +1,6 @@
 import Koa, { type Context } from 'koa'
 import { AuthError } from '../../src/errors.js'
-import { portkeyAuth, requirePermissions } from '../../src/koa/index.js'
+import { portkeyAuth, quotaOf, requirePermissions } from '../../src/koa/index.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, nodeViews, readJson, type Seen } from '../support/apps.js'
 import { mount } from '../support/koa-mount.js'
 import { startRawServer } from '../support/core-helpers.js'
@@ -8,6 +8,7 @@ import { registerFramework, startKoa, WHOAMI } from '../support/servers.js'
 
 const seenOf = (ctx: Context): Seen => ({
   portkey: ctx.state.portkey,
+  quota: quotaOf(ctx),
   method: ctx.method,
   path: ctx.path,
   node: ctx.req,
@@ -75,12 +76,13 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
 registerFramework('koa', {
   portkeyAuth,
   requirePermissions,
-  start: (guard, seen) =>
+  start: (guard, seen, quotas) =>
     startKoa((app) => {
       app.use(portkeyAuth(guard)).use((ctx) => {
         if (ctx.path !== WHOAMI) return
         seen.push(ctx.state.portkey)
-        ctx.body = { portkey: ctx.state.portkey }
+        quotas.push(quotaOf(ctx))
+        ctx.body = { portkey: ctx.state.portkey, quota: quotaOf(ctx) }
       })
     }),
   build,

@@ -3,7 +3,7 @@ import { TIMINGS } from '../../src/options/defaults.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { createTestIssuer, type TestIssuer, keyRecord } from '../../src/testing/index.js'
 import type { Decision, RateLimit } from '../../src/types.js'
-import { recordingLogger } from '../support/core-helpers.js'
+import { recordingLogger, verifyWithQuota } from '../support/core-helpers.js'
 import { expectRejection, type RawResponse, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 import { ADAPTERS } from '../support/adapters.js'
 
@@ -170,14 +170,18 @@ describe('counters are bounded, and reported', () => {
     const warnings: string[] = []
     const logger = { warn: (message: string) => warnings.push(message), info: () => {} }
     const verifier = createVerifier({ controlPlaneUrl: stub.url, logger })
-    const auth = await verifier.verify({ 'x-portkey-api-key': KEY })
+    const { auth, quota } = await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })
     for (const bad of [-1, 1.5, Number.NaN, Infinity, '5' as unknown as number]) {
-      await expect(auth.quota!.reportTokens(bad)).resolves.toBe(false)
+      await expect(quota!.reportTokens(bad)).resolves.toBe(false)
+      await expect(verifier.reportTokens(quota!, bad)).resolves.toBe(false)
       await expect(verifier.reportTokens(auth, bad)).resolves.toBe(false)
     }
-    await expect(verifier.reportTokens(undefined as never, 5)).resolves.toBe(false)
+    // Neither a quota this package made nor a context: nothing to count against.
+    for (const neither of [undefined, null, 'key_1', { remaining: 5 }]) {
+      await expect(verifier.reportTokens(neither as never, 5)).resolves.toBe(false)
+    }
     expect(warnings.filter((w) => w.includes('reportTokens()'))).toEqual([
-      "portkey-auth: reportTokens() takes a request's context and a whole number of tokens, 0 or more; got -1: not counted (logged once)",
+      "portkey-auth: reportTokens() takes a request's quota (or context) and a whole number of tokens, 0 or more; got -1: not counted (logged once)",
     ])
     // None of them counted: 10 still fit, then the window is spent.
     await expect(verifier.reportTokens(auth, 10)).resolves.toBe(true)
@@ -211,7 +215,7 @@ describe.each(ADAPTERS)('%s: tokens reserved by requests in flight', (framework)
     const app = await useGuardedApp(framework, { controlPlaneUrl: stub.url })
     for (let i = 0; i < 30; i++) {
       expect((await sendKey(app, KEY)).status).toBe(200)
-      await app.seen.at(-1)!.quota!.reportTokens(0)
+      await app.quotas.at(-1)!.reportTokens(0)
     }
     // Still estimated at an eighth of the limit: 8 in flight fit.
     expect(await sendMany(9, () => sendKey(app, KEY))).toEqual([...Array(8).fill(200), 429])
@@ -222,13 +226,16 @@ describe('reportTokens() and reservations', () => {
   test('reporting twice for one request adds both reports but releases its reservation once', async () => {
     const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] }) } })
     const verifier = createVerifier({ controlPlaneUrl: stub.url })
-    const verify = () => verifier.verify({ 'x-portkey-api-key': KEY })
+    const verify = () => verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })
     // 8 in flight at 125 each hold the whole 1,000.
     const inFlight = await Promise.all(Array.from({ length: 8 }, verify))
     await expect(verify()).rejects.toMatchObject({ status: 429 })
+    // A report for a request's context counts (0 here) but releases no request's reservation: still full.
+    await expect(verifier.reportTokens(inFlight[2]!.auth, 0)).resolves.toBe(true)
+    await expect(verify()).rejects.toMatchObject({ status: 429 })
     // One of them reports twice (through its quota, then the verifier): its 125 is released once, so one more fits.
     await inFlight[0]!.quota!.reportTokens(0)
-    await verifier.reportTokens(inFlight[0]!, 0)
+    await verifier.reportTokens(inFlight[0]!.quota!, 0)
     await verify()
     await expect(verify()).rejects.toMatchObject({ status: 429 })
     // A bad report settles nothing and never crashes: false, the reservation kept.

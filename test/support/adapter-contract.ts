@@ -296,27 +296,27 @@ export function describeAdapterContract(framework: string): void {
           virtualKey: null,
           defaults: { configId: 'pc-default-1', metadata: { team: 'search', _user: 'alice' } },
           rateLimits: [{ type: 'requests', unit: 'rpm', value: 100 }],
-          // The limit is enforced: this request is the first of its minute.
-          quota: {
-            limits: [
-              {
-                name: 'rpm',
-                scope: 'api_key',
-                type: 'requests',
-                unit: 'rpm',
-                limit: 100,
-                remaining: 99,
-                resetSeconds: expect.any(Number),
-                windowSeconds: 60,
-              },
-            ],
-            remaining: 99,
-            resetSeconds: expect.any(Number),
-            counting: 'local',
-            headers: { 'ratelimit-policy': '"rpm";q=100;w=60', ratelimit: expect.stringMatching(/^"rpm";r=99;t=\d+$/) },
-          },
           usageLimits: { credit_limit: 50, type: 'cost', periodic_reset: 'monthly' },
           expiresAt: '2099-01-02T03:04:05.678Z',
+        },
+        // The limit is enforced: this request is the first of its minute. Its quota is beside the context.
+        quota: {
+          limits: [
+            {
+              name: 'rpm',
+              scope: 'api_key',
+              type: 'requests',
+              unit: 'rpm',
+              limit: 100,
+              remaining: 99,
+              resetSeconds: expect.any(Number),
+              windowSeconds: 60,
+            },
+          ],
+          remaining: 99,
+          resetSeconds: expect.any(Number),
+          counting: 'local',
+          headers: { 'ratelimit-policy': '"rpm";q=100;w=60', ratelimit: expect.stringMatching(/^"rpm";r=99;t=\d+$/) },
         },
       })
       expect(res.text).not.toContain(key)
@@ -359,10 +359,10 @@ export function describeAdapterContract(framework: string): void {
           virtualKey: null,
           defaults: { configId: null, metadata: {} },
           rateLimits: [],
-          quota: null,
           usageLimits: null,
           expiresAt: null,
         },
+        quota: null,
       })
     })
 

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import { afterAll, beforeAll } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import type { AuthError } from '../../src/errors.js'
-import type { PortkeyAuth } from '../../src/types.js'
+import type { PortkeyAuth, Quota } from '../../src/types.js'
 import type { Verifier } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, type ControlPlaneStubOptions, startControlPlaneStub } from '../../src/testing/index.js'
 import { closeAfterTest, contractFramework, type Running } from './servers.js'
@@ -25,6 +25,8 @@ export interface HeaderViews {
 /** What a handler (or an error handler) sees of a request, the same on every adapter. */
 export interface Seen {
   readonly portkey: PortkeyAuth | undefined
+  /** The quota attached beside it (the adapter's `quotaOf()`, the Web handler's `quota`): `null` when none. */
+  readonly quota: Quota | null
   readonly method: string
   /**
    * The path the app got, undecoded: Express `req.baseUrl + req.path`, Koa `ctx.path` (under a mount, the

@@ -2,7 +2,8 @@ import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { expect } from 'vitest'
 import { AuthError, type AuthErrorCode } from '../../src/errors.js'
-import type { IncomingHeaders, KeyLookup, KeyType, PortkeyAuth } from '../../src/types.js'
+import type { CheckStatus, IncomingHeaders, KeyLookup, KeyType, PortkeyAuth, Quota } from '../../src/types.js'
+import type { Verifier } from '../../src/verifier/verifier.js'
 
 /** A promise with its resolve and reject at hand, to hold a look-up open for as long as a test needs. */
 export interface Deferred<T> {
@@ -115,7 +116,6 @@ export function authWith(scopes: string[], keyType: KeyType = 'workspace-service
     virtualKey: null,
     defaults: Object.freeze({ configId: null, metadata: Object.freeze({}) }),
     rateLimits: Object.freeze([]),
-    quota: null,
     usageLimits: null,
     expiresAt: null,
   })
@@ -132,4 +132,14 @@ export function recordingLogger() {
     warn: (line: string) => void lines.push(`warn: ${line}`),
     info: (line: string) => void (line.startsWith('portkey-auth: verifier ready:') ? startup : lines).push(`info: ${line}`),
   }
+}
+
+/** `verifier.verify(headers)` given a `CheckStatus`: the context, and the request's quota beside it (`null` when none). */
+export async function verifyWithQuota(
+  verifier: Pick<Verifier, 'verify'>,
+  headers: IncomingHeaders,
+): Promise<{ auth: PortkeyAuth; quota: Quota | null }> {
+  const status: CheckStatus = { cache: 'none' }
+  const auth = await verifier.verify(headers, undefined, status)
+  return { auth, quota: status.quota ?? null }
 }

@@ -13,11 +13,16 @@ export function describeRateLimitContract(framework: string): void {
   // 10 s into a minute: every per-minute window below has 50 s left.
   const T0 = Date.UTC(2026, 10, 30, 12, 0, 10)
   const KEY = 'pk-limited-0123456789abcdef'
+  const UNLIMITED = 'pk-unlimited-0123456789abcdef'
 
   async function setup(limits: RateLimit[], options: MiddlewareOptions = {}, keys: Record<string, string> = {}) {
     const record = keyRecord({ id: 'key_limited', rate_limits: limits })
     const stub = await useStub({
-      keys: { [KEY]: record, ...Object.fromEntries(Object.entries(keys).map(([key, id]) => [key, { ...record, id }])) },
+      keys: {
+        [KEY]: record,
+        [UNLIMITED]: keyRecord({ id: 'key_unlimited' }),
+        ...Object.fromEntries(Object.entries(keys).map(([key, id]) => [key, { ...record, id }])),
+      },
       virtualKeys: {
         'vk-limited': virtualKeyRecord({ slug: 'vk-limited', rate_limits: [{ type: 'requests', unit: 'rpm', value: 2 }] }),
       },
@@ -48,7 +53,8 @@ export function describeRateLimitContract(framework: string): void {
       expect(statuses(admitted)).toEqual([200, 200, 200, 200, 200])
       expect(admitted.map((res) => res.headers.ratelimit)).toEqual([4, 3, 2, 1, 0].map((r) => `"rpm";r=${r};t=50`))
       for (const res of admitted) expect(res.headers['ratelimit-policy']).toBe('"rpm";q=5;w=60')
-      expect(admitted.at(-1)?.json()).toMatchObject({ portkey: { quota: { remaining: 0, resetSeconds: 50, counting: 'local' } } })
+      expect(admitted.at(-1)?.json()).toMatchObject({ quota: { remaining: 0, resetSeconds: 50, counting: 'local' } })
+      expect(app.quotas.map((quota) => quota?.remaining)).toEqual([4, 3, 2, 1, 0])
 
       for (const res of await sendMany(3, () => sendKey(app, KEY))) {
         const body = expectRejection(res, 429, 'rate_limit_exceeded', [KEY])
@@ -62,6 +68,29 @@ export function describeRateLimitContract(framework: string): void {
       vi.setSystemTime(T0 + 50_000) // the next minute
       expect(statuses(await sendMany(6, () => sendKey(app, KEY)))).toEqual([200, 200, 200, 200, 200, 429])
       expect(app.seen).toHaveLength(10)
+    })
+
+    test("a limited key's requests share one frozen context, which holds no quota; each request's quota is beside it", async () => {
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 5 }])
+      const responses = await sendMany(3, () => sendKey(app, KEY))
+      expect(statuses(responses)).toEqual([200, 200, 200])
+      const [first, second, third] = app.seen
+      expect(second).toBe(first)
+      expect(third).toBe(first)
+      expect(Object.isFrozen(first)).toBe(true)
+      expect('quota' in first!).toBe(false)
+      for (const res of responses) expect(res.json<{ portkey: object }>().portkey).not.toHaveProperty('quota')
+      // One quota per request, what is left counting down; the handler's quotaOf() reads the one of its request.
+      expect(app.quotas.map((quota) => quota?.remaining)).toEqual([4, 3, 2])
+      expect(new Set(app.quotas).size).toBe(3)
+      expect(responses.map((res) => res.json<{ quota: { remaining: number } }>().quota.remaining)).toEqual([4, 3, 2])
+      // A key with no limit: the same shared context, no quota.
+      const free = await sendMany(2, () => sendKey(app, UNLIMITED))
+      expect(statuses(free)).toEqual([200, 200])
+      expect(free.map((res) => res.json<{ quota: unknown }>().quota)).toEqual([null, null])
+      expect(app.quotas.slice(3)).toEqual([null, null])
+      expect(app.seen[4]).toBe(app.seen[3])
+      expect(free[0]?.headers.ratelimit).toBeUndefined()
     })
 
     test("a virtual key's own limit applies on top of the key's, and a refused request consumes nothing", async () => {
@@ -88,12 +117,12 @@ export function describeRateLimitContract(framework: string): void {
     test('tokens: reported usage past the limit gives 429 until the window resets', async () => {
       const { app } = await setup([{ type: 'tokens', unit: 'rpm', value: 100 }])
       expect((await sendKey(app, KEY)).status).toBe(200)
-      await app.seen[0]!.quota!.reportTokens(60)
+      await app.quotas[0]!.reportTokens(60)
       const second = await sendKey(app, KEY)
       expect(second.status).toBe(200)
       expect(second.headers.ratelimit).toBe('"tokens-rpm";r=40;t=50')
       // The request that crosses the limit was served; the next ones are not.
-      await app.seen[1]!.quota!.reportTokens(50)
+      await app.quotas[1]!.reportTokens(50)
       for (const res of await sendMany(2, () => sendKey(app, KEY))) {
         expectRejection(res, 429, 'rate_limit_exceeded', [KEY])
         expect(res.headers['retry-after']).toBe('50')
@@ -107,11 +136,11 @@ export function describeRateLimitContract(framework: string): void {
       const FRESH = 'pk-limited-fresh-0123456789abcdef'
       const { app } = await setup([{ type: 'tokens', unit: 'rpm', value: 1_000 }], {}, { [FRESH]: 'key_fresh' })
       const burst = async (key: string) => {
-        const before = app.seen.length
+        const before = app.quotas.length
         const responses = await Promise.all(Array.from({ length: 40 }, () => sendKey(app, key)))
         // Every request of the burst is admitted or refused before any reports: all of them are in flight.
-        const admitted = app.seen.slice(before)
-        await Promise.all(admitted.map((auth) => auth.quota!.reportTokens(500)))
+        const admitted = app.quotas.slice(before)
+        await Promise.all(admitted.map((quota) => quota!.reportTokens(500)))
         expect(responses.filter((res) => res.status === 200)).toHaveLength(admitted.length)
         for (const res of responses) if (res.status !== 200) expectRejection(res, 429, 'rate_limit_exceeded', [key])
         return admitted.length
@@ -119,7 +148,7 @@ export function describeRateLimitContract(framework: string): void {
       // The review's case: one request has reported 500 (which teaches the estimate), then 40 at once. Half the
       // minute is left, one request's estimate: one admitted, 1,000 tokens in all (before: 40, 20,500 tokens).
       expect((await sendKey(app, KEY)).status).toBe(200)
-      await app.seen[0]!.quota!.reportTokens(500)
+      await app.quotas[0]!.reportTokens(500)
       expect(await burst(KEY)).toBe(1)
       // The next minute, the estimate learned: two admitted, the limit exactly.
       vi.setSystemTime(T0 + 50_000)
@@ -134,8 +163,10 @@ export function describeRateLimitContract(framework: string): void {
       expect(statuses(responses)).toEqual([200, 200, 200, 200])
       expect(responses[3]?.headers.ratelimit).toBeUndefined()
       expect(responses[3]?.json()).toMatchObject({
-        portkey: { rateLimits: [{ type: 'requests', unit: 'rpm', value: 2 }], quota: null },
+        portkey: { rateLimits: [{ type: 'requests', unit: 'rpm', value: 2 }] },
+        quota: null,
       })
+      expect(app.quotas).toEqual([null, null, null, null])
     })
 
     test('rateLimits: { headers: false } sends no RateLimit headers, admitted or refused; the 429 keeps Retry-After', async () => {
@@ -148,7 +179,7 @@ export function describeRateLimitContract(framework: string): void {
         expect(res.headers['ratelimit-policy']).toBeUndefined()
       }
       expect(refused?.headers['retry-after']).toBe('50')
-      expect(admitted?.json()).toMatchObject({ portkey: { quota: { remaining: 0, headers: null } } })
+      expect(admitted?.json()).toMatchObject({ quota: { remaining: 0, headers: null } })
     })
   })
 }

@@ -6,7 +6,7 @@ import { startRawServer } from './core-helpers.js'
 import type { AppSpec, BuiltApp, Capabilities } from './apps.js'
 import type { AuthErrorBody, AuthErrorCode } from '../../src/errors.js'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
-import type { PortkeyAuth } from '../../src/types.js'
+import type { PortkeyAuth, Quota } from '../../src/types.js'
 import type { Verifier } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, type ControlPlaneStubOptions, keyRecord, startControlPlaneStub } from '../../src/testing/index.js'
 
@@ -44,10 +44,12 @@ export async function useStub(options?: ControlPlaneStubOptions): Promise<Contro
   return closeAfterTest(await startControlPlaneStub(options))
 }
 
-/** An app guarded by `portkeyAuth`, whose only route (`/whoami`, any method) answers `{ portkey }`. */
+/** An app guarded by `portkeyAuth`, whose only route (`/whoami`, any method) answers `{ portkey, quota }`. */
 export interface GuardedApp extends Running {
   /** The contexts the route handler received, in order: a rejected request adds none. */
   readonly seen: PortkeyAuth[]
+  /** The quotas beside them (the adapter's `quotaOf()`, the Web handler's `quota`), in the same order. */
+  readonly quotas: (Quota | null)[]
 }
 
 export const WHOAMI = '/whoami'
@@ -61,8 +63,11 @@ interface ContractFramework {
   portkeyAuth(options?: MiddlewareOptions | Verifier): unknown
   /** The adapter's `requirePermissions()`, called for its construction errors only. */
   requirePermissions(...scopes: string[]): unknown
-  /** Serves `/whoami` (any method) behind `portkeyAuth(guard)`, answering `{ portkey }`; pushes each context it sees. */
-  start(guard: MiddlewareOptions | Verifier | undefined, seen: PortkeyAuth[]): Promise<Running>
+  /**
+   * Serves `/whoami` (any method) behind `portkeyAuth(guard)`, answering `{ portkey, quota }`; pushes each context
+   * it sees to `seen`, and the quota beside it to `quotas`.
+   */
+  start(guard: MiddlewareOptions | Verifier | undefined, seen: PortkeyAuth[], quotas: (Quota | null)[]): Promise<Running>
   /** Builds the app `spec` describes with this framework's router, middleware and error handling. */
   build(spec: AppSpec): Promise<BuiltApp>
   /** What this adapter does differently by design. */
@@ -88,9 +93,9 @@ export function contractFramework(name: string): ContractFramework {
  * test ends. Every registered framework answers the same way, so one test body covers them all.
  */
 export async function useGuardedApp(framework: string, guard?: MiddlewareOptions | Verifier): Promise<GuardedApp> {
-  const seen: PortkeyAuth[] = []
-  const running = await contractFramework(framework).start(guard, seen)
-  return closeAfterTest({ ...running, seen })
+  const [seen, quotas]: [PortkeyAuth[], (Quota | null)[]] = [[], []]
+  const running = await contractFramework(framework).start(guard, seen, quotas)
+  return closeAfterTest({ ...running, seen, quotas })
 }
 
 /** A response read in full. */

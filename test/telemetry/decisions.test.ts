@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { AuthError } from '../../src/errors.js'
 import { createTelemetry } from '../../src/telemetry/telemetry.js'
 import { keyRecord } from '../../src/testing/index.js'
-import type { Decision } from '../../src/types.js'
+import type { CheckStatus, Decision } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { audited } from '../../src/verifier/decision.js'
 import type { Check } from '../../src/verifier/pipeline.js'
@@ -57,18 +57,43 @@ describe('decisions, through audited()', () => {
     ])
   })
 
-  test('off, the check runs bare (no status object); on, a cached answer stays synchronous', () => {
+  /** A check answering AUTH from the cache, keeping each status it is given. */
+  function cachedCheck() {
     const statuses: unknown[] = []
     const check: Check = (_headers, _route, status) => {
       statuses.push(status)
       if (status) status.cache = 'hit'
       return AUTH
     }
+    return { check, statuses }
+  }
+
+  test('off, the check runs bare (no status object); on, a cached answer stays synchronous', () => {
+    const { check, statuses } = cachedCheck()
     expect(audited(check, undefined)(withKey('pk-bare-0123456789'))).toBe(AUTH)
     otel = useOtel()
     const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
     expect(audited(check, undefined, undefined, counter)(withKey('pk-counted-0123456789'))).toBe(AUTH) // not a promise
     expect(statuses).toEqual([undefined, { cache: 'hit' }])
+  })
+
+  test("given the caller's status, each form hands the check that one (no second object), and reads it", () => {
+    const { check, statuses } = cachedCheck()
+    otel = useOtel()
+    const counter = createTelemetry({ meterProvider: otel.meterProvider }).decisions
+    const heard: Decision[] = []
+    const forms = [
+      audited(check, undefined),
+      audited(check, undefined, undefined, counter),
+      audited(check, (decision) => heard.push(decision)),
+      audited(check, (decision) => heard.push(decision), undefined, counter),
+    ]
+    const given: CheckStatus[] = forms.map(() => ({ cache: 'none' }))
+    for (const [i, run] of forms.entries()) expect(run(withKey('pk-given-0123456789'), undefined, given[i])).toBe(AUTH)
+    expect(statuses).toHaveLength(forms.length)
+    for (const [i, status] of statuses.entries()) expect(status).toBe(given[i])
+    expect(given.map((status) => status.cache)).toEqual(['hit', 'hit', 'hit', 'hit'])
+    expect(heard.map((decision) => decision.cache)).toEqual(['hit', 'hit'])
   })
 })
 

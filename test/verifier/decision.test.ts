@@ -3,7 +3,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vi
 import type { Decision } from '../../src/types.js'
 import type { AuthErrorCode } from '../../src/errors.js'
 import type { VerifierOptions } from '../../src/options/verifier-options.js'
-import type { IncomingHeaders, KeyRecord, VirtualKeyRecord } from '../../src/types.js'
+import type { CheckStatus, IncomingHeaders, KeyRecord, VirtualKeyRecord } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { createTestIssuer, keyRecord, type TestIssuer, virtualKeyRecord } from '../../src/testing/index.js'
 import { catchAuthError, countingLookup, expectAuthError, until, withKey } from '../support/core-helpers.js'
@@ -197,6 +197,29 @@ describe('onDecision', () => {
       const { durationMs } = await decide(setup, headers)
       expect(Number.isFinite(durationMs) && durationMs >= 0, String(durationMs)).toBe(true)
     }
+  })
+
+  test("a caller's CheckStatus is the one the check fills in and the event is read from: the cache, the counting, the quota", async () => {
+    const limited = keyRecord({
+      id: 'key_limited',
+      workspace_id: 'ws_d',
+      rate_limits: [{ type: 'requests', unit: 'rpm', value: 5 }],
+    })
+    const setup = audited({ 'pk-live-decision-limited': limited })
+    const statuses: CheckStatus[] = [{ cache: 'none' }, { cache: 'none' }]
+    for (const status of statuses) await setup.verifier.verify(withKey('pk-live-decision-limited'), undefined, status)
+    expect(statuses).toEqual([
+      { cache: 'miss', counting: 'local', quota: expect.objectContaining({ remaining: 4 }) },
+      { cache: 'hit', counting: 'local', quota: expect.objectContaining({ remaining: 3 }) },
+    ])
+    expect(setup.events.map(({ cache, counting }) => ({ cache, counting }))).toEqual([
+      { cache: 'miss', counting: 'local' },
+      { cache: 'hit', counting: 'local' },
+    ])
+    // No limit: the quota is left as the caller made it.
+    const unlimited: CheckStatus = { cache: 'none', quota: null }
+    await setup.verifier.verify(withKey(KEY), undefined, unlimited)
+    expect(unlimited).toEqual({ cache: 'miss', quota: null })
   })
 
   test('an event is a fresh object each time, and the verifier keeps no reference that changes it', async () => {

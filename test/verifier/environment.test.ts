@@ -6,6 +6,7 @@ import { portkeyAuth as honoAuth } from '../../src/hono/index.js'
 import { portkeyAuth as koaAuth } from '../../src/koa/index.js'
 import { KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
 import { withPortkeyAuth } from '../../src/web/index.js'
+import { verifyWithQuota } from '../support/core-helpers.js'
 import { useStub } from '../support/servers.js'
 
 // Issue 23, item 4: middlewares and handlers made without verifier options share the process's one verifier
@@ -36,9 +37,10 @@ describe('one verifier per process from the environment', () => {
     ]
     expect(new Set(verifiers).size).toBe(1)
     const [verifier] = verifiers
-    const first = await verifier!.verify({ 'x-portkey-api-key': KEY })
-    const second = await verifier!.verify({ 'x-portkey-api-key': KEY })
+    const first = await verifyWithQuota(verifier!, { 'x-portkey-api-key': KEY })
+    const second = await verifyWithQuota(verifier!, { 'x-portkey-api-key': KEY })
     expect(stub.calls(KEY_DETAILS_PATH)).toBe(1)
+    expect(second.auth).toBe(first.auth)
     expect(second.quota!.remaining).toBe(first.quota!.remaining - 1)
   })
 

@@ -52,12 +52,30 @@ describe('web: authenticate()', () => {
     expect(admitted.response).toBeUndefined()
     expect(admitted.portkey).toMatchObject({ keyId: 'key_live', method: 'api_key' })
     expect(Object.isFrozen(admitted.portkey)).toBe(true)
+    expect(admitted.quota).toBeNull()
 
     const refused = await authenticate(request(UNKNOWN), options)
     expect(refused.portkey).toBeUndefined()
     const raw = expectRejection(await toRaw(refused.response!), 401, 'invalid_api_key', [UNKNOWN])
     expect(raw.message).toBe('Invalid Portkey API key.')
     expect(refused.response?.headers.get('www-authenticate')).toContain('error="invalid_api_key"')
+  })
+
+  test("a limited key: { portkey, quota }, the shared context and the request's own quota, with the headers to send", async () => {
+    const LIMITED = 'pk-limited-0123456789abcdef'
+    // 10 s into a minute: both requests count in one window.
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.UTC(2026, 10, 30, 12, 0, 10))
+    onTestFinished(() => void vi.useRealTimers())
+    const stub = await useStub({
+      keys: { [LIMITED]: keyRecord({ id: 'key_limited', rate_limits: [{ type: 'requests', unit: 'rpm', value: 3 }] }) },
+    })
+    const verifier = createVerifier({ controlPlaneUrl: stub.url })
+    const results = [await authenticate(request(LIMITED), verifier), await authenticate(request(LIMITED), verifier)]
+    expect(results[1]!.portkey).toBe(results[0]!.portkey)
+    expect(results.map((result) => result.quota?.remaining)).toEqual([2, 1])
+    expect(results[1]!.quota?.headers).toEqual({ 'ratelimit-policy': '"rpm";q=3;w=60', ratelimit: '"rpm";r=1;t=50' })
+    expect('quota' in results[0]!.portkey!).toBe(false)
   })
 
   test('one verifier per set of settings (or verifier): options written inline share one; other settings, another', async () => {

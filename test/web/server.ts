@@ -4,7 +4,7 @@ import { sendRaw } from '../support/raw-socket.js'
 import { startRawServer } from '../support/core-helpers.js'
 import { registerFramework, type Running, WHOAMI } from '../support/servers.js'
 import { type Answer, type AppSpec, asOptions, type BuiltApp, type Seen } from '../support/apps.js'
-import type { PortkeyAuth } from '../../src/types.js'
+import type { PortkeyAuth, Quota } from '../../src/types.js'
 import { requirePermissions, type WebAuthOptions, withPortkeyAuth } from '../../src/web/index.js'
 import { rawPath } from '../../src/adapters/request-route.js'
 
@@ -122,8 +122,9 @@ export async function servedUrl(target: string): Promise<string> {
   }
 }
 
-const seenOf = (request: Request, portkey: PortkeyAuth | undefined): Seen => ({
+const seenOf = (request: Request, portkey: PortkeyAuth | undefined, quota: Quota | null = null): Seen => ({
   portkey,
+  quota,
   method: request.method,
   path: new URL(request.url).pathname,
   node: undefined,
@@ -143,14 +144,14 @@ const matches = (method: string | undefined, actual: string) =>
 async function build(spec: AppSpec): Promise<BuiltApp> {
   if (spec.prefix !== undefined) throw new Error('web: a handler is not mounted under a prefix')
   const { onError } = spec
-  const route = async (request: Request, portkey: PortkeyAuth | undefined) => {
+  const route = async (request: Request, portkey: PortkeyAuth | undefined, quota: Quota | null = null) => {
     const pathname = new URL(request.url).pathname
     const found = spec.routes.find(
       ({ method, path }) => matches(method, request.method) && (path === undefined || path === pathname),
     )
     if (found === undefined) return Response.json({ error: 'not found' }, { status: 404 })
     const refused = found.scopes ? await requirePermissions(...found.scopes)(request) : null
-    return refused ?? Response.json(await found.answer(seenOf(request, portkey)))
+    return refused ?? Response.json(await found.answer(seenOf(request, portkey, quota)))
   }
   // `before` runs in the runtime's handler, before the guarded one.
   const serve = (handler: FetchHandler) => startWeb((request) => (spec.before?.(seenOf(request, undefined)), handler(request)))
@@ -163,7 +164,7 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
           onError: (error: Parameters<typeof onError.answer>[0], request: Request) =>
             respond(onError.answer(error, seenOf(request, undefined))),
         }
-  const guarded = withPortkeyAuth((request, { portkey }) => route(request, portkey), options as WebAuthOptions)
+  const guarded = withPortkeyAuth((request, { portkey, quota }) => route(request, portkey, quota), options as WebAuthOptions)
   return { ...(await serve(guarded)), verifier: guarded.verifier }
 }
 
@@ -171,12 +172,13 @@ async function build(spec: AppSpec): Promise<BuiltApp> {
 registerFramework('web', {
   portkeyAuth: (options) => withPortkeyAuth(() => new Response(), options as WebAuthOptions),
   requirePermissions,
-  start: (guard, seen) =>
+  start: (guard, seen, quotas) =>
     startWeb(
-      withPortkeyAuth((request, { portkey }) => {
+      withPortkeyAuth((request, { portkey, quota }) => {
         if (rawPath(request.url) !== WHOAMI) return Response.json({ error: 'not found' }, { status: 404 })
         seen.push(portkey)
-        return Response.json({ portkey })
+        quotas.push(quota)
+        return Response.json({ portkey, quota })
       }, guard as WebAuthOptions),
     ),
   build,

@@ -1,0 +1,80 @@
+import { TIMINGS } from '../options/defaults.js'
+import type { FleetCounter } from './fleet-counter.js'
+import type { Policy } from './policy.js'
+import type { Window } from './window.js'
+
+/**
+ * What this instance knows of the fleet's count of one limit's window, with Redis. For a requests limit: the batch
+ * of the window's allowance Redis granted this instance (an eighth of what is left, at most `TIMINGS.leaseMax`; it
+ * admits from it with no round trip, so the fleet never admits more than the limit, and may refuse early by what
+ * other instances hold unused), the fleet's count when it last asked, whether nothing was left then, and the batch
+ * being asked for. For a tokens limit: when the fleet's count was last read. For both: until when it counts alone
+ * after a Redis call failed; what it admitted alone is owed to the fleet, taken from its next batch.
+ */
+export class FleetLease {
+  /** The allowance Redis granted this instance in the window, in requests. */
+  leased = 0
+  /** The fleet's count when this instance last asked. */
+  count = 0
+  /** Nothing was left in the window when this instance last asked. */
+  exhausted = false
+  /** The batch being asked for, shared by every request that waits for it. */
+  pending: Promise<void> | null = null
+  /** Until then (epoch ms), count alone: Redis failed, and is not asked again at once. */
+  offlineUntil = 0
+  /** A tokens limit: when the fleet's count was last read (epoch ms). */
+  syncedAt = 0
+
+  /** Empties it for a new window; a batch under way, or Redis away, stays known. */
+  reset(): void {
+    this.leased = this.count = this.syncedAt = 0
+    this.exhausted = false
+  }
+
+  /** Whether this instance counts alone now: Redis failed lately, or is not connected. */
+  alone(fleet: FleetCounter, now: number): boolean {
+    return now < this.offlineUntil || !fleet.connected
+  }
+
+  /** Notes that a Redis call failed: the limit is counted alone for `TIMINGS.rateLimitOfflineMs`. */
+  failed(): void {
+    this.offlineUntil = Date.now() + TIMINGS.rateLimitOfflineMs
+  }
+
+  /**
+   * What this instance's share says of one more request of a requests limit (`window` rolled to `now`): `true`
+   * within its batch (no round trip), `false` when Redis had nothing left, `null` when counting alone (Redis failed
+   * lately, or is away), else the batch being asked of Redis (now, if it was not already), to wait for and decide
+   * again: every request waiting shares it, and it never rejects.
+   */
+  admits(
+    fleet: FleetCounter,
+    id: readonly string[],
+    policy: Policy,
+    window: Window,
+    now: number,
+  ): boolean | null | Promise<void> {
+    if (window.used < this.leased) return true
+    if (this.exhausted) return false
+    if (this.alone(fleet, now)) return null
+    this.pending ??= this.#lease(fleet, id, policy, window)
+    return this.pending
+  }
+
+  async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Window): Promise<void> {
+    const { start } = window
+    // What this instance admitted beyond its batches (alone, while Redis was away) is owed to the fleet.
+    const owed = Math.max(1, window.used - this.leased + 1)
+    try {
+      const { granted, count } = await fleet.lease(fleet.key(id, policy.name, start), owed, policy.quota, start + policy.windowMs)
+      if (window.start !== start) return
+      this.leased += granted
+      this.count = count
+      this.exhausted = count >= policy.quota
+    } catch {
+      this.failed()
+    } finally {
+      this.pending = null
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { identityOf } from '../credential/identity.js'
+import { type AuthError, rateLimitExceeded } from '../errors.js'
+import type { PortkeyAuth } from '../types.js'
+import type { Policy } from './policy.js'
+import { headersOf, secondsLeft, standingsOf } from './quota.js'
+import { type Subject, windowOf } from './subjects.js'
+
+const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
+const WHOSE = { api_key: 'this API key', user: 'this user', token: 'this token' } as const
+
+/**
+ * The 429 `rate_limit_exceeded` for a request of `auth` that the limits `refused` refuse, none of them counted. Its
+ * `Retry-After` is when the last refusing window ends, or, for a tokens limit refused for what requests in flight
+ * reserved, when their reservations are released at the latest. No limit given: the request ran out of rounds
+ * asking Redis (every batch taken by other requests first), refused as if its first requests limit were exhausted.
+ * `shared`: counted with Redis; `headers`: `RateLimit-Policy` and `RateLimit` too.
+ */
+export function refusal(
+  auth: PortkeyAuth,
+  subjects: readonly Subject[],
+  refused: readonly Policy[],
+  now: number,
+  shared: boolean,
+  headers: boolean,
+): AuthError {
+  const standings = standingsOf(subjects, now, shared)
+  const reached = refused.length > 0 ? refused : [standings.find((s) => s.policy.type === 'requests')!.policy]
+  let retryAfter = 1
+  for (const policy of reached) {
+    const window = windowOf(subjects, policy)
+    let seconds = secondsLeft(policy, window.start, now)
+    if (policy.type === 'tokens' && window.tokens < policy.quota) {
+      seconds = Math.min(seconds, Math.max(1, Math.ceil(window.reservations!.msToRelease(now) / 1000)))
+    }
+    retryAfter = Math.max(retryAfter, seconds)
+  }
+  const first = reached[0]!
+  const whose = first.scope === 'virtual_key' ? 'this virtual key' : WHOSE[identityOf(auth).counted]
+  const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
+  return rateLimitExceeded(what, retryAfter, headers ? headersOf(subjects, standings) : null)
+}

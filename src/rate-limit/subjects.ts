@@ -1,0 +1,108 @@
+import { LRUCache } from 'lru-cache'
+import { identityOf } from '../credential/identity.js'
+import type { PortkeyAuth } from '../types.js'
+import { keyPolicies, NONE, type Policy, type Unenforced, virtualKeyPolicies } from './policy.js'
+import { policyHeader } from './quota.js'
+import { Window } from './window.js'
+
+/**
+ * Whose counters: a caller (an API key, a JWT's user or token) or a virtual key, with one `Window` per limit;
+ * `id` also names its counters in Redis. Both are identities (see `Identity`): the kind, the organisation, and for
+ * a JWT the issuer first.
+ */
+export interface Subject {
+  readonly id: readonly string[]
+  policies: readonly Policy[]
+  windows: Window[]
+  /** `RateLimit-Policy` for `policies`, made when they are. */
+  policyHeader: string
+}
+
+const NO_SUBJECTS: readonly Subject[] = Object.freeze([])
+
+/**
+ * The subjects this instance counts for, at most `max` of each kind (API keys, JWT users, virtual keys), the least
+ * recently seen dropped first (a dropped one starts its windows afresh).
+ */
+export class Subjects {
+  // One LRU per kind, each made on first use: lru-cache reserves room for `max` entries up front (a `cache.max`
+  // of a million costs about 15 MiB each), which an app without limits of that kind should not pay.
+  readonly #max: number
+  readonly #fleet: boolean
+  readonly #unenforced: Unenforced
+  #keys: LRUCache<string, Subject> | undefined
+  #jwts: LRUCache<string, Subject> | undefined
+  #virtualKeys: LRUCache<string, Subject> | undefined
+
+  /**
+   * @param fleet - whether windows are counted with Redis (each then has a `FleetLease`)
+   * @param unenforced - told of the limits that are not enforced (see `compile()`)
+   */
+  constructor(max: number, fleet: boolean, unenforced: Unenforced) {
+    this.#max = max
+    this.#fleet = fleet
+    this.#unenforced = unenforced
+  }
+
+  /** Keys, tokens and virtual keys whose counters are held now. */
+  get size(): number {
+    return (this.#keys?.size ?? 0) + (this.#jwts?.size ?? 0) + (this.#virtualKeys?.size ?? 0)
+  }
+
+  /**
+   * Those a request of `auth` counts against: its caller when its key (or token) has limits, then (unless
+   * `withVirtualKey` is false) the virtual key it names when that has limits; their windows matched to the limits.
+   * None (and nothing made) when no limit applies.
+   */
+  of(auth: PortkeyAuth, withVirtualKey = true): readonly Subject[] {
+    const own = keyPolicies(auth, this.#unenforced)
+    const vkPolicies = withVirtualKey ? virtualKeyPolicies(auth, this.#unenforced) : NONE
+    if (own.length === 0 && vkPolicies.length === 0) return NO_SUBJECTS
+    const subjects: Subject[] = []
+    const identity = identityOf(auth)
+    if (own.length > 0) {
+      // A JWT counts per user (issuer, organisation, user claim), not per token: fresh tokens bring no allowance.
+      const jwt = auth.method === 'jwt'
+      if (jwt) this.#jwts ??= this.#lru()
+      else this.#keys ??= this.#lru()
+      subjects.push(this.#subject(jwt ? this.#jwts! : this.#keys!, identity.name, identity.caller, own))
+    }
+    const virtualKey = auth.virtualKey
+    if (vkPolicies.length > 0) {
+      // A virtual key's allowance is the workspace's, shared by every caller of the organisation that uses it;
+      // workspace ids (an API key's) and slugs (a JWT's) are told apart by the kind the tenant starts with.
+      const id = ['v', ...identity.tenant, auth.workspaceId ?? '', virtualKey!.slug]
+      this.#virtualKeys ??= this.#lru()
+      subjects.push(this.#subject(this.#virtualKeys, JSON.stringify(id), id, vkPolicies))
+    }
+    return subjects
+  }
+
+  #lru(): LRUCache<string, Subject> {
+    return new LRUCache({ max: this.#max })
+  }
+
+  /** The subject named `name` in `cache`, made if new (its Redis id `id`), its windows matched to `policies` (by name) if they changed. */
+  #subject(cache: LRUCache<string, Subject>, name: string, id: readonly string[], policies: readonly Policy[]): Subject {
+    let found = cache.get(name)
+    if (found === undefined) {
+      found = { id, policies, windows: policies.map(() => new Window(this.#fleet)), policyHeader: policyHeader(policies) }
+      cache.set(name, found)
+    } else if (found.policies !== policies) {
+      const previous = new Map(found.policies.map((policy, i) => [policy.name, found!.windows[i]!]))
+      found.windows = policies.map((policy) => previous.get(policy.name) ?? new Window(this.#fleet))
+      found.policies = policies
+      found.policyHeader = policyHeader(policies)
+    }
+    return found
+  }
+}
+
+/** The window of `policy` among the subjects' (it is one of their policies). */
+export function windowOf(subjects: readonly Subject[], policy: Policy): Window {
+  for (const { policies, windows } of subjects) {
+    const i = policies.indexOf(policy)
+    if (i >= 0) return windows[i]!
+  }
+  throw new Error('unreachable: a policy without its window')
+}
