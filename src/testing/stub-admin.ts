@@ -15,9 +15,9 @@ export const STUB_ADMIN_PATH = '/_stub'
 
 const MAX_BODY_BYTES = 1024 * 1024
 
-type Answer = [status: number, body: unknown]
+type Reply = [status: number, body: unknown]
 
-const failure = (status: number, message: string): Answer => [status, { status: 'failure', message }]
+const failure = (status: number, message: string): Reply => [status, { status: 'failure', message }]
 
 /**
  * The admin endpoints, on the stub's own `keys` and `virtualKeys` maps (what `stub.keys.set()` and
@@ -56,7 +56,7 @@ export function foreignHost(stub: Pick<HeldRecords, 'url'>, req: IncomingMessage
   return given !== `127.0.0.1:${port}` && given !== `localhost:${port}`
 }
 
-function refusal(stub: HeldRecords, req: IncomingMessage): Answer | null {
+function refusal(stub: HeldRecords, req: IncomingMessage): Reply | null {
   if (foreignHost(stub, req)) {
     const { port } = new URL(stub.url)
     return failure(403, `the stub's admin endpoints answer Host 127.0.0.1:${port} or localhost:${port} only`)
@@ -74,7 +74,7 @@ function refusal(stub: HeldRecords, req: IncomingMessage): Answer | null {
   return null
 }
 
-function answer(stub: HeldRecords, method: string, path: string, body: unknown): Answer {
+function answer(stub: HeldRecords, method: string, path: string, body: unknown): Reply {
   if (path === STUB_ADMIN_PATH || path === `${STUB_ADMIN_PATH}/`) {
     if (method !== 'GET') return failure(405, `${STUB_ADMIN_PATH} answers GET only`)
     const held: StubRecords = { keys: Object.fromEntries(stub.keys), virtualKeys: Object.fromEntries(stub.virtualKeys) }
@@ -92,10 +92,10 @@ function answer(stub: HeldRecords, method: string, path: string, body: unknown):
   } catch {
     return failure(400, 'the path holds a malformed %-escape')
   }
-  return match[1] === 'keys' ? keyAnswer(stub.keys, method, name, body) : virtualKeyAnswer(stub.virtualKeys, method, name, body)
+  return match[1] === 'keys' ? keyReply(stub.keys, method, name, body) : virtualKeyReply(stub.virtualKeys, method, name, body)
 }
 
-function keyAnswer(keys: Map<string, KeyRecord>, method: string, key: string, body: unknown): Answer {
+function keyReply(keys: Map<string, KeyRecord>, method: string, key: string, body: unknown): Reply {
   const problem = rawKeyProblem(key)
   if (problem !== null) return failure(400, problem)
   const held = keys.get(key)
@@ -111,7 +111,7 @@ function keyAnswer(keys: Map<string, KeyRecord>, method: string, key: string, bo
   return [held === undefined ? 201 : 200, record]
 }
 
-function virtualKeyAnswer(virtualKeys: Map<string, VirtualKeyRecord>, method: string, slug: string, body: unknown): Answer {
+function virtualKeyReply(virtualKeys: Map<string, VirtualKeyRecord>, method: string, slug: string, body: unknown): Reply {
   const held = virtualKeys.get(slug)
   const missing = failure(404, `no virtual key "${slug}" is held`)
   if (method === 'GET') return held === undefined ? missing : [200, held]
@@ -141,7 +141,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function send(res: ServerResponse, [status, body]: Answer): void {
+function send(res: ServerResponse, [status, body]: Reply): void {
   if (res.destroyed) return
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text)
