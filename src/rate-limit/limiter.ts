@@ -129,12 +129,9 @@ export class RateLimiter {
     // Out of rounds (every batch taken by other requests first): refused as if exhausted.
     if (refused !== null || batches !== null) throw this.#refuse(auth, subjects, refused ?? [], now)
     if (fleet !== null && alone) this.#counts.local++
-    for (const { policies, windows } of subjects) {
-      for (let i = 0; i < policies.length; i++) if (policies[i]!.type === 'requests') windows[i]!.used++
-    }
-    // No status, no quota: nothing could report the request's tokens against an estimate, so none is held.
-    if (status === undefined) return auth
+    // Counted here (tokens limits hold its estimate), whether a quota is made for it or not.
     const standings = standingsOf(subjects, now, fleet !== null && !alone, true)
+    if (status === undefined) return auth
     const headers = this.#headers ? headersOf(subjects, standings) : null
     status.quota = new RequestQuota(standings, alone ? 'local' : 'fleet', headers, this, auth, now)
     return auth

@@ -36,10 +36,7 @@ export interface Verifier {
    * Checks the credential in `headers` (Node's header object, or a Web `Headers`), resolves the virtual key
    * they name, applies the `scopes` option when `route` is given, counts the request against its rate limits,
    * and resolves to the caller's context; or rejects with `AuthError` (only that). Given a `status`, it notes
-   * there how the cache answered and, when a limit applied, the request's `quota`, whose `reportTokens()` settles
-   * the request. Without a status, a tokens limit holds no estimate for the request (nothing could report against
-   * it): report its tokens with `reportTokens(context, n)`.
-   * @example const status: CheckStatus = { cache: 'none' }; const auth = await verifier.verify(headers, undefined, status)
+   * there how the cache answered and, when a limit applied, the request's `quota`.
    */
   verify(headers: IncomingHeaders | Headers, route?: RequestRoute, status?: CheckStatus): Promise<PortkeyAuth>
   /**
