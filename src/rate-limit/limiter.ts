@@ -129,8 +129,9 @@ export class RateLimiter {
     // Out of rounds (every batch taken by other requests first): refused as if exhausted.
     if (refused !== null || batches !== null) throw this.#refuse(auth, subjects, refused ?? [], now)
     if (fleet !== null && alone) this.#counts.local++
-    // Counted here (tokens limits hold its estimate), whether a quota is made for it or not.
-    const standings = standingsOf(subjects, now, fleet !== null && !alone, true)
+    // Counted here, whether a quota is made for it or not; tokens limits hold its estimate only for a quota, which
+    // its report releases: with no status to carry one, nothing could, and the estimate would only refuse others.
+    const standings = standingsOf(subjects, now, fleet !== null && !alone, true, status !== undefined)
     if (status === undefined) return auth
     const headers = this.#headers ? headersOf(subjects, standings) : null
     status.quota = new RequestQuota(standings, alone ? 'local' : 'fleet', headers, this, auth, now)

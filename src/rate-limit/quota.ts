@@ -42,27 +42,35 @@ export function headersOf(subjects: readonly Subject[], standings: readonly Stan
 /**
  * Every limit's numbers now, the key's then the virtual key's. `shared`: counted with Redis (what is left is then
  * this instance's view of the fleet's, see `RateLimitStatus`). `admitted`: for a request admitted now, which they
- * count: one more in each requests limit's window, its estimate held in each tokens limit's (see `Reservations`).
+ * count: one more in each requests limit's window, its estimate held in each tokens limit's (see `Reservations`) when
+ * `reserve`: only a request whose quota someone holds can release it, by its report.
  */
-export function standingsOf(subjects: readonly Subject[], now: number, shared: boolean, admitted = false): Standing[] {
+export function standingsOf(
+  subjects: readonly Subject[],
+  now: number,
+  shared: boolean,
+  admitted = false,
+  reserve = admitted,
+): Standing[] {
   const standings: Standing[] = []
   for (const { policies, windows } of subjects) {
     for (let i = 0; i < policies.length; i++) {
       const policy = policies[i]!
       const window = windows[i]!
       if (admitted && policy.type === 'requests') window.used++
-      standings.push(standing(policy, window, now, shared, admitted))
+      standings.push(standing(policy, window, now, shared, admitted && reserve))
     }
   }
   return standings
 }
 
-function standing(policy: Policy, window: Window, now: number, shared: boolean, admitted: boolean): Standing {
+/** `reserve`: a tokens limit holds the request's estimate. */
+function standing(policy: Policy, window: Window, now: number, shared: boolean, reserve: boolean): Standing {
   const resetSeconds = secondsLeft(policy, window.start, now)
   if (policy.type === 'tokens') {
     const remaining = Math.max(0, policy.quota - window.tokens)
     const reservations = window.reservations
-    if (!admitted || reservations === null) return { policy, remaining, resetSeconds }
+    if (!reserve || reservations === null) return { policy, remaining, resetSeconds }
     const held = reservations.estimate(policy.quota)
     return { policy, remaining, resetSeconds, reservations, held, part: reservations.hold(held) }
   }
