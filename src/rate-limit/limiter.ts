@@ -81,9 +81,13 @@ export class RateLimiter {
     }
   }
 
-  /** `verifier.reportTokens()`: through `of` when it is a request's quota; for a context, no reservation released. */
+  /**
+   * `verifier.reportTokens()`: through `of` when it is a request's quota; for a context, no reservation released.
+   * Never rejects: anything else (a copy of a quota, an object whose limits cannot be read) is a misuse, `false`.
+   */
   reportTokens(of: PortkeyAuth | Quota, tokens: number): Promise<boolean> {
-    return of instanceof RequestQuota ? of.reportTokens(tokens) : this.countTokens(of as PortkeyAuth, tokens, null)
+    const counted = RequestQuota.made(of) ? of.reportTokens(tokens) : this.countTokens(of as PortkeyAuth, tokens, null)
+    return counted.catch(() => this.#warnings.misreport('a context whose rate limits cannot be read'))
   }
 
   /**

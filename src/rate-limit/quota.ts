@@ -126,6 +126,11 @@ export class RequestQuota implements Quota {
     this.#at = at
   }
 
+  /** Whether `value` is a quota this package made: one copied, even keeping its prototype, is not. */
+  static made(value: unknown): value is RequestQuota {
+    return typeof value === 'object' && value !== null && #auth in value
+  }
+
   /**
    * Gives back the allowance the request of this quota (when `value` is one) was counted against, once: for a
    * request refused after the guard admitted it (`requirePermissions()`).

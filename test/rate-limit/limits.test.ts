@@ -275,4 +275,27 @@ describe('reportTokens() and reservations', () => {
       expect(quota!.limits[0]!.remaining).toBe(800)
     },
   )
+
+  test('verifier.reportTokens() never rejects: a copy of a quota that kept its prototype, a context whose limits cannot be read', async () => {
+    const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] }) } })
+    const warnings: string[] = []
+    const verifier = createVerifier({
+      controlPlaneUrl: stub.url,
+      logger: { warn: (line: string) => warnings.push(line), info: () => {} },
+    })
+    const { quota } = await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })
+    // What a deep clone (lodash's cloneDeep, Object.create) of a request's quota, or of something else, gives.
+    const odd: unknown[] = [
+      Object.create(Object.getPrototypeOf(quota)),
+      Object.create(quota!),
+      Object.getPrototypeOf(quota),
+      { rateLimits: [null] },
+      { rateLimits: [{ type: 'tokens', unit: 'rph', value: 5 }], virtualKey: {} },
+    ]
+    for (const of of odd) await expect(verifier.reportTokens(of as never, 1)).resolves.toBe(false)
+    expect(warnings.filter((line) => line.includes('reportTokens()'))).toHaveLength(1)
+    // Nothing counted, nothing released: the request's own report still does both.
+    await expect(quota!.reportTokens(100)).resolves.toBe(true)
+    expect((await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })).quota!.limits[0]!.remaining).toBe(900)
+  })
 })
