@@ -133,12 +133,17 @@ export class RequestQuota implements Quota {
 
   /**
    * Gives back the allowance the request of this quota (when `value` is one) was counted against, once: for a
-   * request refused after the guard admitted it (`requirePermissions()`).
+   * request refused after the guard admitted it (`requirePermissions()`), whose context is `auth`. A quota found
+   * beside another caller's context (put there by the app, or left by another check) gives nothing back; one beside
+   * a copy of its own (a verifier of the app's that decorates contexts) does.
    */
-  static refund(value: unknown): void {
+  static refund(value: unknown, auth: PortkeyAuth | undefined): void {
     if (typeof value !== 'object' || value === null || !(#auth in value)) return
     const quota = value as RequestQuota
-    if (quota.#refunded) return
+    const own = quota.#auth
+    if (quota.#refunded || auth === undefined) return
+    if (own !== auth && (own.keyId !== auth.keyId || own.organisationId !== auth.organisationId || own.method !== auth.method))
+      return
     quota.#refunded = true
     quota.#counter.refund(quota.#auth, quota.#at)
     RequestQuota.settle(quota, null)
