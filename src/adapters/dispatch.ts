@@ -145,10 +145,11 @@ export function createPermissionCheck<A extends object, B, C, R>(
 ): (a: A, b: B, c: C) => R {
   const guard = scopeGuard(scopes)
   return function permissionCheck(a, b, c) {
-    const error = guard(framework.attached(a))
+    const auth = framework.attached(a)
+    const error = guard(auth)
     if (error === null) return framework.next(a, b, c)
-    // Refused after all: the allowance portkeyAuth() counted the request against goes back.
-    RequestQuota.refund(framework.attachedQuota(a))
+    // Refused after all: the allowance portkeyAuth() counted the request against goes back (its quota's, if its own).
+    RequestQuota.refund(framework.attachedQuota(a), auth)
     const onError = (a as Record<symbol, OnError<A, B, C, R> | undefined>)[ON_ERROR] ?? framework.send
     return onError(error, a, b, c)
   }

@@ -206,7 +206,7 @@ function givesBackRefused(
   done: (error: null, payload: unknown) => void,
 ) {
   if (request.portkey !== undefined && (reply.statusCode === 401 || reply.statusCode === 403)) {
-    RequestQuota.refund(request.portkeyQuota)
+    RequestQuota.refund(request.portkeyQuota, request.portkey)
     reply.removeHeader('ratelimit')
     reply.removeHeader('ratelimit-policy')
   }

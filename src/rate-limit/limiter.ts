@@ -81,9 +81,13 @@ export class RateLimiter {
     }
   }
 
-  /** `verifier.reportTokens()`: through `of` when it is a request's quota; for a context, no reservation released. */
+  /**
+   * `verifier.reportTokens()`: through `of` when it is a request's quota; for a context, no reservation released.
+   * Never rejects: anything else (a copy of a quota, an object whose limits cannot be read) is a misuse, `false`.
+   */
   reportTokens(of: PortkeyAuth | Quota, tokens: number): Promise<boolean> {
-    return of instanceof RequestQuota ? of.reportTokens(tokens) : this.countTokens(of as PortkeyAuth, tokens, null)
+    const counted = RequestQuota.made(of) ? of.reportTokens(tokens) : this.countTokens(of as PortkeyAuth, tokens, null)
+    return counted.catch(() => this.#warnings.misreport('a context whose rate limits cannot be read'))
   }
 
   /**
@@ -129,8 +133,9 @@ export class RateLimiter {
     // Out of rounds (every batch taken by other requests first): refused as if exhausted.
     if (refused !== null || batches !== null) throw this.#refuse(auth, subjects, refused ?? [], now)
     if (fleet !== null && alone) this.#counts.local++
-    // Counted here (tokens limits hold its estimate), whether a quota is made for it or not.
-    const standings = standingsOf(subjects, now, fleet !== null && !alone, true)
+    // Counted here, whether a quota is made for it or not; tokens limits hold its estimate only for a quota, which
+    // its report releases: with no status to carry one, nothing could, and the estimate would only refuse others.
+    const standings = standingsOf(subjects, now, fleet !== null && !alone, true, status !== undefined)
     if (status === undefined) return auth
     const headers = this.#headers ? headersOf(subjects, standings) : null
     status.quota = new RequestQuota(standings, alone ? 'local' : 'fleet', headers, this, auth, now)

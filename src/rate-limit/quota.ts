@@ -42,27 +42,35 @@ export function headersOf(subjects: readonly Subject[], standings: readonly Stan
 /**
  * Every limit's numbers now, the key's then the virtual key's. `shared`: counted with Redis (what is left is then
  * this instance's view of the fleet's, see `RateLimitStatus`). `admitted`: for a request admitted now, which they
- * count: one more in each requests limit's window, its estimate held in each tokens limit's (see `Reservations`).
+ * count: one more in each requests limit's window, its estimate held in each tokens limit's (see `Reservations`) when
+ * `reserve`: only a request whose quota someone holds can release it, by its report.
  */
-export function standingsOf(subjects: readonly Subject[], now: number, shared: boolean, admitted = false): Standing[] {
+export function standingsOf(
+  subjects: readonly Subject[],
+  now: number,
+  shared: boolean,
+  admitted = false,
+  reserve = admitted,
+): Standing[] {
   const standings: Standing[] = []
   for (const { policies, windows } of subjects) {
     for (let i = 0; i < policies.length; i++) {
       const policy = policies[i]!
       const window = windows[i]!
       if (admitted && policy.type === 'requests') window.used++
-      standings.push(standing(policy, window, now, shared, admitted))
+      standings.push(standing(policy, window, now, shared, admitted && reserve))
     }
   }
   return standings
 }
 
-function standing(policy: Policy, window: Window, now: number, shared: boolean, admitted: boolean): Standing {
+/** `reserve`: a tokens limit holds the request's estimate. */
+function standing(policy: Policy, window: Window, now: number, shared: boolean, reserve: boolean): Standing {
   const resetSeconds = secondsLeft(policy, window.start, now)
   if (policy.type === 'tokens') {
     const remaining = Math.max(0, policy.quota - window.tokens)
     const reservations = window.reservations
-    if (!admitted || reservations === null) return { policy, remaining, resetSeconds }
+    if (!reserve || reservations === null) return { policy, remaining, resetSeconds }
     const held = reservations.estimate(policy.quota)
     return { policy, remaining, resetSeconds, reservations, held, part: reservations.hold(held) }
   }
@@ -118,14 +126,24 @@ export class RequestQuota implements Quota {
     this.#at = at
   }
 
+  /** Whether `value` is a quota this package made: one copied, even keeping its prototype, is not. */
+  static made(value: unknown): value is RequestQuota {
+    return typeof value === 'object' && value !== null && #auth in value
+  }
+
   /**
    * Gives back the allowance the request of this quota (when `value` is one) was counted against, once: for a
-   * request refused after the guard admitted it (`requirePermissions()`).
+   * request refused after the guard admitted it (`requirePermissions()`), whose context is `auth`. A quota found
+   * beside another caller's context (put there by the app, or left by another check) gives nothing back; one beside
+   * a copy of its own (a verifier of the app's that decorates contexts) does.
    */
-  static refund(value: unknown): void {
+  static refund(value: unknown, auth: PortkeyAuth | undefined): void {
     if (typeof value !== 'object' || value === null || !(#auth in value)) return
     const quota = value as RequestQuota
-    if (quota.#refunded) return
+    const own = quota.#auth
+    if (quota.#refunded || auth === undefined) return
+    if (own !== auth && (own.keyId !== auth.keyId || own.organisationId !== auth.organisationId || own.method !== auth.method))
+      return
     quota.#refunded = true
     quota.#counter.refund(quota.#auth, quota.#at)
     RequestQuota.settle(quota, null)

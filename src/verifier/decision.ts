@@ -1,5 +1,6 @@
 import { AuthError, outageCause } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
+import { RequestQuota } from '../rate-limit/quota.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'
 import type { CheckStatus, Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { Check } from './pipeline.js'
@@ -50,6 +51,7 @@ export function audited(
     const started = performance.now()
     const status: CheckStatus = given ?? { cache: 'none' }
     const admitted = (auth: PortkeyAuth) => {
+      if (given === undefined) unseen(status)
       const { keyId, method, virtualKey } = auth
       counter?.admitted(method, status.cache)
       emit(
@@ -105,12 +107,22 @@ function counted(check: Check, counter: DecisionCounter): AuditedCheck {
     if (result instanceof Promise)
       return result.then(
         (auth) => {
+          if (given === undefined) unseen(status)
           counter.admitted(auth.method, status.cache)
           return auth
         },
         (error: unknown) => refused(error, status),
       )
+    if (given === undefined) unseen(status)
     counter.admitted(result.method, status.cache)
     return result
   }
+}
+
+/**
+ * A status made here, for a caller that gave none: the quota the limiter noted in it reaches nobody, so nobody could
+ * report through it; what it reserved is released at once (as the limiter reserves nothing given no status).
+ */
+function unseen(status: CheckStatus): void {
+  if (status.quota != null) RequestQuota.settle(status.quota, null)
 }

@@ -2,7 +2,7 @@ import type { Request } from 'express'
 import type { FastifyRequest } from 'fastify'
 import type { Context } from 'hono'
 import { describe, expect, expectTypeOf, test } from 'vitest'
-import { createDispatch, type Framework } from '../../src/adapters/dispatch.js'
+import { createDispatch, createPermissionCheck, type Framework } from '../../src/adapters/dispatch.js'
 import { quotaOf as expressQuotaOf } from '../../src/express/index.js'
 import { quotaOf as fastifyQuotaOf } from '../../src/fastify/index.js'
 import { type PortkeyEnv, quotaOf as honoQuotaOf } from '../../src/hono/index.js'
@@ -11,6 +11,8 @@ import type { CheckStatus, PortkeyAuth, Quota } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import type { Verifier } from '../../src/verifier/verifier.js'
 import type { AuthResult, WebAuth } from '../../src/web/index.js'
+import { keyRecord } from '../../src/testing/index.js'
+import { verifyWithQuota } from '../support/core-helpers.js'
 
 // A request's quota travels beside its (shared) context; what each adapter attaches, and quotaOf() reads, is in
 // the rate-limit contract (test/support/rate-limit-contract.ts). Here: the types, and null (never a throw) where
@@ -97,5 +99,40 @@ describe('the shared dispatch: a status per request where limits may apply, its 
 
   test('rateLimits: false (limited false): no status at all, the context alone', () => {
     expect(dispatchOne(false, null)).toEqual({ statuses: [undefined], attached: [[AUTH, null]], headers: [] })
+  })
+})
+
+describe('requirePermissions() gives back only the quota of the context it refuses', () => {
+  // The quota travels beside the context, so the two can disagree: an app that keeps a request's quota and puts it
+  // on another request (`req.portkeyQuota = kept` before portkeyAuth(), which attaches none for a key without
+  // limits), a Koa `ctx.state` or Hono variable filled in earlier. Refusing that other request must not hand the
+  // first caller's allowance back, as before the change (the refund came from the refused context itself).
+  test('a real quota of another caller beside the refused context: nothing given back', async () => {
+    const records: Record<string, ReturnType<typeof keyRecord>> = {
+      'pk-limited-0123456789': keyRecord({ id: 'key_limited', rate_limits: [{ type: 'requests', unit: 'rpd', value: 2 }] }),
+      'pk-free-0123456789ab': keyRecord({ id: 'key_free', scopes: [] }),
+    }
+    const verifier = createVerifier({ lookup: async (key) => records[key] ?? null, logger: false })
+    const limited = { 'x-portkey-api-key': 'pk-limited-0123456789' }
+    const { auth: owner, quota: kept } = await verifyWithQuota(verifier, limited)
+    const free = await verifier.verify({ 'x-portkey-api-key': 'pk-free-0123456789ab' })
+    const check = createPermissionCheck<{ auth: PortkeyAuth; quota: Quota | null }, null, null, string>(['logs.read'], {
+      attached: (a) => a.auth,
+      attachedQuota: (a) => a.quota,
+      next: () => 'next',
+      send: (error) => error.code,
+    })
+    expect(check({ auth: free, quota: kept }, null, null)).toBe('insufficient_scope')
+    // The limited key's second request of the day is its last: the free key's refusal gave nothing back.
+    await verifier.verify(limited)
+    await expect(verifier.verify(limited)).rejects.toMatchObject({ status: 429 })
+    // Its own refusal does (once), as it always did, beside a copy of its context too (a verifier of the app's that
+    // decorates contexts).
+    const { quota: own } = await verifyWithQuota(verifier, { 'x-portkey-api-key': 'pk-free-0123456789ab' })
+    expect(own).toBeNull()
+    expect(check({ auth: { ...owner, tenant: 'acme' } as PortkeyAuth, quota: kept }, null, null)).toBe('insufficient_scope')
+    expect(check({ auth: owner, quota: kept }, null, null)).toBe('insufficient_scope')
+    await verifier.verify(limited)
+    await expect(verifier.verify(limited)).rejects.toMatchObject({ status: 429 })
   })
 })

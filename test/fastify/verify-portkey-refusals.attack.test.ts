@@ -1,8 +1,9 @@
 import fastifyAuth from '@fastify/auth'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Quota } from '../../src/types.js'
 import { describe, expect, test } from 'vitest'
 import { AuthError, errorBody } from '../../src/errors.js'
-import { portkeyAuth } from '../../src/fastify/index.js'
+import { portkeyAuth, quotaOf } from '../../src/fastify/index.js'
 import { keyRecord } from '../../src/testing/records.js'
 import { LIVE, seedKeys, send, useStub } from '../support/servers.js'
 import { startFastify } from './app.js'
@@ -66,6 +67,39 @@ describe('attack: rate-limit allowance spent by refused requests', () => {
       // Refused by the other strategy: 401, counted nowhere, so no RateLimit header saying the key was counted.
       refusals: [0, 1, 2].map(() => ({ status: 401, ratelimit: undefined })),
     })
+  })
+  // The quota travels beside the context (issue 25): an app that keeps a request's quota and puts it on another
+  // request (an earlier hook; verifyPortkey attaches none for a key without limits) must not have that other
+  // request's refusal give the first key's allowance back.
+  test("relation 'and': a refused request carrying another key's quota gives that key nothing back", async () => {
+    const FREE = 'pk-free-0123456789abcd'
+    const stub = await useStub({
+      keys: {
+        [TWO_A_DAY]: keyRecord({ id: 'key_two', rate_limits: [{ type: 'requests', unit: 'rpd', value: 2 }] }),
+        [FREE]: keyRecord({ id: 'key_free' }),
+      },
+    })
+    let kept: Quota | null = null
+    const app = await startFastify(async (app) => {
+      answerAuthErrors(app)
+      await app.register(fastifyAuth)
+      await app.register(portkeyAuth, { controlPlaneUrl: stub.url, addHook: false })
+      app.addHook('onRequest', (request, _reply, done) => {
+        if (kept !== null) request.portkeyQuota = kept
+        done()
+      })
+      app.get('/and', { onRequest: app.auth([app.verifyPortkey, otherStrategy], { relation: 'and' }) }, (request) => {
+        kept ??= quotaOf(request)
+        return { ok: true }
+      })
+    })
+    expect((await send(`${app.url}/and`, key(TWO_A_DAY, true))).status).toBe(200)
+    expect(kept).not.toBeNull()
+    for (let i = 0; i < 3; i++) expect((await send(`${app.url}/and`, key(FREE))).status).toBe(401)
+    // The limited key had one request left of two, no more.
+    const statuses = [(await send(`${app.url}/and`, key(TWO_A_DAY, true))).status]
+    statuses.push((await send(`${app.url}/and`, key(TWO_A_DAY, true))).status)
+    expect(statuses).toEqual([200, 429])
   })
 })
 

@@ -6,6 +6,7 @@ import type { Decision, RateLimit } from '../../src/types.js'
 import { recordingLogger, verifyWithQuota } from '../support/core-helpers.js'
 import { expectRejection, type RawResponse, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 import { ADAPTERS } from '../support/adapters.js'
+import { useOtel } from '../telemetry/otel.js'
 
 // Issue 16 beyond the adapter contract: odd limits from the control plane, JWT callers, bounded counters,
 // what onDecision and stats() say. Express and Koa apps over real HTTP; the clock is faked (Date only).
@@ -245,5 +246,56 @@ describe('reportTokens() and reservations', () => {
     await inFlight[1]!.quota!.reportTokens(400)
     await inFlight[1]!.quota!.reportTokens(400)
     await expect(verify()).rejects.toMatchObject({ status: 429, headers: { ratelimit: '"tokens-rph";r=200;t=3590' } })
+  })
+
+  // No status, no quota: nothing could ever release a reservation, which would then only refuse the key's next
+  // requests for up to TIMINGS.tokensHoldMs (before the quota moved beside the context, `verify()`'s context
+  // carried it, and `verifier.reportTokens(portkey, n)` released it).
+  test.each([
+    { name: 'bare', options: {} },
+    { name: 'with onDecision listening', options: { onDecision: () => {} } },
+    { name: 'with telemetry counting', options: 'telemetry' as const },
+  ])(
+    'a request checked without a status ($name) reserves nothing: its report through the context counts in full',
+    async ({ options }) => {
+      const extra = options === 'telemetry' ? { telemetry: { meterProvider: useOtel().meterProvider } } : options
+      const lookup = async () => keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] })
+      const verifier = createVerifier({ lookup, logger: false, ...extra })
+      const statuses: number[] = []
+      for (let i = 0; i < 20; i++) {
+        const admitted = await verifier.verify({ 'x-portkey-api-key': KEY }).then(
+          async (portkey) => verifier.reportTokens(portkey, 10),
+          () => false,
+        )
+        statuses.push(admitted ? 200 : 429)
+      }
+      expect(statuses).toEqual(Array(20).fill(200))
+      // Counted all the same: 200 of 1,000 reported; through a status, the quota holds its estimate as before.
+      const { quota } = await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })
+      expect(quota!.limits[0]!.remaining).toBe(800)
+    },
+  )
+
+  test('verifier.reportTokens() never rejects: a copy of a quota that kept its prototype, a context whose limits cannot be read', async () => {
+    const stub = await useStub({ keys: { [KEY]: keyRecord({ rate_limits: [{ type: 'tokens', unit: 'rph', value: 1_000 }] }) } })
+    const warnings: string[] = []
+    const verifier = createVerifier({
+      controlPlaneUrl: stub.url,
+      logger: { warn: (line: string) => warnings.push(line), info: () => {} },
+    })
+    const { quota } = await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })
+    // What a deep clone (lodash's cloneDeep, Object.create) of a request's quota, or of something else, gives.
+    const odd: unknown[] = [
+      Object.create(Object.getPrototypeOf(quota)),
+      Object.create(quota!),
+      Object.getPrototypeOf(quota),
+      { rateLimits: [null] },
+      { rateLimits: [{ type: 'tokens', unit: 'rph', value: 5 }], virtualKey: {} },
+    ]
+    for (const of of odd) await expect(verifier.reportTokens(of as never, 1)).resolves.toBe(false)
+    expect(warnings.filter((line) => line.includes('reportTokens()'))).toHaveLength(1)
+    // Nothing counted, nothing released: the request's own report still does both.
+    await expect(quota!.reportTokens(100)).resolves.toBe(true)
+    expect((await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })).quota!.limits[0]!.remaining).toBe(900)
   })
 })
