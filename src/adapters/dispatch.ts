@@ -11,42 +11,44 @@ import { type MiddlewareOptions, middlewareConfig } from './middleware-options.j
 
 /**
  * What an adapter tells the shared dispatch about its framework: how to read a request, attach the
- * context, go on, and answer. A middleware's arguments are `(a, b, c)`: `(req, res, next)` in Express,
- * `(ctx, next)` in Koa; `R` is what it returns.
+ * context, go on, and answer. A middleware is called as `(req, second, third)`: `Req` is what carries the
+ * request (Express's and Fastify's `req`, Koa's `ctx`, Hono's `c`, a Web `Request`); `Second` and `Third` are
+ * its other arguments, handed back untouched to `next`, `send` and `fail` (`(res, next)` in Express,
+ * `(next, undefined)` in Koa and Hono); `Result` is what it returns.
  */
-export interface Framework<A, B, C, R> {
+export interface Framework<Req, Second, Third, Result> {
   /** The request's headers (names lower-cased). */
-  headers(a: A): IncomingHeaders | Headers
+  headers(req: Req): IncomingHeaders | Headers
   /** The method and the path routers route on; read only when a scope map needs it. */
-  route(a: A): RequestRoute
+  route(req: Req): RequestRoute
   /** Node's request, whose header views `hideCredentials` empties of the credential. */
-  request(a: A): HeaderViews
+  request(req: Req): HeaderViews
   /**
    * Node's raw header lines (`rawHeaders`), to refuse a repeated `Authorization` that `headers` keeps only the
    * first of; `undefined` where the headers are a Web `Headers`, which joins repeats with ', '. Read only when
    * the credential would come from `Authorization`.
    */
-  rawHeaders(a: A): readonly string[] | undefined
+  rawHeaders(req: Req): readonly string[] | undefined
   /**
    * Where the context lives (`req.portkey`, `ctx.state.portkey`), and beside it the request's quota, when it has
    * one (`req.portkeyQuota`, `ctx.state.portkeyQuota`).
    */
-  attach(a: A, auth: PortkeyAuth, quota: Quota | null): void
+  attach(req: Req, auth: PortkeyAuth, quota: Quota | null): void
   /** The context `portkeyAuth()` attached, for `requirePermissions()`; `undefined` when it did not run. */
-  attached(a: A): PortkeyAuth | undefined
+  attached(req: Req): PortkeyAuth | undefined
   /** The quota `portkeyAuth()` attached, for `requirePermissions()` to give back when it refuses; else `null`. */
-  attachedQuota(a: A): Quota | null
+  attachedQuota(req: Req): Quota | null
   /** Adds `RateLimit-Policy` and `RateLimit` to the response of an admitted request (one with a quota). */
-  setHeaders(headers: RateLimitHeaders, a: A, b: B): void
+  setHeaders(headers: RateLimitHeaders, req: Req, second: Second): void
   /** Goes on to the next handler. */
-  next(a: A, b: B, c: C): R
+  next(req: Req, second: Second, third: Third): Result
   /** The default answer to a rejection: its status, headers and JSON body. */
-  send(error: AuthError, a: A, b: B, c: C): R
+  send(error: AuthError, req: Req, second: Second, third: Third): Result
   /** Hands an error that is no `AuthError` (a bug) to the framework's error handling. */
-  fail(error: unknown, a: A, b: B, c: C): R
+  fail(error: unknown, req: Req, second: Second, third: Third): Result
 }
 
-type OnError<A, B, C, R> = (error: AuthError, a: A, b: B, c: C) => R
+type OnError<Req, Second, Third, Result> = (error: AuthError, req: Req, second: Second, third: Third) => Result
 
 /**
  * What the middleware of `portkeyAuth()` (Express, Koa, Hono) and a handler wrapped by `withPortkeyAuth()` (Web)
@@ -71,11 +73,11 @@ const ON_ERROR = Symbol('portkey-auth.onError')
  * credential. With `hideCredentials` the credential leaves the request on every outcome. `middleware` says whose
  * options these are (by default Express's, Koa's and Hono's), for the did-you-mean of a misspelt one.
  */
-export function createDispatch<A extends object, B, C, R>(
-  options: MiddlewareOptions<OnError<A, B, C, R>> | MiddlewareOptions['verifier'],
-  framework: Framework<A, B, C, R>,
+export function createDispatch<Req extends object, Second, Third, Result>(
+  options: MiddlewareOptions<OnError<Req, Second, Third, Result>> | MiddlewareOptions['verifier'],
+  framework: Framework<Req, Second, Third, Result>,
   middleware?: Middleware,
-): ((a: A, b: B, c: C) => MaybePromise<R>) & VerifierHandle {
+): ((req: Req, second: Second, third: Third) => MaybePromise<Result>) & VerifierHandle {
   const { verifier, hideCredentials, onError, isPublic } = middlewareConfig(options, middleware)
   const answer = onError ?? framework.send
   // Whether Authorization may carry the credential, so hideCredentials removes it then (a verifier made
@@ -85,45 +87,45 @@ export function createDispatch<A extends object, B, C, R>(
   // field may, as the default does).
   const limited = verifier.limited !== false
   // A public route goes on as an admitted request does, minus the context.
-  const pass = (a: A, b: B, c: C): R => {
-    if (onError !== undefined) (a as Record<symbol, unknown>)[ON_ERROR] = onError
-    if (hideCredentials) hideCredential(framework.request(a), bearer)
-    return framework.next(a, b, c)
+  const pass = (req: Req, second: Second, third: Third): Result => {
+    if (onError !== undefined) (req as Record<symbol, unknown>)[ON_ERROR] = onError
+    if (hideCredentials) hideCredential(framework.request(req), bearer)
+    return framework.next(req, second, third)
   }
-  const admit = (auth: PortkeyAuth, quota: Quota | null | undefined, a: A, b: B, c: C): R => {
+  const admit = (auth: PortkeyAuth, quota: Quota | null | undefined, req: Req, second: Second, third: Third): Result => {
     // A verifier made elsewhere (a test double) may leave the status as it was made.
-    framework.attach(a, auth, quota ?? null)
+    framework.attach(req, auth, quota ?? null)
     const headers = quota?.headers
-    if (headers != null) framework.setHeaders(headers, a, b)
-    return pass(a, b, c)
+    if (headers != null) framework.setHeaders(headers, req, second)
+    return pass(req, second, third)
   }
-  const refuse = (error: unknown, a: A, b: B, c: C): R => {
-    if (hideCredentials) hideCredential(framework.request(a), bearer)
-    return error instanceof AuthError ? answer(error, a, b, c) : framework.fail(error, a, b, c)
+  const refuse = (error: unknown, req: Req, second: Second, third: Third): Result => {
+    if (hideCredentials) hideCredential(framework.request(req), bearer)
+    return error instanceof AuthError ? answer(error, req, second, third) : framework.fail(error, req, second, third)
   }
-  return withVerifier(function dispatch(a: A, b: B, c: C): MaybePromise<R> {
+  return withVerifier(function dispatch(req: Req, second: Second, third: Third): MaybePromise<Result> {
     // Computed only with publicRoutes (then shared with the scope map): without, this costs one comparison.
     let route: RequestRoute | undefined
     if (isPublic !== null) {
-      route = framework.route(a)
-      if (isPublic(route)) return pass(a, b, c)
+      route = framework.route(req)
+      if (isPublic(route)) return pass(req, second, third)
     }
     // The one object a request makes here: every field set, so the check's writes keep its shape.
     const status: CheckStatus | undefined = limited ? { cache: 'none', counting: undefined, quota: null } : undefined
     let result: MaybePromise<PortkeyAuth>
     try {
-      const headers = framework.headers(a)
-      if (bearer && readsAuthorization(headers) && repeatsAuthorization(framework.rawHeaders(a))) {
+      const headers = framework.headers(req)
+      if (bearer && readsAuthorization(headers) && repeatsAuthorization(framework.rawHeaders(req))) {
         throw invalidRequest('Send exactly one Authorization header.')
       }
-      result = verifier.check(headers, verifier.routed ? (route ?? framework.route(a)) : undefined, status)
+      result = verifier.check(headers, verifier.routed ? (route ?? framework.route(req)) : undefined, status)
     } catch (error) {
-      return refuse(error, a, b, c)
+      return refuse(error, req, second, third)
     }
-    if (!(result instanceof Promise)) return admit(result, status?.quota, a, b, c)
+    if (!(result instanceof Promise)) return admit(result, status?.quota, req, second, third)
     return result.then(
-      (auth) => admit(auth, status?.quota, a, b, c),
-      (error: unknown) => refuse(error, a, b, c),
+      (auth) => admit(auth, status?.quota, req, second, third),
+      (error: unknown) => refuse(error, req, second, third),
     )
   }, verifier)
 }
@@ -139,18 +141,18 @@ function readsAuthorization(headers: IncomingHeaders | Headers): boolean {
  * The body of every adapter's `requirePermissions()`: go on when the caller holds every scope, else the
  * 403 (or the 500 when no `portkeyAuth()` ran before it), through the `onError` of that `portkeyAuth()`.
  */
-export function createPermissionCheck<A extends object, B, C, R>(
+export function createPermissionCheck<Req extends object, Second, Third, Result>(
   scopes: readonly string[],
-  framework: Pick<Framework<A, B, C, R>, 'attached' | 'attachedQuota' | 'next' | 'send'>,
-): (a: A, b: B, c: C) => R {
+  framework: Pick<Framework<Req, Second, Third, Result>, 'attached' | 'attachedQuota' | 'next' | 'send'>,
+): (req: Req, second: Second, third: Third) => Result {
   const guard = scopeGuard(scopes)
-  return function permissionCheck(a, b, c) {
-    const auth = framework.attached(a)
+  return function permissionCheck(req, second, third) {
+    const auth = framework.attached(req)
     const error = guard(auth)
-    if (error === null) return framework.next(a, b, c)
+    if (error === null) return framework.next(req, second, third)
     // Refused after all: the allowance portkeyAuth() counted the request against goes back (its quota's, if its own).
-    RequestQuota.refund(framework.attachedQuota(a), auth)
-    const onError = (a as Record<symbol, OnError<A, B, C, R> | undefined>)[ON_ERROR] ?? framework.send
-    return onError(error, a, b, c)
+    RequestQuota.refund(framework.attachedQuota(req), auth)
+    const onError = (req as Record<symbol, OnError<Req, Second, Third, Result> | undefined>)[ON_ERROR] ?? framework.send
+    return onError(error, req, second, third)
   }
 }

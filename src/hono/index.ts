@@ -45,11 +45,12 @@ export type HonoErrorHandler = (error: AuthError, c: Context) => Response | Prom
  */
 export type HonoAuthOptions = MiddlewareOptions<HonoErrorHandler>
 
-type Answer = MaybePromise<Response | undefined>
+/** What the middleware returns to Hono: the rejection's response, or what `next()` gave. */
+type Result = MaybePromise<Response | undefined>
 
 const nothing = (): undefined => undefined
 
-const HONO: Framework<Context, Next, undefined, Answer> = {
+const HONO: Framework<Context, Next, undefined, Result> = {
   // What the app sees, c.req.raw's headers; on @hono/node-server Node's own object while the app has not
   // touched them (building the Web Headers costs ~10 µs). A Web Headers joins a repeated header with ', ',
   // refused as Node's join is.
@@ -110,7 +111,7 @@ export type PortkeyAuthMiddleware = MiddlewareHandler<PortkeyEnv> & VerifierHand
  * ```
  */
 export function portkeyAuth(options?: HonoAuthOptions | Verifier): PortkeyAuthMiddleware {
-  const dispatch = createDispatch(options as MiddlewareOptions<Framework<Context, Next, undefined, Answer>['send']>, HONO)
+  const dispatch = createDispatch(options as MiddlewareOptions<Framework<Context, Next, undefined, Result>['send']>, HONO)
   // Not async: a promise passes through as it is, and a throw reaches app.onError() through Hono's compose.
   const portkeyAuth: MiddlewareHandler<PortkeyEnv> = function portkeyAuth(c, next) {
     return Promise.resolve(dispatch(c, next, undefined))

@@ -69,7 +69,7 @@ export type GuardedHandler<Req extends Request, Args extends unknown[]> = (
 ) => Response | Promise<Response>
 
 /** What the shared dispatch answers here: the context, or the rejection. */
-type Verdict = WebAuth | { readonly response: MaybePromise<Response> }
+type Result = WebAuth | { readonly response: MaybePromise<Response> }
 
 // What a request was admitted with, by request: for requirePermissions(), which gets the request only.
 const admitted = new WeakMap<Request, WebAuth>()
@@ -79,7 +79,7 @@ const NO_VIEWS: HeaderViews = Object.freeze({ headers: Object.freeze({}), rawHea
 const rejection = (error: AuthError): Response =>
   Response.json(errorBody(error), { status: error.status, headers: error.headers as Record<string, string> })
 
-const WEB: Framework<Request, undefined, undefined, Verdict> = {
+const WEB: Framework<Request, undefined, undefined, Result> = {
   // The pipeline reads a Web Headers as it is (a repeated header joined with ', ', refused as Node's join is).
   headers: (request) => request.headers,
   route: requestRoute,
@@ -102,14 +102,14 @@ const WEB: Framework<Request, undefined, undefined, Verdict> = {
   },
 }
 
-type Dispatch = ((request: Request, b: undefined, c: undefined) => MaybePromise<Verdict>) & VerifierHandle
+type Dispatch = ((request: Request, second: undefined, third: undefined) => MaybePromise<Result>) & VerifierHandle
 
-/** The dispatch of one set of options (checked here, once), its `onError` made to answer a `Verdict`. */
+/** The dispatch of one set of options (checked here, once), its `onError` made to answer a `Result`. */
 function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new TypeError('portkey-auth: pass options or a verifier from createVerifier()')
   }
-  let settings = options as MiddlewareOptions<(error: AuthError, request: Request) => Verdict> | Verifier | undefined
+  let settings = options as MiddlewareOptions<(error: AuthError, request: Request) => Result> | Verifier | undefined
   if (options !== undefined && typeof (options as Partial<Verifier>).check !== 'function') {
     const { hideCredentials, publicRoutes, onError } = options as MiddlewareOptions<WebErrorHandler>
     if (hideCredentials === true) {
@@ -208,8 +208,8 @@ export function authenticate(request: Request, options?: WebAuthOptions | Verifi
   }
 }
 
-async function settle(verdict: MaybePromise<Verdict>): Promise<AuthResult> {
-  const settled = await verdict
+async function settle(result: MaybePromise<Result>): Promise<AuthResult> {
+  const settled = await result
   return 'portkey' in settled ? settled : { response: await settled.response }
 }
 
@@ -248,17 +248,17 @@ export function withPortkeyAuth<Req extends Request = Request, Args extends unkn
   // A cached credential reaches the handler in this tick: no await before it.
   async function portkeyAuth(request: Req, ...args: Args): Promise<Response> {
     const pending = dispatch(request, undefined, undefined)
-    const verdict = pending instanceof Promise ? await pending : pending
-    if (!('portkey' in verdict)) return verdict.response
-    const headers = verdict.quota?.headers
-    if (headers == null) return handler(request, verdict, ...args)
-    return withHeaders(await handler(request, verdict, ...args), headers)
+    const result = pending instanceof Promise ? await pending : pending
+    if (!('portkey' in result)) return result.response
+    const headers = result.quota?.headers
+    if (headers == null) return handler(request, result, ...args)
+    return withHeaders(await handler(request, result, ...args), headers)
   }
   return withVerifier(portkeyAuth, dispatch.verifier)
 }
 
 const PERMISSION_CHECK: Pick<
-  Framework<Request, undefined, undefined, Verdict | null>,
+  Framework<Request, undefined, undefined, Result | null>,
   'attached' | 'attachedQuota' | 'next' | 'send'
 > = {
   attached: WEB.attached,
@@ -281,8 +281,8 @@ const PERMISSION_CHECK: Pick<
 export function requirePermissions(...scopes: string[]): (request: Request) => Response | Promise<Response> | null {
   const check = createPermissionCheck(scopes, PERMISSION_CHECK)
   return function requirePermissions(request) {
-    const verdict = check(request, undefined, undefined)
-    return verdict === null || !('response' in verdict) ? null : verdict.response
+    const result = check(request, undefined, undefined)
+    return result === null || !('response' in result) ? null : result.response
   }
 }
 
