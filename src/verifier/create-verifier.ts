@@ -15,7 +15,7 @@ import type { Outcome } from '../records.js'
 import type { Logger, PortkeyAuth, VirtualKey } from '../types.js'
 import { audited } from './decision.js'
 import { createPipeline } from './pipeline.js'
-import { probe } from './probe.js'
+import { probe } from '../lookup/probe.js'
 import { revocations } from './revoke.js'
 import type { Verifier } from './verifier.js'
 

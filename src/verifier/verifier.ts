@@ -4,7 +4,7 @@ import type { GuardStats } from '../lookup/guard.js'
 import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
-import type { ProbeResult } from './probe.js'
+import type { ProbeResult } from '../lookup/probe.js'
 
 /** The request line, for route-to-scope checks (the `scopes` option). */
 export interface RequestRoute {

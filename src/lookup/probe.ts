@@ -1,5 +1,5 @@
-import { KEY_DETAILS_PATH } from '../lookup/control-plane.js'
-import { readCapped } from '../lookup/capped-body.js'
+import { KEY_DETAILS_PATH } from './control-plane.js'
+import { readCapped } from './capped-body.js'
 
 /** One part of the set-up, checked by `verifier.probe()`. */
 export interface ProbeCheck {
