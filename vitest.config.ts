@@ -14,7 +14,7 @@ const UNIT = [
   'test/credential/{bearer,claims,header,key-record}.test.ts',
   'test/docs/links.test.ts',
   'test/fleet/routing.test.ts',
-  'test/lookup/{guard,loaders}.test.ts',
+  'test/lookup/{guard,loaders,network-error}.test.ts',
   'test/options/{bearer,names,redis,redis-client-types,resolve}.test.ts',
   'test/permissions/{paths,route-scopes}.test.ts',
   'test/platform/{sha256,timers.attack}.test.ts',

@@ -1,5 +1,6 @@
 import type { CacheStatus } from '../cache/refreshing-cache.js'
-import { AuthError, outageCause } from '../errors.js'
+import { AuthError } from '../errors.js'
+import { outageCause } from '../lookup/network-error.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'
 import type { Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
