@@ -4,7 +4,7 @@ import { outageCause } from '../lookup/network-error.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'
 import type { Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
-import type { Check } from './pipeline.js'
+import type { Check } from './check.js'
 import type { RequestRoute } from './verifier.js'
 
 /**

@@ -42,6 +42,10 @@ export interface Verifier {
    * `verify()` without a promise where none is needed: for a cached credential it returns the context
    * (or throws `AuthError`) synchronously; otherwise it returns a promise, as `verify()` does. What the
    * adapters use, so that a cached request costs no microtask.
+   *
+   * In the source: `check()` in `src/verifier/check.ts` (made by `createCheck()`), which runs the request through
+   * the steps listed in `runSteps()`, `src/verifier/pipeline.ts`; `audited()` (`src/verifier/decision.ts`) wraps it
+   * when `onDecision` or telemetry listen.
    */
   check(headers: IncomingHeaders | Headers, route?: RequestRoute): MaybePromise<PortkeyAuth>
   /** Whether `check()` and `verify()` read their `route` argument (the `scopes` option); callers may skip building it. */
