@@ -14,7 +14,7 @@ const UNIT = [
   'test/credential/{bearer,claims,header,key-record}.test.ts',
   'test/docs/links.test.ts',
   'test/fleet/routing.test.ts',
-  'test/lookup/guard.test.ts',
+  'test/lookup/{guard,loaders,network-error}.test.ts',
   'test/options/{bearer,names,redis,redis-client-types,resolve}.test.ts',
   'test/permissions/{paths,route-scopes}.test.ts',
   'test/platform/{sha256,timers.attack}.test.ts',
@@ -22,7 +22,7 @@ const UNIT = [
   'test/property/parsing.property.test.ts',
   'test/telemetry/decisions.test.ts',
   'test/testing/stub-records.test.ts',
-  'test/verifier/{decision,startup-line}.test.ts',
+  'test/verifier/{decision,pipeline,startup-line}.test.ts',
   'test/virtual-key/{revocation-alias,virtual-key}.test.ts',
 ]
 

@@ -213,22 +213,6 @@ export class ControlPlaneMisconfigured extends ControlPlaneError {
   override name = 'ControlPlaneMisconfigured'
 }
 
-/**
- * Why an outage happened, in a few words for `onDecision` and the log: a timeout, a refused connection,
- * what the key service answered. Built from error classes and codes only — an error from a custom look-up
- * is named by its class, never quoted, since its message could hold anything, a credential included.
- */
-export function outageCause(error: unknown): string {
-  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timed out'
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return `connection failed (${code})`
-    if (e instanceof ControlPlaneError) return e.message
-    if (e.name.startsWith('JWKS') || e.constructor.name === 'JOSEError') return `JWKS unavailable (${e.name})`
-  }
-  return `look-up failed (${error instanceof Error ? error.name : typeof error})`
-}
-
 /** Thrown inside the Redis tier when Redis cannot answer; the verifier then goes on without it. */
 export class RedisUnavailable extends Error {
   override name = 'RedisUnavailable'

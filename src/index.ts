@@ -6,7 +6,7 @@
 
 export { createVerifier } from './verifier/create-verifier.js'
 export type { RequestRoute, Verifier, VerifierStats } from './verifier/verifier.js'
-export type { ProbeCheck, ProbeResult } from './verifier/probe.js'
+export type { ProbeCheck, ProbeResult } from './lookup/probe.js'
 export { PORTKEY_SCOPES } from './permissions/portkey-scopes.js'
 export { hasPermissions } from './permissions/require.js'
 export { AuthError, errorBody } from './errors.js'

@@ -1,8 +1,9 @@
-import { authUnavailable, ControlPlaneError, ControlPlaneMisconfigured, outageCause } from '../errors.js'
+import { authUnavailable, ControlPlaneError, ControlPlaneMisconfigured } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import type { Logger } from '../types.js'
 import { sleep } from '../platform/timers.js'
+import { networkFailure, outageCause } from './network-error.js'
 
 /** State of the breaker in front of the key service. */
 export type BreakerState = 'closed' | 'open' | 'half-open'
@@ -29,16 +30,6 @@ export interface GuardConfig {
   readonly logger: Logger
   /** Hears each call and how it ended (telemetry); absent when off. */
   readonly observer?: RemoteCallObserver
-}
-
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
-
-/** A refused or dropped connection: worth one quick retry, unlike a timeout (the budget is spent) or an answer. */
-function isConnectionError(error: unknown): boolean {
-  for (let e = error, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
-    if (CONNECTION_ERRORS.has((e as { code?: string }).code ?? '')) return true
-  }
-  return false
 }
 
 /**
@@ -136,7 +127,8 @@ export class LookupGuard {
     try {
       return await deadline(lookup, signal)
     } catch (error) {
-      if (signal.aborted || !isConnectionError(error)) throw error
+      // A refused or dropped connection only: not a timeout (the budget is spent), nor an answer.
+      if (signal.aborted || networkFailure(error)?.retryable !== true) throw error
       this.#counts.retries++
       const { min, max } = TIMINGS.retryJitterMs
       await sleep(min + Math.random() * (max - min), { signal })

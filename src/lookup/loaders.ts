@@ -1,5 +1,6 @@
 import { type Answer, credentialEntry, found, type Lifetimes, notFound, virtualKeyEntry } from '../cache/answers.js'
 import type { Entry } from '../cache/refreshing-cache.js'
+import { ControlPlaneError } from '../errors.js'
 import { isJwtShaped } from '../credential/header.js'
 import { verifyJwt } from '../credential/jwt.js'
 import { isKeyRecord } from '../credential/key-record.js'
@@ -122,8 +123,11 @@ export const slugGroup = (slug: string) => `vk:${slug}`
 
 const groupsOf = (answer: Answer) => (answer.kind === 'key' ? [keyIdGroup(answer.record.id)] : [])
 
-/** `null` or a record of the right shape; anything else is a garbled answer, a failure like a 5xx. */
+/**
+ * `null` or a record of the right shape; anything else is a garbled answer: a `ControlPlaneError`, which the guard
+ * counts as a failure like a 5xx (503, the breaker) and `onDecision` names by its message.
+ */
 function checked<T>(answer: unknown, isRecord: (value: unknown) => value is T, what: string): T | null {
   if (answer === null || isRecord(answer)) return answer
-  throw new TypeError(`key service answered with no ${what} record`)
+  throw new ControlPlaneError(`key service answered with no ${what} record`)
 }

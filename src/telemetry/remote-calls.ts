@@ -1,4 +1,5 @@
-import { outageCause, RedisUnavailable } from '../errors.js'
+import { RedisUnavailable } from '../errors.js'
+import { outageCause } from '../lookup/network-error.js'
 import { ATTRIBUTES, DURATION_BUCKETS, METRICS, type RemoteCallKind, type RemoteCallResult } from './names.js'
 import {
   type HistogramLike,

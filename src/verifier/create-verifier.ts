@@ -14,8 +14,8 @@ import { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
 import type { Logger, PortkeyAuth, VirtualKey } from '../types.js'
 import { audited } from './decision.js'
-import { createPipeline } from './pipeline.js'
-import { probe } from './probe.js'
+import { createCheck } from './check.js'
+import { probe } from '../lookup/probe.js'
 import { revocations } from './revoke.js'
 import type { Verifier } from './verifier.js'
 
@@ -74,8 +74,13 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   const { bearer } = config
   const source = credentialSource(bearer, config.jwt !== null, logger)
   const redisUp = () => tier?.connected ?? null
-  const pipeline = createPipeline({ keys, virtualKeys, scopes, source, limiter, lookupBudgetSize: lifetimes.max })
-  const check = audited(pipeline, config.onDecision, redisUp, telemetry?.decisions)
+  // What a request goes through: check.ts runs the steps of pipeline.ts; audited() lets onDecision hear it.
+  const check = audited(
+    createCheck({ keys, virtualKeys, scopes, source, limiter, lookupBudgetSize: lifetimes.max }),
+    config.onDecision,
+    redisUp,
+    telemetry?.decisions,
+  )
   const stats = () => ({
     ...keys.stats(),
     virtualKeys: virtualKeys.stats(),

@@ -1,9 +1,10 @@
-import { AuthError, outageCause } from '../errors.js'
+import { AuthError } from '../errors.js'
+import { outageCause } from '../lookup/network-error.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { RequestQuota } from '../rate-limit/quota.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'
 import type { CheckStatus, Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
-import type { Check } from './pipeline.js'
+import type { Check } from './check.js'
 import type { RequestRoute } from './verifier.js'
 
 /** A check as the verifier offers it: `route` and `status` optional. */

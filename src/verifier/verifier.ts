@@ -4,7 +4,7 @@ import type { GuardStats } from '../lookup/guard.js'
 import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { CheckStatus, IncomingHeaders, PortkeyAuth, Quota } from '../types.js'
-import type { ProbeResult } from './probe.js'
+import type { ProbeResult } from '../lookup/probe.js'
 
 /** The request line, for route-to-scope checks (the `scopes` option). */
 export interface RequestRoute {
@@ -43,6 +43,10 @@ export interface Verifier {
    * `verify()` without a promise where none is needed: for a cached credential it returns the context
    * (or throws `AuthError`) synchronously; otherwise it returns a promise, as `verify()` does. What the
    * adapters use, so that a cached request costs no microtask.
+   *
+   * In the source: `check()` in `src/verifier/check.ts` (made by `createCheck()`), which runs the request through
+   * the steps listed in `runSteps()`, `src/verifier/pipeline.ts`; `audited()` (`src/verifier/decision.ts`) wraps it
+   * when `onDecision` or telemetry listen.
    */
   check(headers: IncomingHeaders | Headers, route?: RequestRoute, status?: CheckStatus): MaybePromise<PortkeyAuth>
   /** Whether `check()` and `verify()` read their `route` argument (the `scopes` option); callers may skip building it. */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { type AuthError, ControlPlaneMisconfigured, outageCause } from '../../src/errors.js'
+import { type AuthError, ControlPlaneError, ControlPlaneMisconfigured } from '../../src/errors.js'
+import { outageCause } from '../../src/lookup/network-error.js'
 import { type GuardConfig, LookupGuard } from '../../src/lookup/guard.js'
 import { catchAuthError, deferred, expectAuthError, recordingLogger } from '../support/core-helpers.js'
 
@@ -307,7 +308,7 @@ describe('one retry for a connection error', () => {
 
   test.each<[string, () => unknown]>([
     ['a 5xx answer', () => new Error('key service answered 500')],
-    ['a garbled answer', () => new TypeError('key service answered with no key record')],
+    ['a garbled answer', () => new ControlPlaneError('key service answered with no key record')],
     ['an unrelated error code', () => coded('ENOTFOUND')],
     ['a code on a plain object cause', () => new Error('x', { cause: { code: 'ECONNRESET' } })],
     [

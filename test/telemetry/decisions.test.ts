@@ -5,7 +5,7 @@ import { keyRecord } from '../../src/testing/index.js'
 import type { CheckStatus, Decision } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { audited } from '../../src/verifier/decision.js'
-import type { Check } from '../../src/verifier/pipeline.js'
+import type { Check } from '../../src/verifier/check.js'
 import { authWith, withKey } from '../support/core-helpers.js'
 import { rows, useOtel } from './otel.js'
 

@@ -1,5 +1,6 @@
-import { KEY_DETAILS_PATH } from '../lookup/control-plane.js'
-import { readCapped } from '../lookup/capped-body.js'
+import { KEY_DETAILS_PATH } from './control-plane.js'
+import { readCapped } from './capped-body.js'
+import { networkFailure } from './network-error.js'
 
 /** One part of the set-up, checked by `verifier.probe()`. */
 export interface ProbeCheck {
@@ -197,7 +198,7 @@ async function readJson(
 
 /** Why a fetch failed, in words; names the host (never the URL's user info) so a wrong one stands out. */
 function fetchFailure(error: unknown, url: string, timeoutMs: number): string {
-  if (error instanceof Error && error.name === 'TimeoutError') return `unreachable: no answer within ${timeoutMs} ms`
+  if (networkFailure(error)?.code === 'timeout') return `unreachable: no answer within ${timeoutMs} ms`
   return `unreachable: ${reason(error)} (${new URL(url).host})`
 }
 
@@ -213,25 +214,15 @@ async function redirected(response: Response): Promise<boolean> {
   return true
 }
 
-const REASONS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host not found',
-  ECONNRESET: 'connection reset',
-  UND_ERR_SOCKET: 'connection closed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-}
-
 /**
  * fetch() rejects with a bare "fetch failed"; what happened is in its cause. Said with a code or a class only:
  * a foreign error's message may quote a URL, a host's answer or a secret, and the probe's output is meant for
  * a readiness endpoint's body.
  */
 function reason(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
-  const code = errorCode(cause)
-  return Object.hasOwn(REASONS, code) ? REASONS[code]! : code
+  const failure = networkFailure(error)
+  if (failure !== null) return failure.words
+  return errorCode(error instanceof Error && error.cause instanceof Error ? error.cause : error)
 }
 
 /** An error's `code` when it is a plain word (ECONNREFUSED, UND_ERR_SOCKET), else its class. */

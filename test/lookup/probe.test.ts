@@ -5,7 +5,7 @@ import { type ControlPlaneStub, startControlPlaneStub } from '../../src/testing/
 import { createTestIssuer, type TestIssuer } from '../../src/testing/issuer.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import type { VerifierOptions } from '../../src/options/verifier-options.js'
-import { probe } from '../../src/verifier/probe.js'
+import { probe } from '../../src/lookup/probe.js'
 import { startRawServer, until } from '../support/core-helpers.js'
 import { startTestRedis } from '../support/redis-server.js'
 
