@@ -9,12 +9,12 @@ import { configDefaults, defineConfig } from 'vitest/config'
 // functions, options, the cache and the verifier with a fake look-up, property tests. Listed by name: a new file
 // goes to integration until it is added here.
 const UNIT = [
-  'test/errors.test.ts',
+  'test/{errors,network-error}.test.ts',
   'test/cache/refreshing-cache.test.ts',
   'test/credential/{bearer,claims,header,key-record}.test.ts',
   'test/docs/links.test.ts',
   'test/fleet/routing.test.ts',
-  'test/lookup/{guard,loaders,network-error}.test.ts',
+  'test/lookup/{guard,loaders}.test.ts',
   'test/options/{bearer,names,redis,redis-client-types,resolve}.test.ts',
   'test/permissions/{paths,route-scopes}.test.ts',
   'test/platform/{sha256,timers.attack}.test.ts',

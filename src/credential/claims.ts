@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose'
-import { frozenWith, jwtIdentity, shownUserId, userKeyId } from './identity.js'
+import { frozenWith, jwtIdentity, shownUserId, userKeyId } from '../identity.js'
 import { stringMap } from './key-record.js'
 import { ClaimsError } from '../errors.js'
 import { parseRateLimits } from '../rate-limit/parse.js'

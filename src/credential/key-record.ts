@@ -2,7 +2,7 @@ import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
 import { decide, hasShape, KEY_RECORD, type Outcome } from '../records.js'
 import { parseRateLimits } from '../rate-limit/parse.js'
 import type { KeyRecord, KeyType, PortkeyAuth } from '../types.js'
-import { apiKeyIdentity, frozenWith } from './identity.js'
+import { apiKeyIdentity, frozenWith } from '../identity.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
 

@@ -3,7 +3,7 @@ import { TIMINGS } from '../options/defaults.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import type { Logger } from '../types.js'
 import { sleep } from '../platform/timers.js'
-import { networkFailure, outageCause } from './network-error.js'
+import { networkFailure, outageCause } from '../network-error.js'
 
 /** State of the breaker in front of the key service. */
 export type BreakerState = 'closed' | 'open' | 'half-open'

@@ -1,6 +1,6 @@
 import { KEY_DETAILS_PATH } from './control-plane.js'
 import { readCapped } from './capped-body.js'
-import { networkFailure } from './network-error.js'
+import { networkFailure } from '../network-error.js'
 
 /** One part of the set-up, checked by `verifier.probe()`. */
 export interface ProbeCheck {

@@ -1,5 +1,4 @@
 import { RedisUnavailable } from '../errors.js'
-import type { RedisConnection } from '../fleet/redis.js'
 import { TIMINGS } from '../options/defaults.js'
 
 // A counter this package wrote is a whole number of at most 15 digits. Anything else (negative, fractional,
@@ -54,12 +53,21 @@ export interface Lease {
  * `RedisUnavailable` when Redis cannot answer, or answers what no script of this package returns (another
  * program on the prefix, a proxy that mangles replies); the limiter then counts on this instance alone.
  */
+/**
+ * What the counter needs of a Redis connection (fleet/redis.ts' `RedisConnection`): one command at a time, and
+ * whether it is up. Named here so that rate-limit/ imports nothing from fleet/, which sits above it.
+ */
+export interface CommandLink {
+  readonly connected: boolean
+  command(args: string[]): Promise<unknown>
+}
+
 export class FleetCounter {
-  readonly #redis: RedisConnection
+  readonly #redis: CommandLink
   readonly #namespace: string
   #leases = 0
 
-  constructor(redis: RedisConnection, namespace: string) {
+  constructor(redis: CommandLink, namespace: string) {
     this.#redis = redis
     this.#namespace = namespace
   }

@@ -1,7 +1,12 @@
 import { TIMINGS } from '../options/defaults.js'
 import type { FleetCounter } from './fleet-counter.js'
 import type { Policy } from './policy.js'
-import type { Window } from './window.js'
+
+/** What a lease reads of the window it belongs to (a `Window`): where it starts, and what this instance admitted. */
+interface Counted {
+  readonly start: number
+  readonly used: number
+}
 
 /**
  * What this instance knows of the fleet's count of one limit's window, with Redis. For a requests limit: the batch
@@ -51,7 +56,7 @@ export class FleetLease {
     fleet: FleetCounter,
     id: readonly string[],
     policy: Policy,
-    window: Window,
+    window: Counted,
     now: number,
   ): boolean | null | Promise<void> {
     if (window.used < this.leased) return true
@@ -61,7 +66,7 @@ export class FleetLease {
     return this.pending
   }
 
-  async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Window): Promise<void> {
+  async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Counted): Promise<void> {
     const { start } = window
     // What this instance admitted beyond its batches (alone, while Redis was away) is owed to the fleet.
     const owed = Math.max(1, window.used - this.leased + 1)

@@ -82,3 +82,8 @@ export function virtualKeyPolicies(auth: PortkeyAuth, unenforced: Unenforced): r
 export const countsTokens = (auth: PortkeyAuth, unenforced: Unenforced): boolean =>
   keyPolicies(auth, unenforced).some((policy) => policy.type === 'tokens') ||
   virtualKeyPolicies(auth, unenforced).some((policy) => policy.type === 'tokens')
+
+/** `RateLimit-Policy` for these limits: `"rpm";q=600;w=60`, comma-separated. */
+export function policyHeader(policies: readonly Policy[]): string {
+  return policies.map((p) => `"${p.name}";q=${p.quota};w=${p.windowMs / 1000}`).join(', ')
+}

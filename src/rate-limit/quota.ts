@@ -19,11 +19,6 @@ export interface Standing {
 export const secondsLeft = (policy: Policy, start: number, now: number): number =>
   Math.max(1, Math.ceil((start + policy.windowMs - now) / 1000))
 
-/** `RateLimit-Policy` for these limits: `"rpm";q=600;w=60`, comma-separated. */
-export function policyHeader(policies: readonly Policy[]): string {
-  return policies.map((p) => `"${p.name}";q=${p.quota};w=${p.windowMs / 1000}`).join(', ')
-}
-
 /** `RateLimit` for these standings: `"rpm";r=598;t=42`, comma-separated. */
 function stateHeader(standings: readonly Standing[]): string {
   let state = ''

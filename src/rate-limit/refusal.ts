@@ -1,4 +1,4 @@
-import { identityOf } from '../credential/identity.js'
+import { identityOf } from '../identity.js'
 import { type AuthError, rateLimitExceeded } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
 import type { Policy } from './policy.js'

@@ -1,8 +1,7 @@
 import { LRUCache } from 'lru-cache'
-import { identityOf } from '../credential/identity.js'
+import { identityOf } from '../identity.js'
 import type { PortkeyAuth } from '../types.js'
-import { keyPolicies, NONE, type Policy, type Unenforced, virtualKeyPolicies } from './policy.js'
-import { policyHeader } from './quota.js'
+import { keyPolicies, NONE, type Policy, policyHeader, type Unenforced, virtualKeyPolicies } from './policy.js'
 import { Window } from './window.js'
 
 /**

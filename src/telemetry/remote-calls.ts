@@ -1,5 +1,5 @@
 import { RedisUnavailable } from '../errors.js'
-import { outageCause } from '../lookup/network-error.js'
+import { outageCause } from '../network-error.js'
 import { ATTRIBUTES, DURATION_BUCKETS, METRICS, type RemoteCallKind, type RemoteCallResult } from './names.js'
 import {
   type HistogramLike,

@@ -1,5 +1,5 @@
 import { AuthError } from '../errors.js'
-import { outageCause } from '../lookup/network-error.js'
+import { outageCause } from '../network-error.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { RequestQuota } from '../rate-limit/quota.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'

@@ -1,6 +1,6 @@
 import type { RefreshingCache } from '../cache/refreshing-cache.js'
 import { type CredentialSource, checkCredential, fingerprint, takeCredential } from '../credential/header.js'
-import { frozenWith, identityOf } from '../credential/identity.js'
+import { frozenWith, identityOf } from '../identity.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
 import { type VirtualKeyRequest, virtualKeyKey } from '../lookup/loaders.js'
 import type { RouteScopes } from '../permissions/route-scopes.js'

@@ -1,7 +1,7 @@
 import type { JWTPayload } from 'jose'
 import { describe, expect, test } from 'vitest'
 import { claimsToAuth } from '../../src/credential/claims.js'
-import { identityOf, userKeyId } from '../../src/credential/identity.js'
+import { identityOf, userKeyId } from '../../src/identity.js'
 import { ClaimsError } from '../../src/errors.js'
 
 const FALLBACK = 'jwt_fallback0000000'

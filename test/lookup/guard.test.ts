@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { type AuthError, ControlPlaneError, ControlPlaneMisconfigured } from '../../src/errors.js'
-import { outageCause } from '../../src/lookup/network-error.js'
+import { outageCause } from '../../src/network-error.js'
 import { type GuardConfig, LookupGuard } from '../../src/lookup/guard.js'
 import { catchAuthError, deferred, expectAuthError, recordingLogger } from '../support/core-helpers.js'
 

@@ -1,5 +1,5 @@
-import { hmacSha256Base64url, sha256Base64url } from '../platform/sha256.js'
-import type { PortkeyAuth } from '../types.js'
+import { hmacSha256Base64url, sha256Base64url } from './platform/sha256.js'
+import type { PortkeyAuth } from './types.js'
 
 /**
  * Who the caller is, in the one form everything keyed by a caller uses: rate-limit counters (this instance's

@@ -1,7 +1,7 @@
 import { errors } from 'jose'
 import { describe, expect, test } from 'vitest'
-import { ControlPlaneError } from '../../src/errors.js'
-import { networkFailure, outageCause } from '../../src/lookup/network-error.js'
+import { ControlPlaneError } from '../src/errors.js'
+import { networkFailure, outageCause } from '../src/network-error.js'
 
 const coded = (code: string) => Object.assign(new Error(`connect ${code} 10.0.0.1:443`), { code })
 /** What fetch rejects with: a bare TypeError, the code on its cause. */

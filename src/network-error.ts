@@ -1,4 +1,4 @@
-import { ControlPlaneError } from '../errors.js'
+import { ControlPlaneError } from './errors.js'
 
 /**
  * What went wrong with a call to the control plane, the JWKS or Redis, when the network is why: read from
