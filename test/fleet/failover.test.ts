@@ -96,14 +96,16 @@ describe.each([
     await raw.close()
     expect(written).toHaveLength(1)
     const namespace = written[0]!.slice(0, -`{k:${fingerprint(hot)}}`.length)
-    const [revoked, during, after] = await failover.struck(namespace, hot, [
+    const [revoked, during, after, warm] = await failover.struck(namespace, hot, [
       'pk-failover-revoked',
       'pk-failover-during',
       'pk-failover-after',
+      'pk-failover-warm',
     ])
     h.stub.keys.set(revoked!, keyRecord({ id: 'key_revoked' }))
     h.stub.keys.set(during!, keyRecord({ id: 'key_during' }))
     h.stub.keys.set(after!, keyRecord({ id: 'key_after' }))
+    h.stub.keys.set(warm!, keyRecord({ id: 'key_warm' }))
     for (const instance of all) expect(await instance.verify(revoked!)).toMatchObject({ status: 200, keyId: 'key_revoked' })
     expect(h.lookups()).toBe(2)
 
@@ -141,7 +143,14 @@ describe.each([
         timeout: 10_000,
         interval: 100,
       })
-    // Sharing resumes on the promoted replica: a key none has seen, asked of all three at once, one call.
+    // Sharing resumes on the promoted replica. First one request each, one after another, for a key of the struck
+    // slot: an instance's first commands to the promoted node may still fail (its view of the topology is being
+    // refreshed) or, on a busy machine, wait past its lock, and it then asks the control plane alone, by design (the
+    // assertions above hold it to right answers in time): this round makes one call or, so, a few.
+    const warmed = h.lookups()
+    for (const instance of all) expect(await instance.verify(warm!)).toMatchObject({ status: 200, keyId: 'key_warm' })
+    expect(h.lookups() - warmed).toBeGreaterThanOrEqual(1)
+    // Then a key none has seen, asked of all three at once: one call.
     const before = h.lookups()
     const resumed = await Promise.all(all.map((instance) => instance.verify(after!)))
     expect(resumed.map((answer) => answer.keyId)).toEqual(['key_after', 'key_after', 'key_after'])
