@@ -89,14 +89,24 @@ export function frozenWith<T extends PortkeyAuth>(auth: T, identity: Identity): 
   return Object.freeze(auth)
 }
 
+// An API key's identity, made on first use: it follows from the context's own fields, and a key with no rate
+// limit and no virtual key never needs one (about 190 bytes a cached key saved).
+const derived = new WeakMap<PortkeyAuth, Identity>()
+
 /**
- * The identity of a context: the one it was built with, else (a context made by hand, in a test or a custom
- * integration) one from its fields.
+ * The identity of a context: the one it was built with (a JWT's), else one from its fields, made once per context
+ * (an API key's; or a context made by hand, in a test or a custom integration).
  */
 export function identityOf(auth: PortkeyAuth): Identity {
   const own = (auth as Identified)[IDENTITY]
   if (own !== undefined) return own
-  return auth.method === 'jwt'
-    ? identity(['jwt', '', auth.organisationId], auth.keyId, 'token')
-    : apiKeyIdentity(auth.organisationId, auth.keyId)
+  let made = derived.get(auth)
+  if (made === undefined) {
+    made =
+      auth.method === 'jwt'
+        ? identity(['jwt', '', auth.organisationId], auth.keyId, 'token')
+        : apiKeyIdentity(auth.organisationId, auth.keyId)
+    derived.set(auth, made)
+  }
+  return made
 }

@@ -2,7 +2,6 @@ import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
 import { decide, hasShape, KEY_RECORD, type Outcome } from '../records.js'
 import { parseRateLimits } from '../rate-limit/parse.js'
 import type { KeyRecord, KeyType, PortkeyAuth } from '../types.js'
-import { apiKeyIdentity, frozenWith } from '../identity.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
 
@@ -45,7 +44,8 @@ function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
       typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,
     expiresAt: Number.isFinite(expiresAtMs) ? new Date(expiresAtMs) : null,
   } satisfies PortkeyAuth
-  return frozenWith(auth, apiKeyIdentity(record.organisation_id, record.id))
+  // Its identity (organisation and key id) follows from these fields: `identityOf` makes it on first use.
+  return Object.freeze(auth)
 }
 
 /** The record's own type when it is one Portkey knows; otherwise inferred from what the key is bound to. */

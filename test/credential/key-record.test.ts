@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import type { AuthErrorCode } from '../../src/errors.js'
 import { isKeyRecord, recordOutcome, stringMap } from '../../src/credential/key-record.js'
+import { apiKeyIdentity, identityOf } from '../../src/identity.js'
 import type { Outcome } from '../../src/records.js'
 import type { KeyRecord, PortkeyAuth } from '../../src/types.js'
 import { keyRecord } from '../../src/testing/records.js'
@@ -353,5 +354,20 @@ describe('recordOutcome: the context', () => {
 describe('stringMap', () => {
   test('is frozen even when empty', () => {
     expect(Object.isFrozen(stringMap(undefined))).toBe(true)
+  })
+})
+
+describe('recordOutcome: the identity', () => {
+  test("an API key's identity is its organisation and key id, made from the context on first use and kept", () => {
+    const auth = admitted(recordOutcome(keyRecord({ id: 'key_a', organisation_id: 'org_a' }), NOW))
+    // Nothing of the identity rides on the context itself (a cached key that never needs it carries none).
+    expect(Object.getOwnPropertySymbols(auth)).toEqual([])
+    const identity = identityOf(auth)
+    expect(identity).toEqual(apiKeyIdentity('org_a', 'key_a'))
+    expect(identity.caller).toEqual(['key', 'org_a', 'key_a'])
+    expect(identityOf(auth)).toBe(identity)
+    // Another organisation's key of the same id is another caller.
+    const other = admitted(recordOutcome(keyRecord({ id: 'key_a', organisation_id: 'org_b' }), NOW))
+    expect(identityOf(other).name).not.toBe(identity.name)
   })
 })
