@@ -3,7 +3,8 @@ import type { PortkeyAuth } from './types.js'
 
 /**
  * Who the caller is, in the one form everything keyed by a caller uses: rate-limit counters (this instance's
- * and Redis's) and virtual-key answers (the LRU's and Redis's). Made once, when a context is built.
+ * and Redis's) and virtual-key answers (the LRU's and Redis's). Made once per context: a JWT's when it is built
+ * (it needs the issuer and the user claim), an API key's on first use (`identityOf`).
  *
  * Every identity starts with the credential kind and the organisation, and for a JWT the issuer too, since one
  * organisation's ids (a workspace slug, a `sub`) mean nothing in another's, nor in another identity provider's.

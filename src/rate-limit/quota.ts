@@ -133,10 +133,9 @@ export class RequestQuota implements Quota {
    * a copy of its own (a verifier of the app's that decorates contexts) does.
    */
   static refund(value: unknown, auth: PortkeyAuth | undefined): void {
-    if (typeof value !== 'object' || value === null || !(#auth in value)) return
-    const quota = value as RequestQuota
+    if (!RequestQuota.made(value) || value.#refunded || auth === undefined) return
+    const quota = value
     const own = quota.#auth
-    if (quota.#refunded || auth === undefined) return
     if (own !== auth && (own.keyId !== auth.keyId || own.organisationId !== auth.organisationId || own.method !== auth.method))
       return
     quota.#refunded = true
@@ -149,9 +148,8 @@ export class RequestQuota implements Quota {
    * teaches its tokens limits' estimates `tokens`, if reported (`null` for a request refused after admission).
    */
   static settle(value: unknown, tokens: number | null): void {
-    if (typeof value !== 'object' || value === null || !(#settled in value)) return
-    const quota = value as RequestQuota
-    if (quota.#settled) return
+    if (!RequestQuota.made(value) || value.#settled) return
+    const quota = value
     quota.#settled = true
     for (const { reservations, held, part } of quota.#standings) {
       if (reservations === undefined) continue

@@ -27,7 +27,7 @@ export function audited(
   counter?: DecisionCounter,
 ): AuditedCheck {
   if (listener === undefined) {
-    if (counter === undefined) return (headers, route, status) => check(headers, route, status)
+    if (counter === undefined) return check
     return counted(check, counter)
   }
   const emit = (
