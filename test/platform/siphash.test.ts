@@ -1,0 +1,59 @@
+import { describe, expect, test } from 'vitest'
+import { randomSipKey, sipHash128 } from '../../src/platform/siphash.js'
+
+// The reference code's test: key 00 01 … 0f, input 00 01 … (n − 1) for n = 0…63; its 128-bit outputs as bytes
+// (vectors_sip128 in the reference repository's vectors.h), for these lengths: each way the last word is made
+// (0–7 bytes left) and one to eight words before it.
+const VECTORS: Record<number, string> = {
+  0: 'a3817f04ba25a8e66df67214c7550293',
+  1: 'da87c1d86b99af44347659119b22fc45',
+  2: '8177228da4a45dc7fca38bdef60affe4',
+  3: '9c70b60c5267a94e5f33b6b02985ed51',
+  4: 'f88164c12d9c8faf7d0f6e7c7bcd5579',
+  5: '1368875980776f8854527a07690e9627',
+  6: '14eeca338b208613485ea0308fd7a15e',
+  7: 'a1f1ebbed8dbc153c0b84aa61ff08239',
+  8: '3b62a9ba6258f5610f83e264f31497b4',
+  9: '264499060ad9baabc47f8b02bb6d71ed',
+  15: '5493e99933b0a8117e08ec0f97cfc3d9',
+  16: '6ee2a4ca67b054bbfd3315bf85230577',
+  17: '473d06e8738db89854c066c47ae47740',
+  40: 'df6a301e95c95dad97ae0cc8c6913bd8',
+  63: '5150d1772f50834a503e069a973fbd7c',
+}
+
+// k0 = 0x0706050403020100, k1 = 0x0f0e0d0c0b0a0908, as low and high halves; the second key is not used here.
+const REFERENCE_KEY = new Int32Array([0x03020100, 0x07060504, 0x0b0a0908, 0x0f0e0d0c, 0, 0, 0, 0])
+const bytesOf = (tag: string) =>
+  [...tag].flatMap((c) => [c.charCodeAt(0) & 0xff, c.charCodeAt(0) >>> 8]).map((b) => b.toString(16).padStart(2, '0'))
+const input = (n: number) => String.fromCharCode(...Array.from({ length: n }, (_, i) => i))
+
+describe('sipHash128', () => {
+  test.each(Object.entries(VECTORS))('gives the reference output for %s bytes', (n, expected) => {
+    expect(bytesOf(sipHash128(REFERENCE_KEY, input(Number(n)))).join('')).toBe(expected)
+  })
+
+  test('is 8 characters, stable for a key, and another key gives another output', () => {
+    const key = randomSipKey()
+    const tag = sipHash128(key, 'pk-abc')
+    expect(tag).toHaveLength(8)
+    expect(sipHash128(key, 'pk-abc')).toBe(tag)
+    expect(sipHash128(randomSipKey(), 'pk-abc')).not.toBe(tag)
+  })
+
+  test('a string with a character above 0xff is not read as the byte string it would be cut to', () => {
+    const key = randomSipKey()
+    // 'Ā' (0x100) cut to a byte is 0x00; read as two bytes it is 00 01: both must differ from it.
+    expect(sipHash128(key, 'a\u0100')).not.toBe(sipHash128(key, 'a\u0000'))
+    expect(sipHash128(key, 'a\u0100')).not.toBe(sipHash128(key, 'a\u0000\u0001'))
+    expect(sipHash128(key, 'a\u0100')).toBe(sipHash128(key, 'a\u0100'))
+    expect(sipHash128(key, 'a\u0100')).toHaveLength(8)
+  })
+
+  test('no two of 200,000 distinct inputs share an output', () => {
+    const key = randomSipKey()
+    const seen = new Set<string>()
+    for (let i = 0; i < 200_000; i++) seen.add(sipHash128(key, `pk-${i.toString(36)}`))
+    expect(seen.size).toBe(200_000)
+  })
+})
