@@ -4,7 +4,7 @@ import { keyRecord } from '../../src/testing/records.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { countingLookup, withKey } from '../support/core-helpers.js'
 
-// The tag is the cache's key for a credential in this process (src/credential/header.ts): SipHash-2-4-128 under
+// The tag is the cache's key for a credential in this process (src/credential/header.ts): SipHash-1-3-128 under
 // a random key for an API key, the fingerprint for a longer credential. What a caller could try: two credentials
 // that share an entry, and so one's context for the other's.
 

@@ -29,8 +29,14 @@ const bytesOf = (tag: string) =>
 const input = (n: number) => String.fromCharCode(...Array.from({ length: n }, (_, i) => i))
 
 describe('sipHash128', () => {
-  test.each(Object.entries(VECTORS))('gives the reference output for %s bytes', (n, expected) => {
-    expect(bytesOf(sipHash128(REFERENCE_KEY, input(Number(n)))).join('')).toBe(expected)
+  test.each(Object.entries(VECTORS))('with 2 and 4 rounds, gives the reference output for %s bytes', (n, expected) => {
+    expect(bytesOf(sipHash128(REFERENCE_KEY, input(Number(n)), 2, 4)).join('')).toBe(expected)
+  })
+
+  test('by default SipHash-1-3: other rounds than the reference, the same function of them', () => {
+    const key = randomSipKey()
+    expect(sipHash128(key, 'pk-abc')).toBe(sipHash128(key, 'pk-abc', 1, 3))
+    expect(sipHash128(key, 'pk-abc')).not.toBe(sipHash128(key, 'pk-abc', 2, 4))
   })
 
   test('is 8 characters, stable for a key, and another key gives another output', () => {
@@ -50,7 +56,7 @@ describe('sipHash128', () => {
     expect(sipHash128(key, 'a\u0100')).toHaveLength(8)
   })
 
-  test('no two of 200,000 distinct inputs share an output', () => {
+  test('no two of 200,000 distinct inputs share an output (SipHash-1-3)', () => {
     const key = randomSipKey()
     const seen = new Set<string>()
     for (let i = 0; i < 200_000; i++) seen.add(sipHash128(key, `pk-${i.toString(36)}`))
