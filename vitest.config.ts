@@ -11,7 +11,7 @@ import { configDefaults, defineConfig } from 'vitest/config'
 const UNIT = [
   'test/{errors,network-error}.test.ts',
   'test/cache/refreshing-cache.test.ts',
-  'test/credential/{bearer,claims,header,key-record,tag}.test.ts',
+  'test/credential/{bearer,claims,header,key-record,shared-parts,tag}.test.ts',
   'test/docs/links.test.ts',
   'test/fleet/routing.test.ts',
   'test/lookup/{guard,loaders}.test.ts',

@@ -1,6 +1,7 @@
 import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
 import { decide, hasShape, KEY_RECORD, type Outcome } from '../records.js'
 import { parseRateLimits } from '../rate-limit/parse.js'
+import { sharedDefaults, sharedScopes } from './shared-parts.js'
 import type { KeyRecord, KeyType, PortkeyAuth } from '../types.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
@@ -33,12 +34,9 @@ function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
     organisationId: record.organisation_id,
     workspaceId,
     userId,
-    scopes: Object.freeze([...record.scopes]),
+    scopes: sharedScopes(record.scopes),
     virtualKey: null,
-    defaults: Object.freeze({
-      configId: record.defaults?.config_id || null,
-      metadata: stringMap(record.defaults?.metadata),
-    }),
+    defaults: sharedDefaults(record.defaults?.config_id || null, stringMap(record.defaults?.metadata)),
     rateLimits: parseRateLimits(record.rate_limits),
     usageLimits:
       typeof record.usage_limits === 'object' && record.usage_limits !== null ? Object.freeze({ ...record.usage_limits }) : null,

@@ -367,6 +367,15 @@ describe('one retry for a connection error', () => {
 })
 
 describe('timeout and odd look-ups', () => {
+  test('a look-up that answers leaves no timer behind: its timeout is cleared, so its signal never aborts later', async () => {
+    const guard = guardWith({ timeoutMs: 30 })
+    const lookup = counted(async () => 'record')
+    for (let i = 0; i < 3; i++) expect(await guard.call(lookup.lookup)).toBe('record')
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    // AbortSignal.timeout() would have aborted each at 30 ms, its timer and signal kept until then.
+    expect(lookup.signals.map((signal) => signal.aborted)).toEqual([false, false, false])
+  })
+
   test('a look-up that ignores its signal is still cut at timeoutMs, and its signal is aborted', async () => {
     const timeoutMs = 80
     const guard = guardWith({ timeoutMs })
