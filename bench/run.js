@@ -30,17 +30,17 @@ const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', impo
 /** @type {(n: string, framework: string, title: string, ...kinds: string[]) => { n: string, framework: string, title: string, kinds: string[] }} */
 const c = (n, framework, title, ...kinds) => ({ n, framework, title, kinds })
 const COMPARISONS = [
-  c('1', 'express', 'Express 5', 'bare', 'noise', 'floorKey', 'floorJwt', 'key', 'jwt', 'auth0'),
-  c('2', 'koa', 'Koa 3', 'bare', 'noise', 'floorKey', 'floorJwt', 'key', 'jwt'),
-  c('8', 'fastify', 'Fastify 5', 'bare', 'noise', 'floorKey', 'key'),
-  c('9', 'hono', 'Hono 4 on @hono/node-server', 'bare', 'noise', 'floorKey', 'key'),
+  c('1', 'express', 'Express 5', 'bare', 'noise', 'floorKey', 'floorJwt', 'naive', 'key', 'jwt', 'auth0'),
+  c('2', 'koa', 'Koa 3', 'bare', 'noise', 'floorKey', 'floorJwt', 'naive', 'key', 'jwt'),
+  c('8', 'fastify', 'Fastify 5', 'bare', 'noise', 'floorKey', 'naive', 'key'),
+  c('9', 'hono', 'Hono 4 on @hono/node-server', 'bare', 'noise', 'floorKey', 'naive', 'key'),
   c('10', 'express', 'Telemetry on, Express 5 (issue 17)', 'bare', 'noise', 'key', 'keyTelemetry'),
   c('10', 'koa', 'Telemetry on, Koa 3 (issue 17)', 'bare', 'noise', 'key', 'keyTelemetry'),
   c('11', 'express', 'Rate limits, Express 5 (issue 16)', 'bare', 'noise', 'key', 'keyLimited', 'keyLimitedRedis'),
   c('11', 'koa', 'Rate limits, Koa 3 (issue 16)', 'bare', 'noise', 'key', 'keyLimited', 'keyLimitedRedis'),
 ]
-// No child outlives the run, and it cannot hang: the watchdog (46 contenders' worth, and 600 s) stops everything.
-const budgetMs = (46 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 600) * 1000
+// No child outlives the run, and it cannot hang: the watchdog (50 contenders' worth, and 600 s) stops everything.
+const budgetMs = (50 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 600) * 1000
 setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs).unref()
 process.on('exit', killAllNow)
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => fail(new Error(`bench: ${signal}`), 130))
