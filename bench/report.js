@@ -11,7 +11,8 @@ import { fmtBytes, fmtInt, fmtMs, fmtNs, fmtPct, fmtRatio, fmtSpread, fmtUs, KIN
  *   & { machine: { cores: number, cpu: string, memGb: number, os: string, node: string, versions: Record<string, string> } }
  *   & { cold?: { oneKey: Run, cached: Run, manyKeys: Run }, micro?: { results: Micro[] }, fleet?: { keys: number, alone: Run, shared: Run | null } }
  *   & { scale?: { keys: import('./scale.js').ScaleKeys[], upfront: import('./scale.js').ScaleUpfront[] } }
- *   & { fleetLimits?: { limit: number, requests: number, alone: Run, shared: Run[] | null } }} Results
+ *   & { fleetLimits?: { limit: number, requests: number, alone: Run, shared: Run[] | null } }
+ *   & { coldStart?: import('./cold-import.js').ColdStart }} Results
  */
 /** @typedef {{ n: string, framework: string, title: string, result: Comparison }} Compared */
 /** @typedef {{ name: string, p50: number, avg: number, p99: number }} Micro */
@@ -178,6 +179,19 @@ const UPFRONT = [
   ['external (typed arrays)', (u) => fmtBytes(u.external)],
   ['RSS', (u) => fmtBytes(u.rss)],
 ]
+/** @type {[string, (r: import('./cold-import.js').ColdResult) => unknown][]} */
+const COLD = [
+  ['Entry', (r) => r.name],
+  ['Runtime', (r) => r.runtime],
+  ['import: median (range)', (r) => fmtSpread(r.import, fmtMs)],
+  ['to the first admitted request: median (range)', (r) => r.firstRequest && fmtSpread(r.firstRequest, fmtMs)],
+]
+/** @type {[string, (b: import('./cold-import.js').ColdStart['bundles'][number]) => unknown][]} */
+const BUNDLES = [
+  ['Bundle (esbuild, minified)', (b) => b.name],
+  ['size', (b) => fmtBytes(b.bytes)],
+  ['gzipped', (b) => fmtBytes(b.gzipBytes)],
+]
 /** @type {[string, (t: [string, string, boolean, boolean]) => unknown][]} */
 const VERDICTS = [
   ['Target', (t) => t[0]],
@@ -186,7 +200,7 @@ const VERDICTS = [
 ]
 /** The whole report, as Markdown. */
 export function markdown(/** @type {Results} */ results) {
-  const { machine: m, settings: s, comparisons, cold, micro, fleet, scale, fleetLimits } = results
+  const { machine: m, settings: s, comparisons, cold, micro, fleet, scale, fleetLimits, coldStart } = results
   /** @type {[number, string[]][]} the sections by scenario number */
   const sections = comparisons.map(({ n, title, result: c }) => {
     const [jwt, auth0, noise, naive] = [rowOf(c, 'jwt'), rowOf(c, 'auth0'), noiseOf(c), rowOf(c, 'key')?.naive]
@@ -241,6 +255,11 @@ export function markdown(/** @type {Results} */ results) {
     const runs = [{ ...alone, label: 'each instance alone (no Redis)', limit }]
     for (const [i, run] of (shared ?? []).entries()) runs.push({ ...run, label: `sharing one Redis, run ${i + 1}`, limit })
     sections.push([11.5, section('11. Rate limits, three instances against a limit (issue 16)', text, tableOf(RUNS, runs))])
+  }
+  if (coldStart) {
+    const text = `Each figure is a fresh process, timed from the start of its \`await import()\` (the runtime's own start-up not counted), ${coldStart.rounds} processes each in an order rotated each round: fewer than \`node bench/cold-import.js\` alone runs (15), to keep the bench short, so the ranges are wide. **import**: the entry, or the edge bundle (test/runtimes' fixture Worker, bundled by esbuild as wrangler does). **To the first admitted request**: for \`portkey-auth\`, the import, \`createVerifier({ lookup })\` with a look-up answering at once, and one \`verify()\` of an API key; for the web-worker bundle, the import and its \`fetch()\` of one request carrying the key, its control plane a stub on loopback (one key look-up over HTTP included; on Node, the first \`fetch()\` also loads Node's fetch). Node ${coldStart.node}; Deno and Bun when \`RUNTIMES_PREFIX\` names where they are installed.`
+    const title = '12. Cold start: import, and to the first admitted request'
+    sections.push([12, section(title, text, tableOf(COLD, coldStart.results), tableOf(BUNDLES, coldStart.bundles))])
   }
   const v = m.versions
   const settings = [

@@ -20,11 +20,13 @@ const [rounds, processes] = [
   Math.round(setting('BENCH_PROCESSES', quick ? 1 : 3)),
 ]
 const connections = Math.round(setting('BENCH_CONNECTIONS', 50))
-const settings = { warmup, duration, rounds, processes, connections, burstSize: 1_000, burstKeys: 100, delayMs: 50 }
+// Cold start (scenario 12): fewer fresh processes per measurement than cold-import.js's own 15, to keep it short.
+const coldRounds = Math.round(setting('BENCH_COLD_ROUNDS', quick ? 2 : 5))
+const settings = { warmup, duration, rounds, processes, connections, coldRounds, burstSize: 1_000, burstKeys: 100, delayMs: 50 }
 /** @typedef {typeof settings} Settings */
 /** @typedef {import('./children.js').Child} Child */
 /** @typedef {import('./children.js').ServerSettings} ServerSettings */
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,5,6,7,8,9,10,11').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,5,6,7,8,9,10,11,12').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 /** The comparisons under steady load, in the report's order: the contenders (lib.js's KINDS), bare first. */
 /** @type {(n: string, framework: string, title: string, ...kinds: string[]) => { n: string, framework: string, title: string, kinds: string[] }} */
@@ -189,6 +191,10 @@ async function main() {
   })
   await comparisons(['8', '9', '10', '11'])
   await redis?.stop()
+  const cold = `${settings.coldRounds} fresh processes each (cold-import.js)`
+  results.coldStart = await step('12', `Cold start: import, and to the first admitted request; ${cold}`, () =>
+    runScript('cold-import.js', [`${settings.coldRounds}`]),
+  )
   const report = markdown(results)
   writeFileSync(out, `${report}\n`)
   process.stdout.write(`\n${report}\n`)
