@@ -215,7 +215,8 @@ try {
       print(`${title} functions (own instructions) most above or below the floor`, ['Function', 'owner', above], byFunction)
       const own = [...mine.inclusive].filter(([f]) => ownerOf(f) === 'portkey-auth (JS)').sort((x, y) => y[1] - x[1])
       const inclusive = own.slice(0, top).map(([f, n]) => [cut(f), fmtInt(n)])
-      print(`${title} portkey-auth's functions, with what they call (inclusive)`, ['Function', 'instructions/request'], inclusive)
+      const heading = `${title} portkey-auth's functions, with what they call (inclusive)` // none in the naive limit
+      if (inclusive.length > 0) print(heading, ['Function', 'instructions/request'], inclusive)
     }
   }
 } finally {
