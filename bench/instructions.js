@@ -171,9 +171,10 @@ try {
   await stub.ask({ type: 'keys', keys: [LIMITED_KEY], rateLimits: [UNREACHED] })
   const serverSettings = { controlPlaneUrl: stub.url, jwksUrl: stub.url + JWKS_PATH, issuer: ISSUER, audience: AUDIENCE }
   for (const framework of frameworks) {
-    // Bare, the floor and the cached API key; on Koa and Express the cached JWT and a limit never reached too.
+    // Bare, the floor, the naive limit and the cached API key; on Koa and Express the cached JWT and a limit never
+    // reached too.
     const more = ['koa', 'express'].includes(framework) ? ['floorJwt', 'jwt', 'keyLimited'] : []
-    const list = contenders(framework, ['bare', 'floorKey', 'key', ...more], token)
+    const list = contenders(framework, ['bare', 'floorKey', 'naive', 'key', ...more], token)
     /** @type {Map<string | undefined, Awaited<ReturnType<typeof count>> & { perProcess: number[] }>} */
     const results = new Map()
     for (const contender of list) {
@@ -188,25 +189,34 @@ try {
       results.set(contender.name, { ...closest, perRequest, perProcess: each.map((one) => one.perRequest) })
     }
     const perRequest = (/** @type {string | undefined} */ name) => results.get(name)?.perRequest ?? NaN
-    const rows = list.map(({ name, floor }) => {
+    const rows = list.map(({ name, floor, naive }) => {
       const [mine, base, own] = [perRequest(name), perRequest(floor), group(results.get(name)?.self ?? new Map(), ownerOf)]
       const [processes, above] = [results.get(name)?.perProcess.map(fmtInt).join(', '), floor && signed(mine - base)]
-      return [name, fmtInt(mine), processes, above, floor && fmtRatio(base / mine), fmtInt(own.get(COMPILERS) ?? 0)]
+      const limit = naive && `${signed(mine - perRequest(naive))} (${fmtRatio(perRequest(naive) / mine)})`
+      return [name, fmtInt(mine), processes, above, floor && fmtRatio(base / mine), limit, fmtInt(own.get(COMPILERS) ?? 0)]
     })
     const header = ['Contender', 'instructions/request (median)', 'per process', 'above its floor', '× floor (floor ÷ contender)']
-    print(`## ${framework}: instructions per request`, [...header, 'of which JIT compilers'], rows)
-    for (const { name, floor } of list) {
+    const naiveColumn = 'above the naive limit (naive ÷ contender)'
+    print(`## ${framework}: instructions per request`, [...header, naiveColumn, 'of which JIT compilers'], rows)
+    for (const { name, floor, naive } of list) {
       const [mine, base, title] = [results.get(name), results.get(floor), `### ${framework}, ${name}:`]
       if (mine === undefined || base === undefined) continue
       const owners = difference(group(mine.self, ownerOf), group(base.self, ownerOf)).filter(([, n]) => Math.abs(n) >= 1)
       const [byOwner, above] = [owners.map(([owner, n]) => [owner, signed(n)]), 'above the floor']
       print(`${title} instructions per request above "${floor}", by owner`, ['Owner (own instructions)', above], byOwner)
+      const limit = results.get(naive)
+      if (limit !== undefined) {
+        const owners = difference(group(mine.self, ownerOf), group(limit.self, ownerOf)).filter(([, n]) => Math.abs(n) >= 1)
+        const byOwner = owners.map(([owner, n]) => [owner, signed(n)])
+        print(`${title} instructions per request above "${naive}", by owner`, ['Owner (own instructions)', 'above it'], byOwner)
+      }
       const functions = difference(mine.self, base.self).slice(0, top)
       const byFunction = functions.map(([f, n]) => [cut(f), ownerOf(f), signed(n)])
       print(`${title} functions (own instructions) most above or below the floor`, ['Function', 'owner', above], byFunction)
       const own = [...mine.inclusive].filter(([f]) => ownerOf(f) === 'portkey-auth (JS)').sort((x, y) => y[1] - x[1])
       const inclusive = own.slice(0, top).map(([f, n]) => [cut(f), fmtInt(n)])
-      print(`${title} portkey-auth's functions, with what they call (inclusive)`, ['Function', 'instructions/request'], inclusive)
+      const heading = `${title} portkey-auth's functions, with what they call (inclusive)` // none in the naive limit
+      if (inclusive.length > 0) print(heading, ['Function', 'instructions/request'], inclusive)
     }
   }
 } finally {

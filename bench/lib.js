@@ -11,15 +11,17 @@ export const LIMITED_KEY = 'pk-bench-limit-0123456789abcdef0123'
 export const UNREACHED = /** @type {const} */ ({ type: 'requests', unit: 'rpw', value: 1_000_000_000 })
 /**
  * The contenders: the row's name, bench/server.js's variant, the credential sent, and the contender it is measured
- * against when both run (its floor: one empty middleware sent the same bytes, or the same without the feature).
- * @type {Record<string, [name: string, variant: string, credential: 'key' | 'jwt' | 'bearer' | 'limited', floor?: string]>}
+ * against when both run (its floor: one empty middleware sent the same bytes, or the same without the feature); the
+ * cached API key also against the naive limit (bench/naive.js: SHA-256 and a Map in one middleware) when it runs.
+ * @type {Record<string, [name: string, variant: string, credential: 'key' | 'jwt' | 'bearer' | 'limited', floor?: string, naive?: string]>}
  */
 export const KINDS = {
   bare: ['bare', 'bare', 'key'],
   noise: ['bare, second copy (noise gauge)', 'bare', 'key'],
   floorKey: ['floor, API-key headers', 'noop', 'key'],
   floorJwt: ['floor, JWT headers', 'noop', 'jwt'],
-  key: ['portkeyAuth, API key (warm)', 'portkey-key', 'key', 'floorKey'],
+  naive: ['naive limit: SHA-256 + Map, API key', 'naive', 'key', 'floorKey'],
+  key: ['portkeyAuth, API key (warm)', 'portkey-key', 'key', 'floorKey', 'naive'],
   jwt: ['portkeyAuth, RS256 JWT (warm)', 'portkey-jwt', 'jwt', 'floorJwt'],
   auth0: ['express-oauth2-jwt-bearer, RS256 JWT', 'auth0', 'bearer'],
   keyTelemetry: ['portkeyAuth, API key (warm), telemetry on', 'portkey-key-otel', 'key', 'key'],
@@ -27,17 +29,19 @@ export const KINDS = {
   keyLimitedRedis: ['portkeyAuth, API key (warm), limit not reached, Redis', 'portkey-limited-redis', 'limited', 'key'],
 }
 /**
- * The contenders `kinds` on `framework` (the JWT `token`), each measured against its floor when that runs too.
+ * The contenders `kinds` on `framework` (the JWT `token`), each measured against its floor (and the naive limit) when
+ * that runs too.
  * @returns {import('./load.js').Contender[]}
  */
 export function contenders(/** @type {string} */ framework, /** @type {string[]} */ kinds, /** @type {string} */ token) {
   const keys = { key: KNOWN_KEY, jwt: token, limited: LIMITED_KEY, bearer: '' }
+  const running = (/** @type {string} */ kind) => (kinds.includes(kind) ? KINDS[kind][0] : undefined)
   return kinds.map((kind) => {
-    const [name, variant, credential, floor = ''] = KINDS[kind]
+    const [name, variant, credential, floor = '', naive = ''] = KINDS[kind]
     /** @type {Record<string, string>} */
     const headers = credential === 'bearer' ? { authorization: `Bearer ${token}` } : { 'x-portkey-api-key': keys[credential] }
     const [guarded, scenario] = [!['bare', 'noop'].includes(variant), `${framework}-${variant}`]
-    return { name, scenario, headers, guarded, floor: kinds.includes(floor) ? KINDS[floor][0] : undefined }
+    return { name, scenario, headers, guarded, floor: running(floor), naive: running(naive) }
   })
 }
 /** The test issuer (its JWKS served by the stub) and a token of it valid for three hours. */

@@ -8,7 +8,7 @@ import { startServer } from './children.js'
 import { log, median, PING, percentile, spread } from './lib.js'
 
 /** @typedef {Record<string, string>} Headers */
-/** @typedef {{ name: string, scenario: string, headers: Headers, guarded: boolean, floor?: string }} Contender */
+/** @typedef {{ name: string, scenario: string, headers: Headers, guarded: boolean, floor?: string, naive?: string }} Contender */
 // Whether the kernel keeps threads' run time in ns; other processes' CPU (cores) from which a round is disturbed.
 const [SCHEDSTAT, BUSY] = [existsSync('/proc/self/schedstat'), 0.25]
 /**
@@ -124,7 +124,7 @@ const FIELDS = /** @type {const} */ (['rps', 'cpuPerReq', 'p50', 'p99', 'serverC
  * Contenders side by side under steady load, each in `processes` server processes started and warmed up first; then
  * `rounds` rounds, each contender once (round r on its process r mod processes), in an order rotated each round.
  * Rounds where other processes took more than a quarter of a core are left out if every contender keeps 3 or more.
- * Each row is given against the first contender (bare) and against its floor.
+ * Each row is given against the first contender (bare), against its floor and against the naive limit (when named).
  * @param {Contender[]} contenders
  * @param {import('./run.js').Settings} settings
  * @param {import('./children.js').ServerSettings} serverSettings
@@ -189,9 +189,19 @@ export async function compare(contenders, { processes, warmup, rounds, duration,
         cpuRatio: theirs.cpuPerReq / mine.cpuPerReq,
       }
     }
-    const rows = contenders.map(({ name, floor }, i) => {
-      const [f, bad] = [contenders.findIndex((c) => c.name === floor), measured[i].reduce((n, x) => n + x.bad, 0)]
-      return { name, ...medians[i], bare: against(i, 0), floor: f < 0 ? null : against(i, f), kept: kept[i].length, rounds, bad }
+    const rows = contenders.map(({ name, floor, naive }, i) => {
+      const [f, v] = [contenders.findIndex((c) => c.name === floor), contenders.findIndex((c) => c.name === naive)]
+      const bad = measured[i].reduce((n, x) => n + x.bad, 0)
+      return {
+        name,
+        ...medians[i],
+        bare: against(i, 0),
+        floor: f < 0 ? null : against(i, f),
+        naive: v < 0 ? null : against(i, v),
+        kept: kept[i].length,
+        rounds,
+        bad,
+      }
     })
     return { calls: { key: after.keyCalls - before.keyCalls, jwks: after.jwksCalls - before.jwksCalls }, cleanOnly, rows }
   } finally {

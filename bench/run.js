@@ -20,27 +20,29 @@ const [rounds, processes] = [
   Math.round(setting('BENCH_PROCESSES', quick ? 1 : 3)),
 ]
 const connections = Math.round(setting('BENCH_CONNECTIONS', 50))
-const settings = { warmup, duration, rounds, processes, connections, burstSize: 1_000, burstKeys: 100, delayMs: 50 }
+// Cold start (scenario 12): fewer fresh processes per measurement than cold-import.js's own 15, to keep it short.
+const coldRounds = Math.round(setting('BENCH_COLD_ROUNDS', quick ? 2 : 5))
+const settings = { warmup, duration, rounds, processes, connections, coldRounds, burstSize: 1_000, burstKeys: 100, delayMs: 50 }
 /** @typedef {typeof settings} Settings */
 /** @typedef {import('./children.js').Child} Child */
 /** @typedef {import('./children.js').ServerSettings} ServerSettings */
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,5,6,7,8,9,10,11').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,5,6,7,8,9,10,11,12').split(',').map((s) => s.trim()))
 const out = new URL(process.env.BENCH_OUT ?? 'BENCHMARKS.md', new URL('..', import.meta.url))
 /** The comparisons under steady load, in the report's order: the contenders (lib.js's KINDS), bare first. */
 /** @type {(n: string, framework: string, title: string, ...kinds: string[]) => { n: string, framework: string, title: string, kinds: string[] }} */
 const c = (n, framework, title, ...kinds) => ({ n, framework, title, kinds })
 const COMPARISONS = [
-  c('1', 'express', 'Express 5', 'bare', 'noise', 'floorKey', 'floorJwt', 'key', 'jwt', 'auth0'),
-  c('2', 'koa', 'Koa 3', 'bare', 'noise', 'floorKey', 'floorJwt', 'key', 'jwt'),
-  c('8', 'fastify', 'Fastify 5', 'bare', 'noise', 'floorKey', 'key'),
-  c('9', 'hono', 'Hono 4 on @hono/node-server', 'bare', 'noise', 'floorKey', 'key'),
+  c('1', 'express', 'Express 5', 'bare', 'noise', 'floorKey', 'floorJwt', 'naive', 'key', 'jwt', 'auth0'),
+  c('2', 'koa', 'Koa 3', 'bare', 'noise', 'floorKey', 'floorJwt', 'naive', 'key', 'jwt'),
+  c('8', 'fastify', 'Fastify 5', 'bare', 'noise', 'floorKey', 'naive', 'key'),
+  c('9', 'hono', 'Hono 4 on @hono/node-server', 'bare', 'noise', 'floorKey', 'naive', 'key'),
   c('10', 'express', 'Telemetry on, Express 5 (issue 17)', 'bare', 'noise', 'key', 'keyTelemetry'),
   c('10', 'koa', 'Telemetry on, Koa 3 (issue 17)', 'bare', 'noise', 'key', 'keyTelemetry'),
   c('11', 'express', 'Rate limits, Express 5 (issue 16)', 'bare', 'noise', 'key', 'keyLimited', 'keyLimitedRedis'),
   c('11', 'koa', 'Rate limits, Koa 3 (issue 16)', 'bare', 'noise', 'key', 'keyLimited', 'keyLimitedRedis'),
 ]
-// No child outlives the run, and it cannot hang: the watchdog (46 contenders' worth, and 600 s) stops everything.
-const budgetMs = (46 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 600) * 1000
+// No child outlives the run, and it cannot hang: the watchdog (50 contenders' worth, and 600 s) stops everything.
+const budgetMs = (50 * (settings.processes * settings.warmup + settings.rounds * settings.duration) + 600) * 1000
 setTimeout(() => fail(new Error(`bench: still running after ${Math.round(budgetMs / 1000)} s`)), budgetMs).unref()
 process.on('exit', killAllNow)
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => fail(new Error(`bench: ${signal}`), 130))
@@ -189,6 +191,10 @@ async function main() {
   })
   await comparisons(['8', '9', '10', '11'])
   await redis?.stop()
+  const cold = `${settings.coldRounds} fresh processes each (cold-import.js)`
+  results.coldStart = await step('12', `Cold start: import, and to the first admitted request; ${cold}`, () =>
+    runScript('cold-import.js', [`${settings.coldRounds}`]),
+  )
   const report = markdown(results)
   writeFileSync(out, `${report}\n`)
   process.stdout.write(`\n${report}\n`)

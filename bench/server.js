@@ -10,7 +10,7 @@ import { answerParent } from './children.js'
 
 const scenario = process.argv[2] ?? ''
 const SCENARIOS =
-  /^((express|koa|fastify|hono)-(bare|noop|portkey-(key|jwt|key-otel|limited|limited-redis))|express-auth0|stub|fleet(-redis)?)$/
+  /^((express|koa|fastify|hono)-(bare|noop|naive|portkey-(key|jwt|key-otel|limited|limited-redis))|express-auth0|stub|fleet(-redis)?)$/
 if (!SCENARIOS.test(scenario)) {
   console.error(`bench/server.js: unknown scenario ${scenario}`)
   process.exit(2)
@@ -70,7 +70,8 @@ if (scenario === 'stub') {
 }
 /** @type {(verifier: import('portkey-auth').Verifier | null) => Promise<import('node:http').Server>} The contender's app. */
 async function serve(verifier) {
-  // The floor (`noop`) is one empty middleware of the framework's cheapest form (not `async`), which does no work.
+  // The floor (`noop`) is one empty middleware of the framework's cheapest form (not `async`), which does no work;
+  // the naive limit (`naive`) one of the same form that looks the key up in a Map (bench/naive.js).
   const BODY = { ok: true }
   if (framework === 'express') {
     const { default: express } = await import('express')
@@ -81,6 +82,7 @@ async function serve(verifier) {
       app.use(auth({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUrl, tokenSigningAlg: 'RS256' }))
     }
     if (variant === 'noop') app.use((_req, _res, next) => next())
+    if (variant === 'naive') app.use((await import('./naive.js')).express)
     app.get('/v1/ping', (_req, res) => {
       res.json(BODY)
     })
@@ -95,6 +97,7 @@ async function serve(verifier) {
     app.silent = true
     if (verifier !== null) app.use((await import('portkey-auth/koa')).portkeyAuth(verifier))
     if (variant === 'noop') app.use((_ctx, next) => next())
+    if (variant === 'naive') app.use((await import('./naive.js')).koa)
     app.use((ctx) => {
       if (ctx.method === 'GET' && ctx.path === '/v1/ping') ctx.body = BODY
     })
@@ -107,6 +110,7 @@ async function serve(verifier) {
     const app = Fastify({ serverFactory: (handler) => (made = createServer(handler)) })
     if (verifier !== null) await app.register((await import('portkey-auth/fastify')).portkeyAuth, verifier)
     if (variant === 'noop') app.addHook('onRequest', (_request, _reply, done) => done())
+    if (variant === 'naive') await app.register((await import('./naive.js')).fastify)
     app.get('/v1/ping', (_request, reply) => {
       reply.send(BODY)
     })
@@ -118,6 +122,7 @@ async function serve(verifier) {
   const app = new Hono()
   if (verifier !== null) app.use((await import('portkey-auth/hono')).portkeyAuth(verifier))
   if (variant === 'noop') app.use((_c, next) => next())
+  if (variant === 'naive') app.use((await import('./naive.js')).hono)
   app.get('/v1/ping', (c) => c.json(BODY))
   return createServer(getRequestListener(app.fetch)) // what @hono/node-server's serve() runs
 }
