@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import { JWKS_PATH } from 'portkey-auth/testing'
 import { startServer, stopAll } from './children.js'
 import { AUDIENCE, benchToken, contenders, fmtInt, fmtRatio, ISSUER, KNOWN_KEY, LIMITED_KEY, log, median, PING } from './lib.js'
-import { setting, table, UNREACHED } from './lib.js'
+import { INSTRUCTIONS_FILE, setting, sourceOf, table, UNREACHED } from './lib.js'
 import { burst } from './load.js'
 
 const DEFAULTS = { warmup: 20_000, requests: 2_000, rounds: 3, processes: 2, connections: 1, top: 20 }
@@ -162,6 +162,19 @@ const signed = (/** @type {number} */ n) => `${n < 0 ? '−' : '+'}${fmtInt(Math
 const cut = (/** @type {string} */ s) => (s.length > 110 ? `${s.slice(0, 107)}…` : s)
 const print = (/** @type {string} */ title, /** @type {string[]} */ header, /** @type {unknown[][]} */ rows) =>
   console.log(`\n${title}\n\n${table(header, rows)}`)
+/**
+ * Leaves `framework`'s summary table in INSTRUCTIONS_FILE for `npm run bench` to report (scenario 13), beside the
+ * other frameworks' of the same code (an earlier run's of other code is dropped).
+ */
+function keepTable(/** @type {string} */ framework, /** @type {string[]} */ header, /** @type {unknown[][]} */ rows) {
+  const [file, source] = [`${ROOT}${INSTRUCTIONS_FILE}`, sourceOf(ROOT)]
+  const kept = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null
+  const tables =
+    kept?.source === source ? kept.tables.filter((/** @type {{ framework: string }} */ t) => t.framework !== framework) : []
+  tables.push({ framework, header, rows, settings: Object.fromEntries(Object.keys(DEFAULTS).map((k, i) => [k, settings[i]])) })
+  mkdirSync(`${ROOT}.bench-tmp`, { recursive: true })
+  writeFileSync(file, JSON.stringify({ source, date: new Date().toISOString(), tables }))
+}
 mkdirSync(DIR, { recursive: true })
 const { issuer, token } = await benchToken()
 log(`instructions: ${JSON.stringify(Object.fromEntries(Object.keys(DEFAULTS).map((k, i) => [k, settings[i]])))}; ${frameworks}`)
@@ -198,6 +211,7 @@ try {
     const header = ['Contender', 'instructions/request (median)', 'per process', 'above its floor', '× floor (floor ÷ contender)']
     const naiveColumn = 'above the naive limit (naive ÷ contender)'
     print(`## ${framework}: instructions per request`, [...header, naiveColumn, 'of which JIT compilers'], rows)
+    keepTable(framework, [...header, naiveColumn, 'of which JIT compilers'], rows)
     for (const { name, floor, naive } of list) {
       const [mine, base, title] = [results.get(name), results.get(floor), `### ${framework}, ${name}:`]
       if (mine === undefined || base === undefined) continue

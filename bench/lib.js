@@ -1,5 +1,6 @@
 // @ts-check
 // What the bench scripts share: the credentials and contenders every benchmark uses, statistics, formatting, tables.
+import { execFileSync } from 'node:child_process'
 
 export const log = (/** @type {string} */ line) => process.stderr.write(`${line}\n`)
 export const PING = '/v1/ping'
@@ -100,3 +101,20 @@ export function table(/** @type {readonly unknown[]} */ header, /** @type {reado
     `| ${widths.map((w, i) => String(cells[i] ?? '').padEnd(w)).join(' | ')} |`
   return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n')
 }
+
+/**
+ * The commit measured, and whether src/ had changes not in it (a build measures the working tree): what BENCHMARKS.md
+ * names, and what ties the instruction counts (bench/instructions.js) to the run that reports them.
+ */
+export function sourceOf(/** @type {string} */ root) {
+  try {
+    const git = (/** @type {string[]} */ ...args) => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim()
+    const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` with ${dirty} uncommitted change(s) in src/` : ', src/ clean'}`
+  } catch {
+    return 'unknown (no git)'
+  }
+}
+
+/** Where bench/instructions.js leaves its tables for the next \`npm run bench\` to report (scenario 13). */
+export const INSTRUCTIONS_FILE = '.bench-tmp/instructions.json'

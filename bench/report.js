@@ -12,7 +12,11 @@ import { fmtBytes, fmtInt, fmtMs, fmtNs, fmtPct, fmtRatio, fmtSpread, fmtUs, KIN
  *   & { cold?: { oneKey: Run, cached: Run, manyKeys: Run }, micro?: { results: Micro[] }, fleet?: { keys: number, alone: Run, shared: Run | null } }
  *   & { scale?: { keys: import('./scale.js').ScaleKeys[], upfront: import('./scale.js').ScaleUpfront[] } }
  *   & { fleetLimits?: { limit: number, requests: number, alone: Run, shared: Run[] | null } }
- *   & { coldStart?: import('./cold-import.js').ColdStart }} Results
+ *   & { coldStart?: import('./cold-import.js').ColdStart, instructions?: Instructions }} Results
+ */
+/**
+ * What bench/instructions.js left for this code: each framework's summary table.
+ * @typedef {{ source: string, date: string, tables: { framework: string, header: string[], rows: unknown[][], settings: Record<string, number> }[] }} Instructions
  */
 /** @typedef {{ n: string, framework: string, title: string, result: Comparison }} Compared */
 /** @typedef {{ name: string, p50: number, avg: number, p99: number }} Micro */
@@ -200,7 +204,7 @@ const VERDICTS = [
 ]
 /** The whole report, as Markdown. */
 export function markdown(/** @type {Results} */ results) {
-  const { machine: m, settings: s, comparisons, cold, micro, fleet, scale, fleetLimits, coldStart } = results
+  const { machine: m, settings: s, comparisons, cold, micro, fleet, scale, fleetLimits, coldStart, instructions } = results
   /** @type {[number, string[]][]} the sections by scenario number */
   const sections = comparisons.map(({ n, title, result: c }) => {
     const [jwt, auth0, noise, naive] = [rowOf(c, 'jwt'), rowOf(c, 'auth0'), noiseOf(c), rowOf(c, 'key')?.naive]
@@ -260,6 +264,17 @@ export function markdown(/** @type {Results} */ results) {
     const text = `Each figure is a fresh process, timed from the start of its \`await import()\` (the runtime's own start-up not counted), ${coldStart.rounds} processes each in an order rotated each round: fewer than \`node bench/cold-import.js\` alone runs (15), to keep the bench short, so the ranges are wide. **import**: the entry, or the edge bundle (test/runtimes' fixture Worker, bundled by esbuild as wrangler does). **To the first admitted request**: for \`portkey-auth\`, the import, \`createVerifier({ lookup })\` with a look-up answering at once, and one \`verify()\` of an API key; for the web-worker bundle, the import and its \`fetch()\` of one request carrying the key, its control plane a stub on loopback (one key look-up over HTTP included; on Node, the first \`fetch()\` also loads Node's fetch). Node ${coldStart.node}; Deno and Bun when \`RUNTIMES_PREFIX\` names where they are installed.`
     const title = '12. Cold start: import, and to the first admitted request'
     sections.push([12, section(title, text, tableOf(COLD, coldStart.results), tableOf(BUNDLES, coldStart.bundles))])
+  }
+  if (instructions) {
+    const [first] = instructions.tables
+    const how = first
+      ? Object.entries(first.settings)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')
+      : ''
+    const text = `Instructions per request, user space, every thread, counted by valgrind's callgrind (\`node bench/instructions.js <framework>\`, ${instructions.date}, of this same code; ${how}): other load on the machine does not move them, unlike the times above. Each contender is measured against its floor (and the cached key against the naive limit) in the same run. "of which JIT compilers" is V8 compiling during the count, which should read 0 once warm.`
+    const tables = instructions.tables.map((t) => `**${t.framework}**\n\n${table(t.header, t.rows)}`)
+    sections.push([13, section('13. Instructions per request (callgrind)', text, ...tables)])
   }
   const v = m.versions
   const settings = [

@@ -1,14 +1,15 @@
 // @ts-check
 // `npm run bench`: builds (via the npm script), measures and writes BENCHMARKS.md; bench/README.md says what and how,
 // and the settings (BENCH_QUICK, BENCH_ONLY, ...). Not part of `npm test`.
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { JWKS_PATH } from 'portkey-auth/testing'
 import { killAllNow, runScript, startRedis, startServer, stopAll } from './children.js'
-import { AUDIENCE, benchToken, contenders, ISSUER, KNOWN_KEY, LIMITED_KEY, log, PING, setting, UNREACHED } from './lib.js'
+import { AUDIENCE, benchToken, contenders, INSTRUCTIONS_FILE, ISSUER, KNOWN_KEY, LIMITED_KEY, log, PING } from './lib.js'
+import { setting, sourceOf, UNREACHED } from './lib.js'
 import { admits, burst, compare, measure } from './load.js'
 import { markdown, targets } from './report.js'
 
@@ -137,16 +138,6 @@ async function fleets(/** @type {Child} */ stub, /** @type {string} */ controlPl
     await redis?.stop()
   }
 }
-/** The commit measured, and whether src/ had changes not in it (the build measures the working tree). */
-function source() {
-  try {
-    const git = (/** @type {string[]} */ ...args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim()
-    const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length
-    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` with ${dirty} uncommitted change(s) in src/` : ', src/ clean'}`
-  } catch {
-    return 'unknown (no git)'
-  }
-}
 async function main() {
   if (!existsSync(`${ROOT}dist/index.js`)) throw new Error('bench: no dist/; run `npm run bench` (it builds first)')
   const [started, cpu] = [Date.now(), os.cpus()]
@@ -164,7 +155,7 @@ async function main() {
   await stub.ask({ type: 'keys', keys: [LIMITED_KEY], rateLimits: [UNREACHED] })
   const serverSettings = { controlPlaneUrl: stub.url, jwksUrl: stub.url + JWKS_PATH, issuer: ISSUER, audience: AUDIENCE }
   /** @type {import('./report.js').Results} */
-  const results = { date: new Date().toISOString(), source: source(), settings, machine, comparisons: [] }
+  const results = { date: new Date().toISOString(), source: sourceOf(ROOT), settings, machine, comparisons: [] }
   /** @type {Awaited<ReturnType<typeof startRedis>> | undefined} */
   let redis
   const comparisons = async (/** @type {string[]} */ numbers) => {
@@ -195,6 +186,12 @@ async function main() {
   results.coldStart = await step('12', `Cold start: import, and to the first admitted request; ${cold}`, () =>
     runScript('cold-import.js', [`${settings.coldRounds}`]),
   )
+  // Scenario 13: the instruction counts bench/instructions.js left, when they are of the code measured here.
+  const counted = existsSync(join(ROOT, INSTRUCTIONS_FILE))
+    ? JSON.parse(readFileSync(join(ROOT, INSTRUCTIONS_FILE), 'utf8'))
+    : null
+  if (counted?.source === results.source) results.instructions = counted
+  else log(`bench: no instruction counts of ${results.source} (run node bench/instructions.js first for scenario 13)`)
   const report = markdown(results)
   writeFileSync(out, `${report}\n`)
   process.stdout.write(`\n${report}\n`)
