@@ -77,3 +77,51 @@ describe('two credentials never share an entry', () => {
     expect(lookups.count).toBe(2)
   })
 })
+
+describe('attack: crafted pairs that would share a tag if the input were read ambiguously', () => {
+  /** Each string's UTF-16 units as the bytes a byte string would need to hold to be read the same way. */
+  const units = (s: string) => Array.from({ length: s.length }, (_, i) => s.charCodeAt(i))
+  const asBytes = (s: string) => String.fromCharCode(...units(s).flatMap((unit) => [unit & 0xff, unit >>> 8]))
+
+  test('every string of the families below has a tag of its own', () => {
+    const family = new Set<string>()
+    const add = (...strings: string[]) => {
+      for (const s of strings) family.add(s)
+    }
+    // A wide string and the byte string of its UTF-16 bytes (the reading it switches to), and cut to bytes.
+    for (const wide of ['a\u0100', '\u0100', 'pk-\u0100\u0101', '\uffff', 'x'.repeat(64) + '\u20ac'.repeat(64)]) {
+      add(wide, asBytes(wide), String.fromCharCode(...units(wide).map((unit) => unit & 0xff)))
+    }
+    // Lone surrogates, the pair they make, and what UTF-8 would turn them into (U+FFFD, EF BF BD).
+    add('pk-\ud800', 'pk-\udc00', 'pk-\ud800\udc00', 'pk-\udc00\ud800', 'pk-\ufffd', 'pk-\xef\xbf\xbd', 'pk-\u{10000}')
+    // Around 0x7f and 0xff: one UTF-8 byte or two, one byte or two UTF-16 units.
+    for (const code of [0x7e, 0x7f, 0x80, 0xc3, 0xff, 0x100, 0x7ff, 0x800]) add(`pk-${String.fromCharCode(code)}`)
+    add('pk-\xc3\xa9', 'pk-\u00e9') // é in UTF-8 bytes, and é
+    // NUL: as padding would be, before and after; each length of the last word.
+    for (let n = 0; n <= 16; n++) add('\0'.repeat(n), `pk${'\0'.repeat(n)}`, `${'\0'.repeat(n)}pk`)
+    // The length byte: a string and one 256 longer in bytes (a wide string of 128 units is 256 bytes).
+    add('a'.repeat(8), 'a'.repeat(264), '\u0100'.repeat(4), '\u0100'.repeat(128), '\u0100'.repeat(132))
+    // Prefixes of one key, and lengths either side of where the tag changes kind.
+    const key = 'pk-live-'.padEnd(140, '0123456789abcdef')
+    for (let n = 1; n <= key.length; n++) add(key.slice(0, n))
+    const tags = new Map<string, string>()
+    for (const s of family) {
+      const tag = credentialTag(s)
+      expect(tags.get(tag), `${JSON.stringify(s)} and ${JSON.stringify(tags.get(tag))}`).toBeUndefined()
+      tags.set(tag, s)
+    }
+    expect(tags.size).toBe(family.size)
+  })
+
+  test("an API key that is a cached JWT-length credential's fingerprint (its public Redis name) gets its own entry", async () => {
+    const long = `pk-long-${'x'.repeat(200)}`
+    const lookups = countingLookup((apiKey) => keyRecord({ id: `id:${apiKey.slice(0, 12)}:${apiKey.length}` }))
+    const verifier = createVerifier({ lookup: lookups.lookup, logger: false })
+    expect((await verifier.verify(withKey(long))).keyId).toBe('id:pk-long-xxxx:208')
+    const named = fingerprint(long)
+    expect(credentialTag(long)).toBe(named)
+    // The fingerprint as a credential of its own: 43 characters, so tagged with SipHash, never by itself.
+    expect((await verifier.verify(withKey(named))).keyId).toBe(`id:${named.slice(0, 12)}:43`)
+    expect(lookups.keys).toEqual([long, named])
+  })
+})

@@ -24,8 +24,12 @@ const VECTORS: Record<number, string> = {
 
 // k0 = 0x0706050403020100, k1 = 0x0f0e0d0c0b0a0908, as low and high halves; the second key is not used here.
 const REFERENCE_KEY = new Int32Array([0x03020100, 0x07060504, 0x0b0a0908, 0x0f0e0d0c, 0, 0, 0, 0])
+// By UTF-16 unit, not by code point (`[...tag]`): an output whose characters make a surrogate pair is one code point.
+const unitsOf = (tag: string) => Array.from({ length: tag.length }, (_, i) => tag.charCodeAt(i))
 const bytesOf = (tag: string) =>
-  [...tag].flatMap((c) => [c.charCodeAt(0) & 0xff, c.charCodeAt(0) >>> 8]).map((b) => b.toString(16).padStart(2, '0'))
+  unitsOf(tag)
+    .flatMap((unit) => [unit & 0xff, unit >>> 8])
+    .map((b) => b.toString(16).padStart(2, '0'))
 const input = (n: number) => String.fromCharCode(...Array.from({ length: n }, (_, i) => i))
 
 describe('sipHash128', () => {
@@ -62,4 +66,84 @@ describe('sipHash128', () => {
     for (let i = 0; i < 200_000; i++) seen.add(sipHash128(key, `pk-${i.toString(36)}`))
     expect(seen.size).toBe(200_000)
   })
+
+  test('attack: the same as an independent SipHash (64-bit BigInt words) on every length to 300, byte strings and wide', () => {
+    // The 32-bit halves' carries and rotations, the last word's length byte (past 255 it wraps), and a wide
+    // string's UTF-16 bytes under key words 4–7: against the reference algorithm written the plain way.
+    const key = randomSipKey()
+    const word = (i: number) => BigInt((key[i] as number) >>> 0) | (BigInt((key[i + 1] as number) >>> 0) << 32n)
+    let seed = 0x2545f491
+    const random = (below: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0
+      return seed % below
+    }
+    for (const [c, d] of [
+      [1, 3],
+      [2, 4],
+    ] as const) {
+      for (let n = 0; n <= 300; n++) {
+        const narrow = Array.from({ length: n }, () => random(256))
+        expect(bytesOf(sipHash128(key, String.fromCharCode(...narrow), c, d))).toEqual(
+          referenceSipHash128(word(0), word(2), narrow, c, d),
+        )
+        if (n === 0) continue
+        const wide = Array.from({ length: n }, () => random(0x10000))
+        wide[random(n)] = 0x100 + random(0xff00)
+        expect(bytesOf(sipHash128(key, String.fromCharCode(...wide), c, d))).toEqual(
+          referenceSipHash128(
+            word(4),
+            word(6),
+            wide.flatMap((unit) => [unit & 0xff, unit >>> 8]),
+            c,
+            d,
+          ),
+        )
+      }
+    }
+  })
 })
+
+/** SipHash-c-d-128 (the reference code's algorithm) on 64-bit BigInt words: its 16 output bytes, as hex. */
+function referenceSipHash128(k0: bigint, k1: bigint, bytes: readonly number[], c: number, d: number): string[] {
+  const mask = (1n << 64n) - 1n
+  const rotl = (x: bigint, b: bigint) => ((x << b) | (x >> (64n - b))) & mask
+  let v0 = k0 ^ 0x736f6d6570736575n
+  let v1 = k1 ^ 0x646f72616e646f6dn ^ 0xeen
+  let v2 = k0 ^ 0x6c7967656e657261n
+  let v3 = k1 ^ 0x7465646279746573n
+  const round = () => {
+    v0 = (v0 + v1) & mask
+    v1 = rotl(v1, 13n) ^ v0
+    v0 = rotl(v0, 32n)
+    v2 = (v2 + v3) & mask
+    v3 = rotl(v3, 16n) ^ v2
+    v0 = (v0 + v3) & mask
+    v3 = rotl(v3, 21n) ^ v0
+    v2 = (v2 + v1) & mask
+    v1 = rotl(v1, 17n) ^ v2
+    v2 = rotl(v2, 32n)
+  }
+  const padded = [...bytes]
+  while (padded.length % 8 !== 7) padded.push(0)
+  padded.push(bytes.length & 0xff)
+  for (let i = 0; i < padded.length; i += 8) {
+    let m = 0n
+    for (let j = 7; j >= 0; j--) m = (m << 8n) | BigInt(padded[i + j] as number)
+    v3 ^= m
+    for (let r = 0; r < c; r++) round()
+    v0 ^= m
+  }
+  v2 ^= 0xeen
+  for (let r = 0; r < d; r++) round()
+  const first = v0 ^ v1 ^ v2 ^ v3
+  v1 ^= 0xddn
+  for (let r = 0; r < d; r++) round()
+  const second = v0 ^ v1 ^ v2 ^ v3
+  return [first, second].flatMap((w) =>
+    Array.from({ length: 8 }, (_, i) =>
+      Number((w >> BigInt(8 * i)) & 0xffn)
+        .toString(16)
+        .padStart(2, '0'),
+    ),
+  )
+}
