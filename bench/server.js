@@ -2,7 +2,8 @@
 // A child of the bench, `node bench/server.js <scenario>` (settings: env BENCH_SERVER), printing {"port":N} once it
 // listens: a contender `<framework>-<variant>` serving GET /v1/ping (bench/README.md lists them; IPC: { stats }); a
 // fleet instance, `fleet[-redis]`, that verifies the keys sent ({ keys } -> { statuses }); or the control-plane `stub`
-// ({ type: 'keys' | 'delay' | 'reset' } -> its counts), apart so that the load generator never delays its answers.
+// ({ type: 'keys' | 'delay' | 'reset' | 'drop' | 'counts' } -> its counts), apart so that the load generator never
+// delays its answers.
 import { createServer } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createVerifier } from 'portkey-auth'
@@ -16,18 +17,29 @@ if (!SCENARIOS.test(scenario)) {
   process.exit(2)
 }
 const [framework, variant = ''] = scenario.split(/-(.*)/)
-/** @type {import('./children.js').ServerSettings} */
+/**
+ * The settings; `ttlMs`, when given, is the verifier's `cache.ttlMs` (bench/instructions.js keeps its entries fresh
+ * through the count).
+ * @type {import('./children.js').ServerSettings & { ttlMs?: number }}
+ */
 const config = JSON.parse(process.env.BENCH_SERVER ?? '{}')
 const print = (/** @type {number} */ port) => process.stdout.write(`${JSON.stringify({ port })}\n`)
 if (scenario === 'stub') {
   const { JWKS_PATH, KEY_DETAILS_PATH, keyRecord, startControlPlaneStub } = await import('portkey-auth/testing')
-  const stub = await startControlPlaneStub({ jwks: /** @type {{ keys: object[] }} */ (config.jwks) })
+  let stub = await startControlPlaneStub({ jwks: /** @type {{ keys: object[] }} */ (config.jwks) })
   let made = 0
-  answerParent(({ type, keys = [], rateLimits = [], ms = 0 }) => {
+  answerParent(async ({ type, keys = [], rateLimits = [], ms = 0 }) => {
     const fields = { organisation_id: 'org_bench', workspace_id: 'ws_bench', rate_limits: rateLimits }
     if (type === 'keys') for (const key of keys) stub.keys.set(key, keyRecord({ id: `key_bench_${++made}`, ...fields }))
     if (type === 'delay') stub.delayMs = ms
     if (type === 'reset') stub.resetCounts()
+    if (type === 'drop') {
+      // Closes every connection (the verifiers' idle ones, now rather than 60 s after their last call) and listens
+      // again on its port with the same records; its counts start again.
+      const { url, jwks, keys: records, delayMs } = stub
+      await stub.close()
+      stub = await startControlPlaneStub({ jwks, keys: Object.fromEntries(records), delayMs, port: Number(new URL(url).port) })
+    }
     return { keyCalls: stub.calls(KEY_DETAILS_PATH), jwksCalls: stub.calls(JWKS_PATH), peakInFlight: stub.peakInFlight }
   })
   print(Number(new URL(stub.url).port))
@@ -37,6 +49,7 @@ if (scenario === 'stub') {
     variant.startsWith('portkey') || framework === 'fleet'
       ? createVerifier({
           controlPlaneUrl: config.controlPlaneUrl,
+          ...(config.ttlMs === undefined ? {} : { cache: { ttlMs: config.ttlMs } }),
           ...(scenario.endsWith('-redis') ? { redis: { url: config.redisUrl, prefix: config.redisPrefix } } : {}),
           ...(variant === 'portkey-jwt'
             ? { jwt: { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience } }
