@@ -1,9 +1,9 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
 import { TIMINGS } from '../../src/options/defaults.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
-import { createTestIssuer, type TestIssuer, keyRecord } from '../../src/testing/index.js'
+import { createTestIssuer, type TestIssuer, keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
 import type { Decision, RateLimit } from '../../src/types.js'
-import { recordingLogger, verifyWithQuota } from '../support/core-helpers.js'
+import { catchAuthError, recordingLogger, verifyWithQuota } from '../support/core-helpers.js'
 import { expectRejection, type RawResponse, send, sendKey, useGuardedApp, useStub, WHOAMI } from '../support/servers.js'
 import { ADAPTERS } from '../support/adapters.js'
 import { useOtel } from '../telemetry/otel.js'
@@ -297,5 +297,102 @@ describe('reportTokens() and reservations', () => {
     // Nothing counted, nothing released: the request's own report still does both.
     await expect(quota!.reportTokens(100)).resolves.toBe(true)
     expect((await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY })).quota!.limits[0]!.remaining).toBe(900)
+  })
+})
+
+// The two headers' exact values, as every adapter sends them (quota.headers on admission, the error's on a 429):
+// several limits of a key, a virtual key's on top, limits that change, figures of every width.
+describe('RateLimit-Policy and RateLimit: the exact values, admitted and refused', () => {
+  const VK = { 'x-portkey-virtual-key': 'vk-shared' }
+  async function verifierWith(limits: RateLimit[], vkLimits: RateLimit[] = []) {
+    const stub = await useStub({
+      keys: { [KEY]: keyRecord({ id: 'key_exact', rate_limits: limits }) },
+      virtualKeys: { 'vk-shared': virtualKeyRecord({ slug: 'vk-shared', rate_limits: vkLimits }) },
+    })
+    return { stub, verifier: createVerifier({ controlPlaneUrl: stub.url, logger: false }) }
+  }
+  const headersOf = async (verifier: ReturnType<typeof createVerifier>, extra: Record<string, string> = {}) =>
+    (await verifyWithQuota(verifier, { 'x-portkey-api-key': KEY, ...extra })).quota?.headers
+  const refusedHeaders = async (verifier: ReturnType<typeof createVerifier>, extra: Record<string, string> = {}) => {
+    const error = await catchAuthError(() => verifier.verify({ 'x-portkey-api-key': KEY, ...extra }))
+    expect(error.status).toBe(429)
+    return { ratelimit: error.headers.ratelimit, 'ratelimit-policy': error.headers['ratelimit-policy'] }
+  }
+
+  test('a key with three limits: each in the order compiled, joined by ", ", counting down; then the 429', async () => {
+    const { verifier } = await verifierWith([
+      { type: 'requests', unit: 'rpm', value: 3 },
+      { type: 'tokens', unit: 'rph', value: 500 },
+      { type: 'requests', unit: 'rpd', value: 1_000 },
+    ])
+    const policy = '"rpm";q=3;w=60, "tokens-rph";q=500;w=3600, "rpd";q=1000;w=86400'
+    // 12:00:10 UTC: 50 s left in the minute, 3,590 in the hour, 43,190 in the day.
+    const expected = [2, 1, 0].map((r, i) => ({
+      'ratelimit-policy': policy,
+      ratelimit: `"rpm";r=${r};t=50, "tokens-rph";r=500;t=3590, "rpd";r=${999 - i};t=43190`,
+    }))
+    for (const headers of expected) expect(await headersOf(verifier)).toEqual(headers)
+    expect(await refusedHeaders(verifier)).toEqual({
+      'ratelimit-policy': policy,
+      ratelimit: '"rpm";r=0;t=50, "tokens-rph";r=500;t=3590, "rpd";r=997;t=43190',
+    })
+    // A second later, the same figures but the seconds.
+    vi.setSystemTime(T0 + 1_000)
+    expect((await refusedHeaders(verifier)).ratelimit).toBe('"rpm";r=0;t=49, "tokens-rph";r=500;t=3589, "rpd";r=997;t=43189')
+  })
+
+  test("a virtual key's limits after the key's, on every request and on its 429; limits that change show at once", async () => {
+    const { stub, verifier } = await verifierWith(
+      [{ type: 'requests', unit: 'rpm', value: 5 }],
+      [{ type: 'requests', unit: 'rpm', value: 2 }],
+    )
+    const policy = '"rpm";q=5;w=60, "vk-rpm";q=2;w=60'
+    expect(await headersOf(verifier, VK)).toEqual({ 'ratelimit-policy': policy, ratelimit: '"rpm";r=4;t=50, "vk-rpm";r=1;t=50' })
+    expect(await headersOf(verifier, VK)).toEqual({ 'ratelimit-policy': policy, ratelimit: '"rpm";r=3;t=50, "vk-rpm";r=0;t=50' })
+    expect(await refusedHeaders(verifier, VK)).toEqual({
+      'ratelimit-policy': policy,
+      ratelimit: '"rpm";r=3;t=50, "vk-rpm";r=0;t=50',
+    })
+    // Without the virtual key: the key's alone.
+    expect(await headersOf(verifier)).toEqual({ 'ratelimit-policy': '"rpm";q=5;w=60', ratelimit: '"rpm";r=2;t=50' })
+    // The key's limits change: its policy (and its window, kept by name) in both forms.
+    stub.keys.set(KEY, keyRecord({ id: 'key_exact', rate_limits: [{ type: 'requests', unit: 'rpm', value: 7 }] }))
+    await verifier.invalidate(KEY)
+    expect(await headersOf(verifier)).toEqual({ 'ratelimit-policy': '"rpm";q=7;w=60', ratelimit: '"rpm";r=3;t=50' })
+    expect(await refusedHeaders(verifier, VK)).toEqual({
+      'ratelimit-policy': '"rpm";q=7;w=60, "vk-rpm";q=2;w=60',
+      ratelimit: '"rpm";r=3;t=50, "vk-rpm";r=0;t=50',
+    })
+    // The virtual key's change: a new limit, a new window.
+    stub.virtualKeys.set(
+      'vk-shared',
+      virtualKeyRecord({ slug: 'vk-shared', rate_limits: [{ type: 'requests', unit: 'rph', value: 9 }] }),
+    )
+    await verifier.invalidateVirtualKey('vk-shared')
+    expect(await headersOf(verifier, VK)).toEqual({
+      'ratelimit-policy': '"rpm";q=7;w=60, "vk-rph";q=9;w=3600',
+      ratelimit: '"rpm";r=2;t=50, "vk-rph";r=8;t=3590',
+    })
+  })
+
+  test('figures of every width: 1,001 counting down past 1,000; 10⁹ a week; 1e308', async () => {
+    const { verifier } = await verifierWith([
+      { type: 'requests', unit: 'rpm', value: 1_001 },
+      { type: 'requests', unit: 'rpw', value: 1_000_000_000 },
+      { type: 'requests', unit: 'rph', value: 1e308 },
+    ])
+    // Monday 2026-11-30 12:00:10 UTC: the week started 12 h 10 s ago.
+    const week = 7 * 86_400 - (12 * 3_600 + 10)
+    const policy = '"rpm";q=1001;w=60, "rpw";q=1000000000;w=604800, "rph";q=1e+308;w=3600'
+    for (const [r, w] of [
+      [1000, 999_999_999],
+      [999, 999_999_998],
+      [998, 999_999_997],
+    ]) {
+      expect(await headersOf(verifier)).toEqual({
+        'ratelimit-policy': policy,
+        ratelimit: `"rpm";r=${r};t=50, "rpw";r=${w};t=${week}, "rph";r=1e+308;t=3590`,
+      })
+    }
   })
 })

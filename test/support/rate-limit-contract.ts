@@ -106,6 +106,28 @@ export function describeRateLimitContract(framework: string): void {
       expect(statuses(await sendMany(4, () => sendKey(app, KEY)))).toEqual([200, 200, 200, 429])
     })
 
+    test("the headers' exact values on the wire: the key's two limits and the virtual key's, on each 200 and on the 429", async () => {
+      const { app } = await setup([
+        { type: 'requests', unit: 'rpm', value: 5 },
+        { type: 'requests', unit: 'rpd', value: 1_000 },
+      ])
+      const withVirtualKey = () => send(app.url + WHOAMI, { 'x-portkey-api-key': KEY, 'x-portkey-virtual-key': 'vk-limited' })
+      const headers = (res: RawResponse) => ({ policy: res.headers['ratelimit-policy'], state: res.headers.ratelimit })
+      const policy = '"rpm";q=5;w=60, "rpd";q=1000;w=86400, "vk-rpm";q=2;w=60'
+      const [first, second, third] = await sendMany(3, withVirtualKey)
+      expect(statuses([first!, second!])).toEqual([200, 200])
+      // 12:00:10 UTC: 50 s left in the minute, 43,190 in the day. A header sent twice would read "a, a".
+      expect(headers(first!)).toEqual({ policy, state: '"rpm";r=4;t=50, "rpd";r=999;t=43190, "vk-rpm";r=1;t=50' })
+      expect(headers(second!)).toEqual({ policy, state: '"rpm";r=3;t=50, "rpd";r=998;t=43190, "vk-rpm";r=0;t=50' })
+      expectRejection(third!, 429, 'rate_limit_exceeded', [KEY])
+      expect(headers(third!)).toEqual({ policy, state: '"rpm";r=3;t=50, "rpd";r=998;t=43190, "vk-rpm";r=0;t=50' })
+      // The key alone: its two limits.
+      expect(headers(await sendKey(app, KEY))).toEqual({
+        policy: '"rpm";q=5;w=60, "rpd";q=1000;w=86400',
+        state: '"rpm";r=2;t=50, "rpd";r=997;t=43190',
+      })
+    })
+
     test('two secrets of one key id (a rotated key) share one counter', async () => {
       const ROTATED = 'pk-rotated-0123456789abcdef'
       const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 3 }], {}, { [ROTATED]: 'key_limited' })
