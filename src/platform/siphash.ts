@@ -37,126 +37,58 @@ const C3L = 0x79746573
  * @param finalRounds - rounds before each half of the output (d), 3 by default
  */
 export function sipHash128(key: SipKey, input: string, compressionRounds = 1, finalRounds = 3): string {
-  let v0h = 0
-  let v0l = 0
-  let v1h = 0
-  let v1l = 0
-  let v2h = 0
-  let v2l = 0
-  let v3h = 0
-  let v3l = 0
-  let mh = 0
-  let ml = 0
+  const data = isBytes(input) ? input : utf16Bytes(input)
+  // k0 low, k0 high, k1 low, k1 high; words 4–7 for a string read as its UTF-16 code units.
+  const at = data === input ? 0 : 4
+  const k0l = key[at] as number
+  const k0h = key[at + 1] as number
+  const k1l = key[at + 2] as number
+  const k1h = key[at + 3] as number
+  let v0h = k0h ^ C0H
+  let v0l = k0l ^ C0L
+  let v1h = k1h ^ C1H
+  // The 128-bit variant's 0xee.
+  let v1l = k1l ^ C1L ^ 0xee
+  let v2h = k0h ^ C2H
+  let v2l = k0l ^ C2L
+  let v3h = k1h ^ C3H
+  let v3l = k1l ^ C3L
   let t = 0
-  let wide = 0
-  let data = input
-  for (;;) {
-    // k0 low, k0 high, k1 low, k1 high; the 128-bit variant's 0xee in v1.
-    const k0l = key[wide] as number
-    const k0h = key[wide + 1] as number
-    const k1l = key[wide + 2] as number
-    const k1h = key[wide + 3] as number
-    v0h = k0h ^ C0H
-    v0l = k0l ^ C0L
-    v1h = k1h ^ C1H
-    v1l = k1l ^ C1L ^ 0xee
-    v2h = k0h ^ C2H
-    v2l = k0l ^ C2L
-    v3h = k1h ^ C3H
-    v3l = k1l ^ C3L
-    const length = data.length
-    const whole = length & ~7
-    let seen = 0
-    for (let i = 0; i <= whole; i += 8) {
-      // The last word: the 0–7 bytes left, and the length's low byte on top.
-      let a = 0
-      let b = 0
-      let c = 0
-      let d = 0
-      let e = 0
-      let f = 0
-      let g = 0
-      let h = 0
-      if (i < whole) {
-        a = data.charCodeAt(i)
-        b = data.charCodeAt(i + 1)
-        c = data.charCodeAt(i + 2)
-        d = data.charCodeAt(i + 3)
-        e = data.charCodeAt(i + 4)
-        f = data.charCodeAt(i + 5)
-        g = data.charCodeAt(i + 6)
-        h = data.charCodeAt(i + 7)
-      } else {
-        const left = length - whole
-        if (left > 0) a = data.charCodeAt(i)
-        if (left > 1) b = data.charCodeAt(i + 1)
-        if (left > 2) c = data.charCodeAt(i + 2)
-        if (left > 3) d = data.charCodeAt(i + 3)
-        if (left > 4) e = data.charCodeAt(i + 4)
-        if (left > 5) f = data.charCodeAt(i + 5)
-        if (left > 6) g = data.charCodeAt(i + 6)
-        h = length & 0xff
-      }
-      seen |= a | b | c | d | e | f | g | h
-      ml = a | (b << 8) | (c << 16) | (d << 24)
-      mh = e | (f << 8) | (g << 16) | (h << 24)
-      v3h ^= mh
-      v3l ^= ml
-      for (let r = 0; r < compressionRounds; r++) {
-        // v0 += v1; v1 <<<= 13; v1 ^= v0; v0 <<<= 32
-        t = (v0l + v1l) | 0
-        v0h = (v0h + v1h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
-        v0l = t
-        t = (v1h << 13) | (v1l >>> 19)
-        v1l = ((v1l << 13) | (v1h >>> 19)) ^ v0l
-        v1h = t ^ v0h
-        t = v0h
-        v0h = v0l
-        v0l = t
-        // v2 += v3; v3 <<<= 16; v3 ^= v2
-        t = (v2l + v3l) | 0
-        v2h = (v2h + v3h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
-        v2l = t
-        t = (v3h << 16) | (v3l >>> 16)
-        v3l = ((v3l << 16) | (v3h >>> 16)) ^ v2l
-        v3h = t ^ v2h
-        // v0 += v3; v3 <<<= 21; v3 ^= v0
-        t = (v0l + v3l) | 0
-        v0h = (v0h + v3h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
-        v0l = t
-        t = (v3h << 21) | (v3l >>> 11)
-        v3l = ((v3l << 21) | (v3h >>> 11)) ^ v0l
-        v3h = t ^ v0h
-        // v2 += v1; v1 <<<= 17; v1 ^= v2; v2 <<<= 32
-        t = (v2l + v1l) | 0
-        v2h = (v2h + v1h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
-        v2l = t
-        t = (v1h << 17) | (v1l >>> 15)
-        v1l = ((v1l << 17) | (v1h >>> 15)) ^ v2l
-        v1h = t ^ v2h
-        t = v2h
-        v2h = v2l
-        v2l = t
-      }
-      v0h ^= mh
-      v0l ^= ml
-    }
-    // Only the length's byte is above 0xff in a byte string's last word: a character above it is read again.
-    if ((seen & ~0xff) !== 0 && wide === 0) {
-      data = utf16Bytes(input)
-      wide = 4
-      continue
-    }
-    break
-  }
-  // The two output words, each as four 16-bit characters, low first (the reference code's byte order, two at a time).
   let firstLow = 0
   let firstHigh = 0
-  v2l ^= 0xee
-  for (let half = 0; half < 2; half++) {
-    for (let r = 0; r < finalRounds; r++) {
+  const length = data.length
+  const whole = length & ~7
+  // One loop, one copy of the round: a step per 8-byte word (the last one holding the 0–7 bytes left and the
+  // length's low byte on top), then the two finalisations, each giving one 64-bit half of the output.
+  for (let i = 0; i <= whole + 16; i += 8) {
+    let mh = 0
+    let ml = 0
+    let rounds = compressionRounds
+    if (i < whole) {
+      ml = data.charCodeAt(i) | (data.charCodeAt(i + 1) << 8) | (data.charCodeAt(i + 2) << 16) | (data.charCodeAt(i + 3) << 24)
+      mh = data.charCodeAt(i + 4) | (data.charCodeAt(i + 5) << 8) | (data.charCodeAt(i + 6) << 16) | (data.charCodeAt(i + 7) << 24)
+    } else if (i === whole) {
+      for (let j = whole; j < length; j++) {
+        const byte = data.charCodeAt(j)
+        if (j - whole < 4) ml |= byte << (8 * (j - whole))
+        else mh |= byte << (8 * (j - whole - 4))
+      }
+      mh |= (length & 0xff) << 24
+    } else {
+      rounds = finalRounds
+      if (i === whole + 8) v2l ^= 0xee
+      else {
+        firstLow = v0l ^ v1l ^ v2l ^ v3l
+        firstHigh = v0h ^ v1h ^ v2h ^ v3h
+        v1l ^= 0xdd
+      }
+    }
+    v3h ^= mh
+    v3l ^= ml
+    for (let r = 0; r < rounds; r++) {
+      // v0 += v1; v1 <<<= 13; v1 ^= v0; v0 <<<= 32
       t = (v0l + v1l) | 0
-      v0h = (v0h + v1h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
+      v0h = (v0h + v1h + ((t >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0
       v0l = t
       t = (v1h << 13) | (v1l >>> 19)
       v1l = ((v1l << 13) | (v1h >>> 19)) ^ v0l
@@ -164,20 +96,23 @@ export function sipHash128(key: SipKey, input: string, compressionRounds = 1, fi
       t = v0h
       v0h = v0l
       v0l = t
+      // v2 += v3; v3 <<<= 16; v3 ^= v2
       t = (v2l + v3l) | 0
-      v2h = (v2h + v3h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
+      v2h = (v2h + v3h + ((t >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0
       v2l = t
       t = (v3h << 16) | (v3l >>> 16)
       v3l = ((v3l << 16) | (v3h >>> 16)) ^ v2l
       v3h = t ^ v2h
+      // v0 += v3; v3 <<<= 21; v3 ^= v0
       t = (v0l + v3l) | 0
-      v0h = (v0h + v3h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
+      v0h = (v0h + v3h + ((t >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0
       v0l = t
       t = (v3h << 21) | (v3l >>> 11)
       v3l = ((v3l << 21) | (v3h >>> 11)) ^ v0l
       v3h = t ^ v0h
+      // v2 += v1; v1 <<<= 17; v1 ^= v2; v2 <<<= 32
       t = (v2l + v1l) | 0
-      v2h = (v2h + v1h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
+      v2h = (v2h + v1h + ((t >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0
       v2l = t
       t = (v1h << 17) | (v1l >>> 15)
       v1l = ((v1l << 17) | (v1h >>> 15)) ^ v2l
@@ -186,10 +121,8 @@ export function sipHash128(key: SipKey, input: string, compressionRounds = 1, fi
       v2h = v2l
       v2l = t
     }
-    if (half === 1) break
-    firstLow = v0l ^ v1l ^ v2l ^ v3l
-    firstHigh = v0h ^ v1h ^ v2h ^ v3h
-    v1l ^= 0xdd
+    v0h ^= mh
+    v0l ^= ml
   }
   const low = v0l ^ v1l ^ v2l ^ v3l
   const high = v0h ^ v1h ^ v2h ^ v3h
@@ -203,6 +136,13 @@ export function sipHash128(key: SipKey, input: string, compressionRounds = 1, fi
     high & 0xffff,
     high >>> 16,
   )
+}
+
+/** Whether every character of `input` is a byte (0–0xff): then its characters are its bytes. */
+function isBytes(input: string): boolean {
+  let seen = 0
+  for (let i = 0; i < input.length; i++) seen |= input.charCodeAt(i)
+  return seen <= 0xff
 }
 
 /** `input`'s UTF-16 code units as a byte string, two characters each (low byte first). */
