@@ -11,11 +11,6 @@ export interface Entry<V> {
   readonly staleUntil: number
   /** An answer about a credential that does not exist: kept apart, see `RefreshingCache`. */
   readonly negative?: boolean
-  /**
-   * Another name the entry goes by, for `invalidateAlias()`: with Redis, a credential's fingerprint, by which
-   * another instance's revocation names it (this cache's key, the credential's tag, is this process's alone).
-   */
-  readonly alias?: string
 }
 
 /**
@@ -115,19 +110,6 @@ export class RefreshingCache<V, A> {
   invalidateWhere(test: (value: V, key: string) => boolean): void {
     for (const entries of [this.#entries, this.#negatives]) {
       const doomed = [...entries.entries()].filter(([key, entry]) => test(entry.value, key)).map(([key]) => key)
-      for (const key of doomed) entries.delete(key)
-    }
-    this.#pending.clear()
-  }
-
-  /**
-   * Drops the entries whose `alias` is `alias`, and every look-up under way (as `invalidateWhere()` does): a scan
-   * of the entries, for a revocation another instance sends, a rare event.
-   */
-  invalidateAlias(alias: string): void {
-    for (const entries of [this.#entries, this.#negatives]) {
-      const doomed: string[] = []
-      for (const [key, entry] of entries.entries()) if (entry.alias === alias) doomed.push(key)
       for (const key of doomed) entries.delete(key)
     }
     this.#pending.clear()

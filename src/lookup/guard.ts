@@ -2,7 +2,7 @@ import { authUnavailable, ControlPlaneError, ControlPlaneMisconfigured } from '.
 import { TIMINGS } from '../options/defaults.js'
 import type { RemoteCallObserver } from '../telemetry/remote-calls.js'
 import type { Logger } from '../types.js'
-import { sleep, timeoutSignal } from '../platform/timers.js'
+import { sleep } from '../platform/timers.js'
 import { networkFailure, outageCause } from '../network-error.js'
 
 /** State of the breaker in front of the key service. */
@@ -123,8 +123,7 @@ export class LookupGuard {
   }
 
   async #attempt<T>(lookup: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    // Its timer goes when the look-up is done, not timeoutMs later.
-    const { signal, clear } = timeoutSignal(this.#config.timeoutMs)
+    const signal = AbortSignal.timeout(this.#config.timeoutMs)
     try {
       return await deadline(lookup, signal)
     } catch (error) {
@@ -134,8 +133,6 @@ export class LookupGuard {
       const { min, max } = TIMINGS.retryJitterMs
       await sleep(min + Math.random() * (max - min), { signal })
       return await deadline(lookup, signal)
-    } finally {
-      clear()
     }
   }
 }

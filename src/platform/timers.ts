@@ -33,19 +33,3 @@ export function sleep<T = undefined>(ms: number, options: SleepOptions<T> = {}):
 export function unref(timer: unknown): void {
   if (typeof timer === 'object' && timer !== null && 'unref' in timer && typeof timer.unref === 'function') timer.unref()
 }
-
-/**
- * A signal that aborts after `ms` milliseconds, with the reason `AbortSignal.timeout(ms)` gives (a `TimeoutError`
- * `DOMException`), and `clear()`, which lets its timer go once it is no longer needed. `AbortSignal.timeout()` has
- * no such thing: its timer, its signal and what listens to it stay on the heap for the whole `ms` after the work is
- * done (under a flood of look-ups, one each). Never keeps Node's process alive.
- */
-export function timeoutSignal(ms: number): { readonly signal: AbortSignal; clear(): void } {
-  const controller = new AbortController()
-  const timer = setTimeout(
-    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
-    ms,
-  )
-  unref(timer)
-  return { signal: controller.signal, clear: () => clearTimeout(timer) }
-}

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { sleep, timeoutSignal, unref } from '../../src/platform/timers.js'
+import { sleep, unref } from '../../src/platform/timers.js'
 
 // Attacks on the runtime-neutral sleep() that replaced node:timers/promises: an abort must reject with the
 // signal's reason and clear its timer; a pause that ends must leave no listener on the signal.
@@ -74,26 +74,5 @@ describe('attack: sleep()', () => {
     expect(() => unref(42)).not.toThrow()
     expect(() => unref(null)).not.toThrow()
     expect(() => unref({ unref: 'no' })).not.toThrow()
-  })
-})
-
-describe('timeoutSignal()', () => {
-  test('aborts after ms with the reason AbortSignal.timeout gives; clear() first, and it never aborts', async () => {
-    vi.useFakeTimers()
-    try {
-      const late = timeoutSignal(50)
-      const cleared = timeoutSignal(50)
-      cleared.clear()
-      expect(vi.getTimerCount()).toBe(1)
-      await vi.advanceTimersByTimeAsync(49)
-      expect(late.signal.aborted).toBe(false)
-      await vi.advanceTimersByTimeAsync(1)
-      expect(late.signal.aborted).toBe(true)
-      expect((late.signal.reason as DOMException).name).toBe('TimeoutError')
-      expect(cleared.signal.aborted).toBe(false)
-      expect(vi.getTimerCount()).toBe(0)
-    } finally {
-      vi.useRealTimers()
-    }
   })
 })
