@@ -1,4 +1,5 @@
-import { configDefaults, defineConfig } from 'vitest/config'
+import { fileURLToPath } from 'node:url'
+import { configDefaults, defineConfig, type Plugin } from 'vitest/config'
 
 // `npm test` runs every project; `npm run test:unit` (or `vitest run --project unit`) the fast part alone, with no
 // build. Each test file belongs to exactly one of unit, adapters and integration; adapters-previous runs the adapter
@@ -11,13 +12,13 @@ import { configDefaults, defineConfig } from 'vitest/config'
 const UNIT = [
   'test/{errors,network-error}.test.ts',
   'test/cache/refreshing-cache.test.ts',
-  'test/credential/{bearer,claims,header,key-record,shared-parts}.test.ts',
+  'test/credential/{bearer,claims,header,key-record,shared-parts,tag}.test.ts',
   'test/docs/links.test.ts',
   'test/fleet/routing.test.ts',
   'test/lookup/{guard,loaders}.test.ts',
   'test/options/{bearer,names,redis,redis-client-types,resolve}.test.ts',
   'test/permissions/{paths,route-scopes}.test.ts',
-  'test/platform/{sha256,timers.attack}.test.ts',
+  'test/platform/{sha256,siphash,timers.attack}.test.ts',
   'test/rate-limit/{fleet-counter,parse}.test.ts',
   'test/property/parsing.property.test.ts',
   'test/telemetry/decisions.test.ts',
@@ -43,7 +44,19 @@ const SINGLE_MAJOR_SUITES = ['test/hono/**/*.test.ts', 'test/web/**/*.test.ts']
 // The edge runtimes' suite needs runtimes that are not devDependencies: .ci/run runs it (its own config).
 const EXCLUDE = [...configDefaults.exclude, 'test/runtimes/**']
 
+// The sources import '#credential-tag', which package.json "imports" maps to dist/ for each runtime: tests of the
+// sources get the source of the Node one (its "types" condition, which TypeScript reads). Built code resolves as installed.
+const SOURCES = fileURLToPath(new URL('./src/', import.meta.url))
+const credentialTagSource: Plugin = {
+  name: 'credential-tag-source',
+  enforce: 'pre',
+  resolveId(id, importer) {
+    if (id === '#credential-tag' && importer?.startsWith(SOURCES)) return `${SOURCES}credential/tag.ts`
+  },
+}
+
 export default defineConfig({
+  plugins: [credentialTagSource],
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 15_000,

@@ -11,6 +11,11 @@ export interface Entry<V> {
   readonly staleUntil: number
   /** An answer about a credential that does not exist: kept apart, see `RefreshingCache`. */
   readonly negative?: boolean
+  /**
+   * Another name the entry goes by, for `invalidateWhere()`: with Redis, a credential's fingerprint, by which
+   * another instance's revocation names it (this cache's key, the credential's tag, is this process's alone).
+   */
+  readonly alias?: string
 }
 
 /**
@@ -104,12 +109,13 @@ export class RefreshingCache<V, A> {
   }
 
   /**
-   * Drops the entries whose value (or key) passes `test`, and every look-up under way (whose answer is not
-   * known yet, so it might be one of them: none writes back). Used to revoke by key id or slug, a rare event.
+   * Drops the entries whose value (or key, or entry: its `alias`) passes `test`, and every look-up under way
+   * (whose answer is not known yet, so it might be one of them: none writes back). Used to revoke by key id, slug
+   * or fingerprint, a rare event.
    */
-  invalidateWhere(test: (value: V, key: string) => boolean): void {
+  invalidateWhere(test: (value: V, key: string, entry: Entry<V>) => boolean): void {
     for (const entries of [this.#entries, this.#negatives]) {
-      const doomed = [...entries.entries()].filter(([key, entry]) => test(entry.value, key)).map(([key]) => key)
+      const doomed = [...entries.entries()].filter(([key, entry]) => test(entry.value, key, entry)).map(([key]) => key)
       for (const key of doomed) entries.delete(key)
     }
     this.#pending.clear()

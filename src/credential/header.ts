@@ -161,10 +161,11 @@ export function checkCredential(credential: string): string {
 const nodeHash = nodeBuiltin<typeof import('node:crypto')>('node:crypto')?.hash
 
 /**
- * The cache key of a credential: its SHA-256 in base64url, so that no cache (nor the shared tier) ever holds
- * the raw value. Computed on every request, cached or not: with Node's `crypto.hash` where the runtime has it
- * (about twice as fast as JavaScript on an API key, seven times on a JWT), else in JavaScript, synchronously
- * on every runtime. Both give the same digest, so instances on different runtimes share a Redis tier.
+ * A credential's fingerprint: its SHA-256 in base64url, the same in every process, so that instances share
+ * answers and revocations through Redis by it (never by the credential). Computed on a look-up and for a
+ * revocation, and on a cached request only where it is the credential's tag (see `credential/tag.ts`): with
+ * Node's `crypto.hash` where the runtime has it, else in JavaScript, synchronously on every runtime. Both give the same digest, so instances
+ * on different runtimes share a Redis tier.
  */
 export const fingerprint: (credential: string) => string =
   typeof nodeHash === 'function' ? (credential) => nodeHash('sha256', credential, 'base64url') : sha256Base64url

@@ -1,7 +1,7 @@
 import { type Answer, credentialEntry, found, type Lifetimes, notFound, virtualKeyEntry } from '../cache/answers.js'
 import type { Entry } from '../cache/refreshing-cache.js'
 import { ControlPlaneError } from '../errors.js'
-import { isJwtShaped } from '../credential/header.js'
+import { fingerprint, isJwtShaped } from '../credential/header.js'
 import { verifyJwt } from '../credential/jwt.js'
 import { isKeyRecord } from '../credential/key-record.js'
 import type { ResolvedJwtOptions } from '../options/jwt.js'
@@ -68,13 +68,21 @@ export function credentialLoader(lookup: KeyLookup, jwt: ResolvedJwtOptions | nu
     return { value: outcome, freshUntil: expiresAtMs, staleUntil: expiresAtMs }
   }
 
-  return async function loadCredential(hash: string, credential: string): Promise<Entry<Outcome<PortkeyAuth>>> {
+  // The tag (the cache's key) is this process's own; Redis and the fallback key id use the fingerprint.
+  return async function loadCredential(_tag: string, credential: string): Promise<Entry<Outcome<PortkeyAuth>>> {
+    const hash = fingerprint(credential)
     const name = credentialName(hash)
     const fallbackKeyId = `jwt_${hash.slice(0, 16)}`
-    if (jwt !== null && isJwtShaped(credential)) return loadJwt(name, credential, fallbackKeyId)
-    const fetch = () => askKeyService(credential)
-    const answer = tier === null ? await fetch() : await tier.resolve(name, fetch, groupsOf)
-    return credentialEntry(answer, fallbackKeyId, Date.now())
+    const entry =
+      jwt !== null && isJwtShaped(credential)
+        ? await loadJwt(name, credential, fallbackKeyId)
+        : credentialEntry(
+            tier === null ? await askKeyService(credential) : await tier.resolve(name, () => askKeyService(credential), groupsOf),
+            fallbackKeyId,
+            Date.now(),
+          )
+    // With Redis, another instance revokes the credential by its fingerprint: the entry answers to it too.
+    return tier === null ? entry : { ...entry, alias: hash }
   }
 }
 

@@ -1,5 +1,6 @@
 import type { RefreshingCache } from '../cache/refreshing-cache.js'
-import { type CredentialSource, checkCredential, fingerprint, takeCredential } from '../credential/header.js'
+import { credentialTag } from '#credential-tag'
+import { type CredentialSource, checkCredential, takeCredential } from '../credential/header.js'
 import { frozenWith, identityOf } from '../identity.js'
 import { expiredApiKey, invalidToken, virtualKeyNotAllowed } from '../errors.js'
 import { type VirtualKeyRequest, virtualKeyKey } from '../lookup/loaders.js'
@@ -113,11 +114,11 @@ function readCredential(request: RequestState, { source }: Pipeline): undefined 
 
 /** The credential's answer: from the cache, else looked up (the control plane, through Redis) or verified (a JWT). */
 function findCredential(request: RequestState, { keys }: Pipeline): Promise<void> | undefined {
-  // The same fingerprint whichever header carried it: a key sent either way is one cache entry.
-  const hash = fingerprint(request.credential)
+  // The same tag whichever header carried it: a key sent either way is one cache entry.
+  const tag = credentialTag(request.credential)
   request.now = Date.now()
-  request.outcome = keys.serve(hash, request.credential, request.status, request.now)
-  return request.outcome === undefined ? lookUpCredential(request, keys, hash) : undefined
+  request.outcome = keys.serve(tag, request.credential, request.status, request.now)
+  return request.outcome === undefined ? lookUpCredential(request, keys, tag) : undefined
 }
 
 /** The caller's context, if the answer admits it: nothing is admitted past `expires_at`, whenever it was stored. */
@@ -170,10 +171,10 @@ function addVirtualKey(request: RequestState, slug: string, pipeline: Pipeline):
 }
 
 /** A credential the cache has nothing servable for: its characters checked, then looked up (or verified, a JWT). */
-function lookUpCredential(request: RequestState, keys: Pipeline['keys'], hash: string): Promise<void> {
+function lookUpCredential(request: RequestState, keys: Pipeline['keys'], tag: string): Promise<void> {
   // Only what is looked up needs its characters checked: a cached credential passed this before.
   checkCredential(request.credential)
-  return keys.load(hash, request.credential, request.status).then((outcome) => {
+  return keys.load(tag, request.credential, request.status).then((outcome) => {
     request.outcome = outcome
   })
 }

@@ -1,4 +1,5 @@
 import type { RefreshingCache } from '../cache/refreshing-cache.js'
+import { credentialTag } from '#credential-tag'
 import { fingerprint } from '../credential/header.js'
 import { revocationUnconfirmed } from '../errors.js'
 import type { Invalidation, SharedTier } from '../fleet/shared-tier.js'
@@ -47,14 +48,14 @@ export function revocations({ keys, virtualKeys, tier }: RevocationParts): Revoc
   }
   return {
     onMessage(message) {
-      if ('hash' in message) keys.invalidate(message.hash)
+      if ('hash' in message) keys.invalidateWhere((_, __, entry) => entry.alias === message.hash)
       else if ('keyId' in message) forgetKeyId(message.keyId)
       else if ('slug' in message) forgetSlug(message.slug)
       else clear() // back from a lost connection: revocations may have been missed
     },
     async invalidate(credential) {
+      keys.invalidate(credentialTag(credential))
       const hash = fingerprint(credential)
-      keys.invalidate(hash)
       await confirmed((shared) => shared.invalidate(async () => [credentialName(hash)], { hash }))
     },
     async invalidateKeyId(keyId) {

@@ -377,3 +377,64 @@ describe('RefreshingCache', () => {
     expect(cache.stats().entries).toBe(1)
   })
 })
+
+describe('attack: invalidateWhere() by alias (another instance revokes by the fingerprint, the entry is keyed by the tag)', () => {
+  /** A loader held open per call, whose entries carry `alias`: `${key}#` (another name for each key). */
+  function aliasedLoader() {
+    const calls: { key: string; flight: Deferred<Entry<string>> }[] = []
+    const load = (key: string) => {
+      const flight = deferred<Entry<string>>()
+      calls.push({ key, flight })
+      return flight.promise
+    }
+    const answer = (index: number, value: string, negative = false) => {
+      const { key, flight } = calls[index]!
+      const staleUntil = Date.now() + TTL + (negative ? 0 : STALE)
+      flight.resolve({ value, freshUntil: Date.now() + TTL, staleUntil, alias: `${key}#`, ...(negative && { negative }) })
+    }
+    return { calls, load, answer }
+  }
+
+  const byAlias = (cache: RefreshingCache<string, string>, alias: string) =>
+    cache.invalidateWhere((_, __, entry) => entry.alias === alias)
+
+  test('drops the entries that go by the alias, negative ones too, and leaves every other alone', async () => {
+    const loader = aliasedLoader()
+    const cache = new RefreshingCache<string, string>(20, loader.load)
+    const loads = ['a', 'b', 'gone'].map((key) => cache.get(key, ''))
+    loader.answer(0, 'A')
+    loader.answer(1, 'B')
+    loader.answer(2, 'unknown', true)
+    await Promise.all(loads)
+    expect(cache.stats().entries).toBe(3)
+    byAlias(cache, 'a#')
+    byAlias(cache, 'gone#')
+    // Not by its key: the tag is not the name another instance knows.
+    byAlias(cache, 'b')
+    expect(cache.stats().entries).toBe(1)
+    expect(cache.get('b', '')).toBe('B')
+    expect(cache.get('a', '')).toBeInstanceOf(Promise)
+    expect(cache.get('gone', '')).toBeInstanceOf(Promise)
+  })
+
+  test('a look-up in flight for it (a miss, or a stale entry’s refresh) does not write back', async () => {
+    const loader = aliasedLoader()
+    const cache = new RefreshingCache<string, string>(20, loader.load)
+    const first = cache.get('k', '')
+    loader.answer(0, 'v1')
+    await first
+    vi.setSystemTime(T0 + TTL)
+    expect(cache.get('k', '')).toBe('v1') // stale: its refresh (call 1) starts
+    const miss = cache.get('m', '') // a miss for another key (call 2), its alias not known yet
+    expect(loader.calls.map((call) => call.key)).toEqual(['k', 'k', 'm'])
+    byAlias(cache, 'k#')
+    expect(cache.stats()).toMatchObject({ entries: 0, pending: 0 })
+    loader.answer(1, 'v2-asked-before-the-revocation')
+    loader.answer(2, 'm-asked-before-the-revocation')
+    await miss
+    await loader.calls[1]!.flight.promise
+    await Promise.resolve()
+    expect(cache.stats().entries).toBe(0)
+    expect(cache.get('k', '')).toBeInstanceOf(Promise)
+  })
+})

@@ -1,5 +1,10 @@
 import { describe, expect, test } from 'vitest'
+import { fingerprint } from '../../src/credential/header.js'
+import { credentialTag } from '../../src/credential/tag.js'
 import { ControlPlaneError } from '../../src/errors.js'
+import type { SharedTier } from '../../src/fleet/shared-tier.js'
+import { LookupGuard } from '../../src/lookup/guard.js'
+import { credentialLoader } from '../../src/lookup/loaders.js'
 import { keyRecord } from '../../src/testing/records.js'
 import type { Decision, IncomingHeaders, VirtualKeyLookup } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
@@ -56,5 +61,43 @@ describe('a garbled answer is a ControlPlaneError', () => {
 
     await expectAuthError(() => verifier.verify(headers), 'auth_unavailable', 503)
     expect(verifier.stats().guard.breaker).toBe('open')
+  })
+})
+
+describe('attack: what an entry keeps of its credential (issue 26: the LRU keyed by tag, Redis by fingerprint)', () => {
+  const guard = new LookupGuard({
+    target: 'the custom lookup',
+    timeoutMs: 1_000,
+    maxPendingLookups: 8,
+    failureThreshold: 3,
+    cooldownMs: 1_000,
+    logger: { info() {}, warn() {} },
+  })
+  const lifetimes = { ttlMs: 1_000, staleMs: 1_000, negativeTtlMs: 1_000 }
+
+  test.each([
+    ['a known key', RECORD],
+    ['an unknown key', null],
+  ])(
+    'with Redis, %s: Redis is asked by the fingerprint, the entry goes by it, never by the key or the tag',
+    async (_name, record) => {
+      const names: string[] = []
+      const tier = { resolve: async (name: string, fetch: () => Promise<unknown>) => (names.push(name), fetch()) }
+      const load = credentialLoader(async () => record, null, { guard, lifetimes, tier: tier as unknown as SharedTier })
+      const entry = await load(credentialTag(KEY), KEY)
+      expect(names).toEqual([`k:${fingerprint(KEY)}`])
+      expect(entry.alias).toBe(fingerprint(KEY))
+      expect(entry.negative).toBe(record === null ? true : undefined)
+      const kept = JSON.stringify(entry)
+      expect(kept).not.toContain(KEY)
+      expect(kept).not.toContain(JSON.stringify(credentialTag(KEY)).slice(1, -1))
+    },
+  )
+
+  test('without Redis, no alias (no other instance revokes), and the key is nowhere in the entry', async () => {
+    const load = credentialLoader(async () => RECORD, null, { guard, lifetimes, tier: null })
+    const entry = await load(credentialTag(KEY), KEY)
+    expect(entry).not.toHaveProperty('alias')
+    expect(JSON.stringify(entry)).not.toContain(KEY)
   })
 })

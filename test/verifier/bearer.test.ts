@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { RefreshingCache } from '../../src/cache/refreshing-cache.js'
-import { fingerprint } from '../../src/credential/header.js'
+import { credentialTag } from '../../src/credential/tag.js'
 import type { Decision, IncomingHeaders } from '../../src/types.js'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { createTestIssuer, KEY_DETAILS_PATH, keyRecord } from '../../src/testing/index.js'
@@ -137,7 +137,7 @@ describe('bearer on', () => {
     expect(keys).toHaveLength(2)
   })
 
-  test('the cache is keyed by the token’s fingerprint, never by the token or the header value', async () => {
+  test('the cache is keyed by the token’s tag, never by the token or the header value', async () => {
     const serve = vi.spyOn(RefreshingCache.prototype, 'serve')
     const load = vi.spyOn(RefreshingCache.prototype, 'load')
     const verifier = createVerifier({ bearer: true, lookup: known().lookup })
@@ -145,7 +145,7 @@ describe('bearer on', () => {
     await verifier.verify({ authorization: `bearer   ${KEY}` })
     const cacheKeys = [...serve.mock.calls, ...load.mock.calls].map((call) => call[0])
     expect(cacheKeys.length).toBeGreaterThanOrEqual(3)
-    expect(new Set(cacheKeys)).toEqual(new Set([fingerprint(KEY)]))
+    expect(new Set(cacheKeys)).toEqual(new Set([credentialTag(KEY)]))
     for (const key of cacheKeys) expect(key).not.toContain(KEY)
   })
 

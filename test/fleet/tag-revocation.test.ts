@@ -7,9 +7,9 @@ import { type Deferred, deferred, until } from '../support/core-helpers.js'
 import { standalone, useFleet } from '../support/fleet.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
-// A revocation spread through Redis (from the attack on issue 26's cache keys): a JWT revoked on one instance is
-// dropped by the others, and an API key revoked while another instance's refresh of it is in flight is not brought
-// back by that refresh. Real redis-server; instance C of the fleet runs in a process of its own.
+// Attack on issue 26's cache keys: an instance's LRU is keyed by the credential's tag (its own SipHash key, or a
+// JWT's fingerprint), while another instance revokes by the fingerprint, which the entry carries as its alias.
+// Real redis-server; instance C of the fleet runs in a process of its own, so under another SipHash key.
 const h = useFleet()
 let redis: TestRedis
 let issuer: TestIssuer
@@ -28,7 +28,7 @@ afterEach(async () => {
 })
 
 describe('a JWT (tagged by its fingerprint) revoked on A', () => {
-  test('B and C (another process) drop their entries: each verifies it again', async () => {
+  test('B and C (another process, another SipHash key) drop their entries: each verifies it again', async () => {
     const jwt = { jwksUrl: h.stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience }
     const { a, b, c, verifiers } = await h.fleet(standalone(redis.url), jwt)
     const token = await issuer.sign({ portkey_oid: 'org_tag', portkey_workspace: 'ws_tag', jti: randomUUID() })
@@ -47,7 +47,7 @@ describe('a JWT (tagged by its fingerprint) revoked on A', () => {
   })
 })
 
-describe('an API key revoked on A while B refreshes its stale entry', () => {
+describe('an API key (tagged with SipHash) revoked on A while B refreshes its stale entry', () => {
   test('B drops the entry and the refresh, asked before the revocation, does not bring it back', async () => {
     const key = `pk-tag-stale-${randomUUID()}`
     const records = new Map<string, KeyRecord>([[key, keyRecord({ id: 'key_tag_stale' })]])

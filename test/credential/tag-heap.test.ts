@@ -13,7 +13,7 @@ import {
 } from '../../src/testing/index.js'
 
 // No raw credential is retained: an app that admitted an API key and a JWT (both cached now) holds neither, as
-// a string anywhere on its heap, once the requests are done. The cache and the Redis tier key them by their
+// a string anywhere on its heap, once the requests are done. The cache keys them by tag, the Redis tier by
 // fingerprint; a cache keyed by the credential itself (or an entry that kept it) fails this test.
 
 const SNAPSHOT = join(tmpdir(), `portkey-auth-heap-${process.pid}.heapsnapshot`)
