@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
+import { build } from 'esbuild'
 import { describe, expect, test } from 'vitest'
 import { bundleWorker } from '../runtimes/bundle.js'
 
@@ -21,5 +25,44 @@ describe('bundle budget: the smallest Worker, minified and gzipped', () => {
     // process.getBuiltinModule('node:…') is allowed: it is no import, and answers undefined off Node.
     expect(bundle.code.match(/\b(?:import|require)\s*\(\s*["']node:[^"']*/g) ?? []).toEqual([])
     expect(bundle.gzipBytes, `${bundle.bytes} B minified, ${bundle.gzipBytes} B gzipped`).toBeLessThanOrEqual(budget)
+  })
+})
+
+// The cache's key for a credential (src/credential/tag.ts): SipHash on Node, Bun and Deno; the fingerprint in the
+// edge bundles, which package.json "imports" gives tag-edge.ts, so that SipHash adds nothing to a Worker.
+describe('#credential-tag: which module each runtime gets', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url))
+  const resolved = async (conditions: string[], platform: 'browser' | 'node' = 'browser') => {
+    const result = await build({
+      platform,
+      stdin: { contents: "export { credentialTag } from '#credential-tag'", resolveDir: root },
+      bundle: true,
+      write: false,
+      format: 'esm',
+      conditions,
+      metafile: true,
+      logLevel: 'silent',
+    })
+    return Object.keys(result.metafile.inputs).filter((input) => input.startsWith('dist/'))
+  }
+
+  test.each([[['workerd', 'worker', 'browser']], [['edge-light', 'worker', 'browser']], [['browser']]])(
+    'bundled with %j: tag-edge.js, no SipHash',
+    async (conditions) => {
+      const inputs = await resolved(conditions)
+      expect(inputs).toContain('dist/credential/tag-edge.js')
+      expect(inputs).not.toContain('dist/credential/tag.js')
+      expect(inputs).not.toContain('dist/platform/siphash.js')
+    },
+  )
+
+  test('Node (and a bundle for Node): tag.js, SipHash', async () => {
+    expect(await resolved([], 'node')).toContain('dist/platform/siphash.js')
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '-e', "console.log(import.meta.resolve('#credential-tag'))"],
+      { cwd: root },
+    )
+    expect(stdout.trim()).toBe(pathToFileURL(`${root}dist/credential/tag.js`).href)
   })
 })
