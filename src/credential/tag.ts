@@ -1,4 +1,4 @@
-import { randomSipKey, type SipKey, sipHash128 } from '../platform/siphash.js'
+import { randomSipKey, type SipKey, sipHash13 } from '../platform/siphash.js'
 import { fingerprint } from './header.js'
 
 // This module is `#credential-tag` on Node, Bun, Deno and any runtime package.json's "imports" does not name;
@@ -23,5 +23,5 @@ const SIPHASH_MAX = 128
 export function credentialTag(credential: string): string {
   if (credential.length > SIPHASH_MAX) return fingerprint(credential)
   tagKey ??= randomSipKey()
-  return sipHash128(tagKey, credential)
+  return sipHash13(tagKey, credential)
 }

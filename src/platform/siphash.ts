@@ -139,6 +139,147 @@ export function sipHash128(key: SipKey, input: string, compressionRounds = 1, fi
   )
 }
 
+/**
+ * SipHash-1-3-128 of `input` under `key`: `sipHash128(key, input)`, the same output, in about three quarters of the
+ * time. This is the tag's hash, on every cached request: one round a word written out with no loop, the
+ * characters checked for bytes as they are read (not in a pass before), and the four finishing rounds in a loop of
+ * fixed length. A string with a character above 0xff goes to `sipHash128()`. Kept beside the general function,
+ * which the reference vectors check; test/platform/siphash.test.ts compares the two on every length to 300.
+ */
+export function sipHash13(key: SipKey, input: string): string {
+  const k0l = key[0] as number
+  const k0h = key[1] as number
+  const k1l = key[2] as number
+  const k1h = key[3] as number
+  let v0h = k0h ^ C0H
+  let v0l = k0l ^ C0L
+  let v1h = k1h ^ C1H
+  let v1l = k1l ^ C1L ^ 0xee
+  let v2h = k0h ^ C2H
+  let v2l = k0l ^ C2L
+  let v3h = k1h ^ C3H
+  let v3l = k1l ^ C3L
+  let t = 0
+  let seen = 0
+  const length = input.length
+  const whole = length & ~7
+  for (let i = 0; i <= whole; i += 8) {
+    let ml = 0
+    let mh = 0
+    if (i < whole) {
+      const a = input.charCodeAt(i)
+      const b = input.charCodeAt(i + 1)
+      const c = input.charCodeAt(i + 2)
+      const d = input.charCodeAt(i + 3)
+      const e = input.charCodeAt(i + 4)
+      const f = input.charCodeAt(i + 5)
+      const g = input.charCodeAt(i + 6)
+      const h = input.charCodeAt(i + 7)
+      seen |= a | b | c | d | e | f | g | h
+      ml = a | (b << 8) | (c << 16) | (d << 24)
+      mh = e | (f << 8) | (g << 16) | (h << 24)
+    } else {
+      // The last word: the 0–7 bytes left, and the length's low byte on top.
+      for (let j = whole; j < length; j++) {
+        const byte = input.charCodeAt(j)
+        seen |= byte
+        if (j - whole < 4) ml |= byte << (8 * (j - whole))
+        else mh |= byte << (8 * (j - whole - 4))
+      }
+      mh |= (length & 0xff) << 24
+    }
+    v3h ^= mh
+    v3l ^= ml
+    // The one round of the word (see sipHash128() for each step).
+    t = (v0l + v1l) | 0
+    v0h = (v0h + v1h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
+    v0l = t
+    t = (v1h << 13) | (v1l >>> 19)
+    v1l = ((v1l << 13) | (v1h >>> 19)) ^ v0l
+    v1h = t ^ v0h
+    t = v0h
+    v0h = v0l
+    v0l = t
+    t = (v2l + v3l) | 0
+    v2h = (v2h + v3h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
+    v2l = t
+    t = (v3h << 16) | (v3l >>> 16)
+    v3l = ((v3l << 16) | (v3h >>> 16)) ^ v2l
+    v3h = t ^ v2h
+    t = (v0l + v3l) | 0
+    v0h = (v0h + v3h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
+    v0l = t
+    t = (v3h << 21) | (v3l >>> 11)
+    v3l = ((v3l << 21) | (v3h >>> 11)) ^ v0l
+    v3h = t ^ v0h
+    t = (v2l + v1l) | 0
+    v2h = (v2h + v1h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
+    v2l = t
+    t = (v1h << 17) | (v1l >>> 15)
+    v1l = ((v1l << 17) | (v1h >>> 15)) ^ v2l
+    v1h = t ^ v2h
+    t = v2h
+    v2h = v2l
+    v2l = t
+    v0h ^= mh
+    v0l ^= ml
+  }
+  if (seen > 0xff) return sipHash128(key, input, 1, 3)
+  let firstLow = 0
+  let firstHigh = 0
+  v2l ^= 0xee
+  for (let half = 0; half < 2; half++) {
+    for (let r = 0; r < 3; r++) {
+      t = (v0l + v1l) | 0
+      v0h = (v0h + v1h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
+      v0l = t
+      t = (v1h << 13) | (v1l >>> 19)
+      v1l = ((v1l << 13) | (v1h >>> 19)) ^ v0l
+      v1h = t ^ v0h
+      t = v0h
+      v0h = v0l
+      v0l = t
+      t = (v2l + v3l) | 0
+      v2h = (v2h + v3h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
+      v2l = t
+      t = (v3h << 16) | (v3l >>> 16)
+      v3l = ((v3l << 16) | (v3h >>> 16)) ^ v2l
+      v3h = t ^ v2h
+      t = (v0l + v3l) | 0
+      v0h = (v0h + v3h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0
+      v0l = t
+      t = (v3h << 21) | (v3l >>> 11)
+      v3l = ((v3l << 21) | (v3h >>> 11)) ^ v0l
+      v3h = t ^ v0h
+      t = (v2l + v1l) | 0
+      v2h = (v2h + v1h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0
+      v2l = t
+      t = (v1h << 17) | (v1l >>> 15)
+      v1l = ((v1l << 17) | (v1h >>> 15)) ^ v2l
+      v1h = t ^ v2h
+      t = v2h
+      v2h = v2l
+      v2l = t
+    }
+    if (half === 1) break
+    firstLow = v0l ^ v1l ^ v2l ^ v3l
+    firstHigh = v0h ^ v1h ^ v2h ^ v3h
+    v1l ^= 0xdd
+  }
+  const low = v0l ^ v1l ^ v2l ^ v3l
+  const high = v0h ^ v1h ^ v2h ^ v3h
+  return String.fromCharCode(
+    firstLow & 0xffff,
+    firstLow >>> 16,
+    firstHigh & 0xffff,
+    firstHigh >>> 16,
+    low & 0xffff,
+    low >>> 16,
+    high & 0xffff,
+    high >>> 16,
+  )
+}
+
 /** Whether every character of `input` is a byte (0–0xff): then its characters are its bytes. */
 function isBytes(input: string): boolean {
   let seen = 0

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { randomSipKey, sipHash128 } from '../../src/platform/siphash.js'
+import { randomSipKey, sipHash13, sipHash128 } from '../../src/platform/siphash.js'
 
 // The reference code's test: key 00 01 … 0f, input 00 01 … (n − 1) for n = 0…63; its 128-bit outputs as bytes
 // (vectors_sip128 in the reference repository's vectors.h), for these lengths: each way the last word is made
@@ -100,6 +100,31 @@ describe('sipHash128', () => {
           ),
         )
       }
+    }
+  })
+})
+
+describe("sipHash13 (the tag's, written out)", () => {
+  test('the same as sipHash128 with 1 and 3 rounds and the independent SipHash, on every length to 300, byte strings and wide', () => {
+    const key = randomSipKey()
+    const word = (i: number) => BigInt((key[i] as number) >>> 0) | (BigInt((key[i + 1] as number) >>> 0) << 32n)
+    let seed = 0x1b873593
+    const random = (below: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0
+      return seed % below
+    }
+    for (let n = 0; n <= 300; n++) {
+      const narrow = Array.from({ length: n }, () => random(256))
+      const bytes = String.fromCharCode(...narrow)
+      expect(sipHash13(key, bytes)).toBe(sipHash128(key, bytes, 1, 3))
+      expect(bytesOf(sipHash13(key, bytes))).toEqual(referenceSipHash128(word(0), word(2), narrow, 1, 3))
+      if (n === 0) continue
+      // One character above 0xff anywhere, the last word's included: read as UTF-16 under key words 4-7.
+      const wide = [...narrow]
+      wide[random(n)] = 0x100 + random(0xff00)
+      const text = String.fromCharCode(...wide)
+      expect(sipHash13(key, text)).toBe(sipHash128(key, text, 1, 3))
+      expect(sipHash13(key, text)).not.toBe(sipHash13(key, String.fromCharCode(...wide.map((unit) => unit & 0xff))))
     }
   })
 })
