@@ -1,13 +1,12 @@
 import { AUTHORIZATION_HEADER, CREDENTIAL_HEADER, repeatsAuthorization } from '../credential/header.js'
 import { AuthError, invalidRequest } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { Middleware } from '../options/names.js'
 import { scopeGuard } from '../permissions/require.js'
 import { RequestQuota } from '../rate-limit/quota.js'
 import type { CheckStatus, IncomingHeaders, PortkeyAuth, Quota, RateLimitHeaders } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
-import { type HeaderViews, hideCredential } from './hide-credential.js'
-import { type MiddlewareOptions, middlewareConfig } from './middleware-options.js'
+import type { HeaderViews } from './hide-credential.js'
+import { type MiddlewareFeatures, type MiddlewareOptions, middlewareConfig } from './middleware-options.js'
 
 /**
  * What an adapter tells the shared dispatch about its framework: how to read a request, attach the
@@ -70,15 +69,15 @@ const ON_ERROR = Symbol('portkey-auth.onError')
 /**
  * The body of every adapter's `portkeyAuth()`: pass a public route on unchecked, else check the request,
  * then admit (attach, go on) or refuse (`onError`, else the default answer), synchronously for a cached
- * credential. With `hideCredentials` the credential leaves the request on every outcome. `middleware` says whose
- * options these are (by default Express's, Koa's and Hono's), for the did-you-mean of a misspelt one.
+ * credential. With `hideCredentials` the credential leaves the request on every outcome. `features` says whose
+ * options these are and which of publicRoutes and hideCredentials the adapter gives (`SERVER_FEATURES`).
  */
 export function createDispatch<Req extends object, Second, Third, Result>(
   options: MiddlewareOptions<OnError<Req, Second, Third, Result>> | MiddlewareOptions['verifier'],
   framework: Framework<Req, Second, Third, Result>,
-  middleware?: Middleware,
+  features: MiddlewareFeatures,
 ): ((req: Req, second: Second, third: Third) => MaybePromise<Result>) & VerifierHandle {
-  const { verifier, hideCredentials, onError, isPublic } = middlewareConfig(options, middleware)
+  const { verifier, hideCredential, onError, isPublic } = middlewareConfig(options, features)
   const answer = onError ?? framework.send
   // Whether Authorization may carry the credential, so hideCredentials removes it then (a verifier made
   // elsewhere without the field reads it, as the default does).
@@ -89,7 +88,7 @@ export function createDispatch<Req extends object, Second, Third, Result>(
   // A public route goes on as an admitted request does, minus the context.
   const pass = (req: Req, second: Second, third: Third): Result => {
     if (onError !== undefined) (req as Record<symbol, unknown>)[ON_ERROR] = onError
-    if (hideCredentials) hideCredential(framework.request(req), bearer)
+    if (hideCredential !== null) hideCredential(framework.request(req), bearer)
     return framework.next(req, second, third)
   }
   const admit = (auth: PortkeyAuth, quota: Quota | null | undefined, req: Req, second: Second, third: Third): Result => {
@@ -100,7 +99,7 @@ export function createDispatch<Req extends object, Second, Third, Result>(
     return pass(req, second, third)
   }
   const refuse = (error: unknown, req: Req, second: Second, third: Third): Result => {
-    if (hideCredentials) hideCredential(framework.request(req), bearer)
+    if (hideCredential !== null) hideCredential(framework.request(req), bearer)
     return error instanceof AuthError ? answer(error, req, second, third) : framework.fail(error, req, second, third)
   }
   return withVerifier(function dispatch(req: Req, second: Second, third: Third): MaybePromise<Result> {

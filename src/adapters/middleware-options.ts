@@ -2,7 +2,8 @@ import { checkNames, MIDDLEWARE_NAMES, type Middleware, type Names } from '../op
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { createVerifier, type Verifier } from '../verifier/create-verifier.js'
 import { environmentVerifier } from '../verifier/environment.js'
-import { compilePublicRoutes, type PublicRouteTest } from './public-routes.js'
+import type { HeaderViews } from './hide-credential.js'
+import type { PublicRouteTest } from './public-routes.js'
 
 /**
  * What every adapter accepts (`ExpressAuthOptions`, `KoaAuthOptions`, `FastifyAuthOptions`, `HonoAuthOptions`,
@@ -43,10 +44,25 @@ export interface MiddlewareOptions<OnError = never> extends VerifierOptions {
 // Express's, Koa's and Hono's own options, every one in their table of names: one added above and not there fails to compile.
 MIDDLEWARE_NAMES.node satisfies Names<Omit<MiddlewareOptions, keyof VerifierOptions>>
 
+/**
+ * What an adapter's middleware offers beyond the check, each part given by the adapters that support it
+ * (`SERVER_FEATURES`, server-features.ts: Express, Koa, Fastify, Hono), so that a bundle of one that does not
+ * (the Web adapter's) leaves its code out: about 850 B gzipped of the smallest Worker.
+ */
+export interface MiddlewareFeatures {
+  /** Whose options these are, for the did-you-mean of a misspelt one (`MIDDLEWARE_NAMES`). */
+  readonly names: Middleware
+  /** Compiles `publicRoutes` (`compilePublicRoutes()`); without it, the option is refused. */
+  readonly publicRoutes?: (entries: unknown) => PublicRouteTest | null
+  /** Takes the credential out of a request (`hideCredential()`) for `hideCredentials`; without it, `true` is refused. */
+  readonly hideCredential?: (request: HeaderViews, bearer: boolean) => void
+}
+
 /** A middleware's settings, checked once when it is created. */
 export interface MiddlewareConfig<OnError> {
   readonly verifier: Verifier
-  readonly hideCredentials: boolean
+  /** `hideCredentials`' `hideCredential()`; `null` when the option is off. */
+  readonly hideCredential: NonNullable<MiddlewareFeatures['hideCredential']> | null
   readonly onError: OnError | undefined
   /** The `publicRoutes` test; `null` when there are none. */
   readonly isPublic: PublicRouteTest | null
@@ -61,22 +77,26 @@ const isVerifier = (value: unknown): value is Verifier =>
 /**
  * Sorts a middleware's argument into the verifier it uses (the one given; the process's one verifier from the
  * environment when no verifier option is given; else a new one made from the options and the environment) and
- * its own settings. A misspelt option is named with the closest of `middleware`'s options and the verifier's.
+ * its own settings. A misspelt option is named with the closest of the middleware's options and the verifier's.
+ * An option of a feature the adapter does not give is refused, never ignored.
  */
 export function middlewareConfig<OnError>(
   options: MiddlewareOptions<OnError> | Verifier | undefined,
-  middleware: Middleware = 'node',
+  features: MiddlewareFeatures,
 ): MiddlewareConfig<OnError> {
-  if (isVerifier(options)) return { verifier: options, hideCredentials: false, onError: undefined, isPublic: null }
+  if (isVerifier(options)) return { verifier: options, hideCredential: null, onError: undefined, isPublic: null }
   const { verifier, hideCredentials = false, onError, publicRoutes, ...verifierOptions } = options ?? {}
   if (typeof hideCredentials !== 'boolean') throw new TypeError('portkey-auth: hideCredentials must be a boolean')
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('portkey-auth: onError must be a function')
-  const isPublic = compilePublicRoutes(publicRoutes)
+  // The Web adapter, which gives neither, refuses them first, saying why; were one given to an adapter that lacks
+  // hideCredential, every request would fail (500), never go on with its credential in place.
+  const hideCredential = hideCredentials ? (features.hideCredential as NonNullable<typeof features.hideCredential>) : null
+  const isPublic = features.publicRoutes?.(publicRoutes) ?? null
   if (verifier === undefined) {
     // No verifier options: the process's one verifier from the environment, shared by every such middleware.
     const given = Object.values(verifierOptions).some((value) => value !== undefined)
-    if (given) checkNames('', verifierOptions, middleware)
-    return { verifier: given ? createVerifier(verifierOptions) : environmentVerifier(), hideCredentials, onError, isPublic }
+    if (given) checkNames('', verifierOptions, features.names)
+    return { verifier: given ? createVerifier(verifierOptions) : environmentVerifier(), hideCredential, onError, isPublic }
   }
   if (!isVerifier(verifier)) throw new TypeError('portkey-auth: verifier must come from createVerifier()')
   const extra = Object.entries(verifierOptions).filter(([, value]) => value !== undefined)
@@ -84,5 +104,5 @@ export function middlewareConfig<OnError>(
     const names = extra.map(([name]) => name).join(', ')
     throw new TypeError(`portkey-auth: pass ${names} to createVerifier(), not beside a verifier`)
   }
-  return { verifier, hideCredentials, onError, isPublic }
+  return { verifier, hideCredential, onError, isPublic }
 }

@@ -5,6 +5,7 @@
  */
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { SERVER_FEATURES } from '../adapters/server-features.js'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
@@ -81,7 +82,7 @@ export type PortkeyAuthHandler = RequestHandler & VerifierHandle
  * ```
  */
 export function portkeyAuth(options?: ExpressAuthOptions | Verifier): PortkeyAuthHandler {
-  const dispatch = createDispatch(options, EXPRESS)
+  const dispatch = createDispatch(options, EXPRESS, SERVER_FEATURES)
   const portkeyAuth: RequestHandler = function portkeyAuth(req, res, next) {
     const done = dispatch(req, res, next)
     // An onError that throws (the Koa habit) reaches the app's error handler instead of hanging the request.

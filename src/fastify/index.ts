@@ -5,8 +5,9 @@
  */
 
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import { SERVER_FEATURES } from '../adapters/server-features.js'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle } from '../adapters/dispatch.js'
-import type { MiddlewareOptions } from '../adapters/middleware-options.js'
+import type { MiddlewareFeatures, MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
 import { MIDDLEWARE_NAMES, type Names } from '../options/names.js'
@@ -74,6 +75,9 @@ export type PortkeyVerify = (request: FastifyRequest, reply: FastifyReply, done:
 export type PortkeyAuthPlugin = FastifyPluginCallback<FastifyAuthOptions | Verifier>
 
 type Done = HookHandlerDoneFunction
+
+// Fastify's own options' names (its decorator's and plugin's), with the servers' features.
+const FASTIFY_FEATURES: MiddlewareFeatures = { ...SERVER_FEATURES, names: 'fastify' }
 
 const FASTIFY: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
   headers: (request) => request.headers,
@@ -155,7 +159,7 @@ function install(instance: FastifyInstance, options: FastifyAuthOptions | Verifi
   }
   const { addHook, own } = ownOptions(options)
   const hides = !addHook && typeof own === 'object' && own !== null && (own as FastifyAuthOptions).hideCredentials === true
-  const dispatch = createDispatch(own, addHook ? FASTIFY : hides ? decoratorReadingKept : DECORATOR, 'fastify')
+  const dispatch = createDispatch(own, addHook ? FASTIFY : hides ? decoratorReadingKept : DECORATOR, FASTIFY_FEATURES)
   // A callback hook, not an async one: a cached credential calls done() in this tick, with no promise. It
   // returns nothing: @fastify/auth would take a promise's settling for a pass.
   const verify: PortkeyVerify = function verifyPortkey(request, reply, done) {

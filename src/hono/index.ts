@@ -6,6 +6,7 @@
 
 import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { SERVER_FEATURES } from '../adapters/server-features.js'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
@@ -111,7 +112,11 @@ export type PortkeyAuthMiddleware = MiddlewareHandler<PortkeyEnv> & VerifierHand
  * ```
  */
 export function portkeyAuth(options?: HonoAuthOptions | Verifier): PortkeyAuthMiddleware {
-  const dispatch = createDispatch(options as MiddlewareOptions<Framework<Context, Next, undefined, Result>['send']>, HONO)
+  const dispatch = createDispatch(
+    options as MiddlewareOptions<Framework<Context, Next, undefined, Result>['send']>,
+    HONO,
+    SERVER_FEATURES,
+  )
   // Not async: a promise passes through as it is, and a throw reaches app.onError() through Hono's compose.
   const portkeyAuth: MiddlewareHandler<PortkeyEnv> = function portkeyAuth(c, next) {
     return Promise.resolve(dispatch(c, next, undefined))

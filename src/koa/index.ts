@@ -5,6 +5,7 @@
  */
 
 import type { Middleware, Next, ParameterizedContext } from 'koa'
+import { SERVER_FEATURES } from '../adapters/server-features.js'
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
@@ -81,7 +82,11 @@ export type PortkeyAuthMiddleware = Middleware<PortkeyState> & VerifierHandle
  * ```
  */
 export function portkeyAuth(options?: KoaAuthOptions | Verifier): PortkeyAuthMiddleware {
-  const dispatch = createDispatch(options as MiddlewareOptions<Framework<Context, Next, undefined, unknown>['send']>, KOA)
+  const dispatch = createDispatch(
+    options as MiddlewareOptions<Framework<Context, Next, undefined, unknown>['send']>,
+    KOA,
+    SERVER_FEATURES,
+  )
   // Not async: a cached credential goes on to next() in this tick, with no promise of its own.
   const portkeyAuth: Middleware<PortkeyState> = function portkeyAuth(ctx, next) {
     return dispatch(ctx, next, undefined)

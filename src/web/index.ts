@@ -6,7 +6,7 @@
 
 import { createDispatch, createPermissionCheck, type Framework, type VerifierHandle, withVerifier } from '../adapters/dispatch.js'
 import type { HeaderViews } from '../adapters/hide-credential.js'
-import type { MiddlewareOptions } from '../adapters/middleware-options.js'
+import type { MiddlewareFeatures, MiddlewareOptions } from '../adapters/middleware-options.js'
 import { type AuthError, errorBody } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { PortkeyAuth, Quota, RateLimitHeaders } from '../types.js'
@@ -72,6 +72,9 @@ export type GuardedHandler<Req extends Request, Args extends unknown[]> = (
 type Result = WebAuth | { readonly response: MaybePromise<Response> }
 
 // What a request was admitted with, by request: for requirePermissions(), which gets the request only.
+// Neither publicRoutes nor hideCredentials (refused above with the reason): their code stays out of a Worker.
+const WEB_FEATURES: MiddlewareFeatures = { names: 'web' }
+
 const admitted = new WeakMap<Request, WebAuth>()
 
 const NO_VIEWS: HeaderViews = Object.freeze({ headers: Object.freeze({}), rawHeaders: [] })
@@ -126,7 +129,7 @@ function webDispatch(options: WebAuthOptions | Verifier | undefined): Dispatch {
       settings = { ...options, onError: (error, request) => ({ response: onError(error, request) }) }
     }
   }
-  return createDispatch(settings, WEB, 'web')
+  return createDispatch(settings, WEB, WEB_FEATURES)
 }
 
 // authenticate() makes one verifier per set of settings (or verifier), and one from the environment.

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest'
+import { SERVER_FEATURES } from '../../src/adapters/server-features.js'
 import { createDispatch, type Framework } from '../../src/adapters/dispatch.js'
 import { compilePublicRoutes } from '../../src/adapters/public-routes.js'
 import { portkeyAuth as expressAuth } from '../../src/express/index.js'
@@ -157,16 +158,47 @@ describe('publicRoutes: cost', () => {
 
   test('unset, and without a scope map: the route is never computed', () => {
     const { framework, routes } = counting()
-    const dispatch = createDispatch({ verifier: verifier(false) }, framework)
+    const dispatch = createDispatch({ verifier: verifier(false) }, framework, SERVER_FEATURES)
     expect(dispatch({ path: '/health' }, null, null)).toBe('next')
     expect(routes()).toBe(0)
   })
 
   test('set, and with a scope map too: the route is computed once per request', () => {
     const { framework, routes } = counting()
-    const dispatch = createDispatch({ verifier: verifier(true), publicRoutes: ['/health'] }, framework)
+    const dispatch = createDispatch({ verifier: verifier(true), publicRoutes: ['/health'] }, framework, SERVER_FEATURES)
     expect(dispatch({ path: '/health' }, null, null)).toBe('next')
     expect(dispatch({ path: '/v1/models' }, null, null)).toBe('next')
     expect(routes()).toBe(2)
+  })
+})
+
+describe('an adapter that gives neither publicRoutes nor hideCredentials (the Web adapter refuses both first)', () => {
+  const AUTH = Object.freeze({ keyId: 'key_1' }) as PortkeyAuth
+  const framework: Framework<{ path: string }, null, null, string> = {
+    headers: () => ({}),
+    route: (a) => ({ method: 'GET', path: a.path }),
+    request: () => ({ headers: {}, rawHeaders: [] }),
+    rawHeaders: () => [],
+    attach: () => {},
+    attached: () => undefined,
+    attachedQuota: () => null,
+    setHeaders: () => {},
+    next: () => 'next',
+    send: (error) => error.code,
+    fail: () => 'fail',
+  }
+  const verifier = () => ({ ...createVerifier({ controlPlaneUrl: OFFLINE }), routed: false, check: () => AUTH })
+
+  test('publicRoutes opens nothing: every route is checked', () => {
+    let checked = 0
+    const counted = { ...verifier(), check: () => (checked++, AUTH) }
+    const dispatch = createDispatch({ verifier: counted, publicRoutes: ['/health'] }, framework, { names: 'web' })
+    expect(dispatch({ path: '/health' }, null, null)).toBe('next')
+    expect(checked).toBe(1)
+  })
+
+  test('hideCredentials: true never goes on with the credential in place: the request throws', () => {
+    const dispatch = createDispatch({ verifier: verifier(), hideCredentials: true }, framework, { names: 'web' })
+    expect(() => dispatch({ path: '/v1/models' }, null, null)).toThrow(TypeError)
   })
 })

@@ -2,6 +2,7 @@ import type { Request } from 'express'
 import type { FastifyRequest } from 'fastify'
 import type { Context } from 'hono'
 import { describe, expect, expectTypeOf, test } from 'vitest'
+import { SERVER_FEATURES } from '../../src/adapters/server-features.js'
 import { createDispatch, createPermissionCheck, type Framework } from '../../src/adapters/dispatch.js'
 import { quotaOf as expressQuotaOf } from '../../src/express/index.js'
 import { quotaOf as fastifyQuotaOf } from '../../src/fastify/index.js'
@@ -76,7 +77,7 @@ describe('the shared dispatch: a status per request where limits may apply, its 
         return AUTH
       },
     } as unknown as Verifier
-    expect(createDispatch({ verifier }, framework)({}, null, null)).toBe('next')
+    expect(createDispatch({ verifier }, framework, SERVER_FEATURES)({}, null, null)).toBe('next')
     return seen
   }
 
