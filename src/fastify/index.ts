@@ -90,8 +90,10 @@ const FASTIFY: Framework<FastifyRequest, FastifyReply, Done, unknown> = {
   },
   attached: (request) => request.portkey,
   attachedQuota: quotaOf,
+  // Each by name: reply.headers() would list the object's keys first.
   setHeaders: (headers, _request, reply) => {
-    reply.headers(headers)
+    reply.header('ratelimit-policy', headers['ratelimit-policy'])
+    reply.header('ratelimit', headers.ratelimit)
   },
   next: (_request, _reply, done) => done(),
   send: (error, _request, reply) => void reply.code(error.status).headers(error.headers).send(errorBody(error)),

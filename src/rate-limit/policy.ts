@@ -17,6 +17,8 @@ export interface Policy {
   readonly windowMs: number
   /** Its name in `RateLimit-Policy` and `RateLimit`: `rpm` for a key's request limit, `tokens-rpm`, `vk-rpm`, `vk-tokens-rpm`. */
   readonly name: string
+  /** Its entry's start in `RateLimit`, `"rpm";r=`: made once, so that a request adds only its numbers. */
+  readonly stateKey: string
 }
 
 /** Where the window holding `now` starts, in epoch milliseconds. */
@@ -52,7 +54,8 @@ export function compile(limits: readonly RateLimit[], scope: RateLimitScope, une
     const quota = Math.floor(value)
     const known = byName.get(name)
     if (known !== undefined && known.quota <= quota) continue
-    byName.set(name, Object.freeze({ scope, type, unit: windowUnit, quota, windowMs: WINDOW_SECONDS[windowUnit] * 1000, name }))
+    const windowMs = WINDOW_SECONDS[windowUnit] * 1000
+    byName.set(name, Object.freeze({ scope, type, unit: windowUnit, quota, windowMs, name, stateKey: `"${name}";r=` }))
   }
   policies = Object.freeze([...byName.values()])
   compiled.set(limits, policies)

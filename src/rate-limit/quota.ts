@@ -19,19 +19,17 @@ export interface Standing {
 export const secondsLeft = (policy: Policy, start: number, now: number): number =>
   Math.max(1, Math.ceil((start + policy.windowMs - now) / 1000))
 
-/** `RateLimit` for these standings: `"rpm";r=598;t=42`, comma-separated. */
-function stateHeader(standings: readonly Standing[]): string {
-  let state = ''
-  for (const { policy, remaining, resetSeconds } of standings) {
-    state += `${state === '' ? '' : ', '}"${policy.name}";r=${remaining};t=${resetSeconds}`
-  }
-  return state
-}
-
-/** `RateLimit-Policy` (the key's limits, then the virtual key's) and `RateLimit` of a request counted against `subjects`. */
+/**
+ * `RateLimit-Policy` (the key's limits, then the virtual key's, each subject's made with its policies) and
+ * `RateLimit` (`"rpm";r=598;t=42`, comma-separated, each entry's start made with its policy) of a request counted
+ * against `subjects`.
+ */
 export function headersOf(subjects: readonly Subject[], standings: readonly Standing[]): RateLimitHeaders {
+  let state = ''
+  for (const { policy, remaining, resetSeconds } of standings)
+    state += `${state && ', '}${policy.stateKey}${remaining};t=${resetSeconds}`
   const policies = subjects.length === 1 ? subjects[0]!.policyHeader : subjects.map((s) => s.policyHeader).join(', ')
-  return { 'ratelimit-policy': policies, ratelimit: stateHeader(standings) }
+  return { 'ratelimit-policy': policies, ratelimit: state }
 }
 
 /**
