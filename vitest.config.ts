@@ -23,7 +23,7 @@ const UNIT = [
   'test/property/parsing.property.test.ts',
   'test/telemetry/decisions.test.ts',
   'test/testing/stub-records.test.ts',
-  'test/verifier/{decision,pipeline,startup-line}.test.ts',
+  'test/verifier/{decision,pipeline,revoke,startup-line}.test.ts',
   'test/virtual-key/{revocation-alias,virtual-key}.test.ts',
 ]
 

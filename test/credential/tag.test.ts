@@ -126,3 +126,25 @@ describe('attack: crafted pairs that would share a tag if the input were read am
     expect(lookups.keys).toEqual([long, named])
   })
 })
+
+describe('attack through the verifier: a wide credential whose UTF-16 bytes are a cached key', () => {
+  // A header object handed to verify() (no Web Headers to refuse characters above 0xff): 'pk-live-…' packed two
+  // bytes to a character, as SipHash would read it without its second key.
+  const packed = String.fromCharCode(
+    ...Array.from({ length: KEY.length / 2 }, (_, i) => KEY.charCodeAt(2 * i) | (KEY.charCodeAt(2 * i + 1) << 8)),
+  )
+
+  test("is never served the key's cached context, by either header; invalidating it leaves the key's entry", async () => {
+    expect(KEY.length % 2).toBe(0)
+    const lookups = countingLookup((apiKey) => keyRecord({ id: `id:${apiKey}` }))
+    const verifier = createVerifier({ lookup: lookups.lookup, bearer: true, logger: false })
+    expect((await verifier.verify(withKey(KEY))).keyId).toBe(`id:${KEY}`)
+    for (const headers of [withKey(packed), { authorization: `Bearer ${packed}` }]) {
+      // Not the key's context: looked up, whose characters are refused before anyone is asked.
+      await expect(verifier.verify(headers)).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' })
+    }
+    await verifier.invalidate(packed)
+    expect(verifier.check(withKey(KEY))).toMatchObject({ keyId: `id:${KEY}` })
+    expect(lookups.keys).toEqual([KEY])
+  })
+})

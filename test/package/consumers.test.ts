@@ -171,6 +171,42 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
     expect(lastLine(stdout)).toEqual(GUARDED)
   })
 
+  // Attack on issue 26's package.json "imports": every module #credential-tag can resolve to, in each runtime,
+  // ships; its "types" target (src/, for this repository's own type-check) does not, so no shipped declaration
+  // may name #credential-tag, or a TypeScript consumer would look it up there and fail.
+  test('#credential-tag: each condition gets a shipped module; no shipped declaration names it', async () => {
+    const installed = join(dir, 'node_modules/portkey-auth')
+    const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as {
+      imports: Record<string, Record<string, string>>
+    }
+    const targets = manifest.imports['#credential-tag']!
+    expect(Object.keys(targets)[0]).toBe('types')
+    await expect(access(join(installed, targets.types!))).rejects.toThrow()
+    const { stdout: named } = await run('grep', ['-rl', '--include=*.d.ts', '#credential-tag', join(installed, 'dist')]).catch(
+      (error: { stdout: string }) => error,
+    )
+    expect(named.trim()).toBe('')
+    const resolved: Record<string, string> = {}
+    for (const condition of ['', 'workerd', 'worker', 'browser', 'edge-light', 'deno', 'bun']) {
+      const { stdout } = await run(
+        process.execPath,
+        [
+          ...(condition ? ['-C', condition] : []),
+          '--input-type=module',
+          '-e',
+          "console.log(import.meta.resolve('#credential-tag'))",
+        ],
+        { cwd: installed },
+      )
+      const file = new URL(stdout.trim()).pathname
+      await access(file)
+      resolved[condition || 'node'] = file.slice(installed.length + 1)
+    }
+    const edge = 'dist/credential/tag-edge.js'
+    const node = 'dist/credential/tag.js'
+    expect(resolved).toEqual({ node, workerd: edge, worker: edge, browser: edge, 'edge-light': edge, deno: node, bun: node })
+  })
+
   describe('TypeScript', () => {
     // skipLibCheck as most apps set it: @types/koa itself does not check against its own dependencies' types.
     // The typo tests below still prove req.portkey and ctx.state.portkey are typed, not any.
