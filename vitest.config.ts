@@ -44,19 +44,21 @@ const SINGLE_MAJOR_SUITES = ['test/hono/**/*.test.ts', 'test/web/**/*.test.ts']
 // The edge runtimes' suite needs runtimes that are not devDependencies: .ci/run runs it (its own config).
 const EXCLUDE = [...configDefaults.exclude, 'test/runtimes/**']
 
-// The sources import '#credential-tag', which package.json "imports" maps to dist/ for each runtime: tests of the
+// The sources import '#credential-tag' and '#hono-node-request', which package.json "imports" maps to dist/ for each runtime: tests of the
 // sources get the source of the Node one (its "types" condition, which TypeScript reads). Built code resolves as installed.
 const SOURCES = fileURLToPath(new URL('./src/', import.meta.url))
-const credentialTagSource: Plugin = {
-  name: 'credential-tag-source',
+const nodeImportsSource: Plugin = {
+  name: 'node-imports-source',
   enforce: 'pre',
   resolveId(id, importer) {
-    if (id === '#credential-tag' && importer?.startsWith(SOURCES)) return `${SOURCES}credential/tag.ts`
+    if (!importer?.startsWith(SOURCES)) return
+    if (id === '#credential-tag') return `${SOURCES}credential/tag.ts`
+    if (id === '#hono-node-request') return `${SOURCES}hono/node-request.ts`
   },
 }
 
 export default defineConfig({
-  plugins: [credentialTagSource],
+  plugins: [nodeImportsSource],
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 15_000,

@@ -11,12 +11,16 @@ export interface Entry<V> {
   readonly staleUntil: number
   /** An answer about a credential that does not exist: kept apart, see `RefreshingCache`. */
   readonly negative?: boolean
-  /**
-   * Another name the entry goes by, for `invalidateWhere()`: with Redis, a credential's fingerprint, by which
-   * another instance's revocation names it (this cache's key, the credential's tag, is this process's alone).
-   */
+  /** The other name of its key (`AliasOf`), set by the cache when it stores the entry. */
   readonly alias?: string
 }
+
+/**
+ * Another name for a cache key, by which `invalidateAlias()` finds it: with Redis, a credential's fingerprint,
+ * by which another instance's revocation names it (this cache's key, the credential's tag, is this process's
+ * alone); `undefined` when the key has no other name. Asked when a look-up starts, not on a cached request.
+ */
+export type AliasOf<A> = (key: string, arg: A) => string | undefined
 
 /**
  * Fetches a fresh entry for a cache key. It throws when no answer can be had (an outage); every
@@ -57,15 +61,24 @@ export class RefreshingCache<V, A> {
   readonly #entries: LRUCache<string, Entry<V>>
   readonly #negatives: LRUCache<string, Entry<V>>
   readonly #pending = new Map<string, Promise<Entry<V>>>()
+  /** Alias to key, for the entries and the look-ups under way that have one. */
+  readonly #aliases = new Map<string, string>()
+  readonly #aliasOf: AliasOf<A> | undefined
   readonly #load: Loader<V, A>
   readonly #counts = { hits: 0, stale: 0, misses: 0, lookups: 0, failures: 0 }
 
-  /** @param max - entries in all, at least 2 */
-  constructor(max: number, load: Loader<V, A>) {
+  /**
+   * @param max - entries in all, at least 2
+   * @param aliasOf - the other name of a key, if keys have one (see `invalidateAlias()`)
+   */
+  constructor(max: number, load: Loader<V, A>, aliasOf?: AliasOf<A>) {
     const negativeMax = Math.ceil(max * TIMINGS.negativeShare)
-    this.#entries = new LRUCache({ max: max - negativeMax })
-    this.#negatives = new LRUCache({ max: negativeMax })
+    // An entry that leaves (evicted, replaced, deleted) takes its alias along, unless a look-up of its key is under way.
+    const dispose = (entry: Entry<V>, key: string) => this.#unalias(entry.alias, key)
+    this.#entries = new LRUCache({ max: max - negativeMax, dispose })
+    this.#negatives = new LRUCache({ max: negativeMax, dispose })
     this.#load = load
+    this.#aliasOf = aliasOf
   }
 
   /** The value for `key`: synchronously when an entry is servable, else once a look-up answers. */
@@ -90,7 +103,7 @@ export class RefreshingCache<V, A> {
     this.#counts.stale++
     if (status !== undefined) status.cache = 'stale'
     // A failed refresh keeps the stale entry; the failure is counted in #start.
-    if (!this.#pending.has(key)) this.#start(key, arg).catch(() => {})
+    if (!this.#pending.has(key)) this.#start(key, arg, entry.alias).catch(() => {})
     return entry.value
   }
 
@@ -103,19 +116,28 @@ export class RefreshingCache<V, A> {
 
   /** Drops a key; a look-up for it already under way will not write its answer back. */
   invalidate(key: string): void {
+    this.#pending.delete(key)
     this.#entries.delete(key)
     this.#negatives.delete(key)
-    this.#pending.delete(key)
   }
 
   /**
-   * Drops the entries whose value (or key, or entry: its `alias`) passes `test`, and every look-up under way
-   * (whose answer is not known yet, so it might be one of them: none writes back). Used to revoke by key id, slug
-   * or fingerprint, a rare event.
+   * `invalidate()` of the key `alias` names (`AliasOf`), or of `alias` itself when no key has it for an alias: a
+   * revocation another instance sends, which names a credential by its fingerprint. One key, as `invalidate()`.
    */
-  invalidateWhere(test: (value: V, key: string, entry: Entry<V>) => boolean): void {
+  invalidateAlias(alias: string): void {
+    const key = this.#aliases.get(alias) ?? alias
+    this.#aliases.delete(alias)
+    this.invalidate(key)
+  }
+
+  /**
+   * Drops the entries whose value (or key) passes `test`, and every look-up under way (whose answer is not
+   * known yet, so it might be one of them: none writes back). Used to revoke by key id or slug, a rare event.
+   */
+  invalidateWhere(test: (value: V, key: string) => boolean): void {
     for (const entries of [this.#entries, this.#negatives]) {
-      const doomed = [...entries.entries()].filter(([key, entry]) => test(entry.value, key, entry)).map(([key]) => key)
+      const doomed = [...entries.entries()].filter(([key, entry]) => test(entry.value, key)).map(([key]) => key)
       for (const key of doomed) entries.delete(key)
     }
     this.#pending.clear()
@@ -123,17 +145,20 @@ export class RefreshingCache<V, A> {
 
   /** Drops everything, look-ups under way included (they will not write back). */
   clear(): void {
+    this.#pending.clear()
     this.#entries.clear()
     this.#negatives.clear()
-    this.#pending.clear()
+    this.#aliases.clear()
   }
 
   stats(): CacheStats {
     return { ...this.#counts, entries: this.#entries.size + this.#negatives.size, pending: this.#pending.size }
   }
 
-  #start(key: string, arg: A): Promise<Entry<V>> {
+  #start(key: string, arg: A, alias = this.#aliasOf?.(key, arg)): Promise<Entry<V>> {
     this.#counts.lookups++
+    // Named from the start: a revocation by the alias reaches a first look-up too (no entry yet).
+    if (alias !== undefined) this.#aliases.set(alias, key)
     // The flight writes back only while it is still the registered one: invalidate() and clear()
     // unregister it, so an answer that was already on its way cannot bring a revoked key back.
     const flight: Promise<Entry<V>> = this.#load(key, arg).then(
@@ -143,17 +168,26 @@ export class RefreshingCache<V, A> {
           // One answer per key: a revoked key's new "unknown" must not sit behind its old record.
           const [into, from] = entry.negative ? [this.#negatives, this.#entries] : [this.#entries, this.#negatives]
           from.delete(key)
-          into.set(key, entry)
+          into.set(key, alias === undefined ? entry : { ...entry, alias })
+          if (alias !== undefined) this.#aliases.set(alias, key)
         }
         return entry
       },
       (error: unknown) => {
-        if (this.#pending.get(key) === flight) this.#pending.delete(key)
+        if (this.#pending.get(key) === flight) {
+          this.#pending.delete(key)
+          if (!this.#entries.has(key)) this.#unalias(alias, key)
+        }
         this.#counts.failures++
         throw error
       },
     )
     this.#pending.set(key, flight)
     return flight
+  }
+
+  /** Forgets that `alias` names `key`, unless a look-up of `key` is under way (it will store an entry by it). */
+  #unalias(alias: string | undefined, key: string): void {
+    if (alias !== undefined && !this.#pending.has(key) && this.#aliases.get(alias) === key) this.#aliases.delete(alias)
   }
 }

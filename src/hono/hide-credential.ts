@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import type { HeaderViews } from '../adapters/hide-credential.js'
+import { nodeRequest } from '#hono-node-request'
 
 /**
  * For `hideCredentials`: the request's header views, for the shared `hideCredential()` to take the credential
@@ -58,12 +59,4 @@ function without(request: Request, name: string): Request {
   headers.delete(name)
   // duplex: Node requires it to pass a streamed body on; other runtimes ignore it.
   return new Request(request, { headers, duplex: 'half' } as RequestInit)
-}
-
-/** Node's request, as @hono/node-server passes it in `env.incoming`; `undefined` anywhere else. */
-export function nodeRequest(env: unknown): HeaderViews | undefined {
-  const incoming = typeof env === 'object' && env !== null ? (env as { incoming?: unknown }).incoming : undefined
-  if (typeof incoming !== 'object' || incoming === null) return undefined
-  const { headers, rawHeaders } = incoming as Partial<HeaderViews>
-  return typeof headers === 'object' && headers !== null && Array.isArray(rawHeaders) ? (incoming as HeaderViews) : undefined
 }

@@ -16,8 +16,8 @@ import type { PortkeyAuth, Quota } from '../types.js'
 import type { RequestRoute, Verifier } from '../verifier/verifier.js'
 import { requestRoute } from '../adapters/request-route.js'
 import { getPath } from 'hono/utils/url'
-import { credentialViews, nodeRequest } from './hide-credential.js'
-import { honoHeaders } from './node-request.js'
+import { honoHeaders, nodeRequest } from '#hono-node-request'
+import { credentialViews } from './hide-credential.js'
 
 /**
  * The Hono environment `portkeyAuth()` adds: `c.get('portkey')` (and `c.var.portkey`) typed `PortkeyAuth`.

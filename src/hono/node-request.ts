@@ -1,6 +1,9 @@
 import type { Context } from 'hono'
 import type { IncomingHeaders } from '../types.js'
-import { nodeRequest } from './hide-credential.js'
+import type { HeaderViews } from '../adapters/hide-credential.js'
+
+// `#hono-node-request` on Node, Bun and Deno (@hono/node-server runs on Node); the edge bundles (package.json
+// "imports": workerd, worker, browser, edge-light) get ./node-request-edge.ts, where no Node request exists.
 
 /**
  * @hono/node-server hands Hono a lightweight `Request` that builds its Web `Headers` from Node's request on
@@ -49,4 +52,12 @@ function learn(raw: Request, node: object): StandIn | null {
   }
   const added = Object.getOwnPropertySymbols(copy).filter((symbol) => symbol !== incoming && copy[symbol] instanceof Headers)
   return added.length === 1 ? { incoming, headers: added[0]! } : null
+}
+
+/** Node's request, as @hono/node-server passes it in `env.incoming`; `undefined` anywhere else. */
+export function nodeRequest(env: unknown): HeaderViews | undefined {
+  const incoming = typeof env === 'object' && env !== null ? (env as { incoming?: unknown }).incoming : undefined
+  if (typeof incoming !== 'object' || incoming === null) return undefined
+  const { headers, rawHeaders } = incoming as Partial<HeaderViews>
+  return typeof headers === 'object' && headers !== null && Array.isArray(rawHeaders) ? (incoming as HeaderViews) : undefined
 }

@@ -73,17 +73,20 @@ export function credentialLoader(lookup: KeyLookup, jwt: ResolvedJwtOptions | nu
     const hash = fingerprint(credential)
     const name = credentialName(hash)
     const fallbackKeyId = `jwt_${hash.slice(0, 16)}`
-    const entry =
-      jwt !== null && isJwtShaped(credential)
-        ? await loadJwt(name, credential, fallbackKeyId)
-        : credentialEntry(
-            tier === null ? await askKeyService(credential) : await tier.resolve(name, () => askKeyService(credential), groupsOf),
-            fallbackKeyId,
-            Date.now(),
-          )
-    // With Redis, another instance revokes the credential by its fingerprint: the entry answers to it too.
-    return tier === null ? entry : { ...entry, alias: hash }
+    if (jwt !== null && isJwtShaped(credential)) return loadJwt(name, credential, fallbackKeyId)
+    const fetch = () => askKeyService(credential)
+    const answer = tier === null ? await fetch() : await tier.resolve(name, fetch, groupsOf)
+    return credentialEntry(answer, fallbackKeyId, Date.now())
   }
+}
+
+/**
+ * A credential's other name in the cache, with Redis: its fingerprint, by which another instance's revocation
+ * names it, where its tag (the cache's key) is not the fingerprint already (a JWT's, or on the edge).
+ */
+export function credentialAlias(tag: string, credential: string): string | undefined {
+  const hash = fingerprint(credential)
+  return hash === tag ? undefined : hash
 }
 
 /** The same for virtual keys, decided for the caller's workspace. */

@@ -4,7 +4,7 @@ import { RedisConnection } from '../fleet/redis.js'
 import { SharedTier } from '../fleet/shared-tier.js'
 import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from '../lookup/control-plane.js'
 import { LookupGuard } from '../lookup/guard.js'
-import { credentialLoader, type Sources, type VirtualKeyRequest, virtualKeyLoader } from '../lookup/loaders.js'
+import { credentialAlias, credentialLoader, type Sources, type VirtualKeyRequest, virtualKeyLoader } from '../lookup/loaders.js'
 import { TIMINGS } from '../options/defaults.js'
 import { type ResolvedOptions, resolveOptions } from '../options/resolve.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
@@ -62,6 +62,8 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   const keys = new RefreshingCache<Outcome<PortkeyAuth>, string>(
     lifetimes.max,
     credentialLoader(config.lookup ?? controlPlaneLookup(controlPlaneUrl, clientAuth), config.jwt, sources),
+    // Another instance revokes a credential by its fingerprint: with Redis, its entry goes by it too.
+    tier ? credentialAlias : undefined,
   )
   const virtualKeys = new RefreshingCache<Outcome<VirtualKey>, VirtualKeyRequest>(
     lifetimes.max,

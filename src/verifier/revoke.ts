@@ -48,7 +48,7 @@ export function revocations({ keys, virtualKeys, tier }: RevocationParts): Revoc
   }
   return {
     onMessage(message) {
-      if ('hash' in message) keys.invalidateWhere((_, __, entry) => entry.alias === message.hash)
+      if ('hash' in message) keys.invalidateAlias(message.hash)
       else if ('keyId' in message) forgetKeyId(message.keyId)
       else if ('slug' in message) forgetSlug(message.slug)
       else clear() // back from a lost connection: revocations may have been missed

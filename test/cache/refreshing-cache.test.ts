@@ -378,63 +378,103 @@ describe('RefreshingCache', () => {
   })
 })
 
-describe('attack: invalidateWhere() by alias (another instance revokes by the fingerprint, the entry is keyed by the tag)', () => {
-  /** A loader held open per call, whose entries carry `alias`: `${key}#` (another name for each key). */
-  function aliasedLoader() {
+describe('attack: invalidateAlias() (another instance revokes by the fingerprint, the entry is keyed by the tag)', () => {
+  /** A loader held open per call; the cache is told each key's alias, `${key}#` (another name for each key). */
+  function aliasedCache() {
     const calls: { key: string; flight: Deferred<Entry<string>> }[] = []
+    const aliased: string[] = []
     const load = (key: string) => {
       const flight = deferred<Entry<string>>()
       calls.push({ key, flight })
       return flight.promise
     }
-    const answer = (index: number, value: string, negative = false) => {
-      const { key, flight } = calls[index]!
-      const staleUntil = Date.now() + TTL + (negative ? 0 : STALE)
-      flight.resolve({ value, freshUntil: Date.now() + TTL, staleUntil, alias: `${key}#`, ...(negative && { negative }) })
+    const aliasOf = (key: string) => {
+      aliased.push(key)
+      return `${key}#`
     }
-    return { calls, load, answer }
+    const answer = (index: number, value: string, negative = false) => {
+      const staleUntil = Date.now() + TTL + (negative ? 0 : STALE)
+      calls[index]!.flight.resolve({ value, freshUntil: Date.now() + TTL, staleUntil, ...(negative && { negative }) })
+    }
+    const cache = new RefreshingCache<string, string>(20, load, aliasOf)
+    return { cache, calls, aliased, answer }
   }
 
-  const byAlias = (cache: RefreshingCache<string, string>, alias: string) =>
-    cache.invalidateWhere((_, __, entry) => entry.alias === alias)
-
-  test('drops the entries that go by the alias, negative ones too, and leaves every other alone', async () => {
-    const loader = aliasedLoader()
-    const cache = new RefreshingCache<string, string>(20, loader.load)
+  test('drops the entry that goes by the alias, negative ones too, and leaves every other alone', async () => {
+    const { cache, answer } = aliasedCache()
     const loads = ['a', 'b', 'gone'].map((key) => cache.get(key, ''))
-    loader.answer(0, 'A')
-    loader.answer(1, 'B')
-    loader.answer(2, 'unknown', true)
+    answer(0, 'A')
+    answer(1, 'B')
+    answer(2, 'unknown', true)
     await Promise.all(loads)
     expect(cache.stats().entries).toBe(3)
-    byAlias(cache, 'a#')
-    byAlias(cache, 'gone#')
-    // Not by its key: the tag is not the name another instance knows.
-    byAlias(cache, 'b')
+    cache.invalidateAlias('a#')
+    cache.invalidateAlias('gone#')
+    cache.invalidateAlias('nobody#')
     expect(cache.stats().entries).toBe(1)
     expect(cache.get('b', '')).toBe('B')
     expect(cache.get('a', '')).toBeInstanceOf(Promise)
     expect(cache.get('gone', '')).toBeInstanceOf(Promise)
   })
 
-  test('a look-up in flight for it (a miss, or a stale entry’s refresh) does not write back', async () => {
-    const loader = aliasedLoader()
-    const cache = new RefreshingCache<string, string>(20, loader.load)
+  test('a name no key goes by is taken for the key itself (a key that is its fingerprint: a JWT, the edge)', async () => {
+    const { cache, answer } = aliasedCache()
+    const loads = ['a', 'b'].map((key) => cache.get(key, ''))
+    answer(0, 'A')
+    answer(1, 'B')
+    await Promise.all(loads)
+    cache.invalidateAlias('b')
+    expect(cache.get('a', '')).toBe('A')
+    expect(cache.get('b', '')).toBeInstanceOf(Promise)
+  })
+
+  test("the alias is asked once a look-up starts, never on a served request; a refresh reuses the entry's", async () => {
+    const { cache, aliased, answer } = aliasedCache()
     const first = cache.get('k', '')
-    loader.answer(0, 'v1')
+    answer(0, 'v1')
+    await first
+    for (let i = 0; i < 5; i++) expect(cache.get('k', '')).toBe('v1')
+    vi.setSystemTime(T0 + TTL)
+    expect(cache.get('k', '')).toBe('v1') // stale: its refresh starts, under the alias the entry has
+    expect(aliased).toEqual(['k'])
+  })
+
+  test('a look-up in flight for it (a first miss, or a stale entry’s refresh) does not write back; another key’s does', async () => {
+    const { cache, calls, answer } = aliasedCache()
+    const first = cache.get('k', '')
+    answer(0, 'v1')
     await first
     vi.setSystemTime(T0 + TTL)
     expect(cache.get('k', '')).toBe('v1') // stale: its refresh (call 1) starts
-    const miss = cache.get('m', '') // a miss for another key (call 2), its alias not known yet
-    expect(loader.calls.map((call) => call.key)).toEqual(['k', 'k', 'm'])
-    byAlias(cache, 'k#')
-    expect(cache.stats()).toMatchObject({ entries: 0, pending: 0 })
-    loader.answer(1, 'v2-asked-before-the-revocation')
-    loader.answer(2, 'm-asked-before-the-revocation')
-    await miss
-    await loader.calls[1]!.flight.promise
+    const miss = cache.get('m', '') // a first look-up for m (call 2)
+    const other = cache.get('o', '') // and for o (call 3)
+    expect(calls.map((call) => call.key)).toEqual(['k', 'k', 'm', 'o'])
+    cache.invalidateAlias('k#')
+    cache.invalidateAlias('m#')
+    expect(cache.stats()).toMatchObject({ entries: 0, pending: 1 })
+    answer(1, 'v2-asked-before-the-revocation')
+    answer(2, 'm-asked-before-the-revocation')
+    answer(3, 'O')
+    await Promise.all([miss, other, calls[1]!.flight.promise])
     await Promise.resolve()
-    expect(cache.stats().entries).toBe(0)
+    expect(cache.get('o', '')).toBe('O')
+    expect(cache.stats().entries).toBe(1)
+    expect(cache.get('k', '')).toBeInstanceOf(Promise)
+    expect(cache.get('m', '')).toBeInstanceOf(Promise)
+  })
+
+  test('an entry replaced by its refresh still answers to its alias', async () => {
+    const { cache, calls, answer } = aliasedCache()
+    const first = cache.get('k', '')
+    answer(0, 'v1')
+    await first
+    vi.setSystemTime(T0 + TTL)
+    cache.get('k', '')
+    answer(1, 'v2')
+    await calls[1]!.flight.promise
+    await Promise.resolve()
+    expect(cache.get('k', '')).toBe('v2')
+    cache.invalidateAlias('k#')
     expect(cache.get('k', '')).toBeInstanceOf(Promise)
   })
 })

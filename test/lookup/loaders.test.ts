@@ -4,7 +4,7 @@ import { credentialTag } from '../../src/credential/tag.js'
 import { ControlPlaneError } from '../../src/errors.js'
 import type { SharedTier } from '../../src/fleet/shared-tier.js'
 import { LookupGuard } from '../../src/lookup/guard.js'
-import { credentialLoader } from '../../src/lookup/loaders.js'
+import { credentialAlias, credentialLoader } from '../../src/lookup/loaders.js'
 import { keyRecord } from '../../src/testing/records.js'
 import type { Decision, IncomingHeaders, VirtualKeyLookup } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
@@ -79,20 +79,28 @@ describe('attack: what an entry keeps of its credential (issue 26: the LRU keyed
     ['a known key', RECORD],
     ['an unknown key', null],
   ])(
-    'with Redis, %s: Redis is asked by the fingerprint, the entry goes by it, never by the key or the tag',
+    'with Redis, %s: Redis is asked by the fingerprint, the cache names the entry by it, never by the key',
     async (_name, record) => {
       const names: string[] = []
       const tier = { resolve: async (name: string, fetch: () => Promise<unknown>) => (names.push(name), fetch()) }
       const load = credentialLoader(async () => record, null, { guard, lifetimes, tier: tier as unknown as SharedTier })
       const entry = await load(credentialTag(KEY), KEY)
       expect(names).toEqual([`k:${fingerprint(KEY)}`])
-      expect(entry.alias).toBe(fingerprint(KEY))
+      // The cache stores the entry under the tag with this alias (create-verifier.ts gives it with Redis).
+      expect(credentialAlias(credentialTag(KEY), KEY)).toBe(fingerprint(KEY))
       expect(entry.negative).toBe(record === null ? true : undefined)
       const kept = JSON.stringify(entry)
       expect(kept).not.toContain(KEY)
       expect(kept).not.toContain(JSON.stringify(credentialTag(KEY)).slice(1, -1))
     },
   )
+
+  test('a credential whose tag is its fingerprint (a JWT; any key on the edge) needs no alias', () => {
+    const long = `${KEY}.${'x'.repeat(200)}`
+    expect(credentialTag(long)).toBe(fingerprint(long))
+    expect(credentialAlias(credentialTag(long), long)).toBeUndefined()
+    expect(credentialAlias(fingerprint(KEY), KEY)).toBeUndefined()
+  })
 
   test('without Redis, no alias (no other instance revokes), and the key is nowhere in the entry', async () => {
     const load = credentialLoader(async () => RECORD, null, { guard, lifetimes, tier: null })

@@ -28,18 +28,23 @@ describe('bundle budget: the smallest Worker, minified and gzipped', () => {
   })
 })
 
-// The cache's key for a credential (src/credential/tag.ts): SipHash on Node, Bun and Deno; the fingerprint in the
-// edge bundles, which package.json "imports" gives tag-edge.ts, so that SipHash adds nothing to a Worker.
-describe('#credential-tag: which module each runtime gets', () => {
+// Node-only code behind package.json "imports": the cache's key for a credential (src/credential/tag.ts: SipHash on
+// Node, Bun and Deno; the fingerprint in the edge bundles) and Hono's reading of Node's request under
+// @hono/node-server (src/hono/node-request.ts). The edge conditions get their -edge module and none of that code.
+describe.each([
+  ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js', 'dist/platform/siphash.js'],
+  ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js', undefined],
+])('%s: which module each runtime gets', (specifier, node, edge, nodeOnly) => {
   const root = fileURLToPath(new URL('../../', import.meta.url))
   const resolved = async (conditions: string[], platform: 'browser' | 'node' = 'browser') => {
     const result = await build({
       platform,
-      stdin: { contents: "export { credentialTag } from '#credential-tag'", resolveDir: root },
+      stdin: { contents: `export * from '${specifier}'`, resolveDir: root },
       bundle: true,
       write: false,
       format: 'esm',
       conditions,
+      external: ['hono', 'hono/*'],
       metafile: true,
       logLevel: 'silent',
     })
@@ -47,22 +52,22 @@ describe('#credential-tag: which module each runtime gets', () => {
   }
 
   test.each([[['workerd', 'worker', 'browser']], [['edge-light', 'worker', 'browser']], [['browser']]])(
-    'bundled with %j: tag-edge.js, no SipHash',
+    'bundled with %j: the edge module, no Node code',
     async (conditions) => {
       const inputs = await resolved(conditions)
-      expect(inputs).toContain('dist/credential/tag-edge.js')
-      expect(inputs).not.toContain('dist/credential/tag.js')
-      expect(inputs).not.toContain('dist/platform/siphash.js')
+      expect(inputs).toContain(edge)
+      expect(inputs).not.toContain(node)
+      if (nodeOnly !== undefined) expect(inputs).not.toContain(nodeOnly)
     },
   )
 
-  test('Node (and a bundle for Node): tag.js, SipHash', async () => {
-    expect(await resolved([], 'node')).toContain('dist/platform/siphash.js')
+  test('Node (and a bundle for Node): the Node module', async () => {
+    expect(await resolved([], 'node')).toContain(nodeOnly ?? node)
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--input-type=module', '-e', "console.log(import.meta.resolve('#credential-tag'))"],
+      ['--input-type=module', '-e', `console.log(import.meta.resolve('${specifier}'))`],
       { cwd: root },
     )
-    expect(stdout.trim()).toBe(pathToFileURL(`${root}dist/credential/tag.js`).href)
+    expect(stdout.trim()).toBe(pathToFileURL(`${root}${node}`).href)
   })
 })

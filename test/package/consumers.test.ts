@@ -171,18 +171,21 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
     expect(lastLine(stdout)).toEqual(GUARDED)
   })
 
-  // Attack on issue 26's package.json "imports": every module #credential-tag can resolve to, in each runtime,
-  // ships; its "types" target (src/, for this repository's own type-check) does not, so no shipped declaration
-  // may name #credential-tag, or a TypeScript consumer would look it up there and fail.
-  test('#credential-tag: each condition gets a shipped module; no shipped declaration names it', async () => {
+  // Attack on issue 26's package.json "imports": every module #credential-tag and #hono-node-request can resolve to,
+  // in each runtime, ships; their "types" target (src/, for this repository's own type-check) does not, so no
+  // shipped declaration may name them, or a TypeScript consumer would look them up there and fail.
+  test.each([
+    ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js'],
+    ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js'],
+  ])('%s: each condition gets a shipped module; no shipped declaration names it', async (specifier, node, edge) => {
     const installed = join(dir, 'node_modules/portkey-auth')
     const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as {
       imports: Record<string, Record<string, string>>
     }
-    const targets = manifest.imports['#credential-tag']!
+    const targets = manifest.imports[specifier]!
     expect(Object.keys(targets)[0]).toBe('types')
     await expect(access(join(installed, targets.types!))).rejects.toThrow()
-    const { stdout: named } = await run('grep', ['-rl', '--include=*.d.ts', '#credential-tag', join(installed, 'dist')]).catch(
+    const { stdout: named } = await run('grep', ['-rl', '--include=*.d.ts', specifier, join(installed, 'dist')]).catch(
       (error: { stdout: string }) => error,
     )
     expect(named.trim()).toBe('')
@@ -194,7 +197,7 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
           ...(condition ? ['-C', condition] : []),
           '--input-type=module',
           '-e',
-          "console.log(import.meta.resolve('#credential-tag'))",
+          `console.log(import.meta.resolve('${specifier}'))`,
         ],
         { cwd: installed },
       )
@@ -202,8 +205,6 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
       await access(file)
       resolved[condition || 'node'] = file.slice(installed.length + 1)
     }
-    const edge = 'dist/credential/tag-edge.js'
-    const node = 'dist/credential/tag.js'
     expect(resolved).toEqual({ node, workerd: edge, worker: edge, browser: edge, 'edge-light': edge, deno: node, bun: node })
   })
 
