@@ -1,4 +1,4 @@
-import { sharedDefaults } from './shared-parts.js'
+import { sharedDefaults, sharedScopes } from './shared-parts.js'
 import type { JWTPayload } from 'jose'
 import { frozenWith, jwtIdentity, shownUserId, userKeyId } from '../identity.js'
 import { stringMap } from './key-record.js'
@@ -37,7 +37,7 @@ export function claimsToAuth(claims: JWTPayload, fallbackKeyId: string): Portkey
     organisationId,
     workspaceId: text(claims.portkey_workspace) ?? text(claims.workspace_slug),
     userId: text(claims.email_id) ?? text(claims.sub) ?? text(claims.uid),
-    scopes: Object.freeze(scopesOf(claims)),
+    scopes: sharedScopes(scopesOf(claims)),
     virtualKey: null,
     defaults: sharedDefaults(text(defaults.config_id), stringMap(defaults.metadata)),
     rateLimits: parseRateLimits(claims.rate_limits),

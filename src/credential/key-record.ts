@@ -1,7 +1,7 @@
 import { expiredApiKey, invalidApiKey, usageLimitExceeded } from '../errors.js'
 import { decide, hasShape, KEY_RECORD, type Outcome } from '../records.js'
 import { parseRateLimits } from '../rate-limit/parse.js'
-import { sharedDefaults } from './shared-parts.js'
+import { sharedDefaults, sharedScopes } from './shared-parts.js'
 import type { KeyRecord, KeyType, PortkeyAuth } from '../types.js'
 
 const KEY_TYPES: ReadonlySet<string> = new Set(['organisation-service', 'workspace-service', 'workspace-user'])
@@ -34,7 +34,7 @@ function toAuth(record: KeyRecord, expiresAtMs: number): PortkeyAuth {
     organisationId: record.organisation_id,
     workspaceId,
     userId,
-    scopes: Object.freeze([...record.scopes]),
+    scopes: sharedScopes(record.scopes),
     virtualKey: null,
     defaults: sharedDefaults(record.defaults?.config_id || null, stringMap(record.defaults?.metadata)),
     rateLimits: parseRateLimits(record.rate_limits),

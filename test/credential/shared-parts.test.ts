@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { claimsToAuth } from '../../src/credential/claims.js'
 import { recordOutcome } from '../../src/credential/key-record.js'
-import { sharedDefaults } from '../../src/credential/shared-parts.js'
+import { sharedDefaults, sharedScopes } from '../../src/credential/shared-parts.js'
 import { keyRecord } from '../../src/testing/records.js'
 import type { KeyRecord, PortkeyAuth } from '../../src/types.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
@@ -17,6 +17,22 @@ const contextOf = (fields: Partial<KeyRecord>): PortkeyAuth => {
 }
 
 describe('shared parts of contexts', () => {
+  test('two keys with the same scopes hold one frozen list; another order or another scope, another list', () => {
+    const a = contextOf({ scopes: ['completions.write', 'logs.read'] })
+    const b = contextOf({ scopes: ['completions.write', 'logs.read'] })
+    expect(b.scopes).toBe(a.scopes)
+    expect(Object.isFrozen(a.scopes)).toBe(true)
+    expect(() => (a.scopes as string[]).push('admin')).toThrow(TypeError)
+    expect(contextOf({ scopes: ['logs.read', 'completions.write'] }).scopes).not.toBe(a.scopes)
+    expect(contextOf({ scopes: ['completions.write'] }).scopes).toEqual(['completions.write'])
+  })
+
+  test('a scope holding a comma or a quote is no other list joined differently', () => {
+    expect(sharedScopes(['a,b'])).toEqual(['a,b'])
+    expect(sharedScopes(['a', 'b'])).toEqual(['a', 'b'])
+    expect(sharedScopes(['a"', 'b'])).not.toBe(sharedScopes(['a', '"b']))
+  })
+
   test('defaults: none is shared; a config or metadata is each key’s own, frozen', () => {
     const none = contextOf({ defaults: { config_id: null, metadata: {} } })
     expect(contextOf({}).defaults).toBe(none.defaults)
@@ -27,6 +43,14 @@ describe('shared parts of contexts', () => {
     expect(contextOf({ defaults: { config_id: 'pc-1', metadata: {} } }).defaults).toEqual({ configId: 'pc-1', metadata: {} })
     expect(Object.isFrozen(withMetadata.defaults.metadata)).toBe(true)
     expect(Object.isFrozen(sharedDefaults('pc-2', {}))).toBe(true)
+  })
+
+  test('past 1,024 different lists, a new list is a copy of its own, still right and frozen', () => {
+    for (let i = 0; i < 1_100; i++) sharedScopes([`scope-${i}`])
+    const late = sharedScopes(['late.scope'])
+    expect(late).toEqual(['late.scope'])
+    expect(Object.isFrozen(late)).toBe(true)
+    expect(sharedScopes(['late.scope'])).not.toBe(late)
   })
 
   test('no rate limits: one shared frozen empty list', () => {
