@@ -543,6 +543,32 @@ describe('attack: the alias index stays bounded (look-ups dropped by invalidate(
     expect(aliases()).toBe(0)
   })
 
+  test('a dropped look-up that settles late never takes the alias from the look-up or entry that followed it', async () => {
+    const { cache, calls, aliases, answer } = watchedCache()
+    const dropped = Promise.resolve(cache.get('k', '')).catch(() => {})
+    cache.invalidate('k') // a local revocation: call 0 is dropped
+    const second = cache.get('k', '') // a new request: call 1
+    calls[0]!.flight.reject(new Error('late failure'))
+    await dropped
+    await Promise.resolve()
+    expect(aliases()).toBe(1) // call 1 is under way by it
+    cache.invalidateAlias('k#') // another instance revokes: call 1 must not write back
+    answer(1, 'revoked')
+    await second
+    await Promise.resolve()
+    expect(cache.stats()).toMatchObject({ entries: 0, pending: 0 })
+    const third = cache.get('k', '') // call 2, then stored
+    answer(2, 'v')
+    await third
+    const late = cache.get('other', '') // call 3, dropped by invalidate() and answered after k is stored again
+    cache.invalidate('other')
+    answer(3, 'late')
+    await late
+    await Promise.resolve()
+    cache.invalidateAlias('k#')
+    expect(cache.get('k', '')).toBeInstanceOf(Promise)
+  })
+
   test('a failed look-up, an eviction and a revocation by alias leave no alias behind', async () => {
     const { cache, calls, aliases, answer } = watchedCache()
     const loads: Promise<unknown>[] = []
