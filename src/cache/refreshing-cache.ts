@@ -170,20 +170,26 @@ export class RefreshingCache<V, A> {
           from.delete(key)
           into.set(key, alias === undefined ? entry : { ...entry, alias })
           if (alias !== undefined) this.#aliases.set(alias, key)
-        }
+        } else this.#unaliasEmpty(alias, key)
         return entry
       },
       (error: unknown) => {
-        if (this.#pending.get(key) === flight) {
-          this.#pending.delete(key)
-          if (!this.#entries.has(key)) this.#unalias(alias, key)
-        }
+        if (this.#pending.get(key) === flight) this.#pending.delete(key)
+        this.#unaliasEmpty(alias, key)
         this.#counts.failures++
         throw error
       },
     )
     this.#pending.set(key, flight)
     return flight
+  }
+
+  /**
+   * After a look-up that stored nothing (it failed, or invalidate(), invalidateWhere() or clear() dropped it while
+   * under way): forgets `alias` unless an entry of `key` still goes by it, so the index never outgrows the cache.
+   */
+  #unaliasEmpty(alias: string | undefined, key: string): void {
+    if (!this.#entries.has(key) && !this.#negatives.has(key)) this.#unalias(alias, key)
   }
 
   /** Forgets that `alias` names `key`, unless a look-up of `key` is under way (it will store an entry by it). */

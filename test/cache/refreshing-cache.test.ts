@@ -478,3 +478,110 @@ describe('attack: invalidateAlias() (another instance revokes by the fingerprint
     expect(cache.get('k', '')).toBeInstanceOf(Promise)
   })
 })
+
+describe('attack: the alias index stays bounded (look-ups dropped by invalidate(), invalidateWhere())', () => {
+  /** Builds a cache while recording the Maps it makes, to read its alias index (the Map whose keys end in '#'). */
+  function watchedCache() {
+    const made: Map<unknown, unknown>[] = []
+    const Original = globalThis.Map
+    globalThis.Map = class extends Original<unknown, unknown> {
+      constructor(entries?: Iterable<readonly [unknown, unknown]> | null) {
+        super(entries)
+        made.push(this)
+      }
+    } as MapConstructor
+    const calls: { key: string; flight: Deferred<Entry<string>> }[] = []
+    const load = (key: string) => {
+      const flight = deferred<Entry<string>>()
+      calls.push({ key, flight })
+      return flight.promise
+    }
+    let cache: RefreshingCache<string, string>
+    try {
+      cache = new RefreshingCache<string, string>(20, load, (key) => `${key}#`)
+    } finally {
+      globalThis.Map = Original
+    }
+    const aliases = () =>
+      Math.max(0, ...made.map((map) => [...map.keys()].filter((k) => typeof k === 'string' && k.endsWith('#')).length))
+    const answer = (index: number, value: string) =>
+      calls[index]!.flight.resolve({ value, freshUntil: Date.now() + TTL, staleUntil: Date.now() + TTL + STALE })
+    return { cache, calls, aliases, answer }
+  }
+
+  // Was a hole: a look-up dropped while under way (invalidate(), invalidateWhere()) never unregistered its alias,
+  // an unbounded leak (every random key under way at each revocation by key id).
+  test('a first look-up dropped by invalidate() leaves no alias behind once it settles', async () => {
+    const { cache, calls, aliases, answer } = watchedCache()
+    const loads: Promise<unknown>[] = []
+    for (let i = 0; i < 100; i++) {
+      loads.push(Promise.resolve(cache.get(`k${i}`, '')).catch(() => {}))
+      cache.invalidate(`k${i}`) // a local revocation while its first look-up is under way
+    }
+    for (let index = 0; index < calls.length; index++) answer(index, 'v')
+    await Promise.all(loads)
+    await Promise.resolve()
+    expect(cache.stats()).toMatchObject({ entries: 0, pending: 0 })
+    expect(aliases()).toBe(0)
+  })
+
+  // Was a hole: as above.
+  test('look-ups dropped by invalidateWhere() (first ones, and refreshes of entries it drops) leave no alias behind', async () => {
+    const { cache, calls, aliases, answer } = watchedCache()
+    const first = cache.get('r', '')
+    answer(0, 'R')
+    await first
+    vi.setSystemTime(T0 + TTL)
+    expect(cache.get('r', '')).toBe('R') // stale: its refresh (call 1) starts
+    const loads: Promise<unknown>[] = []
+    for (let i = 0; i < 50; i++) loads.push(Promise.resolve(cache.get(`k${i}`, '')).catch(() => {})) // random keys under way
+    cache.invalidateWhere(() => true) // a revocation by key id, from here or another instance
+    for (let index = 1; index < calls.length; index++) answer(index, 'late')
+    await Promise.all([...loads, calls[1]!.flight.promise])
+    await Promise.resolve()
+    expect(cache.stats()).toMatchObject({ entries: 0, pending: 0 })
+    expect(aliases()).toBe(0)
+  })
+
+  test('a dropped look-up that settles late never takes the alias from the look-up or entry that followed it', async () => {
+    const { cache, calls, aliases, answer } = watchedCache()
+    const dropped = Promise.resolve(cache.get('k', '')).catch(() => {})
+    cache.invalidate('k') // a local revocation: call 0 is dropped
+    const second = cache.get('k', '') // a new request: call 1
+    calls[0]!.flight.reject(new Error('late failure'))
+    await dropped
+    await Promise.resolve()
+    expect(aliases()).toBe(1) // call 1 is under way by it
+    cache.invalidateAlias('k#') // another instance revokes: call 1 must not write back
+    answer(1, 'revoked')
+    await second
+    await Promise.resolve()
+    expect(cache.stats()).toMatchObject({ entries: 0, pending: 0 })
+    const third = cache.get('k', '') // call 2, then stored
+    answer(2, 'v')
+    await third
+    const late = cache.get('other', '') // call 3, dropped by invalidate() and answered after k is stored again
+    cache.invalidate('other')
+    answer(3, 'late')
+    await late
+    await Promise.resolve()
+    cache.invalidateAlias('k#')
+    expect(cache.get('k', '')).toBeInstanceOf(Promise)
+  })
+
+  test('a failed look-up, an eviction and a revocation by alias leave no alias behind', async () => {
+    const { cache, calls, aliases, answer } = watchedCache()
+    const loads: Promise<unknown>[] = []
+    for (let i = 0; i < 60; i++) loads.push(Promise.resolve(cache.get(`k${i}`, '')).catch(() => {}))
+    for (const [index, call] of calls.entries()) {
+      if (index % 2 === 0) answer(index, 'v')
+      else call.flight.reject(new Error('down'))
+    }
+    await Promise.all(loads)
+    await Promise.resolve()
+    expect(aliases()).toBe(cache.stats().entries) // the survivors of eviction, each by its alias
+    for (let i = 0; i < 60; i++) cache.invalidateAlias(`k${i}#`)
+    expect(cache.stats().entries).toBe(0)
+    expect(aliases()).toBe(0)
+  })
+})

@@ -307,6 +307,46 @@ describe('hono: hideCredentials', () => {
     expect(bodies).toEqual(['kept'])
   })
 
+  // Attack on #hono-node-request: the check reads Node's headers only while @hono/node-server's stand-in is
+  // untouched; whatever a middleware before did to the request, the credential still leaves every view.
+  test.each([
+    [
+      'read c.req.raw.headers (the stand-in built its Headers)',
+      async (c: Context, next: () => Promise<void>) => {
+        void c.req.raw.headers.get('x-portkey-provider')
+        await next()
+      },
+    ],
+    [
+      'put another Request in c.req.raw (a copy, with a header of its own)',
+      async (c: Context, next: () => Promise<void>) => {
+        const headers = new Headers(c.req.raw.headers)
+        headers.set('x-added', '1')
+        c.req.raw = new Request(c.req.raw, { headers })
+        await next()
+      },
+    ],
+  ])('a middleware before it %s: still gone from every view, admitted and refused', async (_name, before) => {
+    for (const [key, status] of [
+      [LIVE, 200],
+      [UNKNOWN, 401],
+    ] as const) {
+      const { app, seen } = await setup({}, before)
+      const res = await send(`${app.url}/x`, { [SECRET]: key, ...OTHERS })
+      expect(res.status).toBe(status)
+      if (status === 200) expect(res.json()).toMatchObject({ forwardedCopy: null, keyId: 'key_live' })
+      expect(seen).toEqual([{ ...HIDDEN, others: ['openai', 'Bearer sk-provider-dummy'] }])
+    }
+  })
+
+  test('two credential lines, in two spellings of the name (raw socket): refused, and every line gone', async () => {
+    if (!ON_NODE) return
+    const { app, seen } = await setup({})
+    const res = await sendRaw(app.url, '/x', { headers: { 'X-Portkey-Api-Key': LIVE, [SECRET]: LIVE, ...OTHERS } })
+    expect(res.status).toBe(401)
+    expect(seen).toEqual([{ ...HIDDEN, others: ['openai', 'Bearer sk-provider-dummy'] }])
+  })
+
   test('without it, every view keeps the header', async () => {
     const { app, seen } = await setup({ hideCredentials: false })
     await send(`${app.url}/x`, { [SECRET]: LIVE })
