@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import type { HeaderViews } from '../adapters/hide-credential.js'
 
-// `#hono-node-request` in the edge bundles (package.json "imports": workerd, worker, browser, edge-light): there is
+// `#hono-node-request` in the edge bundles (package.json "imports": workerd, worker, edge-light): there is
 // no Node request behind Hono's there (./node-request.ts reads it under @hono/node-server), so neither its code nor
 // its checks are bundled into a Worker.
 

@@ -3,7 +3,7 @@ import type { IncomingHeaders } from '../types.js'
 import type { HeaderViews } from '../adapters/hide-credential.js'
 
 // `#hono-node-request` on Node, Bun and Deno (@hono/node-server runs on Node); the edge bundles (package.json
-// "imports": workerd, worker, browser, edge-light) get ./node-request-edge.ts, where no Node request exists.
+// "imports": workerd, worker, edge-light) get ./node-request-edge.ts, where no Node request exists.
 
 /**
  * @hono/node-server hands Hono a lightweight `Request` that builds its Web `Headers` from Node's request on

@@ -31,10 +31,12 @@ describe('bundle budget: the smallest Worker, minified and gzipped', () => {
 // Node-only code behind package.json "imports": the cache's key for a credential (src/credential/tag.ts: SipHash on
 // Node, Bun and Deno; the fingerprint in the edge bundles) and Hono's reading of Node's request under
 // @hono/node-server (src/hono/node-request.ts). The edge conditions get their -edge module and none of that code.
+// A bundle for browsers gets the fingerprint tag, but Hono's Node module: a Node server bundled with esbuild's default
+// (browser) platform still hides the credential from Node's request.
 describe.each([
-  ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js', 'dist/platform/siphash.js'],
-  ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js', undefined],
-])('%s: which module each runtime gets', (specifier, node, edge, nodeOnly) => {
+  ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js', 'dist/platform/siphash.js', true],
+  ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js', undefined, false],
+])('%s: which module each runtime gets', (specifier, node, edge, nodeOnly, browserIsEdge) => {
   const root = fileURLToPath(new URL('../../', import.meta.url))
   const resolved = async (conditions: string[], platform: 'browser' | 'node' = 'browser') => {
     const result = await build({
@@ -51,7 +53,11 @@ describe.each([
     return Object.keys(result.metafile.inputs).filter((input) => input.startsWith('dist/'))
   }
 
-  test.each([[['workerd', 'worker', 'browser']], [['edge-light', 'worker', 'browser']], [['browser']]])(
+  test("bundled for browsers (esbuild's default platform)", async () => {
+    expect(await resolved([])).toContain(browserIsEdge ? edge : node)
+  })
+
+  test.each([[['workerd', 'worker', 'browser']], [['edge-light', 'worker', 'browser']]])(
     'bundled with %j: the edge module, no Node code',
     async (conditions) => {
       const inputs = await resolved(conditions)

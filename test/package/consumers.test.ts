@@ -175,9 +175,9 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
   // in each runtime, ships; their "types" target (src/, for this repository's own type-check) does not, so no
   // shipped declaration may name them, or a TypeScript consumer would look them up there and fail.
   test.each([
-    ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js'],
-    ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js'],
-  ])('%s: each condition gets a shipped module; no shipped declaration names it', async (specifier, node, edge) => {
+    ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js', 'dist/credential/tag-edge.js'],
+    ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js', 'dist/hono/node-request.js'],
+  ])('%s: each condition gets a shipped module; no shipped declaration names it', async (specifier, node, edge, browser) => {
     const installed = join(dir, 'node_modules/portkey-auth')
     const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as {
       imports: Record<string, Record<string, string>>
@@ -205,7 +205,7 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
       await access(file)
       resolved[condition || 'node'] = file.slice(installed.length + 1)
     }
-    expect(resolved).toEqual({ node, workerd: edge, worker: edge, browser: edge, 'edge-light': edge, deno: node, bun: node })
+    expect(resolved).toEqual({ node, workerd: edge, worker: edge, browser, 'edge-light': edge, deno: node, bun: node })
   })
 
   describe('TypeScript', () => {
