@@ -29,6 +29,8 @@ const FLOOR_TARGETS = [
   { n: ['1', '2'], kind: 'key', label: 'cached API key', maxUs: 1, minRatio: 0.97, issue: 14 },
   { n: ['1', '2'], kind: 'key', label: "cached API key at or below the naive limit's cost", maxUs: 0, issue: 26, naive: true },
   { n: ['1', '2'], kind: 'jwt', label: 'cached JWT', maxUs: 1.5, minRatio: 0.95, issue: 14 },
+  { n: ['1', '2'], kind: 'key', label: 'cached API key', minRatio: 0.95, issue: 26 },
+  { n: ['1', '2'], kind: 'jwt', label: 'cached JWT', minRatio: 0.93, issue: 26 },
   { n: ['8', '9'], kind: 'key', label: 'cached API key', minRatio: 0.95, issue: 15 },
   { n: ['10'], kind: 'keyTelemetry', label: 'cached API key with telemetry on', minRatio: 0.95, issue: 17 },
   { n: ['11'], kind: 'keyLimited', label: 'cached API key with a limit it never reaches', minRatio: 0.95, issue: 16 },
@@ -48,7 +50,7 @@ const relativeMad = (/** @type {number[]} */ xs) => median(xs.map((x) => Math.ab
  * deviations from their median (of both sizes, added).
  * @param {Results} results
  */
-export function targets({ comparisons, micro, cold, fleet, scale, fleetLimits, settings }) {
+export function targets({ comparisons, micro, cold, fleet, scale, fleetLimits, settings, instructions }) {
   /** @type {[target: string, measured: string, met: boolean, close: boolean][]} */
   const list = []
   /** @type {(target: string, measured: string, met: boolean, x?: number, threshold?: number, noise?: number) => unknown} */
@@ -103,11 +105,63 @@ export function targets({ comparisons, micro, cold, fleet, scale, fleetLimits, s
   const largest = more.at(-1)
   const heap = `Scale: heap retained per cached key ≤ 1.5 KiB (${fmtInt(largest?.keys)} keys; issue 14)`
   if (largest) check(heap, fmtBytes(largest.heapPerKey), largest.heapPerKey <= 1536)
+  if (largest) {
+    const ratio = largest.nsPerHit.median / one.nsPerHit.median
+    const measured = `${fmtRatio(ratio)} (${fmtNs(largest.nsPerHit.median)} vs ${fmtNs(one.nsPerHit.median)})`
+    check(`Scale: a cache hit among ${fmtInt(largest.keys)} keys ≤ 1.5× a hit with 1 key (issue 26)`, measured, ratio <= 1.5)
+    const perKey = `Scale: heap retained per cached key ≤ 400 B (${fmtInt(largest.keys)} keys; issue 26)`
+    check(perKey, fmtBytes(largest.heapPerKey), largest.heapPerKey <= 400)
+  }
+  for (const [target, measured, met] of instructionTargets(instructions)) check(target, measured, met)
   const admitted = fleetLimits?.shared?.map((run) => run.admitted ?? 0)
   const { limit, requests } = fleetLimits ?? {}
   const limited = `Fleet (issue 16): 3 instances, one Redis, ${requests} requests at once for a key limited to ${limit}`
   if (admitted)
     check(`${limited} → at most that admitted`, `${admitted.join(', ')} admitted`, Math.max(...admitted) <= Number(limit))
+  return list
+}
+/** Issue 26's instruction counts (scenario 13) above the floor, per framework: at most this many a request. */
+const INSTRUCTION_TARGETS = [
+  { row: /API key \(warm\)$/, label: 'cached API key', max: { koa: 3_000, fastify: 3_000, hono: 3_000, express: 5_000 } },
+  { row: /JWT \(warm\)$/, label: 'cached JWT', max: { koa: 6_000, express: 6_000 } },
+]
+/** A count as bench/instructions.js prints it (`94,637`, `+5,149`, `−1,331 (1.01×)`), as a number. */
+const countOf = (/** @type {unknown} */ cell) => Number(String(cell).split(' ')[0].replace('−', '-').replace(/[+,]/g, ''))
+/**
+ * Issue 26's targets on the instruction counts bench/instructions.js left: a cached API key and a cached JWT above
+ * the floor, a limit never reached above the same key without limits, the cached key against the naive limit.
+ * @param {Instructions | undefined} instructions
+ * @returns {[target: string, measured: string, met: boolean][]}
+ */
+function instructionTargets(instructions) {
+  /** @type {[string, string, boolean][]} */
+  const list = []
+  for (const { framework, header, rows } of instructions?.tables ?? []) {
+    const [Framework, at] = [`${framework[0].toUpperCase()}${framework.slice(1)}`, (/** @type {string} */ h) => header.indexOf(h)]
+    const [total, above, naive] = [
+      at('instructions/request (median)'),
+      at('above its floor'),
+      at('above the naive limit (naive ÷ contender)'),
+    ]
+    const find = (/** @type {RegExp} */ name) => rows.find((row) => name.test(String(row[0])))
+    for (const { row: name, label, max } of INSTRUCTION_TARGETS) {
+      const limit = max[/** @type {keyof typeof max} */ (framework)]
+      const row = find(name)
+      if (limit === undefined || row === undefined) continue
+      const target = `${Framework}: ${label} ≤ +${fmtInt(limit)} instructions/request above its floor (issue 26, scenario 13)`
+      list.push([target, `${row[above]}`, countOf(row[above]) <= limit])
+    }
+    const [key, limited] = [find(/API key \(warm\)$/), find(/limit not reached$/)]
+    if (key && limited) {
+      const extra = countOf(limited[total]) - countOf(key[total])
+      const target = `${Framework}: a rate limit never reached ≤ +2,000 instructions/request over the same key without (issue 26)`
+      list.push([target, `${extra < 0 ? '−' : '+'}${fmtInt(Math.abs(extra))}`, extra <= 2_000])
+    }
+    if (key && naive >= 0 && key[naive]) {
+      const target = `${Framework}: cached API key at or below the naive limit's instructions/request (issue 26, scenario 13)`
+      list.push([target, `${key[naive]}`, countOf(key[naive]) <= 0])
+    }
+  }
   return list
 }
 /**

@@ -2,7 +2,7 @@
 // `npm run bench`: builds (via the npm script), measures and writes BENCHMARKS.md; bench/README.md says what and how,
 // and the settings (BENCH_QUICK, BENCH_ONLY, ...). Not part of `npm test`.
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -192,6 +192,9 @@ async function main() {
     : null
   if (counted?.source === results.source) results.instructions = counted
   else log(`bench: no instruction counts of ${results.source} (run node bench/instructions.js first for scenario 13)`)
+  // The measurements as they are, for reading them again without measuring (markdown() of this file).
+  mkdirSync(join(ROOT, '.bench-tmp'), { recursive: true })
+  writeFileSync(join(ROOT, '.bench-tmp/bench-results.json'), JSON.stringify(results))
   const report = markdown(results)
   writeFileSync(out, `${report}\n`)
   process.stdout.write(`\n${report}\n`)
