@@ -99,9 +99,11 @@ describe('readVirtualKeySlug', () => {
         expect([named, fromProvider]).toContain(slug)
         expect(slug).toMatch(/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/)
       }),
-      { numRuns: 1_000 },
+      { numRuns: 3_000 },
     )
-    expect(Math.min(seen.none, seen.slug, seen.error)).toBeGreaterThan(20)
+    // Each outcome at least 2 % of the runs, as over the 1,000 runs before, where the rarest (null, about 3.3 %: 85 to
+    // 110 of 3,000 in four runs) fell to 20 by chance in one CI run; over 3,000, 60 is four standard deviations off.
+    expect(Math.min(seen.none, seen.slug, seen.error)).toBeGreaterThan(60)
   })
 })
 
