@@ -44,8 +44,9 @@ const SINGLE_MAJOR_SUITES = ['test/hono/**/*.test.ts', 'test/web/**/*.test.ts']
 // The edge runtimes' suite needs runtimes that are not devDependencies: .ci/run runs it (its own config).
 const EXCLUDE = [...configDefaults.exclude, 'test/runtimes/**']
 
-// The sources import '#credential-tag' and '#hono-node-request', which package.json "imports" maps to dist/ for each runtime: tests of the
-// sources get the source of the Node one (its "types" condition, which TypeScript reads). Built code resolves as installed.
+// The sources import '#credential-tag' and '#hono-node-request', which package.json "imports" maps to dist/ for each
+// runtime: tests of the sources get the source of the Node one (its "types" condition, which TypeScript reads).
+// Built code resolves as installed.
 const SOURCES = fileURLToPath(new URL('./src/', import.meta.url))
 const nodeImportsSource: Plugin = {
   name: 'node-imports-source',

@@ -52,9 +52,12 @@ MIDDLEWARE_NAMES.node satisfies Names<Omit<MiddlewareOptions, keyof VerifierOpti
 export interface MiddlewareFeatures {
   /** Whose options these are, for the did-you-mean of a misspelt one (`MIDDLEWARE_NAMES`). */
   readonly names: Middleware
-  /** Compiles `publicRoutes` (`compilePublicRoutes()`); without it, the option is refused. */
+  /** Compiles `publicRoutes` (`compilePublicRoutes()`); without it, the option opens nothing: every route is checked. */
   readonly publicRoutes?: (entries: unknown) => PublicRouteTest | null
-  /** Takes the credential out of a request (`hideCredential()`) for `hideCredentials`; without it, `true` is refused. */
+  /**
+   * Takes the credential out of a request (`hideCredential()`) for `hideCredentials`; without it, `true` makes every
+   * request throw (a 500), never go on with its credential in place.
+   */
   readonly hideCredential?: (request: HeaderViews, bearer: boolean) => void
 }
 
@@ -78,7 +81,7 @@ const isVerifier = (value: unknown): value is Verifier =>
  * Sorts a middleware's argument into the verifier it uses (the one given; the process's one verifier from the
  * environment when no verifier option is given; else a new one made from the options and the environment) and
  * its own settings. A misspelt option is named with the closest of the middleware's options and the verifier's.
- * An option of a feature the adapter does not give is refused, never ignored.
+ * An adapter that gives neither feature (the Web adapter) refuses their options itself, saying why, before this.
  */
 export function middlewareConfig<OnError>(
   options: MiddlewareOptions<OnError> | Verifier | undefined,
@@ -88,8 +91,7 @@ export function middlewareConfig<OnError>(
   const { verifier, hideCredentials = false, onError, publicRoutes, ...verifierOptions } = options ?? {}
   if (typeof hideCredentials !== 'boolean') throw new TypeError('portkey-auth: hideCredentials must be a boolean')
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('portkey-auth: onError must be a function')
-  // The Web adapter, which gives neither, refuses them first, saying why; were one given to an adapter that lacks
-  // hideCredential, every request would fail (500), never go on with its credential in place.
+  // Without the features: see MiddlewareFeatures (nothing opened, nothing let through with its credential).
   const hideCredential = hideCredentials ? (features.hideCredential as NonNullable<typeof features.hideCredential>) : null
   const isPublic = features.publicRoutes?.(publicRoutes) ?? null
   if (verifier === undefined) {

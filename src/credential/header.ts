@@ -164,8 +164,8 @@ const nodeHash = nodeBuiltin<typeof import('node:crypto')>('node:crypto')?.hash
  * A credential's fingerprint: its SHA-256 in base64url, the same in every process, so that instances share
  * answers and revocations through Redis by it (never by the credential). Computed on a look-up and for a
  * revocation, and on a cached request only where it is the credential's tag (see `credential/tag.ts`): with
- * Node's `crypto.hash` where the runtime has it, else in JavaScript, synchronously on every runtime. Both give the same digest, so instances
- * on different runtimes share a Redis tier.
+ * Node's `crypto.hash` where the runtime has it, else in JavaScript, synchronously on every runtime. Both give
+ * the same digest, so instances on different runtimes share a Redis tier.
  */
 export const fingerprint: (credential: string) => string =
   typeof nodeHash === 'function' ? (credential) => nodeHash('sha256', credential, 'base64url') : sha256Base64url

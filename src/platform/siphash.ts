@@ -9,6 +9,9 @@
 // rotations and exclusive-ors to 32-bit machine instructions, with no allocation. The input is read eight
 // characters to a word; a string with a character above 0xff is read as its UTF-16 code units, two bytes each,
 // under the second half of the key material, so that no two strings share an input.
+//
+// Reached through `#credential-tag` only (credential/tag.ts): the edge bundles never carry this file, so its hot
+// function, `sipHash13`, is written out for speed rather than size.
 
 /** The key material: 128 bits for byte strings, and 128 more for the rest. */
 export type SipKey = Readonly<Int32Array>

@@ -71,10 +71,10 @@ export type GuardedHandler<Req extends Request, Args extends unknown[]> = (
 /** What the shared dispatch answers here: the context, or the rejection. */
 type Result = WebAuth | { readonly response: MaybePromise<Response> }
 
-// What a request was admitted with, by request: for requirePermissions(), which gets the request only.
-// Neither publicRoutes nor hideCredentials (refused above with the reason): their code stays out of a Worker.
+// Neither publicRoutes nor hideCredentials (refused in webDispatch() with the reason): their code stays out of a Worker.
 const WEB_FEATURES: MiddlewareFeatures = { names: 'web' }
 
+// What a request was admitted with, by request: for requirePermissions(), which gets the request only.
 const admitted = new WeakMap<Request, WebAuth>()
 
 const NO_VIEWS: HeaderViews = Object.freeze({ headers: Object.freeze({}), rawHeaders: [] })

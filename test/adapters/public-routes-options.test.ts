@@ -127,29 +127,30 @@ describe('publicRoutes: the matching rule', () => {
   })
 })
 
-describe('publicRoutes: cost', () => {
-  const AUTH = Object.freeze({ keyId: 'key_1' }) as PortkeyAuth
-  /** A framework over plain objects that counts how often the route is computed. */
-  function counting() {
-    let routes = 0
-    const framework: Framework<{ path: string }, null, null, string> = {
-      headers: () => ({}),
-      route: (a) => {
-        routes++
-        return { method: 'GET', path: a.path }
-      },
-      request: () => ({ headers: {}, rawHeaders: [] }),
-      rawHeaders: () => [],
-      attach: () => {},
-      attached: () => undefined,
-      attachedQuota: () => null,
-      setHeaders: () => {},
-      next: () => 'next',
-      send: (error) => error.code,
-      fail: () => 'fail',
-    }
-    return { framework, routes: () => routes }
+const AUTH = Object.freeze({ keyId: 'key_1' }) as PortkeyAuth
+/** A framework over plain objects that counts how often the route is computed. */
+function counting() {
+  let routes = 0
+  const framework: Framework<{ path: string }, null, null, string> = {
+    headers: () => ({}),
+    route: (a) => {
+      routes++
+      return { method: 'GET', path: a.path }
+    },
+    request: () => ({ headers: {}, rawHeaders: [] }),
+    rawHeaders: () => [],
+    attach: () => {},
+    attached: () => undefined,
+    attachedQuota: () => null,
+    setHeaders: () => {},
+    next: () => 'next',
+    send: (error) => error.code,
+    fail: () => 'fail',
   }
+  return { framework, routes: () => routes }
+}
+
+describe('publicRoutes: cost', () => {
   const verifier = (routed: boolean) => ({
     ...createVerifier({ controlPlaneUrl: OFFLINE }),
     routed,
@@ -173,20 +174,7 @@ describe('publicRoutes: cost', () => {
 })
 
 describe('an adapter that gives neither publicRoutes nor hideCredentials (the Web adapter refuses both first)', () => {
-  const AUTH = Object.freeze({ keyId: 'key_1' }) as PortkeyAuth
-  const framework: Framework<{ path: string }, null, null, string> = {
-    headers: () => ({}),
-    route: (a) => ({ method: 'GET', path: a.path }),
-    request: () => ({ headers: {}, rawHeaders: [] }),
-    rawHeaders: () => [],
-    attach: () => {},
-    attached: () => undefined,
-    attachedQuota: () => null,
-    setHeaders: () => {},
-    next: () => 'next',
-    send: (error) => error.code,
-    fail: () => 'fail',
-  }
+  const { framework } = counting()
   const verifier = () => ({ ...createVerifier({ controlPlaneUrl: OFFLINE }), routed: false, check: () => AUTH })
 
   test('publicRoutes opens nothing: every route is checked', () => {
