@@ -145,6 +145,8 @@ export interface RateLimitStatus {
   readonly resetSeconds: number
   /** The window's length in seconds. */
   readonly windowSeconds: number
+  /** How close the caller is to the limit: the share of the allowance used, from 0 to 1 (1 for a limit of 0). */
+  readonly usage: number
 }
 
 /** The `RateLimit-Policy` and `RateLimit` response headers (IETF httpapi rate-limit-headers draft -11). */
@@ -170,6 +172,16 @@ export interface Quota {
   readonly counting: 'local' | 'fleet'
   /** The two response headers, as the adapters send them; `null` when `rateLimits.headers` is `false`. */
   readonly headers: RateLimitHeaders | null
+  /**
+   * The names of the limits this request took to `rateLimits.nearLimitAt` of their allowance or past it (the
+   * `near_limit` event): each reported once per caller, limit and window on this instance; mostly empty.
+   */
+  readonly nearLimit: readonly string[]
+  /**
+   * With `rateLimits: { mode: 'shadow' }`, the names of the limits that would have refused this request (it was
+   * admitted, and counted nowhere, as a refused request is); empty otherwise.
+   */
+  readonly overLimit: readonly string[]
   /**
    * Reports the tokens this request used (e.g. the provider's `usage.total_tokens`) against the tokens
    * limits, and releases the estimate the request reserved when admitted (once: a second report counts its
@@ -267,6 +279,11 @@ export interface CheckStatus {
    * the caller made it (`undefined`, `null`) when none applied or with `rateLimits: false`.
    */
   quota?: Quota | null
+  /**
+   * The names of the limits that refused the request (a 429), or in shadow mode would have (it was admitted); set
+   * only then.
+   */
+  overLimit?: readonly string[]
 }
 
 /** One request's outcome, as `onDecision` receives it. It never holds the credential. */
@@ -301,6 +318,12 @@ export interface Decision {
    * the limits were looked at).
    */
   readonly counting: 'local' | 'fleet' | null
+  /** Each limit's standing after the request, with how close the caller is to it (`usage`), when admitted and limited; else `null`. */
+  readonly rateLimits: readonly RateLimitStatus[] | null
+  /** The limits this request took past `rateLimits.nearLimitAt` (see `Quota.nearLimit`); mostly empty. */
+  readonly nearLimit: readonly string[]
+  /** The limits that refused the request (a 429), or in shadow mode would have (admitted anyway); mostly empty. */
+  readonly overLimit: readonly string[]
 }
 
 /** Receives every decision; what it throws is ignored. */

@@ -52,7 +52,7 @@ const OPTION_NAMES = {
     nodeClientOptions: true,
     sentinelClientOptions: true,
   } satisfies Names<RedisSentinelSettings>,
-  rateLimits: { headers: true, maxCounters: true } satisfies Names<RateLimitOptions>,
+  rateLimits: { headers: true, maxCounters: true, mode: true, nearLimitAt: true } satisfies Names<RateLimitOptions>,
   telemetry: { meterProvider: true, tracerProvider: true } satisfies Names<TelemetryProviders>,
 }
 

@@ -5,7 +5,7 @@ import { type ResolvedJwtOptions, resolveJwtOptions } from './jwt.js'
 import { type ResolvedRedisOptions, resolveRedis } from './redis.js'
 import { resolveTelemetry } from './telemetry.js'
 import { checkNames } from './names.js'
-import { describe, httpUrl, integer, named } from './validate.js'
+import { describe, httpUrl, integer, named, numberIn } from './validate.js'
 import type { BreakerOptions, CacheOptions, RateLimitOptions, VerifierOptions } from './verifier-options.js'
 import { type Environment, processEnv } from '../platform/process-env.js'
 
@@ -165,7 +165,7 @@ function resolveLogger(logger: unknown): Logger {
   return candidate as Logger
 }
 
-/** On unless `false`; `true` or an object with `headers` and `maxCounters`. */
+/** On unless `false`; `true` or an object with `headers`, `maxCounters`, `mode` and `nearLimitAt`. */
 function resolveRateLimits(option: unknown, cacheMax: number): Readonly<Required<RateLimitOptions>> | null {
   if (option === false) return null
   if (option !== undefined && option !== true && (typeof option !== 'object' || option === null)) {
@@ -176,9 +176,15 @@ function resolveRateLimits(option: unknown, cacheMax: number): Readonly<Required
   if (given.headers !== undefined && typeof given.headers !== 'boolean') {
     throw new TypeError(`portkey-auth: rateLimits.headers must be true or false, got ${describe(given.headers)}`)
   }
+  const mode = given.mode ?? 'enforce'
+  if (mode !== 'enforce' && mode !== 'shadow') {
+    throw new TypeError(`portkey-auth: rateLimits.mode must be 'enforce' or 'shadow', got ${describe(mode)}`)
+  }
   return Object.freeze({
     headers: given.headers ?? true,
     maxCounters: integer('rateLimits.maxCounters', given.maxCounters ?? cacheMax, 1, LIMITS.cacheMax),
+    mode,
+    nearLimitAt: numberIn('rateLimits.nearLimitAt', given.nearLimitAt ?? 0.8, 0, 1),
   })
 }
 

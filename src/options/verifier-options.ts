@@ -148,6 +148,19 @@ export interface RateLimitOptions {
    * seen go first, and a key whose counters went starts its window afresh. @default cache.max (10_000)
    */
   maxCounters?: number
+  /**
+   * `'enforce'` refuses a request past a limit with 429. `'shadow'` counts and reports exactly as enforcing does
+   * (the `RateLimit` headers, `Quota.overLimit`, `onDecision`'s `overLimit`, the refusals metric under
+   * `portkey_auth.rate_limit.mode: shadow`) but admits it: for rolling limits out. Its risk: nothing is limited.
+   * @default 'enforce'
+   */
+  mode?: 'enforce' | 'shadow'
+  /**
+   * The share of a limit's allowance (from 0 to 1) at which a request is reported near the limit
+   * (`Quota.nearLimit`, `onDecision`'s `nearLimit`, the `portkey_auth.rate_limit.near_limit` metric): once per
+   * caller, limit and window on each instance. @default 0.8
+   */
+  nearLimitAt?: number
 }
 
 /** Circuit-breaker settings. */

@@ -3,8 +3,8 @@ import { TIMINGS } from '../options/defaults.js'
 import type { CheckStatus, Logger, PortkeyAuth, Quota } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
 import { countsTokens, hasLimits, type Policy } from './policy.js'
-import { headersOf, RequestQuota, standingsOf } from './quota.js'
-import { refusal } from './refusal.js'
+import { headersOf, RequestQuota, type Standing, standingsOf } from './quota.js'
+import { reached, refusal } from './refusal.js'
 import { type Subject, Subjects } from './subjects.js'
 import { addTokens, admitsTokens, misreported } from './tokens.js'
 import { LimiterWarnings } from './warnings.js'
@@ -19,6 +19,8 @@ export interface RateLimiterStats {
   leases: number
   /** Requests counted by this instance alone while Redis was away (with the `redis` option). */
   local: number
+  /** Requests a limit would have refused, admitted in shadow mode (`rateLimits: { mode: 'shadow' }`). */
+  shadowed: number
 }
 
 /**
@@ -33,17 +35,23 @@ export class RateLimiter {
   readonly #headers: boolean
   readonly #fleet: FleetCounter | null
   readonly #warnings: LimiterWarnings
-  readonly #counts = { refused: 0, local: 0 }
+  readonly #shadow: boolean
+  readonly #nearLimitAt: number
+  readonly #counts = { refused: 0, local: 0, shadowed: 0 }
 
   /**
    * @param max - most keys, tokens and virtual keys (each) whose counters are kept; the least recently seen go first
    * @param headers - whether quotas and 429s carry `RateLimit-Policy` and `RateLimit`
+   * @param shadow - admit what a limit refuses, reporting it as refused (`rateLimits.mode: 'shadow'`)
+   * @param nearLimitAt - the share of a limit at which a request is reported near it (`rateLimits.nearLimitAt`)
    * @param fleet - counters shared by the fleet, or `null` to count on this instance alone
    */
-  constructor({ max, headers, fleet, logger }: { max: number; headers: boolean; fleet: FleetCounter | null; logger: Logger }) {
+  constructor({ max, headers, shadow, nearLimitAt, fleet, logger }: LimiterSettings) {
     this.#warnings = new LimiterWarnings(logger)
     this.#subjects = new Subjects(max, fleet !== null, this.#warnings.unenforced)
     this.#headers = headers
+    this.#shadow = shadow
+    this.#nearLimitAt = nearLimitAt
     this.#fleet = fleet
   }
 
@@ -62,13 +70,17 @@ export class RateLimiter {
     return subjects.length === 0 ? auth : this.#take(auth, subjects, now, status, 0)
   }
 
-  /** Throws the 429 of `auth`'s own limits (not its virtual key's) already reached, as far as this instance knows; counts nothing. */
-  check(auth: PortkeyAuth, now: number): void {
+  /**
+   * Throws the 429 of `auth`'s own limits (not its virtual key's) already reached, as far as this instance knows
+   * (in shadow mode, nothing: the request goes on to be counted); counts nothing.
+   */
+  check(auth: PortkeyAuth, now: number, status: CheckStatus | undefined): void {
+    if (this.#shadow) return
     const subjects = this.#subjects.of(auth, false)
     if (subjects.length === 0) return
     const { policies, windows } = subjects[0]!
-    const reached = policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now))
-    if (reached.length > 0) throw this.#refuse(auth, subjects, reached, now)
+    const over = policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now))
+    if (over.length > 0) this.#over(auth, subjects, over, now, status)
   }
 
   /**
@@ -129,24 +141,70 @@ export class RateLimiter {
     if (refused === null && batches !== null && round < TIMINGS.leaseRounds) {
       return Promise.all(batches).then((): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, Date.now(), status, round + 1))
     }
-    if (status !== undefined) status.counting = alone ? 'local' : 'fleet'
+    const counting = alone ? 'local' : 'fleet'
+    if (status !== undefined) status.counting = counting
     // Out of rounds (every batch taken by other requests first): refused as if exhausted.
-    if (refused !== null || batches !== null) throw this.#refuse(auth, subjects, refused ?? [], now)
+    if (refused !== null || batches !== null) return this.#over(auth, subjects, reached(subjects, refused), now, status)
     if (fleet !== null && alone) this.#counts.local++
     // Counted here, whether a quota is made for it or not; tokens limits hold its estimate only for a quota, which
     // its report releases: with no status to carry one, nothing could, and the estimate would only refuse others.
     const standings = standingsOf(subjects, now, fleet !== null && !alone, true, status !== undefined)
+    const near = this.#near(subjects, standings)
     if (status === undefined) return auth
     const headers = this.#headers ? headersOf(subjects, standings) : null
-    status.quota = new RequestQuota(standings, alone ? 'local' : 'fleet', headers, this, auth, now)
+    status.quota = new RequestQuota(standings, counting, headers, this, auth, now, near, NO_NAMES)
     return auth
   }
 
-  #refuse(auth: PortkeyAuth, subjects: readonly Subject[], refused: readonly Policy[], now: number) {
-    this.#counts.refused++
-    return refusal(auth, subjects, refused, now, this.#fleet !== null, this.#headers)
+  /**
+   * A request the limits `over` refuse, counted nowhere: its 429, or in shadow mode its admission, with the quota
+   * of a refused request (what it would have been told: `remaining` 0 for those limits; it gives nothing back).
+   */
+  #over(auth: PortkeyAuth, subjects: readonly Subject[], over: readonly Policy[], now: number, status: CheckStatus | undefined) {
+    const names = over.map((policy) => policy.name)
+    if (status !== undefined) status.overLimit = names
+    if (!this.#shadow) {
+      this.#counts.refused++
+      throw refusal(auth, subjects, over, now, this.#fleet !== null, this.#headers)
+    }
+    this.#counts.shadowed++
+    if (status === undefined) return auth
+    const standings = standingsOf(subjects, now, status.counting === 'fleet')
+    const headers = this.#headers ? headersOf(subjects, standings) : null
+    status.quota = new RequestQuota(standings, status.counting!, headers, this, auth, now, NO_NAMES, names)
+    return auth
+  }
+
+  /**
+   * The names of the limits this admitted request took to `nearLimitAt` of their allowance, each once per window:
+   * `standings` are the subjects' limits in order. Allocates only when one is reached.
+   */
+  #near(subjects: readonly Subject[], standings: readonly Standing[]): readonly string[] {
+    let near: string[] | null = null
+    let k = 0
+    for (const { windows } of subjects) {
+      for (const window of windows) {
+        const { policy, remaining } = standings[k++]!
+        if (window.near || policy.quota - remaining < policy.quota * this.#nearLimitAt) continue
+        window.near = true
+        near = push(near, policy.name)
+      }
+    }
+    return near ?? NO_NAMES
   }
 }
+
+/** What a `RateLimiter` is made with (see its constructor). */
+interface LimiterSettings {
+  max: number
+  headers: boolean
+  shadow: boolean
+  nearLimitAt: number
+  fleet: FleetCounter | null
+  logger: Logger
+}
+
+const NO_NAMES: readonly string[] = Object.freeze([])
 
 /** `list` with `item` added (a list made only then: only a request refused, or waiting for Redis, makes one). */
 const push = <T>(list: T[] | null, item: T): T[] => (list === null ? [item] : [...list, item])

@@ -90,6 +90,8 @@ export class RequestQuota implements Quota {
   readonly resetSeconds: number
   readonly counting: 'local' | 'fleet'
   readonly headers: RateLimitHeaders | null
+  readonly nearLimit: readonly string[]
+  readonly overLimit: readonly string[]
   readonly #standings: readonly Standing[]
   readonly #counter: TokenCounter
   readonly #auth: PortkeyAuth
@@ -106,6 +108,8 @@ export class RequestQuota implements Quota {
     counter: TokenCounter,
     auth: PortkeyAuth,
     at: number,
+    nearLimit: readonly string[],
+    overLimit: readonly string[],
   ) {
     let least = standings[0]!
     for (const standing of standings) if (standing.remaining < least.remaining) least = standing
@@ -113,6 +117,8 @@ export class RequestQuota implements Quota {
     this.resetSeconds = least.resetSeconds
     this.counting = counting
     this.headers = headers
+    this.nearLimit = nearLimit
+    this.overLimit = overLimit
     this.#standings = standings
     this.#counter = counter
     this.#auth = auth
@@ -128,10 +134,11 @@ export class RequestQuota implements Quota {
    * Gives back the allowance the request of this quota (when `value` is one) was counted against, once: for a
    * request refused after the guard admitted it (`requirePermissions()`), whose context is `auth`. A quota found
    * beside another caller's context (put there by the app, or left by another check) gives nothing back; one beside
-   * a copy of its own (a verifier of the app's that decorates contexts) does.
+   * a copy of its own (a verifier of the app's that decorates contexts) does. One of a request a limit refused
+   * (admitted in shadow mode) was counted nowhere, and gives nothing back.
    */
   static refund(value: unknown, auth: PortkeyAuth | undefined): void {
-    if (!RequestQuota.made(value) || value.#refunded || auth === undefined) return
+    if (!RequestQuota.made(value) || value.#refunded || auth === undefined || value.overLimit.length > 0) return
     const quota = value
     const own = quota.#auth
     if (own !== auth && (own.keyId !== auth.keyId || own.organisationId !== auth.organisationId || own.method !== auth.method))
@@ -168,6 +175,7 @@ export class RequestQuota implements Quota {
           remaining,
           resetSeconds,
           windowSeconds: policy.windowMs / 1000,
+          usage: policy.quota === 0 ? 1 : (policy.quota - remaining) / policy.quota,
         }),
       ),
     )
@@ -180,7 +188,7 @@ export class RequestQuota implements Quota {
 
   /** What `JSON.stringify` writes: every field, `limits` included. */
   toJSON() {
-    const { limits, remaining, resetSeconds, counting, headers } = this
-    return { limits, remaining, resetSeconds, counting, headers }
+    const { limits, remaining, resetSeconds, counting, headers, nearLimit, overLimit } = this
+    return { limits, remaining, resetSeconds, counting, headers, nearLimit, overLimit }
   }
 }

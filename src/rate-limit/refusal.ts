@@ -9,11 +9,17 @@ const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour
 const WHOSE = { api_key: 'this API key', user: 'this user', token: 'this token' } as const
 
 /**
- * The 429 `rate_limit_exceeded` for a request of `auth` that the limits `refused` refuse, none of them counted. Its
- * `Retry-After` is when the last refusing window ends, or, for a tokens limit refused for what requests in flight
- * reserved, when their reservations are released at the latest. No limit given: the request ran out of rounds
- * asking Redis (every batch taken by other requests first), refused as if its first requests limit were exhausted.
- * `shared`: counted with Redis; `headers`: `RateLimit-Policy` and `RateLimit` too.
+ * The limits that refuse a request: those `refused`, or, when the request ran out of rounds asking Redis (every batch
+ * taken by other requests first, `null`), the first requests limit, as if it were exhausted.
+ */
+export const reached = (subjects: readonly Subject[], refused: readonly Policy[] | null): readonly Policy[] =>
+  refused ?? [subjects.flatMap((subject) => subject.policies).find((policy) => policy.type === 'requests')!]
+
+/**
+ * The 429 `rate_limit_exceeded` for a request of `auth` that the limits `refused` refuse (`reached()`), none of them
+ * counted. Its `Retry-After` is when the last refusing window ends, or, for a tokens limit refused for what requests
+ * in flight reserved, when their reservations are released at the latest. `shared`: counted with Redis; `headers`:
+ * `RateLimit-Policy` and `RateLimit` too.
  */
 export function refusal(
   auth: PortkeyAuth,
@@ -24,9 +30,8 @@ export function refusal(
   headers: boolean,
 ): AuthError {
   const standings = standingsOf(subjects, now, shared)
-  const reached = refused.length > 0 ? refused : [standings.find((s) => s.policy.type === 'requests')!.policy]
   let retryAfter = 1
-  for (const policy of reached) {
+  for (const policy of refused) {
     const window = windowOf(subjects, policy)
     let seconds = secondsLeft(policy, window.start, now)
     if (policy.type === 'tokens' && window.tokens < policy.quota) {
@@ -34,7 +39,7 @@ export function refusal(
     }
     retryAfter = Math.max(retryAfter, seconds)
   }
-  const first = reached[0]!
+  const first = refused[0]!
   const whose = first.scope === 'virtual_key' ? 'this virtual key' : WHOSE[identityOf(auth).counted]
   const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
   return rateLimitExceeded(what, retryAfter, headers ? headersOf(subjects, standings) : null)

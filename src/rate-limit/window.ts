@@ -15,6 +15,8 @@ export class Window {
   used = 0
   /** Tokens reported in the window (with Redis, the fleet's total as last seen, or more). */
   tokens = 0
+  /** Whether a request was reported near the limit in the window (`rateLimits.nearLimitAt`): once is enough. */
+  near = false
   /** A tokens limit's reservations by requests in flight on this instance, made on first use; kept across windows. */
   reservations: Reservations | null = null
   /** With Redis: what this instance knows of the fleet's count; `null` counting on this instance alone. */
@@ -33,6 +35,7 @@ export class Window {
     if (start > this.start) {
       this.start = start
       this.used = this.tokens = 0
+      this.near = false
       this.lease?.reset()
     }
     return this

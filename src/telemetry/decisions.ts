@@ -7,6 +7,8 @@ import type { MeterLike, TelemetryAttributes } from './otel-types.js'
 export interface DecisionCounter {
   admitted(method: PortkeyAuth['method'], cache: CacheState): void
   refused(code: AuthErrorCode | null, cache: CacheState): void
+  /** An admitted request that took the limits `near` to their threshold, or that a limit refused in shadow mode. */
+  limits(near: readonly string[], shadowed: boolean): void
 }
 
 interface Tally {
@@ -24,6 +26,9 @@ export class DecisionTally implements DecisionCounter {
   readonly #admitted: Record<string, Record<string, Tally>> = {}
   readonly #refused = new Map<string, Tally>()
   #rateLimited = 0
+  #shadowed = 0
+  /** `near_limit` events by the limit's name (`rpm`, `vk-tokens-rpd`: a few dozen at most). */
+  readonly #near = new Map<string, number>()
 
   constructor(meter: MeterLike) {
     for (const method of ['api_key', 'jwt']) {
@@ -43,12 +48,26 @@ export class DecisionTally implements DecisionCounter {
       })
     meter
       .createObservableCounter(METRICS.rateLimitRefusals, {
-        description: 'Requests refused because a rate limit was reached (429 rate_limit_exceeded).',
+        description: 'Requests a rate limit refused (429), or would have (mode shadow).',
         unit: '{request}',
       })
       .addCallback((result) => {
-        if (this.#rateLimited > 0) result.observe(this.#rateLimited)
+        if (this.#rateLimited > 0) result.observe(this.#rateLimited, ENFORCE)
+        if (this.#shadowed > 0) result.observe(this.#shadowed, SHADOW)
       })
+    meter
+      .createObservableCounter(METRICS.rateLimitNear, {
+        description: 'Requests that took a rate limit to rateLimits.nearLimitAt.',
+        unit: '{request}',
+      })
+      .addCallback((result) => {
+        for (const [name, count] of this.#near) result.observe(count, { [ATTRIBUTES.rateLimitName]: name })
+      })
+  }
+
+  limits(near: readonly string[], shadowed: boolean): void {
+    if (shadowed) this.#shadowed++
+    for (const name of near) this.#near.set(name, (this.#near.get(name) ?? 0) + 1)
   }
 
   admitted(method: PortkeyAuth['method'], cache: CacheState): void {
@@ -67,6 +86,9 @@ export class DecisionTally implements DecisionCounter {
     slot.count++
   }
 }
+
+const ENFORCE = Object.freeze({ [ATTRIBUTES.rateLimitMode]: 'enforce' })
+const SHADOW = Object.freeze({ [ATTRIBUTES.rateLimitMode]: 'shadow' })
 
 /**
  * One combination's attributes. Unknown facts are left out, as OpenTelemetry asks: the method of a refused

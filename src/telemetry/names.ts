@@ -14,6 +14,8 @@ export const METRICS = {
   lookupDuration: 'portkey_auth.lookup.duration',
   /** Counter of requests refused with `rate_limit_exceeded`. */
   rateLimitRefusals: 'portkey_auth.rate_limit.refusals',
+  /** Counter of `near_limit` events, by `portkey_auth.rate_limit.name`. */
+  rateLimitNear: 'portkey_auth.rate_limit.near_limit',
   /** Up-down counter: entries cached now, by `portkey_auth.cache.kind`. */
   cacheEntries: 'portkey_auth.cache.entries',
   /** Gauge: 1 for the breaker's current state, 0 for the others (a state set). */
@@ -27,6 +29,8 @@ export const ATTRIBUTES = {
   errorType: 'error.type',
   method: 'portkey_auth.method',
   cache: 'portkey_auth.cache',
+  rateLimitMode: 'portkey_auth.rate_limit.mode',
+  rateLimitName: 'portkey_auth.rate_limit.name',
   lookupKind: 'portkey_auth.lookup.kind',
   lookupResult: 'portkey_auth.lookup.result',
   keyId: 'portkey_auth.key.id',

@@ -55,6 +55,8 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     new RateLimiter({
       max: config.rateLimits.maxCounters,
       headers: config.rateLimits.headers,
+      shadow: config.rateLimits.mode === 'shadow',
+      nearLimitAt: config.rateLimits.nearLimitAt,
       fleet: connection ? new FleetCounter(connection, redis.namespace) : null,
       logger,
     })

@@ -30,12 +30,8 @@ export function audited(
     if (counter === undefined) return check
     return counted(check, counter)
   }
-  const emit = (
-    decision: Omit<Decision, 'redis' | 'durationMs' | 'cause' | 'counting'>,
-    started: number,
-    status: CheckStatus,
-    cause: string | null = null,
-  ) => {
+  const emit = (decision: Reported, started: number, status: CheckStatus, cause: string | null = null) => {
+    const quota = decision.admitted ? ownQuota(status) : null
     try {
       listener({
         ...decision,
@@ -43,6 +39,9 @@ export function audited(
         durationMs: performance.now() - started,
         cause,
         counting: status.counting ?? null,
+        rateLimits: quota?.limits ?? null,
+        nearLimit: quota?.nearLimit ?? NO_NAMES,
+        overLimit: status.overLimit ?? NO_NAMES,
       })
     } catch {
       // An audit hook must never be the reason a request fails.
@@ -54,7 +53,7 @@ export function audited(
     const admitted = (auth: PortkeyAuth) => {
       if (given === undefined) unseen(status)
       const { keyId, method, virtualKey } = auth
-      counter?.admitted(method, status.cache)
+      if (counter !== undefined) admittedTo(counter, method, status)
       emit(
         { admitted: true, status: 200, code: null, keyId, method, virtualKey: virtualKey?.slug ?? null, cache: status.cache },
         started,
@@ -109,15 +108,31 @@ function counted(check: Check, counter: DecisionCounter): AuditedCheck {
       return result.then(
         (auth) => {
           if (given === undefined) unseen(status)
-          counter.admitted(auth.method, status.cache)
+          admittedTo(counter, auth.method, status)
           return auth
         },
         (error: unknown) => refused(error, status),
       )
     if (given === undefined) unseen(status)
-    counter.admitted(result.method, status.cache)
+    admittedTo(counter, result.method, status)
     return result
   }
+}
+
+/** What `audited()` reports of a decision beside the status and the clock. */
+type Reported = Omit<Decision, 'redis' | 'durationMs' | 'cause' | 'counting' | 'rateLimits' | 'nearLimit' | 'overLimit'>
+
+const NO_NAMES: readonly string[] = Object.freeze([])
+
+/** The quota the limiter left in `status` (a quota this package made; not one the caller put there). */
+const ownQuota = (status: CheckStatus): RequestQuota | null => (RequestQuota.made(status.quota) ? status.quota : null)
+
+/** Counts an admitted request, and what its limits said when a request was near one or over one (shadow mode). */
+function admittedTo(counter: DecisionCounter, method: PortkeyAuth['method'], status: CheckStatus): void {
+  counter.admitted(method, status.cache)
+  const quota = status.quota
+  if (quota == null || !RequestQuota.made(quota) || (quota.nearLimit.length === 0 && quota.overLimit.length === 0)) return
+  counter.limits(quota.nearLimit, quota.overLimit.length > 0)
 }
 
 /**

@@ -183,7 +183,7 @@ function lookUpCredential(request: RequestState, keys: Pipeline['keys'], tag: st
 function lookUpVirtualKey(request: RequestState, pipeline: Pipeline, key: string, lookup: VirtualKeyRequest): Promise<void> {
   const { auth, now } = request
   // A caller its own limits refuse (counting nothing here) or past its budget costs the control plane nothing.
-  pipeline.limiter?.check(auth!, now)
+  pipeline.limiter?.check(auth!, now, request.status)
   pipeline.budget.spend(identityOf(auth!).name, now)
   return pipeline.virtualKeys.load(key, lookup).then((outcome) => {
     request.auth = combine(outcome, auth!, Date.now(), pipeline)

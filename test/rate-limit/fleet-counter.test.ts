@@ -51,7 +51,10 @@ describe('FleetCounter, given a reply none of its scripts gives', () => {
 describe('the limiter, on a Redis that answers nonsense', () => {
   const limited = (rateLimits: PortkeyAuth['rateLimits']): PortkeyAuth => Object.freeze({ ...authWith([]), rateLimits })
   const onNonsense = () =>
-    new RateLimiter({ max: 10, headers: true, fleet: new FleetCounter(answering('OK'), 'ns:'), logger: recordingLogger() })
+    new RateLimiter({
+      ...{ max: 10, headers: true, shadow: false, nearLimitAt: 0.8 },
+      ...{ fleet: new FleetCounter(answering('OK'), 'ns:'), logger: recordingLogger() },
+    })
 
   test('counts alone, as when Redis fails: the whole limit on this instance, then 429; nothing leased', async () => {
     const limiter = onNonsense()
@@ -64,7 +67,7 @@ describe('the limiter, on a Redis that answers nonsense', () => {
     }
     expect(counted).toEqual(['local', 'local'])
     await expect(async () => limiter.admit(auth, Date.now(), { cache: 'hit' })).rejects.toThrow(AuthError)
-    expect(limiter.stats()).toEqual({ tracked: 1, refused: 1, leases: 0, local: 2 })
+    expect(limiter.stats()).toEqual({ tracked: 1, refused: 1, leases: 0, local: 2, shadowed: 0 })
   })
 
   test('a tokens report is counted here, and resolves to true', async () => {

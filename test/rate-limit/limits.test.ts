@@ -137,7 +137,7 @@ describe('counters are bounded, and reported', () => {
     const app = await useGuardedApp('express', verifier)
     for (const key of Object.keys(keys)) expect((await sendKey(app, key)).status).toBe(200)
     expect((await sendKey(app, Object.keys(keys).at(-1)!)).status).toBe(429)
-    expect(verifier.stats().rateLimits).toEqual({ tracked: 10, refused: 1, leases: 0, local: 0 })
+    expect(verifier.stats().rateLimits).toEqual({ tracked: 10, refused: 1, leases: 0, local: 0, shadowed: 0 })
     expect(decisions.at(-2)).toMatchObject({ admitted: true, counting: 'local' })
     expect(decisions.at(-1)).toMatchObject({ admitted: false, status: 429, code: 'rate_limit_exceeded', counting: 'local' })
   })

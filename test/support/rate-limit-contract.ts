@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
-import type { RateLimit } from '../../src/types.js'
+import type { Decision, RateLimit } from '../../src/types.js'
 import { type RawResponse, expectRejection, send, sendKey, useGuardedApp, useStub, WHOAMI } from './servers.js'
 
 /**
@@ -189,6 +189,70 @@ export function describeRateLimitContract(framework: string): void {
         quota: null,
       })
       expect(app.quotas).toEqual([null, null, null, null])
+    })
+
+    test("rateLimits: { mode: 'shadow' } (issue 27): past the limit still 200, reaching the handler, with the headers, quota and decision of the refusal; nothing counted for it", async () => {
+      const heard: Decision[] = []
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 2 }], {
+        rateLimits: { mode: 'shadow' },
+        onDecision: (decision) => heard.push(decision),
+      })
+      const responses = await sendMany(4, () => sendKey(app, KEY))
+      expect(statuses(responses)).toEqual([200, 200, 200, 200])
+      expect(app.seen).toHaveLength(4)
+      expect(responses.map((res) => res.headers.ratelimit)).toEqual([
+        '"rpm";r=1;t=50',
+        '"rpm";r=0;t=50',
+        '"rpm";r=0;t=50',
+        '"rpm";r=0;t=50',
+      ])
+      for (const res of responses) expect(res.headers['retry-after']).toBeUndefined()
+      expect(responses.map((res) => res.json<{ quota: { overLimit: string[] } }>().quota.overLimit)).toEqual([
+        [],
+        [],
+        ['rpm'],
+        ['rpm'],
+      ])
+      expect(app.quotas.map((quota) => quota?.overLimit)).toEqual([[], [], ['rpm'], ['rpm']])
+      expect(heard.map((d) => [d.admitted, d.status, d.overLimit])).toEqual([
+        [true, 200, []],
+        [true, 200, []],
+        [true, 200, ['rpm']],
+        [true, 200, ['rpm']],
+      ])
+      // The virtual key's own limit too, and the key's checked before its look-up: admitted, named.
+      const withVirtualKey = () => send(app.url + WHOAMI, { 'x-portkey-api-key': KEY, 'x-portkey-virtual-key': 'vk-limited' })
+      const [viaVk] = await sendMany(1, withVirtualKey)
+      expect(viaVk?.status).toBe(200)
+      expect(viaVk?.json<{ quota: { overLimit: string[] } }>().quota.overLimit).toEqual(['rpm'])
+      // A shadowed request was counted nowhere, and a quota of one gives nothing back: the next minute admits 2.
+      vi.setSystemTime(T0 + 50_000)
+      const next = await sendMany(3, () => sendKey(app, KEY))
+      expect(next.map((res) => res.json<{ quota: { overLimit: string[] } }>().quota.overLimit)).toEqual([[], [], ['rpm']])
+    })
+
+    test('near_limit (issue 27): the request that reaches 80 % of a limit says so, once per window, in its quota and its decision', async () => {
+      const heard: Decision[] = []
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 5 }], {
+        onDecision: (decision) => heard.push(decision),
+      })
+      const near = (responses: RawResponse[]) =>
+        responses.map((res) => res.json<{ quota: { nearLimit: string[] } }>().quota.nearLimit)
+      const first = await sendMany(5, () => sendKey(app, KEY))
+      expect(near(first)).toEqual([[], [], [], ['rpm'], []])
+      expect(heard.map((d) => d.nearLimit)).toEqual([[], [], [], ['rpm'], []])
+      expect(heard.map((d) => d.rateLimits?.map((limit) => [limit.name, limit.remaining, limit.usage]))).toEqual([
+        [['rpm', 4, 0.2]],
+        [['rpm', 3, 0.4]],
+        [['rpm', 2, 0.6]],
+        [['rpm', 1, 0.8]],
+        [['rpm', 0, 1]],
+      ])
+      // The 429 that follows names the limit, and warns no more.
+      expectRejection(await sendKey(app, KEY), 429, 'rate_limit_exceeded', [KEY])
+      expect(heard.at(-1)).toMatchObject({ admitted: false, overLimit: ['rpm'], nearLimit: [], rateLimits: null })
+      vi.setSystemTime(T0 + 50_000)
+      expect(near(await sendMany(5, () => sendKey(app, KEY)))).toEqual([[], [], [], ['rpm'], []])
     })
 
     test('rateLimits: { headers: false } sends no RateLimit headers, admitted or refused; the 429 keeps Retry-After', async () => {

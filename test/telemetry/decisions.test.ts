@@ -32,7 +32,7 @@ describe('decisions, through audited()', () => {
     for (const run of [counted, counted, both]) expect(() => run(withKey('pk-limited-0123456789'))).toThrow(rateLimited)
     expect(heard).toHaveLength(1)
     const points = await otel.points()
-    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ value: 3 }])
+    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ 'portkey_auth.rate_limit.mode': 'enforce', value: 3 }])
     expect(rows(points, 'portkey_auth.decisions')).toEqual([
       { 'portkey_auth.outcome': 'refused', 'error.type': 'rate_limit_exceeded', 'portkey_auth.cache': 'hit', value: 3 },
     ])
@@ -112,13 +112,63 @@ describe('rate limits (issue 16) in the metrics', () => {
       )
     expect(outcomes).toEqual([200, 200, 429, 429, 429])
     const points = await otel.points()
-    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ value: 3 }])
+    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ 'portkey_auth.rate_limit.mode': 'enforce', value: 3 }])
     expect(rows(points, 'portkey_auth.decisions')).toContainEqual({
       'portkey_auth.outcome': 'refused',
       'error.type': 'rate_limit_exceeded',
       'portkey_auth.cache': 'hit',
       value: 3,
     })
+  })
+})
+
+describe('shadow mode and early warning (issue 27) in the metrics and the decisions', () => {
+  const lookup = async () => keyRecord({ id: 'key_rpd', rate_limits: [{ type: 'requests', unit: 'rpd', value: 5 }] })
+  const run = async (rateLimits: { mode?: 'enforce' | 'shadow'; nearLimitAt?: number }) => {
+    otel = useOtel()
+    const heard: Decision[] = []
+    const verifier = createVerifier({
+      lookup,
+      logger: false,
+      rateLimits,
+      onDecision: (decision) => heard.push(decision),
+      telemetry: { meterProvider: otel.meterProvider },
+    })
+    const outcomes: number[] = []
+    for (let i = 0; i < 8; i++)
+      outcomes.push(
+        await verifier.verify(withKey('pk-rpd-0123456789')).then(
+          () => 200,
+          (error: AuthError) => error.status,
+        ),
+      )
+    return { outcomes, heard, points: await otel.points(), stats: verifier.stats().rateLimits }
+  }
+
+  test("shadow: all 8 admitted; the 3 a limit refuses count under mode 'shadow' and carry overLimit; near_limit once, at 4 of 5", async () => {
+    const { outcomes, heard, points, stats } = await run({ mode: 'shadow' })
+    expect(outcomes).toEqual([200, 200, 200, 200, 200, 200, 200, 200])
+    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ 'portkey_auth.rate_limit.mode': 'shadow', value: 3 }])
+    expect(rows(points, 'portkey_auth.rate_limit.near_limit')).toEqual([{ 'portkey_auth.rate_limit.name': 'rpd', value: 1 }])
+    expect(heard.map((decision) => decision.overLimit)).toEqual([[], [], [], [], [], ['rpd'], ['rpd'], ['rpd']])
+    expect(heard.map((decision) => decision.nearLimit)).toEqual([[], [], [], ['rpd'], [], [], [], []])
+    expect(heard.map((decision) => decision.rateLimits?.[0]?.remaining)).toEqual([4, 3, 2, 1, 0, 0, 0, 0])
+    expect(heard.map((decision) => decision.rateLimits?.[0]?.usage)).toEqual(
+      [0.2, 0.4, 0.6, 0.8, 1, 1, 1, 1].map((u) => expect.closeTo(u)),
+    )
+    expect(heard.every((decision) => decision.admitted && decision.code === null)).toBe(true)
+    expect(stats).toMatchObject({ refused: 0, shadowed: 3 })
+  })
+
+  test('enforce: the same limit refuses 3 with 429, each decision naming it in overLimit; nearLimitAt 0.4 warns at 2 of 5', async () => {
+    const { outcomes, heard, points, stats } = await run({ nearLimitAt: 0.4 })
+    expect(outcomes).toEqual([200, 200, 200, 200, 200, 429, 429, 429])
+    expect(rows(points, 'portkey_auth.rate_limit.refusals')).toEqual([{ 'portkey_auth.rate_limit.mode': 'enforce', value: 3 }])
+    expect(rows(points, 'portkey_auth.rate_limit.near_limit')).toEqual([{ 'portkey_auth.rate_limit.name': 'rpd', value: 1 }])
+    expect(heard.map((decision) => decision.overLimit)).toEqual([[], [], [], [], [], ['rpd'], ['rpd'], ['rpd']])
+    expect(heard.map((decision) => decision.nearLimit)).toEqual([[], ['rpd'], [], [], [], [], [], []])
+    expect(heard.slice(5).map((decision) => decision.rateLimits)).toEqual([null, null, null])
+    expect(stats).toMatchObject({ refused: 3, shadowed: 0 })
   })
 })
 

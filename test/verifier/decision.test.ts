@@ -43,7 +43,15 @@ async function decide(setup: ReturnType<typeof audited>, headers: IncomingHeader
 }
 
 /** Fields every event has here: a duration, no Redis tier, (no outage) no cause, and (no rate limit) no counting. */
-const anyDuration = { redis: null, durationMs: expect.any(Number), cause: null, counting: null }
+const anyDuration = {
+  redis: null,
+  durationMs: expect.any(Number),
+  cause: null,
+  counting: null,
+  rateLimits: null,
+  nearLimit: [],
+  overLimit: [],
+}
 
 afterEach(() => {
   vi.useRealTimers()
