@@ -16,6 +16,7 @@ describe('resolveOptions: defaults', () => {
       timeoutMs: 2_000,
     })
     expect(resolved.cache).toEqual({ max: 10_000, ttlMs: 60_000, staleMs: 600_000, negativeTtlMs: 10_000 })
+    expect(resolved.rateLimits).toEqual({ headers: true, maxCounters: 10_000, mode: 'enforce', nearLimitAt: 0.8 })
     expect(DEFAULT_CONTROL_PLANE_URL).toBe('https://api.portkey.ai')
   })
 
@@ -178,6 +179,20 @@ describe('resolveOptions: TypeErrors for bad values', () => {
       /breaker\.cooldownMs must be an integer from 0 to 3600000/,
     ],
     ['breaker.failureThreshold past a million', { breaker: { failureThreshold: 1_000_001 } }, /breaker\.failureThreshold/],
+    // Issue 27.
+    [
+      'rateLimits.mode misspelt',
+      { rateLimits: { mode: 'shadows' } },
+      /rateLimits\.mode must be 'enforce' or 'shadow', got "shadows"/,
+    ],
+    ['rateLimits.mode true', { rateLimits: { mode: true } }, /rateLimits\.mode must be 'enforce' or 'shadow'/],
+    [
+      'rateLimits.nearLimitAt a percentage',
+      { rateLimits: { nearLimitAt: 80 } },
+      /rateLimits\.nearLimitAt must be a number from 0 to 1/,
+    ],
+    ['rateLimits.nearLimitAt NaN', { rateLimits: { nearLimitAt: Number.NaN } }, /rateLimits\.nearLimitAt/],
+    ['rateLimits.nearLimitAt a string', { rateLimits: { nearLimitAt: '0.8' } }, /rateLimits\.nearLimitAt/],
   ])('%s', (_name, options, message) => {
     expect(() => resolveOptions(options as VerifierOptions, noEnv)).toThrow(TypeError)
     expect(() => resolveOptions(options as VerifierOptions, noEnv)).toThrow(message)
