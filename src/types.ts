@@ -19,8 +19,11 @@ export interface RateLimit {
 /** The windows Portkey's limits are counted in: per minute, hour, day, week. */
 export type RateLimitUnit = 'rpm' | 'rph' | 'rpd' | 'rpw'
 
-/** Whose limit it is: the caller's API key (or token), or the virtual key the request names. */
-export type RateLimitScope = 'api_key' | 'virtual_key'
+/**
+ * Whose limit it is: the caller's API key (or token), the virtual key the request names, or (a limit of the
+ * `rateLimits.limits` option) the caller's workspace.
+ */
+export type RateLimitScope = 'api_key' | 'virtual_key' | 'workspace'
 
 /** A key's usage (budget) limit, as Portkey stores it; fields other than these are kept as they come. */
 export interface UsageLimits {

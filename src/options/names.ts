@@ -2,7 +2,7 @@ import type { TelemetryProviders } from '../telemetry/otel-types.js'
 import type { JwtOptions } from './jwt-options.js'
 import type { RedisClusterSettings, RedisOptions, RedisSentinelSettings } from './redis-options.js'
 import { knownNames } from './validate.js'
-import type { BreakerOptions, CacheOptions, RateLimitOptions, VerifierOptions } from './verifier-options.js'
+import type { AppRateLimit, BreakerOptions, CacheOptions, RateLimitOptions, VerifierOptions } from './verifier-options.js'
 
 /**
  * A table of an options type's names: every field of `T` and no other. Written as an object literal that
@@ -52,7 +52,15 @@ const OPTION_NAMES = {
     nodeClientOptions: true,
     sentinelClientOptions: true,
   } satisfies Names<RedisSentinelSettings>,
-  rateLimits: { headers: true, maxCounters: true, mode: true, nearLimitAt: true } satisfies Names<RateLimitOptions>,
+  rateLimits: { headers: true, maxCounters: true, mode: true, nearLimitAt: true, limits: true } satisfies Names<RateLimitOptions>,
+  'rateLimits.limits[]': {
+    name: true,
+    type: true,
+    unit: true,
+    value: true,
+    per: true,
+    route: true,
+  } satisfies Names<AppRateLimit>,
   telemetry: { meterProvider: true, tracerProvider: true } satisfies Names<TelemetryProviders>,
 }
 

@@ -8,6 +8,10 @@ import { checkNames } from './names.js'
 import { describe, httpUrl, integer, named, numberIn } from './validate.js'
 import type { BreakerOptions, CacheOptions, RateLimitOptions, VerifierOptions } from './verifier-options.js'
 import { type Environment, processEnv } from '../platform/process-env.js'
+import { compileAppLimits, type LimitGroup } from '../rate-limit/app-limits.js'
+
+/** `rateLimits`, resolved: the app's own limits compiled (`null` for none). */
+type ResolvedRateLimits = Readonly<Omit<Required<RateLimitOptions>, 'limits'> & { limits: readonly LimitGroup[] | null }>
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -27,7 +31,7 @@ export interface ResolvedOptions {
   readonly jwt: ResolvedJwtOptions | null
   readonly redis: ResolvedRedisOptions | null
   /** `null` with `rateLimits: false`. */
-  readonly rateLimits: Readonly<Required<RateLimitOptions>> | null
+  readonly rateLimits: ResolvedRateLimits | null
   readonly logger: Logger
   /** Where `controlPlaneUrl` came from, for the line a verifier logs when it is made. */
   readonly controlPlaneSource: 'option' | 'env' | 'default'
@@ -166,7 +170,7 @@ function resolveLogger(logger: unknown): Logger {
 }
 
 /** On unless `false`; `true` or an object with `headers`, `maxCounters`, `mode` and `nearLimitAt`. */
-function resolveRateLimits(option: unknown, cacheMax: number): Readonly<Required<RateLimitOptions>> | null {
+function resolveRateLimits(option: unknown, cacheMax: number): ResolvedRateLimits | null {
   if (option === false) return null
   if (option !== undefined && option !== true && (typeof option !== 'object' || option === null)) {
     throw new TypeError(`portkey-auth: rateLimits must be true, false or an object, got ${describe(option)}`)
@@ -185,6 +189,7 @@ function resolveRateLimits(option: unknown, cacheMax: number): Readonly<Required
     maxCounters: integer('rateLimits.maxCounters', given.maxCounters ?? cacheMax, 1, LIMITS.cacheMax),
     mode,
     nearLimitAt: numberIn('rateLimits.nearLimitAt', given.nearLimitAt ?? 0.8, 0, 1),
+    limits: compileAppLimits(given.limits),
   })
 }
 

@@ -1,4 +1,4 @@
-import type { DecisionListener, KeyLookup, Logger, Milliseconds, ScopeMap, VirtualKeyLookup } from '../types.js'
+import type { DecisionListener, KeyLookup, Logger, Milliseconds, RateLimitUnit, ScopeMap, VirtualKeyLookup } from '../types.js'
 import type { TelemetryProviders } from '../telemetry/otel-types.js'
 import type { JwtOptions } from './jwt-options.js'
 import type { RedisClientLike, RedisClusterLike, RedisOptions, RedisSentinelLike } from './redis-options.js'
@@ -161,6 +161,42 @@ export interface RateLimitOptions {
    * caller, limit and window on each instance. @default 0.8
    */
   nearLimitAt?: number
+  /**
+   * Limits of the app's own, enforced beside the records' (so the smaller holds), counted and shared (with `redis`)
+   * as theirs are, each under its own name in `RateLimit-Policy`. E.g. a default for every key,
+   * `{ name: 'default', type: 'requests', unit: 'rpm', value: 600 }`, and a route's,
+   * `{ name: 'images', route: 'POST /v1/images/generations', type: 'requests', unit: 'rpm', value: 10 }`.
+   * @default none
+   */
+  limits?: readonly AppRateLimit[]
+}
+
+/** One limit of the app's (`rateLimits.limits`): a rate limit record's fields, with a name, whose, and where. */
+export interface AppRateLimit {
+  /**
+   * Its name in `RateLimit-Policy`, `RateLimit`, `Quota.limits` and a 429's message: 1 to 32 of `a-z`, `0-9`, `_`,
+   * `-`, starting with a letter; one name per limit, none of the records' names (`rpm`, `tokens-rpd`, `vk-rpm`…).
+   */
+  name: string
+  /** Requests, or tokens (reported with `reportTokens()`). */
+  type: 'requests' | 'tokens'
+  /** The window: per minute, hour, day or week (fixed and clock-aligned, as the records' limits). */
+  unit: RateLimitUnit
+  /** The allowance per window: a whole number, 0 or more (0 refuses every request it applies to). */
+  value: number
+  /**
+   * Whose allowance it is: each caller's (an API key, a JWT's user, as the records' limits count them), each
+   * workspace's (every caller of the workspace together; a caller bound to none is not counted), or each virtual
+   * key's (every caller of it together; a request naming none is not counted). @default 'caller'
+   */
+  per?: 'caller' | 'workspace' | 'virtual_key'
+  /**
+   * Only requests on this route count against it, matched as a `ScopeMap` route is (`'POST /v1/images/generations'`,
+   * `'/v1/images/*'`: any tail of the path, case-insensitively); a path that could name another route is then
+   * refused with 400 `invalid_request`. Only requests checked with their route (every adapter; `verify()` given a
+   * `route`) are counted against it. @default every route
+   */
+  route?: string
 }
 
 /** Circuit-breaker settings. */

@@ -1,8 +1,8 @@
 const SLASH = 0x2f
 
-/** What a refused path is told: the scope map cannot be checked against it. */
+/** What a refused path is told: the routes of the scope map (or of the rate limits) cannot be checked against it. */
 export const AMBIGUOUS_PATH =
-  'The request path cannot be checked against the scope map: ' +
+  'The request path cannot be matched to a route safely: ' +
   'send it without dot segments, backslashes, encoded slashes or needlessly encoded characters.'
 
 const DOT_SEGMENT = /\/\.\.?(?:\/|$)/

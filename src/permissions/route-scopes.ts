@@ -3,12 +3,16 @@ import type { PortkeyAuth, ScopeMap } from '../types.js'
 import { AMBIGUOUS_PATH, unambiguous } from './path-shape.js'
 import { INFERENCE, PORTKEY_SCOPES } from './portkey-scopes.js'
 
-interface Rule {
+/** A route, compiled (`parseRoute()`). */
+export interface Route {
   readonly method: string | null
   /** Sticky: tested from one `/` of the path to its end, see `firstMatch()`. */
   readonly pattern: RegExp
   /** The character code its path starts with after the `/`; `null` for a parameter, `*` or nothing. */
   readonly first: number | null
+}
+
+interface Rule extends Route {
   readonly anyOf: readonly string[]
   readonly inference: boolean
 }
@@ -35,17 +39,7 @@ export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
         `portkey-auth: scopes[${JSON.stringify(route)}] must be a scope or a non-empty list of scopes, got ${JSON.stringify(scopes) ?? typeof scopes}`,
       )
     }
-    const match = /^(?:([A-Z]+) )?(\/\S*)$/.exec(route)
-    if (!match) throw new TypeError(`portkey-auth: scope route ${JSON.stringify(route)} must look like 'POST /v1/path'`)
-    const path = match[2]!
-    const first = /^\/+([^/:*])/.exec(path)?.[1]?.charCodeAt(0) ?? null
-    return {
-      method: match[1] ?? null,
-      pattern: routePattern(path),
-      first,
-      anyOf: anyOf as string[],
-      inference: portkey && scopes === INFERENCE,
-    }
+    return { ...parseRoute(route, 'scope route'), anyOf: anyOf as string[], inference: portkey && scopes === INFERENCE }
   })
   const starts = firstCharacters(rules)
   return {
@@ -62,6 +56,19 @@ export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
   }
 }
 
+/** A route as a scope map (or a rate limit) names it, `'POST /v1/path'` or `'/v1/path'`, compiled; `what` names it in the error. */
+export function parseRoute(route: string, what: string): Route {
+  const match = /^(?:([A-Z]+) )?(\/\S*)$/.exec(route)
+  if (!match) throw new TypeError(`portkey-auth: ${what} ${JSON.stringify(route)} must look like 'POST /v1/path'`)
+  const path = match[2]!
+  const first = /^\/+([^/:*])/.exec(path)?.[1]?.charCodeAt(0) ?? null
+  return { method: match[1] ?? null, pattern: routePattern(path), first }
+}
+
+/** Whether a request (`method`, `path`) is on `route`, as a scope map matches its routes (see `ScopeMap`). */
+export const onRoute = (route: Route, method: string, path: string): boolean =>
+  firstMatch([route], null, method === 'HEAD' ? 'GET' : method, path) !== undefined
+
 const SLASH = 0x2f
 
 /**
@@ -69,7 +76,7 @@ const SLASH = 0x2f
  * a run is tried (patterns read a run as one slash), and only where some rule can start: every pattern
  * fails on the first character that differs, so the cost stays linear in the length of the path.
  */
-function firstMatch(rules: readonly Rule[], starts: Set<number> | null, verb: string, path: string): Rule | undefined {
+function firstMatch<R extends Route>(rules: readonly R[], starts: Set<number> | null, verb: string, path: string): R | undefined {
   let best = rules.length
   for (let at = path.indexOf('/'); at !== -1 && best > 0; at = path.indexOf('/', at + 1)) {
     const next = path.charCodeAt(at + 1)

@@ -1,4 +1,8 @@
+import { invalidRequest } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
+import { AMBIGUOUS_PATH, unambiguous } from '../permissions/path-shape.js'
+import type { RequestRoute } from '../verifier/verifier.js'
+import type { LimitGroup } from './app-limits.js'
 import { TIMINGS } from '../options/defaults.js'
 import type { CheckStatus, Logger, PortkeyAuth, Quota } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
@@ -35,6 +39,8 @@ export class RateLimiter {
   readonly #headers: boolean
   readonly #fleet: FleetCounter | null
   readonly #warnings: LimiterWarnings
+  /** Whether some of the app's limits are bound to a route: requests must then be checked with theirs. */
+  readonly routed: boolean
   readonly #shadow: boolean
   readonly #nearLimitAt: number
   readonly #counts = { refused: 0, local: 0, shadowed: 0 }
@@ -44,11 +50,13 @@ export class RateLimiter {
    * @param headers - whether quotas and 429s carry `RateLimit-Policy` and `RateLimit`
    * @param shadow - admit what a limit refuses, reporting it as refused (`rateLimits.mode: 'shadow'`)
    * @param nearLimitAt - the share of a limit at which a request is reported near it (`rateLimits.nearLimitAt`)
+   * @param app - the app's own limits (`rateLimits.limits`), grouped; `null` for none
    * @param fleet - counters shared by the fleet, or `null` to count on this instance alone
    */
-  constructor({ max, headers, shadow, nearLimitAt, fleet, logger }: LimiterSettings) {
+  constructor({ max, headers, shadow, nearLimitAt, app, fleet, logger }: LimiterSettings) {
     this.#warnings = new LimiterWarnings(logger)
-    this.#subjects = new Subjects(max, fleet !== null, this.#warnings.unenforced)
+    this.#subjects = new Subjects(max, fleet !== null, this.#warnings.unenforced, app)
+    this.routed = app?.some((group) => group.route !== null) ?? false
     this.#headers = headers
     this.#shadow = shadow
     this.#nearLimitAt = nearLimitAt
@@ -64,9 +72,11 @@ export class RateLimiter {
    * limit applies) how it counted and the request's `quota`. Throws 429 when a limit is reached. A promise only
    * when a batch must be asked of Redis.
    */
-  admit(auth: PortkeyAuth, now: number, status: CheckStatus | undefined): MaybePromise<PortkeyAuth> {
-    if (!hasLimits(auth)) return auth
-    const subjects = this.#subjects.of(auth)
+  admit(auth: PortkeyAuth, now: number, status: CheckStatus | undefined, route?: RequestRoute): MaybePromise<PortkeyAuth> {
+    if (!hasLimits(auth) && this.#subjects.app === null) return auth
+    // A limit bound to a route must not be dodged by a path a router reads as that route (as with a scope map).
+    if (route !== undefined && this.routed && !unambiguous(route.path)) throw invalidRequest(AMBIGUOUS_PATH)
+    const subjects = this.#subjects.of(auth, true, route)
     return subjects.length === 0 ? auth : this.#take(auth, subjects, now, status, 0)
   }
 
@@ -74,21 +84,22 @@ export class RateLimiter {
    * Throws the 429 of `auth`'s own limits (not its virtual key's) already reached, as far as this instance knows
    * (in shadow mode, nothing: the request goes on to be counted); counts nothing.
    */
-  check(auth: PortkeyAuth, now: number, status: CheckStatus | undefined): void {
+  check(auth: PortkeyAuth, now: number, status: CheckStatus | undefined, route?: RequestRoute): void {
     if (this.#shadow) return
-    const subjects = this.#subjects.of(auth, false)
-    if (subjects.length === 0) return
-    const { policies, windows } = subjects[0]!
-    const over = policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now))
+    const subjects = this.#subjects.of(auth, false, route)
+    const over = subjects.flatMap(({ policies, windows }) =>
+      policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now)),
+    )
     if (over.length > 0) this.#over(auth, subjects, over, now, status)
   }
 
   /**
-   * Gives back a request of `auth` admitted at `at` and refused after all (`requirePermissions()`) to each requests
-   * limit whose window is still the one it was counted in; with Redis, to this instance's batch (not to the fleet).
+   * Gives back a request admitted at `at` against `subjects` and refused after all (`requirePermissions()`) to each
+   * requests limit whose window is still the one it was counted in; with Redis, to this instance's batch (not to the
+   * fleet).
    */
-  refund(auth: PortkeyAuth, at: number): void {
-    for (const { policies, windows } of this.#subjects.of(auth)) {
+  refund(subjects: readonly Subject[], at: number): void {
+    for (const { policies, windows } of subjects) {
       for (let i = 0; i < policies.length; i++) windows[i]!.giveBack(policies[i]!, at)
     }
   }
@@ -103,16 +114,23 @@ export class RateLimiter {
   }
 
   /**
-   * Adds `tokens` to the tokens limits of `auth`'s key and virtual key, and releases what the request of `quota`
+   * Adds `tokens` to the tokens limits of `subjects` (a request's, those its quota was counted against), else of
+   * `auth`'s key, virtual key and the app's limits bound to no route; and releases what the request of `quota`
    * reserved, once. A misuse is logged (once) and refused, never thrown: a report is usually made after the response,
    * un-awaited, where a rejection would be unhandled and end the process.
    */
-  async countTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota | null): Promise<boolean> {
+  async countTokens(
+    auth: PortkeyAuth,
+    tokens: number,
+    quota: RequestQuota | null,
+    subjects?: readonly Subject[],
+  ): Promise<boolean> {
     const wrong = misreported(auth, tokens)
     if (wrong !== null) return this.#warnings.misreport(wrong)
     RequestQuota.settle(quota, tokens)
-    if (tokens === 0 || !countsTokens(auth, this.#warnings.unenforced)) return true
-    await addTokens(this.#subjects.of(auth), this.#fleet, tokens, Date.now())
+    if (tokens === 0) return true
+    if (subjects === undefined && this.#subjects.app === null && !countsTokens(auth, this.#warnings.unenforced)) return true
+    await addTokens(subjects ?? this.#subjects.of(auth), this.#fleet, tokens, Date.now())
     return true
   }
 
@@ -152,7 +170,7 @@ export class RateLimiter {
     const near = this.#near(subjects, standings)
     if (status === undefined) return auth
     const headers = this.#headers ? headersOf(subjects, standings) : null
-    status.quota = new RequestQuota(standings, counting, headers, this, auth, now, near, NO_NAMES)
+    status.quota = new RequestQuota(standings, counting, headers, this, auth, subjects, now, near, NO_NAMES)
     return auth
   }
 
@@ -171,7 +189,7 @@ export class RateLimiter {
     if (status === undefined) return auth
     const standings = standingsOf(subjects, now, status.counting === 'fleet')
     const headers = this.#headers ? headersOf(subjects, standings) : null
-    status.quota = new RequestQuota(standings, status.counting!, headers, this, auth, now, NO_NAMES, names)
+    status.quota = new RequestQuota(standings, status.counting!, headers, this, auth, subjects, now, NO_NAMES, names)
     return auth
   }
 
@@ -200,6 +218,7 @@ interface LimiterSettings {
   headers: boolean
   shadow: boolean
   nearLimitAt: number
+  app: readonly LimitGroup[] | null
   fleet: FleetCounter | null
   logger: Logger
 }

@@ -1,6 +1,6 @@
 import type { PortkeyAuth, RateLimit, RateLimitScope, RateLimitUnit } from '../types.js'
 
-const WINDOW_SECONDS: Readonly<Record<RateLimitUnit, number>> = { rpm: 60, rph: 3_600, rpd: 86_400, rpw: 604_800 }
+export const WINDOW_SECONDS: Readonly<Record<RateLimitUnit, number>> = { rpm: 60, rph: 3_600, rpd: 86_400, rpw: 604_800 }
 
 // Weeks start on Monday 00:00 UTC (1970-01-05), not on the Thursday the epoch fell on.
 const WEEK_OFFSET_MS = 4 * 86_400_000

@@ -77,8 +77,8 @@ function standing(policy: Policy, window: Window, now: number, shared: boolean, 
 
 /** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */
 export interface TokenCounter {
-  countTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota): Promise<boolean>
-  refund(auth: PortkeyAuth, at: number): void
+  countTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota, subjects: readonly Subject[]): Promise<boolean>
+  refund(subjects: readonly Subject[], at: number): void
 }
 
 /**
@@ -95,6 +95,7 @@ export class RequestQuota implements Quota {
   readonly #standings: readonly Standing[]
   readonly #counter: TokenCounter
   readonly #auth: PortkeyAuth
+  readonly #subjects: readonly Subject[]
   readonly #at: number
   #refunded = false
   #limits: readonly RateLimitStatus[] | undefined
@@ -107,6 +108,7 @@ export class RequestQuota implements Quota {
     headers: RateLimitHeaders | null,
     counter: TokenCounter,
     auth: PortkeyAuth,
+    subjects: readonly Subject[],
     at: number,
     nearLimit: readonly string[],
     overLimit: readonly string[],
@@ -122,6 +124,7 @@ export class RequestQuota implements Quota {
     this.#standings = standings
     this.#counter = counter
     this.#auth = auth
+    this.#subjects = subjects
     this.#at = at
   }
 
@@ -144,7 +147,7 @@ export class RequestQuota implements Quota {
     if (own !== auth && (own.keyId !== auth.keyId || own.organisationId !== auth.organisationId || own.method !== auth.method))
       return
     quota.#refunded = true
-    quota.#counter.refund(quota.#auth, quota.#at)
+    quota.#counter.refund(quota.#subjects, quota.#at)
     RequestQuota.settle(quota, null)
   }
 
@@ -183,7 +186,7 @@ export class RequestQuota implements Quota {
   }
 
   reportTokens(tokens: number): Promise<boolean> {
-    return this.#counter.countTokens(this.#auth, tokens, this)
+    return this.#counter.countTokens(this.#auth, tokens, this, this.#subjects)
   }
 
   /** What `JSON.stringify` writes: every field, `limits` included. */

@@ -1,6 +1,7 @@
 import { identityOf } from '../identity.js'
 import { type AuthError, rateLimitExceeded } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
+import { RECORD_NAME } from './app-limits.js'
 import type { Policy } from './policy.js'
 import { headersOf, secondsLeft, standingsOf } from './quota.js'
 import { type Subject, windowOf } from './subjects.js'
@@ -40,7 +41,9 @@ export function refusal(
     retryAfter = Math.max(retryAfter, seconds)
   }
   const first = refused[0]!
-  const whose = first.scope === 'virtual_key' ? 'this virtual key' : WHOSE[identityOf(auth).counted]
-  const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}`
+  const whose = first.scope === 'api_key' ? WHOSE[identityOf(auth).counted] : `this ${first.scope.replace('_', ' ')}`
+  // An app's limit (`rateLimits.limits`) is named: the app knows it by its name.
+  const named = RECORD_NAME.test(first.name) ? '' : ` ("${first.name}")`
+  const what = `${first.quota} ${first.type} per ${UNIT_WORDS[first.unit]} for ${whose}${named}`
   return rateLimitExceeded(what, retryAfter, headers ? headersOf(subjects, standings) : null)
 }

@@ -1,5 +1,7 @@
 import { LRUCache } from 'lru-cache'
-import { identityOf } from '../identity.js'
+import { type Identity, identityOf } from '../identity.js'
+import type { RequestRoute } from '../verifier/verifier.js'
+import { appliesTo, type LimitGroup } from './app-limits.js'
 import type { PortkeyAuth } from '../types.js'
 import { keyPolicies, NONE, type Policy, policyHeader, type Unenforced, virtualKeyPolicies } from './policy.js'
 import { Window } from './window.js'
@@ -32,31 +34,36 @@ export class Subjects {
   #keys: LRUCache<string, Subject> | undefined
   #jwts: LRUCache<string, Subject> | undefined
   #virtualKeys: LRUCache<string, Subject> | undefined
+  /** The app's own limits (`rateLimits.limits`), `null` for none; their subjects, by group and id. */
+  readonly app: readonly LimitGroup[] | null
+  #appSubjects: LRUCache<string, Subject> | undefined
 
   /**
    * @param fleet - whether windows are counted with Redis (each then has a `FleetLease`)
    * @param unenforced - told of the limits that are not enforced (see `compile()`)
+   * @param app - the app's own limits, grouped (`rateLimits.limits`)
    */
-  constructor(max: number, fleet: boolean, unenforced: Unenforced) {
+  constructor(max: number, fleet: boolean, unenforced: Unenforced, app: readonly LimitGroup[] | null) {
     this.#max = max
     this.#fleet = fleet
     this.#unenforced = unenforced
+    this.app = app
   }
 
   /** Keys, tokens and virtual keys whose counters are held now. */
   get size(): number {
-    return (this.#keys?.size ?? 0) + (this.#jwts?.size ?? 0) + (this.#virtualKeys?.size ?? 0)
+    return (this.#keys?.size ?? 0) + (this.#jwts?.size ?? 0) + (this.#virtualKeys?.size ?? 0) + (this.#appSubjects?.size ?? 0)
   }
 
   /**
-   * Those a request of `auth` counts against: its caller when its key (or token) has limits, then (unless
-   * `withVirtualKey` is false) the virtual key it names when that has limits; their windows matched to the limits.
-   * None (and nothing made) when no limit applies.
+   * Those a request of `auth` (on `route`, if known) counts against: its caller when its key (or token) has limits,
+   * then (unless `withVirtualKey` is false) the virtual key it names when that has limits, then the groups of the
+   * app's limits that apply; their windows matched to the limits. None (and nothing made) when no limit applies.
    */
-  of(auth: PortkeyAuth, withVirtualKey = true): readonly Subject[] {
+  of(auth: PortkeyAuth, withVirtualKey = true, route?: RequestRoute): readonly Subject[] {
     const own = keyPolicies(auth, this.#unenforced)
     const vkPolicies = withVirtualKey ? virtualKeyPolicies(auth, this.#unenforced) : NONE
-    if (own.length === 0 && vkPolicies.length === 0) return NO_SUBJECTS
+    if (own.length === 0 && vkPolicies.length === 0 && this.app === null) return NO_SUBJECTS
     const subjects: Subject[] = []
     const identity = identityOf(auth)
     if (own.length > 0) {
@@ -74,7 +81,32 @@ export class Subjects {
       this.#virtualKeys ??= this.#lru()
       subjects.push(this.#subject(this.#virtualKeys, JSON.stringify(id), id, vkPolicies))
     }
+    if (this.app !== null) this.#appSubjectsOf(auth, identity, withVirtualKey, route, subjects)
     return subjects
+  }
+
+  /** Adds to `subjects` those of the app's limits a request of `auth` on `route` counts against. */
+  #appSubjectsOf(
+    auth: PortkeyAuth,
+    identity: Identity,
+    withVirtualKey: boolean,
+    route: RequestRoute | undefined,
+    subjects: Subject[],
+  ) {
+    const { workspaceId, virtualKey } = auth
+    const groups = this.app!
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]!
+      if (!appliesTo(group, route?.method, route?.path ?? '')) continue
+      let id: readonly string[]
+      if (group.per === 'caller') id = identity.caller
+      else if (group.per === 'workspace' && workspaceId !== null) id = ['w', ...identity.tenant, workspaceId]
+      else if (group.per === 'virtual_key' && withVirtualKey && virtualKey != null)
+        id = ['v', ...identity.tenant, workspaceId ?? '', virtualKey.slug]
+      else continue
+      this.#appSubjects ??= this.#lru()
+      subjects.push(this.#subject(this.#appSubjects, `${g}${JSON.stringify(id)}`, id, group.policies, group.policyHeader))
+    }
   }
 
   #lru(): LRUCache<string, Subject> {
@@ -82,10 +114,21 @@ export class Subjects {
   }
 
   /** The subject named `name` in `cache`, made if new (its Redis id `id`), its windows matched to `policies` (by name) if they changed. */
-  #subject(cache: LRUCache<string, Subject>, name: string, id: readonly string[], policies: readonly Policy[]): Subject {
+  #subject(
+    cache: LRUCache<string, Subject>,
+    name: string,
+    id: readonly string[],
+    policies: readonly Policy[],
+    header?: string,
+  ): Subject {
     let found = cache.get(name)
     if (found === undefined) {
-      found = { id, policies, windows: policies.map(() => new Window(this.#fleet)), policyHeader: policyHeader(policies) }
+      found = {
+        id,
+        policies,
+        windows: policies.map(() => new Window(this.#fleet)),
+        policyHeader: header ?? policyHeader(policies),
+      }
       cache.set(name, found)
     } else if (found.policies !== policies) {
       const previous = new Map(found.policies.map((policy, i) => [policy.name, found!.windows[i]!]))

@@ -57,6 +57,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       headers: config.rateLimits.headers,
       shadow: config.rateLimits.mode === 'shadow',
       nearLimitAt: config.rateLimits.nearLimitAt,
+      app: config.rateLimits.limits,
       fleet: connection ? new FleetCounter(connection, redis.namespace) : null,
       logger,
     })
@@ -95,7 +96,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   telemetry?.watch(stats)
   return {
     check,
-    routed: scopes !== null,
+    routed: scopes !== null || limiter?.routed === true,
     limited: limiter !== null,
     bearer,
     async verify(headers, route, status) {

@@ -143,7 +143,7 @@ function withVirtualKey(request: RequestState, pipeline: Pipeline): Promise<void
 /** The rate limits, counted by the limiter: the one step that knows it (with Redis, it may wait for a batch). */
 function rateLimits(request: RequestState, { limiter }: Pipeline): Promise<void> | undefined {
   if (limiter === null) return
-  const admitted = limiter.admit(request.auth!, request.now, request.status)
+  const admitted = limiter.admit(request.auth!, request.now, request.status, request.route)
   if (admitted instanceof Promise)
     return admitted.then((auth) => {
       request.auth = auth
@@ -183,7 +183,7 @@ function lookUpCredential(request: RequestState, keys: Pipeline['keys'], tag: st
 function lookUpVirtualKey(request: RequestState, pipeline: Pipeline, key: string, lookup: VirtualKeyRequest): Promise<void> {
   const { auth, now } = request
   // A caller its own limits refuse (counting nothing here) or past its budget costs the control plane nothing.
-  pipeline.limiter?.check(auth!, now, request.status)
+  pipeline.limiter?.check(auth!, now, request.status, request.route)
   pipeline.budget.spend(identityOf(auth!).name, now)
   return pipeline.virtualKeys.load(key, lookup).then((outcome) => {
     request.auth = combine(outcome, auth!, Date.now(), pipeline)

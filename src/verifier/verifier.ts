@@ -49,7 +49,7 @@ export interface Verifier {
    * when `onDecision` or telemetry listen.
    */
   check(headers: IncomingHeaders | Headers, route?: RequestRoute, status?: CheckStatus): MaybePromise<PortkeyAuth>
-  /** Whether `check()` and `verify()` read their `route` argument (the `scopes` option); callers may skip building it. */
+  /** Whether `check()` and `verify()` read their `route` argument (`scopes`, or a rate limit bound to a route); callers may skip building it. */
   readonly routed: boolean
   /**
    * Whether `check()` and `verify()` may count a request against rate limits, so fill in `CheckStatus.quota`

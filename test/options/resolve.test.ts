@@ -16,7 +16,7 @@ describe('resolveOptions: defaults', () => {
       timeoutMs: 2_000,
     })
     expect(resolved.cache).toEqual({ max: 10_000, ttlMs: 60_000, staleMs: 600_000, negativeTtlMs: 10_000 })
-    expect(resolved.rateLimits).toEqual({ headers: true, maxCounters: 10_000, mode: 'enforce', nearLimitAt: 0.8 })
+    expect(resolved.rateLimits).toEqual({ headers: true, maxCounters: 10_000, mode: 'enforce', nearLimitAt: 0.8, limits: null })
     expect(DEFAULT_CONTROL_PLANE_URL).toBe('https://api.portkey.ai')
   })
 
@@ -193,6 +193,73 @@ describe('resolveOptions: TypeErrors for bad values', () => {
     ],
     ['rateLimits.nearLimitAt NaN', { rateLimits: { nearLimitAt: Number.NaN } }, /rateLimits\.nearLimitAt/],
     ['rateLimits.nearLimitAt a string', { rateLimits: { nearLimitAt: '0.8' } }, /rateLimits\.nearLimitAt/],
+    ['rateLimits.limits an object', { rateLimits: { limits: { name: 'a' } } }, /rateLimits\.limits must be a list/],
+    ['rateLimits.limits with null', { rateLimits: { limits: [null] } }, /each limit must be an object/],
+    [
+      "a limit named like a record's",
+      { rateLimits: { limits: [{ name: 'rpm', type: 'requests', unit: 'rpm', value: 5 }] } },
+      /name must be/,
+    ],
+    [
+      "a limit named like a virtual key's",
+      { rateLimits: { limits: [{ name: 'vk-tokens-rpd', type: 'requests', unit: 'rpm', value: 5 }] } },
+      /name must be/,
+    ],
+    [
+      'a limit name that breaks the header',
+      { rateLimits: { limits: [{ name: 'a";q=1', type: 'requests', unit: 'rpm', value: 5 }] } },
+      /name must be/,
+    ],
+    [
+      'a limit name upper-case',
+      { rateLimits: { limits: [{ name: 'Default', type: 'requests', unit: 'rpm', value: 5 }] } },
+      /name must be/,
+    ],
+    [
+      'a limit name of 33 characters',
+      { rateLimits: { limits: [{ name: 'a'.repeat(33), type: 'requests', unit: 'rpm', value: 5 }] } },
+      /name must be/,
+    ],
+    [
+      'two limits of one name',
+      {
+        rateLimits: {
+          limits: [
+            { name: 'a', type: 'requests', unit: 'rpm', value: 5 },
+            { name: 'a', type: 'requests', unit: 'rpm', value: 5, per: 'workspace' },
+          ],
+        },
+      },
+      /not twice/,
+    ],
+    ['a limit of type cost', { rateLimits: { limits: [{ name: 'a', type: 'cost', unit: 'rpm', value: 5 }] } }, /type must be/],
+    ['a limit per second', { rateLimits: { limits: [{ name: 'a', type: 'requests', unit: 'rps', value: 5 }] } }, /unit must be/],
+    [
+      'a limit of 1.5',
+      { rateLimits: { limits: [{ name: 'a', type: 'requests', unit: 'rpm', value: 1.5 }] } },
+      /value must be a whole number/,
+    ],
+    ['a limit of -1', { rateLimits: { limits: [{ name: 'a', type: 'requests', unit: 'rpm', value: -1 }] } }, /value must be/],
+    [
+      'a limit per organisation',
+      { rateLimits: { limits: [{ name: 'a', type: 'requests', unit: 'rpm', value: 5, per: 'organisation' }] } },
+      /per must be/,
+    ],
+    [
+      'a limit on a route without its slash',
+      { rateLimits: { limits: [{ name: 'a', type: 'requests', unit: 'rpm', value: 5, route: 'POST v1/images' }] } },
+      /route "POST v1\/images" must look like/,
+    ],
+    [
+      'a limit on a route of a number',
+      { rateLimits: { limits: [{ name: 'a', type: 'requests', unit: 'rpm', value: 5, route: 5 }] } },
+      /route must look like/,
+    ],
+    [
+      'a limit with a misspelt field',
+      { rateLimits: { limits: [{ name: 'a', type: 'requests', unit: 'rpm', value: 5, rout: '/v1' }] } },
+      /rout/,
+    ],
   ])('%s', (_name, options, message) => {
     expect(() => resolveOptions(options as VerifierOptions, noEnv)).toThrow(TypeError)
     expect(() => resolveOptions(options as VerifierOptions, noEnv)).toThrow(message)

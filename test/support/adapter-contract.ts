@@ -18,6 +18,7 @@ import {
   WHOAMI,
 } from './servers.js'
 import './adapters.js'
+import { describeAppLimitsContract } from './app-limits-contract.js'
 import { describeRateLimitContract } from './rate-limit-contract.js'
 
 /**
@@ -139,6 +140,7 @@ export function describeAdapterContract(framework: string): void {
   const lookups = (stub: ControlPlaneStub) => stub.calls(KEY_DETAILS_PATH)
 
   describeRateLimitContract(framework)
+  describeAppLimitsContract(framework)
 
   describe(`${framework}: rejections`, () => {
     test.each(REJECTIONS)(
