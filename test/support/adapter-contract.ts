@@ -313,12 +313,15 @@ export function describeAdapterContract(framework: string): void {
               remaining: 99,
               resetSeconds: expect.any(Number),
               windowSeconds: 60,
+              usage: 0.01,
             },
           ],
           remaining: 99,
           resetSeconds: expect.any(Number),
           counting: 'local',
           headers: { 'ratelimit-policy': '"rpm";q=100;w=60', ratelimit: expect.stringMatching(/^"rpm";r=99;t=\d+$/) },
+          nearLimit: [],
+          overLimit: [],
         },
       })
       expect(res.text).not.toContain(key)
