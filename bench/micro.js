@@ -31,7 +31,47 @@ const [keyHeaders, jwtHeaders] = [
 for (const headers of [keyHeaders, jwtHeaders])
   if ((await verifier.verify(headers)).organisationId !== 'org_bench') throw new Error('micro: warm-up verify() did not admit')
 await withTelemetry.verify(keyHeaders)
+// Issue 27: the cost of each rate-limit feature on the cached path, each against the same key without limits, with
+// a status as the adapters pass (so a limited key's quota is made). Limits no run reaches: 10⁹ requests a week.
+const LIMITED = 'pk-bench-micro-limit-0123456789abcd'
+const never = { type: 'requests', unit: 'rpw', value: 1e9 }
+const limitedRecord = keyRecord({ ...record, id: 'key_bench_limited', rate_limits: [/** @type {any} */ (never)] })
+/** @type {import('portkey-auth').KeyLookup} */
+const lookupLimited = async (key) => (key === KNOWN_KEY ? record : key === LIMITED ? limitedRecord : null)
+const limitedHeaders = { ...base, 'x-portkey-api-key': LIMITED }
+const route = { method: 'POST', path: '/v1/chat/completions' }
+/** @type {Record<string, import('portkey-auth').Verifier>} */
+const limiters = {
+  record: createVerifier({ logger: false, lookup: lookupLimited }),
+  shadow: createVerifier({ logger: false, lookup: lookupLimited, rateLimits: { mode: 'shadow' } }),
+  app: createVerifier({ logger: false, lookup: lookupLimited, rateLimits: { limits: [{ name: 'default', type: 'requests', unit: 'rpw', value: 1e9 }] } }),
+  route: createVerifier({
+    lookup: lookupLimited,
+    rateLimits: { limits: [{ name: 'chat', route: 'POST /v1/chat/completions', type: 'requests', unit: 'rpw', value: 1e9 }] },
+  }),
+}
+for (const [name, limiter] of Object.entries(limiters)) {
+  const headers = name === 'record' || name === 'shadow' ? limitedHeaders : keyHeaders
+  const status = /** @type {import('portkey-auth').CheckStatus} */ ({ cache: 'none' })
+  await limiter.verify(headers, route, status)
+  if (status.quota == null) throw new Error(`micro: the ${name} limit did not apply`)
+}
 const before = verifier.stats()
+bench('check() cache hit, API key, with a status (issue 27: no limit)', () =>
+  do_not_optimize(verifier.check(keyHeaders, route, { cache: 'none' })),
+)
+bench("check() cache hit, API key, with a status (issue 27: the record's limit)", () =>
+  do_not_optimize(limiters.record.check(limitedHeaders, route, { cache: 'none' })),
+)
+bench("check() cache hit, API key, with a status (issue 27: the record's limit, shadow mode)", () =>
+  do_not_optimize(limiters.shadow.check(limitedHeaders, route, { cache: 'none' })),
+)
+bench("check() cache hit, API key, with a status (issue 27: the app's default limit)", () =>
+  do_not_optimize(limiters.app.check(keyHeaders, route, { cache: 'none' })),
+)
+bench("check() cache hit, API key, with a status (issue 27: the app's limit on the route)", () =>
+  do_not_optimize(limiters.route.check(keyHeaders, route, { cache: 'none' })),
+)
 bench('verify() cache hit, API key', () => verifier.verify(keyHeaders))
 bench('verify() cache hit, JWT', () => verifier.verify(jwtHeaders))
 bench('check() cache hit, API key (what the adapters call)', () => do_not_optimize(verifier.check(keyHeaders)))

@@ -57,7 +57,7 @@ export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
 }
 
 /** A route as a scope map (or a rate limit) names it, `'POST /v1/path'` or `'/v1/path'`, compiled; `what` names it in the error. */
-export function parseRoute(route: string, what: string): Route {
+function parseRoute(route: string, what: string): Route {
   const match = /^(?:([A-Z]+) )?(\/\S*)$/.exec(route)
   if (!match) throw new TypeError(`portkey-auth: ${what} ${JSON.stringify(route)} must look like 'POST /v1/path'`)
   const path = match[2]!
@@ -65,9 +65,21 @@ export function parseRoute(route: string, what: string): Route {
   return { method: match[1] ?? null, pattern: routePattern(path), first }
 }
 
-/** Whether a request (`method`, `path`) is on `route`, as a scope map matches its routes (see `ScopeMap`). */
-export const onRoute = (route: Route, method: string, path: string): boolean =>
-  firstMatch([route], null, method === 'HEAD' ? 'GET' : method, path) !== undefined
+/** One route, compiled to be matched alone (`onRoute()`). */
+export interface RouteMatcher {
+  readonly rules: readonly [Route]
+  readonly starts: Set<number> | null
+}
+
+/** `route` (`'POST /v1/path'` or `'/v1/path'`) compiled for `onRoute()`; `what` names it in the error. */
+export function routeMatcher(route: string, what: string): RouteMatcher {
+  const rules = [parseRoute(route, what)] as const
+  return { rules, starts: firstCharacters(rules) }
+}
+
+/** Whether a request (`method`, `path`) is on the route of `matcher`, as a scope map matches its routes (see `ScopeMap`). */
+export const onRoute = ({ rules, starts }: RouteMatcher, method: string, path: string): boolean =>
+  firstMatch(rules, starts, method === 'HEAD' ? 'GET' : method, path) !== undefined
 
 const SLASH = 0x2f
 
@@ -97,7 +109,7 @@ const CASE_BIT = 0x20
  * The first characters of the rules' paths after the `/`, ASCII case folded (as the `i` flag folds them);
  * `null` when any tail may match: a rule starts with a parameter, a `*`, nothing, or a non-ASCII character.
  */
-function firstCharacters(rules: readonly Rule[]): Set<number> | null {
+function firstCharacters(rules: readonly Route[]): Set<number> | null {
   const starts = new Set<number>()
   for (const { first } of rules) {
     if (first === null || first > 0x7f) return null

@@ -1,7 +1,7 @@
 import { checkNames } from '../options/names.js'
 import { describe } from '../options/validate.js'
 import type { AppRateLimit } from '../options/verifier-options.js'
-import { onRoute, parseRoute, type Route } from '../permissions/route-scopes.js'
+import { onRoute, type RouteMatcher, routeMatcher } from '../permissions/route-scopes.js'
 import type { RateLimitUnit } from '../types.js'
 import { type Policy, policyHeader, WINDOW_SECONDS } from './policy.js'
 
@@ -9,7 +9,7 @@ import { type Policy, policyHeader, WINDOW_SECONDS } from './policy.js'
 export interface LimitGroup {
   readonly per: NonNullable<AppRateLimit['per']>
   /** The route its requests are on; `null` for every route. */
-  readonly route: Route | null
+  readonly route: RouteMatcher | null
   readonly policies: readonly Policy[]
   /** `RateLimit-Policy` for `policies`. */
   readonly policyHeader: string
@@ -67,7 +67,7 @@ export function compileAppLimits(option: unknown): readonly LimitGroup[] | null 
     [...groups.values()].map(({ per, route, policies }) =>
       Object.freeze({
         per,
-        route: route === undefined ? null : parseRoute(route, 'rateLimits.limits route'),
+        route: route === undefined ? null : routeMatcher(route, 'rateLimits.limits route'),
         policies: Object.freeze(policies),
         policyHeader: policyHeader(policies),
       }),

@@ -34,9 +34,10 @@ export class Subjects {
   #keys: LRUCache<string, Subject> | undefined
   #jwts: LRUCache<string, Subject> | undefined
   #virtualKeys: LRUCache<string, Subject> | undefined
-  /** The app's own limits (`rateLimits.limits`), `null` for none; their subjects, by group and id. */
+  /** The app's own limits (`rateLimits.limits`), `null` for none. */
   readonly app: readonly LimitGroup[] | null
-  #appSubjects: LRUCache<string, Subject> | undefined
+  /** Their subjects, one LRU per group (made on first use), by id. */
+  readonly #appSubjects: (LRUCache<string, Subject> | undefined)[] = []
 
   /**
    * @param fleet - whether windows are counted with Redis (each then has a `FleetLease`)
@@ -52,7 +53,9 @@ export class Subjects {
 
   /** Keys, tokens and virtual keys whose counters are held now. */
   get size(): number {
-    return (this.#keys?.size ?? 0) + (this.#jwts?.size ?? 0) + (this.#virtualKeys?.size ?? 0) + (this.#appSubjects?.size ?? 0)
+    let size = (this.#keys?.size ?? 0) + (this.#jwts?.size ?? 0) + (this.#virtualKeys?.size ?? 0)
+    for (const subjects of this.#appSubjects) size += subjects?.size ?? 0
+    return size
   }
 
   /**
@@ -104,8 +107,9 @@ export class Subjects {
       else if (group.per === 'virtual_key' && withVirtualKey && virtualKey != null)
         id = ['v', ...identity.tenant, workspaceId ?? '', virtualKey.slug]
       else continue
-      this.#appSubjects ??= this.#lru()
-      subjects.push(this.#subject(this.#appSubjects, `${g}${JSON.stringify(id)}`, id, group.policies, group.policyHeader))
+      const cache = (this.#appSubjects[g] ??= this.#lru())
+      const name = id === identity.caller ? identity.name : JSON.stringify(id)
+      subjects.push(this.#subject(cache, name, id, group.policies, group.policyHeader))
     }
   }
 
