@@ -24,7 +24,8 @@ export interface RateLimiterStats {
 /**
  * Enforces the rate limits of API keys, tokens and virtual keys (their `Subjects`), each counted in its `Window`:
  * fixed, clock-aligned (see `Policy`). Alone, it counts in memory. With a `FleetCounter`, an instance admits from
- * batches of a window's allowance leased from Redis (`FleetLease`), so the fleet never admits more than the limit;
+ * batches of a window's allowance leased from Redis (`FleetLease`), so the fleet never admits more than the limit,
+ * in windows of Redis's clock (`FleetClock`), so that instances whose clocks drift apart count in the same ones;
  * while Redis is away it counts alone, each instance up to the whole limit. Tokens limits count reported tokens, and
  * each admitted request reserves an estimate until it reports (tokens.ts). A refused request is counted nowhere.
  */
@@ -59,20 +60,29 @@ export class RateLimiter {
   admit(auth: PortkeyAuth, now: number, status: CheckStatus | undefined): MaybePromise<PortkeyAuth> {
     if (!hasLimits(auth)) return auth
     const subjects = this.#subjects.of(auth)
-    return subjects.length === 0 ? auth : this.#take(auth, subjects, now, status, 0)
+    return subjects.length === 0 ? auth : this.#take(auth, subjects, this.#time(now), status, 0)
   }
 
   /** Throws the 429 of `auth`'s own limits (not its virtual key's) already reached, as far as this instance knows; counts nothing. */
   check(auth: PortkeyAuth, now: number): void {
     const subjects = this.#subjects.of(auth, false)
     if (subjects.length === 0) return
+    now = this.#time(now)
     const { policies, windows } = subjects[0]!
     const reached = policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now))
     if (reached.length > 0) throw this.#refuse(auth, subjects, reached, now)
   }
 
   /**
-   * Gives back a request of `auth` admitted at `at` and refused after all (`requirePermissions()`) to each requests
+   * The windows' time of `now` (this instance's clock, as `admit()` and `check()` are given it): with Redis, Redis's
+   * (see `FleetClock`), one addition; alone, `now` itself. Everything below, and the quotas' `at`, is in this time.
+   */
+  #time(now: number): number {
+    return this.#fleet === null ? now : now + this.#fleet.clock.offset
+  }
+
+  /**
+   * Gives back a request of `auth` admitted at `at` (the windows' time) and refused after all (`requirePermissions()`) to each requests
    * limit whose window is still the one it was counted in; with Redis, to this instance's batch (not to the fleet).
    */
   refund(auth: PortkeyAuth, at: number): void {
@@ -100,7 +110,7 @@ export class RateLimiter {
     if (wrong !== null) return this.#warnings.misreport(wrong)
     RequestQuota.settle(quota, tokens)
     if (tokens === 0 || !countsTokens(auth, this.#warnings.unenforced)) return true
-    await addTokens(this.#subjects.of(auth), this.#fleet, tokens, Date.now())
+    await addTokens(this.#subjects.of(auth), this.#fleet, tokens, this.#time(Date.now()))
     return true
   }
 
@@ -127,7 +137,9 @@ export class RateLimiter {
       }
     }
     if (refused === null && batches !== null && round < TIMINGS.leaseRounds) {
-      return Promise.all(batches).then((): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, Date.now(), status, round + 1))
+      return Promise.all(batches).then(
+        (): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, this.#time(Date.now()), status, round + 1),
+      )
     }
     if (status !== undefined) status.counting = alone ? 'local' : 'fleet'
     // Out of rounds (every batch taken by other requests first): refused as if exhausted.

@@ -50,14 +50,11 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   // A marker outlives every answer asked before it: an answer lives in Redis at most ttlMs + staleMs.
   const markerMs = lifetimes.ttlMs + lifetimes.staleMs + lockMs
   const tier = connection && new SharedTier(connection, redis.namespace, lockMs, markerMs)
+  // With Redis: the fleet's counters, and Redis's clock, which their windows follow (read on a timer: see FleetClock).
+  const fleet = config.rateLimits && connection ? new FleetCounter(connection, redis.namespace) : null
   const limiter =
     config.rateLimits &&
-    new RateLimiter({
-      max: config.rateLimits.maxCounters,
-      headers: config.rateLimits.headers,
-      fleet: connection ? new FleetCounter(connection, redis.namespace) : null,
-      logger,
-    })
+    new RateLimiter({ max: config.rateLimits.maxCounters, headers: config.rateLimits.headers, fleet, logger })
   const sources: Sources = { guard, lifetimes, tier }
   const keys = new RefreshingCache<Outcome<PortkeyAuth>, string>(
     lifetimes.max,
@@ -114,6 +111,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       })
     },
     async close() {
+      fleet?.clock.close()
       await tier?.close()
     },
   }
