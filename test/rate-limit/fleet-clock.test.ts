@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
 import { RedisConnection } from '../../src/fleet/redis.js'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { type FleetClock, fleetClock } from '../../src/rate-limit/fleet-clock.js'
 import type { CommandLink } from '../../src/rate-limit/fleet-counter.js'
 import { until } from '../support/core-helpers.js'
@@ -28,19 +29,6 @@ afterAll(async () => {
 })
 
 const clocks: FleetClock[] = []
-beforeEach(async () => {
-  connection = new RedisConnection({ url: redis.url }, 1_000, { warn() {}, info() {} })
-  await connection.ready
-  await until(() => connection.connected, 5_000)
-  // An hour behind the machine (and Redis), and standing still.
-  vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
-  vi.setSystemTime(Date.now() - 3_600_000)
-})
-afterEach(async () => {
-  for (const clock of clocks.splice(0)) clock.close()
-  vi.useRealTimers()
-  await connection.close()
-})
 
 /** Redis's time now, epoch ms. */
 const redisTime = async () => {
@@ -94,6 +82,20 @@ async function look(link: ReturnType<typeof watched>): Promise<void> {
 }
 
 describe('FleetClock', () => {
+  beforeEach(async () => {
+    connection = new RedisConnection({ url: redis.url }, 1_000, { warn() {}, info() {} })
+    await connection.ready
+    await until(() => connection.connected, 5_000)
+    // An hour behind the machine (and Redis), and standing still.
+    vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
+    vi.setSystemTime(Date.now() - 3_600_000)
+  })
+  afterEach(async () => {
+    for (const clock of clocks.splice(0)) clock.close()
+    vi.useRealTimers()
+    await connection.close()
+  })
+
   test("0 until its first look; then Redis's time less this clock's, at the midpoint of the round trip", async () => {
     // The first look (and TIME sent) a second from now; the reply back 10 s after it on this clock: the reading is
     // taken as made 5 s after sending.
@@ -196,5 +198,33 @@ describe('FleetClock', () => {
     for (let i = 0; i < 120; i++) await look(link)
     expect(link.times).toBe(1)
     expect(clock.offset).toBe(offset)
+  })
+})
+
+describe('the verifier', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  /** The intervals a verifier holds once connected (faked, so they never fire), and after `close()`. */
+  async function intervals(options: Parameters<typeof createVerifier>[0]) {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const verifier = createVerifier({ controlPlaneUrl: 'http://127.0.0.1:9', logger: false, ...options })
+    if (options?.redis) await until(() => verifier.stats().redis?.listening === true, 5_000)
+    const open = vi.getTimerCount()
+    await verifier.close()
+    return { open, closed: vi.getTimerCount() }
+  }
+
+  test('without Redis: no clock, no timer', async () => {
+    expect(await intervals({})).toEqual({ open: 0, closed: 0 })
+  })
+
+  test('with Redis: the clock is the one timer rate limits add, and close() stops it', async () => {
+    const prefix = `clock-${randomUUID()}:`
+    const without = await intervals({ redis: { url: redis.url, prefix }, rateLimits: false })
+    const limited = await intervals({ redis: { url: redis.url, prefix } })
+    expect(limited.open).toBe(without.open + 1)
+    expect(limited.closed).toBe(0)
   })
 })
