@@ -97,7 +97,10 @@ export class FleetCounter {
     return `${this.#namespace}{rl:${JSON.stringify([...subject, name, start])}}`
   }
 
-  /** Takes a batch of `quota` for the window ending at `windowEnd` (Redis's clock): at least `owed`, if that much is left. */
+  /**
+   * Takes a batch of `quota` for the window ending at `windowEnd` (on Redis's clock, as its TTL is reckoned): at least
+   * `owed`, if that much is left.
+   */
   async lease(key: string, owed: number, quota: number, windowEnd: number): Promise<Lease> {
     const ttl = String(Math.max(1, windowEnd - this.now() + TIMINGS.rateLimitExpiryMarginMs))
     const reply = await this.#redis.command(['EVAL', LEASE, '1', key, String(owed), String(quota), ttl, String(TIMINGS.leaseMax)])

@@ -82,8 +82,9 @@ export class RateLimiter {
   }
 
   /**
-   * Gives back a request of `auth` admitted at `at` (the windows' time) and refused after all (`requirePermissions()`) to each requests
-   * limit whose window is still the one it was counted in; with Redis, to this instance's batch (not to the fleet).
+   * Gives back a request of `auth` admitted at `at` (the windows' time) and refused after all (`requirePermissions()`)
+   * to each requests limit whose window is still the one it was counted in; with Redis, to this instance's batch (not
+   * to the fleet).
    */
   refund(auth: PortkeyAuth, at: number): void {
     for (const { policies, windows } of this.#subjects.of(auth)) {
