@@ -44,7 +44,11 @@ const route = { method: 'POST', path: '/v1/chat/completions' }
 const limiters = {
   record: createVerifier({ logger: false, lookup: lookupLimited }),
   shadow: createVerifier({ logger: false, lookup: lookupLimited, rateLimits: { mode: 'shadow' } }),
-  app: createVerifier({ logger: false, lookup: lookupLimited, rateLimits: { limits: [{ name: 'default', type: 'requests', unit: 'rpw', value: 1e9 }] } }),
+  app: createVerifier({
+    logger: false,
+    lookup: lookupLimited,
+    rateLimits: { limits: [{ name: 'default', type: 'requests', unit: 'rpw', value: 1e9 }] },
+  }),
   route: createVerifier({
     lookup: lookupLimited,
     rateLimits: { limits: [{ name: 'chat', route: 'POST /v1/chat/completions', type: 'requests', unit: 'rpw', value: 1e9 }] },

@@ -117,8 +117,8 @@ export interface VerifierOptions {
   /**
    * Enforce the rate limits of keys, tokens and virtual keys (their records' `rate_limits`, a JWT's
    * `rate_limits` claim): a request past one gets 429 `rate_limit_exceeded` with `Retry-After`. Counted in
-   * fixed, clock-aligned windows, on this instance, or across the fleet with `redis`. `false` turns
-   * enforcement off (the context still carries `rateLimits`). @default true
+   * fixed, clock-aligned windows, on this instance, or across the fleet with `redis` (windows then on Redis's
+   * clock). `false` turns enforcement off (the context still carries `rateLimits`). @default true
    */
   rateLimits?: boolean | RateLimitOptions
   /**

@@ -1,5 +1,6 @@
 import { RedisUnavailable } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
+import { type FleetClock, fleetClock } from './fleet-clock.js'
 
 // A counter this package wrote is a whole number of at most 15 digits. Anything else (negative, fractional,
 // garbage: set by hand, or by another program sharing the prefix) is read as a spent window, and stored as
@@ -54,22 +55,32 @@ export interface Lease {
  * program on the prefix, a proxy that mangles replies); the limiter then counts on this instance alone.
  */
 /**
- * What the counter needs of a Redis connection (fleet/redis.ts' `RedisConnection`): one command at a time, and
- * whether it is up. Named here so that rate-limit/ imports nothing from fleet/, which sits above it.
+ * What the counter needs of a Redis connection (fleet/redis.ts' `RedisConnection`): one command at a time, whether
+ * it is up, and when it last came back (`epoch`, for `FleetClock`). Named here so that rate-limit/ imports nothing
+ * from fleet/, which sits above it.
  */
 export interface CommandLink {
   readonly connected: boolean
+  readonly epoch: number
   command(args: string[]): Promise<unknown>
 }
 
 export class FleetCounter {
   readonly #redis: CommandLink
   readonly #namespace: string
+  /** Redis's clock, which the windows counted here follow. */
+  readonly clock: FleetClock
   #leases = 0
 
   constructor(redis: CommandLink, namespace: string) {
     this.#redis = redis
     this.#namespace = namespace
+    this.clock = fleetClock(redis)
+  }
+
+  /** Now on Redis's clock (see `FleetClock`), epoch ms. */
+  now(): number {
+    return Date.now() + this.clock.offset
   }
 
   get connected(): boolean {
@@ -86,9 +97,12 @@ export class FleetCounter {
     return `${this.#namespace}{rl:${JSON.stringify([...subject, name, start])}}`
   }
 
-  /** Takes a batch of `quota` for the window ending at `windowEnd`: at least `owed`, if that much is left. */
+  /**
+   * Takes a batch of `quota` for the window ending at `windowEnd` (on Redis's clock, as its TTL is reckoned): at least
+   * `owed`, if that much is left.
+   */
   async lease(key: string, owed: number, quota: number, windowEnd: number): Promise<Lease> {
-    const ttl = String(Math.max(1, windowEnd - Date.now() + TIMINGS.rateLimitExpiryMarginMs))
+    const ttl = String(Math.max(1, windowEnd - this.now() + TIMINGS.rateLimitExpiryMarginMs))
     const reply = await this.#redis.command(['EVAL', LEASE, '1', key, String(owed), String(quota), ttl, String(TIMINGS.leaseMax)])
     const [granted, count] = Array.isArray(reply) ? reply.map(Number) : []
     if (!Number.isFinite(granted) || !Number.isFinite(count)) throw new RedisUnavailable('unexpected reply to a rate-limit lease')
@@ -98,7 +112,7 @@ export class FleetCounter {
 
   /** Adds `tokens` to a window's count of a `quota`; resolves to the fleet's total (`quota` if it was corrupted). */
   async add(key: string, tokens: number, quota: number, windowEnd: number): Promise<number> {
-    const ttl = String(Math.max(1, windowEnd - Date.now() + TIMINGS.rateLimitExpiryMarginMs))
+    const ttl = String(Math.max(1, windowEnd - this.now() + TIMINGS.rateLimitExpiryMarginMs))
     const reply = await this.#redis.command(['EVAL', ADD, '1', key, String(tokens), String(quota), ttl])
     const total = Array.isArray(reply) ? Number(reply[1]) : Number.NaN
     if (Number.isNaN(total)) throw new RedisUnavailable('unexpected reply to a tokens report')

@@ -25,9 +25,9 @@ export class FleetLease {
   exhausted = false
   /** The batch being asked for, shared by every request that waits for it. */
   pending: Promise<void> | null = null
-  /** Until then (epoch ms), count alone: Redis failed, and is not asked again at once. */
+  /** Until then (epoch ms, Redis's clock), count alone: Redis failed, and is not asked again at once. */
   offlineUntil = 0
-  /** A tokens limit: when the fleet's count was last read (epoch ms). */
+  /** A tokens limit: when the fleet's count was last read (epoch ms, Redis's clock). */
   syncedAt = 0
 
   /** Empties it for a new window; a batch under way, or Redis away, stays known. */
@@ -36,14 +36,14 @@ export class FleetLease {
     this.exhausted = false
   }
 
-  /** Whether this instance counts alone now: Redis failed lately, or is not connected. */
+  /** Whether this instance counts alone `now` (Redis's clock): Redis failed lately, or is not connected. */
   alone(fleet: FleetCounter, now: number): boolean {
     return now < this.offlineUntil || !fleet.connected
   }
 
   /** Notes that a Redis call failed: the limit is counted alone for `TIMINGS.rateLimitOfflineMs`. */
-  failed(): void {
-    this.offlineUntil = Date.now() + TIMINGS.rateLimitOfflineMs
+  failed(fleet: FleetCounter): void {
+    this.offlineUntil = fleet.now() + TIMINGS.rateLimitOfflineMs
   }
 
   /**
@@ -77,7 +77,7 @@ export class FleetLease {
       this.count = count
       this.exhausted = count >= policy.quota
     } catch {
-      this.failed()
+      this.failed(fleet)
     } finally {
       this.pending = null
     }

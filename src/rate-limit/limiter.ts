@@ -30,7 +30,8 @@ export interface RateLimiterStats {
 /**
  * Enforces the rate limits of API keys, tokens and virtual keys (their `Subjects`), each counted in its `Window`:
  * fixed, clock-aligned (see `Policy`). Alone, it counts in memory. With a `FleetCounter`, an instance admits from
- * batches of a window's allowance leased from Redis (`FleetLease`), so the fleet never admits more than the limit;
+ * batches of a window's allowance leased from Redis (`FleetLease`), so the fleet never admits more than the limit,
+ * in windows of Redis's clock (`FleetClock`), so that instances whose clocks drift apart count in the same ones;
  * while Redis is away it counts alone, each instance up to the whole limit. Tokens limits count reported tokens, and
  * each admitted request reserves an estimate until it reports (tokens.ts). A refused request is counted nowhere.
  */
@@ -77,7 +78,7 @@ export class RateLimiter {
     // A limit bound to a route must not be dodged by a path a router reads as that route (as with a scope map).
     if (route !== undefined && this.routed && !unambiguous(route.path)) throw invalidRequest(AMBIGUOUS_PATH)
     const subjects = this.#subjects.of(auth, true, route)
-    return subjects.length === 0 ? auth : this.#take(auth, subjects, now, status, 0)
+    return subjects.length === 0 ? auth : this.#take(auth, subjects, this.#time(now), status, 0)
   }
 
   /**
@@ -87,6 +88,8 @@ export class RateLimiter {
   check(auth: PortkeyAuth, now: number, status: CheckStatus | undefined, route?: RequestRoute): void {
     if (this.#shadow) return
     const subjects = this.#subjects.of(auth, false, route)
+    if (subjects.length === 0) return
+    now = this.#time(now)
     const over = subjects.flatMap(({ policies, windows }) =>
       policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now)),
     )
@@ -94,9 +97,17 @@ export class RateLimiter {
   }
 
   /**
-   * Gives back a request admitted at `at` against `subjects` and refused after all (`requirePermissions()`) to each
-   * requests limit whose window is still the one it was counted in; with Redis, to this instance's batch (not to the
-   * fleet).
+   * The windows' time of `now` (this instance's clock, as `admit()` and `check()` are given it): with Redis, Redis's
+   * (see `FleetClock`), one addition; alone, `now` itself. Everything below, and the quotas' `at`, is in this time.
+   */
+  #time(now: number): number {
+    return this.#fleet === null ? now : now + this.#fleet.clock.offset
+  }
+
+  /**
+   * Gives back a request admitted at `at` (the windows' time) against `subjects` and refused after all
+   * (`requirePermissions()`) to each requests limit whose window is still the one it was counted in; with Redis, to
+   * this instance's batch (not to the fleet).
    */
   refund(subjects: readonly Subject[], at: number): void {
     for (const { policies, windows } of subjects) {
@@ -130,7 +141,7 @@ export class RateLimiter {
     RequestQuota.settle(quota, tokens)
     if (tokens === 0) return true
     if (subjects === undefined && this.#subjects.app === null && !countsTokens(auth, this.#warnings.unenforced)) return true
-    await addTokens(subjects ?? this.#subjects.of(auth), this.#fleet, tokens, Date.now())
+    await addTokens(subjects ?? this.#subjects.of(auth), this.#fleet, tokens, this.#time(Date.now()))
     return true
   }
 
@@ -157,7 +168,9 @@ export class RateLimiter {
       }
     }
     if (refused === null && batches !== null && round < TIMINGS.leaseRounds) {
-      return Promise.all(batches).then((): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, Date.now(), status, round + 1))
+      return Promise.all(batches).then(
+        (): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, this.#time(Date.now()), status, round + 1),
+      )
     }
     const counting = alone ? 'local' : 'fleet'
     if (status !== undefined) status.counting = counting

@@ -59,7 +59,7 @@ export async function addTokens(subjects: readonly Subject[], fleet: FleetCounte
         (total) => {
           if (window.start === start) window.tokens = Math.max(window.tokens, total)
         },
-        () => lease.failed(),
+        () => lease.failed(fleet),
       )
       counted.push(added)
     }

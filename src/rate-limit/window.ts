@@ -28,7 +28,8 @@ export class Window {
 
   /**
    * Moves to the window holding `now`, emptied, if that window is later than this one's. A clock set back (an NTP
-   * step) keeps counting in the later window rather than handing out an earlier one afresh.
+   * step; with Redis, the first reading of Redis's clock on an instance that was fast, see `FleetClock`) keeps
+   * counting in the later window, and its Redis key, rather than handing out an earlier one afresh.
    */
   roll(policy: Policy, now: number): this {
     const start = windowStart(policy, now)

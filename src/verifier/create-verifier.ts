@@ -50,6 +50,8 @@ export function createVerifier(options?: VerifierOptions): Verifier {
   // A marker outlives every answer asked before it: an answer lives in Redis at most ttlMs + staleMs.
   const markerMs = lifetimes.ttlMs + lifetimes.staleMs + lockMs
   const tier = connection && new SharedTier(connection, redis.namespace, lockMs, markerMs)
+  // With Redis: the fleet's counters, and Redis's clock, which their windows follow (read on a timer: see FleetClock).
+  const fleet = config.rateLimits && connection ? new FleetCounter(connection, redis.namespace) : null
   const limiter =
     config.rateLimits &&
     new RateLimiter({
@@ -58,7 +60,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       shadow: config.rateLimits.mode === 'shadow',
       nearLimitAt: config.rateLimits.nearLimitAt,
       app: config.rateLimits.limits,
-      fleet: connection ? new FleetCounter(connection, redis.namespace) : null,
+      fleet,
       logger,
     })
   const sources: Sources = { guard, lifetimes, tier }
@@ -117,6 +119,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       })
     },
     async close() {
+      fleet?.clock.close()
       await tier?.close()
     },
   }

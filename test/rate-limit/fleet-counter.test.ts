@@ -12,14 +12,24 @@ beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'] })
   vi.setSystemTime(T0)
 })
+const counters: FleetCounter[] = []
 afterEach(() => {
   vi.useRealTimers()
+  // Each counter's clock reads Redis's time on a timer (it would read this double's nonsense, and ignore it).
+  for (const counter of counters.splice(0)) counter.clock.close()
 })
 
 /** A connected Redis whose scripts answer `reply`, what none of them returns; it holds no count (GET: nil). */
 function answering(reply: unknown): RedisConnection {
   const command = async ([name]: string[]) => (name === 'GET' ? null : reply)
-  return { connected: true, command } as unknown as RedisConnection
+  return { connected: true, epoch: 0, command } as unknown as RedisConnection
+}
+
+/** A counter on `redis`, its clock closed after the test. */
+function counterOn(redis: RedisConnection): FleetCounter {
+  const counter = new FleetCounter(redis, 'ns:')
+  counters.push(counter)
+  return counter
 }
 
 describe('FleetCounter, given a reply none of its scripts gives', () => {
@@ -30,7 +40,7 @@ describe('FleetCounter, given a reply none of its scripts gives', () => {
     ['one number of two', [1]],
     ['no numbers', ['a', 'b']],
   ])('a lease answered %s: RedisUnavailable, as any Redis failure', async (_name, reply) => {
-    const counter = new FleetCounter(answering(reply), 'ns:')
+    const counter = counterOn(answering(reply))
     const lease = counter.lease(counter.key(['key', 'org_1', 'key_1'], 'rpm', T0), 1, 10, T0 + 60_000)
     await expect(lease).rejects.toThrow(RedisUnavailable)
     await expect(lease).rejects.toThrow('unexpected reply to a rate-limit lease')
@@ -41,7 +51,7 @@ describe('FleetCounter, given a reply none of its scripts gives', () => {
     ['no total', [0]],
     ['a total that is no number', [0, 'many']],
   ])('a tokens report answered %s: RedisUnavailable', async (_name, reply) => {
-    const counter = new FleetCounter(answering(reply), 'ns:')
+    const counter = counterOn(answering(reply))
     await expect(counter.add(counter.key(['key', 'org_1', 'key_1'], 'tokens-rpm', T0), 5, 100, T0 + 60_000)).rejects.toThrow(
       RedisUnavailable,
     )
@@ -53,7 +63,7 @@ describe('the limiter, on a Redis that answers nonsense', () => {
   const onNonsense = () =>
     new RateLimiter({
       ...{ max: 10, headers: true, shadow: false, nearLimitAt: 0.8, app: null },
-      ...{ fleet: new FleetCounter(answering('OK'), 'ns:'), logger: recordingLogger() },
+      ...{ fleet: counterOn(answering('OK')), logger: recordingLogger() },
     })
 
   test('counts alone, as when Redis fails: the whole limit on this instance, then 429; nothing leased', async () => {

@@ -1,9 +1,11 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import { createClient, createCluster, createSentinel } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, vi } from 'vitest'
 import { createVerifier, type Verifier, type VerifierStats } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, KEY_DETAILS_PATH, startControlPlaneStub } from '../../src/testing/index.js'
+import type { CheckStatus } from '../../src/types.js'
 import type { TestCluster } from './redis-cluster.js'
 import type { TestSentinel } from './redis-sentinel.js'
 
@@ -12,7 +14,8 @@ import type { TestSentinel } from './redis-sentinel.js'
 
 /** One verifier instance, as the fleet tests drive it. */
 export interface Instance {
-  verify(credential: string): Promise<{ status: number; code?: string; keyId?: string; ms: number }>
+  /** `ratelimit`: the request's `RateLimit` header (admitted or refused 429), when a limit applied. */
+  verify(credential: string): Promise<{ status: number; code?: string; keyId?: string; ratelimit?: string; ms: number }>
   /** The verifier's stats (through IPC for the child process). */
   stats(): Promise<VerifierStats>
   close(): Promise<void>
@@ -151,11 +154,18 @@ export function useFleet() {
       stats: async () => verifier.stats(),
       verify(credential) {
         const started = performance.now()
-        return verifier.verify({ 'x-portkey-api-key': credential }).then(
-          (auth) => ({ status: 200, keyId: auth.keyId, ms: performance.now() - started }),
-          (error: { status: number; code: string }) => ({
+        const status: CheckStatus = { cache: 'none' }
+        return verifier.verify({ 'x-portkey-api-key': credential }, undefined, status).then(
+          (auth) => ({
+            status: 200,
+            keyId: auth.keyId,
+            ratelimit: status.quota?.headers?.ratelimit,
+            ms: performance.now() - started,
+          }),
+          (error: { status: number; code: string; headers?: Record<string, string> }) => ({
             status: error.status,
             code: error.code,
+            ratelimit: error.headers?.ratelimit,
             ms: performance.now() - started,
           }),
         )
@@ -166,7 +176,8 @@ export function useFleet() {
     return instance
   }
 
-  async function child(settings: object, prefix: string, jwt?: JwtSetup): Promise<Instance> {
+  /** `skewMs`: the child's clock reads this far from the machine's (a preloaded shift of its `Date`). */
+  async function child(settings: object, prefix: string, jwt?: JwtSetup, skewMs = 0): Promise<Instance> {
     // The fixture gives only jwt.jwksUrl: the issuer and audience reach it as env, as they would a deployed service.
     const jwtEnv = jwt
       ? { JWKS_URL: jwt.jwksUrl, PORTKEY_JWT_ISSUER: jwt.issuer, PORTKEY_JWT_AUDIENCE: jwt.audience }
@@ -177,8 +188,14 @@ export function useFleet() {
       REDIS_SETTINGS: JSON.stringify(settings),
       REDIS_PREFIX: prefix,
       ...jwtEnv,
+      CLOCK_SKEW_MS: String(skewMs),
     }
-    const proc: ChildProcess = fork(new URL('../fixtures/redis-instance.mjs', import.meta.url), { env, stdio: 'ignore' })
+    const execArgv = skewMs === 0 ? [] : ['--import', fileURLToPath(new URL('../fixtures/skewed-clock.mjs', import.meta.url))]
+    const proc: ChildProcess = fork(new URL('../fixtures/redis-instance.mjs', import.meta.url), {
+      env,
+      execArgv,
+      stdio: 'ignore',
+    })
     const replies = new Map<number, (reply: any) => void>()
     let next = 0
     proc.on('message', (message: any) => replies.get(message.id)?.(message))
@@ -207,7 +224,8 @@ export function useFleet() {
     return instance
   }
 
-  async function fleet(deployment: Deployment, jwt?: JwtSetup) {
+  /** `skewMs`: C's clock reads this far ahead of the machine's (and of Redis's, on this machine too). */
+  async function fleet(deployment: Deployment, jwt?: JwtSetup, skewMs = 0) {
     const prefix = `fleet-${++prefixCount}-${Date.now()}:`
     const a = createVerifier({ controlPlaneUrl: stub.url, redis: { ...deployment.settings, prefix }, jwt })
     const client = await deployment.client()
@@ -217,7 +235,7 @@ export function useFleet() {
       await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), {
         timeout: 5_000,
       })
-    const c = await child(deployment.settings, prefix, jwt)
+    const c = await child(deployment.settings, prefix, jwt, skewMs)
     const instances = { a: local(a), b: local(b), c }
     // Closed after B (instances close in order).
     open.push({
