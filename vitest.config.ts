@@ -14,7 +14,7 @@ const UNIT = [
   'test/cache/refreshing-cache.test.ts',
   'test/credential/{bearer,claims,header,key-record,shared-parts,tag}.test.ts',
   'test/docs/links.test.ts',
-  'test/fleet/routing.test.ts',
+  'test/fleet/{connect-edge,routing}.test.ts',
   'test/lookup/{guard,loaders}.test.ts',
   'test/options/{bearer,names,redis,redis-client-types,resolve}.test.ts',
   'test/permissions/{paths,route-scopes}.test.ts',
@@ -44,7 +44,7 @@ const SINGLE_MAJOR_SUITES = ['test/hono/**/*.test.ts', 'test/web/**/*.test.ts']
 // The edge runtimes' suite needs runtimes that are not devDependencies: .ci/run runs it (its own config).
 const EXCLUDE = [...configDefaults.exclude, 'test/runtimes/**']
 
-// The sources import '#credential-tag' and '#hono-node-request', which package.json "imports" maps to dist/ for each
+// The sources import '#credential-tag', '#fleet' and '#hono-node-request', which package.json "imports" maps to dist/ for each
 // runtime: tests of the sources get the source of the Node one (its "types" condition, which TypeScript reads).
 // Built code resolves as installed.
 const SOURCES = fileURLToPath(new URL('./src/', import.meta.url))
@@ -55,6 +55,7 @@ const nodeImportsSource: Plugin = {
     if (!importer?.startsWith(SOURCES)) return
     if (id === '#credential-tag') return `${SOURCES}credential/tag.ts`
     if (id === '#hono-node-request') return `${SOURCES}hono/node-request.ts`
+    if (id === '#fleet') return `${SOURCES}fleet/connect.ts`
   },
 }
 

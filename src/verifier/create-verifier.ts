@@ -1,7 +1,6 @@
 import { RefreshingCache } from '../cache/refreshing-cache.js'
 import type { CredentialSource } from '../credential/header.js'
-import { RedisConnection } from '../fleet/redis.js'
-import { SharedTier } from '../fleet/shared-tier.js'
+import { connectFleet } from '#fleet'
 import { controlPlaneLookup, controlPlaneVirtualKeyLookup } from '../lookup/control-plane.js'
 import { LookupGuard } from '../lookup/guard.js'
 import { credentialAlias, credentialLoader, type Sources, type VirtualKeyRequest, virtualKeyLoader } from '../lookup/loaders.js'
@@ -9,7 +8,6 @@ import { TIMINGS } from '../options/defaults.js'
 import { type ResolvedOptions, resolveOptions } from '../options/resolve.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { compileScopes } from '../permissions/route-scopes.js'
-import { FleetCounter } from '../rate-limit/fleet-counter.js'
 import { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
 import type { Logger, PortkeyAuth, VirtualKey } from '../types.js'
@@ -45,13 +43,13 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     logger,
     observer,
   })
-  const connection = redis && new RedisConnection(redis, redis.timeoutMs, logger, observer)
   const lockMs = config.timeoutMs + TIMINGS.lockMarginMs
   // A marker outlives every answer asked before it: an answer lives in Redis at most ttlMs + staleMs.
   const markerMs = lifetimes.ttlMs + lifetimes.staleMs + lockMs
-  const tier = connection && new SharedTier(connection, redis.namespace, lockMs, markerMs)
-  // With Redis: the fleet's counters, and Redis's clock, which their windows follow (read on a timer: see FleetClock).
-  const fleet = config.rateLimits && connection ? new FleetCounter(connection, redis.namespace) : null
+  // With Redis: the shared tier, and the fleet's counters with Redis's clock, which their windows follow (FleetClock).
+  const { tier, counter: fleet } = redis
+    ? connectFleet(redis, { logger, observer, lockMs, markerMs, rateLimits: config.rateLimits !== null })
+    : { tier: null, counter: null }
   const limiter =
     config.rateLimits &&
     new RateLimiter({

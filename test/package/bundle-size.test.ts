@@ -29,13 +29,14 @@ describe('bundle budget: the smallest Worker, minified and gzipped', () => {
 })
 
 // Node-only code behind package.json "imports": the cache's key for a credential (src/credential/tag.ts: SipHash on
-// Node, Bun and Deno; the fingerprint in the edge bundles) and Hono's reading of Node's request under
-// @hono/node-server (src/hono/node-request.ts). The edge conditions get their -edge module and none of that code.
+// Node, Bun and Deno; the fingerprint in the edge bundles), Hono's reading of Node's request under
+// @hono/node-server (src/hono/node-request.ts) and Redis (src/fleet/connect.ts: the edge builds refuse `redis`). The edge conditions get their -edge module and none of that code.
 // A bundle for browsers gets the fingerprint tag, but Hono's Node module: a Node server bundled with esbuild's default
 // (browser) platform still hides the credential from Node's request.
 describe.each([
   ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js', 'dist/platform/siphash.js', true],
   ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js', undefined, false],
+  ['#fleet', 'dist/fleet/connect.js', 'dist/fleet/connect-edge.js', 'dist/fleet/redis.js', false],
 ])('%s: which module each runtime gets', (specifier, node, edge, nodeOnly, browserIsEdge) => {
   const root = fileURLToPath(new URL('../../', import.meta.url))
   const resolved = async (conditions: string[], platform: 'browser' | 'node' = 'browser') => {

@@ -171,12 +171,13 @@ const { keyRecord, startControlPlaneStub } = require('portkey-auth/testing')`)}
     expect(lastLine(stdout)).toEqual(GUARDED)
   })
 
-  // Attack on issue 26's package.json "imports": every module #credential-tag and #hono-node-request can resolve to,
+  // Attack on issue 26's package.json "imports": every module #credential-tag, #hono-node-request and #fleet can resolve to,
   // in each runtime, ships; their "types" target (src/, for this repository's own type-check) does not, so no
   // shipped declaration may name them, or a TypeScript consumer would look them up there and fail.
   test.each([
     ['#credential-tag', 'dist/credential/tag.js', 'dist/credential/tag-edge.js', 'dist/credential/tag-edge.js'],
     ['#hono-node-request', 'dist/hono/node-request.js', 'dist/hono/node-request-edge.js', 'dist/hono/node-request.js'],
+    ['#fleet', 'dist/fleet/connect.js', 'dist/fleet/connect-edge.js', 'dist/fleet/connect.js'],
   ])('%s: each condition gets a shipped module; no shipped declaration names it', async (specifier, node, edge, browser) => {
     const installed = join(dir, 'node_modules/portkey-auth')
     const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as {
