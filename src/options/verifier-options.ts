@@ -110,7 +110,9 @@ export interface VerifierOptions {
    * A Redis shared by every instance, between each one's LRU and the control plane: a node-redis client
    * (standalone, `createCluster` or `createSentinel`), a URL, or `{ client | url | cluster | sentinel,
    * prefix, timeoutMs }`. A key is then looked up once for the fleet, and `invalidate()` /
-   * `invalidateKeyId()` reach every instance. Redis failing (or failing over) never fails a request.
+   * `invalidateKeyId()` reach every instance. Redis failing (or failing over) never fails a request. On Node, Bun
+   * and Deno: the Workers and Edge bundles (conditions `workerd`, `worker`, `edge-light`) leave Redis out and refuse
+   * this option with a `TypeError`.
    * @default none
    */
   redis?: RedisClientLike | RedisClusterLike | RedisSentinelLike | string | RedisOptions
