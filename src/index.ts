@@ -16,6 +16,7 @@ export { DEFAULT_CONTROL_PLANE_URL } from './options/resolve.js'
 export type {
   BreakerOptions,
   CacheOptions,
+  AppRateLimit,
   RateLimitOptions,
   RedisClientLike,
   RedisOptions,
@@ -40,6 +41,8 @@ export type {
   KeyLookup,
   KeyRecord,
   KeyType,
+  LimitCount,
+  LimitHolder,
   Milliseconds,
   PortkeyAuth,
   Quota,

@@ -152,6 +152,40 @@ export interface RateLimitStatus {
   readonly usage: number
 }
 
+/**
+ * Whose rate-limit counters `verifier.rateLimitStanding()` reads and `verifier.resetRateLimits()` resets: an API key
+ * (`{ organisationId, keyId }`), a JWT's user (`{ organisationId, issuer, user }`: the value of its `sub` claim, or of
+ * `claim` when its tokens name users by `uid` or `email_id`), a virtual key (`{ organisationId, workspaceId,
+ * virtualKey }`, the slug) or a workspace (`{ organisationId, workspaceId }`, for the app's `per: 'workspace'`
+ * limits). A virtual key's and a workspace's counters are kept apart for API keys and for each issuer's JWTs: give
+ * `issuer` for those of JWTs (whose `workspaceId` is the workspace's slug).
+ */
+export type LimitHolder =
+  | { readonly organisationId: string; readonly keyId: string }
+  | {
+      readonly organisationId: string
+      readonly issuer: string
+      readonly user: string
+      readonly claim?: 'sub' | 'uid' | 'email_id'
+    }
+  | { readonly organisationId: string; readonly workspaceId: string; readonly virtualKey: string; readonly issuer?: string }
+  | { readonly organisationId: string; readonly workspaceId: string; readonly issuer?: string }
+
+/** One counter of a `LimitHolder` in its current window (`verifier.rateLimitStanding()`). */
+export interface LimitCount {
+  /** The limit's name, as in `RateLimit-Policy`: `rpm`, `tokens-rpd`, `vk-rpm`, or one of the app's. */
+  readonly name: string
+  readonly type: 'requests' | 'tokens'
+  readonly unit: RateLimitUnit
+  /**
+   * Requests or tokens counted in the current window. With Redis, the fleet's: for requests, what Redis granted the
+   * instances, in batches (some perhaps not used yet); without, this instance's.
+   */
+  readonly used: number
+  /** Whole seconds until the window ends (at least 1). */
+  readonly resetSeconds: number
+}
+
 /** The `RateLimit-Policy` and `RateLimit` response headers (IETF httpapi rate-limit-headers draft -11). */
 export type RateLimitHeaders = Readonly<Record<'ratelimit-policy' | 'ratelimit', string>>
 

@@ -5,10 +5,10 @@ import { markerTime, parsed, REVOKE, RevocationUnconfirmed, trusted, withRetries
 import { sleep } from '../platform/timers.js'
 
 /**
- * What a verifier learns from the channel: a credential (by its hash) or a key id to forget, or — after
- * a lost connection — everything.
+ * What a verifier learns from the channel: a credential (by its hash), a key id or a virtual key to forget, rate-limit
+ * counters reset (by their subject's name, see `HeldCounters`), or — after a lost connection — everything.
  */
-export type Invalidation = { hash: string } | { keyId: string } | { slug: string } | { all: true }
+export type Invalidation = { hash: string } | { keyId: string } | { slug: string } | { limits: string } | { all: true }
 
 /**
  * The group names an answer belongs to, besides its own: `id:<keyId>` (every answer of a key id) and, for
@@ -163,6 +163,11 @@ export class SharedTier {
     // An instance whose channel stalled got no message and saw no error; by then its heartbeat has told it,
     // and it has forgotten what it cached (see `RedisConnection#subscribe`).
     await sleep(this.#redis.gapNoticedWithinMs)
+  }
+
+  /** Tells every instance (this one too) `message`, once: nothing is stored, so an instance away misses it. */
+  async announce(message: Invalidation): Promise<void> {
+    await this.#redis.command(['PUBLISH', this.#prefix + CHANNEL, JSON.stringify(message)])
   }
 
   /** A group's name (`id:<keyId>`, `vk:<slug>`) and the names of the answers it lists; throws when Redis cannot say. */

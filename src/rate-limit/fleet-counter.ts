@@ -119,6 +119,11 @@ export class FleetCounter {
     return total
   }
 
+  /** Deletes counters (a reset: `verifier.resetRateLimits()`), one single-key command each. */
+  async remove(keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((key) => this.#redis.command(['DEL', key])))
+  }
+
   /** The fleet's count of a window: 0 when none, `Infinity` (spent) when it is not a count this package wrote. */
   async read(key: string): Promise<number> {
     const count = await this.#redis.command(['GET', key])

@@ -4,12 +4,14 @@ import { AMBIGUOUS_PATH, unambiguous } from '../permissions/path-shape.js'
 import type { RequestRoute } from '../verifier/verifier.js'
 import type { LimitGroup } from './app-limits.js'
 import { TIMINGS } from '../options/defaults.js'
-import type { CheckStatus, Logger, PortkeyAuth, Quota } from '../types.js'
+import type { CheckStatus, LimitCount, LimitHolder, Logger, PortkeyAuth, Quota } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
-import { countsTokens, hasLimits, type Policy } from './policy.js'
+import { heldCounters } from './holders.js'
+import { countsTokens, hasLimits, type Policy, windowStart } from './policy.js'
 import { headersOf, RequestQuota, type Standing, standingsOf } from './quota.js'
 import { reached, refusal } from './refusal.js'
 import { type Subject, Subjects } from './subjects.js'
+import type { Window } from './window.js'
 import { addTokens, admitsTokens, misreported } from './tokens.js'
 import { LimiterWarnings } from './warnings.js'
 
@@ -145,6 +147,55 @@ export class RateLimiter {
     return true
   }
 
+  /**
+   * The counters of `holder` in their current windows (`verifier.rateLimitStanding()`): with Redis, the fleet's (a
+   * rejection when Redis cannot answer); alone, this instance's. Only counters with something counted are listed.
+   */
+  async standing(holder: LimitHolder): Promise<LimitCount[]> {
+    const { id, name, policies } = heldCounters(holder, this.#subjects.app)
+    const now = this.#time(Date.now())
+    const fleet = this.#fleet
+    const held = this.#subjects.find(name)
+    const counts = await Promise.all(
+      policies.map(async (policy) => {
+        const start = windowStart(policy, now)
+        if (fleet !== null) return fleet.read(fleet.key(id, policy.name, start))
+        const window = windowOf(held, policy.name)
+        if (window === undefined || window.start !== start) return 0
+        return policy.type === 'tokens' ? window.tokens : window.used
+      }),
+    )
+    return policies.flatMap(({ name, type, unit, windowMs }, i) => {
+      const used = counts[i]!
+      if (used === 0) return []
+      const resetSeconds = Math.max(1, Math.ceil((windowStart(policies[i]!, now) + windowMs - now) / 1000))
+      return [{ name, type, unit, used, resetSeconds }]
+    })
+  }
+
+  /**
+   * Resets the counters of `holder` (`verifier.resetRateLimits()`): this instance forgets them, and with Redis their
+   * current windows are deleted (rejects when Redis cannot answer). Resolves to their name, for the other instances
+   * to `forget()` too.
+   */
+  async reset(holder: LimitHolder): Promise<string> {
+    const { id, name, policies } = heldCounters(holder, this.#subjects.app)
+    this.#subjects.forget(name)
+    const fleet = this.#fleet
+    if (fleet !== null) {
+      const now = this.#time(Date.now())
+      await fleet.remove(policies.map((policy) => fleet.key(id, policy.name, windowStart(policy, now))))
+    }
+    // Forgotten again: a request counted while Redis answered made the subject anew, with what it leased before.
+    this.#subjects.forget(name)
+    return name
+  }
+
+  /** Forgets the counters named `name` on this instance: another instance reset them. */
+  forget(name: string): void {
+    this.#subjects.forget(name)
+  }
+
   #take(auth: PortkeyAuth, subjects: readonly Subject[], now: number, status: CheckStatus | undefined, round: number) {
     const fleet = this.#fleet
     // Made only when needed: a request within its limits allocates neither.
@@ -240,3 +291,12 @@ const NO_NAMES: readonly string[] = Object.freeze([])
 
 /** `list` with `item` added (a list made only then: only a request refused, or waiting for Redis, makes one). */
 const push = <T>(list: T[] | null, item: T): T[] => (list === null ? [item] : [...list, item])
+
+/** The window of the limit named `name` among `subjects`, if one holds it. */
+function windowOf(subjects: readonly Subject[], name: string): Window | undefined {
+  for (const { policies, windows } of subjects) {
+    const i = policies.findIndex((policy) => policy.name === name)
+    if (i >= 0) return windows[i]
+  }
+  return undefined
+}

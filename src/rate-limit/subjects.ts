@@ -113,6 +113,20 @@ export class Subjects {
     }
   }
 
+  /** The subjects named `name` (see `HeldCounters`) this instance holds: a caller's, a virtual key's, an app group's. */
+  find(name: string): Subject[] {
+    return this.#caches().flatMap((cache) => cache?.get(name) ?? [])
+  }
+
+  /** Forgets the subjects named `name`: their windows, leases and reservations start afresh. */
+  forget(name: string): void {
+    for (const cache of this.#caches()) cache?.delete(name)
+  }
+
+  #caches() {
+    return [this.#keys, this.#jwts, this.#virtualKeys, ...this.#appSubjects]
+  }
+
   #lru(): LRUCache<string, Subject> {
     return new LRUCache({ max: this.#max })
   }

@@ -72,7 +72,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     lifetimes.max,
     virtualKeyLoader(config.lookupVirtualKey ?? controlPlaneVirtualKeyLookup(controlPlaneUrl, clientAuth), sources),
   )
-  const { onMessage, ...revoke } = revocations({ keys, virtualKeys, tier })
+  const { onMessage, ...revoke } = revocations({ keys, virtualKeys, tier, limiter: limiter || null })
   tier?.listen(onMessage)
 
   const scopes = config.scopes === null ? null : compileScopes(config.scopes)
@@ -103,6 +103,9 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       return check(headers, route, status)
     },
     ...revoke,
+    async rateLimitStanding(holder) {
+      return limiter ? limiter.standing(holder) : []
+    },
     async reportTokens(of, tokens) {
       return limiter === null ? Number.isSafeInteger(tokens) && tokens >= 0 : limiter.reportTokens(of, tokens)
     },

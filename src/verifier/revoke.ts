@@ -4,6 +4,7 @@ import { fingerprint } from '../credential/header.js'
 import { revocationUnconfirmed } from '../errors.js'
 import type { Invalidation, SharedTier } from '../fleet/shared-tier.js'
 import { callerIdOf, credentialName, keyIdGroup, slugGroup, type VirtualKeyRequest } from '../lookup/loaders.js'
+import type { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
 import type { PortkeyAuth, VirtualKey } from '../types.js'
 import type { Verifier } from './verifier.js'
@@ -13,9 +14,11 @@ export interface RevocationParts {
   readonly keys: RefreshingCache<Outcome<PortkeyAuth>, string>
   readonly virtualKeys: RefreshingCache<Outcome<VirtualKey>, VirtualKeyRequest>
   readonly tier: SharedTier | null
+  /** The rate limiter, whose counters a reset forgets (`null` with `rateLimits: false`). */
+  readonly limiter: RateLimiter | null
 }
 
-type Revocations = Pick<Verifier, 'invalidate' | 'invalidateKeyId' | 'invalidateVirtualKey' | 'clear'> & {
+type Revocations = Pick<Verifier, 'invalidate' | 'invalidateKeyId' | 'invalidateVirtualKey' | 'resetRateLimits' | 'clear'> & {
   /** What an instance does with a message from the channel. */
   onMessage(message: Invalidation): void
 }
@@ -25,7 +28,7 @@ type Revocations = Pick<Verifier, 'invalidate' | 'invalidateKeyId' | 'invalidate
  * (deletion, marker, message, replica) and rejects with `AuthError` `revocation_unconfirmed` when that
  * cannot be confirmed. A virtual key's cache key is `virtualKeyKey()`: the caller, its workspace, the slug.
  */
-export function revocations({ keys, virtualKeys, tier }: RevocationParts): Revocations {
+export function revocations({ keys, virtualKeys, tier, limiter }: RevocationParts): Revocations {
   const forgetKeyId = (keyId: string) => {
     keys.invalidateWhere((outcome) => outcome.value?.keyId === keyId)
     virtualKeys.invalidateWhere((_, key) => callerIdOf(key) === keyId)
@@ -51,6 +54,7 @@ export function revocations({ keys, virtualKeys, tier }: RevocationParts): Revoc
       if ('hash' in message) keys.invalidateAlias(message.hash)
       else if ('keyId' in message) forgetKeyId(message.keyId)
       else if ('slug' in message) forgetSlug(message.slug)
+      else if ('limits' in message) limiter?.forget(message.limits)
       else clear() // back from a lost connection: revocations may have been missed
     },
     async invalidate(credential) {
@@ -66,6 +70,11 @@ export function revocations({ keys, virtualKeys, tier }: RevocationParts): Revoc
       if (typeof slug !== 'string' || slug === '') throw new TypeError('portkey-auth: invalidateVirtualKey() takes a slug')
       forgetSlug(slug)
       await confirmed((shared) => shared.invalidate(() => shared.namesOf(slugGroup(slug)), { slug }))
+    },
+    async resetRateLimits(holder) {
+      if (limiter === null) return
+      const name = await limiter.reset(holder)
+      await tier?.announce({ limits: name })
     },
     clear,
   }

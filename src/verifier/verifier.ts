@@ -3,7 +3,7 @@ import type { SharedTierStats } from '../fleet/shared-tier.js'
 import type { GuardStats } from '../lookup/guard.js'
 import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { CheckStatus, IncomingHeaders, PortkeyAuth, Quota } from '../types.js'
+import type { CheckStatus, IncomingHeaders, LimitCount, LimitHolder, PortkeyAuth, Quota } from '../types.js'
 import type { ProbeResult } from '../lookup/probe.js'
 
 /** The request line, for route-to-scope checks (the `scopes` option). */
@@ -87,6 +87,20 @@ export interface Verifier {
    * @example await verifier.invalidateVirtualKey('openai-prod')
    */
   invalidateVirtualKey(slug: string): Promise<void>
+  /**
+   * The rate-limit counters of an API key, a JWT's user, a virtual key or a workspace (`holder`) in their current
+   * windows, those with something counted: with Redis, the fleet's (it rejects when Redis cannot answer); without,
+   * this instance's. For an admin endpoint; `[]` with `rateLimits: false`. A `TypeError` for a malformed holder.
+   * @example await verifier.rateLimitStanding({ organisationId: 'org_1', keyId: 'key_1' })
+   */
+  rateLimitStanding(holder: LimitHolder): Promise<readonly LimitCount[]>
+  /**
+   * Resets the rate-limit counters of `holder` (see `rateLimitStanding()`): its windows start afresh on this instance
+   * and, with Redis, across the fleet (the current windows' counters deleted, then every instance told to forget
+   * its own; one away then misses it, and may admit at most the batch it holds). Rejects when Redis cannot answer.
+   * @example await verifier.resetRateLimits({ organisationId: 'org_1', workspaceId: 'ws_1', virtualKey: 'openai-prod' })
+   */
+  resetRateLimits(holder: LimitHolder): Promise<void>
   /**
    * Reports the tokens a request used (e.g. the provider's `usage.total_tokens`) against the tokens limits of its
    * key and virtual key. Given the request's `Quota`, it does what `quota.reportTokens()` does: counts them, and

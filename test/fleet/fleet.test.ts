@@ -59,6 +59,49 @@ describe.each(DEPLOYMENTS)('three instances sharing %s', (_name, deployment) => 
     expect(verifiers.a.stats().rateLimits).toMatchObject({ local: 0 })
   })
 
+  test("a key's standing and its reset across the fleet (issue 27, point 6): every instance reads the fleet's count; a reset on A lets all three admit again", async () => {
+    const LIMIT = 12
+    const keyId = `key_reset_${randomUUID()}`
+    h.stub.keys.set('pk-fleet-reset', keyRecord({ id: keyId, rate_limits: [{ type: 'requests', unit: 'rpw', value: LIMIT }] }))
+    const { a, b, c, verifiers } = await fleet(deployment())
+    const round = async () => {
+      const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => [a, b, c][i % 3]!.verify('pk-fleet-reset')))
+      return answers.map((answer) => answer.status)
+    }
+    const first = await round()
+    const admitted = first.filter((status) => status === 200).length
+    expect(admitted).toBeLessThanOrEqual(LIMIT)
+    const holder = { organisationId: 'org_test', keyId }
+    const standing = await a.standing(holder)
+    // What Redis granted: at least what was admitted, at most the limit; the same read from each instance.
+    expect(standing).toEqual([
+      { name: 'rpw', type: 'requests', unit: 'rpw', used: expect.any(Number), resetSeconds: expect.any(Number) },
+    ])
+    expect(standing[0]!.used).toBeGreaterThanOrEqual(admitted)
+    expect(standing[0]!.used).toBeLessThanOrEqual(LIMIT)
+    expect(await b.standing(holder)).toEqual(standing)
+    expect(await c.standing(holder)).toEqual(standing)
+    // Another organisation's key of the same id is another holder: nothing counted.
+    expect(await a.standing({ organisationId: 'org_other', keyId })).toEqual([])
+    // Spent everywhere (C too: its last batch is used up), then reset from A.
+    await vi.waitFor(async () => expect((await round()).filter((status) => status === 200)).toHaveLength(0))
+    await verifiers.a.resetRateLimits(holder)
+    expect(await c.standing(holder)).toEqual([])
+    // C heard it (it forgot its spent window): each instance admits again, the fleet at most the limit in all.
+    const answered = { a: 0, b: 0, c: 0 }
+    await vi.waitFor(
+      async () => {
+        for (const [name, instance] of Object.entries({ a, b, c }))
+          if ((await instance.verify('pk-fleet-reset')).status === 200) answered[name as 'a']++
+        expect(Math.min(answered.a, answered.b, answered.c)).toBeGreaterThan(0)
+      },
+      { timeout: 5_000 },
+    )
+    const after = (await round()).filter((status) => status === 200).length
+    expect(answered.a + answered.b + answered.c + after).toBeLessThanOrEqual(LIMIT)
+    expect((await b.standing(holder))[0]!.used).toBeLessThanOrEqual(LIMIT)
+  })
+
   test("one clock (issue 27, point 5): C's clock 5 s ahead; around a minute's end the fleet admits at most the limit per Redis window, and every instance reports that window's reset", async () => {
     // The test runs on Redis's machine: its clock is Redis's (TIME). C's process reads 5 s ahead of both.
     const SKEW_MS = 5_000

@@ -5,7 +5,7 @@ import { createClient, createCluster, createSentinel } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, vi } from 'vitest'
 import { createVerifier, type Verifier, type VerifierStats } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, KEY_DETAILS_PATH, startControlPlaneStub } from '../../src/testing/index.js'
-import type { CheckStatus } from '../../src/types.js'
+import type { CheckStatus, LimitCount, LimitHolder } from '../../src/types.js'
 import type { TestCluster } from './redis-cluster.js'
 import type { TestSentinel } from './redis-sentinel.js'
 
@@ -18,6 +18,8 @@ export interface Instance {
   verify(credential: string): Promise<{ status: number; code?: string; keyId?: string; ratelimit?: string; ms: number }>
   /** The verifier's stats (through IPC for the child process). */
   stats(): Promise<VerifierStats>
+  /** `verifier.rateLimitStanding(holder)` (through IPC for the child process). */
+  standing(holder: LimitHolder): Promise<readonly LimitCount[]>
   close(): Promise<void>
 }
 
@@ -152,6 +154,7 @@ export function useFleet() {
   function local(verifier: Verifier): Instance {
     const instance: Instance = {
       stats: async () => verifier.stats(),
+      standing: (holder) => verifier.rateLimitStanding(holder),
       verify(credential) {
         const started = performance.now()
         const status: CheckStatus = { cache: 'none' }
@@ -213,6 +216,7 @@ export function useFleet() {
     const instance: Instance = {
       verify: (credential) => ask({ op: 'verify', credential }),
       stats: async () => (await ask({ op: 'stats' })).stats,
+      standing: async (holder) => (await ask({ op: 'standing', holder })).standing,
       close: async () => {
         if (proc.exitCode !== null) return
         const exited = once(proc, 'exit')
@@ -241,6 +245,7 @@ export function useFleet() {
     open.push({
       verify: async () => ({ status: 0, ms: 0 }),
       stats: async () => b.stats(),
+      standing: async () => [],
       close: async () => void (await client.close()),
     })
     return { ...instances, verifiers: { a, b }, prefix }

@@ -43,7 +43,7 @@ function fleetInstance() {
     holds.set(credential, gate)
     return gate
   }
-  return { keys, loads, hold, revoke: revocations({ keys, virtualKeys, tier: null }) }
+  return { keys, loads, hold, revoke: revocations({ keys, virtualKeys, tier: null, limiter: null }) }
 }
 
 describe("another instance's revocation (a message naming a fingerprint)", () => {
