@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import type { MiddlewareOptions } from '../../src/adapters/middleware-options.js'
 import { keyRecord, virtualKeyRecord } from '../../src/testing/index.js'
+import { createVerifier } from '../../src/verifier/create-verifier.js'
 import type { Decision, RateLimit } from '../../src/types.js'
 import { type RawResponse, expectRejection, send, sendKey, useGuardedApp, useStub, WHOAMI } from './servers.js'
 
@@ -189,6 +190,52 @@ export function describeRateLimitContract(framework: string): void {
         quota: null,
       })
       expect(app.quotas).toEqual([null, null, null, null])
+    })
+
+    test("a caller's standing, read and reset (issue 27, point 6): the key's, its virtual key's and its workspace's counters", async () => {
+      const stub = await useStub({
+        keys: { [KEY]: keyRecord({ id: 'key_limited', rate_limits: [{ type: 'requests', unit: 'rpm', value: 3 }] }) },
+        virtualKeys: {
+          'vk-limited': virtualKeyRecord({ slug: 'vk-limited', rate_limits: [{ type: 'requests', unit: 'rpm', value: 2 }] }),
+        },
+      })
+      const verifier = createVerifier({
+        controlPlaneUrl: stub.url,
+        logger: false,
+        rateLimits: { limits: [{ name: 'workspace', per: 'workspace', type: 'tokens', unit: 'rpd', value: 1_000 }] },
+      })
+      const app = await useGuardedApp(framework, verifier)
+      const key = { organisationId: 'org_test', keyId: 'key_limited' }
+      const virtualKey = { organisationId: 'org_test', workspaceId: 'ws_test', virtualKey: 'vk-limited' }
+      const workspace = { organisationId: 'org_test', workspaceId: 'ws_test' }
+      expect(await verifier.rateLimitStanding(key)).toEqual([])
+      const withVirtualKey = () => send(app.url + WHOAMI, { 'x-portkey-api-key': KEY, 'x-portkey-virtual-key': 'vk-limited' })
+      expect(statuses(await sendMany(2, withVirtualKey))).toEqual([200, 200])
+      await app.quotas[1]!.reportTokens(70)
+      expect(statuses(await sendMany(2, () => sendKey(app, KEY)))).toEqual([200, 429])
+      expect(await verifier.rateLimitStanding(key)).toEqual([
+        { name: 'rpm', type: 'requests', unit: 'rpm', used: 3, resetSeconds: 50 },
+      ])
+      expect(await verifier.rateLimitStanding(virtualKey)).toEqual([
+        { name: 'vk-rpm', type: 'requests', unit: 'rpm', used: 2, resetSeconds: 50 },
+      ])
+      expect(await verifier.rateLimitStanding(workspace)).toEqual([
+        { name: 'workspace', type: 'tokens', unit: 'rpd', used: 70, resetSeconds: 43_190 },
+      ])
+      // Another organisation's key of that id, or a JWT issuer's workspace of that name: other holders, nothing counted.
+      expect(await verifier.rateLimitStanding({ organisationId: 'org_other', keyId: 'key_limited' })).toEqual([])
+      expect(await verifier.rateLimitStanding({ ...workspace, issuer: 'https://issuer.example' })).toEqual([])
+      // The key reset: its window starts afresh (the virtual key's and the workspace's do not).
+      await verifier.resetRateLimits(key)
+      const again = await sendKey(app, KEY)
+      expect(again.status).toBe(200)
+      expect(again.headers.ratelimit).toBe('"rpm";r=2;t=50, "workspace";r=930;t=43190')
+      expectRejection(await withVirtualKey(), 429, 'rate_limit_exceeded', [KEY])
+      await verifier.resetRateLimits(virtualKey)
+      expect((await withVirtualKey()).headers.ratelimit).toBe('"rpm";r=1;t=50, "vk-rpm";r=1;t=50, "workspace";r=930;t=43190')
+      expect(await verifier.rateLimitStanding(workspace)).toEqual([expect.objectContaining({ name: 'workspace', used: 70 })])
+      for (const holder of [{}, { keyId: 'key_limited' }, { organisationId: 'org_test' }, { ...key, issuer: 'x' }, null])
+        await expect(verifier.rateLimitStanding(holder as never)).rejects.toThrow(TypeError)
     })
 
     test("rateLimits: { mode: 'shadow' } (issue 27): past the limit still 200, reaching the handler, with the headers, quota and decision of the refusal; nothing counted for it", async () => {
