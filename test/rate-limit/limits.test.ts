@@ -119,6 +119,42 @@ describe.each(ADAPTERS)('%s: JWT callers with a rate_limits claim', (framework) 
   })
 })
 
+describe("a JWT user's standing (issue 27, point 6)", () => {
+  test('read and reset by issuer, organisation and user claim, whatever the token; a virtual key of its workspace slug too', async () => {
+    const stub = await useStub({ jwks: issuer.jwks })
+    const verifier = createVerifier({
+      controlPlaneUrl: stub.url,
+      logger: false,
+      jwt: { jwksUrl: stub.jwksUrl, issuer: issuer.issuer, audience: issuer.audience },
+      rateLimits: { limits: [{ name: 'workspace', per: 'workspace', type: 'requests', unit: 'rpm', value: 100 }] },
+    })
+    const claims = { portkey_oid: 'org_1', portkey_workspace: 'ws_1', scope: 'portkey.completions.write', sub: 'user_1' }
+    const limited = { ...claims, rate_limits: [{ type: 'requests', unit: 'rpm', value: 2 }] }
+    const verify = async (token: string) =>
+      verifier.verify({ 'x-portkey-api-key': token }).then(
+        () => 200,
+        (error: { status: number }) => error.status,
+      )
+    expect([await verify(await issuer.sign(limited)), await verify(await issuer.sign(limited))]).toEqual([200, 200])
+    expect(await verify(await issuer.sign(limited))).toBe(429)
+    const user = { organisationId: 'org_1', issuer: issuer.issuer, user: 'user_1' }
+    expect(await verifier.rateLimitStanding(user)).toEqual([
+      { name: 'rpm', type: 'requests', unit: 'rpm', used: 2, resetSeconds: 50 },
+    ])
+    // The same user by another claim, another organisation's, an API key of that id: other holders.
+    expect(await verifier.rateLimitStanding({ ...user, claim: 'uid' })).toEqual([])
+    expect(await verifier.rateLimitStanding({ ...user, organisationId: 'org_2' })).toEqual([])
+    expect(await verifier.rateLimitStanding({ organisationId: 'org_1', keyId: 'user_1' })).toEqual([])
+    // The workspace's counter, for this issuer's tokens (a slug), apart from API keys' workspaces.
+    const workspace = { organisationId: 'org_1', workspaceId: 'ws_1', issuer: issuer.issuer }
+    expect(await verifier.rateLimitStanding(workspace)).toEqual([expect.objectContaining({ name: 'workspace', used: 2 })])
+    expect(await verifier.rateLimitStanding({ organisationId: 'org_1', workspaceId: 'ws_1' })).toEqual([])
+    await verifier.resetRateLimits(user)
+    expect(await verify(await issuer.sign(limited))).toBe(200)
+    expect(await verifier.rateLimitStanding(user)).toEqual([expect.objectContaining({ name: 'rpm', used: 1 })])
+  })
+})
+
 describe('counters are bounded, and reported', () => {
   test('a flood of limited keys keeps at most rateLimits.maxCounters of them; stats() and onDecision say how', async () => {
     const keys = Object.fromEntries(
