@@ -1,4 +1,7 @@
-import { errors, type JWTPayload, jwtVerify } from 'jose'
+import { type JWTPayload, jwtVerify } from 'jose'
+// By name from jose/errors (the module jose throws them from), not through jose's `errors` namespace, which would
+// keep every one of its error classes in a bundle.
+import { JOSEError, JWKSInvalid, JWKSTimeout } from 'jose/errors'
 import { claimsToAuth } from './claims.js'
 import { authUnavailable, ClaimsError, invalidToken } from '../errors.js'
 import type { ResolvedJwtOptions } from '../options/jwt.js'
@@ -56,11 +59,11 @@ function withoutClaims(error: Error): Error {
 /** jose's errors sorted in one place: a JWKS that cannot be had is an outage, anything else a bad token. */
 function isOutage(error: unknown): boolean {
   if (error instanceof ClaimsError) return false
-  if (!(error instanceof errors.JOSEError)) return true // fetch's own errors: connection refused, reset
+  if (!(error instanceof JOSEError)) return true // fetch's own errors: connection refused, reset
   return (
-    error instanceof errors.JWKSTimeout ||
-    error instanceof errors.JWKSInvalid ||
+    error instanceof JWKSTimeout ||
+    error instanceof JWKSInvalid ||
     // jose's plain JOSEError reports a JWKS response that is not 200 or not JSON.
-    error.constructor === errors.JOSEError
+    error.constructor === JOSEError
   )
 }

@@ -1,4 +1,5 @@
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
+import { JWSInvalid } from 'jose/errors'
 import { DEFAULTS, LIMITS } from './defaults.js'
 import type { JwtOptions } from './jwt-options.js'
 import { checkNames } from './names.js'
@@ -112,7 +113,7 @@ function expected(check: Check, option: unknown, envValue: string | undefined): 
 /** Portkey's rule: the token must name its key. jose alone would try the only key of a one-key set. */
 function requireKid(keys: JWTVerifyGetKey): JWTVerifyGetKey {
   return function keyByKid(header, token) {
-    if (typeof header.kid !== 'string' || header.kid === '') throw new errors.JWSInvalid('token header has no kid')
+    if (typeof header.kid !== 'string' || header.kid === '') throw new JWSInvalid('token header has no kid')
     return keys(header, token)
   }
 }
