@@ -81,11 +81,6 @@ export class RefreshingCache<V, A> {
     this.#aliasOf = aliasOf
   }
 
-  /** The value for `key`: synchronously when an entry is servable, else once a look-up answers. */
-  get(key: string, arg: A, status?: CacheStatus): V | Promise<V> {
-    return this.serve(key, arg, status) ?? this.load(key, arg, status)
-  }
-
   /**
    * The value for `key` if an entry is servable now (fresh, or stale: then one background refresh is
    * started), else `undefined`. Synchronous: the hit path has no promise at all. `now` lets a caller that

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { type Entry, RefreshingCache } from '../../src/cache/refreshing-cache.js'
-import { type Deferred, deferred } from '../support/core-helpers.js'
+import type { Entry } from '../../src/cache/refreshing-cache.js'
+import { type Deferred, deferred, ReadThroughCache } from '../support/core-helpers.js'
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z')
 const TTL = 1_000
@@ -43,7 +43,7 @@ afterEach(() => {
 describe('RefreshingCache', () => {
   test('a miss waits for the loader, passing it the key and the argument', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const pending = cache.get('k', 'raw-arg')
     expect(pending).toBeInstanceOf(Promise)
     expect(loader.calls.map(({ key, arg }) => [key, arg])).toEqual([['k', 'raw-arg']])
@@ -53,7 +53,7 @@ describe('RefreshingCache', () => {
 
   test('a fresh entry is returned synchronously with no look-up', async () => {
     const loader = countingLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     await cache.get('k', '')
     for (let i = 0; i < 5; i++) expect(cache.get('k', '')).toBe('k:1')
     vi.setSystemTime(T0 + TTL - 1)
@@ -64,7 +64,7 @@ describe('RefreshingCache', () => {
 
   test('concurrent misses for one key share one look-up', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const waiting = Array.from({ length: 50 }, () => cache.get('k', ''))
     expect(loader.calls).toHaveLength(1)
     expect(cache.stats()).toMatchObject({ misses: 50, lookups: 1, pending: 1 })
@@ -75,14 +75,14 @@ describe('RefreshingCache', () => {
 
   test('concurrent misses for different keys each get their own look-up', async () => {
     const loader = countingLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     await Promise.all([cache.get('a', ''), cache.get('b', ''), cache.get('a', ''), cache.get('b', '')])
     expect(loader.keys.sort()).toEqual(['a', 'b'])
   })
 
   test('concurrent misses all see the failure of their shared look-up, and nothing is stored', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const waiting = [cache.get('k', ''), cache.get('k', ''), cache.get('k', '')]
     const boom = new Error('down')
     loader.fail(0, boom)
@@ -97,7 +97,7 @@ describe('RefreshingCache', () => {
 
   test('a stale entry is served at once while exactly one background refresh runs', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const first = cache.get('k', '')
     loader.answer(0, 'v1')
     await first
@@ -116,7 +116,7 @@ describe('RefreshingCache', () => {
 
   test('a failed refresh keeps serving the stale entry, and the next stale request retries once', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const first = cache.get('k', '')
     loader.answer(0, 'v1')
     await first
@@ -141,7 +141,7 @@ describe('RefreshingCache', () => {
     process.on('unhandledRejection', unhandled)
     try {
       const loader = heldLoader()
-      const cache = new RefreshingCache<string, string>(10, loader.load)
+      const cache = new ReadThroughCache<string, string>(10, loader.load)
       const first = cache.get('k', '')
       loader.answer(0, 'v1')
       await first
@@ -157,7 +157,7 @@ describe('RefreshingCache', () => {
 
   test('past staleUntil the entry is a miss: the request waits, and a failure reaches it', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const first = cache.get('k', '')
     loader.answer(0, 'v1')
     await first
@@ -178,7 +178,7 @@ describe('RefreshingCache', () => {
 
   test('an entry with freshUntil == staleUntil (a negative answer) is never served stale', async () => {
     const keys: string[] = []
-    const cache = new RefreshingCache<string, string>(10, async (key) => {
+    const cache = new ReadThroughCache<string, string>(10, async (key) => {
       keys.push(key)
       return { value: 'unknown', freshUntil: Date.now() + 100, staleUntil: Date.now() + 100 }
     })
@@ -192,7 +192,7 @@ describe('RefreshingCache', () => {
 
   test('invalidate() during an in-flight load: the load does not write back, the next request asks again', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const before = cache.get('k', '')
     cache.invalidate('k')
     expect(cache.stats().pending).toBe(0)
@@ -210,7 +210,7 @@ describe('RefreshingCache', () => {
 
   test('an old load that settles after a newer one has started does not overwrite it', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const old = cache.get('k', '')
     cache.invalidate('k')
     const fresh = cache.get('k', '')
@@ -224,7 +224,7 @@ describe('RefreshingCache', () => {
 
   test('an old load that settles before the newer one is neither stored nor shared with the newer request', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const old = cache.get('k', '')
     cache.invalidate('k')
     const fresh = cache.get('k', '')
@@ -238,7 +238,7 @@ describe('RefreshingCache', () => {
 
   test('invalidate() during a background refresh drops the stale entry and the refresh does not write back', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const first = cache.get('k', '')
     loader.answer(0, 'v1')
     await first
@@ -255,7 +255,7 @@ describe('RefreshingCache', () => {
 
   test('invalidate() only drops its own key', async () => {
     const loader = countingLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     await cache.get('a', '')
     await cache.get('b', '')
     cache.invalidate('a')
@@ -267,8 +267,8 @@ describe('RefreshingCache', () => {
 
   test('clear() during in-flight loads: none writes back', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
-    const countingCache = new RefreshingCache<string, string>(10, countingLoader().load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
+    const countingCache = new ReadThroughCache<string, string>(10, countingLoader().load)
     await countingCache.get('x', '')
     const a = cache.get('a', '')
     const b = cache.get('b', '')
@@ -287,7 +287,7 @@ describe('RefreshingCache', () => {
 
   test('clear() drops stored entries', async () => {
     const loader = countingLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     await cache.get('a', '')
     await cache.get('b', '')
     cache.clear()
@@ -298,7 +298,7 @@ describe('RefreshingCache', () => {
 
   test('a failing load unregistered by invalidate() still counts as a failure and rejects its waiters', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     const waiting = cache.get('k', '')
     cache.invalidate('k')
     loader.fail(0)
@@ -308,7 +308,7 @@ describe('RefreshingCache', () => {
 
   test('stats() counts hits, stale serves, misses, look-ups, failures, entries and pending', async () => {
     const loader = heldLoader()
-    const cache = new RefreshingCache<string, string>(10, loader.load)
+    const cache = new ReadThroughCache<string, string>(10, loader.load)
     expect(cache.stats()).toEqual({ hits: 0, stale: 0, misses: 0, lookups: 0, failures: 0, entries: 0, pending: 0 })
 
     const a = cache.get('a', '') // miss, look-up 1
@@ -331,7 +331,7 @@ describe('RefreshingCache', () => {
   test('holds at most `max` entries, dropping the least recently used', async () => {
     const loader = countingLoader()
     // max 3: two places for answers about known keys, one for "unknown key" answers.
-    const cache = new RefreshingCache<string, string>(3, loader.load)
+    const cache = new ReadThroughCache<string, string>(3, loader.load)
     await cache.get('a', '')
     await cache.get('b', '')
     expect(cache.get('a', '')).toBe('a:1') // a is now the most recently used
@@ -346,7 +346,7 @@ describe('RefreshingCache', () => {
   test('a flood of unknown keys stays within max and never evicts a known key', async () => {
     const known = countingLoader()
     let negatives = 0
-    const cache = new RefreshingCache<string, string>(20, async (key) => {
+    const cache = new ReadThroughCache<string, string>(20, async (key) => {
       if (key === 'good') return known.load(key)
       negatives++
       return { value: 'unknown', freshUntil: Date.now() + TTL, staleUntil: Date.now() + TTL, negative: true }
@@ -363,7 +363,7 @@ describe('RefreshingCache', () => {
 
   test('a key whose answer turns negative is not served from its old record', async () => {
     let revoked = false
-    const cache = new RefreshingCache<string, string>(10, async () =>
+    const cache = new ReadThroughCache<string, string>(10, async () =>
       revoked
         ? { value: 'unknown', freshUntil: Date.now() + TTL, staleUntil: Date.now() + TTL, negative: true }
         : { value: 'record', freshUntil: Date.now() + TTL, staleUntil: Date.now() + TTL + STALE },
@@ -396,7 +396,7 @@ describe('attack: invalidateAlias() (another instance revokes by the fingerprint
       const staleUntil = Date.now() + TTL + (negative ? 0 : STALE)
       calls[index]!.flight.resolve({ value, freshUntil: Date.now() + TTL, staleUntil, ...(negative && { negative }) })
     }
-    const cache = new RefreshingCache<string, string>(20, load, aliasOf)
+    const cache = new ReadThroughCache<string, string>(20, load, aliasOf)
     return { cache, calls, aliased, answer }
   }
 
@@ -496,9 +496,9 @@ describe('attack: the alias index stays bounded (look-ups dropped by invalidate(
       calls.push({ key, flight })
       return flight.promise
     }
-    let cache: RefreshingCache<string, string>
+    let cache: ReadThroughCache<string, string>
     try {
-      cache = new RefreshingCache<string, string>(20, load, (key) => `${key}#`)
+      cache = new ReadThroughCache<string, string>(20, load, (key) => `${key}#`)
     } finally {
       globalThis.Map = Original
     }

@@ -1,9 +1,20 @@
 import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { expect } from 'vitest'
+import { RefreshingCache } from '../../src/cache/refreshing-cache.js'
 import { AuthError, type AuthErrorCode } from '../../src/errors.js'
 import type { CheckStatus, IncomingHeaders, KeyLookup, KeyType, PortkeyAuth, Quota } from '../../src/types.js'
 import type { Verifier } from '../../src/verifier/verifier.js'
+
+/**
+ * A `RefreshingCache` with `get()`, the read the verifier's pipeline makes (`serve()` an entry, else `load()` one):
+ * the value synchronously when an entry is servable, else once a look-up answers.
+ */
+export class ReadThroughCache<V, A> extends RefreshingCache<V, A> {
+  get(key: string, arg: A, status?: Pick<CheckStatus, 'cache'>): V | Promise<V> {
+    return this.serve(key, arg, status) ?? this.load(key, arg, status)
+  }
+}
 
 /** A promise with its resolve and reject at hand, to hold a look-up open for as long as a test needs. */
 export interface Deferred<T> {

@@ -1,13 +1,13 @@
 import { LRUCache } from 'lru-cache'
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { type Entry, RefreshingCache } from '../../src/cache/refreshing-cache.js'
+import type { Entry } from '../../src/cache/refreshing-cache.js'
 import { fingerprint } from '../../src/credential/header.js'
 import { credentialTag } from '../../src/credential/tag.js'
 import { credentialAlias, type VirtualKeyRequest } from '../../src/lookup/loaders.js'
 import type { Outcome } from '../../src/records.js'
 import type { PortkeyAuth, VirtualKey } from '../../src/types.js'
 import { revocations } from '../../src/verifier/revoke.js'
-import { type Deferred, deferred } from '../support/core-helpers.js'
+import { type Deferred, deferred, ReadThroughCache } from '../support/core-helpers.js'
 
 // Attack on issue 26's revocation by fingerprint (src/verifier/revoke.ts): another instance names a credential by
 // its fingerprint, this cache keys it by its tag (SipHash on Node), and finds the one by the other through the
@@ -25,7 +25,7 @@ function fleetInstance() {
   const holds = new Map<string, Deferred<void>>()
   const loads: string[] = []
   // As with Redis: the entry goes by the credential's fingerprint too.
-  const keys = new RefreshingCache<Auth, string>(
+  const keys = new ReadThroughCache<Auth, string>(
     1_000,
     async (_tag, credential): Promise<Entry<Auth>> => {
       loads.push(credential)
@@ -35,7 +35,7 @@ function fleetInstance() {
     },
     credentialAlias,
   )
-  const virtualKeys = new RefreshingCache<Outcome<VirtualKey>, VirtualKeyRequest>(10, async () => {
+  const virtualKeys = new ReadThroughCache<Outcome<VirtualKey>, VirtualKeyRequest>(10, async () => {
     throw new Error('not used')
   })
   const hold = (credential: string) => {
