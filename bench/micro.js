@@ -44,6 +44,7 @@ const route = { method: 'POST', path: '/v1/chat/completions' }
 const limiters = {
   record: createVerifier({ logger: false, lookup: lookupLimited }),
   shadow: createVerifier({ logger: false, lookup: lookupLimited, rateLimits: { mode: 'shadow' } }),
+  sliding: createVerifier({ logger: false, lookup: lookupLimited, rateLimits: { window: 'sliding' } }),
   app: createVerifier({
     logger: false,
     lookup: lookupLimited,
@@ -55,7 +56,7 @@ const limiters = {
   }),
 }
 for (const [name, limiter] of Object.entries(limiters)) {
-  const headers = name === 'record' || name === 'shadow' ? limitedHeaders : keyHeaders
+  const headers = name === 'record' || name === 'shadow' || name === 'sliding' ? limitedHeaders : keyHeaders
   const status = /** @type {import('portkey-auth').CheckStatus} */ ({ cache: 'none' })
   await limiter.verify(headers, route, status)
   if (status.quota == null) throw new Error(`micro: the ${name} limit did not apply`)
@@ -69,6 +70,9 @@ bench("check() cache hit, API key, with a status (issue 27: the record's limit)"
 )
 bench("check() cache hit, API key, with a status (issue 27: the record's limit, shadow mode)", () =>
   do_not_optimize(limiters.shadow.check(limitedHeaders, route, { cache: 'none' })),
+)
+bench("check() cache hit, API key, with a status (issue 27: the record's limit, sliding window)", () =>
+  do_not_optimize(limiters.sliding.check(limitedHeaders, route, { cache: 'none' })),
 )
 bench("check() cache hit, API key, with a status (issue 27: the app's default limit)", () =>
   do_not_optimize(limiters.app.check(keyHeaders, route, { cache: 'none' })),

@@ -52,7 +52,14 @@ const OPTION_NAMES = {
     nodeClientOptions: true,
     sentinelClientOptions: true,
   } satisfies Names<RedisSentinelSettings>,
-  rateLimits: { headers: true, maxCounters: true, mode: true, nearLimitAt: true, limits: true } satisfies Names<RateLimitOptions>,
+  rateLimits: {
+    headers: true,
+    maxCounters: true,
+    window: true,
+    mode: true,
+    nearLimitAt: true,
+    limits: true,
+  } satisfies Names<RateLimitOptions>,
   'rateLimits.limits[]': {
     name: true,
     type: true,

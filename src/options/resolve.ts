@@ -181,6 +181,10 @@ function resolveRateLimits(option: unknown, cacheMax: number): ResolvedRateLimit
   if (given.headers !== undefined && typeof given.headers !== 'boolean') {
     throw new TypeError(`portkey-auth: rateLimits.headers must be true or false, got ${describe(given.headers)}`)
   }
+  const window = given.window ?? 'fixed'
+  if (window !== 'fixed' && window !== 'sliding') {
+    throw new TypeError(`portkey-auth: rateLimits.window must be 'fixed' or 'sliding', got ${describe(window)}`)
+  }
   const mode = given.mode ?? 'enforce'
   if (mode !== 'enforce' && mode !== 'shadow') {
     throw new TypeError(`portkey-auth: rateLimits.mode must be 'enforce' or 'shadow', got ${describe(mode)}`)
@@ -188,6 +192,7 @@ function resolveRateLimits(option: unknown, cacheMax: number): ResolvedRateLimit
   return Object.freeze({
     headers: given.headers ?? true,
     maxCounters: integer('rateLimits.maxCounters', given.maxCounters ?? cacheMax, 1, LIMITS.cacheMax),
+    window,
     mode,
     nearLimitAt: numberIn('rateLimits.nearLimitAt', given.nearLimitAt ?? 0.8, 0, 1),
     limits: compileAppLimits(given.limits),

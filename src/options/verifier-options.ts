@@ -151,6 +151,15 @@ export interface RateLimitOptions {
    */
   maxCounters?: number
   /**
+   * How windows count: `'fixed'`, clock-aligned (minutes from :00, hours on the hour, days and weeks from 00:00 UTC),
+   * where a caller may spend a limit twice within a moment across a window's edge; or `'sliding'`, where the window
+   * before still weighs on the current one by the share of it left (the sliding-window approximation), so a limit
+   * holds over any span of its window's length, give or take the approximation (see the README's Rate limits for the
+   * measured worst cases). The same Redis leases either way; sliding reads the previous window's count once a window.
+   * @default 'fixed'
+   */
+  window?: 'fixed' | 'sliding'
+  /**
    * `'enforce'` refuses a request past a limit with 429. `'shadow'` counts and reports exactly as enforcing does
    * (the `RateLimit` headers, `Quota.overLimit`, `onDecision`'s `overLimit`, the refusals metric under
    * `portkey_auth.rate_limit.mode: shadow`) but admits it: for rolling limits out. Its risk: nothing is limited.

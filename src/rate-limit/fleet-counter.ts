@@ -21,10 +21,11 @@ end
 
 // Grants an instance a batch of a window's allowance, atomically: an eighth of what is left (so batches
 // shrink near the limit and the last ones are single requests), at least what the instance owes (requests
-// it admitted alone while Redis was away), at most `cap`, never more than is left. Returns the grant and
-// the fleet's count after it.
+// it admitted alone while Redis was away), at most `cap`, never more than is left. What is left is the quota
+// less the window's count and, sliding, less what the window before still weighs (ARGV[5]). Returns the grant
+// and the fleet's count after it.
 const LEASE = `${SPENT_IF_CORRUPT}local used = tonumber(raw or '0')
-local room = tonumber(ARGV[2]) - used
+local room = tonumber(ARGV[2]) - used - tonumber(ARGV[5] or '0')
 if room <= 0 then return {0, used} end
 local grant = math.floor(room / 8)
 if grant > tonumber(ARGV[4]) then grant = tonumber(ARGV[4]) end
@@ -98,12 +99,14 @@ export class FleetCounter {
   }
 
   /**
-   * Takes a batch of `quota` for the window ending at `windowEnd` (on Redis's clock, as its TTL is reckoned): at least
-   * `owed`, if that much is left.
+   * Takes a batch of `quota` for a window whose counter is kept until `windowEnd` (on Redis's clock, as its TTL is
+   * reckoned; sliding, through the next window too): at least `owed`, if that much is left once `carried` (what the
+   * window before still weighs, sliding) is taken off.
    */
-  async lease(key: string, owed: number, quota: number, windowEnd: number): Promise<Lease> {
+  async lease(key: string, owed: number, quota: number, windowEnd: number, carried = 0): Promise<Lease> {
     const ttl = String(Math.max(1, windowEnd - this.now() + TIMINGS.rateLimitExpiryMarginMs))
-    const reply = await this.#redis.command(['EVAL', LEASE, '1', key, String(owed), String(quota), ttl, String(TIMINGS.leaseMax)])
+    const args = [key, String(owed), String(quota), ttl, String(TIMINGS.leaseMax), String(carried)]
+    const reply = await this.#redis.command(['EVAL', LEASE, '1', ...args])
     const [granted, count] = Array.isArray(reply) ? reply.map(Number) : []
     if (!Number.isFinite(granted) || !Number.isFinite(count)) throw new RedisUnavailable('unexpected reply to a rate-limit lease')
     this.#leases++

@@ -1,12 +1,7 @@
 import { TIMINGS } from '../options/defaults.js'
 import type { FleetCounter } from './fleet-counter.js'
 import type { Policy } from './policy.js'
-
-/** What a lease reads of the window it belongs to (a `Window`): where it starts, and what this instance admitted. */
-interface Counted {
-  readonly start: number
-  readonly used: number
-}
+import type { Window } from './window.js'
 
 /**
  * What this instance knows of the fleet's count of one limit's window, with Redis. For a requests limit: the batch
@@ -21,8 +16,12 @@ export class FleetLease {
   leased = 0
   /** The fleet's count when this instance last asked. */
   count = 0
-  /** Nothing was left in the window when this instance last asked. */
+  /** Nothing was left in the window when this instance last asked (see `spent()`). */
   exhausted = false
+  /** Sliding: when the previous window's weight will have faded enough to ask again (epoch ms, Redis's clock). */
+  retryAt = Number.POSITIVE_INFINITY
+  /** Sliding: whether the fleet's count of the previous window was read (once a window). */
+  previousRead = false
   /** The batch being asked for, shared by every request that waits for it. */
   pending: Promise<void> | null = null
   /** Until then (epoch ms, Redis's clock), count alone: Redis failed, and is not asked again at once. */
@@ -33,7 +32,13 @@ export class FleetLease {
   /** Empties it for a new window; a batch under way, or Redis away, stays known. */
   reset(): void {
     this.leased = this.count = this.syncedAt = 0
-    this.exhausted = false
+    this.exhausted = this.previousRead = false
+    this.retryAt = Number.POSITIVE_INFINITY
+  }
+
+  /** Whether nothing is left for this instance to ask for now: the window is exhausted, and (sliding) still is. */
+  spent(now: number): boolean {
+    return this.exhausted && now < this.retryAt
   }
 
   /** Whether this instance counts alone `now` (Redis's clock): Redis failed lately, or is not connected. */
@@ -56,26 +61,43 @@ export class FleetLease {
     fleet: FleetCounter,
     id: readonly string[],
     policy: Policy,
-    window: Counted,
+    window: Window,
     now: number,
   ): boolean | null | Promise<void> {
     if (window.used < this.leased) return true
-    if (this.exhausted) return false
+    if (this.spent(now)) return false
     if (this.alone(fleet, now)) return null
-    this.pending ??= this.#lease(fleet, id, policy, window)
+    this.pending ??= this.#lease(fleet, id, policy, window, now)
     return this.pending
   }
 
-  async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Counted): Promise<void> {
+  async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Window, now: number): Promise<void> {
     const { start } = window
+    const { quota, windowMs } = policy
     // What this instance admitted beyond its batches (alone, while Redis was away) is owed to the fleet.
     const owed = Math.max(1, window.used - this.leased + 1)
     try {
-      const { granted, count } = await fleet.lease(fleet.key(id, policy.name, start), owed, policy.quota, start + policy.windowMs)
+      if (window.sliding && !this.previousRead) {
+        // Once a window: the fleet's count of the window before, which weighs on this one (`Window#carried`).
+        const previous = await fleet.read(fleet.key(id, policy.name, start - windowMs))
+        if (window.start !== start) return
+        window.previous = Math.max(window.previous, previous)
+        this.previousRead = true
+      }
+      // Its weight when asked (it only fades after): a batch never holds more than the window has room for then.
+      const carried = window.carried(policy, now)
+      // Sliding, a window's count is read through the next one too: it lives that much longer.
+      const until = start + (window.sliding ? 2 : 1) * windowMs
+      const { granted, count } = await fleet.lease(fleet.key(id, policy.name, start), owed, quota, until, carried)
       if (window.start !== start) return
       this.leased += granted
       this.count = count
-      this.exhausted = count >= policy.quota
+      this.exhausted = count + carried >= quota
+      // Exhausted by the window before alone: worth asking again once its weight has faded by one.
+      this.retryAt =
+        count >= quota || carried === 0
+          ? Number.POSITIVE_INFINITY
+          : start + windowMs - (windowMs * (quota - count - 1)) / window.previous
     } catch {
       this.failed(fleet)
     } finally {

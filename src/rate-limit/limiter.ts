@@ -53,12 +53,13 @@ export class RateLimiter {
    * @param headers - whether quotas and 429s carry `RateLimit-Policy` and `RateLimit`
    * @param shadow - admit what a limit refuses, reporting it as refused (`rateLimits.mode: 'shadow'`)
    * @param nearLimitAt - the share of a limit at which a request is reported near it (`rateLimits.nearLimitAt`)
+   * @param sliding - count in sliding windows (`rateLimits.window: 'sliding'`), not fixed ones
    * @param app - the app's own limits (`rateLimits.limits`), grouped; `null` for none
    * @param fleet - counters shared by the fleet, or `null` to count on this instance alone
    */
-  constructor({ max, headers, shadow, nearLimitAt, app, fleet, logger }: LimiterSettings) {
+  constructor({ max, headers, shadow, nearLimitAt, sliding, app, fleet, logger }: LimiterSettings) {
     this.#warnings = new LimiterWarnings(logger)
-    this.#subjects = new Subjects(max, fleet !== null, this.#warnings.unenforced, app)
+    this.#subjects = new Subjects(max, fleet !== null, sliding, this.#warnings.unenforced, app)
     this.routed = app?.some((group) => group.route !== null) ?? false
     this.#headers = headers
     this.#shadow = shadow
@@ -213,7 +214,7 @@ export class RateLimiter {
         const leased = fleet === null || window.lease === null ? null : window.lease.admits(fleet, id, policy, window, now)
         if (leased === null) {
           alone = true
-          if (window.used >= policy.quota) refused = push(refused, policy)
+          if (window.used + window.carried(policy, now) >= policy.quota) refused = push(refused, policy)
         } else if (leased instanceof Promise) batches = push(batches, leased)
         else if (!leased) refused = push(refused, policy)
       }
@@ -282,6 +283,7 @@ interface LimiterSettings {
   headers: boolean
   shadow: boolean
   nearLimitAt: number
+  sliding: boolean
   app: readonly LimitGroup[] | null
   fleet: FleetCounter | null
   logger: Logger

@@ -60,8 +60,9 @@ export function standingsOf(
 /** `reserve`: a tokens limit holds the request's estimate. */
 function standing(policy: Policy, window: Window, now: number, shared: boolean, reserve: boolean): Standing {
   const resetSeconds = secondsLeft(policy, window.start, now)
+  const carried = window.carried(policy, now)
   if (policy.type === 'tokens') {
-    const remaining = Math.max(0, policy.quota - window.tokens)
+    const remaining = Math.max(0, policy.quota - window.tokens - carried)
     const reservations = window.reservations
     if (!reserve || reservations === null) return { policy, remaining, resetSeconds }
     const held = reservations.estimate(policy.quota)
@@ -72,7 +73,7 @@ function standing(policy: Policy, window: Window, now: number, shared: boolean, 
   const lease = window.lease
   if (shared && lease !== null && lease.count > 0)
     remaining = Math.min(remaining, policy.quota - lease.count + lease.leased - window.used)
-  return { policy, remaining: Math.max(0, remaining), resetSeconds }
+  return { policy, remaining: Math.max(0, remaining - carried), resetSeconds }
 }
 
 /** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */

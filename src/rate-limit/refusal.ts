@@ -3,7 +3,7 @@ import { type AuthError, rateLimitExceeded } from '../errors.js'
 import type { PortkeyAuth } from '../types.js'
 import { RECORD_NAME } from './app-limits.js'
 import type { Policy } from './policy.js'
-import { headersOf, secondsLeft, standingsOf } from './quota.js'
+import { headersOf, standingsOf } from './quota.js'
 import { type Subject, windowOf } from './subjects.js'
 
 const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour', rpd: 'day', rpw: 'week' }
@@ -34,7 +34,7 @@ export function refusal(
   let retryAfter = 1
   for (const policy of refused) {
     const window = windowOf(subjects, policy)
-    let seconds = secondsLeft(policy, window.start, now)
+    let seconds = Math.max(1, Math.ceil(window.msToRoom(policy, now) / 1000))
     if (policy.type === 'tokens' && window.tokens < policy.quota) {
       seconds = Math.min(seconds, Math.max(1, Math.ceil(window.reservations!.msToRelease(now) / 1000)))
     }

@@ -30,6 +30,7 @@ export class Subjects {
   // of a million costs about 15 MiB each), which an app without limits of that kind should not pay.
   readonly #max: number
   readonly #fleet: boolean
+  readonly #sliding: boolean
   readonly #unenforced: Unenforced
   #keys: LRUCache<string, Subject> | undefined
   #jwts: LRUCache<string, Subject> | undefined
@@ -41,12 +42,14 @@ export class Subjects {
 
   /**
    * @param fleet - whether windows are counted with Redis (each then has a `FleetLease`)
+   * @param sliding - whether windows slide (`rateLimits.window: 'sliding'`)
    * @param unenforced - told of the limits that are not enforced (see `compile()`)
    * @param app - the app's own limits, grouped (`rateLimits.limits`)
    */
-  constructor(max: number, fleet: boolean, unenforced: Unenforced, app: readonly LimitGroup[] | null) {
+  constructor(max: number, fleet: boolean, sliding: boolean, unenforced: Unenforced, app: readonly LimitGroup[] | null) {
     this.#max = max
     this.#fleet = fleet
+    this.#sliding = sliding
     this.#unenforced = unenforced
     this.app = app
   }
@@ -107,7 +110,8 @@ export class Subjects {
       else if (group.per === 'virtual_key' && withVirtualKey && virtualKey != null)
         id = ['v', ...identity.tenant, workspaceId ?? '', virtualKey.slug]
       else continue
-      const cache = (this.#appSubjects[g] ??= this.#lru())
+      this.#appSubjects[g] ??= this.#lru()
+      const cache = this.#appSubjects[g]!
       const name = id === identity.caller ? identity.name : JSON.stringify(id)
       subjects.push(this.#subject(cache, name, id, group.policies, group.policyHeader))
     }
@@ -144,13 +148,13 @@ export class Subjects {
       found = {
         id,
         policies,
-        windows: policies.map(() => new Window(this.#fleet)),
+        windows: policies.map(() => new Window(this.#fleet, this.#sliding)),
         policyHeader: header ?? policyHeader(policies),
       }
       cache.set(name, found)
     } else if (found.policies !== policies) {
       const previous = new Map(found.policies.map((policy, i) => [policy.name, found!.windows[i]!]))
-      found.windows = policies.map((policy) => previous.get(policy.name) ?? new Window(this.#fleet))
+      found.windows = policies.map((policy) => previous.get(policy.name) ?? new Window(this.#fleet, this.#sliding))
       found.policies = policies
       found.policyHeader = policyHeader(policies)
     }

@@ -23,7 +23,7 @@ export function admitsTokens(
   now: number,
 ): boolean {
   window.reservations ??= new Reservations()
-  if (!window.reservations.admits(window.tokens, policy.quota, now)) return false
+  if (!window.reservations.admits(window.tokens + window.carried(policy, now), policy.quota, now)) return false
   const lease = window.lease
   if (fleet !== null && lease !== null && now - lease.syncedAt >= TIMINGS.tokensSyncMs) {
     lease.syncedAt = now

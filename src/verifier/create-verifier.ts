@@ -57,6 +57,7 @@ export function createVerifier(options?: VerifierOptions): Verifier {
       headers: config.rateLimits.headers,
       shadow: config.rateLimits.mode === 'shadow',
       nearLimitAt: config.rateLimits.nearLimitAt,
+      sliding: config.rateLimits.window === 'sliding',
       app: config.rateLimits.limits,
       fleet,
       logger,

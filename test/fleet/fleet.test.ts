@@ -59,6 +59,38 @@ describe.each(DEPLOYMENTS)('three instances sharing %s', (_name, deployment) => 
     expect(verifiers.a.stats().rateLimits).toMatchObject({ local: 0 })
   })
 
+  test("sliding windows (issue 27, point 2): the window before, counted in Redis, weighs on every instance's batches", async () => {
+    const LIMIT = 30
+    const HOUR = 3_600_000
+    const keyId = `key_sliding_${randomUUID()}`
+    h.stub.keys.set('pk-fleet-sliding', keyRecord({ id: keyId, rate_limits: [{ type: 'requests', unit: 'rph', value: LIMIT }] }))
+    // Well inside an hour (the test takes a second or two), on Redis's clock (this machine's).
+    while (Date.now() % HOUR > HOUR - 10_000) await new Promise((done) => setTimeout(done, 100))
+    h.stub.keys.set('pk-fleet-sliding-probe', keyRecord({ rate_limits: [{ type: 'requests', unit: 'rph', value: LIMIT }] }))
+    const { a, b, c, prefix } = await fleet(deployment(), undefined, 0, { window: 'sliding' })
+    // The fleet's namespace (the prefix and a digest of its settings), from the counter of a probe key's request.
+    expect((await a.verify('pk-fleet-sliding-probe')).status).toBe(200)
+    const raw = await deployment().raw()
+    const [probe] = (await raw.keys(`${prefix}*`)).filter((key) => key.includes('{rl:'))
+    const namespace = probe!.slice(0, probe!.indexOf('{rl:'))
+    // The previous hour spent: LIMIT requests counted there (as instances would have, in that window's key).
+    const start = Date.now() - (Date.now() % HOUR)
+    await raw.set(`${namespace}{rl:${JSON.stringify(['key', 'org_test', keyId, 'rph', start - HOUR])}}`, String(LIMIT), HOUR)
+    await raw.close()
+    const share = () => (start + HOUR - Date.now()) / HOUR
+    // What is left once the hour before's weight is taken off, when the requests start and when they are done (it
+    // only grows, as that weight fades).
+    const leftBefore = LIMIT - Math.ceil(LIMIT * share())
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => [a, b, c][i % 3]!.verify('pk-fleet-sliding')))
+    const leftAfter = LIMIT - Math.ceil(LIMIT * share())
+    const admitted = answers.filter((answer) => answer.status === 200).length
+    console.log(`[fleet] sliding: ${admitted} of 60 admitted, ${leftBefore} left of ${LIMIT} by the hour before`)
+    // Fleet-wide, never more than is left; fewer only by what instances hold of their last batches unused.
+    expect(admitted).toBeLessThanOrEqual(leftAfter)
+    expect(admitted).toBeGreaterThanOrEqual(Math.max(0, leftBefore - 3 * 3))
+    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(60 - admitted)
+  })
+
   test("a key's standing and its reset across the fleet (issue 27, point 6): every instance reads the fleet's count; a reset on A lets all three admit again", async () => {
     const LIMIT = 12
     const keyId = `key_reset_${randomUUID()}`

@@ -16,7 +16,14 @@ describe('resolveOptions: defaults', () => {
       timeoutMs: 2_000,
     })
     expect(resolved.cache).toEqual({ max: 10_000, ttlMs: 60_000, staleMs: 600_000, negativeTtlMs: 10_000 })
-    expect(resolved.rateLimits).toEqual({ headers: true, maxCounters: 10_000, mode: 'enforce', nearLimitAt: 0.8, limits: null })
+    expect(resolved.rateLimits).toEqual({
+      headers: true,
+      maxCounters: 10_000,
+      window: 'fixed',
+      mode: 'enforce',
+      nearLimitAt: 0.8,
+      limits: null,
+    })
     expect(DEFAULT_CONTROL_PLANE_URL).toBe('https://api.portkey.ai')
   })
 
@@ -180,6 +187,11 @@ describe('resolveOptions: TypeErrors for bad values', () => {
     ],
     ['breaker.failureThreshold past a million', { breaker: { failureThreshold: 1_000_001 } }, /breaker\.failureThreshold/],
     // Issue 27.
+    [
+      'rateLimits.window rolling',
+      { rateLimits: { window: 'rolling' } },
+      /rateLimits\.window must be 'fixed' or 'sliding', got "rolling"/,
+    ],
     [
       'rateLimits.mode misspelt',
       { rateLimits: { mode: 'shadows' } },

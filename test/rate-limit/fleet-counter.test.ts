@@ -62,7 +62,7 @@ describe('the limiter, on a Redis that answers nonsense', () => {
   const limited = (rateLimits: PortkeyAuth['rateLimits']): PortkeyAuth => Object.freeze({ ...authWith([]), rateLimits })
   const onNonsense = () =>
     new RateLimiter({
-      ...{ max: 10, headers: true, shadow: false, nearLimitAt: 0.8, app: null },
+      ...{ max: 10, headers: true, shadow: false, nearLimitAt: 0.8, sliding: false, app: null },
       ...{ fleet: counterOn(answering('OK')), logger: recordingLogger() },
     })
 

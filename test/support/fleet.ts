@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { createClient, createCluster, createSentinel } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, vi } from 'vitest'
+import type { RateLimitOptions } from '../../src/options/verifier-options.js'
 import { createVerifier, type Verifier, type VerifierStats } from '../../src/verifier/create-verifier.js'
 import { type ControlPlaneStub, KEY_DETAILS_PATH, startControlPlaneStub } from '../../src/testing/index.js'
 import type { CheckStatus, LimitCount, LimitHolder } from '../../src/types.js'
@@ -180,7 +181,13 @@ export function useFleet() {
   }
 
   /** `skewMs`: the child's clock reads this far from the machine's (a preloaded shift of its `Date`). */
-  async function child(settings: object, prefix: string, jwt?: JwtSetup, skewMs = 0): Promise<Instance> {
+  async function child(
+    settings: object,
+    prefix: string,
+    jwt?: JwtSetup,
+    skewMs = 0,
+    rateLimits?: RateLimitOptions,
+  ): Promise<Instance> {
     // The fixture gives only jwt.jwksUrl: the issuer and audience reach it as env, as they would a deployed service.
     const jwtEnv = jwt
       ? { JWKS_URL: jwt.jwksUrl, PORTKEY_JWT_ISSUER: jwt.issuer, PORTKEY_JWT_AUDIENCE: jwt.audience }
@@ -192,6 +199,7 @@ export function useFleet() {
       REDIS_PREFIX: prefix,
       ...jwtEnv,
       CLOCK_SKEW_MS: String(skewMs),
+      RATE_LIMITS: rateLimits ? JSON.stringify(rateLimits) : '',
     }
     const execArgv = skewMs === 0 ? [] : ['--import', fileURLToPath(new URL('../fixtures/skewed-clock.mjs', import.meta.url))]
     const proc: ChildProcess = fork(new URL('../fixtures/redis-instance.mjs', import.meta.url), {
@@ -229,17 +237,22 @@ export function useFleet() {
   }
 
   /** `skewMs`: C's clock reads this far ahead of the machine's (and of Redis's, on this machine too). */
-  async function fleet(deployment: Deployment, jwt?: JwtSetup, skewMs = 0) {
+  async function fleet(deployment: Deployment, jwt?: JwtSetup, skewMs = 0, rateLimits?: RateLimitOptions) {
     const prefix = `fleet-${++prefixCount}-${Date.now()}:`
-    const a = createVerifier({ controlPlaneUrl: stub.url, redis: { ...deployment.settings, prefix }, jwt })
+    const a = createVerifier({ controlPlaneUrl: stub.url, redis: { ...deployment.settings, prefix }, jwt, rateLimits })
     const client = await deployment.client()
     const { timeoutMs } = deployment.settings as { timeoutMs?: number }
-    const b = createVerifier({ controlPlaneUrl: stub.url, redis: { client: client as never, prefix, timeoutMs }, jwt })
+    const b = createVerifier({
+      controlPlaneUrl: stub.url,
+      redis: { client: client as never, prefix, timeoutMs },
+      jwt,
+      rateLimits,
+    })
     for (const verifier of [a, b])
       await vi.waitFor(() => expect(verifier.stats().redis).toMatchObject({ connected: true, listening: true }), {
         timeout: 5_000,
       })
-    const c = await child(deployment.settings, prefix, jwt, skewMs)
+    const c = await child(deployment.settings, prefix, jwt, skewMs, rateLimits)
     const instances = { a: local(a), b: local(b), c }
     // Closed after B (instances close in order).
     open.push({

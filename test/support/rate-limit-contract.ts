@@ -238,6 +238,32 @@ export function describeRateLimitContract(framework: string): void {
         await expect(verifier.rateLimitStanding(holder as never)).rejects.toThrow(TypeError)
     })
 
+    test("rateLimits: { window: 'sliding' } (issue 27, point 2): no second allowance at the window's edge; the window before fades out", async () => {
+      const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 5 }], { rateLimits: { window: 'sliding' } })
+      const statusesAt = async (at: number, count: number) => {
+        vi.setSystemTime(at)
+        return sendMany(count, () => sendKey(app, KEY))
+      }
+      const MINUTE = Date.UTC(2026, 10, 30, 12, 1, 0)
+      // 5 at 12:00:59, then 5 more at 12:01:00: fixed windows admit all 10 within a second; sliding, none more.
+      const before = await statusesAt(MINUTE - 1_000, 6)
+      expect(statuses(before)).toEqual([200, 200, 200, 200, 200, 429])
+      // The window itself is full: room comes once its weight has faded by one in the next, 12 s into it.
+      expect(before[5]?.headers['retry-after']).toBe('13')
+      const edge = await statusesAt(MINUTE, 3)
+      expect(statuses(edge)).toEqual([429, 429, 429])
+      expectRejection(edge[0]!, 429, 'rate_limit_exceeded', [KEY])
+      expect(edge[0]?.headers['retry-after']).toBe('12')
+      expect(edge[0]?.headers.ratelimit).toBe('"rpm";r=0;t=60')
+      // 12 s in, the window before weighs ceil(5 × 48/60) = 4: one request; 36 s in, ceil(5 × 24/60) = 2: two more.
+      const first = await statusesAt(MINUTE + 12_000, 2)
+      expect(statuses(first)).toEqual([200, 429])
+      expect(first[0]?.headers.ratelimit).toBe('"rpm";r=0;t=48')
+      expect(statuses(await statusesAt(MINUTE + 36_000, 3))).toEqual([200, 200, 429])
+      // Two windows on, nothing weighs: the whole limit again.
+      expect(statuses(await statusesAt(MINUTE + 120_000, 6))).toEqual([200, 200, 200, 200, 200, 429])
+    })
+
     test("rateLimits: { mode: 'shadow' } (issue 27): past the limit still 200, reaching the handler, with the headers, quota and decision of the refusal; nothing counted for it", async () => {
       const heard: Decision[] = []
       const { app } = await setup([{ type: 'requests', unit: 'rpm', value: 2 }], {
