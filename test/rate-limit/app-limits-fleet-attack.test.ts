@@ -63,6 +63,15 @@ describe('the app limits across a fleet', () => {
     expect(admitted).toBe(6)
   })
 
+  test('a concurrent burst (60 at once, two instances, three keys) never admits more than a workspace limit of 10', async () => {
+    const fleet = await fleetOf([{ name: 'ws', per: 'workspace', type: 'requests', unit: 'rph', value: 10 }])
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => one(fleet.verifiers[i % 2]!, NAMES[i % 3]!)),
+    )
+    await fleet.close()
+    expect(results.filter((r) => r.ok).length).toBe(10)
+  })
+
   test('refunds on one instance never let the fleet admit more than the limit (refunded requests aside)', async () => {
     const fleet = await fleetOf([{ name: 'c', type: 'requests', unit: 'rph', value: 5 }])
     const [a, b] = fleet.verifiers as [Verifier, Verifier]
