@@ -159,6 +159,19 @@ describe('route-bound limits, careless apps', () => {
     },
   )
 
+  test.fails(
+    // FINDING (low, careless app): a custom integration that passes req.url (query included) as route.path dodges
+    // every route limit by adding '?x'. RequestRoute says "without query string", but nothing refuses one: a '?' or
+    // '#' in route.path could be refused 400 like the other paths a route cannot be matched against.
+    "verify() given a route path with a query ('/v1/images?x=1') does not dodge the route's limit",
+    async () => {
+      const verifier = verifierWith([{ name: 'img', route: 'POST /v1/images', type: 'requests', unit: 'rpm', value: 0 }])
+      expect((await once(verifier, { method: 'POST', path: '/v1/images' })).ok).toBe(false)
+      expect((await once(verifier, { method: 'POST', path: '/v1/images?x=1' })).ok).toBe(false)
+      expect((await once(verifier, { method: 'POST', path: '/v1/images#x' })).ok).toBe(false)
+    },
+  )
+
   test('a limit bound to a route is not counted by verify() without a route (documented), and an ambiguous path is 400', async () => {
     const verifier = verifierWith([{ name: 'img', route: 'POST /v1/images', type: 'requests', unit: 'rpm', value: 0 }])
     expect((await once(verifier)).ok).toBe(true)
