@@ -107,6 +107,32 @@ describe('refunds and shadow mode', () => {
     expect((await once(shadow)).quota!.overLimit).toEqual(['one'])
   })
 
+  test.fails(
+    // FINDING (low): shadow mode is said to "count and report exactly as enforcing does", but check() (before a
+    // virtual-key look-up) does nothing in shadow mode: a caller over its limit naming a virtual key that does not
+    // resolve gets 403 with overLimit [] (and no shadow refusal counted), where enforcing says 429 over ['c'].
+    'shadow mode reports the same over-limit refusal as enforce mode for a request naming an unknown virtual key',
+    async () => {
+      const decide = async (mode: 'enforce' | 'shadow') => {
+        const decisions: Decision[] = []
+        const verifier = createVerifier({
+          lookup: async () => keyRecord({ id: 'key_a' }),
+          lookupVirtualKey: async () => null,
+          logger: false,
+          onDecision: (d) => decisions.push(d),
+          rateLimits: { mode, limits: [{ name: 'c', type: 'requests', unit: 'rpm', value: 1 }] },
+        })
+        await verifier.verify({ 'x-portkey-api-key': KEY })
+        await verifier.verify({ 'x-portkey-api-key': KEY, 'x-portkey-virtual-key': 'nope' }).catch(() => {})
+        const last = decisions.at(-1)!
+        return { overLimit: last.overLimit, shadowed: verifier.stats().rateLimits!.shadowed + verifier.stats().rateLimits!.refused }
+      }
+      const enforce = await decide('enforce')
+      expect(enforce).toEqual({ overLimit: ['c'], shadowed: 1 })
+      expect(await decide('shadow')).toEqual(enforce)
+    },
+  )
+
   test("a quota refunded beside another key's context, or after its window, gives nothing back", async () => {
     const verifier = verifierWith([{ name: 'two', type: 'requests', unit: 'rpm', value: 2 }])
     const mine = await once(verifier)
