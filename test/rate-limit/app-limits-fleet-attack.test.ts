@@ -16,7 +16,9 @@ let redis: TestRedis
 let client: ReturnType<typeof createClient>
 beforeAll(async () => {
   redis = await startTestRedis()
-  client = await createClient({ url: redis.url }).on('error', () => {}).connect()
+  client = await createClient({ url: redis.url })
+    .on('error', () => {})
+    .connect()
 })
 afterAll(async () => {
   await client?.close()
@@ -49,7 +51,7 @@ async function one(verifier: Verifier, key: string) {
   try {
     const auth = await verifier.verify({ 'x-portkey-api-key': key }, undefined, status)
     return { ok: true as const, auth, quota: status.quota ?? null, status }
-  } catch (error) {
+  } catch {
     return { ok: false as const, status }
   }
 }
@@ -65,9 +67,7 @@ describe('the app limits across a fleet', () => {
 
   test('a concurrent burst (60 at once, two instances, three keys) never admits more than a workspace limit of 10', async () => {
     const fleet = await fleetOf([{ name: 'ws', per: 'workspace', type: 'requests', unit: 'rph', value: 10 }])
-    const results = await Promise.all(
-      Array.from({ length: 60 }, (_, i) => one(fleet.verifiers[i % 2]!, NAMES[i % 3]!)),
-    )
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => one(fleet.verifiers[i % 2]!, NAMES[i % 3]!)))
     await fleet.close()
     expect(results.filter((r) => r.ok).length).toBe(10)
   })

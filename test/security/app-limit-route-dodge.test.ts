@@ -97,7 +97,13 @@ describe.each(ADAPTERS)('%s: dodging a route-bound app limit (value 0) with requ
       for (const target of ['/v1/models', '/v1/models/', '/V1/Models', 'http://a/v1/models']) {
         const before = app().reached.length
         const res = await sendRaw(app().url, target, { method, headers: { 'x-portkey-api-key': KEY } })
-        if (res.status === 200 && app().reached.slice(before).some((r) => r.route === 'models')) dodged.push(`${method} ${target}`)
+        if (
+          res.status === 200 &&
+          app()
+            .reached.slice(before)
+            .some((r) => r.route === 'models')
+        )
+          dodged.push(`${method} ${target}`)
         if (method === 'HEAD' && res.status === 200) dodged.push(`${method} ${target} (200)`)
       }
     }
