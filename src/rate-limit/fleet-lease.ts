@@ -43,7 +43,10 @@ export class FleetLease {
 
   /** Whether this instance counts alone `now` (Redis's clock): Redis failed lately, or is not connected. */
   alone(fleet: FleetCounter, now: number): boolean {
-    return now < this.offlineUntil || !fleet.connected
+    // A pause further off than one pause can be is of a clock since moved back (the fleet clock read again after a
+    // failover): over, rather than counting alone for as long as the step.
+    const left = this.offlineUntil - now
+    return (left > 0 && left <= 2 * TIMINGS.rateLimitOfflineMs) || !fleet.connected
   }
 
   /** Notes that a Redis call failed: the limit is counted alone for `TIMINGS.rateLimitOfflineMs`. */

@@ -25,7 +25,7 @@ export function admitsTokens(
   window.reservations ??= new Reservations()
   if (!window.reservations.admits(window.tokens + window.carried(policy, now), policy.quota, now)) return false
   const lease = window.lease
-  if (fleet !== null && lease !== null && now - lease.syncedAt >= TIMINGS.tokensSyncMs) {
+  if (fleet !== null && lease !== null && (now - lease.syncedAt >= TIMINGS.tokensSyncMs || now < lease.syncedAt)) {
     lease.syncedAt = now
     const { start } = window
     fleet.read(fleet.key(id, policy.name, start)).then(
