@@ -45,10 +45,11 @@ const quietOdd = (/** @type {number} */ t) => t % (2 * W) >= W && t % (2 * W) < 
 const PATTERNS = /** @type {Array<[string, (t: number) => number]>} */ ([
   ['as many as allowed, every 10 ms', () => N],
   ['one request every 10 ms', () => 1],
-  ["N in a window's last second, N in the next one's first (every other edge)", (t) =>
-    t % (2 * W) >= 2 * W - 1_000 || t % (2 * W) < 1_000 ? N : 0],
-  ["N in a window's last second, then as many as allowed through the next (every other window)", (t) =>
-    quietOdd(t) ? 0 : N],
+  [
+    "N in a window's last second, N in the next one's first (every other edge)",
+    (t) => (t % (2 * W) >= 2 * W - 1_000 || t % (2 * W) < 1_000 ? N : 0),
+  ],
+  ["N in a window's last second, then as many as allowed through the next (every other window)", (t) => (quietOdd(t) ? 0 : N)],
   ['a burst of N every 30 s', (t) => (t % 30_000 === 0 ? N : 0)],
 ])
 
