@@ -281,12 +281,15 @@ export type VirtualKeyLookup = (
  * A route matches the request path or any tail of it that starts at a `/`, case-insensitively and with
  * repeated slashes read as one: `'POST /v1/chat/completions'` also guards `/api/v1/chat/completions`
  * and `//v1//chat/completions`. So no mount prefix (an Express sub-app, koa-mount) can leave a listed
- * route open; a route that merely ends like a listed one needs its scope too.
+ * route open; a route that merely ends like a listed one needs its scope too. A final `/*` names the path
+ * without it too (`'/v1/images/*'` guards `/v1/images`, as Hono and Express 5 route it there). A route with a
+ * query, a fragment, a `*` before its end, or the method HEAD (a GET route guards HEAD) is a `TypeError`.
  *
  * With a map in place, a path a router, a proxy or an upstream could read as another route is refused
  * with 400 `invalid_request` before any scope is looked at: one that does not start with `/`, or holds a
- * dot segment (`/./`, `/../`, a final `/.` or `/..`), a backslash, an encoded slash or backslash (`%2F`,
- * `%5C`), an encoded unreserved character (`%2E`, `%63`: letters, digits, `-._~`) or a malformed `%`.
+ * query or fragment (`?`, `#`: a `route` given to `verify()` is the path alone), a dot segment (`/./`,
+ * `/../`, a final `/.` or `/..`), a backslash, an encoded slash or backslash (`%2F`, `%5C`), an encoded
+ * unreserved character (`%2E`, `%63`: letters, digits, `-._~`) or a malformed `%`.
  *
  * @example { 'POST /v1/chat/completions': 'completions.write', 'GET /v1/models': ['completions.write', 'virtual_keys.list'] }
  */

@@ -58,8 +58,14 @@ export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
 
 /** A route as a scope map (or a rate limit) names it, `'POST /v1/path'` or `'/v1/path'`, compiled; `what` names it in the error. */
 function parseRoute(route: string, what: string): Route {
-  const match = /^(?:([A-Z]+) )?(\/\S*)$/.exec(route)
-  if (!match) throw new TypeError(`portkey-auth: ${what} ${JSON.stringify(route)} must look like 'POST /v1/path'`)
+  // No HEAD (a GET route guards it), no query or fragment, a `*` only at the end: a route that could never match a
+  // request would leave open what it names.
+  const match = /^(?:(?!HEAD )([A-Z]+) )?(\/[^\s?#*]*\*?)$/.exec(route)
+  if (!match) {
+    throw new TypeError(
+      `portkey-auth: ${what} ${JSON.stringify(route)} must look like 'POST /v1/path' (no HEAD: GET covers it; a * only at the end)`,
+    )
+  }
   const path = match[2]!
   const first = /^\/+([^/:*])/.exec(path)?.[1]?.charCodeAt(0) ?? null
   return { method: match[1] ?? null, pattern: routePattern(path), first }
@@ -129,7 +135,8 @@ function routePattern(path: string): RegExp {
     .split('/')
     .filter((segment) => segment !== '')
     .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-  const end = rest ? (bare.endsWith('/') && segments.length > 0 ? '/.*' : '.*') : '/*'
+  // `/v1/images/*` names `/v1/images` too, as Hono's and Express 5's routers route it there.
+  const end = rest ? (bare.endsWith('/') && segments.length > 0 ? '(?:/.*)?' : '.*') : '/*'
   // Case-insensitive, as Express and the usual Koa routers match routes: /V1/Chat/Completions must not slip past.
   return new RegExp(`/${segments.join('/+')}${end}$`, 'iys')
 }

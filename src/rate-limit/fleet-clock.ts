@@ -1,6 +1,9 @@
 import { unref } from '../platform/timers.js'
 import type { CommandLink } from './fleet-counter.js'
 
+/** The most this instance's clock and Redis's may differ by, in milliseconds, for Redis's to be taken: a day. */
+const MAX_OFFSET_MS = 86_400_000
+
 /** What `TIME` answers: seconds and microseconds, whole numbers (node-redis gives them as strings). */
 const TIME = /^(\d{1,11}),(\d{1,6})$/
 
@@ -23,7 +26,8 @@ export interface FleetClock {
  * trip. A timer (`unref`'d) looks once a second: it reads when Redis is up and it has no reading yet, a minute after
  * the last one, and at once when Redis came back since (`CommandLink#epoch`: a failover may bring another clock). A
  * request never waits for it, and nothing it does throws. A failed reading is tried again once Redis answers; a
- * reply that is not `TIME`'s is ignored (read again a minute later). The offset may move by any amount at once:
+ * reply that is not `TIME`'s, or one more than a day from this instance's clock, is ignored (read again a minute
+ * later). Within that, the offset may move by any amount at once:
  * Redis is the reference, and an instance far off is the one to correct soonest; a step back never hands out a window
  * again (`Window#roll` keeps the later one), and one reading is off by at most half a round trip.
  */
@@ -46,7 +50,10 @@ export function fleetClock(redis: CommandLink): FleetClock {
         (reply) => {
           const time = TIME.exec(String(Array.isArray(reply) ? reply : ''))
           epochRead = epoch
-          if (time !== null) clock.offset = Math.round(+time[1]! * 1000 + +time[2]! / 1000 - (sent + Date.now()) / 2)
+          const offset = time === null ? Number.NaN : Math.round(+time[1]! * 1000 + +time[2]! / 1000 - (sent + Date.now()) / 2)
+          // More than a day apart, one of the two clocks is broken: Redis's is not taken (windows far in the future
+          // would hold every caller's allowance until then).
+          if (Math.abs(offset) <= MAX_OFFSET_MS) clock.offset = offset
         },
         () => {},
       )

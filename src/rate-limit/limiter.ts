@@ -86,17 +86,23 @@ export class RateLimiter {
 
   /**
    * Throws the 429 of `auth`'s own limits (not its virtual key's) already reached, as far as this instance knows
-   * (in shadow mode, nothing: the request goes on to be counted); counts nothing.
+   * (in shadow mode, notes them in `status.overLimit` and goes on); counts nothing.
    */
   check(auth: PortkeyAuth, now: number, status: CheckStatus | undefined, route?: RequestRoute): void {
-    if (this.#shadow) return
     const subjects = this.#subjects.of(auth, false, route)
     if (subjects.length === 0) return
     now = this.#time(now)
     const over = subjects.flatMap(({ policies, windows }) =>
       policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now)),
     )
-    if (over.length > 0) this.#over(auth, subjects, over, now, status)
+    if (over.length === 0) return
+    // Shadow: said and counted now, as a 429 would be (a look-up that then fails still reports it); the admission
+    // that follows counts it no more (see #over).
+    if (!this.#shadow) this.#over(auth, subjects, over, now, status)
+    else if (status !== undefined) {
+      status.overLimit = over.map((policy) => policy.name)
+      this.#counts.shadowed++
+    }
   }
 
   /**
@@ -225,15 +231,23 @@ export class RateLimiter {
       )
     }
     const counting = alone ? 'local' : 'fleet'
-    if (status !== undefined) status.counting = counting
+    if (status !== undefined) {
+      status.counting = counting
+      // Noted by a shadow `check()`, then admitted after all (a batch came): not over, now.
+      if (status.overLimit !== undefined && refused === null && batches === null) {
+        status.overLimit = undefined
+        this.#counts.shadowed--
+      }
+    }
     // Out of rounds (every batch taken by other requests first): refused as if exhausted.
     if (refused !== null || batches !== null) return this.#over(auth, subjects, reached(subjects, refused), now, status)
     if (fleet !== null && alone) this.#counts.local++
     // Counted here, whether a quota is made for it or not; tokens limits hold its estimate only for a quota, which
     // its report releases: with no status to carry one, nothing could, and the estimate would only refuse others.
     const standings = standingsOf(subjects, now, fleet !== null && !alone, true, status !== undefined)
-    const near = this.#near(subjects, standings)
+    // Said only where someone hears it: a request checked with no status would spend the window's one event.
     if (status === undefined) return auth
+    const near = this.#near(subjects, standings)
     const headers = this.#headers ? headersOf(subjects, standings) : null
     status.quota = new RequestQuota(standings, counting, headers, this, auth, subjects, now, near, NO_NAMES)
     return auth
@@ -245,12 +259,14 @@ export class RateLimiter {
    */
   #over(auth: PortkeyAuth, subjects: readonly Subject[], over: readonly Policy[], now: number, status: CheckStatus | undefined) {
     const names = over.map((policy) => policy.name)
+    // Already counted by a shadow `check()` of this request when it noted it.
+    const noted = status?.overLimit !== undefined
     if (status !== undefined) status.overLimit = names
     if (!this.#shadow) {
       this.#counts.refused++
       throw refusal(auth, subjects, over, now, this.#fleet !== null, this.#headers)
     }
-    this.#counts.shadowed++
+    if (!noted) this.#counts.shadowed++
     if (status === undefined) return auth
     const standings = standingsOf(subjects, now, status.counting === 'fleet')
     const headers = this.#headers ? headersOf(subjects, standings) : null

@@ -65,13 +65,15 @@ export class Window {
   }
 
   /**
-   * Moves to the window holding `now`, emptied, if that window is later than this one's. A clock set back (an NTP
-   * step; with Redis, the first reading of Redis's clock on an instance that was fast, see `FleetClock`) keeps
-   * counting in the later window, and its Redis key, rather than handing out an earlier one afresh.
+   * Moves to the window holding `now`, emptied, if that window is later than this one's. A clock set back a little
+   * (an NTP step; with Redis, the first reading of Redis's clock on an instance that was fast, see `FleetClock`) keeps
+   * counting in the later window, and its Redis key, rather than handing out the one before afresh. A clock set back
+   * by more than a window was wrong before (a Redis clock an hour fast, then corrected): its windows are left, else
+   * they would hold the caller's allowance until that clock's time came again.
    */
   roll(policy: Policy, now: number): this {
     const start = windowStart(policy, now)
-    if (start > this.start) {
+    if (start > this.start || start < this.start - policy.windowMs) {
       // Sliding: the window ending now goes on weighing on the next, fading; not one further back.
       this.previous = this.sliding && start === this.start + policy.windowMs ? this.count(policy) : 0
       this.start = start

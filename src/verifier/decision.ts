@@ -1,4 +1,4 @@
-import { AuthError } from '../errors.js'
+import { AuthError, type AuthErrorCode } from '../errors.js'
 import { outageCause } from '../network-error.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { RequestQuota } from '../rate-limit/quota.js'
@@ -64,7 +64,7 @@ export function audited(
     const refused = (error: unknown): never => {
       const known = error instanceof AuthError
       const [code, httpStatus] = known ? [error.code, error.status] : [null, 500]
-      counter?.refused(code, status.cache)
+      if (counter !== undefined) refusedTo(counter, code, status)
       const refusal = {
         admitted: false,
         status: httpStatus,
@@ -93,7 +93,7 @@ export function audited(
  */
 function counted(check: Check, counter: DecisionCounter): AuditedCheck {
   const refused = (error: unknown, status: CheckStatus): never => {
-    counter.refused(error instanceof AuthError ? error.code : null, status.cache)
+    refusedTo(counter, error instanceof AuthError ? error.code : null, status)
     throw error
   }
   return function countedCheck(headers, route, given) {
@@ -126,6 +126,12 @@ const NO_NAMES: readonly string[] = Object.freeze([])
 
 /** The quota the limiter left in `status` (a quota this package made; not one the caller put there). */
 const ownQuota = (status: CheckStatus): RequestQuota | null => (RequestQuota.made(status.quota) ? status.quota : null)
+
+/** Counts a refused request, and (shadow mode) a limit it was over though refused for something else. */
+function refusedTo(counter: DecisionCounter, code: AuthErrorCode | null, status: CheckStatus): void {
+  counter.refused(code, status.cache)
+  if (status.overLimit !== undefined && code !== 'rate_limit_exceeded') counter.limits(NO_NAMES, true)
+}
 
 /** Counts an admitted request, and what its limits said when a request was near one or over one (shadow mode). */
 function admittedTo(counter: DecisionCounter, method: PortkeyAuth['method'], status: CheckStatus): void {
