@@ -197,8 +197,9 @@ export interface AppRateLimit {
   value: number
   /**
    * Whose allowance it is: each caller's (an API key, a JWT's user, as the records' limits count them), each
-   * workspace's (every caller of the workspace together; a caller bound to none is not counted), or each virtual
-   * key's (every caller of it together; a request naming none is not counted). @default 'caller'
+   * workspace's (every caller of the workspace together, API keys apart from each issuer's JWTs, which name it by
+   * slug; a caller bound to none is not counted), or each virtual key's (every caller of it together; a request
+   * naming none is not counted). @default 'caller'
    */
   per?: 'caller' | 'workspace' | 'virtual_key'
   /**
