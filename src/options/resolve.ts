@@ -131,7 +131,7 @@ function resolveClientAuth(clientAuth: unknown): string | undefined {
   return clientAuth
 }
 
-/** `true` unless turned off; anything but a boolean is a mistake (a string `'false'` would read as on). */
+/** Off unless turned on (`DEFAULTS.bearer`); anything but a boolean is a mistake (a string `'false'` would read as on). */
 function resolveBearer(bearer: unknown): boolean {
   if (bearer === undefined) return DEFAULTS.bearer
   if (typeof bearer !== 'boolean') throw new TypeError(`portkey-auth: bearer must be true or false, got ${describe(bearer)}`)

@@ -50,12 +50,6 @@ export interface Lease {
 }
 
 /**
- * The fleet's rate-limit counters in Redis: one key per limit and window, `<namespace>{rl:<json>}`, each
- * touched by one single-key script (atomic, and on a cluster in one slot). Every method throws
- * `RedisUnavailable` when Redis cannot answer, or answers what no script of this package returns (another
- * program on the prefix, a proxy that mangles replies); the limiter then counts on this instance alone.
- */
-/**
  * What the counter needs of a Redis connection (fleet/redis.ts' `RedisConnection`): one command at a time, whether
  * it is up, and when it last came back (`epoch`, for `FleetClock`). Named here so that rate-limit/ imports nothing
  * from fleet/, which sits above it.
@@ -66,6 +60,12 @@ export interface CommandLink {
   command(args: string[]): Promise<unknown>
 }
 
+/**
+ * The fleet's rate-limit counters in Redis: one key per limit and window, `<namespace>{rl:<json>}`, each
+ * touched by one single-key script (atomic, and on a cluster in one slot). Every method throws
+ * `RedisUnavailable` when Redis cannot answer, or answers what no script of this package returns (another
+ * program on the prefix, a proxy that mangles replies); the limiter then counts on this instance alone.
+ */
 export class FleetCounter {
   readonly #redis: CommandLink
   readonly #namespace: string

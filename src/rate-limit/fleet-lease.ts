@@ -1,7 +1,18 @@
 import { TIMINGS } from '../options/defaults.js'
 import type { FleetCounter } from './fleet-counter.js'
 import type { Policy } from './policy.js'
-import type { Window } from './window.js'
+
+/**
+ * What a lease reads of the window it belongs to (a `Window`): where it starts, what this instance admitted, and,
+ * sliding, the window before's count (which it learns from Redis) and weight.
+ */
+interface Counted {
+  readonly start: number
+  readonly used: number
+  readonly sliding: boolean
+  previous: number
+  carried(policy: Policy, now: number): number
+}
 
 /**
  * What this instance knows of the fleet's count of one limit's window, with Redis. For a requests limit: the batch
@@ -64,7 +75,7 @@ export class FleetLease {
     fleet: FleetCounter,
     id: readonly string[],
     policy: Policy,
-    window: Window,
+    window: Counted,
     now: number,
   ): boolean | null | Promise<void> {
     if (window.used < this.leased) return true
@@ -74,7 +85,7 @@ export class FleetLease {
     return this.pending
   }
 
-  async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Window, now: number): Promise<void> {
+  async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Counted, now: number): Promise<void> {
     const { start } = window
     const { quota, windowMs } = policy
     // What this instance admitted beyond its batches (alone, while Redis was away) is owed to the fleet.

@@ -7,9 +7,11 @@ import { createVerifier, type Verifier } from '../../src/verifier/create-verifie
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
 // Attack on issue 26's tags across builds: one Redis, two instances of one fleet, one on the Node build (its cache
-// keyed by SipHash under this process's key) and one on the edge build (test/fixtures/tag-edge-instance.mjs, run
-// with `--conditions=worker`: keyed by the fingerprint). A revocation on either, of a known key or of an unknown
-// one (a negative entry), must reach the other, whichever header each request carried.
+// keyed by SipHash under this process's key) and one keyed by the fingerprint (test/fixtures/tag-edge-instance.mjs,
+// run with `--conditions=browser`: a Node server bundled for esbuild's default platform, which gets the edge tag but
+// keeps Redis; since issue 27 the workerd, worker and edge-light builds have no Redis at all). A revocation on
+// either, of a known key or of an unknown one (a negative entry), must reach the other, whichever header each
+// request carried.
 let redis: TestRedis
 let edge: ChildProcess
 let node: Verifier
@@ -48,7 +50,7 @@ beforeAll(async () => {
   redis = await startTestRedis()
   const prefix = `mixed-${randomUUID()}:`
   edge = fork(new URL('../fixtures/tag-edge-instance.mjs', import.meta.url), [], {
-    execArgv: ['--conditions=worker'],
+    execArgv: ['--conditions=browser'],
     env: { ...process.env, REDIS_URL: redis.url, REDIS_PREFIX: prefix },
   })
   const ready = new Promise<void>((resolve) => {
