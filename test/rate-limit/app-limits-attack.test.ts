@@ -368,25 +368,7 @@ describe('fleet clock', () => {
     let skew = 3_600_000
     const link = fakeRedis(() => Date.now() + skew)
     const fleet = new FleetCounter(link, 'attack:')
-    const limiter = new RateLimiter({
-      max: 100,
-      headers: true,
-      shadow: false,
-      nearLimitAt: 0.8,
-      sliding: false,
-      app: compileAppLimits([{ name: 'two', type: 'requests', unit: 'rpm', value: 2 }]),
-      fleet,
-      logger: { warn() {}, info() {} },
-    })
-    const auth = authWith([])
-    const admit = async () => {
-      try {
-        await limiter.admit(auth, Date.now(), undefined)
-        return true
-      } catch {
-        return false
-      }
-    }
+    const admit = twoPerMinute(fleet)
     vi.advanceTimersByTime(1_000)
     await vi.waitFor(() => expect(fleet.clock.offset).toBeGreaterThan(3_500_000))
     expect([await admit(), await admit(), await admit()]).toEqual([true, true, false])
@@ -412,25 +394,7 @@ describe('fleet clock', () => {
       fakeRedis(() => T0 + (Date.now() - (T0 + 3_600_000))),
       'attack:',
     )
-    const limiter = new RateLimiter({
-      max: 100,
-      headers: true,
-      shadow: false,
-      nearLimitAt: 0.8,
-      sliding: false,
-      app: compileAppLimits([{ name: 'two', type: 'requests', unit: 'rpm', value: 2 }]),
-      fleet,
-      logger: { warn() {}, info() {} },
-    })
-    const auth = authWith([])
-    const admit = async () => {
-      try {
-        await limiter.admit(auth, Date.now(), undefined)
-        return true
-      } catch {
-        return false
-      }
-    }
+    const admit = twoPerMinute(fleet)
     // Requests in the first second, before any reading.
     expect([await admit(), await admit(), await admit()]).toEqual([true, true, false])
     vi.advanceTimersByTime(1_000)
@@ -510,3 +474,22 @@ describe('fleet clock', () => {
 
 // Keep catchAuthError referenced for future use.
 void catchAuthError
+
+/** A limiter on `fleet` with the app's limit of 2 requests a minute, and a request of one caller against it. */
+function twoPerMinute(fleet: FleetCounter): () => Promise<boolean> {
+  const limiter = new RateLimiter({
+    ...{ max: 100, headers: true, shadow: false, nearLimitAt: 0.8, sliding: false },
+    app: compileAppLimits([{ name: 'two', type: 'requests', unit: 'rpm', value: 2 }]),
+    fleet,
+    logger: { warn() {}, info() {} },
+  })
+  const auth = authWith([])
+  return async () => {
+    try {
+      await limiter.admit(auth, Date.now(), undefined)
+      return true
+    } catch {
+      return false
+    }
+  }
+}
