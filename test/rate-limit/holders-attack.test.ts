@@ -70,14 +70,4 @@ describe('holders', () => {
     await expect(v.rateLimitStanding({ organisationId: 'org_h', workspaceId: '', virtualKey: 'vk-h' })).rejects.toThrow(TypeError)
     await v.close()
   })
-    expect((await one(v, ORG_KEY, 'vk-h')).ok).toBe(true)
-    expect((await one(v, ORG_KEY, 'vk-h')).ok).toBe(false)
-    const holder = { organisationId: 'org_h', workspaceId: '', virtualKey: 'vk-h' }
-    let reset = true
-    await v.resetRateLimits(holder).catch(() => (reset = false))
-    const after = await one(v, ORG_KEY, 'vk-h')
-    await v.close()
-    expect(reset).toBe(true)
-    expect(after.ok).toBe(true)
-  })
 })
