@@ -193,3 +193,46 @@ describe('sliding windows on a fleet: a corrupt window before', () => {
     expect(admitted).toBeLessThanOrEqual(LIMIT)
   })
 })
+
+describe('a mixed fleet: one instance fixed, one sliding, on one prefix', () => {
+  // FINDING (low; a rolling deploy that turns `window: 'sliding'` on has such a fleet for a while, and nothing says
+  // so): the namespace is a digest of the answers' settings only (src/options/redis.ts:73), not of
+  // rateLimits.window, so fixed and sliding instances share counters silently. A fixed instance leases with no
+  // weight of the window before (its `previous` stays 0, so FleetLease#lease passes carried 0: src/rate-limit/fleet-lease.ts:91) and sets
+  // the counter's lifetime back to one window (LEASE's PEXPIRE, src/rate-limit/fleet-counter.ts:35), so the sliding
+  // instances' promise (never more than ~N within 2 s at an edge) does not hold for the fleet. Input: the fleet spent
+  // N in the hour before; requests round a fixed and a sliding instance. Observed: the fixed instance admits N at
+  // once (the per-window count still never exceeds N). Expected: refused by the window before's weight, or the mix
+  // refused/warned about (window mode in the namespace, or a marker key checked at start).
+  test.fails('FINDING: the fixed instance ignores the window before the sliding ones weigh', async () => {
+    await insideAnHour()
+    const LIMIT = 10
+    const id = `key_mixed_${randomUUID()}`
+    const key = `pk-${id}`
+    const prefix = `attack2-mixed-${randomUUID()}:`
+    const records: Record<string, Partial<KeyRecord>> = {
+      [key]: { id, rate_limits: [{ type: 'requests', unit: 'rph', value: LIMIT }] },
+      'pk-probe': { id: 'key_probe', rate_limits: [{ type: 'requests', unit: 'rph', value: 1e6 }] },
+    }
+    const make = (window: 'fixed' | 'sliding') =>
+      createVerifier({
+        lookup: async (k) => (records[k] ? keyRecord({ organisation_id: 'org_s', ...records[k] }) : null),
+        logger: false,
+        redis: { url: redis.url, prefix },
+        rateLimits: { window },
+      })
+    const verifiers = [make('sliding'), make('fixed')]
+    await until(() => verifiers.every((v) => v.stats().redis?.listening === true), 5_000)
+    expect(await one(verifiers[0]!, 'pk-probe')).toBe(true)
+    const ns = await namespaceOf(prefix)
+    const start = Date.now() - (Date.now() % HOUR)
+    await client.set(`${ns}{rl:${JSON.stringify(['key', 'org_s', id, 'rph', start - HOUR])}}`, String(LIMIT), { PX: HOUR })
+    let admitted = 0
+    for (let i = 0; i < 2 * LIMIT; i++) if (await one(verifiers[i % 2]!, key)) admitted++
+    // The weight when the last request was sent (it only fades): at least 1 anywhere in the hour.
+    const carried = Math.ceil((LIMIT * (start + HOUR - Date.now())) / HOUR)
+    await Promise.all(verifiers.map((v) => v.close()))
+    console.log(`[attack2] mixed fleet: ${admitted} admitted, ${LIMIT - carried} left by the hour before`)
+    expect(admitted).toBeLessThanOrEqual(LIMIT - carried)
+  })
+})
