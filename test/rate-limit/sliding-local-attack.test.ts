@@ -117,14 +117,14 @@ describe('sliding windows, one instance', () => {
     expect(again).toBe(0)
   })
 
-  // FINDING (low: clients told to come back far too early; docs/rate-limits.md: Retry-After "says when the next
+  // FIXED in refusal.ts (only reservations' release when they are what refuses). Was FINDING (low: clients told to come back far too early; docs/rate-limits.md: Retry-After "says when the next
   // request fits"): a sliding TOKENS limit refused only by the window before's weight (this window's own tokens under
   // the limit) gets Retry-After: 1, whatever the wait. refusal() (src/rate-limit/refusal.ts:38-40) takes the smaller
   // of msToRoom and the reservations' release whenever `window.tokens < quota`, which was "in flight estimates are
   // what refuses" with fixed windows; sliding, the weight refuses, no reservation is held, msToRelease is 0 → 1 s.
   // Input: 100 tokens per hour, 100 reported at 12:59:59; a request at 13:00:01. Observed: 429 with Retry-After 1,
   // and the retry 1 s later refused again (about 36 s of refusals, each saying 1). Expected: Retry-After ≈ 36.
-  test.fails('FINDING: a tokens limit refused by the window before says Retry-After: 1', async () => {
+  test('FIXED (was FINDING): a tokens limit refused by the window before says when room comes, not Retry-After: 1', async () => {
     const verifier = verifierWith([{ type: 'tokens', unit: 'rph', value: 100 }])
     vi.setSystemTime(Date.UTC(2026, 11, 1, 12, 59, 59))
     const status: CheckStatus = { cache: 'none' }
