@@ -118,7 +118,7 @@ describe('sliding windows on a fleet: the window before', () => {
 })
 
 describe('resetting a caller on a sliding fleet', () => {
-  // FINDING (low-medium, correctness of an admin action): `verifier.resetRateLimits()` on a fleet deletes only the
+  // FIXED in RateLimiter#reset (sliding, the window before's counters are deleted too). Was FINDING (low-medium, correctness of an admin action): `verifier.resetRateLimits()` on a fleet deletes only the
   // current windows' counters (src/rate-limit/limiter.ts:194, `windowStart(policy, now)`), not the window before's,
   // which every instance then reads again on its first lease (src/rate-limit/fleet-lease.ts:85) and weighs on the
   // fresh window. Input: rateLimits.window 'sliding' + redis, a caller who spent its limit in the previous hour,
@@ -126,7 +126,7 @@ describe('resetting a caller on a sliding fleet', () => {
   // LIMIT - ceil(LIMIT × share of the hour left) requests (0 at the hour's start); without Redis the same reset
   // forgets `previous` and gives the whole limit. Expected (docs/rate-limits.md "Reading and resetting": "starts them
   // afresh"): the whole limit.
-  test.fails('FINDING: after a reset the caller still carries the window before', async () => {
+  test('FIXED (was FINDING): after a reset the caller still carries the window before', async () => {
     await insideAnHour()
     const LIMIT = 20
     const key = `pk-s-reset-${randomUUID()}`
