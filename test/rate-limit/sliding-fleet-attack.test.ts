@@ -236,3 +236,33 @@ describe('a mixed fleet: one instance fixed, one sliding, on one prefix', () => 
     expect(admitted).toBeLessThanOrEqual(LIMIT - carried)
   })
 })
+
+describe('a reset racing requests in flight', () => {
+  test('HELD: a reset in the middle of a concurrent burst admits at most the limit again, and a batch per instance', async () => {
+    await insideAnHour()
+    const LIMIT = 40
+    const id = `key_race_${randomUUID()}`
+    const key = `pk-${id}`
+    const fleet = await fleetOf({ [key]: { id, rate_limits: [{ type: 'requests', unit: 'rph', value: LIMIT }] } }, 3)
+    const [a] = fleet.verifiers as [Verifier]
+    // Spent before the reset (the hour before holds nothing: the window before weighs nothing).
+    let before = 0
+    for (let i = 0; i < 2 * LIMIT; i++) if (await one(fleet.verifiers[i % 3]!, key)) before++
+    expect(before).toBe(LIMIT)
+    for (let round = 0; round < 3; round++) {
+      const burst = Array.from({ length: 3 * LIMIT }, (_, i) => one(fleet.verifiers[i % 3]!, key))
+      const reset = a.resetRateLimits({ organisationId: 'org_s', keyId: id })
+      const results = await Promise.all(burst)
+      await reset
+      await new Promise((done) => setTimeout(done, 100))
+      const after = await Promise.all(Array.from({ length: 3 * LIMIT }, (_, i) => one(fleet.verifiers[i % 3]!, key)))
+      const admitted = results.filter(Boolean).length + after.filter(Boolean).length
+      console.log(`[attack2] reset race round ${round}: ${admitted} admitted after a reset (limit ${LIMIT})`)
+      // The limit once more, plus what a batch taken before the deletion (an eighth of what was left) admits.
+      expect(admitted).toBeLessThanOrEqual(LIMIT + 3 * Math.ceil(LIMIT / 8))
+      // Spend it for the next round.
+      for (let i = 0; i < 2 * LIMIT; i++) await one(fleet.verifiers[i % 3]!, key)
+    }
+    await fleet.close()
+  })
+})
