@@ -266,3 +266,31 @@ describe('a reset racing requests in flight', () => {
     await fleet.close()
   })
 })
+
+describe('a forged { limits } message on the channel', () => {
+  test('HELD: anyone who can PUBLISH only makes instances forget (requests limits stay counted in Redis)', async () => {
+    await insideAnHour()
+    const LIMIT = 12
+    const id = `key_forged_${randomUUID()}`
+    const key = `pk-${id}`
+    const fleet = await fleetOf({
+      [key]: { id, rate_limits: [{ type: 'requests', unit: 'rph', value: LIMIT }] },
+      'pk-probe': { id: 'key_probe', rate_limits: [{ type: 'requests', unit: 'rph', value: 1e6 }] },
+    })
+    expect(await one(fleet.verifiers[0]!, 'pk-probe')).toBe(true)
+    const ns = await namespaceOf(fleet.prefix)
+    let admitted = 0
+    for (let i = 0; i < 2 * LIMIT; i++) if (await one(fleet.verifiers[i % 2]!, key)) admitted++
+    expect(admitted).toBe(LIMIT)
+    const name = JSON.stringify(['key', 'org_s', id])
+    for (const message of [{ limits: name }, { limits: { toString: null } }, { limits: name, all: true }, { limits: 7 }]) {
+      await client.publish(`${ns}invalidate`, JSON.stringify(message))
+    }
+    await new Promise((done) => setTimeout(done, 200))
+    // Heard: the key's counters are forgotten on both (the probe's stay on the first).
+    expect(fleet.verifiers.map((v) => v.stats().rateLimits?.tracked)).toEqual([1, 0])
+    for (let i = 0; i < 2 * LIMIT; i++) if (await one(fleet.verifiers[i % 2]!, key)) admitted++
+    await fleet.close()
+    expect(admitted).toBe(LIMIT)
+  })
+})
