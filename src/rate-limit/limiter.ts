@@ -221,7 +221,9 @@ export class RateLimiter {
         const policy = policies[i]!
         const window = windows[i]!.roll(policy, now)
         if (policy.type === 'tokens') {
-          if (!admitsTokens(window, policy, fleet, id, now)) refused = push(refused, policy)
+          const admits = admitsTokens(window, policy, fleet, id, now)
+          if (admits instanceof Promise) batches = push(batches, admits)
+          else if (!admits) refused = push(refused, policy)
           continue
         }
         const leased = fleet === null || window.lease === null ? null : window.lease.admits(fleet, id, policy, window, now)
