@@ -129,7 +129,17 @@ export class FleetCounter {
 
   /** The fleet's count of a window: 0 when none, `Infinity` (spent) when it is not a count this package wrote. */
   async read(key: string): Promise<number> {
-    const count = await this.#redis.command(['GET', key])
+    let count: unknown
+    try {
+      count = await this.#redis.command(['GET', key])
+    } catch (error) {
+      // A key of another type (WRONGTYPE) is corrupt, not Redis away: spent, as SPENT_IF_CORRUPT stores it. Read as
+      // a failure, every instance would count alone, each up to the whole limit, for as long as the key lives.
+      if (error instanceof RedisUnavailable && /^WRONGTYPE\b/.test(String((error.cause as Error | undefined)?.message))) {
+        return Number.POSITIVE_INFINITY
+      }
+      throw error
+    }
     if (count === null || count === undefined) return 0
     return typeof count === 'string' && COUNT.test(count) ? Number(count) : Number.POSITIVE_INFINITY
   }

@@ -45,6 +45,7 @@ export class RateLimiter {
   /** Whether some of the app's limits are bound to a route: requests must then be checked with theirs. */
   readonly routed: boolean
   readonly #shadow: boolean
+  readonly #sliding: boolean
   readonly #nearLimitAt: number
   readonly #counts = { refused: 0, local: 0, shadowed: 0 }
 
@@ -63,6 +64,7 @@ export class RateLimiter {
     this.routed = app?.some((group) => group.route !== null) ?? false
     this.#headers = headers
     this.#shadow = shadow
+    this.#sliding = sliding
     this.#nearLimitAt = nearLimitAt
     this.#fleet = fleet
   }
@@ -191,7 +193,12 @@ export class RateLimiter {
     const fleet = this.#fleet
     if (fleet !== null) {
       const now = this.#time(Date.now())
-      await fleet.remove(policies.map((policy) => fleet.key(id, policy.name, windowStart(policy, now))))
+      // Sliding, the window before too: every instance reads it again once a window, and it would weigh on the fresh one.
+      const starts = (policy: Policy) => {
+        const start = windowStart(policy, now)
+        return this.#sliding ? [start, start - policy.windowMs] : [start]
+      }
+      await fleet.remove(policies.flatMap((policy) => starts(policy).map((start) => fleet.key(id, policy.name, start))))
     }
     // Forgotten again: a request counted while Redis answered made the subject anew, with what it leased before.
     this.#subjects.forget(name)
@@ -214,7 +221,9 @@ export class RateLimiter {
         const policy = policies[i]!
         const window = windows[i]!.roll(policy, now)
         if (policy.type === 'tokens') {
-          if (!admitsTokens(window, policy, fleet, id, now)) refused = push(refused, policy)
+          const admits = admitsTokens(window, policy, fleet, id, now)
+          if (admits instanceof Promise) batches = push(batches, admits)
+          else if (!admits) refused = push(refused, policy)
           continue
         }
         const leased = fleet === null || window.lease === null ? null : window.lease.admits(fleet, id, policy, window, now)

@@ -35,7 +35,9 @@ export function refusal(
   for (const policy of refused) {
     const window = windowOf(subjects, policy)
     let seconds = Math.max(1, Math.ceil(window.msToRoom(policy, now) / 1000))
-    if (policy.type === 'tokens' && window.tokens < policy.quota) {
+    // Refused by what requests in flight reserved (not by reported tokens, nor, sliding, by the window before's
+    // weight): room comes back as they report.
+    if (policy.type === 'tokens' && window.tokens + window.carried(policy, now) < policy.quota) {
       seconds = Math.min(seconds, Math.max(1, Math.ceil(window.reservations!.msToRelease(now) / 1000)))
     }
     retryAfter = Math.max(retryAfter, seconds)

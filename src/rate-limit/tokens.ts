@@ -1,6 +1,7 @@
 import { TIMINGS } from '../options/defaults.js'
 import type { PortkeyAuth } from '../types.js'
 import type { FleetCounter } from './fleet-counter.js'
+import type { FleetLease } from './fleet-lease.js'
 import type { Policy } from './policy.js'
 import { Reservations } from './reservations.js'
 import type { Subject } from './subjects.js'
@@ -21,10 +22,16 @@ export function admitsTokens(
   fleet: FleetCounter | null,
   id: readonly string[],
   now: number,
-): boolean {
+): boolean | Promise<void> {
+  const lease = window.lease
+  // Sliding, with Redis: the fleet's count of the window before, read once a window (as a requests limit's first
+  // batch reads it) before deciding; this instance alone may have seen little of it.
+  if (fleet !== null && lease !== null && window.sliding && !lease.previousRead && !lease.alone(fleet, now)) {
+    lease.pending ??= readPrevious(fleet, id, policy, window, lease)
+    return lease.pending
+  }
   window.reservations ??= new Reservations()
   if (!window.reservations.admits(window.tokens + window.carried(policy, now), policy.quota, now)) return false
-  const lease = window.lease
   if (fleet !== null && lease !== null && (now - lease.syncedAt >= TIMINGS.tokensSyncMs || now < lease.syncedAt)) {
     lease.syncedAt = now
     const { start } = window
@@ -37,6 +44,21 @@ export function admitsTokens(
     )
   }
   return true
+}
+
+/** Reads the fleet's count of the window before `window`'s into `window.previous`; never rejects (a failure: alone). */
+async function readPrevious(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Window, lease: FleetLease) {
+  const { start } = window
+  try {
+    const previous = await fleet.read(fleet.key(id, policy.name, start - policy.windowMs))
+    if (window.start !== start) return
+    window.previous = Math.max(window.previous, previous)
+    lease.previousRead = true
+  } catch {
+    lease.failed(fleet)
+  } finally {
+    lease.pending = null
+  }
 }
 
 /**

@@ -1,0 +1,142 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
+import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
+import { keyRecord } from '../../src/testing/index.js'
+import type { CheckStatus, KeyRecord } from '../../src/types.js'
+
+// Second attack on sliding windows (issue 27, point 2), one instance, a fake Date.
+
+const KEY = 'pk-sliding-local-0123456789abcdef'
+const T = (m: number, s: number, ms = 0) => Date.UTC(2026, 11, 1, 12, m, s, ms)
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] })
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+function verifierWith(limits: KeyRecord['rate_limits']): Verifier {
+  return createVerifier({
+    lookup: async (key) => (key === KEY ? keyRecord({ id: 'key_l', organisation_id: 'org_l', rate_limits: limits }) : null),
+    logger: false,
+    rateLimits: { window: 'sliding' },
+  })
+}
+
+async function one(verifier: Verifier): Promise<{ ok: boolean; retryAfter?: string }> {
+  const status: CheckStatus = { cache: 'none' }
+  try {
+    await verifier.verify({ 'x-portkey-api-key': KEY }, undefined, status)
+    return { ok: true }
+  } catch (error) {
+    return { ok: false, retryAfter: (error as { headers?: Record<string, string> }).headers?.['retry-after'] }
+  }
+}
+
+/** Sends `count` requests at the current fake time; how many were admitted. */
+async function burst(verifier: Verifier, count: number): Promise<number> {
+  let admitted = 0
+  for (let i = 0; i < count; i++) if ((await one(verifier)).ok) admitted++
+  return admitted
+}
+
+describe('sliding windows, one instance', () => {
+  // FINDING (low: a documented guarantee that does not hold; no more than the approximation's known slack):
+  // docs/rate-limits.md "Sliding windows" says sliding windows "never let more than N (and one, from the rounding)
+  // through within two seconds". Input: 100 rpm; a caller idle in the minute before sends 100 at 12:00:59.990, then
+  // one request every 10 ms through 12:01:01.980. Observed: 103 admitted within those 2 s (the window before's
+  // weight at 12:01:01.98 is ceil(100 × 58.02/60) = 97, so 3 fit: Window#carried, src/rate-limit/window.ts:52);
+  // in general N + ⌊2N/window⌋. bench/windows.js spreads the N over the window's last second, so it only ever
+  // measured N + 1. Expected: as documented, at most 101 (or the docs say N + 2 s's share of N).
+  test.fails('FINDING: N at a window\'s last instant, then all allowed: more than N + 1 within 2 s', async () => {
+    const verifier = verifierWith([{ type: 'requests', unit: 'rpm', value: 100 }])
+    vi.setSystemTime(T(0, 59, 990))
+    let admitted = await burst(verifier, 100)
+    expect(admitted).toBe(100)
+    for (let at = T(0, 59, 990) + 10; at <= T(1, 1, 980); at += 10) {
+      vi.setSystemTime(at)
+      if ((await one(verifier)).ok) admitted++
+    }
+    await verifier.close()
+    expect(admitted).toBeLessThanOrEqual(101)
+  })
+
+  test('HELD: a window skipped (idle more than one window) carries nothing, one window idle carries its count', async () => {
+    const verifier = verifierWith([{ type: 'requests', unit: 'rpm', value: 10 }])
+    vi.setSystemTime(T(0, 30))
+    expect(await burst(verifier, 10)).toBe(10)
+    vi.setSystemTime(T(1, 0, 1))
+    expect(await burst(verifier, 10)).toBe(0)
+    vi.setSystemTime(T(2, 30))
+    // The 12:01 window counted nothing: nothing carried into 12:02.
+    expect(await burst(verifier, 11)).toBe(10)
+    await verifier.close()
+  })
+
+  test('HELD: Retry-After of a sliding refusal is when the next request fits, never 0', async () => {
+    const verifier = verifierWith([{ type: 'requests', unit: 'rpm', value: 10 }])
+    vi.setSystemTime(T(0, 59, 999))
+    expect(await burst(verifier, 10)).toBe(10)
+    vi.setSystemTime(T(1, 0, 1))
+    const refused = await one(verifier)
+    expect(refused.ok).toBe(false)
+    const seconds = Number(refused.retryAfter)
+    expect(seconds).toBeGreaterThanOrEqual(1)
+    // One fits once the weight is ceil(10 × left/60) ≤ 9: 6 s in.
+    vi.setSystemTime(T(1, 0, 1) + seconds * 1000)
+    expect((await one(verifier)).ok).toBe(true)
+    await verifier.close()
+  })
+
+  test('HELD: a clock stepped back by exactly one window keeps counting in the later window', async () => {
+    const verifier = verifierWith([{ type: 'requests', unit: 'rpm', value: 10 }])
+    vi.setSystemTime(T(1, 30))
+    expect(await burst(verifier, 10)).toBe(10)
+    vi.setSystemTime(T(0, 30))
+    expect(await burst(verifier, 5)).toBe(0)
+    vi.setSystemTime(T(1, 40))
+    expect(await burst(verifier, 5)).toBe(0)
+    await verifier.close()
+  })
+
+  // FINDING (low; needs the host clock to step back by more than a window and forward again, e.g. a bad NTP source
+  // corrected; by design of the last fix, but its cost is not documented): Window#roll (src/rate-limit/window.ts:75)
+  // empties a window when the clock moves back by more than one window, and again when it comes forward, with
+  // `previous` 0 (start is not this.start + window). Input: 10 rpm, 10 admitted at 12:01:30; the clock steps to
+  // 11:59:30 (one request), then back to 12:01:40. Observed: 10 more admitted in the 12:01 minute (2N within one
+  // fixed window, 20 within 10 s). Expected: the 12:01 window's count kept (or at most its weight carried).
+  test.fails('FINDING: a clock stepped back by two windows and forward again gives a window its allowance twice', async () => {
+    const verifier = verifierWith([{ type: 'requests', unit: 'rpm', value: 10 }])
+    vi.setSystemTime(T(1, 30))
+    expect(await burst(verifier, 10)).toBe(10)
+    vi.setSystemTime(T(-1, 30))
+    await burst(verifier, 1)
+    vi.setSystemTime(T(1, 40))
+    const again = await burst(verifier, 10)
+    await verifier.close()
+    expect(again).toBe(0)
+  })
+
+  // FIXED in refusal.ts (only reservations' release when they are what refuses). Was FINDING (low: clients told to come back far too early; docs/rate-limits.md: Retry-After "says when the next
+  // request fits"): a sliding TOKENS limit refused only by the window before's weight (this window's own tokens under
+  // the limit) gets Retry-After: 1, whatever the wait. refusal() (src/rate-limit/refusal.ts:38-40) takes the smaller
+  // of msToRoom and the reservations' release whenever `window.tokens < quota`, which was "in flight estimates are
+  // what refuses" with fixed windows; sliding, the weight refuses, no reservation is held, msToRelease is 0 → 1 s.
+  // Input: 100 tokens per hour, 100 reported at 12:59:59; a request at 13:00:01. Observed: 429 with Retry-After 1,
+  // and the retry 1 s later refused again (about 36 s of refusals, each saying 1). Expected: Retry-After ≈ 36.
+  test('FIXED (was FINDING): a tokens limit refused by the window before says when room comes, not Retry-After: 1', async () => {
+    const verifier = verifierWith([{ type: 'tokens', unit: 'rph', value: 100 }])
+    vi.setSystemTime(Date.UTC(2026, 11, 1, 12, 59, 59))
+    const status: CheckStatus = { cache: 'none' }
+    await verifier.verify({ 'x-portkey-api-key': KEY }, undefined, status)
+    await verifier.reportTokens(status.quota!, 100)
+    vi.setSystemTime(Date.UTC(2026, 11, 1, 13, 0, 1))
+    const refused = await one(verifier)
+    expect(refused.ok).toBe(false)
+    const seconds = Number(refused.retryAfter)
+    vi.setSystemTime(Date.UTC(2026, 11, 1, 13, 0, 1) + seconds * 1000)
+    const retried = await one(verifier)
+    await verifier.close()
+    expect({ seconds, retried: retried.ok }).toEqual({ seconds: expect.any(Number), retried: true })
+  })
+})
