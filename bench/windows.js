@@ -50,6 +50,10 @@ const PATTERNS = /** @type {Array<[string, (t: number) => number]>} */ ([
     (t) => (t % (2 * W) >= 2 * W - 1_000 || t % (2 * W) < 1_000 ? N : 0),
   ],
   ["N in a window's last second, then as many as allowed through the next (every other window)", (t) => (quietOdd(t) ? 0 : N)],
+  [
+    "N in a window's last 10 ms, then as many as allowed through the next (every other window)",
+    (t) => (t % (2 * W) === 2 * W - STEP || t % (2 * W) < W ? N : 0),
+  ],
   ['a burst of N every 30 s', (t) => (t % 30_000 === 0 ? N : 0)],
 ])
 

@@ -282,7 +282,8 @@ export type VirtualKeyLookup = (
  * repeated slashes read as one: `'POST /v1/chat/completions'` also guards `/api/v1/chat/completions`
  * and `//v1//chat/completions`. So no mount prefix (an Express sub-app, koa-mount) can leave a listed
  * route open; a route that merely ends like a listed one needs its scope too. A final `/*` names the path
- * without it too (`'/v1/images/*'` guards `/v1/images`, as Hono and Express 5 route it there). A route with a
+ * without it too (`'/v1/images/*'` guards `/v1/images`, as Hono and Express 5 route it there), after every other
+ * route: a route of that bare path itself, wherever listed, comes first. A route with a
  * query, a fragment, a `*` before its end, or the method HEAD (a GET route guards HEAD) is a `TypeError`.
  *
  * With a map in place, a path a router, a proxy or an upstream could read as another route is refused

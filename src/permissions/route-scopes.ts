@@ -32,15 +32,22 @@ export interface RouteScopes {
  */
 export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
   const portkey = map === 'portkey'
-  const rules: Rule[] = Object.entries(portkey ? PORTKEY_SCOPES : map).map(([route, scopes]) => {
+  const rules: Rule[] = []
+  // The bare paths of the rules ending in `/*`, after every rule: a rule of the bare path itself comes first.
+  const bare: Rule[] = []
+  for (const [route, scopes] of Object.entries(portkey ? PORTKEY_SCOPES : map)) {
     const anyOf: unknown[] = typeof scopes === 'string' ? [scopes] : Array.isArray(scopes) ? [...scopes] : []
     if (anyOf.length === 0 || anyOf.some((scope) => typeof scope !== 'string' || scope === '')) {
       throw new TypeError(
         `portkey-auth: scopes[${JSON.stringify(route)}] must be a scope or a non-empty list of scopes, got ${JSON.stringify(scopes) ?? typeof scopes}`,
       )
     }
-    return { ...parseRoute(route, 'scope route'), anyOf: anyOf as string[], inference: portkey && scopes === INFERENCE }
-  })
+    const needs = { anyOf: anyOf as string[], inference: portkey && scopes === INFERENCE }
+    const [own, itsBare] = parseRoute(route, 'scope route')
+    rules.push({ ...own, ...needs })
+    if (itsBare !== undefined) bare.push({ ...itsBare, ...needs })
+  }
+  rules.push(...bare)
   const starts = firstCharacters(rules)
   return {
     check(auth, method, path) {
@@ -56,8 +63,12 @@ export function compileScopes(map: ScopeMap | 'portkey'): RouteScopes {
   }
 }
 
-/** A route as a scope map (or a rate limit) names it, `'POST /v1/path'` or `'/v1/path'`, compiled; `what` names it in the error. */
-function parseRoute(route: string, what: string): Route {
+/**
+ * A route as a scope map (or a rate limit) names it, `'POST /v1/path'` or `'/v1/path'`, compiled; `what` names it in
+ * the error. A route ending in `/*` comes with its bare path (`/v1/images` of `/v1/images/*`), which Hono's and
+ * Express 5's routers route there too: matched after every other rule, so that one of the bare path itself wins.
+ */
+function parseRoute(route: string, what: string): [Route] | [Route, Route] {
   // No HEAD (a GET route guards it), no query or fragment, a `*` only at the end: a route that could never match a
   // request would leave open what it names.
   const match = /^(?:(?!HEAD )([A-Z]+) )?(\/[^\s?#*]*\*?)$/.exec(route)
@@ -67,19 +78,22 @@ function parseRoute(route: string, what: string): Route {
     )
   }
   const path = match[2]!
+  const method = match[1] ?? null
   const first = /^\/+([^/:*])/.exec(path)?.[1]?.charCodeAt(0) ?? null
-  return { method: match[1] ?? null, pattern: routePattern(path), first }
+  const own = { method, pattern: routePattern(path), first }
+  const bare = path.endsWith('/*') ? path.slice(0, -2) : ''
+  return bare.replaceAll('/', '') === '' ? [own] : [own, { method, pattern: routePattern(bare), first }]
 }
 
-/** One route, compiled to be matched alone (`onRoute()`). */
+/** One route, compiled to be matched alone (`onRoute()`): it, and its bare path (see `parseRoute()`). */
 export interface RouteMatcher {
-  readonly rules: readonly [Route]
+  readonly rules: readonly Route[]
   readonly starts: Set<number> | null
 }
 
 /** `route` (`'POST /v1/path'` or `'/v1/path'`) compiled for `onRoute()`; `what` names it in the error. */
 export function routeMatcher(route: string, what: string): RouteMatcher {
-  const rules = [parseRoute(route, what)] as const
+  const rules = parseRoute(route, what)
   return { rules, starts: firstCharacters(rules) }
 }
 
@@ -135,8 +149,7 @@ function routePattern(path: string): RegExp {
     .split('/')
     .filter((segment) => segment !== '')
     .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-  // `/v1/images/*` names `/v1/images` too, as Hono's and Express 5's routers route it there.
-  const end = rest ? (bare.endsWith('/') && segments.length > 0 ? '(?:/.*)?' : '.*') : '/*'
+  const end = rest ? (bare.endsWith('/') && segments.length > 0 ? '/.*' : '.*') : '/*'
   // Case-insensitive, as Express and the usual Koa routers match routes: /V1/Chat/Completions must not slip past.
   return new RegExp(`/${segments.join('/+')}${end}$`, 'iys')
 }

@@ -16,8 +16,7 @@ function verifier(): Verifier {
         : key === ORG_KEY
           ? keyRecord({ id: 'key_org', organisation_id: 'org_h', workspace_id: null as never })
           : null,
-    lookupVirtualKey: async (slug) =>
-      virtualKeyRecord({ slug, rate_limits: [{ type: 'requests', unit: 'rpd', value: 2 }] }),
+    lookupVirtualKey: async (slug) => virtualKeyRecord({ slug, rate_limits: [{ type: 'requests', unit: 'rpd', value: 2 }] }),
     logger: false,
   })
 }

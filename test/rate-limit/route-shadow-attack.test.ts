@@ -29,8 +29,17 @@ describe('scope maps after "a final /* names the bare path"', () => {
   // GET /v1/files with a key holding only files.read. Observed: allowed (null). Expected: 403 insufficient_scope
   // (files.admin), or compileScopes() refusing a rule that an earlier one now shadows, so that the upgrade cannot
   // open a route silently.
-  test.fails('FINDING: a wildcard listed first now shadows a stricter rule for its bare path', () => {
+  // Fixed: a rule's bare path is matched after every rule (route-scopes.ts, parseRoute and compileScopes), so the
+  // bare path's own rule wins wherever it is listed; with none, the wildcard's rule still guards it.
+  test('a wildcard listed first does not shadow a stricter rule for its bare path; alone, it guards it', () => {
     const map = compileScopes({ 'GET /v1/files/*': 'files.read', 'GET /v1/files': 'files.admin' })
     expect(map.check(authWith(['files.read']), 'GET', '/v1/files')?.status).toBe(403)
+    expect(map.check(authWith(['files.admin']), 'GET', '/v1/files')).toBeNull()
+    expect(map.check(authWith(['files.read']), 'GET', '/v1/files/a')).toBeNull()
+    expect(map.check(authWith(['files.admin']), 'GET', '/v1/files/a')?.status).toBe(403)
+    const alone = compileScopes({ 'GET /v1/files/*': 'files.read' })
+    for (const path of ['/v1/files', '/v1/files/', '/V1//files', '/api/v1/files'])
+      expect(alone.check(authWith([]), 'GET', path)?.status, path).toBe(403)
+    expect(alone.check(authWith([]), 'GET', '/v1/filesx')).toBeNull()
   })
 })

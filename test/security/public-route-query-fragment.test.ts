@@ -10,8 +10,25 @@ import { shared, startApp } from '../support/apps.js'
 
 const KEY = 'pk-pubq-0123456789abcdef'
 
-const PUBLIC_TARGETS = ['/health', '/health?x=1', '/health#x', '/health?x#y', '/health?', '/health#', 'http://a/health?x', '/docs/a?b', '/docs/a#b']
-const GUARDED_TARGETS = ['/v1/models', '/v1/models?x', '/v1/models#x', '/v1/models?/health', '/v1/models#/health', '/health/../v1/models']
+const PUBLIC_TARGETS = [
+  '/health',
+  '/health?x=1',
+  '/health#x',
+  '/health?x#y',
+  '/health?',
+  '/health#',
+  'http://a/health?x',
+  '/docs/a?b',
+  '/docs/a#b',
+]
+const GUARDED_TARGETS = [
+  '/v1/models',
+  '/v1/models?x',
+  '/v1/models#x',
+  '/v1/models?/health',
+  '/v1/models#/health',
+  '/health/../v1/models',
+]
 
 describe.each(ADAPTERS.filter((a) => a !== 'web'))('%s: publicRoutes with a query or a fragment', (framework: AdapterName) => {
   const app = shared(() =>
