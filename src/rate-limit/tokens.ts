@@ -77,7 +77,9 @@ export async function addTokens(subjects: readonly Subject[], fleet: FleetCounte
       const lease = window.lease
       if (fleet === null || lease === null || lease.alone(fleet, now)) continue
       const { start } = window
-      const added = fleet.add(fleet.key(id, policy.name, start), tokens, policy.quota, start + policy.windowMs).then(
+      // Sliding, a window's count is read through the next one too (as a requests limit's counter): it lives as long.
+      const until = start + (window.sliding ? 2 : 1) * policy.windowMs
+      const added = fleet.add(fleet.key(id, policy.name, start), tokens, policy.quota, until).then(
         (total) => {
           if (window.start === start) window.tokens = Math.max(window.tokens, total)
         },

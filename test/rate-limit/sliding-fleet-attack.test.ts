@@ -297,3 +297,31 @@ describe('a forged { limits } message on the channel', () => {
     expect(admitted).toBe(LIMIT)
   })
 })
+
+describe('how long a sliding window keeps its counters in Redis', () => {
+  test("through the next window too, for a requests and a tokens limit: the next window's instances read it", async () => {
+    await insideAnHour()
+    const id = `key_ttl_${randomUUID()}`
+    const key = `pk-${id}`
+    const { verifiers, prefix, close } = await fleetOf(
+      {
+        [key]: {
+          id,
+          rate_limits: [
+            { type: 'requests', unit: 'rph', value: 100 },
+            { type: 'tokens', unit: 'rph', value: 1_000 },
+          ],
+        },
+      },
+      1,
+    )
+    const status: CheckStatus = { cache: 'none' }
+    await verifiers[0]!.verify({ 'x-portkey-api-key': key }, undefined, status)
+    await status.quota!.reportTokens(10)
+    const counters = (await client.keys(`${prefix}*`)).filter((name) => name.includes('{rl:') && name.includes(id))
+    expect(counters.map((name) => (name.includes('"tokens-rph"') ? 'tokens-rph' : 'rph')).sort()).toEqual(['rph', 'tokens-rph'])
+    const hourLeft = HOUR - (Date.now() % HOUR)
+    for (const name of counters) expect(await client.pTTL(name), name).toBeGreaterThan(hourLeft + HOUR - 5_000)
+    await close()
+  })
+})
