@@ -85,19 +85,26 @@ export class FleetLease {
     return this.pending
   }
 
+  /**
+   * Sliding, once a window: reads the fleet's count of the window before `window`'s into it (it weighs on this one,
+   * `Window#carried`). `false` when the window moved on meanwhile; throws when Redis cannot answer.
+   */
+  async readPrevious(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Counted): Promise<boolean> {
+    const { start } = window
+    const previous = await fleet.read(fleet.key(id, policy.name, start - policy.windowMs))
+    if (window.start !== start) return false
+    window.previous = Math.max(window.previous, previous)
+    this.previousRead = true
+    return true
+  }
+
   async #lease(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Counted, now: number): Promise<void> {
     const { start } = window
     const { quota, windowMs } = policy
     // What this instance admitted beyond its batches (alone, while Redis was away) is owed to the fleet.
     const owed = Math.max(1, window.used - this.leased + 1)
     try {
-      if (window.sliding && !this.previousRead) {
-        // Once a window: the fleet's count of the window before, which weighs on this one (`Window#carried`).
-        const previous = await fleet.read(fleet.key(id, policy.name, start - windowMs))
-        if (window.start !== start) return
-        window.previous = Math.max(window.previous, previous)
-        this.previousRead = true
-      }
+      if (window.sliding && !this.previousRead && !(await this.readPrevious(fleet, id, policy, window))) return
       // Its weight when asked (it only fades after): a batch never holds more than the window has room for then.
       const carried = window.carried(policy, now)
       // Sliding, a window's count is read through the next one too: it lives that much longer.

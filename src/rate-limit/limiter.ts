@@ -8,10 +8,9 @@ import type { CheckStatus, LimitCount, LimitHolder, Logger, PortkeyAuth, Quota }
 import type { FleetCounter } from './fleet-counter.js'
 import { heldCounters } from './holders.js'
 import { countsTokens, hasLimits, type Policy, windowStart } from './policy.js'
-import { headersOf, RequestQuota, type Standing, standingsOf } from './quota.js'
+import { headersOf, NO_NAMES, RequestQuota, secondsLeft, type Standing, standingsOf } from './quota.js'
 import { reached, refusal } from './refusal.js'
-import { type Subject, Subjects } from './subjects.js'
-import type { Window } from './window.js'
+import { type Subject, Subjects, windowOf } from './subjects.js'
 import { addTokens, admitsTokens, misreported } from './tokens.js'
 import { LimiterWarnings } from './warnings.js'
 
@@ -174,11 +173,10 @@ export class RateLimiter {
         return policy.type === 'tokens' ? window.tokens : window.used
       }),
     )
-    return policies.flatMap(({ name, type, unit, windowMs }, i) => {
+    return policies.flatMap((policy, i) => {
       const used = counts[i]!
-      if (used === 0) return []
-      const resetSeconds = Math.max(1, Math.ceil((windowStart(policies[i]!, now) + windowMs - now) / 1000))
-      return [{ name, type, unit, used, resetSeconds }]
+      const { name, type, unit } = policy
+      return used === 0 ? [] : [{ name, type, unit, used, resetSeconds: secondsLeft(policy, windowStart(policy, now), now) }]
     })
   }
 
@@ -314,16 +312,5 @@ interface LimiterSettings {
   logger: Logger
 }
 
-const NO_NAMES: readonly string[] = Object.freeze([])
-
 /** `list` with `item` added (a list made only then: only a request refused, or waiting for Redis, makes one). */
 const push = <T>(list: T[] | null, item: T): T[] => (list === null ? [item] : [...list, item])
-
-/** The window of the limit named `name` among `subjects`, if one holds it. */
-function windowOf(subjects: readonly Subject[], name: string): Window | undefined {
-  for (const { policies, windows } of subjects) {
-    const i = policies.findIndex((policy) => policy.name === name)
-    if (i >= 0) return windows[i]
-  }
-  return undefined
-}

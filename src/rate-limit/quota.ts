@@ -15,6 +15,9 @@ export interface Standing {
   readonly part?: number
 }
 
+/** No limit's name: a quota's `nearLimit` and `overLimit`, and a decision's, when none is (shared, frozen). */
+export const NO_NAMES: readonly string[] = Object.freeze([])
+
 /** Whole seconds from `now` to the end of the window that started at `start` (at least 1). */
 export const secondsLeft = (policy: Policy, start: number, now: number): number =>
   Math.max(1, Math.ceil((start + policy.windowMs - now) / 1000))

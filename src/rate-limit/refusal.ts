@@ -33,7 +33,7 @@ export function refusal(
   const standings = standingsOf(subjects, now, shared)
   let retryAfter = 1
   for (const policy of refused) {
-    const window = windowOf(subjects, policy)
+    const window = windowOf(subjects, policy.name)!
     let seconds = Math.max(1, Math.ceil(window.msToRoom(policy, now) / 1000))
     // Refused by what requests in flight reserved (not by reported tokens, nor, sliding, by the window before's
     // weight): room comes back as they report.

@@ -46,14 +46,10 @@ export function admitsTokens(
   return true
 }
 
-/** Reads the fleet's count of the window before `window`'s into `window.previous`; never rejects (a failure: alone). */
+/** `FleetLease#readPrevious` for a tokens limit, shared by the requests waiting for it; never rejects (a failure: alone). */
 async function readPrevious(fleet: FleetCounter, id: readonly string[], policy: Policy, window: Window, lease: FleetLease) {
-  const { start } = window
   try {
-    const previous = await fleet.read(fleet.key(id, policy.name, start - policy.windowMs))
-    if (window.start !== start) return
-    window.previous = Math.max(window.previous, previous)
-    lease.previousRead = true
+    await lease.readPrevious(fleet, id, policy, window)
   } catch {
     lease.failed(fleet)
   } finally {

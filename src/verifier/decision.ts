@@ -1,7 +1,7 @@
 import { AuthError, type AuthErrorCode } from '../errors.js'
 import { outageCause } from '../network-error.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import { RequestQuota } from '../rate-limit/quota.js'
+import { NO_NAMES, RequestQuota } from '../rate-limit/quota.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'
 import type { CheckStatus, Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
 import type { Check } from './check.js'
@@ -121,8 +121,6 @@ function counted(check: Check, counter: DecisionCounter): AuditedCheck {
 
 /** What `audited()` reports of a decision beside the status and the clock. */
 type Reported = Omit<Decision, 'redis' | 'durationMs' | 'cause' | 'counting' | 'rateLimits' | 'nearLimit' | 'overLimit'>
-
-const NO_NAMES: readonly string[] = Object.freeze([])
 
 /** The quota the limiter left in `status` (a quota this package made; not one the caller put there). */
 const ownQuota = (status: CheckStatus): RequestQuota | null => (RequestQuota.made(status.quota) ? status.quota : null)

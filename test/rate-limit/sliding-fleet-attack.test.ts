@@ -195,15 +195,8 @@ describe('sliding windows on a fleet: a corrupt window before', () => {
 })
 
 describe('a mixed fleet: one instance fixed, one sliding, on one prefix', () => {
-  // FINDING (low; a rolling deploy that turns `window: 'sliding'` on has such a fleet for a while, and nothing says
-  // so): the namespace is a digest of the answers' settings only (src/options/redis.ts:73), not of
-  // rateLimits.window, so fixed and sliding instances share counters silently. A fixed instance leases with no
-  // weight of the window before (its `previous` stays 0, so FleetLease#lease passes carried 0: src/rate-limit/fleet-lease.ts:91) and sets
-  // the counter's lifetime back to one window (LEASE's PEXPIRE, src/rate-limit/fleet-counter.ts:35), so the sliding
-  // instances' promise (never more than ~N within 2 s at an edge) does not hold for the fleet. Input: the fleet spent
-  // N in the hour before; requests round a fixed and a sliding instance. Observed: the fixed instance admits N at
-  // once (the per-window count still never exceeds N). Expected: refused by the window before's weight, or the mix
-  // refused/warned about (window mode in the namespace, or a marker key checked at start).
+  // Found by the second attack: the namespace does not say the kind of window, so a fleet switching kinds (a rolling
+  // deploy) shares counters; the fixed instances lease with no weight of the window before (FleetLease#lease).
   // DOCUMENTED (docs/rate-limits.md, Sliding windows: switching a fleet's kind of window): the fixed instance counts
   // in the same windows, ignoring the weight of the one before; a window never counts more than N.
   test('a fleet switching to sliding: the fixed instance ignores the window before; no window counts more than N', async () => {

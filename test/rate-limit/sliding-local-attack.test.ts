@@ -41,13 +41,8 @@ async function burst(verifier: Verifier, count: number): Promise<number> {
 }
 
 describe('sliding windows, one instance', () => {
-  // FINDING (low: a documented guarantee that does not hold; no more than the approximation's known slack):
-  // docs/rate-limits.md "Sliding windows" says sliding windows "never let more than N (and one, from the rounding)
-  // through within two seconds". Input: 100 rpm; a caller idle in the minute before sends 100 at 12:00:59.990, then
-  // one request every 10 ms through 12:01:01.980. Observed: 103 admitted within those 2 s (the window before's
-  // weight at 12:01:01.98 is ceil(100 × 58.02/60) = 97, so 3 fit: Window#carried, src/rate-limit/window.ts:52);
-  // in general N + ⌊2N/window⌋. bench/windows.js spreads the N over the window's last second, so it only ever
-  // measured N + 1. Expected: as documented, at most 101 (or the docs say N + 2 s's share of N).
+  // Found by the second attack: docs first said N + 1 within 2 s. Input: 100 rpm, 100 at 12:00:59.990, then one
+  // request every 10 ms through 12:01:01.980: 103 (the window before's weight at 12:01:01.98 is ceil(100 × 58.02/60)).
   // DOCUMENTED since (docs/rate-limits.md, Sliding windows; bench/windows.js measures this pattern): within 2 s,
   // N plus what the window before's weight frees as it fades over them, N + ⌈2N / window in seconds⌉.
   test("N at a window's last instant, then all allowed: at most N + ⌈2N/60⌉ within 2 s (103 of 100/min)", async () => {
@@ -102,12 +97,7 @@ describe('sliding windows, one instance', () => {
     await verifier.close()
   })
 
-  // FINDING (low; needs the host clock to step back by more than a window and forward again, e.g. a bad NTP source
-  // corrected; by design of the last fix, but its cost is not documented): Window#roll (src/rate-limit/window.ts:75)
-  // empties a window when the clock moves back by more than one window, and again when it comes forward, with
-  // `previous` 0 (start is not this.start + window). Input: 10 rpm, 10 admitted at 12:01:30; the clock steps to
-  // 11:59:30 (one request), then back to 12:01:40. Observed: 10 more admitted in the 12:01 minute (2N within one
-  // fixed window, 20 within 10 s). Expected: the 12:01 window's count kept (or at most its weight carried).
+  // Found by the second attack. Input: 10 rpm, 10 admitted at 12:01:30; the clock steps to 11:59:30, then to 12:01:40.
   // DOCUMENTED (docs/rate-limits.md, Windows): the cost of leaving windows a clock moved back from by more than a
   // window (else a clock that was badly fast would hold allowances until its time came again). Alone only: with
   // Redis the fleet's counter keeps the window's count.
