@@ -215,8 +215,8 @@ export interface Quota {
    */
   readonly nearLimit: readonly string[]
   /**
-   * With `rateLimits: { mode: 'shadow' }`, the names of the limits that would have refused this request (it was
-   * admitted, and counted nowhere, as a refused request is); empty otherwise.
+   * The names of the shadowed limits (`rateLimits.mode`, or a limit's own `mode`) that would have refused this
+   * request: it was admitted, counted by the enforced limits alone (by none in shadow mode); empty otherwise.
    */
   readonly overLimit: readonly string[]
   /**
@@ -321,8 +321,8 @@ export interface CheckStatus {
    */
   quota?: Quota | null
   /**
-   * The names of the limits that refused the request (a 429), or in shadow mode would have (it was admitted); set
-   * only then.
+   * The names of the limits the request is over: a 429's (its enforced limits refused it; shadowed ones named too),
+   * or a request's admitted over shadowed limits only (they would have refused it); set only then.
    */
   overLimit?: readonly string[]
 }
@@ -363,7 +363,7 @@ export interface Decision {
   readonly rateLimits: readonly RateLimitStatus[] | null
   /** The limits this request took past `rateLimits.nearLimitAt` (see `Quota.nearLimit`); mostly empty. */
   readonly nearLimit: readonly string[]
-  /** The limits that refused the request (a 429), or in shadow mode would have (admitted anyway); mostly empty. */
+  /** The limits that refused the request (a 429), or, shadowed, would have (see `CheckStatus.overLimit`); mostly empty. */
   readonly overLimit: readonly string[]
 }
 

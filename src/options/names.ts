@@ -67,6 +67,7 @@ const OPTION_NAMES = {
     value: true,
     per: true,
     route: true,
+    mode: true,
   } satisfies Names<AppRateLimit>,
   telemetry: { meterProvider: true, tracerProvider: true } satisfies Names<TelemetryProviders>,
 }

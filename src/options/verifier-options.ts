@@ -163,6 +163,7 @@ export interface RateLimitOptions {
    * `'enforce'` refuses a request past a limit with 429. `'shadow'` counts and reports exactly as enforcing does
    * (the `RateLimit` headers, `Quota.overLimit`, `onDecision`'s `overLimit`, the refusals metric under
    * `portkey_auth.rate_limit.mode: shadow`) but admits it: for rolling limits out. Its risk: nothing is limited.
+   * It is every limit's mode, the records' and the app's, except an app's limit given its own (`limits[].mode`).
    * @default 'enforce'
    */
   mode?: 'enforce' | 'shadow'
@@ -191,7 +192,7 @@ export interface AppRateLimit {
   name: string
   /** Requests, or tokens (reported with `reportTokens()`). */
   type: 'requests' | 'tokens'
-  /** The window: per minute, hour, day or week (fixed and clock-aligned, as the records' limits). */
+  /** The window: per minute, hour, day or week (counted as the records' limits are, see `rateLimits.window`). */
   unit: RateLimitUnit
   /** The allowance per window: a whole number, 0 or more (0 refuses every request it applies to). */
   value: number
@@ -209,6 +210,13 @@ export interface AppRateLimit {
    * `route`) are counted against it. @default every route
    */
   route?: string
+  /**
+   * This limit's mode, as `rateLimits.mode` (which it overrides): `'shadow'` to roll this limit out while the others
+   * are enforced (a request over it alone is admitted, reported in `overLimit`, and still counted by the enforced
+   * limits, not by this one); `'enforce'` to enforce it under `rateLimits.mode: 'shadow'`. Its risk, shadowed:
+   * nothing is limited by this limit. @default rateLimits.mode
+   */
+  mode?: 'enforce' | 'shadow'
 }
 
 /** Circuit-breaker settings. */

@@ -37,7 +37,7 @@ export function compileAppLimits(option: unknown): readonly LimitGroup[] | null 
     const wrong = (what: string) => new TypeError(`portkey-auth: rateLimits.limits: ${what}, got ${describe(limit)}`)
     if (typeof limit !== 'object' || limit === null) throw wrong('each limit must be an object')
     checkNames('rateLimits.limits[]', limit)
-    const { name, type, unit, value, per = 'caller', route } = limit as AppRateLimit
+    const { name, type, unit, value, per = 'caller', route, mode } = limit as AppRateLimit
     if (typeof name !== 'string' || !NAME.test(name) || RECORD_NAME.test(name) || names.has(name)) {
       throw wrong('name must be 1 to 32 of a-z, 0-9, _ and -, from a letter, none of rpm, tokens-rpm, vk-rpm…, and not twice')
     }
@@ -46,6 +46,7 @@ export function compileAppLimits(option: unknown): readonly LimitGroup[] | null 
     if (!Number.isSafeInteger(value) || value < 0) throw wrong('value must be a whole number, 0 or more')
     if (!Object.hasOwn(SCOPES, per)) throw wrong(`per must be 'caller', 'workspace' or 'virtual_key'`)
     if (route !== undefined && typeof route !== 'string') throw wrong(`route must look like 'POST /v1/path'`)
+    if (mode !== undefined && mode !== 'enforce' && mode !== 'shadow') throw wrong(`mode must be 'enforce' or 'shadow'`)
     names.add(name)
     const windowMs = WINDOW_SECONDS[unit as RateLimitUnit] * 1000
     const policy: Policy = Object.freeze({
@@ -56,6 +57,8 @@ export function compileAppLimits(option: unknown): readonly LimitGroup[] | null 
       windowMs,
       name,
       stateKey: `"${name}";r=`,
+      // Its own mode, if given; else the verifier's (`rateLimits.mode`), as the records' limits have.
+      ...(mode === undefined ? {} : { shadow: mode === 'shadow' }),
     })
     const key = JSON.stringify([per, route ?? null])
     const group = groups.get(key) ?? { per, route, policies: [] }

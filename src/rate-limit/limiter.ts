@@ -9,7 +9,7 @@ import type { FleetCounter } from './fleet-counter.js'
 import { heldCounters } from './holders.js'
 import { countsTokens, hasLimits, type Policy, windowStart } from './policy.js'
 import { headersOf, NO_NAMES, RequestQuota, secondsLeft, type Standing, standingsOf } from './quota.js'
-import { reached, refusal } from './refusal.js'
+import { refusal } from './refusal.js'
 import { type Subject, Subjects, windowOf } from './subjects.js'
 import { addTokens, admitsTokens, misreported } from './tokens.js'
 import { LimiterWarnings } from './warnings.js'
@@ -24,7 +24,7 @@ export interface RateLimiterStats {
   leases: number
   /** Requests counted by this instance alone while Redis was away (with the `redis` option). */
   local: number
-  /** Requests a limit would have refused, admitted in shadow mode (`rateLimits: { mode: 'shadow' }`). */
+  /** Requests shadowed limits would have refused, admitted (`rateLimits.mode`, or a limit's own `mode`: `'shadow'`). */
   shadowed: number
 }
 
@@ -47,11 +47,14 @@ export class RateLimiter {
   readonly #sliding: boolean
   readonly #nearLimitAt: number
   readonly #counts = { refused: 0, local: 0, shadowed: 0 }
+  /** Whether `policy` is shadowed: by its own mode (an app's limit given one), else by the verifier's. */
+  readonly #shadows = (policy: Policy): boolean => policy.shadow ?? this.#shadow
 
   /**
    * @param max - most keys, tokens and virtual keys (each) whose counters are kept; the least recently seen go first
    * @param headers - whether quotas and 429s carry `RateLimit-Policy` and `RateLimit`
-   * @param shadow - admit what a limit refuses, reporting it as refused (`rateLimits.mode: 'shadow'`)
+   * @param shadow - admit what a limit refuses, reporting it as refused (`rateLimits.mode: 'shadow'`), for every
+   *   limit but an app's limit given a mode of its own
    * @param nearLimitAt - the share of a limit at which a request is reported near it (`rateLimits.nearLimitAt`)
    * @param sliding - count in sliding windows (`rateLimits.window: 'sliding'`), not fixed ones
    * @param app - the app's own limits (`rateLimits.limits`), grouped; `null` for none
@@ -87,20 +90,24 @@ export class RateLimiter {
 
   /**
    * Throws the 429 of `auth`'s own limits (not its virtual key's) already reached, as far as this instance knows
-   * (in shadow mode, notes them in `status.overLimit` and goes on); counts nothing.
+   * (when only shadowed ones are, notes them in `status.overLimit` and goes on); counts nothing.
    */
   check(auth: PortkeyAuth, now: number, status: CheckStatus | undefined, route?: RequestRoute): void {
     const subjects = this.#subjects.of(auth, false, route)
     if (subjects.length === 0) return
     now = this.#time(now)
-    const over = subjects.flatMap(({ policies, windows }) =>
-      policies.filter((policy, i) => windows[i]!.roll(policy, now).reached(policy, this.#fleet, now)),
-    )
-    if (over.length === 0) return
-    // Shadow: said and counted now, as a 429 would be (a look-up that then fails still reports it); the admission
-    // that follows counts it no more (see #over).
-    if (!this.#shadow) this.#over(auth, subjects, over, now, status)
-    else if (status !== undefined) {
+    let over: Policy[] | null = null
+    for (const { policies, windows } of subjects) {
+      for (let i = 0; i < policies.length; i++) {
+        const policy = policies[i]!
+        if (windows[i]!.roll(policy, now).reached(policy, this.#fleet, now)) over = push(over, policy)
+      }
+    }
+    if (over === null) return
+    this.#refuseIfEnforced(auth, subjects, over, now, status)
+    // Shadowed alone: said and counted now, as a 429 would be (a look-up that then fails still reports it); the
+    // admission that follows counts it no more (see #take).
+    if (status !== undefined) {
       status.overLimit = over.map((policy) => policy.name)
       this.#counts.shadowed++
     }
@@ -119,9 +126,13 @@ export class RateLimiter {
    * (`requirePermissions()`) to each requests limit whose window is still the one it was counted in; with Redis, to
    * this instance's batch (not to the fleet).
    */
-  refund(subjects: readonly Subject[], at: number): void {
+  refund(subjects: readonly Subject[], at: number, shadowed: boolean): void {
     for (const { policies, windows } of subjects) {
-      for (let i = 0; i < policies.length; i++) windows[i]!.giveBack(policies[i]!, at)
+      for (let i = 0; i < policies.length; i++) {
+        const policy = policies[i]!
+        // Over a shadowed limit, it was counted by the enforced limits alone (see #take).
+        if (!shadowed || !this.#shadows(policy)) windows[i]!.giveBack(policy, at)
+      }
     }
   }
 
@@ -208,10 +219,18 @@ export class RateLimiter {
     this.#subjects.forget(name)
   }
 
+  /**
+   * Counts a request against `subjects`' limits, asking Redis for batches `round` times at most. A request over
+   * limits (`over`) that are all shadowed is admitted, and counted by the enforced limits alone: as if refused by
+   * those shadowed (which therefore count it no more), but really served, so the enforced ones must still fill.
+   */
   #take(auth: PortkeyAuth, subjects: readonly Subject[], now: number, status: CheckStatus | undefined, round: number) {
     const fleet = this.#fleet
+    // Out of rounds, a limit whose batch has not come (every batch taken by other requests first) is over, as if
+    // exhausted.
+    const last = round >= TIMINGS.leaseRounds
     // Made only when needed: a request within its limits allocates neither.
-    let refused: Policy[] | null = null
+    let over: Policy[] | null = null
     let batches: Promise<void>[] | null = null
     let alone = fleet === null
     for (const { id, policies, windows } of subjects) {
@@ -220,78 +239,90 @@ export class RateLimiter {
         const window = windows[i]!.roll(policy, now)
         if (policy.type === 'tokens') {
           const admits = admitsTokens(window, policy, fleet, id, now)
-          if (admits instanceof Promise) batches = push(batches, admits)
-          else if (!admits) refused = push(refused, policy)
+          if (admits instanceof Promise) {
+            if (last) over = push(over, policy)
+            else batches = push(batches, admits)
+          } else if (!admits) over = push(over, policy)
           continue
         }
         const leased = fleet === null || window.lease === null ? null : window.lease.admits(fleet, id, policy, window, now)
         if (leased === null) {
           alone = true
-          if (window.used + window.carried(policy, now) >= policy.quota) refused = push(refused, policy)
-        } else if (leased instanceof Promise) batches = push(batches, leased)
-        else if (!leased) refused = push(refused, policy)
+          if (window.used + window.carried(policy, now) >= policy.quota) over = push(over, policy)
+        } else if (leased instanceof Promise) {
+          if (last) over = push(over, policy)
+          else batches = push(batches, leased)
+        } else if (!leased) over = push(over, policy)
       }
     }
-    if (refused === null && batches !== null && round < TIMINGS.leaseRounds) {
+    // An enforced limit over refuses it now; over shadowed limits only, the enforced ones' batches are waited for.
+    if (batches !== null && (over === null || over.every(this.#shadows))) {
       return Promise.all(batches).then(
         (): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, this.#time(Date.now()), status, round + 1),
       )
     }
     const counting = alone ? 'local' : 'fleet'
-    if (status !== undefined) {
-      status.counting = counting
-      // Noted by a shadow `check()`, then admitted after all (a batch came): not over, now.
-      if (status.overLimit !== undefined && refused === null && batches === null) {
-        status.overLimit = undefined
-        this.#counts.shadowed--
-      }
-    }
-    // Out of rounds (every batch taken by other requests first): refused as if exhausted.
-    if (refused !== null || batches !== null) return this.#over(auth, subjects, reached(subjects, refused), now, status)
+    if (status !== undefined) status.counting = counting
+    if (over !== null) this.#refuseIfEnforced(auth, subjects, over, now, status)
+    // Counted by a shadow `check()` of this request when it noted it (and then, not over after all: not now).
+    const noted = status?.overLimit !== undefined
+    if (over !== null && !noted) this.#counts.shadowed++
+    else if (over === null && noted) this.#counts.shadowed--
     if (fleet !== null && alone) this.#counts.local++
     // Counted here, whether a quota is made for it or not; tokens limits hold its estimate only for a quota, which
     // its report releases: with no status to carry one, nothing could, and the estimate would only refuse others.
-    const standings = standingsOf(subjects, now, fleet !== null && !alone, true, status !== undefined)
+    // Over shadowed limits, by the enforced ones alone.
+    const uncounted = over === null ? undefined : this.#shadows
+    const standings = standingsOf(subjects, now, fleet !== null && !alone, true, status !== undefined, uncounted)
     // Said only where someone hears it: a request checked with no status would spend the window's one event.
     if (status === undefined) return auth
-    const near = this.#near(subjects, standings)
+    const overLimit = over === null ? NO_NAMES : over.map((policy) => policy.name)
+    status.overLimit = over === null ? undefined : overLimit
+    const near = this.#near(subjects, standings, uncounted)
     const headers = this.#headers ? headersOf(subjects, standings) : null
-    status.quota = new RequestQuota(standings, counting, headers, this, auth, subjects, now, near, NO_NAMES)
+    status.quota = new RequestQuota(standings, counting, headers, this, auth, subjects, now, near, overLimit)
     return auth
   }
 
   /**
-   * A request the limits `over` refuse, counted nowhere: its 429, or in shadow mode its admission, with the quota
-   * of a refused request (what it would have been told: `remaining` 0 for those limits; it gives nothing back).
+   * Throws the 429 of a request over the limits `over` if one of them is enforced (naming those), counted nowhere,
+   * with every limit it is over in `status.overLimit`; returns when all are shadowed.
    */
-  #over(auth: PortkeyAuth, subjects: readonly Subject[], over: readonly Policy[], now: number, status: CheckStatus | undefined) {
-    const names = over.map((policy) => policy.name)
-    // Already counted by a shadow `check()` of this request when it noted it.
-    const noted = status?.overLimit !== undefined
-    if (status !== undefined) status.overLimit = names
-    if (!this.#shadow) {
-      this.#counts.refused++
-      throw refusal(auth, subjects, over, now, this.#fleet !== null, this.#headers)
+  #refuseIfEnforced(
+    auth: PortkeyAuth,
+    subjects: readonly Subject[],
+    over: readonly Policy[],
+    now: number,
+    status: CheckStatus | undefined,
+  ): void {
+    const shadows = this.#shadows
+    if (over.every(shadows)) return
+    if (status !== undefined) {
+      // Noted as over shadowed limits by a shadow `check()` of this request, and admitted then: refused after all.
+      if (status.overLimit !== undefined) this.#counts.shadowed--
+      status.overLimit = over.map((policy) => policy.name)
     }
-    if (!noted) this.#counts.shadowed++
-    if (status === undefined) return auth
-    const standings = standingsOf(subjects, now, status.counting === 'fleet')
-    const headers = this.#headers ? headersOf(subjects, standings) : null
-    status.quota = new RequestQuota(standings, status.counting!, headers, this, auth, subjects, now, NO_NAMES, names)
-    return auth
+    this.#counts.refused++
+    const refused = over.filter((policy) => !shadows(policy))
+    throw refusal(auth, subjects, refused, now, this.#fleet !== null, this.#headers)
   }
 
   /**
    * The names of the limits this admitted request took to `nearLimitAt` of their allowance, each once per window:
-   * `standings` are the subjects' limits in order. Allocates only when one is reached.
+   * `standings` are the subjects' limits in order; those `uncounted` (they did not count it) are not. Allocates only
+   * when one is reached.
    */
-  #near(subjects: readonly Subject[], standings: readonly Standing[]): readonly string[] {
+  #near(
+    subjects: readonly Subject[],
+    standings: readonly Standing[],
+    uncounted?: (policy: Policy) => boolean,
+  ): readonly string[] {
     let near: string[] | null = null
     let k = 0
     for (const { windows } of subjects) {
       for (const window of windows) {
         const { policy, remaining } = standings[k++]!
-        if (window.near || policy.quota - remaining < policy.quota * this.#nearLimitAt) continue
+        if (window.near || uncounted?.(policy) || policy.quota - remaining < policy.quota * this.#nearLimitAt) continue
         window.near = true
         near = push(near, policy.name)
       }

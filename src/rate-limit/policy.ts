@@ -19,6 +19,8 @@ export interface Policy {
   readonly name: string
   /** Its entry's start in `RateLimit`, `"rpm";r=`: made once, so that a request adds only its numbers. */
   readonly stateKey: string
+  /** An app's limit with a mode of its own (`rateLimits.limits[].mode`): whether it is shadowed. Else the verifier's. */
+  readonly shadow?: boolean
 }
 
 /** Where the window holding `now` starts, in epoch milliseconds. */

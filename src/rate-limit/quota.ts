@@ -38,8 +38,8 @@ export function headersOf(subjects: readonly Subject[], standings: readonly Stan
 /**
  * Every limit's numbers now, the key's then the virtual key's. `shared`: counted with Redis (what is left is then
  * this instance's view of the fleet's, see `RateLimitStatus`). `admitted`: for a request admitted now, which they
- * count: one more in each requests limit's window, its estimate held in each tokens limit's (see `Reservations`) when
- * `reserve`: only a request whose quota someone holds can release it, by its report.
+ * count (all but those `uncounted`): one more in each requests limit's window, its estimate held in each tokens
+ * limit's (see `Reservations`) when `reserve`: only a request whose quota someone holds can release it, by its report.
  */
 export function standingsOf(
   subjects: readonly Subject[],
@@ -47,14 +47,16 @@ export function standingsOf(
   shared: boolean,
   admitted = false,
   reserve = admitted,
+  uncounted?: (policy: Policy) => boolean,
 ): Standing[] {
   const standings: Standing[] = []
   for (const { policies, windows } of subjects) {
     for (let i = 0; i < policies.length; i++) {
       const policy = policies[i]!
       const window = windows[i]!
-      if (admitted && policy.type === 'requests') window.used++
-      standings.push(standing(policy, window, now, shared, admitted && reserve))
+      const counts = admitted && (uncounted === undefined || !uncounted(policy))
+      if (counts && policy.type === 'requests') window.used++
+      standings.push(standing(policy, window, now, shared, counts && reserve))
     }
   }
   return standings
@@ -82,7 +84,8 @@ function standing(policy: Policy, window: Window, now: number, shared: boolean, 
 /** Whoever counts reported tokens for a context, and gives back a refused request's allowance: the limiter. */
 export interface TokenCounter {
   countTokens(auth: PortkeyAuth, tokens: number, quota: RequestQuota, subjects: readonly Subject[]): Promise<boolean>
-  refund(subjects: readonly Subject[], at: number): void
+  /** `shadowed`: the request was admitted over shadowed limits, so the enforced ones alone counted it. */
+  refund(subjects: readonly Subject[], at: number, shadowed: boolean): void
 }
 
 /**
@@ -141,17 +144,17 @@ export class RequestQuota implements Quota {
    * Gives back the allowance the request of this quota (when `value` is one) was counted against, once: for a
    * request refused after the guard admitted it (`requirePermissions()`), whose context is `auth`. A quota found
    * beside another caller's context (put there by the app, or left by another check) gives nothing back; one beside
-   * a copy of its own (a verifier of the app's that decorates contexts) does. One of a request a limit refused
-   * (admitted in shadow mode) was counted nowhere, and gives nothing back.
+   * a copy of its own (a verifier of the app's that decorates contexts) does. One of a request over shadowed limits
+   * (admitted) gives back only to the enforced limits, which alone counted it: in shadow mode, nothing.
    */
   static refund(value: unknown, auth: PortkeyAuth | undefined): void {
-    if (!RequestQuota.made(value) || value.#refunded || auth === undefined || value.overLimit.length > 0) return
+    if (!RequestQuota.made(value) || value.#refunded || auth === undefined) return
     const quota = value
     const own = quota.#auth
     if (own !== auth && (own.keyId !== auth.keyId || own.organisationId !== auth.organisationId || own.method !== auth.method))
       return
     quota.#refunded = true
-    quota.#counter.refund(quota.#subjects, quota.#at)
+    quota.#counter.refund(quota.#subjects, quota.#at, quota.overLimit.length > 0)
     RequestQuota.settle(quota, null)
   }
 

@@ -10,14 +10,7 @@ const UNIT_WORDS: Readonly<Record<string, string>> = { rpm: 'minute', rph: 'hour
 const WHOSE = { api_key: 'this API key', user: 'this user', token: 'this token' } as const
 
 /**
- * The limits that refuse a request: those `refused`, or, when the request ran out of rounds asking Redis (every batch
- * taken by other requests first, `null`), the first requests limit, as if it were exhausted.
- */
-export const reached = (subjects: readonly Subject[], refused: readonly Policy[] | null): readonly Policy[] =>
-  refused ?? [subjects.flatMap((subject) => subject.policies).find((policy) => policy.type === 'requests')!]
-
-/**
- * The 429 `rate_limit_exceeded` for a request of `auth` that the limits `refused` refuse (`reached()`), none of them
+ * The 429 `rate_limit_exceeded` for a request of `auth` that the limits `refused` refuse, none of them
  * counted. Its `Retry-After` is when the last refusing window ends, or, for a tokens limit refused for what requests
  * in flight reserved, when their reservations are released at the latest. `shared`: counted with Redis; `headers`:
  * `RateLimit-Policy` and `RateLimit` too.

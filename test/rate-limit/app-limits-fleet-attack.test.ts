@@ -100,6 +100,28 @@ describe('the app limits across a fleet', () => {
     expect(shadowed).toBe(5)
   })
 
+  test('a limit shadowed on its own beside an enforced one, on a fleet: the enforced one admits exactly its value', async () => {
+    const fleet = await fleetOf([
+      { name: 'trial', type: 'requests', unit: 'rph', value: 1, mode: 'shadow' },
+      { name: 'ws', per: 'workspace', type: 'requests', unit: 'rph', value: 6 },
+    ])
+    const admitted: string[][] = []
+    for (let i = 0; i < 18; i++) {
+      const r = await one(fleet.verifiers[i % 2]!, NAMES[i % 3]!)
+      if (r.ok) admitted.push([...(r.quota?.overLimit ?? [])])
+    }
+    const shadowed = fleet.verifiers.reduce((n, v) => n + (v.stats().rateLimits?.shadowed ?? 0), 0)
+    const counts: Record<string, string | null> = {}
+    for await (const batch of client.scanIterator({ MATCH: `${fleet.prefix}*`, COUNT: 100 }))
+      for (const key of batch) if (key.includes('{rl:')) counts[key.includes('"ws"') ? 'ws' : key] = await client.get(key)
+    await fleet.close()
+    // Each key once within `trial`, then over it: admitted, shadowed, and counted by `ws` until it is full.
+    expect(admitted).toEqual([[], [], [], ['trial'], ['trial'], ['trial']])
+    expect(shadowed).toBe(3)
+    expect(counts.ws).toBe('6')
+    expect(Object.values(counts).filter((count) => count === '1')).toHaveLength(3)
+  })
+
   test("Redis keys: an app limit's counter is apart from the record's, per name, per caller and per workspace", async () => {
     const fleet = await fleetOf(
       [

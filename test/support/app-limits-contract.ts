@@ -151,5 +151,45 @@ export function describeAppLimitsContract(framework: string): void {
       expect(responses.map((res) => res.status)).toEqual([200, 200, 200])
       expect(app.quotas.map((quota) => quota?.overLimit)).toEqual([[], ['default'], ['default']])
     })
+
+    test('a limit shadowed on its own, beside an enforced one: admitted over it, still counted by the enforced one', async () => {
+      const app = await setup([
+        { name: 'trial', type: 'requests', unit: 'rpm', value: 1, mode: 'shadow' },
+        { name: 'default', type: 'requests', unit: 'rpm', value: 3 },
+      ])
+      const responses: RawResponse[] = []
+      for (let i = 0; i < 4; i++) responses.push(await as(app, A))
+      expect(responses.map((res) => res.status)).toEqual([200, 200, 200, 429])
+      expect(app.quotas.map((quota) => quota?.overLimit)).toEqual([[], ['trial'], ['trial']])
+      // The shadowed limit counts only what it would have admitted; the enforced one every request served.
+      expect(responses.map((res) => res.headers.ratelimit)).toEqual([
+        '"trial";r=0;t=50, "default";r=2;t=50',
+        '"trial";r=0;t=50, "default";r=1;t=50',
+        '"trial";r=0;t=50, "default";r=0;t=50',
+        '"trial";r=0;t=50, "default";r=0;t=50',
+      ])
+      expectRejection(responses[3]!, 429, 'rate_limit_exceeded', [A])
+      expect(responses[3]!.json<{ message: string }>().message).toContain('3 requests per minute for this API key ("default")')
+      // Another caller: its own allowance, shadowed limit included.
+      expect(app.quotas.length).toBe(3)
+      expect((await as(app, B)).status).toBe(200)
+      expect(app.quotas.at(-1)?.overLimit).toEqual([])
+    })
+
+    test("shadow mode with one limit enforced on its own: that one refuses, the records' limits only report", async () => {
+      const app = await setup(
+        [{ name: 'hard', type: 'requests', unit: 'rpm', value: 2, mode: 'enforce' }],
+        { rateLimits: { mode: 'shadow' } },
+        [{ type: 'requests', unit: 'rpm', value: 1 }],
+      )
+      const statuses: number[] = []
+      for (let i = 0; i < 3; i++) statuses.push((await as(app, A)).status)
+      expect(statuses).toEqual([200, 200, 429])
+      expect(app.quotas.map((quota) => quota?.overLimit)).toEqual([[], ['rpm']])
+      expect(app.quotas.map((quota) => quota?.limits.map((limit) => limit.remaining))).toEqual([
+        [0, 1],
+        [0, 0],
+      ])
+    })
   })
 }
