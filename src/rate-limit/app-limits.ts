@@ -1,6 +1,7 @@
 import { checkNames } from '../options/names.js'
 import { describe } from '../options/validate.js'
 import type { AppRateLimit } from '../options/verifier-options.js'
+import { unambiguous } from '../permissions/path-shape.js'
 import { onRoute, type RouteMatcher, routeMatcher } from '../permissions/route-scopes.js'
 import type { RateLimitUnit } from '../types.js'
 import { type Policy, policyHeader, WINDOW_SECONDS } from './policy.js'
@@ -20,9 +21,40 @@ const NAME = /^[a-z][a-z0-9_-]{0,31}$/
 export const RECORD_NAME = /^(?:vk-)?(?:tokens-)?rp[mhdw]$/
 const SCOPES = { caller: 'api_key', workspace: 'workspace', virtual_key: 'virtual_key' } as const
 
-/** Whether a request on `method` `path` (`undefined`: checked without its route) counts against `group`. */
-export const appliesTo = (group: LimitGroup, method: string | undefined, path: string): boolean =>
-  group.route === null || (method !== undefined && onRoute(group.route, method, path))
+// A router's routes are few: more paths than this are made up, and the memo starts again; a longer one is not kept.
+const PATHS_KEPT = 256
+const PATH_KEPT_LENGTH = 256
+
+/**
+ * Which groups of the app's limits a request counts against, by its route (method and path), for a verifier with
+ * limits bound to routes: matching costs a scan of the path and a regex per group, so the answer is kept per path
+ * (with the method last seen on it). `null` for a path that routers could read as another route (`unambiguous()`).
+ */
+export class RouteMemo {
+  readonly #groups: readonly LimitGroup[]
+  readonly #paths = new Map<string, { method: string; applies: readonly boolean[] | null }>()
+  /** A request checked without its route: the groups bound to no route. */
+  readonly #unrouted: readonly boolean[]
+
+  constructor(groups: readonly LimitGroup[]) {
+    this.#groups = groups
+    this.#unrouted = groups.map((group) => group.route === null)
+  }
+
+  of(method: string | undefined, path: string | undefined): readonly boolean[] | null {
+    if (method === undefined || path === undefined) return this.#unrouted
+    const seen = this.#paths.get(path)
+    if (seen !== undefined && seen.method === method) return seen.applies
+    const applies = unambiguous(path)
+      ? this.#groups.map((group) => group.route === null || onRoute(group.route, method, path))
+      : null
+    if (path.length <= PATH_KEPT_LENGTH) {
+      if (this.#paths.size >= PATHS_KEPT) this.#paths.clear()
+      this.#paths.set(path, { method, applies })
+    }
+    return applies
+  }
+}
 
 /**
  * The `rateLimits.limits` option, checked and grouped (by `per` and route, in the order first named); `null` for

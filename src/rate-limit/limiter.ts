@@ -1,6 +1,4 @@
-import { invalidRequest } from '../errors.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import { AMBIGUOUS_PATH, unambiguous } from '../permissions/path-shape.js'
 import type { RequestRoute } from '../verifier/verifier.js'
 import type { LimitGroup } from './app-limits.js'
 import { TIMINGS } from '../options/defaults.js'
@@ -82,8 +80,7 @@ export class RateLimiter {
    */
   admit(auth: PortkeyAuth, now: number, status: CheckStatus | undefined, route?: RequestRoute): MaybePromise<PortkeyAuth> {
     if (!hasLimits(auth) && this.#subjects.app === null) return auth
-    // A limit bound to a route must not be dodged by a path a router reads as that route (as with a scope map).
-    if (route !== undefined && this.routed && !unambiguous(route.path)) throw invalidRequest(AMBIGUOUS_PATH)
+    // A limit bound to a route must not be dodged by a path a router reads as that route: 400 (see Subjects#of).
     const subjects = this.#subjects.of(auth, true, route)
     return subjects.length === 0 ? auth : this.#take(auth, subjects, this.#time(now), status, 0)
   }

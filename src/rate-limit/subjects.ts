@@ -1,7 +1,9 @@
 import { LRUCache } from 'lru-cache'
 import { type Identity, identityOf } from '../identity.js'
 import type { RequestRoute } from '../verifier/verifier.js'
-import { appliesTo, type LimitGroup } from './app-limits.js'
+import { AMBIGUOUS_PATH } from '../permissions/path-shape.js'
+import { invalidRequest } from '../errors.js'
+import { type LimitGroup, RouteMemo } from './app-limits.js'
 import type { PortkeyAuth } from '../types.js'
 import { keyPolicies, NONE, type Policy, policyHeader, type Unenforced, virtualKeyPolicies } from './policy.js'
 import { Window } from './window.js'
@@ -39,6 +41,8 @@ export class Subjects {
   readonly app: readonly LimitGroup[] | null
   /** Their subjects, one LRU per group (made on first use), by id. */
   readonly #appSubjects: (LRUCache<string, Subject> | undefined)[] = []
+  /** Which of them a route counts against, when some are bound to a route. */
+  readonly #routes: RouteMemo | null
 
   /**
    * @param fleet - whether windows are counted with Redis (each then has a `FleetLease`)
@@ -52,6 +56,7 @@ export class Subjects {
     this.#sliding = sliding
     this.#unenforced = unenforced
     this.app = app
+    this.#routes = app?.some((group) => group.route !== null) ? new RouteMemo(app) : null
   }
 
   /** Keys, tokens and virtual keys whose counters are held now. */
@@ -65,8 +70,12 @@ export class Subjects {
    * Those a request of `auth` (on `route`, if known) counts against: its caller when its key (or token) has limits,
    * then (unless `withVirtualKey` is false) the virtual key it names when that has limits, then the groups of the
    * app's limits that apply; their windows matched to the limits. None (and nothing made) when no limit applies.
+   * Throws 400 for a path a router could read as another route, when some of the app's limits are bound to a route
+   * (as a scope map does): nothing is counted then.
    */
   of(auth: PortkeyAuth, withVirtualKey = true, route?: RequestRoute): readonly Subject[] {
+    const applies = this.#routes?.of(route?.method, route?.path)
+    if (applies === null) throw invalidRequest(AMBIGUOUS_PATH)
     const own = keyPolicies(auth, this.#unenforced)
     const vkPolicies = withVirtualKey ? virtualKeyPolicies(auth, this.#unenforced) : NONE
     if (own.length === 0 && vkPolicies.length === 0 && this.app === null) return NO_SUBJECTS
@@ -87,23 +96,23 @@ export class Subjects {
       this.#virtualKeys ??= this.#lru()
       subjects.push(this.#subject(this.#virtualKeys, JSON.stringify(id), id, vkPolicies))
     }
-    if (this.app !== null) this.#appSubjectsOf(auth, identity, withVirtualKey, route, subjects)
+    if (this.app !== null) this.#appSubjectsOf(auth, identity, withVirtualKey, applies, subjects)
     return subjects
   }
 
-  /** Adds to `subjects` those of the app's limits a request of `auth` on `route` counts against. */
+  /** Adds to `subjects` those of the app's limits a request of `auth` counts against: those its route `applies` to. */
   #appSubjectsOf(
     auth: PortkeyAuth,
     identity: Identity,
     withVirtualKey: boolean,
-    route: RequestRoute | undefined,
+    applies: readonly boolean[] | undefined,
     subjects: Subject[],
   ) {
     const { workspaceId, virtualKey } = auth
     const groups = this.app!
     for (let g = 0; g < groups.length; g++) {
       const group = groups[g]!
-      if (!appliesTo(group, route?.method, route?.path ?? '')) continue
+      if (applies !== undefined && !applies[g]) continue
       let id: readonly string[]
       if (group.per === 'caller') id = identity.caller
       else if (group.per === 'workspace' && workspaceId !== null) id = ['w', ...identity.tenant, workspaceId]

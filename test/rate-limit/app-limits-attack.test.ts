@@ -493,3 +493,25 @@ function twoPerMinute(fleet: FleetCounter): () => Promise<boolean> {
     }
   }
 }
+
+describe("the route memo (which of the app's limits a path counts against, kept per path)", () => {
+  const ONE_POST = [{ name: 'post-x', route: 'POST /v1/x', type: 'requests', unit: 'rpm', value: 1 }] as AppRateLimit[]
+
+  test('one path, two methods: each answered for its own, whatever was seen on the path before', async () => {
+    const verifier = verifierWith(ONE_POST)
+    const seen: boolean[] = []
+    for (const method of ['GET', 'POST', 'GET', 'POST', 'GET', 'HEAD'])
+      seen.push((await once(verifier, { method, path: '/v1/x' })).ok)
+    expect(seen).toEqual([true, true, true, false, true, true])
+  })
+
+  test('an ambiguous path is refused every time, a plain one after it still counted; 300 made-up paths change nothing', async () => {
+    const verifier = verifierWith(ONE_POST)
+    for (let i = 0; i < 2; i++) expect((await once(verifier, { method: 'POST', path: '/v1/./x' })).error?.status).toBe(400)
+    for (let i = 0; i < 300; i++) expect((await once(verifier, { method: 'POST', path: `/v1/y${i}` })).ok).toBe(true)
+    expect((await once(verifier, { method: 'POST', path: '/v1/x' })).ok).toBe(true)
+    for (let i = 0; i < 300; i++) await once(verifier, { method: 'POST', path: `/v1/z${i}` })
+    expect((await once(verifier, { method: 'POST', path: '/V1//x/' })).ok).toBe(false)
+    expect((await once(verifier, { method: 'POST', path: `/v1/${'x'.repeat(300)}` })).ok).toBe(true)
+  })
+})
