@@ -8,6 +8,7 @@ import { TIMINGS } from '../options/defaults.js'
 import { type ResolvedOptions, resolveOptions } from '../options/resolve.js'
 import type { VerifierOptions } from '../options/verifier-options.js'
 import { compileScopes } from '../permissions/route-scopes.js'
+import { heldCounters } from '../rate-limit/holders.js'
 import { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
 import type { Logger, PortkeyAuth, VirtualKey } from '../types.js'
@@ -105,7 +106,10 @@ export function createVerifier(options?: VerifierOptions): Verifier {
     },
     ...revoke,
     async rateLimitStanding(holder) {
-      return limiter ? limiter.standing(holder) : []
+      if (limiter !== null) return limiter.standing(holder)
+      // Nothing counted, but a holder that could never name counters is still a mistake to say.
+      heldCounters(holder, null)
+      return []
     },
     async reportTokens(of, tokens) {
       return limiter === null ? Number.isSafeInteger(tokens) && tokens >= 0 : limiter.reportTokens(of, tokens)

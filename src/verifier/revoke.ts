@@ -5,6 +5,7 @@ import { revocationUnconfirmed } from '../errors.js'
 import type { Invalidation, SharedTier } from '../fleet/shared-tier.js'
 import { callerIdOf, credentialName, keyIdGroup, slugGroup, type VirtualKeyRequest } from '../lookup/loaders.js'
 import type { RateLimiter } from '../rate-limit/limiter.js'
+import { heldCounters } from '../rate-limit/holders.js'
 import type { Outcome } from '../records.js'
 import type { PortkeyAuth, VirtualKey } from '../types.js'
 import type { Verifier } from './verifier.js'
@@ -72,7 +73,10 @@ export function revocations({ keys, virtualKeys, tier, limiter }: RevocationPart
       await confirmed((shared) => shared.invalidate(() => shared.namesOf(slugGroup(slug)), { slug }))
     },
     async resetRateLimits(holder) {
-      if (limiter === null) return
+      if (limiter === null) {
+        heldCounters(holder, null) // nothing to reset, but a holder that names no counters is refused as with limits
+        return
+      }
       const name = await limiter.reset(holder)
       await tier?.announce({ limits: name })
     },

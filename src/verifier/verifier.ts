@@ -90,14 +90,15 @@ export interface Verifier {
   /**
    * The rate-limit counters of an API key, a JWT's user, a virtual key or a workspace (`holder`) in their current
    * windows, those with something counted: with Redis, the fleet's (it rejects when Redis cannot answer); without,
-   * this instance's. For an admin endpoint; `[]` with `rateLimits: false`. A `TypeError` for a malformed holder.
+   * this instance's. For an admin endpoint; `[]` with `rateLimits: false`. A `TypeError` for a malformed holder (then too).
    * @example await verifier.rateLimitStanding({ organisationId: 'org_1', keyId: 'key_1' })
    */
   rateLimitStanding(holder: LimitHolder): Promise<readonly LimitCount[]>
   /**
    * Resets the rate-limit counters of `holder` (see `rateLimitStanding()`): its windows start afresh on this instance
    * and, with Redis, across the fleet (the current windows' counters deleted, then every instance told to forget
-   * its own; one away then misses it, and may admit at most the batch it holds). Rejects when Redis cannot answer.
+   * its own; one away then misses it, and may admit at most the batch it holds). Rejects when Redis cannot answer;
+   * a `TypeError` for a malformed holder, even with `rateLimits: false`.
    * @example await verifier.resetRateLimits({ organisationId: 'org_1', workspaceId: 'ws_1', virtualKey: 'openai-prod' })
    */
   resetRateLimits(holder: LimitHolder): Promise<void>

@@ -70,3 +70,15 @@ describe('holders', () => {
     await v.close()
   })
 })
+
+describe('with rateLimits: false', () => {
+  test('a holder that could name no counters is refused as with limits on; a good one reads [] and resets nothing', async () => {
+    const off = createVerifier({ lookup: async () => null, logger: false, rateLimits: false })
+    for (const holder of [undefined, 'key_h', {}, { keyId: 'key_h' }, { organisationId: 'org_h', user: 'u' }]) {
+      await expect(off.rateLimitStanding(holder as never)).rejects.toThrow(TypeError)
+      await expect(off.resetRateLimits(holder as never)).rejects.toThrow(TypeError)
+    }
+    await expect(off.rateLimitStanding({ organisationId: 'org_h', keyId: 'key_h' })).resolves.toEqual([])
+    await expect(off.resetRateLimits({ organisationId: 'org_h', keyId: 'key_h' })).resolves.toBeUndefined()
+  })
+})
