@@ -5,7 +5,7 @@
  */
 
 export { createVerifier } from './verifier/create-verifier.js'
-export type { RequestRoute, Verifier, VerifierStats } from './verifier/verifier.js'
+export type { Verifier, VerifierStats } from './verifier/verifier.js'
 export type { ProbeCheck, ProbeResult } from './lookup/probe.js'
 export { PORTKEY_SCOPES } from './permissions/portkey-scopes.js'
 export { hasPermissions } from './permissions/require.js'
@@ -51,6 +51,7 @@ export type {
   RateLimitScope,
   RateLimitStatus,
   RateLimitUnit,
+  RequestRoute,
   ScopeMap,
   UsageLimits,
   VirtualKey,

@@ -379,3 +379,11 @@ export interface Logger {
   warn(message: string): void
   info(message: string): void
 }
+
+/** The request line, for the routes of the `scopes` option and of the app's rate limits (`rateLimits.limits`). */
+export interface RequestRoute {
+  /** Upper-case HTTP method. */
+  readonly method: string
+  /** The path, without query string. */
+  readonly path: string
+}

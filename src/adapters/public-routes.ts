@@ -1,6 +1,6 @@
 import { describe } from '../options/validate.js'
 import { unambiguous } from '../permissions/path-shape.js'
-import type { RequestRoute } from '../verifier/verifier.js'
+import type { RequestRoute } from '../types.js'
 
 /** Whether a request may go on with no credential check: its route is one of the `publicRoutes`. */
 export type PublicRouteTest = (route: RequestRoute) => boolean

@@ -1,4 +1,4 @@
-import type { RequestRoute } from '../verifier/verifier.js'
+import type { RequestRoute } from '../types.js'
 
 const SLASH = 0x2f
 const QUERY = 0x3f

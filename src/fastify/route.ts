@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { RequestRoute } from '../verifier/verifier.js'
+import type { RequestRoute } from '../types.js'
 
 const SLASH = 0x2f
 

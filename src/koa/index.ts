@@ -10,8 +10,8 @@ import { createDispatch, createPermissionCheck, type Framework, type VerifierHan
 import type { MiddlewareOptions } from '../adapters/middleware-options.js'
 import { contextOrThrow } from '../adapters/portkey-of.js'
 import { type AuthError, errorBody } from '../errors.js'
-import type { PortkeyAuth, Quota } from '../types.js'
-import type { RequestRoute, Verifier } from '../verifier/verifier.js'
+import type { PortkeyAuth, Quota, RequestRoute } from '../types.js'
+import type { Verifier } from '../verifier/verifier.js'
 
 /**
  * The Koa state `portkeyAuth()` adds: `ctx.state.portkey`. Opt-in: type a handler `Middleware<PortkeyState>`

@@ -1,10 +1,9 @@
 import { LRUCache } from 'lru-cache'
 import { type Identity, identityOf } from '../identity.js'
-import type { RequestRoute } from '../verifier/verifier.js'
 import { AMBIGUOUS_PATH } from '../permissions/path-shape.js'
 import { invalidRequest } from '../errors.js'
 import { type LimitGroup, RouteMemo } from './app-limits.js'
-import type { PortkeyAuth } from '../types.js'
+import type { PortkeyAuth, RequestRoute } from '../types.js'
 import { keyPolicies, NONE, type Policy, policyHeader, type Unenforced, virtualKeyPolicies } from './policy.js'
 import { Window } from './window.js'
 

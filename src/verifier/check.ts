@@ -1,11 +1,10 @@
-import type { CheckStatus } from '../types.js'
+import type { CheckStatus, RequestRoute } from '../types.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { AUTHORIZATION_HEADER, CREDENTIAL_HEADER } from '../credential/header.js'
 import type { IncomingHeaders, PortkeyAuth } from '../types.js'
 import { VirtualKeyLookupBudget } from '../virtual-key/lookup-budget.js'
 import { PROVIDER_HEADER, VIRTUAL_KEY_HEADER } from '../virtual-key/virtual-key.js'
 import { type Pipeline, requestState, runSteps } from './pipeline.js'
-import type { RequestRoute } from './verifier.js'
 
 /** One request's check: the caller's context, synchronously when everything it needs is cached. */
 export type Check = (

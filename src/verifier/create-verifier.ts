@@ -154,7 +154,8 @@ function credentialSource(bearer: boolean, jwt: boolean, logger: Logger): Creden
   }
 }
 
-export type { RequestRoute, Verifier, VerifierStats } from './verifier.js'
+export type { Verifier, VerifierStats } from './verifier.js'
+export type { RequestRoute } from '../types.js'
 
 const SOURCES = {
   option: 'the controlPlaneUrl option',

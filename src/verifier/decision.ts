@@ -3,9 +3,8 @@ import { outageCause } from '../network-error.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import { NO_NAMES, RequestQuota } from '../rate-limit/quota.js'
 import type { DecisionCounter } from '../telemetry/decisions.js'
-import type { CheckStatus, Decision, DecisionListener, IncomingHeaders, PortkeyAuth } from '../types.js'
+import type { CheckStatus, Decision, DecisionListener, IncomingHeaders, PortkeyAuth, RequestRoute } from '../types.js'
 import type { Check } from './check.js'
-import type { RequestRoute } from './verifier.js'
 
 /** A check as the verifier offers it: `route` and `status` optional. */
 export type AuditedCheck = (

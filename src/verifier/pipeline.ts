@@ -8,10 +8,9 @@ import type { RouteScopes } from '../permissions/route-scopes.js'
 import type { MaybePromise } from '../maybe-promise.js'
 import type { RateLimiter } from '../rate-limit/limiter.js'
 import type { Outcome } from '../records.js'
-import type { CheckStatus, IncomingHeaders, PortkeyAuth, VirtualKey } from '../types.js'
+import type { CheckStatus, IncomingHeaders, PortkeyAuth, RequestRoute, VirtualKey } from '../types.js'
 import type { VirtualKeyLookupBudget } from '../virtual-key/lookup-budget.js'
 import { readVirtualKeySlug } from '../virtual-key/virtual-key.js'
-import type { RequestRoute } from './verifier.js'
 
 /**
  * What every request goes through, in order; `check()` (check.ts) calls this. Each step is one function

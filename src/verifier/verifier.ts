@@ -3,16 +3,8 @@ import type { SharedTierStats } from '../fleet/shared-tier.js'
 import type { GuardStats } from '../lookup/guard.js'
 import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { MaybePromise } from '../maybe-promise.js'
-import type { CheckStatus, IncomingHeaders, LimitCount, LimitHolder, PortkeyAuth, Quota } from '../types.js'
+import type { CheckStatus, IncomingHeaders, LimitCount, LimitHolder, PortkeyAuth, Quota, RequestRoute } from '../types.js'
 import type { ProbeResult } from '../lookup/probe.js'
-
-/** The request line, for route-to-scope checks (the `scopes` option). */
-export interface RequestRoute {
-  /** Upper-case HTTP method. */
-  readonly method: string
-  /** The path, without query string. */
-  readonly path: string
-}
 
 /**
  * Counters: API keys (and JWTs) at the top level, virtual keys under `virtualKeys`, the breaker and load
