@@ -1,5 +1,5 @@
 import { unref } from '../platform/timers.js'
-import type { CommandLink } from './fleet-counter.js'
+import type { CommandLink } from './command-link.js'
 
 /** The most this instance's clock and Redis's may differ by, in milliseconds, for Redis's to be taken: a day. */
 const MAX_OFFSET_MS = 86_400_000

@@ -1,5 +1,6 @@
 import { RedisUnavailable } from '../errors.js'
 import { TIMINGS } from '../options/defaults.js'
+import type { CommandLink } from './command-link.js'
 import { type FleetClock, fleetClock } from './fleet-clock.js'
 
 // A counter this package wrote is a whole number of at most 15 digits. Anything else (negative, fractional,
@@ -47,17 +48,6 @@ const COUNT = /^\d{1,15}$/
 export interface Lease {
   readonly granted: number
   readonly count: number
-}
-
-/**
- * What the counter needs of a Redis connection (fleet/redis.ts' `RedisConnection`): one command at a time, whether
- * it is up, and when it last came back (`epoch`, for `FleetClock`). Named here so that rate-limit/ imports nothing
- * from fleet/, which sits above it.
- */
-export interface CommandLink {
-  readonly connected: boolean
-  readonly epoch: number
-  command(args: string[]): Promise<unknown>
 }
 
 /**

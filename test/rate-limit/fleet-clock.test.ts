@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi 
 import { RedisConnection } from '../../src/fleet/redis.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { type FleetClock, fleetClock } from '../../src/rate-limit/fleet-clock.js'
-import type { CommandLink } from '../../src/rate-limit/fleet-counter.js'
+import type { CommandLink } from '../../src/rate-limit/command-link.js'
 import { until } from '../support/core-helpers.js'
 import { startTestRedis, type TestRedis } from '../support/redis-server.js'
 
