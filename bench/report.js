@@ -89,6 +89,23 @@ export function targets({ comparisons, micro, cold, fleet, scale, fleetLimits, s
     const p50 = micro?.results.find((r) => r.name === `verify() cache hit, ${kind}`)?.p50
     if (p50 !== undefined) check(`verify() hit (${kind}) ≤ 2 µs median`, fmtNs(p50), p50 <= 2000)
   }
+  // Issue 27: each rate-limit feature's cost in check() of a cached key with a status, over the same without limits.
+  const issue27 = (/** @type {string} */ what) =>
+    micro?.results.find((r) => r.name === `check() cache hit, API key, with a status (issue 27: ${what})`)?.p50
+  const unlimited = issue27('no limit')
+  for (const what of [
+    "the record's limit",
+    "the record's limit, shadow mode",
+    "the record's limit, sliding window",
+    "the app's default limit",
+    "the app's limit on the route",
+  ]) {
+    const p50 = issue27(what)
+    if (p50 === undefined || unlimited === undefined) continue
+    const extra = p50 - unlimited
+    const measured = `${extra < 0 ? '−' : '+'}${fmtNs(Math.abs(extra))} (${fmtNs(p50)} vs ${fmtNs(unlimited)})`
+    check(`check() hit with ${what} ≤ +0.5 µs over no limit (issue 27, scenario 5)`, measured, extra <= 500)
+  }
   const bursts = cold ? [cold.oneKey, cold.manyKeys] : []
   for (const [keys, { calls }] of bursts.map((run, i) => /** @type {const} */ ([i ? settings.burstKeys : 1, run])))
     check(`Cold burst: ${keys} new key(s) → exactly ${keys} control-plane call(s)`, `${calls} call(s)`, calls === keys)
