@@ -3,7 +3,7 @@ import { describe } from '../options/validate.js'
 import type { AppRateLimit } from '../options/verifier-options.js'
 import { unambiguous } from '../permissions/path-shape.js'
 import { onRoute, type RouteMatcher, routeMatcher } from '../permissions/route-scopes.js'
-import type { RateLimitUnit } from '../types.js'
+import type { RateLimitUnit, RequestRoute } from '../types.js'
 import { type Policy, policyHeader, WINDOW_SECONDS } from './policy.js'
 
 /** The app's limits that count together (`rateLimits.limits`): those of one `per` and one route (or none). */
@@ -41,8 +41,11 @@ export class RouteMemo {
     this.#unrouted = groups.map((group) => group.route === null)
   }
 
-  of(method: string | undefined, path: string | undefined): readonly boolean[] | null {
-    if (method === undefined || path === undefined) return this.#unrouted
+  /** The answer for `route` (`undefined`: checked without it). A route whose method or path is no string is `null`. */
+  of(route: RequestRoute | undefined): readonly boolean[] | null {
+    if (route === undefined) return this.#unrouted
+    const { method, path } = route
+    if (typeof method !== 'string' || typeof path !== 'string') return null
     const seen = this.#paths.get(path)
     if (seen !== undefined && seen.method === method) return seen.applies
     const applies = unambiguous(path)
@@ -50,7 +53,8 @@ export class RouteMemo {
       : null
     if (path.length <= PATH_KEPT_LENGTH) {
       if (this.#paths.size >= PATHS_KEPT) this.#paths.clear()
-      this.#paths.set(path, { method, applies })
+      // A copy of its own: a path sliced from the request's URL would keep the whole URL (its query too) alive.
+      this.#paths.set(` ${path}`.slice(1), { method, applies })
     }
     return applies
   }

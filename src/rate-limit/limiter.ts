@@ -44,6 +44,8 @@ export class RateLimiter {
   readonly #sliding: boolean
   readonly #nearLimitAt: number
   readonly #counts = { refused: 0, local: 0, shadowed: 0 }
+  /** The statuses a `check()` noted over shadowed limits, counted in `shadowed` then (not a status's own field). */
+  readonly #noted = new WeakSet<CheckStatus>()
   /** Whether `policy` is shadowed: by its own mode (an app's limit given one), else by the verifier's. */
   readonly #shadows = (policy: Policy): boolean => policy.shadow ?? this.#shadow
 
@@ -105,6 +107,7 @@ export class RateLimiter {
     // admission that follows counts it no more (see #take).
     if (status !== undefined) {
       status.overLimit = over.map((policy) => policy.name)
+      this.#noted.add(status)
       this.#counts.shadowed++
     }
   }
@@ -228,6 +231,8 @@ export class RateLimiter {
     // Made only when needed: a request within its limits allocates neither.
     let over: Policy[] | null = null
     let batches: Promise<void>[] | null = null
+    // Whether an enforced limit's batch is among them: over shadowed limits, only those can still refuse it.
+    let enforcedWaits = false
     let alone = fleet === null
     for (const { id, policies, windows } of subjects) {
       for (let i = 0; i < policies.length; i++) {
@@ -237,7 +242,10 @@ export class RateLimiter {
           const admits = admitsTokens(window, policy, fleet, id, now)
           if (admits instanceof Promise) {
             if (last) over = push(over, policy)
-            else batches = push(batches, admits)
+            else {
+              batches = push(batches, admits)
+              enforcedWaits ||= !this.#shadows(policy)
+            }
           } else if (!admits) over = push(over, policy)
           continue
         }
@@ -247,12 +255,16 @@ export class RateLimiter {
           if (window.used + window.carried(policy, now) >= policy.quota) over = push(over, policy)
         } else if (leased instanceof Promise) {
           if (last) over = push(over, policy)
-          else batches = push(batches, leased)
+          else {
+            batches = push(batches, leased)
+            enforcedWaits ||= !this.#shadows(policy)
+          }
         } else if (!leased) over = push(over, policy)
       }
     }
-    // An enforced limit over refuses it now; over shadowed limits only, the enforced ones' batches are waited for.
-    if (batches !== null && (over === null || over.every(this.#shadows))) {
+    // An enforced limit over refuses it now; over shadowed limits only, only the enforced ones' batches are waited for
+    // (the request is counted by no shadowed limit then).
+    if (batches !== null && (over === null || (enforcedWaits && over.every(this.#shadows)))) {
       return Promise.all(batches).then(
         (): MaybePromise<PortkeyAuth> => this.#take(auth, subjects, this.#time(Date.now()), status, round + 1),
       )
@@ -261,7 +273,7 @@ export class RateLimiter {
     if (status !== undefined) status.counting = counting
     if (over !== null) this.#refuseIfEnforced(auth, subjects, over, now, status)
     // Counted by a shadow `check()` of this request when it noted it (and then, not over after all: not now).
-    const noted = status?.overLimit !== undefined
+    const noted = status !== undefined && status.overLimit !== undefined && this.#noted.delete(status)
     if (over !== null && !noted) this.#counts.shadowed++
     else if (over === null && noted) this.#counts.shadowed--
     if (fleet !== null && alone) this.#counts.local++
@@ -295,7 +307,7 @@ export class RateLimiter {
     if (over.every(shadows)) return
     if (status !== undefined) {
       // Noted as over shadowed limits by a shadow `check()` of this request, and admitted then: refused after all.
-      if (status.overLimit !== undefined) this.#counts.shadowed--
+      if (status.overLimit !== undefined && this.#noted.delete(status)) this.#counts.shadowed--
       status.overLimit = over.map((policy) => policy.name)
     }
     this.#counts.refused++

@@ -73,7 +73,7 @@ export class Subjects {
    * (as a scope map does): nothing is counted then.
    */
   of(auth: PortkeyAuth, withVirtualKey = true, route?: RequestRoute): readonly Subject[] {
-    const applies = this.#routes?.of(route?.method, route?.path)
+    const applies = this.#routes?.of(route)
     if (applies === null) throw invalidRequest(AMBIGUOUS_PATH)
     const own = keyPolicies(auth, this.#unenforced)
     const vkPolicies = withVirtualKey ? virtualKeyPolicies(auth, this.#unenforced) : NONE
