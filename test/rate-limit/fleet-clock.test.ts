@@ -1,38 +1,27 @@
 import { randomUUID } from 'node:crypto'
 import { createClient } from 'redis'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import { RedisConnection } from '../../src/fleet/redis.js'
 import { createVerifier } from '../../src/verifier/create-verifier.js'
 import { type FleetClock, fleetClock } from '../../src/rate-limit/fleet-clock.js'
 import type { CommandLink } from '../../src/rate-limit/command-link.js'
 import { until } from '../support/core-helpers.js'
-import { startTestRedis, type TestRedis } from '../support/redis-server.js'
+import { useRedisAtHand } from '../support/redis-server.js'
 
 // fleetClock() (issue 27, point 5) against a real redis-server: what it makes of TIME's answer, when it asks, and
 // when it stops. This process's Date is faked (and stands still unless a test moves it), and so is setInterval:
 // the clock looks at Redis only when a test advances the timers, one look a second. Redis's own clock is the
 // machine's; the test reads it around each reading, so the offset is checked between two readings of its own.
 
-let redis: TestRedis
 let connection: RedisConnection
-/** The test's own client, to read Redis's time around the clock's reading. */
-let client: ReturnType<typeof createClient>
-beforeAll(async () => {
-  redis = await startTestRedis()
-  client = await createClient({ url: redis.url })
-    .on('error', () => {})
-    .connect()
-})
-afterAll(async () => {
-  await client?.close()
-  await redis?.stop()
-})
+/** The redis-server, and the test's own client (to read Redis's time, and to read and plant counters). */
+const at = useRedisAtHand()
 
 const clocks: FleetClock[] = []
 
 /** Redis's time now, epoch ms. */
 const redisTime = async () => {
-  const [seconds, micros] = await client.time()
+  const [seconds, micros] = await at.client.time()
   return Number(seconds) * 1000 + Number(micros) / 1000
 }
 
@@ -83,7 +72,7 @@ async function look(link: ReturnType<typeof watched>): Promise<void> {
 
 describe('FleetClock', () => {
   beforeEach(async () => {
-    connection = new RedisConnection({ url: redis.url }, 1_000, { warn() {}, info() {} })
+    connection = new RedisConnection({ url: at.redis.url }, 1_000, { warn() {}, info() {} })
     await connection.ready
     await until(() => connection.connected, 5_000)
     // An hour behind the machine (and Redis), and standing still.
@@ -134,7 +123,7 @@ describe('FleetClock', () => {
     const offset = clock.offset
     expect(offset).toBeGreaterThan(3_590_000)
 
-    await redis.stop()
+    await at.redis.stop()
     try {
       await until(() => !connection.connected, 5_000)
       for (let i = 0; i < 3; i++) await look(link)
@@ -143,7 +132,7 @@ describe('FleetClock', () => {
       // A request's command, failing meanwhile.
       await expect(connection.command(['PING'])).rejects.toThrow('redis is not connected')
     } finally {
-      await redis.start()
+      await at.redis.start()
     }
     await until(() => connection.connected, 10_000)
     // The first command that succeeds after one failed marks Redis back (its epoch), as a request's would.
@@ -154,8 +143,8 @@ describe('FleetClock', () => {
     // And then not again until a minute has gone.
     await look(link)
     expect(link.times).toBe(2)
-    await client.close()
-    client = await createClient({ url: redis.url })
+    await at.client.close()
+    at.client = await createClient({ url: at.redis.url })
       .on('error', () => {})
       .connect()
   })
@@ -163,19 +152,19 @@ describe('FleetClock', () => {
   test.each<[string, string[], () => Promise<unknown>]>([
     ['a status', ['SET', `clock-test:${randomUUID()}`, 'x'], async () => {}],
     ['a string', ['ECHO', '1733400000,5'], async () => {}],
-    ['one number', ['LRANGE', 'clock-test:one', '0', '-1'], () => client.rPush('clock-test:one', '1733400000')],
+    ['one number', ['LRANGE', 'clock-test:one', '0', '-1'], () => at.client.rPush('clock-test:one', '1733400000')],
     [
       'microseconds past a second',
       ['LRANGE', 'clock-test:micros', '0', '-1'],
-      () => client.rPush('clock-test:micros', ['1733400000', '1000000']),
+      () => at.client.rPush('clock-test:micros', ['1733400000', '1000000']),
     ],
     [
       'a negative time',
       ['LRANGE', 'clock-test:negative', '0', '-1'],
-      () => client.rPush('clock-test:negative', ['-1733400000', '5']),
+      () => at.client.rPush('clock-test:negative', ['-1733400000', '5']),
     ],
-    ['no number', ['LRANGE', 'clock-test:words', '0', '-1'], () => client.rPush('clock-test:words', ['soon', 'now'])],
-    ['an error', ['INCR', 'clock-test:not-a-number'], () => client.set('clock-test:not-a-number', 'x')],
+    ['no number', ['LRANGE', 'clock-test:words', '0', '-1'], () => at.client.rPush('clock-test:words', ['soon', 'now'])],
+    ['an error', ['INCR', 'clock-test:not-a-number'], () => at.client.set('clock-test:not-a-number', 'x')],
   ])("a reply that is not TIME's (%s) is ignored: the offset stays, nothing thrown", async (_name, replace, setUp) => {
     vi.useRealTimers()
     await setUp()
@@ -222,8 +211,8 @@ describe('the verifier', () => {
 
   test('with Redis: the clock is the one timer rate limits add, and close() stops it', async () => {
     const prefix = `clock-${randomUUID()}:`
-    const without = await intervals({ redis: { url: redis.url, prefix }, rateLimits: false })
-    const limited = await intervals({ redis: { url: redis.url, prefix } })
+    const without = await intervals({ redis: { url: at.redis.url, prefix }, rateLimits: false })
+    const limited = await intervals({ redis: { url: at.redis.url, prefix } })
     expect(limited.open).toBe(without.open + 1)
     expect(limited.closed).toBe(0)
   })

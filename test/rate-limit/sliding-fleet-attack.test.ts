@@ -1,29 +1,18 @@
 import { randomUUID } from 'node:crypto'
-import { createClient } from 'redis'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { createVerifier, type Verifier } from '../../src/verifier/create-verifier.js'
 import { keyRecord } from '../../src/testing/index.js'
 import type { CheckStatus, KeyRecord } from '../../src/types.js'
 import { until } from '../support/core-helpers.js'
-import { startTestRedis, type TestRedis } from '../support/redis-server.js'
+import { useRedisAtHand } from '../support/redis-server.js'
 
 // Second attack on sliding windows (issue 27, point 2) and resetting a caller's counters, on a real redis-server.
 // Windows of an hour on the real clock; "the window before" is planted in Redis as the fleet would have written it
 // (its count in the previous window's key), which is exactly what another instance of the fleet leaves behind.
 
 const HOUR = 3_600_000
-let redis: TestRedis
-let client: ReturnType<typeof createClient>
-beforeAll(async () => {
-  redis = await startTestRedis()
-  client = await createClient({ url: redis.url })
-    .on('error', () => {})
-    .connect()
-})
-afterAll(async () => {
-  await client?.close()
-  await redis?.stop()
-})
+/** The redis-server, and the test's own client (to read Redis's time, and to read and plant counters). */
+const at = useRedisAtHand()
 
 async function fleetOf(records: Record<string, Partial<KeyRecord>>, count = 2) {
   const prefix = `attack2-${randomUUID()}:`
@@ -31,7 +20,7 @@ async function fleetOf(records: Record<string, Partial<KeyRecord>>, count = 2) {
     createVerifier({
       lookup: async (key) => (records[key] ? keyRecord({ organisation_id: 'org_s', ...records[key] }) : null),
       logger: false,
-      redis: { url: redis.url, prefix },
+      redis: { url: at.redis.url, prefix },
       rateLimits: { window: 'sliding' },
     })
   const verifiers = Array.from({ length: count }, make)
@@ -51,7 +40,7 @@ async function one(verifier: Verifier, key: string) {
 
 /** The fleet's namespace, from the counter a probe request made. */
 async function namespaceOf(prefix: string): Promise<string> {
-  const keys = (await client.keys(`${prefix}*`)).filter((key) => key.includes('{rl:'))
+  const keys = (await at.client.keys(`${prefix}*`)).filter((key) => key.includes('{rl:'))
   return keys[0]!.slice(0, keys[0]!.indexOf('{rl:'))
 }
 
@@ -72,7 +61,7 @@ describe('sliding windows on a fleet: the window before', () => {
     expect(await one(fleet.verifiers[0]!, 'pk-probe')).toBe(true)
     const ns = await namespaceOf(fleet.prefix)
     const start = Date.now() - (Date.now() % HOUR)
-    await client.set(`${ns}{rl:${JSON.stringify(['key', 'org_s', 'key_req', 'rph', start - HOUR])}}`, String(LIMIT), {
+    await at.client.set(`${ns}{rl:${JSON.stringify(['key', 'org_s', 'key_req', 'rph', start - HOUR])}}`, String(LIMIT), {
       PX: HOUR,
     })
     let admitted = 0
@@ -104,7 +93,7 @@ describe('sliding windows on a fleet: the window before', () => {
     const start = Date.now() - (Date.now() % HOUR)
     // The fleet's tokens of the hour before: far more than the limit (reported after the fact, as tokens are), so
     // that its weight covers the limit for all but the last seconds of this hour.
-    await client.set(
+    await at.client.set(
       `${ns}{rl:${JSON.stringify(['key', 'org_s', 'key_tok', 'tokens-rph', start - HOUR])}}`,
       String(LIMIT * 1000),
       { PX: HOUR },
@@ -138,7 +127,7 @@ describe('resetting a caller on a sliding fleet', () => {
     expect(await one(a, 'pk-probe')).toBe(true)
     const ns = await namespaceOf(fleet.prefix)
     const start = Date.now() - (Date.now() % HOUR)
-    await client.set(`${ns}{rl:${JSON.stringify(['key', 'org_s', 'key_reset', 'rph', start - HOUR])}}`, String(LIMIT), {
+    await at.client.set(`${ns}{rl:${JSON.stringify(['key', 'org_s', 'key_reset', 'rph', start - HOUR])}}`, String(LIMIT), {
       PX: HOUR,
     })
     expect(await one(b, key)).toBe(Math.ceil((LIMIT * (start + HOUR - Date.now())) / HOUR) < LIMIT)
@@ -174,7 +163,7 @@ describe('sliding windows on a fleet: a corrupt window before', () => {
   }
 
   test('HELD: a garbage string in the window before spends the window (fail closed)', async () => {
-    const { admitted, LIMIT } = await spreadOver((key) => client.set(key, 'garbage', { PX: HOUR }))
+    const { admitted, LIMIT } = await spreadOver((key) => at.client.set(key, 'garbage', { PX: HOUR }))
     expect(admitted).toBeLessThanOrEqual(LIMIT)
   })
 
@@ -188,7 +177,7 @@ describe('sliding windows on a fleet: a corrupt window before', () => {
   // "a key of another type … is corrupt too: failing, the script would leave every instance counting alone, each up
   // to the whole limit"), read as spent or as nothing, never as Redis away; the fleet at most the limit.
   test('FIXED (was FINDING): a list at the window before makes every instance count alone (N per instance)', async () => {
-    const { admitted, local, LIMIT } = await spreadOver((key) => client.rPush(key, ['x']))
+    const { admitted, local, LIMIT } = await spreadOver((key) => at.client.rPush(key, ['x']))
     console.log(`[attack2] list at the window before: ${admitted} admitted, local counts ${local.join(', ')}`)
     expect(admitted).toBeLessThanOrEqual(LIMIT)
   })
@@ -213,7 +202,7 @@ describe('a mixed fleet: one instance fixed, one sliding, on one prefix', () => 
       createVerifier({
         lookup: async (k) => (records[k] ? keyRecord({ organisation_id: 'org_s', ...records[k] }) : null),
         logger: false,
-        redis: { url: redis.url, prefix },
+        redis: { url: at.redis.url, prefix },
         rateLimits: { window },
       })
     const verifiers = [make('sliding'), make('fixed')]
@@ -221,7 +210,7 @@ describe('a mixed fleet: one instance fixed, one sliding, on one prefix', () => 
     expect(await one(verifiers[0]!, 'pk-probe')).toBe(true)
     const ns = await namespaceOf(prefix)
     const start = Date.now() - (Date.now() % HOUR)
-    await client.set(`${ns}{rl:${JSON.stringify(['key', 'org_s', id, 'rph', start - HOUR])}}`, String(LIMIT), { PX: HOUR })
+    await at.client.set(`${ns}{rl:${JSON.stringify(['key', 'org_s', id, 'rph', start - HOUR])}}`, String(LIMIT), { PX: HOUR })
     let admitted = 0
     for (let i = 0; i < 2 * LIMIT; i++) if (await one(verifiers[i % 2]!, key)) admitted++
     // The weight when the last request was sent (it only fades): at least 1 anywhere in the hour.
@@ -280,7 +269,7 @@ describe('a forged { limits } message on the channel', () => {
     expect(admitted).toBe(LIMIT)
     const name = JSON.stringify(['key', 'org_s', id])
     for (const message of [{ limits: name }, { limits: { toString: null } }, { limits: name, all: true }, { limits: 7 }]) {
-      await client.publish(`${ns}invalidate`, JSON.stringify(message))
+      await at.client.publish(`${ns}invalidate`, JSON.stringify(message))
     }
     await new Promise((done) => setTimeout(done, 200))
     // Heard: the key's counters are forgotten on both (the probe's stay on the first).
@@ -311,10 +300,10 @@ describe('how long a sliding window keeps its counters in Redis', () => {
     const status: CheckStatus = { cache: 'none' }
     await verifiers[0]!.verify({ 'x-portkey-api-key': key }, undefined, status)
     await status.quota!.reportTokens(10)
-    const counters = (await client.keys(`${prefix}*`)).filter((name) => name.includes('{rl:') && name.includes(id))
+    const counters = (await at.client.keys(`${prefix}*`)).filter((name) => name.includes('{rl:') && name.includes(id))
     expect(counters.map((name) => (name.includes('"tokens-rph"') ? 'tokens-rph' : 'rph')).sort()).toEqual(['rph', 'tokens-rph'])
     const hourLeft = HOUR - (Date.now() % HOUR)
-    for (const name of counters) expect(await client.pTTL(name), name).toBeGreaterThan(hourLeft + HOUR - 5_000)
+    for (const name of counters) expect(await at.client.pTTL(name), name).toBeGreaterThan(hourLeft + HOUR - 5_000)
     await close()
   })
 })

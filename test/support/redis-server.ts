@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
 import { createServer, Socket } from 'node:net'
+import { createClient } from 'redis'
+import { afterAll, beforeAll } from 'vitest'
 
 /** A redis-server of the test's own on a free loopback port, that it can stop and start again. */
 export interface TestRedis {
@@ -75,4 +77,27 @@ export async function startTestRedis(on?: number): Promise<TestRedis> {
   }
   await redis.start()
   return redis
+}
+
+/** A test file's redis-server and a client of the test's own (to read and plant counters), once its tests run. */
+export interface RedisAtHand {
+  readonly redis: TestRedis
+  /** Replaceable: a test that restarts the server connects a fresh one. */
+  client: ReturnType<typeof createClient>
+}
+
+/** Starts a redis-server and connects a client before the file's tests; closes and stops both after them. */
+export function useRedisAtHand(): RedisAtHand {
+  const at = {} as { redis: TestRedis; client: ReturnType<typeof createClient> }
+  beforeAll(async () => {
+    at.redis = await startTestRedis()
+    at.client = await createClient({ url: at.redis.url })
+      .on('error', () => {})
+      .connect()
+  })
+  afterAll(async () => {
+    await at.client?.close()
+    await at.redis?.stop()
+  })
+  return at
 }
