@@ -38,8 +38,6 @@ export class RateLimiter {
   readonly #headers: boolean
   readonly #fleet: FleetCounter | null
   readonly #warnings: LimiterWarnings
-  /** Whether some of the app's limits are bound to a route: requests must then be checked with theirs. */
-  readonly routed: boolean
   readonly #shadow: boolean
   readonly #sliding: boolean
   readonly #nearLimitAt: number
@@ -62,12 +60,16 @@ export class RateLimiter {
   constructor({ max, headers, shadow, nearLimitAt, sliding, app, fleet, logger }: LimiterSettings) {
     this.#warnings = new LimiterWarnings(logger)
     this.#subjects = new Subjects(max, fleet !== null, sliding, this.#warnings.unenforced, app)
-    this.routed = app?.some((group) => group.route !== null) ?? false
     this.#headers = headers
     this.#shadow = shadow
     this.#sliding = sliding
     this.#nearLimitAt = nearLimitAt
     this.#fleet = fleet
+  }
+
+  /** Whether some of the app's limits are bound to a route: requests must then be checked with theirs. */
+  get routed(): boolean {
+    return this.#subjects.routed
   }
 
   stats(): RateLimiterStats {
@@ -285,7 +287,8 @@ export class RateLimiter {
     // Said only where someone hears it: a request checked with no status would spend the window's one event.
     if (status === undefined) return auth
     const overLimit = over === null ? NO_NAMES : over.map((policy) => policy.name)
-    status.overLimit = over === null ? undefined : overLimit
+    // Written only when there is something to say (or to take back, on a status a check() noted or a caller reused).
+    if (over !== null || status.overLimit !== undefined) status.overLimit = over === null ? undefined : overLimit
     const near = this.#near(subjects, standings, uncounted)
     const headers = this.#headers ? headersOf(subjects, standings) : null
     status.quota = new RequestQuota(standings, counting, headers, this, auth, subjects, now, near, overLimit)

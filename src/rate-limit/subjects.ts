@@ -58,6 +58,11 @@ export class Subjects {
     this.#routes = app?.some((group) => group.route !== null) ? new RouteMemo(app) : null
   }
 
+  /** Whether some of the app's limits are bound to a route (see `RouteMemo`). */
+  get routed(): boolean {
+    return this.#routes !== null
+  }
+
   /** Keys, tokens and virtual keys whose counters are held now. */
   get size(): number {
     let size = (this.#keys?.size ?? 0) + (this.#jwts?.size ?? 0) + (this.#virtualKeys?.size ?? 0)
